@@ -1,0 +1,108 @@
+//! Pure IPLD / UnixFS codec for Cairn: no files, no sockets.
+//!
+//! * [`block`] — blocks, CIDs, hash verification and link extraction for dag-pb, dag-cbor, raw.
+//! * [`file`] — Kubo-identical file layout: leaf encoding and a streaming balanced builder.
+//! * [`read`] — sans-I/O range reads over a UnixFS file DAG.
+//! * [`dir`] — directory building (plain and HAMT-sharded, like `ipfs add -r`), listing and path
+//!   resolution, all sans-I/O.
+//!
+//! The UnixFS protobuf encoding itself comes from `rust-unixfs`; this crate composes it into the
+//! streaming, parallel-friendly pieces the store and node layers drive.
+
+pub mod block;
+pub mod dir;
+pub mod file;
+pub mod read;
+
+pub use block::{Block, cid_of, links_of, verify};
+pub use cid::Cid;
+
+/// Multicodec of dag-pb.
+pub const DAG_PB: u64 = 0x70;
+/// Multicodec of raw bytes.
+pub const RAW: u64 = 0x55;
+/// Multicodec of dag-cbor.
+pub const DAG_CBOR: u64 = 0x71;
+/// Multihash code of sha2-256.
+pub const SHA2_256: u64 = 0x12;
+
+/// Kubo's default fixed chunk size (`size-262144`).
+pub const CHUNK_SIZE: usize = 256 * 1024;
+/// Kubo's default maximum number of links in a balanced file node.
+pub const MAX_LINKS: usize = 174;
+
+/// How a DAG is encoded: `ipfs add` (CIDv0, dag-pb leaves) or `ipfs add --cid-version=1`
+/// (CIDv1, raw leaves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum CidVersion {
+    /// CIDv0, dag-pb leaves: Kubo's default.
+    #[default]
+    V0,
+    /// CIDv1 with raw leaves.
+    V1,
+}
+
+impl CidVersion {
+    pub(crate) fn to_cid_version(self) -> cid::Version {
+        match self {
+            CidVersion::V0 => cid::Version::V0,
+            CidVersion::V1 => cid::Version::V1,
+        }
+    }
+}
+
+impl TryFrom<u8> for CidVersion {
+    type Error = DagError;
+    fn try_from(v: u8) -> Result<Self, DagError> {
+        match v {
+            0 => Ok(CidVersion::V0),
+            1 => Ok(CidVersion::V1),
+            other => Err(DagError::Unsupported(format!("CID version {other}"))),
+        }
+    }
+}
+
+/// Errors of the DAG codec.
+#[derive(Debug, thiserror::Error)]
+pub enum DagError {
+    /// A block's bytes do not hash to its CID.
+    #[error("block {0} does not match its hash")]
+    HashMismatch(Cid),
+    /// The CID uses a hash or codec this node cannot handle.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// A block could not be decoded as what its CID or position says it is.
+    #[error("malformed block {cid}: {reason}")]
+    Malformed {
+        /// The offending block.
+        cid: Cid,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The DAG is not a UnixFS file where one was expected.
+    #[error("{0} is not a file")]
+    NotAFile(Cid),
+    /// The DAG is not a UnixFS directory where one was expected.
+    #[error("{0} is not a directory")]
+    NotADirectory(Cid),
+    /// A path segment does not exist.
+    #[error("no link named {name:?} under {parent}")]
+    NotFound {
+        /// Directory searched.
+        parent: Cid,
+        /// Missing name.
+        name: String,
+    },
+    /// A directory tree could not be built (duplicate or invalid path).
+    #[error("directory tree: {0}")]
+    Tree(String),
+}
+
+impl DagError {
+    pub(crate) fn malformed(cid: &Cid, reason: impl std::fmt::Display) -> Self {
+        DagError::Malformed {
+            cid: *cid,
+            reason: reason.to_string(),
+        }
+    }
+}
