@@ -75,10 +75,15 @@ pub fn verify(cid: &Cid, data: &[u8]) -> Result<(), DagError> {
 
 /// The CIDs a block links to, in order. dag-pb and dag-cbor are decoded; raw blocks and codecs
 /// this node does not know have no visible links.
-pub fn links_of(cid: &Cid, data: &[u8]) -> Result<Vec<Cid>, DagError> {
+pub fn links_of(cid: &Cid, data: &Bytes) -> Result<Vec<Cid>, DagError> {
     let mut out = Vec::new();
     match cid.codec() {
-        DAG_PB => ipld_dagpb::links(data, &mut out).map_err(|e| DagError::malformed(cid, e))?,
+        DAG_PB => {
+            // `Bytes` in, so the node's data field is a zero-copy slice of the block.
+            let node = ipld_dagpb::PbNode::from_bytes(data.clone())
+                .map_err(|e| DagError::malformed(cid, e))?;
+            out.extend(node.links.into_iter().map(|l| l.cid));
+        }
         DAG_CBOR => {
             let ipld: ipld_core::ipld::Ipld =
                 serde_ipld_dagcbor::from_slice(data).map_err(|e| DagError::malformed(cid, e))?;
@@ -145,8 +150,8 @@ mod tests {
         map.insert("a".to_string(), ipld_core::ipld::Ipld::Link(child));
         let bytes = serde_ipld_dagcbor::to_vec(&ipld_core::ipld::Ipld::Map(map)).unwrap();
         let cid = cid_of(CidVersion::V1, DAG_CBOR, &bytes).unwrap();
-        assert_eq!(links_of(&cid, &bytes).unwrap(), vec![child]);
+        assert_eq!(links_of(&cid, &Bytes::from(bytes)).unwrap(), vec![child]);
         let pb = cid_of(CidVersion::V1, DAG_PB, b"\xff\xff").unwrap();
-        assert!(links_of(&pb, b"\xff\xff").is_err());
+        assert!(links_of(&pb, &Bytes::from_static(b"\xff\xff")).is_err());
     }
 }

@@ -1,1 +1,255 @@
-//! placeholder
+//! Cairn's durable block store.
+//!
+//! * [`files`] — one content-addressed file per block under `blocks/`, written temp → rename,
+//!   re-hashed on every read; a block that fails its hash is moved to `quarantine/`.
+//! * [`index`] — the redb database `meta.redb`: the set of *durable* blocks (synced to disk
+//!   before they were recorded) with sizes, and the pins with their reference counts.
+//! * [`batch`] — a [`WriteBatch`] groups the blocks of one import: written unsynced, made
+//!   durable by one filesystem sync and one redb commit (which also pins the roots), or removed
+//!   again on abort.
+//! * [`gc`] — mark from pinned roots, sweep everything else.
+//!
+//! A crash at any point leaves a store that opens cleanly: temp files are purged on open, block
+//! files not in the index are never trusted without rewriting, and the index only names blocks
+//! that were synced before it was committed.
+
+pub mod batch;
+pub mod files;
+pub mod gc;
+pub mod index;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_dag::{Cid, DagError};
+use parking_lot::{Mutex, RwLock};
+
+pub use batch::WriteBatch;
+pub use gc::GcStats;
+pub use index::BlockInfo;
+
+/// Errors of the block store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A block's bytes on disk do not match its CID; the file was quarantined.
+    #[error("CorruptBlock: block {cid} failed verification and was moved to {quarantined}")]
+    CorruptBlock {
+        /// The block.
+        cid: Cid,
+        /// Where the bad file now is.
+        quarantined: PathBuf,
+    },
+    /// The block is not in the store.
+    #[error("block {0} not found in the store")]
+    NotFound(Cid),
+    /// Filesystem failure.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Metadata database failure.
+    #[error("metadata database: {0}")]
+    Db(#[from] redb::Error),
+    /// The data folder is in use by another process.
+    #[error("data folder {0} is in use by another cairn process")]
+    Locked(PathBuf),
+    /// A block could not be decoded.
+    #[error(transparent)]
+    Dag(#[from] DagError),
+}
+
+macro_rules! impl_from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+impl_from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StoreError {
+    let context = context.into();
+    move |source| StoreError::Io { context, source }
+}
+
+pub(crate) struct Inner {
+    pub(crate) files: files::BlockFiles,
+    pub(crate) index: index::Index,
+    /// Import batches hold this shared; GC holds it exclusively, so it never sweeps a block an
+    /// unfinished batch has written.
+    pub(crate) gc_lock: Arc<RwLock<()>>,
+    /// Blocks written by uncommitted batches, with the number of batches that wrote each.
+    pub(crate) inflight: Mutex<std::collections::HashMap<Vec<u8>, u32>>,
+    root: PathBuf,
+}
+
+/// A handle to an open store; cheap to clone and safe to share between threads.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("root", &self.inner.root)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir`.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let root = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&root).map_err(io_err(format!("create {}", root.display())))?;
+        let files = files::BlockFiles::open(&root)?;
+        let index = index::Index::open(&root.join("meta.redb"), &root)?;
+        // The index's file lock is ours now: no other process is mid-write in tmp/.
+        files.purge_tmp()?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                files,
+                index,
+                gc_lock: Arc::new(RwLock::new(())),
+                inflight: Mutex::new(Default::default()),
+                root,
+            }),
+        })
+    }
+
+    /// The data folder.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// Reads and verifies a block. A block that fails verification is quarantined and reported
+    /// as [`StoreError::CorruptBlock`]; wrong bytes are never returned.
+    pub fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        let data = self.inner.files.read(cid)?;
+        match cairn_dag::verify(cid, &data) {
+            Ok(()) => Ok(data),
+            Err(DagError::HashMismatch(_)) => {
+                let quarantined = self.inner.files.quarantine(cid)?;
+                self.inner.index.forget(&[cid.hash().to_bytes()])?;
+                tracing::error!(%cid, path = %quarantined.display(), "corrupt block quarantined");
+                Err(StoreError::CorruptBlock {
+                    cid: *cid,
+                    quarantined,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the block is durably stored (indexed and its file present).
+    pub fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
+        Ok(self.inner.index.block(cid)?.is_some() && self.inner.files.exists(cid))
+    }
+
+    /// Index facts about a durable block.
+    pub fn block_info(&self, cid: &Cid) -> Result<Option<BlockInfo>, StoreError> {
+        self.inner.index.block(cid)
+    }
+
+    /// Starts a batch of writes.
+    pub fn batch(&self) -> WriteBatch {
+        WriteBatch::new(self.clone())
+    }
+
+    /// Pinned roots and their reference counts.
+    pub fn pins(&self) -> Result<Vec<(Cid, u64)>, StoreError> {
+        self.inner.index.pins()
+    }
+
+    /// Adds one reference to a pin of `cid` (the caller has checked the DAG is complete).
+    pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
+        self.inner.index.commit_batch(&[], &[*cid])
+    }
+
+    /// Removes the pin of `cid` entirely; returns whether it was pinned.
+    pub fn unpin(&self, cid: &Cid) -> Result<bool, StoreError> {
+        self.inner.index.unpin(cid)
+    }
+
+    /// Number of durable blocks and their total bytes.
+    pub fn stats(&self) -> Result<(u64, u64), StoreError> {
+        self.inner.index.totals()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_dag::file::encode_bytes;
+    use cairn_dag::CidVersion;
+
+    #[test]
+    fn flipped_byte_is_quarantined_and_never_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (blocks, root) = encode_bytes(b"hello world\n", CidVersion::V0);
+        let batch = store.batch();
+        for b in &blocks {
+            batch.put(b).unwrap();
+        }
+        batch.commit(&[root.link.cid]).unwrap();
+        assert_eq!(store.get(&root.link.cid).unwrap(), blocks[0].data);
+
+        let path = store.inner.files.path_of(&root.link.cid);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[3] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+        match store.get(&root.link.cid) {
+            Err(StoreError::CorruptBlock { quarantined, .. }) => {
+                assert!(quarantined.starts_with(dir.path().join("quarantine")));
+                assert!(quarantined.exists());
+            }
+            other => panic!("expected CorruptBlock, got {other:?}"),
+        }
+        assert!(!path.exists());
+        assert!(!store.has(&root.link.cid).unwrap());
+        assert!(matches!(store.get(&root.link.cid), Err(StoreError::NotFound(_))));
+
+        // re-adding repairs it
+        let batch = store.batch();
+        batch.put(&blocks[0]).unwrap();
+        batch.commit(&[]).unwrap();
+        assert_eq!(store.get(&root.link.cid).unwrap(), blocks[0].data);
+    }
+
+    #[test]
+    fn aborted_batch_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (blocks, _) = encode_bytes(&vec![9u8; 600_000], CidVersion::V1);
+        let batch = store.batch();
+        for b in &blocks {
+            batch.put(b).unwrap();
+        }
+        drop(batch);
+        for b in &blocks {
+            assert!(!store.has(&b.cid).unwrap());
+            assert!(matches!(store.get(&b.cid), Err(StoreError::NotFound(_))));
+        }
+        assert_eq!(store.stats().unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn second_process_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _store = Store::open(dir.path()).unwrap();
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::Locked(_))));
+    }
+}

@@ -1,0 +1,116 @@
+//! Write batches: the blocks of one import, written without per-block fsync and made durable
+//! together by one filesystem sync followed by one redb commit that also pins the roots.
+//! Dropping an uncommitted batch removes the files it wrote (unless another batch also wrote
+//! them or they became durable meanwhile), so a rejected import stores nothing.
+
+use std::collections::HashMap;
+
+use cairn_dag::{Block, Cid};
+use parking_lot::{Mutex, RawRwLock, lock_api::ArcRwLockReadGuard};
+
+use crate::{BlockInfo, Store, StoreError};
+
+/// A group of block writes committed (or discarded) together. `put` may be called from many
+/// threads at once.
+pub struct WriteBatch {
+    store: Store,
+    written: Mutex<HashMap<Vec<u8>, (Cid, BlockInfo)>>,
+    _gc_guard: ArcRwLockReadGuard<RawRwLock, ()>,
+    done: bool,
+}
+
+impl std::fmt::Debug for WriteBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteBatch")
+            .field("written", &self.written.lock().len())
+            .finish()
+    }
+}
+
+impl WriteBatch {
+    pub(crate) fn new(store: Store) -> Self {
+        let guard = store.inner.gc_lock.read_arc();
+        WriteBatch {
+            store,
+            written: Mutex::new(HashMap::new()),
+            _gc_guard: guard,
+            done: false,
+        }
+    }
+
+    /// Stores a block (the caller vouches that `block.data` hashes to `block.cid`). Blocks
+    /// already durable are skipped: that is where deduplication happens.
+    pub fn put(&self, block: &Block) -> Result<(), StoreError> {
+        let inner = &self.store.inner;
+        let mh = block.cid.hash().to_bytes();
+        if self.written.lock().contains_key(&mh) || self.store.has(&block.cid)? {
+            return Ok(());
+        }
+        let may_link = cairn_dag::block::codec_may_link(block.cid.codec())
+            && !cairn_dag::links_of(&block.cid, &block.data)?.is_empty();
+        *inner.inflight.lock().entry(mh.clone()).or_insert(0) += 1;
+        let info = BlockInfo {
+            size: block.data.len() as u64,
+            may_link,
+        };
+        // Record before writing, so that a failed write is still cleaned up on drop.
+        self.written.lock().insert(mh, (block.cid, info));
+        inner.files.write(&block.cid, &block.data)
+    }
+
+    /// Number of blocks this batch wrote (not counting deduplicated ones).
+    pub fn written(&self) -> usize {
+        self.written.lock().len()
+    }
+
+    /// Syncs the written blocks to disk, then records them and adds a reference to each of
+    /// `pins` in one transaction. When this returns, the data survives a crash.
+    pub fn commit(mut self, pins: &[Cid]) -> Result<(), StoreError> {
+        let inner = &self.store.inner;
+        let written: Vec<(Vec<u8>, BlockInfo)> = self
+            .written
+            .lock()
+            .iter()
+            .map(|(mh, (_, info))| (mh.clone(), *info))
+            .collect();
+        if !written.is_empty() {
+            inner.files.sync()?;
+        }
+        inner.index.commit_batch(&written, pins)?;
+        self.release(false);
+        self.done = true;
+        Ok(())
+    }
+
+    /// Drops this batch's claim on its blocks; with `delete`, removes files no one else needs.
+    fn release(&self, delete: bool) {
+        let inner = &self.store.inner;
+        let written = std::mem::take(&mut *self.written.lock());
+        let mut inflight = inner.inflight.lock();
+        for (mh, (cid, _)) in written {
+            let last = match inflight.get_mut(&mh) {
+                Some(n) if *n > 1 => {
+                    *n -= 1;
+                    false
+                }
+                _ => {
+                    inflight.remove(&mh);
+                    true
+                }
+            };
+            if delete && last && !matches!(inner.index.block(&cid), Ok(Some(_))) {
+                if let Err(e) = inner.files.remove(&cid) {
+                    tracing::warn!("abandoned block not removed: {e}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for WriteBatch {
+    fn drop(&mut self) {
+        if !self.done {
+            self.release(true);
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The redb metadata database: which blocks are durable (with size and whether they can have
+//! links), and which roots are pinned with how many references.
+
+use std::path::Path;
+
+use cairn_dag::Cid;
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+
+use crate::StoreError;
+
+/// multihash bytes → (size, may_link)
+const BLOCKS: TableDefinition<&[u8], (u64, bool)> = TableDefinition::new("blocks");
+/// CID bytes → reference count
+const PINS: TableDefinition<&[u8], u64> = TableDefinition::new("pins");
+
+/// What the index knows of a durable block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether the block may link to others (false for raw blocks and link-less dag-pb
+    /// leaves, which soft checks and GC need not read).
+    pub may_link: bool,
+}
+
+pub(crate) struct Index {
+    db: Database,
+}
+
+impl Index {
+    pub(crate) fn open(path: &Path, root: &Path) -> Result<Self, StoreError> {
+        let db = match Database::create(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::Locked(root.to_path_buf()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let txn = db.begin_write()?;
+        txn.open_table(BLOCKS)?;
+        txn.open_table(PINS)?;
+        txn.commit()?;
+        Ok(Index { db })
+    }
+
+    pub(crate) fn block(&self, cid: &Cid) -> Result<Option<BlockInfo>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BLOCKS)?;
+        let key = cid.hash().to_bytes();
+        Ok(table.get(key.as_slice())?.map(|v| {
+            let (size, may_link) = v.value();
+            BlockInfo { size, may_link }
+        }))
+    }
+
+    /// Records synced blocks as durable and adds one reference to each pin, atomically.
+    pub(crate) fn commit_batch(
+        &self,
+        blocks: &[(Vec<u8>, BlockInfo)],
+        pins: &[Cid],
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(BLOCKS)?;
+            for (mh, info) in blocks {
+                table.insert(mh.as_slice(), (info.size, info.may_link))?;
+            }
+            let mut table = txn.open_table(PINS)?;
+            for cid in pins {
+                let key = cid.to_bytes();
+                let count = table.get(key.as_slice())?.map(|v| v.value()).unwrap_or(0);
+                table.insert(key.as_slice(), count + 1)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn forget(&self, multihashes: &[Vec<u8>]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(BLOCKS)?;
+            for mh in multihashes {
+                table.remove(mh.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub(crate) fn unpin(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let mut table = txn.open_table(PINS)?;
+            table.remove(cid.to_bytes().as_slice())?.is_some()
+        };
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    pub(crate) fn pins(&self) -> Result<Vec<(Cid, u64)>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PINS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            match Cid::try_from(k.value()) {
+                Ok(cid) => out.push((cid, v.value())),
+                Err(e) => tracing::warn!("ignoring unreadable pin key: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every durable block's multihash bytes.
+    pub(crate) fn block_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BLOCKS)?;
+        let mut out = Vec::with_capacity(table.len()? as usize);
+        for row in table.iter()? {
+            out.push(row?.0.value().to_vec());
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn totals(&self) -> Result<(u64, u64), StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BLOCKS)?;
+        let mut bytes = 0;
+        for row in table.iter()? {
+            bytes += row?.1.value().0;
+        }
+        Ok((table.len()?, bytes))
+    }
+}
