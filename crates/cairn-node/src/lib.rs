@@ -1,1 +1,118 @@
-//! placeholder
+//! Cairn's service core: the one place where an add and a read are orchestrated over the block
+//! store. Later layers (S3, gateway, network) call into [`Node`]; it never calls them.
+//!
+//! * [`import`] — streaming, parallel UnixFS import of byte streams, files and directory trees.
+//! * [`export`] — verified streaming reads of files and ranges, path resolution, listings,
+//!   writing trees back to disk.
+//! * [`car`] — CARv1 export (depth-first, de-duplicated) and verified, all-or-nothing import.
+//! * [`check`] — soft (every block present) and hard (every block re-hashed, files
+//!   re-assembled) checks of a DAG.
+
+pub mod car;
+pub mod check;
+pub mod export;
+pub mod import;
+
+use cairn_dag::{Cid, DagError};
+use cairn_store::{Store, StoreError};
+
+pub use cairn_dag::CidVersion;
+
+/// Errors of the service core.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// From the block store (including `CorruptBlock`).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// From decoding a DAG.
+    #[error(transparent)]
+    Dag(#[from] DagError),
+    /// Local filesystem failure on an input or output path.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A string that should be a CID or `CID/path` is not.
+    #[error("invalid CID or path {input:?}: {reason}")]
+    InvalidPath {
+        /// The input.
+        input: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// A CAR file is malformed or holds a block that does not match its CID.
+    #[error("CAR: {0}")]
+    Car(String),
+    /// Input the operation cannot take (a directory without `-r`, a FIFO, ...).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
+    let context = context.into();
+    move |source| NodeError::Io { context, source }
+}
+
+/// The service core over one block store.
+#[derive(Debug, Clone)]
+pub struct Node {
+    store: Store,
+}
+
+impl Node {
+    /// A node over an open store.
+    pub fn new(store: Store) -> Self {
+        Node { store }
+    }
+
+    /// Opens the store in `dir` and wraps it.
+    pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Self, NodeError> {
+        Ok(Node::new(Store::open(dir)?))
+    }
+
+    /// The block store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Pins `cid` after checking its whole DAG is present.
+    pub fn pin(&self, cid: &Cid) -> Result<(), NodeError> {
+        let report = self.check(cid, false)?;
+        if let Some(missing) = report.missing.first() {
+            return Err(NodeError::Unsupported(format!(
+                "cannot pin {cid}: {} block(s) missing, e.g. {missing}",
+                report.missing.len()
+            )));
+        }
+        self.store.pin(cid)?;
+        Ok(())
+    }
+}
+
+/// Parses `CID`, `CID/a/b`, `/ipfs/CID/a/b` into the CID and the path below it.
+pub fn parse_path(input: &str) -> Result<(Cid, String), NodeError> {
+    let trimmed = input.strip_prefix("/ipfs/").unwrap_or(input);
+    let (cid, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+    let cid = Cid::try_from(cid).map_err(|e| NodeError::InvalidPath {
+        input: input.to_owned(),
+        reason: e.to_string(),
+    })?;
+    Ok((cid, rest.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_paths() {
+        let (c, p) = parse_path("/ipfs/QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH/a/b").unwrap();
+        assert_eq!(c.to_string(), "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH");
+        assert_eq!(p, "a/b");
+        assert!(matches!(parse_path("nonsense"), Err(NodeError::InvalidPath { .. })));
+        assert!(parse_path("").is_err());
+    }
+}

@@ -1,0 +1,346 @@
+//! Streaming UnixFS import. Bytes are cut into 256 KiB chunks; leaves are encoded, hashed and
+//! written on the rayon pool (both cores), at most a few chunks in flight, so memory stays
+//! bounded whatever the input size. Leaf links are put back in file order and fed to the
+//! balanced layout, whose branch blocks are written as soon as they complete. All blocks of one
+//! add go into one [`WriteBatch`], made durable by a single sync at commit.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use cairn_dag::file::{BalancedLayout, FileLink, encode_leaf};
+use cairn_dag::{CHUNK_SIZE, Cid, CidVersion};
+use cairn_store::{StoreError, WriteBatch};
+
+use crate::{Node, NodeError, io_err};
+
+type LeafResult = (u64, Result<FileLink, StoreError>);
+
+/// Imports one file's bytes, pushed in pieces of any size.
+pub struct FileImporter {
+    batch: Arc<WriteBatch>,
+    version: CidVersion,
+    buf: Vec<u8>,
+    dispatched: u64,
+    linked: u64,
+    in_flight: usize,
+    max_in_flight: usize,
+    tx: mpsc::Sender<LeafResult>,
+    rx: mpsc::Receiver<LeafResult>,
+    ready: BTreeMap<u64, FileLink>,
+    layout: BalancedLayout,
+    error: Option<StoreError>,
+}
+
+impl std::fmt::Debug for FileImporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileImporter")
+            .field("dispatched", &self.dispatched)
+            .field("linked", &self.linked)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileImporter {
+    /// An importer writing into `batch`.
+    pub fn new(batch: Arc<WriteBatch>, version: CidVersion) -> Self {
+        let (tx, rx) = mpsc::channel();
+        FileImporter {
+            batch,
+            version,
+            buf: Vec::with_capacity(CHUNK_SIZE),
+            dispatched: 0,
+            linked: 0,
+            in_flight: 0,
+            max_in_flight: 2 * rayon::current_num_threads() + 2,
+            tx,
+            rx,
+            ready: BTreeMap::new(),
+            layout: BalancedLayout::new(version),
+            error: None,
+        }
+    }
+
+    /// Appends file bytes.
+    pub fn write(&mut self, mut data: &[u8]) -> Result<(), NodeError> {
+        while !data.is_empty() {
+            let take = (CHUNK_SIZE - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == CHUNK_SIZE {
+                self.dispatch()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `reader` to its end straight into chunk buffers (no intermediate copy); returns
+    /// the number of bytes read.
+    pub fn read_from(&mut self, reader: &mut impl Read) -> Result<u64, NodeError> {
+        let mut total = 0u64;
+        loop {
+            let start = self.buf.len();
+            self.buf.resize(CHUNK_SIZE, 0);
+            let n = match reader.read(&mut self.buf[start..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) => {
+                    self.buf.truncate(start);
+                    return Err(NodeError::Io {
+                        context: "read input".into(),
+                        source: e,
+                    });
+                }
+            };
+            self.buf.truncate(start + n);
+            total += n as u64;
+            if self.buf.len() == CHUNK_SIZE {
+                self.dispatch()?;
+            } else if n == 0 && start == self.buf.len() {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn dispatch(&mut self) -> Result<(), NodeError> {
+        while self.in_flight >= self.max_in_flight {
+            self.collect_one()?;
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE));
+        let index = self.dispatched;
+        self.dispatched += 1;
+        self.in_flight += 1;
+        let (batch, tx, version) = (self.batch.clone(), self.tx.clone(), self.version);
+        rayon::spawn(move || {
+            let (block, link) = encode_leaf(&chunk, version);
+            drop(chunk);
+            let result = batch.put(&block).map(|()| link);
+            // Release the batch before reporting: commit needs the last reference.
+            drop(batch);
+            let _ = tx.send((index, result));
+        });
+        Ok(())
+    }
+
+    /// Waits for one leaf and links every leaf now in order.
+    fn collect_one(&mut self) -> Result<(), NodeError> {
+        let (index, result) = self
+            .rx
+            .recv()
+            .expect("the importer holds a sender, so the channel stays open");
+        self.in_flight -= 1;
+        match result {
+            Ok(link) => {
+                self.ready.insert(index, link);
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        if self.error.is_some() {
+            // Let the other leaves finish before reporting, so none outlives the batch.
+            while self.in_flight > 0 {
+                let _ = self.rx.recv();
+                self.in_flight -= 1;
+            }
+            return Err(self.error.take().expect("checked above").into());
+        }
+        while let Some(link) = self.ready.remove(&self.linked) {
+            self.linked += 1;
+            for block in self.layout.push_leaf(link) {
+                self.batch.put(&block)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the file; returns its root link (CID, file size, DAG size).
+    pub fn finish(mut self) -> Result<FileLink, NodeError> {
+        if !self.buf.is_empty() || self.dispatched == 0 {
+            self.dispatch()?;
+        }
+        while self.in_flight > 0 {
+            self.collect_one()?;
+        }
+        let (blocks, root) = self.layout.finish()?;
+        for block in &blocks {
+            self.batch.put(block)?;
+        }
+        Ok(root.link)
+    }
+}
+
+/// Options of an add.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddOptions {
+    /// CIDv0 with dag-pb leaves (Kubo's default) or CIDv1 with raw leaves.
+    pub cid_version: CidVersion,
+    /// Add directories recursively (`-r`).
+    pub recursive: bool,
+    /// Include files and folders whose names start with `.` (Kubo: `--hidden`).
+    pub hidden: bool,
+    /// Pin the root (Kubo pins by default).
+    pub pin: bool,
+}
+
+/// One entry added, as `ipfs add` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// Path relative to the added argument's parent (`tree/sub/a.txt`).
+    pub path: String,
+    /// Its CID.
+    pub cid: Cid,
+    /// File bytes (files) or DAG bytes (directories).
+    pub size: u64,
+}
+
+impl Node {
+    /// Imports a byte stream as one UnixFS file and commits it; returns its root link.
+    pub fn add_reader(
+        &self,
+        reader: &mut impl Read,
+        cid_version: CidVersion,
+        pin: bool,
+    ) -> Result<FileLink, NodeError> {
+        let batch = Arc::new(self.store().batch());
+        let mut importer = FileImporter::new(batch.clone(), cid_version);
+        importer.read_from(reader)?;
+        let link = importer.finish()?;
+        commit(batch, pin.then_some(link.cid))?;
+        Ok(link)
+    }
+
+    /// Adds a file, or with `recursive` a directory tree, like `ipfs add [-r]`. Returns every
+    /// entry added, the root last.
+    pub fn add_path(&self, path: &Path, opts: AddOptions) -> Result<Vec<Added>, NodeError> {
+        let meta =
+            std::fs::symlink_metadata(path).map_err(io_err(format!("{}", path.display())))?;
+        let name = path_name(path)?;
+        let batch = Arc::new(self.store().batch());
+        let mut added = Vec::new();
+        if meta.is_dir() {
+            if !opts.recursive {
+                return Err(NodeError::Unsupported(format!(
+                    "{} is a directory, use -r to add directories",
+                    path.display()
+                )));
+            }
+            let mut builder = cairn_dag::dir::DirectoryBuilder::new(opts.cid_version);
+            builder.add_dir(&name)?;
+            self.add_tree(&batch, path, &name, opts, &mut builder, &mut added)?;
+            for node in builder.build()? {
+                batch.put(&node.block)?;
+                if !node.path.is_empty() {
+                    added.push(Added {
+                        path: node.path,
+                        cid: node.block.cid,
+                        size: node.dag_size,
+                    });
+                }
+            }
+        } else {
+            let (cid, size, _) = self.add_entry(&batch, path, &meta, opts)?;
+            added.push(Added {
+                path: name,
+                cid,
+                size,
+            });
+        }
+        let root = added.last().expect("at least the argument itself").cid;
+        commit(batch, opts.pin.then_some(root))?;
+        Ok(added)
+    }
+
+    /// Adds a regular file or symlink; returns (CID, file size, DAG size).
+    fn add_entry(
+        &self,
+        batch: &Arc<WriteBatch>,
+        path: &Path,
+        meta: &std::fs::Metadata,
+        opts: AddOptions,
+    ) -> Result<(Cid, u64, u64), NodeError> {
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(path).map_err(io_err(format!("{}", path.display())))?;
+            let target = target.to_str().ok_or_else(|| {
+                NodeError::Unsupported(format!("{}: link target is not UTF-8", path.display()))
+            })?;
+            let block = cairn_dag::dir::symlink(target, opts.cid_version);
+            batch.put(&block)?;
+            let size = block.data.len() as u64;
+            return Ok((block.cid, size, size));
+        }
+        if !meta.is_file() {
+            return Err(NodeError::Unsupported(format!(
+                "{}: not a regular file, directory or symlink",
+                path.display()
+            )));
+        }
+        let mut file =
+            std::fs::File::open(path).map_err(io_err(format!("open {}", path.display())))?;
+        let mut importer = FileImporter::new(batch.clone(), opts.cid_version);
+        importer.read_from(&mut file)?;
+        let link = importer.finish()?;
+        Ok((link.cid, link.file_size, link.dag_size))
+    }
+
+    fn add_tree(
+        &self,
+        batch: &Arc<WriteBatch>,
+        dir: &Path,
+        rel: &str,
+        opts: AddOptions,
+        builder: &mut cairn_dag::dir::DirectoryBuilder,
+        added: &mut Vec<Added>,
+    ) -> Result<(), NodeError> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .map_err(io_err(format!("list {}", dir.display())))?
+            .collect::<Result<_, _>>()
+            .map_err(io_err(format!("list {}", dir.display())))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let name = path_name(&path)?;
+            if name.starts_with('.') && !opts.hidden {
+                continue;
+            }
+            let child = format!("{rel}/{name}");
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(io_err(format!("{}", path.display())))?;
+            if meta.is_dir() {
+                builder.add_dir(&child)?;
+                self.add_tree(batch, &path, &child, opts, builder, added)?;
+            } else {
+                let (cid, size, dag_size) = self.add_entry(batch, &path, &meta, opts)?;
+                builder.add_link(&child, cid, dag_size)?;
+                added.push(Added {
+                    path: child,
+                    cid,
+                    size,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn path_name(path: &Path) -> Result<String, NodeError> {
+    let name = match path.file_name() {
+        Some(n) => n.to_owned(),
+        None => std::fs::canonicalize(path)
+            .map_err(io_err(format!("{}", path.display())))?
+            .file_name()
+            .map(|n| n.to_owned())
+            .unwrap_or_else(|| "root".into()),
+    };
+    name.into_string()
+        .map_err(|n| NodeError::Unsupported(format!("{n:?}: file name is not UTF-8")))
+}
+
+fn commit(batch: Arc<WriteBatch>, pin: Option<Cid>) -> Result<(), NodeError> {
+    let batch = Arc::try_unwrap(batch)
+        .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
+    batch.commit(pin.as_slice())?;
+    Ok(())
+}
