@@ -215,10 +215,25 @@ impl Node {
     /// Adds a file, or with `recursive` a directory tree, like `ipfs add [-r]`. Returns every
     /// entry added, the root last.
     pub fn add_path(&self, path: &Path, opts: AddOptions) -> Result<Vec<Added>, NodeError> {
+        self.add_path_with_progress(path, opts, &|_| {})
+    }
+
+    /// [`add_path`](Self::add_path), calling `progress` with the count of file bytes read as
+    /// the import goes.
+    pub fn add_path_with_progress(
+        &self,
+        path: &Path,
+        opts: AddOptions,
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<Added>, NodeError> {
+        let ctx = AddCtx {
+            opts,
+            progress,
+            batch: Arc::new(self.store().batch()),
+        };
         let meta =
             std::fs::symlink_metadata(path).map_err(io_err(format!("{}", path.display())))?;
         let name = path_name(path)?;
-        let batch = Arc::new(self.store().batch());
         let mut added = Vec::new();
         if meta.is_dir() {
             if !opts.recursive {
@@ -229,9 +244,9 @@ impl Node {
             }
             let mut builder = cairn_dag::dir::DirectoryBuilder::new(opts.cid_version);
             builder.add_dir(&name)?;
-            self.add_tree(&batch, path, &name, opts, &mut builder, &mut added)?;
+            self.add_tree(&ctx, path, &name, &mut builder, &mut added)?;
             for node in builder.build()? {
-                batch.put(&node.block)?;
+                ctx.batch.put(&node.block)?;
                 if !node.path.is_empty() {
                     added.push(Added {
                         path: node.path,
@@ -241,7 +256,7 @@ impl Node {
                 }
             }
         } else {
-            let (cid, size, _) = self.add_entry(&batch, path, &meta, opts)?;
+            let (cid, size, _) = self.add_entry(&ctx, path, &meta)?;
             added.push(Added {
                 path: name,
                 cid,
@@ -249,25 +264,25 @@ impl Node {
             });
         }
         let root = added.last().expect("at least the argument itself").cid;
-        commit(batch, opts.pin.then_some(root))?;
+        commit(ctx.batch, opts.pin.then_some(root))?;
         Ok(added)
     }
 
     /// Adds a regular file or symlink; returns (CID, file size, DAG size).
     fn add_entry(
         &self,
-        batch: &Arc<WriteBatch>,
+        ctx: &AddCtx<'_>,
         path: &Path,
         meta: &std::fs::Metadata,
-        opts: AddOptions,
     ) -> Result<(Cid, u64, u64), NodeError> {
+        let opts = ctx.opts;
         if meta.file_type().is_symlink() {
             let target = std::fs::read_link(path).map_err(io_err(format!("{}", path.display())))?;
             let target = target.to_str().ok_or_else(|| {
                 NodeError::Unsupported(format!("{}: link target is not UTF-8", path.display()))
             })?;
             let block = cairn_dag::dir::symlink(target, opts.cid_version);
-            batch.put(&block)?;
+            ctx.batch.put(&block)?;
             let size = block.data.len() as u64;
             return Ok((block.cid, size, size));
         }
@@ -277,20 +292,21 @@ impl Node {
                 path.display()
             )));
         }
-        let mut file =
-            std::fs::File::open(path).map_err(io_err(format!("open {}", path.display())))?;
-        let mut importer = FileImporter::new(batch.clone(), opts.cid_version);
-        importer.read_from(&mut file)?;
+        let file = std::fs::File::open(path).map_err(io_err(format!("open {}", path.display())))?;
+        let mut importer = FileImporter::new(ctx.batch.clone(), opts.cid_version);
+        importer.read_from(&mut Progress {
+            inner: file,
+            report: ctx.progress,
+        })?;
         let link = importer.finish()?;
         Ok((link.cid, link.file_size, link.dag_size))
     }
 
     fn add_tree(
         &self,
-        batch: &Arc<WriteBatch>,
+        ctx: &AddCtx<'_>,
         dir: &Path,
         rel: &str,
-        opts: AddOptions,
         builder: &mut cairn_dag::dir::DirectoryBuilder,
         added: &mut Vec<Added>,
     ) -> Result<(), NodeError> {
@@ -302,7 +318,7 @@ impl Node {
         for entry in entries {
             let path = entry.path();
             let name = path_name(&path)?;
-            if name.starts_with('.') && !opts.hidden {
+            if name.starts_with('.') && !ctx.opts.hidden {
                 continue;
             }
             let child = format!("{rel}/{name}");
@@ -310,9 +326,9 @@ impl Node {
                 .map_err(io_err(format!("{}", path.display())))?;
             if meta.is_dir() {
                 builder.add_dir(&child)?;
-                self.add_tree(batch, &path, &child, opts, builder, added)?;
+                self.add_tree(ctx, &path, &child, builder, added)?;
             } else {
-                let (cid, size, dag_size) = self.add_entry(batch, &path, &meta, opts)?;
+                let (cid, size, dag_size) = self.add_entry(ctx, &path, &meta)?;
                 builder.add_link(&child, cid, dag_size)?;
                 added.push(Added {
                     path: child,
@@ -322,6 +338,26 @@ impl Node {
             }
         }
         Ok(())
+    }
+}
+
+struct AddCtx<'a> {
+    opts: AddOptions,
+    progress: &'a dyn Fn(u64),
+    batch: Arc<WriteBatch>,
+}
+
+/// A reader that reports how many bytes went through it.
+struct Progress<'a, R> {
+    inner: R,
+    report: &'a dyn Fn(u64),
+}
+
+impl<R: Read> Read for Progress<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.report)(n as u64);
+        Ok(n)
     }
 }
 

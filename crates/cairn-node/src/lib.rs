@@ -28,7 +28,7 @@ pub enum NodeError {
     #[error(transparent)]
     Dag(#[from] DagError),
     /// Local filesystem failure on an input or output path.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,

@@ -44,7 +44,7 @@ pub enum StoreError {
     #[error("block {0} not found in the store")]
     NotFound(Cid),
     /// Filesystem failure.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,
@@ -52,7 +52,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// Metadata database failure.
-    #[error("metadata database: {0}")]
+    #[error("metadata database")]
     Db(#[from] redb::Error),
     /// The data folder is in use by another process.
     #[error("data folder {0} is in use by another cairn process")]

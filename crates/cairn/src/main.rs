@@ -1,1 +1,296 @@
-fn main() {}
+//! The `cairn` binary: command-line parsing and wiring. All storage logic lives in the
+//! library crates; this file maps commands onto [`cairn_node::Node`] and prints results the way
+//! the matching `ipfs` commands do.
+
+mod cli;
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use cairn_node::import::AddOptions;
+use cairn_node::{CidVersion, Node, parse_path};
+use clap::Parser;
+use cli::{CarCmd, Cli, Command, PinCmd};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cairn: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let open = || -> Result<Node> {
+        Node::open(&cli.data).with_context(|| format!("opening store {}", cli.data.display()))
+    };
+    match cli.command {
+        Command::Add(args) => {
+            let node = open()?;
+            let version = CidVersion::try_from(args.cid_version)?;
+            let mut out = std::io::stdout().lock();
+            let paths = if args.paths.is_empty() {
+                vec!["-".into()]
+            } else {
+                args.paths
+            };
+            for path in paths {
+                if path.as_os_str() == "-" {
+                    let link = node.add_reader(&mut std::io::stdin().lock(), version, args.pin)?;
+                    print_added(&mut out, args.quiet, &link.cid.to_string(), &link.cid.to_string())?;
+                    continue;
+                }
+                let opts = AddOptions {
+                    cid_version: version,
+                    recursive: args.recursive,
+                    hidden: args.hidden,
+                    pin: args.pin,
+                };
+                let bar = progress_bar(&path, args.recursive);
+                let added = node.add_path_with_progress(&path, opts, &|n| {
+                    if let Some(bar) = &bar {
+                        bar.inc(n)
+                    }
+                });
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+                let added = added?;
+                if args.quiet {
+                    let root = added.last().expect("add returns the root");
+                    writeln!(out, "{}", root.cid)?;
+                } else {
+                    for a in &added {
+                        print_added(&mut out, false, &a.cid.to_string(), &a.path)?;
+                    }
+                }
+            }
+        }
+        Command::Cat(args) => {
+            let node = open()?;
+            let cid = resolve(&node, &args.path)?;
+            let range = match (args.offset, args.length) {
+                (0, None) => None,
+                (offset, len) => Some(offset..len.map_or(u64::MAX, |l| offset.saturating_add(l))),
+            };
+            let mut out = std::io::stdout().lock();
+            for piece in node.cat(cid, range) {
+                out.write_all(&piece?)?;
+            }
+            out.flush()?;
+        }
+        Command::Get(args) => {
+            let node = open()?;
+            let cid = resolve(&node, &args.path)?;
+            let out = args.output.unwrap_or_else(|| cid.to_string().into());
+            node.get_to_path(&cid, &out)?;
+            eprintln!("Saved {} to {}", cid, out.display());
+        }
+        Command::Ls(args) => {
+            let node = open()?;
+            let cid = resolve(&node, &args.path)?;
+            let mut out = std::io::stdout().lock();
+            for e in node.ls(&cid)? {
+                let slash = if matches!(e.kind, cairn_dag::dir::NodeKind::Directory { .. }) {
+                    "/"
+                } else {
+                    ""
+                };
+                writeln!(out, "{} {} {}{}", e.cid, e.size, e.name, slash)?;
+            }
+        }
+        Command::Car(CarCmd::Export { path, output }) => {
+            let node = open()?;
+            let cid = resolve(&node, &path)?;
+            let tmp = output.with_extension("car.tmp");
+            let rt = runtime()?;
+            let written = rt.block_on(async {
+                let file = tokio::fs::File::create(&tmp)
+                    .await
+                    .with_context(|| format!("create {}", tmp.display()))?;
+                let mut file = tokio::io::BufWriter::new(file);
+                let n = node.car_export(cid, &mut file).await?;
+                use tokio::io::AsyncWriteExt;
+                file.flush().await?;
+                file.into_inner().sync_all().await?;
+                anyhow::Ok(n)
+            });
+            match written {
+                Ok(n) => {
+                    std::fs::rename(&tmp, &output)
+                        .with_context(|| format!("write {}", output.display()))?;
+                    eprintln!("exported {n} blocks of {cid} to {}", output.display());
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            }
+        }
+        Command::Car(CarCmd::Import { file, no_pin }) => {
+            let node = open()?;
+            let rt = runtime()?;
+            let result = rt.block_on(async {
+                let f = tokio::fs::File::open(&file)
+                    .await
+                    .with_context(|| format!("open {}", file.display()))?;
+                let r = node
+                    .car_import(tokio::io::BufReader::new(f), !no_pin)
+                    .await
+                    .with_context(|| format!("importing {}", file.display()))?;
+                anyhow::Ok(r)
+            })?;
+            let mut out = std::io::stdout().lock();
+            for root in &result.pinned {
+                writeln!(out, "pinned root {root}")?;
+            }
+            eprintln!("imported {} blocks", result.blocks);
+            if !result.incomplete.is_empty() {
+                let list: Vec<String> = result.incomplete.iter().map(|c| c.to_string()).collect();
+                bail!("blocks imported, but these roots are incomplete and were not pinned: {}", list.join(", "));
+            }
+        }
+        Command::Pin(PinCmd::Ls) => {
+            let node = open()?;
+            let mut out = std::io::stdout().lock();
+            for (cid, count) in node.store().pins()? {
+                writeln!(out, "{cid} recursive {count}")?;
+            }
+        }
+        Command::Pin(PinCmd::Add { paths }) => {
+            let node = open()?;
+            for p in paths {
+                let cid = resolve(&node, &p)?;
+                node.pin(&cid)?;
+                println!("pinned {cid} recursively");
+            }
+        }
+        Command::Pin(PinCmd::Rm { paths }) => {
+            let node = open()?;
+            for p in paths {
+                let cid = resolve(&node, &p)?;
+                if !node.store().unpin(&cid)? {
+                    bail!("{cid} is not pinned");
+                }
+                println!("unpinned {cid}");
+            }
+        }
+        Command::Gc => {
+            let node = open()?;
+            let stats = node.store().gc()?;
+            println!(
+                "removed {} blocks ({} bytes), kept {}",
+                stats.removed, stats.freed_bytes, stats.kept
+            );
+            if stats.missing > 0 {
+                eprintln!("warning: {} blocks of pinned DAGs are missing or corrupt; run `cairn check`", stats.missing);
+            }
+        }
+        Command::Check(args) => {
+            let node = open()?;
+            let cid = resolve(&node, &args.path)?;
+            let report = node.check(&cid, args.hard)?;
+            for c in &report.missing {
+                eprintln!("missing block {c}");
+            }
+            for c in &report.corrupt {
+                eprintln!("CorruptBlock {c} (quarantined)");
+            }
+            for (c, why) in &report.bad_files {
+                eprintln!("file {c} does not re-assemble: {why}");
+            }
+            if !report.is_ok() {
+                bail!(
+                    "{cid}: check failed ({} missing, {} corrupt, {} bad files)",
+                    report.missing.len(),
+                    report.corrupt.len(),
+                    report.bad_files.len()
+                );
+            }
+            println!(
+                "{cid}: ok ({} blocks, {} bytes read, {})",
+                report.blocks,
+                report.bytes_read,
+                if args.hard { "hard" } else { "soft" }
+            );
+        }
+    }
+    Ok(())
+}
+
+fn resolve(node: &Node, path: &str) -> Result<cairn_dag::Cid> {
+    let (root, rest) = parse_path(path)?;
+    Ok(node.resolve(root, &rest)?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn print_added(out: &mut impl Write, quiet: bool, cid: &str, name: &str) -> Result<()> {
+    if quiet {
+        writeln!(out, "{cid}")?;
+    } else {
+        writeln!(out, "added {cid} {name}")?;
+    }
+    Ok(())
+}
+
+/// A byte progress bar on stderr, only on a terminal and only for inputs of 16 MiB or more.
+fn progress_bar(path: &std::path::Path, recursive: bool) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let total = total_size(path, recursive);
+    if total < 16 << 20 {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        )
+        .ok()?,
+    );
+    Some(bar)
+}
+
+fn total_size(path: &std::path::Path, recursive: bool) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if meta.is_dir() && recursive {
+        std::fs::read_dir(path)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| total_size(&e.path(), true))
+                    .sum()
+            })
+            .unwrap_or(0)
+    } else if meta.is_file() {
+        meta.len()
+    } else {
+        0
+    }
+}

@@ -1,0 +1,136 @@
+//! The command line, as clap definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Cairn: a content-addressed object store. Every file is a UnixFS DAG whose CID equals what
+/// `ipfs add` gives the same bytes.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about)]
+pub struct Cli {
+    /// Data folder (blocks, metadata).
+    #[arg(long, global = true, env = "CAIRN_DATA", default_value = "./cairn-data")]
+    pub data: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add files or directory trees; prints CIDs like `ipfs add`. Reads stdin for `-` or no path.
+    Add(AddArgs),
+    /// Print a file (or a byte range of it).
+    Cat(CatArgs),
+    /// Write a file or directory tree to the local filesystem.
+    Get(GetArgs),
+    /// List a directory.
+    Ls(PathArg),
+    /// Export or import CARv1 files.
+    #[command(subcommand)]
+    Car(CarCmd),
+    /// Manage pins (roots kept by garbage collection).
+    #[command(subcommand)]
+    Pin(PinCmd),
+    /// Remove every block no pinned root reaches.
+    Gc,
+    /// Check a DAG: soft (every block present) or --hard (every block re-hashed, files
+    /// re-assembled).
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Files or directories to add.
+    pub paths: Vec<PathBuf>,
+    /// Add directories recursively.
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// CID version: 0 (dag-pb leaves, Kubo's default) or 1 (raw leaves).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub cid_version: u8,
+    /// Include files and folders whose names start with a dot.
+    #[arg(short = 'H', long)]
+    pub hidden: bool,
+    /// Print only the root CID of each argument.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Pin the added roots (default true, like Kubo).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub pin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// `CID` or `CID/path/in/dir`.
+    pub path: String,
+    /// First byte to print.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Number of bytes to print (default: to the end).
+    #[arg(long)]
+    pub length: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// `CID` or `CID/path/in/dir`.
+    pub path: String,
+    /// Output path (default: the CID).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArg {
+    /// `CID` or `CID/path/in/dir`.
+    pub path: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// `CID` or `CID/path/in/dir`.
+    pub path: String,
+    /// Re-hash every block and re-assemble every file.
+    #[arg(long)]
+    pub hard: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CarCmd {
+    /// Write the DAG under a CID as a CARv1 file (depth-first, like `ipfs dag export`).
+    Export {
+        /// `CID` or `CID/path`.
+        path: String,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Import a CARv1 file; every block is verified, and a bad one rejects the whole file.
+    Import {
+        /// The CAR file.
+        file: PathBuf,
+        /// Do not pin the CAR's roots.
+        #[arg(long)]
+        no_pin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PinCmd {
+    /// List pinned roots.
+    Ls,
+    /// Pin roots (their DAG must be complete).
+    Add {
+        /// CIDs or paths.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Remove pins.
+    Rm {
+        /// CIDs or paths.
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+}
