@@ -73,10 +73,18 @@ impl WriteBatch {
             .iter()
             .map(|(mh, (_, info))| (mh.clone(), *info))
             .collect();
+        let started = std::time::Instant::now();
         if !written.is_empty() {
             inner.files.sync()?;
         }
+        let synced = started.elapsed();
         inner.index.commit_batch(&written, pins)?;
+        tracing::debug!(
+            blocks = written.len(),
+            sync_ms = synced.as_millis() as u64,
+            index_ms = (started.elapsed() - synced).as_millis() as u64,
+            "batch committed"
+        );
         self.release(false);
         self.done = true;
         Ok(())

@@ -9,9 +9,9 @@
 //!   again on abort.
 //! * [`gc`] — mark from pinned roots, sweep everything else.
 //!
-//! A crash at any point leaves a store that opens cleanly: temp files are purged on open, block
-//! files not in the index are never trusted without rewriting, and the index only names blocks
-//! that were synced before it was committed.
+//! A crash at any point leaves a store that opens cleanly: block files not in the index are
+//! never trusted without rewriting, the index only names blocks that were synced before it was
+//! committed, and GC sweeps leftover temp files with the other unreachable files.
 
 pub mod batch;
 pub mod files;
@@ -116,8 +116,6 @@ impl Store {
         std::fs::create_dir_all(&root).map_err(io_err(format!("create {}", root.display())))?;
         let files = files::BlockFiles::open(&root)?;
         let index = index::Index::open(&root.join("meta.redb"), &root)?;
-        // The index's file lock is ours now: no other process is mid-write in tmp/.
-        files.purge_tmp()?;
         Ok(Store {
             inner: Arc::new(Inner {
                 files,
