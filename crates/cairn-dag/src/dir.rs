@@ -161,8 +161,7 @@ pub struct DirEntry {
 }
 
 fn checked_name(parent: &Cid, name: &str) -> Result<(), DagError> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0')
-    {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
         return Err(DagError::malformed(
             parent,
             format!("unsafe entry name {name:?}"),
@@ -259,7 +258,8 @@ impl DirListing {
 
     /// The entries, sorted by name (a HAMT keeps them in hash order; a listing should not).
     pub fn entries(mut self) -> Vec<DirEntry> {
-        self.entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+        self.entries
+            .sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
         self.entries
     }
 }
@@ -380,39 +380,62 @@ mod tests {
     #[test]
     fn hamt_switch_list_and_resolve() {
         let (file_blocks, file) = encode_bytes(b"x", CidVersion::V1);
-        let names: Vec<String> = (0..6000).map(|i| format!("entry-with-a-longish-name-{i:05}")).collect();
+        let names: Vec<String> = (0..6000)
+            .map(|i| format!("entry-with-a-longish-name-{i:05}"))
+            .collect();
         let mut builder = DirectoryBuilder::new(CidVersion::V1);
         for n in &names {
-            builder.add_link(&format!("d/{n}"), file.link.cid, file.link.dag_size).unwrap();
+            builder
+                .add_link(&format!("d/{n}"), file.link.cid, file.link.dag_size)
+                .unwrap();
         }
         let nodes = builder.build().unwrap();
         let root = nodes.last().unwrap().block.cid;
         let blocks = store(&nodes, &file_blocks);
-        assert_eq!(describe(&root, &blocks[&root]), NodeKind::Directory { sharded: true });
+        assert_eq!(
+            describe(&root, &blocks[&root]),
+            NodeKind::Directory { sharded: true }
+        );
         let entries = list(&blocks, root);
         assert_eq!(entries.len(), names.len());
         assert_eq!(entries[0].name, names[0]);
-        assert_eq!(resolve(&blocks, root, "entry-with-a-longish-name-04321").unwrap(), file.link.cid);
-        assert!(matches!(resolve(&blocks, root, "nope"), Err(DagError::NotFound { .. })));
+        assert_eq!(
+            resolve(&blocks, root, "entry-with-a-longish-name-04321").unwrap(),
+            file.link.cid
+        );
+        assert!(matches!(
+            resolve(&blocks, root, "nope"),
+            Err(DagError::NotFound { .. })
+        ));
     }
 
     #[test]
     fn small_dir_is_plain_and_paths_resolve() {
         let (fb, file) = encode_bytes(b"hello world\n", CidVersion::V0);
         let mut builder = DirectoryBuilder::new(CidVersion::V0);
-        builder.add_link("t/a/b.txt", file.link.cid, file.link.dag_size).unwrap();
+        builder
+            .add_link("t/a/b.txt", file.link.cid, file.link.dag_size)
+            .unwrap();
         builder.add_dir("t/empty").unwrap();
         let link = symlink("a/b.txt", CidVersion::V0);
-        builder.add_link("t/ln", link.cid, link.data.len() as u64).unwrap();
+        builder
+            .add_link("t/ln", link.cid, link.data.len() as u64)
+            .unwrap();
         let nodes = builder.build().unwrap();
         let root = nodes.last().unwrap().block.cid;
         let mut blocks = store(&nodes, &fb);
         blocks.insert(link.cid, link.data.clone());
-        assert_eq!(describe(&root, &blocks[&root]), NodeKind::Directory { sharded: false });
+        assert_eq!(
+            describe(&root, &blocks[&root]),
+            NodeKind::Directory { sharded: false }
+        );
         let names: Vec<String> = list(&blocks, root).into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["a", "empty", "ln"]);
         assert_eq!(resolve(&blocks, root, "/a//b.txt").unwrap(), file.link.cid);
-        assert!(matches!(resolve(&blocks, root, "a/b.txt/c"), Err(DagError::NotADirectory(_))));
+        assert!(matches!(
+            resolve(&blocks, root, "a/b.txt/c"),
+            Err(DagError::NotADirectory(_))
+        ));
         assert_eq!(symlink_target(&link.cid, &link.data).unwrap(), "a/b.txt");
         assert_eq!(describe(&link.cid, &link.data), NodeKind::Symlink);
     }

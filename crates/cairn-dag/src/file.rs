@@ -109,7 +109,9 @@ impl BalancedLayout {
     /// the root. A file must have at least one leaf (the empty file has one empty leaf).
     pub fn finish(mut self) -> Result<(Vec<Block>, FileRoot), DagError> {
         if self.leaves == 0 {
-            return Err(DagError::Unsupported("a file needs at least one leaf".into()));
+            return Err(DagError::Unsupported(
+                "a file needs at least one leaf".into(),
+            ));
         }
         let mut out = Vec::new();
         let mut depth = 0;
@@ -182,9 +184,7 @@ pub fn encode_bytes(bytes: &[u8], version: CidVersion) -> (Vec<Block>, FileRoot)
         blocks.push(block);
         blocks.extend(layout.push_leaf(link));
     }
-    let (rest, root) = layout
-        .finish()
-        .expect("at least one leaf was pushed above");
+    let (rest, root) = layout.finish().expect("at least one leaf was pushed above");
     blocks.extend(rest);
     (blocks, root)
 }

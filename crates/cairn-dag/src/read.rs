@@ -138,7 +138,11 @@ mod tests {
     #[test]
     fn a_range_touches_only_its_blocks() {
         let data = vec![7u8; 10 * crate::CHUNK_SIZE];
-        let data: Vec<u8> = data.iter().enumerate().map(|(i, _)| (i % 253) as u8).collect();
+        let data: Vec<u8> = data
+            .iter()
+            .enumerate()
+            .map(|(i, _)| (i % 253) as u8)
+            .collect();
         let (blocks, root) = encode_bytes(&data, CidVersion::V1);
         let start = 3 * crate::CHUNK_SIZE as u64 + 5;
         let (part, fetched) = read_all(&blocks, root.link.cid, Some(start..start + 10));

@@ -43,15 +43,15 @@ impl Node {
                 continue;
             }
             report.blocks += 1;
-            if !hard {
-                if let Some(info) = self.store().block_info(&cid)? {
-                    if !info.may_link {
-                        if !self.store().has(&cid)? {
-                            report.missing.push(cid);
-                        }
-                        continue;
-                    }
+            // Soft: a block the index knows to be link-less only needs to be present.
+            if !hard
+                && let Some(info) = self.store().block_info(&cid)?
+                && !info.may_link
+            {
+                if !self.store().has(&cid)? {
+                    report.missing.push(cid);
                 }
+                continue;
             }
             match self.store().get(&cid) {
                 Ok(data) => {

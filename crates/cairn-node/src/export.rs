@@ -160,7 +160,8 @@ impl Node {
                 result
             }
             NodeKind::Directory { .. } => {
-                std::fs::create_dir_all(out).map_err(io_err(format!("create {}", out.display())))?;
+                std::fs::create_dir_all(out)
+                    .map_err(io_err(format!("create {}", out.display())))?;
                 for entry in self.list(cid)? {
                     // DirListing has already refused names with '/', '.', '..'.
                     self.get_to_path(&entry.cid, &out.join(&entry.name))?;

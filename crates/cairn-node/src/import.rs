@@ -322,8 +322,8 @@ impl Node {
                 continue;
             }
             let child = format!("{rel}/{name}");
-            let meta = std::fs::symlink_metadata(&path)
-                .map_err(io_err(format!("{}", path.display())))?;
+            let meta =
+                std::fs::symlink_metadata(&path).map_err(io_err(format!("{}", path.display())))?;
             if meta.is_dir() {
                 builder.add_dir(&child)?;
                 self.add_tree(ctx, &path, &child, builder, added)?;

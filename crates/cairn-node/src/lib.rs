@@ -26,7 +26,7 @@ pub enum NodeError {
     Store(#[from] StoreError),
     /// From decoding a DAG.
     #[error(transparent)]
-    Dag(#[from] DagError),
+    Dag(Box<DagError>),
     /// Local filesystem failure on an input or output path.
     #[error("{context}")]
     Io {
@@ -49,6 +49,12 @@ pub enum NodeError {
     /// Input the operation cannot take (a directory without `-r`, a FIFO, ...).
     #[error("{0}")]
     Unsupported(String),
+}
+
+impl From<DagError> for NodeError {
+    fn from(e: DagError) -> Self {
+        NodeError::Dag(Box::new(e))
+    }
 }
 
 pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
@@ -109,10 +115,17 @@ mod tests {
 
     #[test]
     fn parse_paths() {
-        let (c, p) = parse_path("/ipfs/QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH/a/b").unwrap();
-        assert_eq!(c.to_string(), "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH");
+        let (c, p) =
+            parse_path("/ipfs/QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH/a/b").unwrap();
+        assert_eq!(
+            c.to_string(),
+            "QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH"
+        );
         assert_eq!(p, "a/b");
-        assert!(matches!(parse_path("nonsense"), Err(NodeError::InvalidPath { .. })));
+        assert!(matches!(
+            parse_path("nonsense"),
+            Err(NodeError::InvalidPath { .. })
+        ));
         assert!(parse_path("").is_err());
     }
 }

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 fn size_strategy() -> impl Strategy<Value = usize> {
     prop_oneof![
         0usize..2048,
-        (1usize..12, -3i64..=3).prop_map(|(k, d)| (k * CHUNK_SIZE) as usize + d.max(0) as usize),
+        (1usize..12, 0usize..=3).prop_map(|(k, d)| k * CHUNK_SIZE + d),
         (1usize..12, 1usize..4).prop_map(|(k, d)| k * CHUNK_SIZE - d),
         0usize..(6 << 20),
     ]
@@ -79,13 +79,17 @@ fn boundary_174_links_roundtrip() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
         let data = bytes(len, 7);
-        let link = node.add_reader(&mut &data[..], CidVersion::V1, true).unwrap();
+        let link = node
+            .add_reader(&mut &data[..], CidVersion::V1, true)
+            .unwrap();
         let mut back = Vec::new();
         node.cat(link.cid, None).read_to_end(&mut back).unwrap();
         assert!(back == data);
         let start = 173 * CHUNK_SIZE as u64 - 10;
         let mut part = Vec::new();
-        node.cat(link.cid, Some(start..start + 100)).read_to_end(&mut part).unwrap();
+        node.cat(link.cid, Some(start..start + 100))
+            .read_to_end(&mut part)
+            .unwrap();
         assert_eq!(part[..], data[start as usize..start as usize + 100]);
     }
 }
@@ -95,13 +99,19 @@ fn range_past_the_end_is_empty_and_dedup_stores_once() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(dir.path()).unwrap();
     let data = bytes(3 * CHUNK_SIZE, 1);
-    let a = node.add_reader(&mut &data[..], CidVersion::V0, true).unwrap();
+    let a = node
+        .add_reader(&mut &data[..], CidVersion::V0, true)
+        .unwrap();
     let (blocks, bytes_before) = node.store().stats().unwrap();
-    let b = node.add_reader(&mut &data[..], CidVersion::V0, true).unwrap();
+    let b = node
+        .add_reader(&mut &data[..], CidVersion::V0, true)
+        .unwrap();
     assert_eq!(a, b);
     assert_eq!(node.store().stats().unwrap(), (blocks, bytes_before));
     let mut part = Vec::new();
-    node.cat(a.cid, Some(10 * CHUNK_SIZE as u64..u64::MAX)).read_to_end(&mut part).unwrap();
+    node.cat(a.cid, Some(10 * CHUNK_SIZE as u64..u64::MAX))
+        .read_to_end(&mut part)
+        .unwrap();
     assert!(part.is_empty());
 }
 
@@ -110,7 +120,9 @@ async fn car_with_a_bad_block_stores_nothing() {
     let src = tempfile::tempdir().unwrap();
     let node = Node::open(src.path()).unwrap();
     let data = bytes(5 * CHUNK_SIZE, 3);
-    let link = node.add_reader(&mut &data[..], CidVersion::V1, true).unwrap();
+    let link = node
+        .add_reader(&mut &data[..], CidVersion::V1, true)
+        .unwrap();
     let mut car = Vec::new();
     node.car_export(link.cid, &mut car).await.unwrap();
     let last = car.len() - 10;

@@ -30,11 +30,21 @@ fn file_vectors_match_kubo_in_both_modes() {
             (CidVersion::V1, "cid_v1_raw", "dag_v1_raw"),
         ] {
             let link = node.add_reader(&mut input_for(v), version, true).unwrap();
-            assert_eq!(link.cid.to_string(), v[key].as_str().unwrap(), "{} {key}", v["name"]);
+            assert_eq!(
+                link.cid.to_string(),
+                v[key].as_str().unwrap(),
+                "{} {key}",
+                v["name"]
+            );
             assert_eq!(link.file_size, v["size"].as_u64().unwrap());
             let report = node.check(&link.cid, false).unwrap();
             assert!(report.is_ok(), "{report:?}");
-            assert_eq!(report.blocks, v[dag]["blocks"].as_u64().unwrap(), "{} {dag}", v["name"]);
+            assert_eq!(
+                report.blocks,
+                v[dag]["blocks"].as_u64().unwrap(),
+                "{} {dag}",
+                v["name"]
+            );
             if let Some(expected) = v[dag].get("root_block_hex").and_then(|h| h.as_str()) {
                 let root = node.store().get(&link.cid).unwrap();
                 assert_eq!(hex::encode(&root), expected, "{} root block", v["name"]);
@@ -50,7 +60,10 @@ fn file_vectors_match_kubo_in_both_modes() {
                 }
                 hasher.update(&buf[..n]);
             }
-            assert_eq!(hex::encode(hasher.finalize()), v["sha256"].as_str().unwrap());
+            assert_eq!(
+                hex::encode(hasher.finalize()),
+                v["sha256"].as_str().unwrap()
+            );
             checked += 1;
         }
     }
@@ -91,7 +104,11 @@ fn directory_tree_vector() {
                 .iter()
                 .find(|a| &a.path == path)
                 .unwrap_or_else(|| panic!("{path} not added"));
-            assert_eq!(got.cid.to_string(), expected[key].as_str().unwrap(), "{path} {key}");
+            assert_eq!(
+                got.cid.to_string(),
+                expected[key].as_str().unwrap(),
+                "{path} {key}"
+            );
         }
         let root = added.last().unwrap();
         assert_eq!(root.path, "tree");
@@ -102,7 +119,12 @@ fn directory_tree_vector() {
         let mut text = String::new();
         node.cat(z, None).read_to_string(&mut text).unwrap();
         assert_eq!(text, "z\n");
-        let names: Vec<String> = node.ls(&root.cid).unwrap().into_iter().map(|e| e.name).collect();
+        let names: Vec<String> = node
+            .ls(&root.cid)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
         assert_eq!(names, ["a.txt", "empty.txt", "emptydir", "sub"]);
         let out = tempfile::tempdir().unwrap();
         node.get_to_path(&root.cid, &out.path().join("t")).unwrap();
@@ -134,7 +156,15 @@ async fn shared_cars_import_and_reexport_identically() {
         assert_eq!(out, bytes, "{file} re-export differs");
         // And it is the DAG of the 1 MiB input.
         let link = node
-            .add_reader(&mut XorShift::new(1 << 20), if file.contains("v1") { CidVersion::V1 } else { CidVersion::V0 }, false)
+            .add_reader(
+                &mut XorShift::new(1 << 20),
+                if file.contains("v1") {
+                    CidVersion::V1
+                } else {
+                    CidVersion::V0
+                },
+                false,
+            )
             .unwrap();
         assert_eq!(link.cid, imported.roots[0]);
     }

@@ -106,10 +106,12 @@ impl WriteBatch {
                     true
                 }
             };
-            if delete && last && !matches!(inner.index.block(&cid), Ok(Some(_))) {
-                if let Err(e) = inner.files.remove(&cid) {
-                    tracing::warn!("abandoned block not removed: {e}");
-                }
+            if delete
+                && last
+                && !matches!(inner.index.block(&cid), Ok(Some(_)))
+                && let Err(e) = inner.files.remove(&cid)
+            {
+                tracing::warn!("abandoned block not removed: {e}");
             }
         }
     }

@@ -25,6 +25,9 @@ pub(crate) struct BlockFiles {
     counter: AtomicU64,
 }
 
+/// A file found in the shard folders and the multihash its name stands for, if any.
+pub(crate) type StoredFile = (PathBuf, Option<Vec<u8>>);
+
 /// The file name of a block: base32 (lowercase, unpadded) of its multihash.
 pub fn key_of(cid: &Cid) -> String {
     Base::Base32Lower.encode(cid.hash().to_bytes())
@@ -126,7 +129,7 @@ impl BlockFiles {
 
     /// Every file in the shard folders: its path and the multihash its name stands for (`None`
     /// for a temp file or any other stray file whose name is not a key).
-    pub(crate) fn walk(&self) -> Result<Vec<(PathBuf, Option<Vec<u8>>)>, StoreError> {
+    pub(crate) fn walk(&self) -> Result<Vec<StoredFile>, StoreError> {
         let mut out = Vec::new();
         for shard in fs::read_dir(&self.blocks).map_err(io_err("list blocks"))? {
             let shard = shard.map_err(io_err("list blocks"))?;

@@ -59,7 +59,13 @@ pub enum StoreError {
     Locked(PathBuf),
     /// A block could not be decoded.
     #[error(transparent)]
-    Dag(#[from] DagError),
+    Dag(Box<DagError>),
+}
+
+impl From<DagError> for StoreError {
+    fn from(e: DagError) -> Self {
+        StoreError::Dag(Box::new(e))
+    }
 }
 
 macro_rules! impl_from_redb {
@@ -190,8 +196,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_dag::file::encode_bytes;
     use cairn_dag::CidVersion;
+    use cairn_dag::file::encode_bytes;
 
     #[test]
     fn flipped_byte_is_quarantined_and_never_returned() {
@@ -218,7 +224,10 @@ mod tests {
         }
         assert!(!path.exists());
         assert!(!store.has(&root.link.cid).unwrap());
-        assert!(matches!(store.get(&root.link.cid), Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            store.get(&root.link.cid),
+            Err(StoreError::NotFound(_))
+        ));
 
         // re-adding repairs it
         let batch = store.batch();
@@ -248,6 +257,9 @@ mod tests {
     fn second_process_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _store = Store::open(dir.path()).unwrap();
-        assert!(matches!(Store::open(dir.path()), Err(StoreError::Locked(_))));
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::Locked(_))
+        ));
     }
 }

@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "cairn", version, about)]
 pub struct Cli {
     /// Data folder (blocks, metadata).
-    #[arg(long, global = true, env = "CAIRN_DATA", default_value = "./cairn-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_DATA",
+        default_value = "./cairn-data"
+    )]
     pub data: PathBuf,
 
     #[command(subcommand)]

@@ -56,7 +56,12 @@ fn run(cli: Cli) -> Result<()> {
             for path in paths {
                 if path.as_os_str() == "-" {
                     let link = node.add_reader(&mut std::io::stdin().lock(), version, args.pin)?;
-                    print_added(&mut out, args.quiet, &link.cid.to_string(), &link.cid.to_string())?;
+                    print_added(
+                        &mut out,
+                        args.quiet,
+                        &link.cid.to_string(),
+                        &link.cid.to_string(),
+                    )?;
                     continue;
                 }
                 let opts = AddOptions {
@@ -166,7 +171,10 @@ fn run(cli: Cli) -> Result<()> {
             eprintln!("imported {} blocks", result.blocks);
             if !result.incomplete.is_empty() {
                 let list: Vec<String> = result.incomplete.iter().map(|c| c.to_string()).collect();
-                bail!("blocks imported, but these roots are incomplete and were not pinned: {}", list.join(", "));
+                bail!(
+                    "blocks imported, but these roots are incomplete and were not pinned: {}",
+                    list.join(", ")
+                );
             }
         }
         Command::Pin(PinCmd::Ls) => {
@@ -202,7 +210,10 @@ fn run(cli: Cli) -> Result<()> {
                 stats.removed, stats.freed_bytes, stats.kept
             );
             if stats.missing > 0 {
-                eprintln!("warning: {} blocks of pinned DAGs are missing or corrupt; run `cairn check`", stats.missing);
+                eprintln!(
+                    "warning: {} blocks of pinned DAGs are missing or corrupt; run `cairn check`",
+                    stats.missing
+                );
             }
         }
         Command::Check(args) => {
@@ -282,11 +293,7 @@ fn total_size(path: &std::path::Path, recursive: bool) -> u64 {
     };
     if meta.is_dir() && recursive {
         std::fs::read_dir(path)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| total_size(&e.path(), true))
-                    .sum()
-            })
+            .map(|rd| rd.flatten().map(|e| total_size(&e.path(), true)).sum())
             .unwrap_or(0)
     } else if meta.is_file() {
         meta.len()

@@ -30,9 +30,16 @@ fn ok(out: &Output) -> String {
 /// A clear failure: non-zero exit, one `cairn: error:` line, no panic.
 fn fails(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, stdout {:?}", out.stdout);
+    assert!(
+        !out.status.success(),
+        "expected failure, stdout {:?}",
+        out.stdout
+    );
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("cairn: error:")).collect();
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("cairn: error:"))
+        .collect();
     assert_eq!(errors.len(), 1, "stderr: {stderr}");
     assert!(errors[0].contains(needle), "{needle:?} not in {stderr}");
 }
@@ -55,7 +62,10 @@ fn add_cat_ls_get_pin_gc() {
     std::fs::write(&file, b"hello world\n").unwrap();
 
     let out = ok(&cairn(&data, &["add", file.to_str().unwrap()]));
-    assert_eq!(out, "added QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o hello.txt\n");
+    assert_eq!(
+        out,
+        "added QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o hello.txt\n"
+    );
     // --data before the subcommand, and CAIRN_DATA, work too
     let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("--data")
@@ -63,10 +73,20 @@ fn add_cat_ls_get_pin_gc() {
         .args(["add", "--cid-version", "1", "-q", file.to_str().unwrap()])
         .output()
         .unwrap();
-    assert_eq!(ok(&out), "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4\n");
+    assert_eq!(
+        ok(&out),
+        "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4\n"
+    );
     let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .env("CAIRN_DATA", &data)
-        .args(["cat", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o", "--offset", "6", "--length", "5"])
+        .args([
+            "cat",
+            "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
+            "--offset",
+            "6",
+            "--length",
+            "5",
+        ])
         .output()
         .unwrap();
     assert_eq!(ok(&out), "world");
@@ -77,12 +97,22 @@ fn add_cat_ls_get_pin_gc() {
     std::fs::write(tree.join("b.txt"), b"B").unwrap();
     fails(&cairn(&data, &["add", tree.to_str().unwrap()]), "use -r");
     let out = ok(&cairn(&data, &["add", "-r", tree.to_str().unwrap()]));
-    let root = out.lines().last().unwrap().split(' ').nth(1).unwrap().to_owned();
+    let root = out
+        .lines()
+        .last()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_owned();
     assert!(out.lines().last().unwrap().ends_with(" tree"), "{out}");
     let ls = ok(&cairn(&data, &["ls", &root]));
     let names: Vec<&str> = ls.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();
     assert_eq!(names, ["b.txt", "sub/"]);
-    assert_eq!(ok(&cairn(&data, &["cat", &format!("{root}/sub/a.txt")])), "A");
+    assert_eq!(
+        ok(&cairn(&data, &["cat", &format!("{root}/sub/a.txt")])),
+        "A"
+    );
     let dest = tmp.path().join("restored");
     ok(&cairn(&data, &["get", &root, "-o", dest.to_str().unwrap()]));
     assert_eq!(std::fs::read(dest.join("sub/a.txt")).unwrap(), b"A");
@@ -92,8 +122,18 @@ fn add_cat_ls_get_pin_gc() {
     ok(&cairn(&data, &["pin", "rm", &root]));
     let gc = ok(&cairn(&data, &["gc"]));
     assert!(gc.starts_with("removed "), "{gc}");
-    fails(&cairn(&data, &["cat", &format!("{root}/b.txt")]), "not found");
-    ok(&cairn(&data, &["check", "--hard", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"]));
+    fails(
+        &cairn(&data, &["cat", &format!("{root}/b.txt")]),
+        "not found",
+    );
+    ok(&cairn(
+        &data,
+        &[
+            "check",
+            "--hard",
+            "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
+        ],
+    ));
 }
 
 #[test]
@@ -103,15 +143,43 @@ fn bad_input_gives_one_clear_line() {
     fails(&cairn(&data, &["add", "/no/such/file"]), "/no/such/file");
     fails(&cairn(&data, &["cat", "not-a-cid"]), "invalid CID");
     fails(
-        &cairn(&data, &["cat", "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4"]),
+        &cairn(
+            &data,
+            &[
+                "cat",
+                "bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4",
+            ],
+        ),
         "not found",
     );
     let junk = tmp.path().join("junk.car");
     std::fs::write(&junk, b"\x05hello this is not a car").unwrap();
-    fails(&cairn(&data, &["car", "import", junk.to_str().unwrap()]), "CAR");
-    fails(&cairn(&data, &["car", "import", "/no/such.car"]), "/no/such.car");
-    fails(&cairn(&data, &["pin", "add", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"]), "missing");
-    fails(&cairn(&data, &["check", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"]), "check failed");
+    fails(
+        &cairn(&data, &["car", "import", junk.to_str().unwrap()]),
+        "CAR",
+    );
+    fails(
+        &cairn(&data, &["car", "import", "/no/such.car"]),
+        "/no/such.car",
+    );
+    fails(
+        &cairn(
+            &data,
+            &[
+                "pin",
+                "add",
+                "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o",
+            ],
+        ),
+        "missing",
+    );
+    fails(
+        &cairn(
+            &data,
+            &["check", "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"],
+        ),
+        "check failed",
+    );
     let out = cairn(&data, &["add", "--cid-version", "7", "x"]);
     assert!(!out.status.success());
 }
@@ -123,7 +191,9 @@ fn flipped_byte_fails_with_corrupt_block_and_quarantines() {
     let file = tmp.path().join("f.bin");
     let bytes: Vec<u8> = (0..700_000u32).map(|i| (i * 31 % 251) as u8).collect();
     std::fs::write(&file, &bytes).unwrap();
-    let cid = ok(&cairn(&data, &["add", "-q", file.to_str().unwrap()])).trim().to_owned();
+    let cid = ok(&cairn(&data, &["add", "-q", file.to_str().unwrap()]))
+        .trim()
+        .to_owned();
     ok(&cairn(&data, &["check", "--hard", &cid]));
 
     // flip one byte in the biggest block file (a leaf)
@@ -138,7 +208,10 @@ fn flipped_byte_fails_with_corrupt_block_and_quarantines() {
     let out = cairn(&data, &["cat", &cid]);
     fails(&out, "CorruptBlock");
     assert!(!victim.exists(), "the corrupt block was not moved away");
-    assert_eq!(std::fs::read_dir(data.join("quarantine")).unwrap().count(), 1);
+    assert_eq!(
+        std::fs::read_dir(data.join("quarantine")).unwrap().count(),
+        1
+    );
     fails(&cairn(&data, &["check", &cid]), "check failed");
     // re-adding the same bytes repairs the store
     ok(&cairn(&data, &["add", "-q", file.to_str().unwrap()]));
@@ -151,7 +224,9 @@ fn kill_9_mid_import_leaves_a_clean_store() {
     let data = tmp.path().join("data");
     let small = tmp.path().join("small.txt");
     std::fs::write(&small, b"committed before the crash\n").unwrap();
-    let committed = ok(&cairn(&data, &["add", "-q", small.to_str().unwrap()])).trim().to_owned();
+    let committed = ok(&cairn(&data, &["add", "-q", small.to_str().unwrap()]))
+        .trim()
+        .to_owned();
 
     for round in 0..3 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
@@ -206,11 +281,17 @@ fn car_export_import_between_stores() {
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     let file = tmp.path().join("f.bin");
     std::fs::write(&file, vec![42u8; 1_000_000]).unwrap();
-    let cid = ok(&cairn(&a, &["add", "-q", "--cid-version", "1", file.to_str().unwrap()]))
-        .trim()
-        .to_owned();
+    let cid = ok(&cairn(
+        &a,
+        &["add", "-q", "--cid-version", "1", file.to_str().unwrap()],
+    ))
+    .trim()
+    .to_owned();
     let car = tmp.path().join("f.car");
-    ok(&cairn(&a, &["car", "export", &cid, "-o", car.to_str().unwrap()]));
+    ok(&cairn(
+        &a,
+        &["car", "export", &cid, "-o", car.to_str().unwrap()],
+    ));
     let out = ok(&cairn(&b, &["car", "import", car.to_str().unwrap()]));
     assert_eq!(out, format!("pinned root {cid}\n"));
     assert!(ok_bytes(&cairn(&b, &["cat", &cid])) == vec![42u8; 1_000_000]);
