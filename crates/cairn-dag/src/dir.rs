@@ -409,6 +409,76 @@ mod tests {
         ));
     }
 
+    /// Kubo (boxo) shards when the sum of name + CID byte lengths *exceeds* 256 KiB: exactly
+    /// 262144 stays a plain directory, one byte more becomes a HAMT.
+    #[test]
+    fn hamt_switch_boundary_is_strictly_above_256_kib() {
+        let (_, file) = encode_bytes(b"x", CidVersion::V1);
+        assert_eq!(file.link.cid.to_bytes().len(), 36);
+        for (extra, sharded) in [(0, false), (1, true)] {
+            let mut builder = DirectoryBuilder::new(CidVersion::V1);
+            for i in 0..4096 {
+                // 4096 × (28 + 36) = 262144
+                let mut name = format!("{i:028}");
+                if i == 0 {
+                    name.push_str(&"x".repeat(extra));
+                }
+                builder
+                    .add_link(&format!("d/{name}"), file.link.cid, 1)
+                    .unwrap();
+            }
+            let nodes = builder.build().unwrap();
+            let root = nodes.last().unwrap();
+            assert_eq!(
+                describe(&root.block.cid, &root.block.data),
+                NodeKind::Directory { sharded },
+                "extra {extra}"
+            );
+        }
+    }
+
+    /// Whole trees equal to the JavaScript UnixFS importer configured like Kubo (see
+    /// `cairn-node/tests/hamt.rs`, which adds one of them from disk): `big/` holding `n` files
+    /// `file-with-a-fairly-long-name-NNNNN.txt` containing `hello N\n`.
+    #[test]
+    fn hamt_trees_match_the_reference_importer() {
+        let cases = [
+            (
+                3640,
+                "QmQUbt6e3fNNfSqGdEtkdaqVVRGZxdn6owV2s1nLi3B2Ac",
+                "bafybeiddugtjcasdj5sxenwb3aowdmyizqmuqggejselv3vj4apoxb6huy",
+            ),
+            (
+                3641,
+                "QmdDhgcMmwY8AnSiMeERuDvqSNhBa2aAwFWzTvgbjbDtgd",
+                "bafybeibgxunvau7byzbhf6jzh3j3j4n2cx6psu4rstenggzrac7ykp2cd4",
+            ),
+            (
+                6000,
+                "Qmeo8ZBZkxW9v5wUy2RDAdYAUkzTj2LjxYAf36eWR1YwSJ",
+                "bafybeifohorsnsnxxrilkox43ztbrkd6ftmkpu4bwcjq77lobiqogdldoi",
+            ),
+        ];
+        for (n, v0, v1) in cases {
+            for (version, expected) in [(CidVersion::V0, v0), (CidVersion::V1, v1)] {
+                let mut builder = DirectoryBuilder::new(version);
+                for i in 0..n {
+                    let (_, file) = encode_bytes(format!("hello {i}\n").as_bytes(), version);
+                    let path = format!("big/file-with-a-fairly-long-name-{i:05}.txt");
+                    builder
+                        .add_link(&path, file.link.cid, file.link.dag_size)
+                        .unwrap();
+                }
+                let nodes = builder.build().unwrap();
+                assert_eq!(
+                    nodes.last().unwrap().block.cid.to_string(),
+                    expected,
+                    "{n} {version:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn small_dir_is_plain_and_paths_resolve() {
         let (fb, file) = encode_bytes(b"hello world\n", CidVersion::V0);
