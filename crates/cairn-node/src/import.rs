@@ -85,7 +85,10 @@ impl FileImporter {
             self.buf.resize(CHUNK_SIZE, 0);
             let n = match reader.read(&mut self.buf[start..]) {
                 Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => 0,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    self.buf.truncate(start);
+                    continue;
+                }
                 Err(e) => {
                     self.buf.truncate(start);
                     return Err(NodeError::Io {

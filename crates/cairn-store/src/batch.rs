@@ -48,13 +48,21 @@ impl WriteBatch {
         }
         let may_link = cairn_dag::block::codec_may_link(block.cid.codec())
             && !cairn_dag::links_of(&block.cid, &block.data)?.is_empty();
-        *inner.inflight.lock().entry(mh.clone()).or_insert(0) += 1;
         let info = BlockInfo {
             size: block.data.len() as u64,
             may_link,
         };
-        // Record before writing, so that a failed write is still cleaned up on drop.
-        self.written.lock().insert(mh, (block.cid, info));
+        // Claim the block for this batch before writing (so a failed write is still cleaned up
+        // on drop); if another thread of this batch claimed it meanwhile, it writes it.
+        if self
+            .written
+            .lock()
+            .insert(mh.clone(), (block.cid, info))
+            .is_some()
+        {
+            return Ok(());
+        }
+        *inner.inflight.lock().entry(mh).or_insert(0) += 1;
         inner.files.write(&block.cid, &block.data)
     }
 

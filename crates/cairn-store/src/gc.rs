@@ -37,7 +37,11 @@ impl Store {
                 _ => {}
             }
             match self.get(&cid) {
-                Ok(data) => stack.extend(cairn_dag::links_of(&cid, &data)?),
+                Ok(data) => match cairn_dag::links_of(&cid, &data) {
+                    Ok(links) => stack.extend(links),
+                    // Verified but undecodable (e.g. from a CAR): kept, as a leaf.
+                    Err(e) => tracing::warn!(%cid, "links unreadable, treated as leaf: {e}"),
+                },
                 Err(StoreError::NotFound(_)) | Err(StoreError::CorruptBlock { .. }) => {
                     tracing::warn!(%cid, "pinned DAG is missing a block");
                     stats.missing += 1;

@@ -145,7 +145,12 @@ impl Store {
         match cairn_dag::verify(cid, &data) {
             Ok(()) => Ok(data),
             Err(DagError::HashMismatch(_)) => {
-                let quarantined = self.inner.files.quarantine(cid)?;
+                // A concurrent reader may have moved it already; the verdict stands either way.
+                let quarantined = self
+                    .inner
+                    .files
+                    .quarantine(cid)
+                    .unwrap_or_else(|_| self.inner.files.path_of(cid));
                 self.inner.index.forget(&[cid.hash().to_bytes()])?;
                 tracing::error!(%cid, path = %quarantined.display(), "corrupt block quarantined");
                 Err(StoreError::CorruptBlock {
@@ -251,6 +256,33 @@ mod tests {
             assert!(matches!(store.get(&b.cid), Err(StoreError::NotFound(_))));
         }
         assert_eq!(store.stats().unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn same_block_from_many_threads_in_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // a zero-filled file: every leaf is the same block
+        let (blocks, root) = encode_bytes(&vec![0u8; 8 * cairn_dag::CHUNK_SIZE], CidVersion::V1);
+        let leaf = blocks[0].clone();
+        let batch = store.batch();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| batch.put(&leaf).unwrap());
+            }
+        });
+        assert_eq!(batch.written(), 1);
+        drop(batch);
+        assert!(!store.inner.files.exists(&leaf.cid), "abort must remove it");
+        assert!(store.inner.inflight.lock().is_empty());
+
+        let batch = store.batch();
+        for b in &blocks {
+            batch.put(b).unwrap();
+        }
+        batch.commit(&[root.link.cid]).unwrap();
+        assert_eq!(store.stats().unwrap().0, 2, "one leaf + the root");
+        assert!(store.inner.inflight.lock().is_empty());
     }
 
     #[test]
