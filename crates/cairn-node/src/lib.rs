@@ -5,6 +5,8 @@
 //! * [`export`] — verified streaming reads of files and ranges, path resolution, listings,
 //!   writing trees back to disk.
 //! * [`car`] — CARv1 export (depth-first, de-duplicated) and verified, all-or-nothing import.
+//! * [`objects`] — buckets and objects for the S3 front end: staged streaming PUTs made
+//!   visible atomically, ranged GET streams, listings, copies without data copy.
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
 
@@ -12,6 +14,7 @@ pub mod car;
 pub mod check;
 pub mod export;
 pub mod import;
+pub mod objects;
 
 use cairn_dag::{Cid, DagError};
 use cairn_store::{Store, StoreError};
@@ -49,6 +52,30 @@ pub enum NodeError {
     /// Input the operation cannot take (a directory without `-r`, a FIFO, ...).
     #[error("{0}")]
     Unsupported(String),
+    /// No such bucket.
+    #[error("no such bucket {0:?}")]
+    NoSuchBucket(String),
+    /// No such key.
+    #[error("no such key {key:?} in bucket {bucket:?}")]
+    NoSuchKey {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
+    /// The bucket name is taken by another owner.
+    #[error("bucket {0:?} already exists")]
+    BucketAlreadyExists(String),
+    /// The bucket still holds objects.
+    #[error("bucket {0:?} is not empty")]
+    BucketNotEmpty(String),
+    /// The bucket name breaks S3's naming rules.
+    #[error("invalid bucket name {0:?}")]
+    InvalidBucketName(String),
+    /// The request body failed while streaming (signature, checksum, client gone); the
+    /// front end's own error is kept so it can answer with it.
+    #[error("request body: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<DagError> for NodeError {

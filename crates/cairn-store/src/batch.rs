@@ -73,7 +73,21 @@ impl WriteBatch {
 
     /// Syncs the written blocks to disk, then records them and adds a reference to each of
     /// `pins` in one transaction. When this returns, the data survives a crash.
-    pub fn commit(mut self, pins: &[Cid]) -> Result<(), StoreError> {
+    pub fn commit(self, pins: &[Cid]) -> Result<(), StoreError> {
+        self.commit_with(|meta| {
+            for cid in pins {
+                meta.pin(cid)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// Syncs the written blocks, then records them and runs `f` on the metadata in the same
+    /// transaction. If `f` fails nothing is recorded and the batch's files are removed.
+    pub fn commit_with<T, E: From<StoreError>>(
+        mut self,
+        f: impl FnOnce(&crate::MetaTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let inner = &self.store.inner;
         let written: Vec<(Vec<u8>, BlockInfo)> = self
             .written
@@ -86,7 +100,7 @@ impl WriteBatch {
             inner.files.sync()?;
         }
         let synced = started.elapsed();
-        inner.index.commit_batch(&written, pins)?;
+        let out = inner.index.commit_with(&written, f)?;
         tracing::debug!(
             blocks = written.len(),
             sync_ms = synced.as_millis() as u64,
@@ -95,7 +109,7 @@ impl WriteBatch {
         );
         self.release(false);
         self.done = true;
-        Ok(())
+        Ok(out)
     }
 
     /// Drops this batch's claim on its blocks; with `delete`, removes files no one else needs.

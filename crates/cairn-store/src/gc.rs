@@ -1,4 +1,5 @@
-//! Garbage collection: mark every block reachable from a pinned root, then sweep every block
+//! Garbage collection: mark every block reachable from a pinned root or an object's root (S3
+//! objects are roots too), then sweep every block
 //! file and index entry not marked. Runs with the store's GC lock held exclusively, so no write
 //! batch is open while it sweeps.
 
@@ -28,6 +29,7 @@ impl Store {
         let mut stats = GcStats::default();
         let mut marked: HashSet<Vec<u8>> = HashSet::new();
         let mut stack: Vec<Cid> = self.pins()?.into_iter().map(|(c, _)| c).collect();
+        stack.extend(self.object_roots()?);
         while let Some(cid) = stack.pop() {
             if !marked.insert(cid.hash().to_bytes()) {
                 continue;

@@ -11,7 +11,7 @@ use crate::StoreError;
 /// multihash bytes → (size, may_link)
 const BLOCKS: TableDefinition<&[u8], (u64, bool)> = TableDefinition::new("blocks");
 /// CID bytes → reference count
-const PINS: TableDefinition<&[u8], u64> = TableDefinition::new("pins");
+pub(crate) const PINS: TableDefinition<&[u8], u64> = TableDefinition::new("pins");
 
 /// What the index knows of a durable block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct BlockInfo {
 }
 
 pub(crate) struct Index {
-    db: Database,
+    pub(crate) db: Database,
 }
 
 impl Index {
@@ -39,6 +39,7 @@ impl Index {
         let txn = db.begin_write()?;
         txn.open_table(BLOCKS)?;
         txn.open_table(PINS)?;
+        crate::meta::create_tables(&txn)?;
         txn.commit()?;
         Ok(Index { db })
     }
@@ -59,21 +60,33 @@ impl Index {
         blocks: &[(Vec<u8>, BlockInfo)],
         pins: &[Cid],
     ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut table = txn.open_table(BLOCKS)?;
-            for (mh, info) in blocks {
-                table.insert(mh.as_slice(), (info.size, info.may_link))?;
-            }
-            let mut table = txn.open_table(PINS)?;
+        self.commit_with(blocks, |meta| {
             for cid in pins {
-                let key = cid.to_bytes();
-                let count = table.get(key.as_slice())?.map(|v| v.value()).unwrap_or(0);
-                table.insert(key.as_slice(), count + 1)?;
+                meta.pin(cid)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// Records synced blocks and runs `f` on the metadata, in one transaction: committed only
+    /// if `f` succeeds.
+    pub(crate) fn commit_with<T, E: From<StoreError>>(
+        &self,
+        blocks: &[(Vec<u8>, BlockInfo)],
+        f: impl FnOnce(&crate::meta::MetaTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        {
+            let mut table = txn.open_table(BLOCKS).map_err(StoreError::from)?;
+            for (mh, info) in blocks {
+                table
+                    .insert(mh.as_slice(), (info.size, info.may_link))
+                    .map_err(StoreError::from)?;
             }
         }
-        txn.commit()?;
-        Ok(())
+        let out = f(&crate::meta::MetaTxn { txn: &txn })?;
+        txn.commit().map_err(StoreError::from)?;
+        Ok(out)
     }
 
     pub(crate) fn forget(&self, multihashes: &[Vec<u8>]) -> Result<(), StoreError> {

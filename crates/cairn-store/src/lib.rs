@@ -7,7 +7,8 @@
 //! * [`batch`] — a [`WriteBatch`] groups the blocks of one import: written unsynced, made
 //!   durable by one filesystem sync and one redb commit (which also pins the roots), or removed
 //!   again on abort.
-//! * [`gc`] — mark from pinned roots, sweep everything else.
+//! * [`meta`] — bucket and object records, updated atomically with the blocks they need.
+//! * [`gc`] — mark from pinned roots and object roots, sweep everything else.
 //!
 //! A crash at any point leaves a store that opens cleanly: block files not in the index are
 //! never trusted without rewriting, the index only names blocks that were synced before it was
@@ -17,6 +18,7 @@ pub mod batch;
 pub mod files;
 pub mod gc;
 pub mod index;
+pub mod meta;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use parking_lot::{Mutex, RwLock};
 pub use batch::WriteBatch;
 pub use gc::GcStats;
 pub use index::BlockInfo;
+pub use meta::{MetaTxn, ObjectEntry};
 
 /// Errors of the block store.
 #[derive(Debug, thiserror::Error)]

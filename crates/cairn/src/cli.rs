@@ -24,6 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a node: the S3 API on 127.0.0.1:8000 by default.
+    Serve(ServeArgs),
     /// Add files or directory trees; prints CIDs like `ipfs add`. Reads stdin for `-` or no path.
     Add(AddArgs),
     /// Print a file (or a byte range of it).
@@ -43,6 +45,19 @@ pub enum Command {
     /// Check a DAG: soft (every block present) or --hard (every block re-hashed, files
     /// re-assembled).
     Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML config file (default: cairn.toml in the data folder, when present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// S3 listen address (default 127.0.0.1:8000).
+    #[arg(long)]
+    pub s3_listen: Option<std::net::SocketAddr>,
+    /// CID version of new objects: 0 (what `ipfs add` gives, default) or 1.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
+    pub cid_version: Option<u8>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! the matching `ipfs` commands do.
 
 mod cli;
+mod serve;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -44,6 +45,15 @@ fn run(cli: Cli) -> Result<()> {
         Node::open(&cli.data).with_context(|| format!("opening store {}", cli.data.display()))
     };
     match cli.command {
+        Command::Serve(args) => {
+            let settings = serve::Settings::resolve(
+                &cli.data,
+                args.config.as_deref(),
+                args.s3_listen,
+                args.cid_version,
+            )?;
+            serve::run(settings)?;
+        }
         Command::Add(args) => {
             let node = open()?;
             let version = CidVersion::try_from(args.cid_version)?;

@@ -1,0 +1,421 @@
+//! The object service: buckets and keys over UnixFS DAGs, as the S3 front end (and later the
+//! gateway and the REST API) needs them. A PUT is staged first — body streamed into a write
+//! batch on a blocking thread, MD5 computed on the way — and becomes visible only when
+//! [`Node::commit_object`] records it, in the same redb transaction that makes its blocks
+//! durable. A staged object that is dropped (bad checksum, client gone) leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_dag::Cid;
+use cairn_dag::file::FileLink;
+use cairn_store::WriteBatch;
+use futures::{Stream, StreamExt};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::import::FileImporter;
+use crate::{CidVersion, Node, NodeError};
+
+/// What is stored about a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+    /// Access key of the owner.
+    pub owner: String,
+}
+
+/// What is stored about an object (besides its DAG root).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// S3 ETag without quotes: hex MD5, or `hex-N` for multipart.
+    pub etag: String,
+    /// Unix milliseconds of the write.
+    pub last_modified_ms: i64,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Content-Encoding`.
+    pub content_encoding: Option<String>,
+    /// `Content-Disposition`.
+    pub content_disposition: Option<String>,
+    /// `Content-Language`.
+    pub content_language: Option<String>,
+    /// `Cache-Control`.
+    pub cache_control: Option<String>,
+    /// `Expires`, as sent.
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` (names lower-case, without the prefix).
+    pub user: BTreeMap<String, String>,
+}
+
+/// An object: key, DAG root, metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Key.
+    pub key: String,
+    /// Root of its UnixFS DAG (equal to `ipfs add` of its bytes).
+    pub cid: Cid,
+    /// Metadata.
+    pub meta: ObjectMeta,
+}
+
+/// A listing page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// Objects, in key order.
+    pub objects: Vec<ObjectInfo>,
+    /// Common prefixes (with a delimiter), in order.
+    pub common_prefixes: Vec<String>,
+    /// Whether more entries follow.
+    pub truncated: bool,
+    /// Where the next page starts (exclusive), when truncated.
+    pub next_marker: Option<String>,
+}
+
+/// An uploaded body whose blocks are written but not yet visible.
+pub struct StagedObject {
+    batch: WriteBatch,
+    link: FileLink,
+    md5: [u8; 16],
+}
+
+impl std::fmt::Debug for StagedObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagedObject")
+            .field("cid", &self.link.cid)
+            .field("size", &self.link.file_size)
+            .finish()
+    }
+}
+
+impl StagedObject {
+    /// Root of the staged DAG.
+    pub fn cid(&self) -> Cid {
+        self.link.cid
+    }
+    /// Body size.
+    pub fn size(&self) -> u64 {
+        self.link.file_size
+    }
+    /// MD5 of the body.
+    pub fn md5(&self) -> [u8; 16] {
+        self.md5
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, NodeError> {
+    serde_ipld_dagcbor::to_vec(value).map_err(|e| NodeError::Unsupported(format!("encode: {e}")))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, NodeError> {
+    serde_ipld_dagcbor::from_slice(bytes)
+        .map_err(|e| NodeError::Unsupported(format!("unreadable metadata record: {e}")))
+}
+
+/// S3 bucket naming rules (3–63 of `a-z0-9.-`, starting and ending with a letter or digit, no
+/// `..`, not an IPv4 address, no `xn--` prefix or `-s3alias`/`--ol-s3` suffix).
+pub fn valid_bucket_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
+        && !name.starts_with("xn--")
+        && !name.ends_with("-s3alias")
+        && !name.ends_with("--ol-s3")
+}
+
+impl Node {
+    /// Creates a bucket. Re-creating one's own bucket succeeds (us-east-1 behaviour).
+    pub fn create_bucket(&self, name: &str, owner: &str) -> Result<(), NodeError> {
+        if !valid_bucket_name(name) {
+            return Err(NodeError::InvalidBucketName(name.to_owned()));
+        }
+        let record = encode(&BucketRecord {
+            created_ms: now_ms(),
+            owner: owner.to_owned(),
+        })?;
+        self.store().update(|txn| {
+            if let Some(existing) = txn.bucket(name)? {
+                let existing: BucketRecord = decode(&existing)?;
+                return if existing.owner == owner {
+                    Ok(())
+                } else {
+                    Err(NodeError::BucketAlreadyExists(name.to_owned()))
+                };
+            }
+            txn.put_bucket(name, &record)?;
+            Ok(())
+        })
+    }
+
+    /// Deletes an empty bucket.
+    pub fn delete_bucket(&self, name: &str) -> Result<(), NodeError> {
+        self.store().update(|txn| {
+            if txn.bucket(name)?.is_none() {
+                return Err(NodeError::NoSuchBucket(name.to_owned()));
+            }
+            if !txn.bucket_is_empty(name)? {
+                return Err(NodeError::BucketNotEmpty(name.to_owned()));
+            }
+            txn.delete_bucket(name)?;
+            Ok(())
+        })
+    }
+
+    /// A bucket's record.
+    pub fn bucket(&self, name: &str) -> Result<BucketRecord, NodeError> {
+        match self.store().bucket(name)? {
+            Some(rec) => decode(&rec),
+            None => Err(NodeError::NoSuchBucket(name.to_owned())),
+        }
+    }
+
+    /// Every bucket, by name.
+    pub fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, NodeError> {
+        self.store()
+            .buckets()?
+            .into_iter()
+            .map(|(name, rec)| Ok((name, decode(&rec)?)))
+            .collect()
+    }
+
+    /// Streams a body into the store as a UnixFS file; nothing is visible until
+    /// [`commit_object`](Self::commit_object). A failing body aborts and leaves nothing.
+    pub async fn stage_object<S, E>(
+        &self,
+        mut body: S,
+        version: CidVersion,
+    ) -> Result<StagedObject, NodeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let batch = Arc::new(self.store().batch());
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let worker_batch = batch.clone();
+        let worker = tokio::task::spawn_blocking(move || {
+            let mut importer = FileImporter::new(worker_batch, version);
+            let mut md5 = Md5::new();
+            while let Some(piece) = rx.blocking_recv() {
+                md5.update(&piece);
+                importer.write(&piece)?;
+            }
+            let link = importer.finish()?;
+            Ok::<_, NodeError>((link, <[u8; 16]>::from(md5.finalize())))
+        });
+        let mut failure = None;
+        while let Some(piece) = body.next().await {
+            match piece {
+                Ok(bytes) => {
+                    if tx.send(bytes).await.is_err() {
+                        break; // the worker failed; its error is reported below
+                    }
+                }
+                Err(e) => {
+                    failure = Some(NodeError::Body(e.into()));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let result = worker
+            .await
+            .map_err(|e| NodeError::Unsupported(format!("import task failed: {e}")))?;
+        if let Some(e) = failure {
+            return Err(e); // dropping the batch removes what was written
+        }
+        let (link, md5) = result?;
+        let batch = Arc::try_unwrap(batch)
+            .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
+        Ok(StagedObject { batch, link, md5 })
+    }
+
+    /// Makes a staged object visible under `bucket/key` (replacing any previous one): its
+    /// blocks are synced, then its record is committed in one transaction.
+    pub fn commit_object(
+        &self,
+        staged: StagedObject,
+        bucket: &str,
+        key: &str,
+        mut meta: ObjectMeta,
+    ) -> Result<ObjectInfo, NodeError> {
+        meta.size = staged.link.file_size;
+        if meta.etag.is_empty() {
+            meta.etag = hex::encode(staged.md5);
+        }
+        meta.last_modified_ms = now_ms();
+        let record = encode(&meta)?;
+        let cid = staged.link.cid;
+        staged.batch.commit_with(|txn| {
+            if txn.bucket(bucket)?.is_none() {
+                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
+            }
+            txn.put_object(bucket, key, &cid, &record)?;
+            Ok(())
+        })?;
+        Ok(ObjectInfo {
+            key: key.to_owned(),
+            cid,
+            meta,
+        })
+    }
+
+    /// An object's root and metadata.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<ObjectInfo, NodeError> {
+        match self.store().object(bucket, key)? {
+            Some((cid, rec)) => Ok(ObjectInfo {
+                key: key.to_owned(),
+                cid,
+                meta: decode(&rec)?,
+            }),
+            None => {
+                self.bucket(bucket)?;
+                Err(NodeError::NoSuchKey {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Deletes an object; deleting a missing key succeeds (S3 semantics).
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, NodeError> {
+        self.store().update(|txn| {
+            if txn.bucket(bucket)?.is_none() {
+                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
+            }
+            Ok(txn.delete_object(bucket, key)?)
+        })
+    }
+
+    /// Copies an object without copying data: the destination names the same DAG. With
+    /// `replace`, the destination gets that metadata (size and ETag stay the source's).
+    pub fn copy_object(
+        &self,
+        (src_bucket, src_key): (&str, &str),
+        (dst_bucket, dst_key): (&str, &str),
+        replace: Option<ObjectMeta>,
+    ) -> Result<ObjectInfo, NodeError> {
+        self.store().update(|txn| {
+            let Some((cid, rec)) = txn.object(src_bucket, src_key)? else {
+                return Err(if txn.bucket(src_bucket)?.is_none() {
+                    NodeError::NoSuchBucket(src_bucket.to_owned())
+                } else {
+                    NodeError::NoSuchKey {
+                        bucket: src_bucket.to_owned(),
+                        key: src_key.to_owned(),
+                    }
+                });
+            };
+            if txn.bucket(dst_bucket)?.is_none() {
+                return Err(NodeError::NoSuchBucket(dst_bucket.to_owned()));
+            }
+            let src: ObjectMeta = decode(&rec)?;
+            let mut meta = replace.unwrap_or_else(|| src.clone());
+            meta.size = src.size;
+            meta.etag = src.etag;
+            meta.last_modified_ms = now_ms();
+            txn.put_object(dst_bucket, dst_key, &cid, &encode(&meta)?)?;
+            Ok(ObjectInfo {
+                key: dst_key.to_owned(),
+                cid,
+                meta,
+            })
+        })
+    }
+
+    /// Lists a bucket like ListObjects: keys under `prefix` after `after`, rolled up at the
+    /// first `delimiter` past the prefix into common prefixes; at most `max` entries (objects
+    /// and prefixes together).
+    pub fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Listing, NodeError> {
+        self.bucket(bucket)?;
+        let delimiter = delimiter.filter(|d| !d.is_empty());
+        let mut listing = Listing::default();
+        let mut cursor: Option<String> = after.map(str::to_owned);
+        const PAGE: usize = 1000;
+        'scan: loop {
+            let page = self
+                .store()
+                .objects(bucket, prefix, cursor.as_deref(), PAGE)?;
+            let exhausted = page.len() < PAGE;
+            for entry in page {
+                let rolled = delimiter.and_then(|d| {
+                    entry.key[prefix.len()..]
+                        .find(d)
+                        .map(|i| entry.key[..prefix.len() + i + d.len()].to_owned())
+                });
+                if listing.objects.len() + listing.common_prefixes.len() == max {
+                    listing.truncated = true;
+                    break 'scan;
+                }
+                match rolled {
+                    Some(cp) => {
+                        // Skip the rest of this prefix: every key under it sorts before this.
+                        cursor = Some(format!("{cp}\u{10FFFF}"));
+                        listing.next_marker = Some(cp.clone());
+                        listing.common_prefixes.push(cp);
+                        continue 'scan;
+                    }
+                    None => {
+                        listing.next_marker = Some(entry.key.clone());
+                        cursor = Some(entry.key.clone());
+                        listing.objects.push(ObjectInfo {
+                            key: entry.key,
+                            cid: entry.cid,
+                            meta: decode(&entry.record)?,
+                        });
+                    }
+                }
+            }
+            if exhausted {
+                break;
+            }
+        }
+        if !listing.truncated {
+            listing.next_marker = None;
+        }
+        Ok(listing)
+    }
+
+    /// The bytes of a file DAG (or a range of them) as an async stream of verified pieces,
+    /// read on a blocking thread with a few pieces of read-ahead.
+    pub fn cat_stream(
+        &self,
+        cid: Cid,
+        range: Option<Range<u64>>,
+    ) -> impl Stream<Item = Result<Bytes, NodeError>> + Send + Sync + 'static {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || {
+            for piece in node.cat(cid, range) {
+                let failed = piece.is_err();
+                if tx.blocking_send(piece).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+    }
+}

@@ -1,0 +1,149 @@
+//! Conversions between s3s DTOs and the object service's types: errors, metadata, times,
+//! ETags, key encoding. Every s3s type Cairn touches is touched here or in `lib.rs`, so an
+//! s3s upgrade stays in this crate.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+use cairn_node::NodeError;
+use cairn_node::objects::{ObjectInfo, ObjectMeta};
+use s3s::dto::{ETag, Metadata, Timestamp};
+use s3s::{S3Error, S3ErrorCode, s3_error};
+
+/// The reserved user-metadata name that carries an object's CID (`x-amz-meta-cid`, the
+/// Filebase convention).
+pub const CID_META: &str = "cid";
+
+/// Maps a service error to the S3 error a client expects.
+pub fn s3_err(e: NodeError) -> S3Error {
+    match e {
+        NodeError::NoSuchBucket(b) => s3_error!(NoSuchBucket, "no such bucket: {b}"),
+        NodeError::NoSuchKey { key, .. } => s3_error!(NoSuchKey, "no such key: {key}"),
+        NodeError::BucketAlreadyExists(b) => {
+            s3_error!(BucketAlreadyExists, "bucket {b} is owned by someone else")
+        }
+        NodeError::BucketNotEmpty(b) => s3_error!(BucketNotEmpty, "bucket {b} is not empty"),
+        NodeError::InvalidBucketName(b) => s3_error!(InvalidBucketName, "invalid name: {b}"),
+        NodeError::Body(inner) => match inner.downcast::<S3Error>() {
+            // s3s reports signature, payload-hash and checksum failures through the body
+            Ok(s3) => *s3,
+            Err(other) => s3_error!(IncompleteBody, "request body failed: {other}"),
+        },
+        other => {
+            tracing::error!("internal error: {other}");
+            S3Error::with_message(S3ErrorCode::InternalError, other.to_string())
+        }
+    }
+}
+
+/// Unix milliseconds to an S3 timestamp.
+pub fn timestamp(ms: i64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
+}
+
+/// The strong ETag of an object.
+pub fn etag(meta: &ObjectMeta) -> ETag {
+    ETag::Strong(meta.etag.clone())
+}
+
+/// User metadata to return: the stored `x-amz-meta-*` plus the CID.
+pub fn metadata_out(info: &ObjectInfo) -> Metadata {
+    let mut m: Metadata = info
+        .meta
+        .user
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    m.insert(CID_META.to_owned(), info.cid.to_string());
+    m
+}
+
+/// User metadata as sent, minus the reserved CID name.
+pub fn metadata_in(m: Option<Metadata>) -> BTreeMap<String, String> {
+    m.unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .filter(|(k, _)| k != CID_META)
+        .collect()
+}
+
+/// An `Expires` timestamp as the HTTP date it came in as.
+pub fn expires_to_string(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+/// A stored `Expires` string back to a timestamp.
+pub fn expires_from_string(s: &str) -> Option<Timestamp> {
+    Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok()
+}
+
+/// `encoding-type=url`: percent-encode like AWS does for keys and prefixes in listings.
+pub fn url_encode(s: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const KEEP: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'/');
+    utf8_percent_encode(s, KEEP).to_string()
+}
+
+/// Whether a listing asked for `encoding-type=url`.
+pub fn wants_url_encoding(e: &Option<s3s::dto::EncodingType>) -> bool {
+    e.as_ref().is_some_and(|e| e.as_str() == "url")
+}
+
+/// Opaque continuation token for ListObjectsV2: base64 of the last key.
+pub fn token_from_key(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+/// The key a continuation token stands for.
+pub fn key_from_token(token: &str) -> Result<String, S3Error> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "invalid continuation token"))
+}
+
+/// Decodes a `Content-MD5` header.
+pub fn content_md5(b64: &str) -> Result<[u8; 16], S3Error> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()
+        .and_then(|v| <[u8; 16]>::try_from(v).ok())
+        .ok_or_else(|| s3_error!(InvalidDigest, "Content-MD5 is not a base64 MD5"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_encoding_like_aws() {
+        assert_eq!(url_encode("a b/c+d&é"), "a%20b/c%2Bd%26%C3%A9");
+    }
+
+    #[test]
+    fn tokens_round_trip() {
+        let t = token_from_key("dir/ä+b");
+        assert_eq!(key_from_token(&t).unwrap(), "dir/ä+b");
+        assert!(key_from_token("!!!").is_err());
+    }
+
+    #[test]
+    fn body_errors_keep_their_s3_code() {
+        let inner = s3_error!(SignatureDoesNotMatch);
+        let e = s3_err(NodeError::Body(Box::new(inner)));
+        assert_eq!(*e.code(), S3ErrorCode::SignatureDoesNotMatch);
+        let e = s3_err(NodeError::BucketNotEmpty("b".into()));
+        assert_eq!(*e.code(), S3ErrorCode::BucketNotEmpty);
+    }
+}

@@ -1,0 +1,229 @@
+//! Bucket and object metadata in the store's redb database. Records are opaque bytes here (the
+//! node layer owns their format); an object entry also carries its DAG root CID, which makes it
+//! a GC root. Updates run inside one transaction, together with the blocks they refer to when
+//! they come from a [`crate::WriteBatch`], so an object becomes visible exactly when its data is
+//! durable.
+
+use cairn_dag::Cid;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+use crate::index::PINS;
+use crate::{Store, StoreError};
+
+/// bucket name → bucket record
+const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+/// `bucket \0 key` → (root CID bytes, object record)
+const OBJECTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("objects");
+
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(BUCKETS)?;
+    txn.open_table(OBJECTS)?;
+    Ok(())
+}
+
+fn object_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
+    k.extend_from_slice(bucket.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+fn parse_cid(bytes: &[u8]) -> Result<Cid, StoreError> {
+    Cid::try_from(bytes).map_err(|e| {
+        StoreError::Dag(Box::new(cairn_dag::DagError::Unsupported(format!(
+            "unreadable CID in metadata: {e}"
+        ))))
+    })
+}
+
+/// One object entry: key, DAG root and the node's record bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectEntry {
+    /// Object key.
+    pub key: String,
+    /// Root of the object's DAG.
+    pub cid: Cid,
+    /// The node layer's record.
+    pub record: Vec<u8>,
+}
+
+/// Metadata operations inside one write transaction.
+pub struct MetaTxn<'t> {
+    pub(crate) txn: &'t WriteTransaction,
+}
+
+impl std::fmt::Debug for MetaTxn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetaTxn")
+    }
+}
+
+impl MetaTxn<'_> {
+    /// A bucket's record.
+    pub fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.txn.open_table(BUCKETS)?;
+        Ok(table.get(name)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Creates or replaces a bucket's record.
+    pub fn put_bucket(&self, name: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.txn.open_table(BUCKETS)?.insert(name, record)?;
+        Ok(())
+    }
+
+    /// Removes a bucket's record; returns whether it existed.
+    pub fn delete_bucket(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.txn.open_table(BUCKETS)?.remove(name)?.is_some())
+    }
+
+    /// Whether a bucket holds no object.
+    pub fn bucket_is_empty(&self, name: &str) -> Result<bool, StoreError> {
+        let table = self.txn.open_table(OBJECTS)?;
+        let start = object_key(name, "");
+        let mut range = table.range(start.as_slice()..)?;
+        Ok(match range.next() {
+            Some(row) => !row?.0.value().starts_with(&start),
+            None => true,
+        })
+    }
+
+    /// An object's entry.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<(Cid, Vec<u8>)>, StoreError> {
+        let table = self.txn.open_table(OBJECTS)?;
+        let row = table.get(object_key(bucket, key).as_slice())?;
+        match row {
+            Some(v) => {
+                let (cid, rec) = v.value();
+                Ok(Some((parse_cid(cid)?, rec.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Creates or replaces an object's entry.
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        cid: &Cid,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let cid = cid.to_bytes();
+        self.txn
+            .open_table(OBJECTS)?
+            .insert(object_key(bucket, key).as_slice(), (cid.as_slice(), record))?;
+        Ok(())
+    }
+
+    /// Removes an object's entry; returns whether it existed.
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        let mut table = self.txn.open_table(OBJECTS)?;
+        let removed = table.remove(object_key(bucket, key).as_slice())?.is_some();
+        Ok(removed)
+    }
+
+    /// Adds a reference to a pin.
+    pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(PINS)?;
+        let key = cid.to_bytes();
+        let count = table.get(key.as_slice())?.map(|v| v.value()).unwrap_or(0);
+        table.insert(key.as_slice(), count + 1)?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Runs `f` in one metadata transaction, committed only if it succeeds.
+    pub fn update<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&MetaTxn<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.inner.index.commit_with(&[], f)
+    }
+
+    /// Every bucket and its record, by name.
+    pub fn buckets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(BUCKETS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// A bucket's record.
+    pub fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(BUCKETS)?;
+        Ok(table.get(name)?.map(|v| v.value().to_vec()))
+    }
+
+    /// An object's entry.
+    pub fn object(&self, bucket: &str, key: &str) -> Result<Option<(Cid, Vec<u8>)>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(OBJECTS)?;
+        match table.get(object_key(bucket, key).as_slice())? {
+            Some(v) => {
+                let (cid, rec) = v.value();
+                Ok(Some((parse_cid(cid)?, rec.to_vec())))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` objects of `bucket` whose keys start with `prefix` and sort after `after`
+    /// (or from the start of the prefix), in key order.
+    pub fn objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectEntry>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(OBJECTS)?;
+        let base = object_key(bucket, "");
+        let from = object_key(bucket, prefix);
+        // Seek straight to the later of the prefix start and the marker.
+        let start = match after {
+            Some(a) if a > prefix => object_key(bucket, a),
+            _ => from.clone(),
+        };
+        let mut out = Vec::new();
+        for row in table.range(start.as_slice()..)? {
+            let (k, v) = row?;
+            let full = k.value();
+            if !full.starts_with(&from) {
+                break;
+            }
+            let key = String::from_utf8_lossy(&full[base.len()..]).into_owned();
+            if after.is_some_and(|a| key.as_str() <= a) {
+                continue;
+            }
+            let (cid, rec) = v.value();
+            out.push(ObjectEntry {
+                key,
+                cid: parse_cid(cid)?,
+                record: rec.to_vec(),
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every object root (GC roots besides pins).
+    pub(crate) fn object_roots(&self) -> Result<Vec<Cid>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(OBJECTS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            out.push(parse_cid(row?.1.value().0)?);
+        }
+        Ok(out)
+    }
+}

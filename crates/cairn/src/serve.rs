@@ -1,0 +1,217 @@
+//! `cairn serve`: one node with the S3 API. Settings come from flags, else the TOML config
+//! file (`--config`, or `cairn.toml` in the data folder when present), else defaults. Root
+//! credentials come from `CAIRN_ROOT_ACCESS_KEY`/`CAIRN_ROOT_SECRET_KEY`, else from
+//! `root-credentials.toml` in the data folder, generated (and printed once) on first start with
+//! 0600 permissions.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cairn_node::{CidVersion, Node};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnBuilder;
+use serde::{Deserialize, Serialize};
+
+/// Settings of `serve`, as in the TOML file (every field optional there).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// S3 listen address.
+    pub s3_listen: Option<SocketAddr>,
+    /// CID version of new objects (0 = what `ipfs add` gives; 1 = CIDv1 raw leaves).
+    pub cid_version: Option<u8>,
+}
+
+/// Effective settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data: PathBuf,
+    pub s3_listen: SocketAddr,
+    pub cid_version: CidVersion,
+}
+
+impl Settings {
+    pub fn resolve(
+        data: &Path,
+        config: Option<&Path>,
+        s3_listen: Option<SocketAddr>,
+        cid_version: Option<u8>,
+    ) -> Result<Self> {
+        let default_file = data.join("cairn.toml");
+        let file = match config {
+            Some(path) => Some(path.to_path_buf()),
+            None => default_file.exists().then_some(default_file),
+        };
+        let from_file: FileConfig = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let version = cid_version.or(from_file.cid_version).unwrap_or(0);
+        Ok(Settings {
+            data: data.to_path_buf(),
+            s3_listen: s3_listen
+                .or(from_file.s3_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
+            cid_version: CidVersion::try_from(version)?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RootCredentials {
+    access_key: String,
+    secret_key: String,
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> Result<String> {
+    let mut bytes = vec![0u8; len];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    Ok(bytes
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect())
+}
+
+/// The root credentials: from the environment, the data folder, or newly generated.
+fn root_credentials(data: &Path) -> Result<(String, String)> {
+    if let (Ok(a), Ok(s)) = (
+        std::env::var("CAIRN_ROOT_ACCESS_KEY"),
+        std::env::var("CAIRN_ROOT_SECRET_KEY"),
+    ) {
+        return Ok((a, s));
+    }
+    let path = data.join("root-credentials.toml");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let c: RootCredentials =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        return Ok((c.access_key, c.secret_key));
+    }
+    let creds = RootCredentials {
+        access_key: random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")?,
+        secret_key: random_string(
+            40,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        )?,
+    };
+    write_private(&path, toml::to_string(&creds)?.as_bytes())?;
+    eprintln!(
+        "cairn: generated root credentials (stored in {}):\n  access key: {}\n  secret key: {}",
+        path.display(),
+        creds.access_key,
+        creds.secret_key
+    );
+    Ok((creds.access_key, creds.secret_key))
+}
+
+/// Writes a file readable only by its owner: temp (0600) → fsync → rename.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Runs the node until SIGINT/SIGTERM, then drains connections.
+pub fn run(settings: Settings) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> Result<()> {
+    let node = Node::open(&settings.data)
+        .with_context(|| format!("opening store {}", settings.data.display()))?;
+    let (access, secret) = root_credentials(&settings.data)?;
+
+    let mut builder = s3s::service::S3ServiceBuilder::new(cairn_s3::CairnS3::new(
+        node,
+        settings.cid_version,
+    ));
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(access.clone(), secret));
+    let service = builder.build();
+
+    let listener = tokio::net::TcpListener::bind(settings.s3_listen)
+        .await
+        .with_context(|| format!("binding {}", settings.s3_listen))?;
+    let addr = listener.local_addr()?;
+    println!("cairn: S3 API on http://{addr} (access key {access})");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+
+    let mut conn = ConnBuilder::new(TokioExecutor::new());
+    conn.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(64 * 1024);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        continue;
+                    }
+                };
+                let connection = conn.serve_connection(TokioIo::new(stream), service.clone());
+                let connection = graceful.watch(connection.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!("connection ended: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    eprintln!("cairn: shutting down");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            eprintln!("cairn: connections still open after 30 s; stopping anyway");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
