@@ -70,7 +70,8 @@ pub fn metadata_in(m: Option<Metadata>) -> BTreeMap<String, String> {
 /// An `Expires` timestamp as the HTTP date it came in as.
 pub fn expires_to_string(t: &Timestamp) -> Option<String> {
     let mut buf = Vec::new();
-    t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf).ok()?;
+    t.format(s3s::dto::TimestampFormat::HttpDate, &mut buf)
+        .ok()?;
     String::from_utf8(buf).ok()
 }
 

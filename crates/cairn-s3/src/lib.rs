@@ -5,6 +5,7 @@
 //!
 //! Every GET and HEAD returns the object's CID in `x-amz-meta-cid`; clients cannot set it.
 
+pub mod auth;
 pub mod convert;
 
 use std::ops::Range;
@@ -80,11 +81,17 @@ fn meta_from(
 
 fn list_entry(info: &ObjectInfo, url: bool, with_owner: Option<&str>) -> Object {
     Object {
-        key: Some(if url { url_encode(&info.key) } else { info.key.clone() }),
+        key: Some(if url {
+            url_encode(&info.key)
+        } else {
+            info.key.clone()
+        }),
         e_tag: Some(etag(&info.meta)),
         size: Some(info.meta.size as i64),
         last_modified: Some(timestamp(info.meta.last_modified_ms)),
-        storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
         owner: with_owner.map(owner),
         ..Default::default()
     }
@@ -121,7 +128,7 @@ impl S3 for CairnS3 {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let me = owner_of(&req.credentials);
-                let buckets = self
+        let buckets = self
             .node
             .buckets()
             .map_err(s3_err)?
@@ -145,9 +152,10 @@ impl S3 for CairnS3 {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let me = owner_of(&req.credentials);
-                let bucket = req.input.bucket;
+        let bucket = req.input.bucket;
         let location = format!("/{bucket}");
-        self.blocking(move |node| node.create_bucket(&bucket, &me)).await?;
+        self.blocking(move |node| node.create_bucket(&bucket, &me))
+            .await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(location),
         }))
@@ -166,7 +174,8 @@ impl S3 for CairnS3 {
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let bucket = req.input.bucket;
-        self.blocking(move |node| node.delete_bucket(&bucket)).await?;
+        self.blocking(move |node| node.delete_bucket(&bucket))
+            .await?;
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
 
@@ -223,7 +232,10 @@ impl S3 for CairnS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let info = self.node.object(&input.bucket, &input.key).map_err(s3_err)?;
+        let info = self
+            .node
+            .object(&input.bucket, &input.key)
+            .map_err(s3_err)?;
         let size = info.meta.size;
         let range = byte_range(input.range, size)?;
         let (read, content_range) = match range {
@@ -241,7 +253,9 @@ impl S3 for CairnS3 {
             e_tag: Some(etag(meta)),
             last_modified: Some(timestamp(meta.last_modified_ms)),
             metadata: Some(metadata_out(&info)),
-            content_type: input.response_content_type.or_else(|| meta.content_type.clone()),
+            content_type: input
+                .response_content_type
+                .or_else(|| meta.content_type.clone()),
             content_encoding: input
                 .response_content_encoding
                 .or_else(|| meta.content_encoding.clone()),
@@ -251,7 +265,9 @@ impl S3 for CairnS3 {
             content_language: input
                 .response_content_language
                 .or_else(|| meta.content_language.clone()),
-            cache_control: input.response_cache_control.or_else(|| meta.cache_control.clone()),
+            cache_control: input
+                .response_cache_control
+                .or_else(|| meta.cache_control.clone()),
             expires: input
                 .response_expires
                 .or_else(|| meta.expires.as_deref().and_then(expires_from_string)),
@@ -269,7 +285,10 @@ impl S3 for CairnS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let info = self.node.object(&input.bucket, &input.key).map_err(s3_err)?;
+        let info = self
+            .node
+            .object(&input.bucket, &input.key)
+            .map_err(s3_err)?;
         let meta = &info.meta;
         let range = byte_range(input.range, meta.size)?;
         let length = range.as_ref().map_or(meta.size, |(r, _)| r.end - r.start);
@@ -295,7 +314,8 @@ impl S3 for CairnS3 {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let (bucket, key) = (req.input.bucket, req.input.key);
-        self.blocking(move |node| node.delete_object(&bucket, &key)).await?;
+        self.blocking(move |node| node.delete_object(&bucket, &key))
+            .await?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -417,7 +437,7 @@ impl S3 for CairnS3 {
                 max,
             )
             .map_err(s3_err)?;
-                Ok(S3Response::new(ListObjectsOutput {
+        Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(prefix),
             marker: input.marker,
@@ -461,7 +481,7 @@ impl S3 for CairnS3 {
                 max,
             )
             .map_err(s3_err)?;
-                let fetch_owner = input.fetch_owner.unwrap_or(false);
+        let fetch_owner = input.fetch_owner.unwrap_or(false);
         let contents: Vec<Object> = listing
             .objects
             .iter()
@@ -505,11 +525,15 @@ impl S3 for CairnS3 {
                 max,
             )
             .map_err(s3_err)?;
-                let versions = listing
+        let versions = listing
             .objects
             .iter()
             .map(|o| ObjectVersion {
-                key: Some(if url { url_encode(&o.key) } else { o.key.clone() }),
+                key: Some(if url {
+                    url_encode(&o.key)
+                } else {
+                    o.key.clone()
+                }),
                 version_id: Some("null".into()),
                 is_latest: Some(true),
                 e_tag: Some(etag(&o.meta)),

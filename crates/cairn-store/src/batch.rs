@@ -89,15 +89,15 @@ impl WriteBatch {
         f: impl FnOnce(&crate::MetaTxn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let inner = &self.store.inner;
-        let written: Vec<(Vec<u8>, BlockInfo)> = self
+        let (written, cids): (Vec<(Vec<u8>, BlockInfo)>, Vec<Cid>) = self
             .written
             .lock()
             .iter()
-            .map(|(mh, (_, info))| (mh.clone(), *info))
-            .collect();
+            .map(|(mh, (cid, info))| ((mh.clone(), *info), *cid))
+            .unzip();
         let started = std::time::Instant::now();
         if !written.is_empty() {
-            inner.files.sync()?;
+            inner.files.sync_blocks(&cids)?;
         }
         let synced = started.elapsed();
         let out = inner.index.commit_with(&written, f)?;

@@ -146,6 +146,33 @@ impl BlockFiles {
         Ok(out)
     }
 
+    /// Makes the given blocks' files durable. A few files are fsynced one by one, with their
+    /// shard folders (a small S3 PUT must not wait for the whole filesystem); many — a big
+    /// import — are made durable by one `syncfs`.
+    pub(crate) fn sync_blocks(&self, cids: &[Cid]) -> Result<(), StoreError> {
+        const FEW: usize = 64;
+        if cids.len() > FEW {
+            return self.sync();
+        }
+        let mut dirs = std::collections::BTreeSet::new();
+        for cid in cids {
+            let path = self.path_of(cid);
+            fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(format!("fsync block {cid}")))?;
+            if let Some(dir) = path.parent() {
+                dirs.insert(dir.to_path_buf());
+            }
+        }
+        dirs.insert(self.blocks.clone()); // new shard folders are entries of blocks/
+        for dir in dirs {
+            fs::File::open(&dir)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(format!("fsync {}", dir.display())))?;
+        }
+        Ok(())
+    }
+
     /// Makes every write so far durable: one `syncfs` of the store's filesystem on Linux (data
     /// and the renames' directory entries), `sync` elsewhere.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {

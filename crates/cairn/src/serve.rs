@@ -48,7 +48,8 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config {}", path.display()))?
             }
             None => FileConfig::default(),
         };
@@ -141,11 +142,9 @@ async fn serve(settings: Settings) -> Result<()> {
         .with_context(|| format!("opening store {}", settings.data.display()))?;
     let (access, secret) = root_credentials(&settings.data)?;
 
-    let mut builder = s3s::service::S3ServiceBuilder::new(cairn_s3::CairnS3::new(
-        node,
-        settings.cid_version,
-    ));
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(access.clone(), secret));
+    let mut builder =
+        s3s::service::S3ServiceBuilder::new(cairn_s3::CairnS3::new(node, settings.cid_version));
+    builder.set_auth(cairn_s3::auth::KeyAuth::single(&access, &secret));
     let service = builder.build();
 
     let listener = tokio::net::TcpListener::bind(settings.s3_listen)

@@ -1,0 +1,626 @@
+//! The S3 API driven by a real client (aws-sdk-s3) against `cairn serve` on a free
+//! 127.0.0.1 port.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::primitives::ByteStream;
+
+const ACCESS: &str = "CAIRNTESTACCESSKEY01";
+const SECRET: &str = "cairn-test-secret-key-0123456789abcdefghij";
+
+struct Server {
+    child: Child,
+    addr: String,
+    _data: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(["serve", "--s3-listen", "127.0.0.1:0", "--data"])
+            .arg(data.path())
+            .env("CAIRN_ROOT_ACCESS_KEY", ACCESS)
+            .env("CAIRN_ROOT_SECRET_KEY", SECRET)
+            .env_remove("CAIRN_DATA")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Server {
+            child,
+            addr,
+            _data: data,
+        }
+    }
+
+    fn client_with(&self, access: &str, secret: &str) -> Client {
+        let config = aws_sdk_s3::Config::builder()
+            .endpoint_url(format!("http://{}", self.addr))
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+            .force_path_style(true)
+            .build();
+        Client::from_conf(config)
+    }
+
+    fn client(&self) -> Client {
+        self.client_with(ACCESS, SECRET)
+    }
+
+    /// A raw HTTP/1.1 request; returns (status, body).
+    fn raw(&self, method: &str, path_and_query: &str) -> (u16, Vec<u8>) {
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path_and_query} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let head_end = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&resp[..head_end]).into_owned();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let mut body = resp[head_end + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 4 + n..];
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("<none>").to_owned()
+}
+
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+async fn body(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
+    out.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn buckets() {
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("alpha").send().await.unwrap();
+    s3.create_bucket().bucket("beta").send().await.unwrap();
+    // re-creating one's own bucket succeeds (us-east-1 behaviour)
+    s3.create_bucket().bucket("alpha").send().await.unwrap();
+    let err = s3
+        .create_bucket()
+        .bucket("Bad_Name")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidBucketName");
+
+    let names: Vec<String> = s3
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_owned))
+        .collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    s3.head_bucket().bucket("alpha").send().await.unwrap();
+    assert!(s3.head_bucket().bucket("nope").send().await.is_err());
+    s3.get_bucket_location()
+        .bucket("alpha")
+        .send()
+        .await
+        .unwrap();
+
+    s3.put_object()
+        .bucket("alpha")
+        .key("k")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let err = s3.delete_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "BucketNotEmpty");
+    s3.delete_object()
+        .bucket("alpha")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    s3.delete_bucket().bucket("alpha").send().await.unwrap();
+    let err = s3.delete_bucket().bucket("alpha").send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "NoSuchBucket");
+}
+
+#[tokio::test]
+async fn objects_cid_metadata_ranges() {
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let bytes = data(3 * 262144 + 1000, 7);
+    let put = s3
+        .put_object()
+        .bucket("bkt")
+        .key("dir/file.bin")
+        .content_type("application/x-test")
+        .cache_control("max-age=60")
+        .metadata("color", "blue")
+        .metadata("cid", "bafy-forged") // reserved: ignored
+        .body(ByteStream::from(bytes.clone()))
+        .send()
+        .await
+        .unwrap();
+    let md5 = put.e_tag().unwrap().trim_matches('"').to_owned();
+    assert_eq!(md5.len(), 32);
+
+    // The CID header equals `cairn add` of the same bytes (the CLI on another data folder).
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f"), &bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["add", "-q", "--data"])
+        .arg(tmp.path().join("d"))
+        .arg(tmp.path().join("f"))
+        .output()
+        .unwrap();
+    let cid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(cid.starts_with("Qm"), "{cid}");
+
+    let head = s3
+        .head_object()
+        .bucket("bkt")
+        .key("dir/file.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(bytes.len() as i64));
+    assert_eq!(head.content_type(), Some("application/x-test"));
+    assert_eq!(head.cache_control(), Some("max-age=60"));
+    let meta = head.metadata().unwrap();
+    assert_eq!(meta.get("color").map(String::as_str), Some("blue"));
+    assert_eq!(
+        meta.get("cid"),
+        Some(&cid),
+        "x-amz-meta-cid must be the ipfs add CID"
+    );
+
+    let got = s3
+        .get_object()
+        .bucket("bkt")
+        .key("dir/file.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.metadata().unwrap().get("cid"), Some(&cid));
+    assert!(body(got).await == bytes);
+
+    // ranges, including across leaves and a suffix range
+    for (header, start, end) in [
+        ("bytes=0-0", 0, 1),
+        ("bytes=262000-262300", 262000, 262301),
+        ("bytes=-100", bytes.len() - 100, bytes.len()),
+        ("bytes=786000-", 786000, bytes.len()),
+    ] {
+        let got = s3
+            .get_object()
+            .bucket("bkt")
+            .key("dir/file.bin")
+            .range(header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            got.content_range(),
+            Some(format!("bytes {}-{}/{}", start, end - 1, bytes.len()).as_str())
+        );
+        assert!(body(got).await == bytes[start..end], "{header}");
+    }
+    let err = s3
+        .get_object()
+        .bucket("bkt")
+        .key("dir/file.bin")
+        .range(format!("bytes={}-", bytes.len() + 5))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidRange");
+
+    // response-* overrides
+    let got = s3
+        .get_object()
+        .bucket("bkt")
+        .key("dir/file.bin")
+        .response_content_type("text/plain")
+        .response_content_disposition("attachment; filename=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_type(), Some("text/plain"));
+    assert_eq!(got.content_disposition(), Some("attachment; filename=x"));
+
+    let err = s3
+        .get_object()
+        .bucket("bkt")
+        .key("missing")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "NoSuchKey");
+    let err = s3
+        .get_object()
+        .bucket("nobucket")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "NoSuchBucket");
+
+    // an empty object
+    s3.put_object()
+        .bucket("bkt")
+        .key("empty")
+        .body(ByteStream::from_static(b""))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("bkt")
+        .key("empty")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.metadata().unwrap().get("cid").map(String::as_str),
+        Some("QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH")
+    );
+    assert!(body(got).await.is_empty());
+}
+
+#[tokio::test]
+async fn content_md5_mismatch_stores_nothing() {
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let err = s3
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .content_md5("1B2M2Y8AsgTpgAmY7PhCfg==") // MD5 of the empty string
+        .body(ByteStream::from_static(b"not empty"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "BadDigest");
+    let err = s3
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.into_service_error().is_not_found());
+}
+
+#[tokio::test]
+async fn listings() {
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("lst").send().await.unwrap();
+    let keys = ["a/1", "a/2", "a/b/3", "c", "d+e f", "z/9"];
+    for k in keys {
+        s3.put_object()
+            .bucket("lst")
+            .key(k)
+            .body(ByteStream::from_static(b"v"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let all = s3.list_objects_v2().bucket("lst").send().await.unwrap();
+    let got: Vec<&str> = all.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(got, keys);
+
+    let top = s3
+        .list_objects_v2()
+        .bucket("lst")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<&str> = top
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, ["a/", "z/"]);
+    let files: Vec<&str> = top.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(files, ["c", "d+e f"]);
+
+    let sub = s3
+        .list_objects_v2()
+        .bucket("lst")
+        .prefix("a/")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let files: Vec<&str> = sub.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(files, ["a/1", "a/2"]);
+    let prefixes: Vec<&str> = sub
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
+    assert_eq!(prefixes, ["a/b/"]);
+
+    // pagination with continuation tokens, two at a time
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket("lst")
+            .max_keys(2)
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        token = page.next_continuation_token().map(str::to_owned);
+    }
+    assert_eq!(seen, keys);
+
+    let after = s3
+        .list_objects_v2()
+        .bucket("lst")
+        .start_after("c")
+        .send()
+        .await
+        .unwrap();
+    let got: Vec<&str> = after.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(got, ["d+e f", "z/9"]);
+
+    // v1 with marker
+    let v1 = s3
+        .list_objects()
+        .bucket("lst")
+        .marker("a/b/3")
+        .max_keys(2)
+        .send()
+        .await
+        .unwrap();
+    let got: Vec<&str> = v1.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(got, ["c", "d+e f"]);
+    assert_eq!(v1.is_truncated(), Some(true));
+
+    // versions listing (every object is version "null" until versioning lands)
+    let versions = s3
+        .list_object_versions()
+        .bucket("lst")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), keys.len());
+    assert!(
+        versions
+            .versions()
+            .iter()
+            .all(|v| v.version_id() == Some("null"))
+    );
+}
+
+#[tokio::test]
+async fn copy_and_batch_delete() {
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("src").send().await.unwrap();
+    s3.create_bucket().bucket("dst").send().await.unwrap();
+    s3.put_object()
+        .bucket("src")
+        .key("o")
+        .metadata("m", "1")
+        .content_type("text/x")
+        .body(ByteStream::from(data(300_000, 1)))
+        .send()
+        .await
+        .unwrap();
+    let src = s3
+        .head_object()
+        .bucket("src")
+        .key("o")
+        .send()
+        .await
+        .unwrap();
+
+    s3.copy_object()
+        .bucket("dst")
+        .key("copy")
+        .copy_source("src/o")
+        .send()
+        .await
+        .unwrap();
+    let copy = s3
+        .head_object()
+        .bucket("dst")
+        .key("copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        copy.metadata(),
+        src.metadata(),
+        "COPY keeps metadata and the same DAG"
+    );
+    assert_eq!(copy.e_tag(), src.e_tag());
+    assert_eq!(copy.content_type(), Some("text/x"));
+
+    s3.copy_object()
+        .bucket("dst")
+        .key("replaced")
+        .copy_source("src/o")
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .metadata("m", "2")
+        .send()
+        .await
+        .unwrap();
+    let replaced = s3
+        .head_object()
+        .bucket("dst")
+        .key("replaced")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced.metadata().unwrap().get("m").map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(
+        replaced.metadata().unwrap().get("cid"),
+        src.metadata().unwrap().get("cid")
+    );
+
+    let err = s3
+        .copy_object()
+        .bucket("src")
+        .key("o")
+        .copy_source("src/o")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidRequest");
+
+    use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+    let delete = Delete::builder()
+        .objects(ObjectIdentifier::builder().key("copy").build().unwrap())
+        .objects(ObjectIdentifier::builder().key("replaced").build().unwrap())
+        .objects(
+            ObjectIdentifier::builder()
+                .key("never-existed")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let out = s3
+        .delete_objects()
+        .bucket("dst")
+        .delete(delete)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.deleted().len(), 3);
+    let left = s3.list_objects_v2().bucket("dst").send().await.unwrap();
+    assert!(left.contents().is_empty());
+}
+
+#[tokio::test]
+async fn auth_errors_and_presigned_urls() {
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("pre").send().await.unwrap();
+    s3.put_object()
+        .bucket("pre")
+        .key("k")
+        .body(ByteStream::from_static(b"secret"))
+        .send()
+        .await
+        .unwrap();
+
+    let bad = server.client_with(ACCESS, "wrong-secret-wrong-secret-wrong-secret00");
+    let err = bad.list_buckets().send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "SignatureDoesNotMatch");
+    let unknown = server.client_with("NOSUCHACCESSKEY00000", SECRET);
+    let err = unknown.list_buckets().send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidAccessKeyId");
+
+    // anonymous is refused
+    let (status, body) = server.raw("GET", "/pre/k");
+    assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
+
+    // a presigned GET works without credentials, and a tampered one does not
+    let presigned = s3
+        .get_object()
+        .bucket("pre")
+        .key("k")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(
+                60,
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let uri: http::Uri = presigned.uri().parse().unwrap();
+    let pq = uri.path_and_query().unwrap().as_str().to_owned();
+    let (status, body) = server.raw("GET", &pq);
+    assert_eq!((status, body.as_slice()), (200, &b"secret"[..]));
+    let tampered = pq.replace("/pre/k", "/pre/k2");
+    let (status, _) = server.raw("GET", &tampered);
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn large_object_streams() {
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("big").send().await.unwrap();
+    let bytes = data(24 << 20, 3);
+    s3.put_object()
+        .bucket("big")
+        .key("b")
+        .body(ByteStream::from(bytes.clone()))
+        .send()
+        .await
+        .unwrap();
+    let got = s3.get_object().bucket("big").key("b").send().await.unwrap();
+    assert!(body(got).await == bytes);
+}
