@@ -51,6 +51,9 @@ pub struct ObjectMeta {
     pub expires: Option<String>,
     /// `x-amz-meta-*` (names lower-case, without the prefix).
     pub user: BTreeMap<String, String>,
+    /// Flexible checksums verified at upload, by algorithm (`CRC32` → base64 value).
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
 }
 
 /// An object: key, DAG root, metadata.

@@ -24,15 +24,53 @@ pub fn s3_err(e: NodeError) -> S3Error {
         }
         NodeError::BucketNotEmpty(b) => s3_error!(BucketNotEmpty, "bucket {b} is not empty"),
         NodeError::InvalidBucketName(b) => s3_error!(InvalidBucketName, "invalid name: {b}"),
-        NodeError::Body(inner) => match inner.downcast::<S3Error>() {
-            // s3s reports signature, payload-hash and checksum failures through the body
-            Ok(s3) => *s3,
-            Err(other) => s3_error!(IncompleteBody, "request body failed: {other}"),
-        },
+        NodeError::Body(inner) => body_error(inner),
         other => {
             tracing::error!("internal error: {other}");
             S3Error::with_message(S3ErrorCode::InternalError, other.to_string())
         }
+    }
+}
+
+/// The S3 error for a request body that failed while streaming. s3s reports aws-chunked and
+/// payload-hash failures through the body stream with error types it does not export
+/// (`AwsChunkedStreamError`, `UploadStreamError` in 0.14), so they are recognised by their
+/// messages, anywhere in the error chain.
+pub fn body_error(inner: Box<dyn std::error::Error + Send + Sync>) -> S3Error {
+    let inner = match inner.downcast::<S3Error>() {
+        Ok(s3) => return *s3,
+        Err(other) => other,
+    };
+    let mut chain = String::new();
+    let mut e: Option<&(dyn std::error::Error + 'static)> = Some(inner.as_ref());
+    while let Some(err) = e {
+        chain.push_str(&err.to_string());
+        chain.push('|');
+        e = err.source();
+    }
+    if chain.contains("SignatureMismatch") {
+        s3_error!(
+            SignatureDoesNotMatch,
+            "a chunk signature of the aws-chunked body does not match"
+        )
+    } else if chain.contains("Sha256Mismatch") {
+        // AWS's code for this; s3s 0.14 has no variant for it.
+        let mut e = S3Error::with_message(
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+        e
+    } else if chain.contains("FormatError")
+        || chain.contains("TooLarge")
+        || chain.contains("TooMany")
+    {
+        s3_error!(InvalidRequest, "malformed aws-chunked body")
+    } else {
+        s3_error!(
+            IncompleteBody,
+            "the request body ended early or failed: {chain}"
+        )
     }
 }
 
@@ -65,6 +103,19 @@ pub fn metadata_in(m: Option<Metadata>) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .filter(|(k, _)| k != CID_META)
         .collect()
+}
+
+/// The stored checksums in s3s's shape.
+pub fn checksums_out(meta: &ObjectMeta) -> s3s::dto::Checksum {
+    let get = |a: &str| meta.checksums.get(a).cloned();
+    s3s::dto::Checksum {
+        checksum_crc32: get("CRC32"),
+        checksum_crc32c: get("CRC32C"),
+        checksum_crc64nvme: get("CRC64NVME"),
+        checksum_sha1: get("SHA1"),
+        checksum_sha256: get("SHA256"),
+        ..Default::default()
+    }
 }
 
 /// An `Expires` timestamp as the HTTP date it came in as.
@@ -137,6 +188,40 @@ mod tests {
         let t = token_from_key("dir/ä+b");
         assert_eq!(key_from_token(&t).unwrap(), "dir/ä+b");
         assert!(key_from_token("!!!").is_err());
+    }
+
+    #[derive(Debug)]
+    struct Msg(&'static str);
+    impl std::fmt::Display for Msg {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Msg {}
+
+    #[test]
+    fn chunked_body_errors_map_to_s3_codes() {
+        let cases = [
+            (
+                "AwsChunkedStreamError: SignatureMismatch",
+                S3ErrorCode::SignatureDoesNotMatch,
+            ),
+            (
+                "UploadStreamError: Sha256Mismatch",
+                S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            ),
+            (
+                "AwsChunkedStreamError: FormatError",
+                S3ErrorCode::InvalidRequest,
+            ),
+            (
+                "AwsChunkedStreamError: Incomplete",
+                S3ErrorCode::IncompleteBody,
+            ),
+        ];
+        for (msg, code) in cases {
+            assert_eq!(*body_error(Box::new(Msg(msg))).code(), code, "{msg}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Every GET and HEAD returns the object's CID in `x-amz-meta-cid`; clients cannot set it.
 
 pub mod auth;
+pub mod checksum;
 pub mod convert;
 
 use std::ops::Range;
@@ -15,6 +16,15 @@ use cairn_node::{CidVersion, Node};
 use convert::*;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+
+/// A request body as s3s hands it over.
+type Body = std::pin::Pin<
+    Box<
+        dyn futures::Stream<Item = Result<bytes::Bytes, Box<dyn std::error::Error + Send + Sync>>>
+            + Send
+            + Sync,
+    >,
+>;
 
 /// The S3 service over one node.
 #[derive(Debug, Clone)]
@@ -192,22 +202,51 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        let trailer_algo = req
+            .headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .and_then(checksum::algorithm);
+        let trailing = req.trailing_headers.clone();
         let input = req.input;
         self.node.bucket(&input.bucket).map_err(s3_err)?;
-        let staged = match input.body {
-            Some(body) => self.node.stage_object(body, self.cid_version).await,
-            None => {
-                let empty = futures::stream::empty::<Result<bytes::Bytes, std::io::Error>>();
-                self.node.stage_object(empty, self.cid_version).await
-            }
-        }
-        .map_err(s3_err)?;
+        let expected = checksum::Expected {
+            headers: [
+                ("CRC32", &input.checksum_crc32),
+                ("CRC32C", &input.checksum_crc32c),
+                ("CRC64NVME", &input.checksum_crc64nvme),
+                ("SHA1", &input.checksum_sha1),
+                ("SHA256", &input.checksum_sha256),
+            ]
+            .into_iter()
+            .filter_map(|(a, v)| v.clone().map(|v| (a, v)))
+            .collect(),
+            trailer: trailer_algo,
+            requested: input
+                .checksum_algorithm
+                .as_ref()
+                .and_then(|a| checksum::algorithm(a.as_str()))
+                .into_iter()
+                .collect(),
+        };
+        let body: Body = match input.body {
+            Some(body) => Box::pin(body),
+            None => Box::pin(futures::stream::empty()),
+        };
+        let (body, hashing) = checksum::Hashing::wrap(body, expected);
+        // Every check below happens before commit: a failure drops the staged blocks.
+        let staged = self
+            .node
+            .stage_object(body, self.cid_version)
+            .await
+            .map_err(s3_err)?;
+        let sums = hashing.verify(trailing.and_then(|t| t.take()).as_ref())?;
         if let Some(md5) = &input.content_md5
             && content_md5(md5)? != staged.md5()
         {
             return Err(s3_error!(BadDigest, "Content-MD5 does not match the body"));
         }
-        let meta = meta_from(
+        let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
             input.content_disposition,
@@ -216,13 +255,23 @@ impl S3 for CairnS3 {
             input.expires,
             input.metadata,
         );
+        meta.checksums = sums
+            .iter()
+            .map(|(a, v)| ((*a).to_owned(), v.clone()))
+            .collect();
         let (bucket, key) = (input.bucket, input.key);
         let info = self
             .blocking(move |node| node.commit_object(staged, &bucket, &key, meta))
             .await?;
+        let sums = checksums_out(&info.meta);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&info.meta)),
             size: Some(info.meta.size as i64),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -245,6 +294,12 @@ impl S3 for CairnS3 {
         let length = read.as_ref().map_or(size, |r| r.end - r.start);
         let body = s3s::dto::StreamingBlob::wrap(self.node.cat_stream(info.cid, read));
         let meta = &info.meta;
+        // Whole-object checksums apply only to whole-object reads.
+        let sums = if input.checksum_mode.is_some() && content_range.is_none() {
+            checksums_out(meta)
+        } else {
+            Checksum::default()
+        };
         let output = GetObjectOutput {
             body: Some(body),
             content_length: Some(length as i64),
@@ -268,6 +323,11 @@ impl S3 for CairnS3 {
             cache_control: input
                 .response_cache_control
                 .or_else(|| meta.cache_control.clone()),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             expires: input
                 .response_expires
                 .or_else(|| meta.expires.as_deref().and_then(expires_from_string)),

@@ -624,3 +624,89 @@ async fn large_object_streams() {
     let got = s3.get_object().bucket("big").key("b").send().await.unwrap();
     assert!(body(got).await == bytes);
 }
+
+fn shared_dir() -> std::path::PathBuf {
+    if let Ok(dir) = std::env::var("CAIRN_SHARED") {
+        return dir.into();
+    }
+    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        if dir.join("shared/s3").is_dir() {
+            return dir.join("shared");
+        }
+        assert!(dir.pop(), "../shared not found; set CAIRN_SHARED");
+    }
+}
+
+/// The shared aws-chunked checker: signed and unsigned streaming, trailers, and the error
+/// cases (tampered chunk signature → 403, payload hash mismatch → 400, wrong trailing or header
+/// checksum → 400 with nothing stored).
+#[test]
+fn streaming_sigv4_checker_passes() {
+    let server = Server::start();
+    let out = Command::new("python3")
+        .arg(shared_dir().join("s3/sigv4-streaming-check.py"))
+        .arg(format!("http://{}", server.addr))
+        .args([ACCESS, SECRET])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains(" 0 failed"), "{text}");
+}
+
+#[tokio::test]
+async fn flexible_checksums_round_trip() {
+    use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("sum").send().await.unwrap();
+    for algo in [
+        ChecksumAlgorithm::Crc32,
+        ChecksumAlgorithm::Crc32C,
+        ChecksumAlgorithm::Sha256,
+    ] {
+        let put = s3
+            .put_object()
+            .bucket("sum")
+            .key("k")
+            .checksum_algorithm(algo.clone())
+            .body(ByteStream::from(data(100_000, 9)))
+            .send()
+            .await
+            .unwrap();
+        let got = s3
+            .get_object()
+            .bucket("sum")
+            .key("k")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+        let (sent, back) = match algo {
+            ChecksumAlgorithm::Crc32 => (put.checksum_crc32(), got.checksum_crc32()),
+            ChecksumAlgorithm::Crc32C => (put.checksum_crc32_c(), got.checksum_crc32_c()),
+            _ => (put.checksum_sha256(), got.checksum_sha256()),
+        };
+        assert!(sent.is_some(), "{algo:?} not reported on PUT");
+        assert_eq!(sent, back, "{algo:?}");
+    }
+    // a wrong checksum header is refused and stores nothing
+    let err = s3
+        .put_object()
+        .bucket("sum")
+        .key("bad")
+        .checksum_crc32("AAAAAA==")
+        .body(ByteStream::from_static(b"payload"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "BadDigest");
+    assert!(
+        s3.head_object()
+            .bucket("sum")
+            .key("bad")
+            .send()
+            .await
+            .is_err()
+    );
+}
