@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use cid::Cid;
 use multihash_codetable::Code;
-use rust_unixfs::file::adder::{FileAdder, FileBranchLink, rebuild_file_branch};
+use rust_unixfs::file::adder::{FileAdder, FileBranchLink, parse_file_branch, rebuild_file_branch};
 
 use crate::{Block, CidVersion, DagError, MAX_LINKS};
 
@@ -169,6 +169,25 @@ impl BalancedLayout {
     }
 }
 
+/// The child links of a UnixFS file branch node, in order; `None` for a leaf (a raw block or
+/// a dag-pb `File` node without links).
+pub fn branch_links(cid: &Cid, block: &[u8]) -> Option<Vec<FileLink>> {
+    if cid.codec() != crate::DAG_PB {
+        return None;
+    }
+    parse_file_branch(block).map(|branch| {
+        branch
+            .links
+            .into_iter()
+            .map(|l| FileLink {
+                cid: l.cid,
+                file_size: l.blocksize,
+                dag_size: l.tsize,
+            })
+            .collect()
+    })
+}
+
 /// Encodes a whole in-memory file (tests, small objects): every block, root last, and the root.
 pub fn encode_bytes(bytes: &[u8], version: CidVersion) -> (Vec<Block>, FileRoot) {
     let mut layout = BalancedLayout::new(version);
@@ -228,6 +247,18 @@ mod tests {
                 prop_assert!(ours == theirs, "branch block sets differ for {} leaves", n);
             }
         }
+    }
+
+    #[test]
+    fn branch_links_of_a_two_leaf_file() {
+        let data = vec![5u8; crate::CHUNK_SIZE + 10];
+        let (blocks, root) = encode_bytes(&data, CidVersion::V0);
+        let root_block = blocks.last().unwrap();
+        let links = branch_links(&root.link.cid, &root_block.data).unwrap();
+        assert_eq!(links.len(), 2);
+        assert_eq!(links[0].file_size, crate::CHUNK_SIZE as u64);
+        assert_eq!(links[1].file_size, 10);
+        assert!(branch_links(&blocks[0].cid, &blocks[0].data).is_none());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! * [`car`] — CARv1 export (depth-first, de-duplicated) and verified, all-or-nothing import.
 //! * [`objects`] — buckets and objects for the S3 front end: staged streaming PUTs made
 //!   visible atomically, ranged GET streams, listings, copies without data copy.
+//! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
 
@@ -14,6 +15,7 @@ pub mod car;
 pub mod check;
 pub mod export;
 pub mod import;
+pub mod multipart;
 pub mod objects;
 
 use cairn_dag::{Cid, DagError};
@@ -72,6 +74,18 @@ pub enum NodeError {
     /// The bucket name breaks S3's naming rules.
     #[error("invalid bucket name {0:?}")]
     InvalidBucketName(String),
+    /// No such multipart upload (or not for this bucket and key).
+    #[error("no such upload {0:?}")]
+    NoSuchUpload(String),
+    /// A listed part is missing or its ETag differs.
+    #[error("invalid part: {0}")]
+    InvalidPart(String),
+    /// Parts not listed in ascending order.
+    #[error("parts must be listed in ascending order")]
+    InvalidPartOrder,
+    /// A part other than the last is under 5 MiB.
+    #[error("part {0} is smaller than the 5 MiB minimum")]
+    EntityTooSmall(u32),
     /// The request body failed while streaming (signature, checksum, client gone); the
     /// front end's own error is kept so it can answer with it.
     #[error("request body: {0}")]

@@ -109,6 +109,9 @@ impl StagedObject {
     pub fn md5(&self) -> [u8; 16] {
         self.md5
     }
+    pub(crate) fn into_batch(self) -> WriteBatch {
+        self.batch
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -118,11 +121,11 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, NodeError> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, NodeError> {
     serde_ipld_dagcbor::to_vec(value).map_err(|e| NodeError::Unsupported(format!("encode: {e}")))
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, NodeError> {
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, NodeError> {
     serde_ipld_dagcbor::from_slice(bytes)
         .map_err(|e| NodeError::Unsupported(format!("unreadable metadata record: {e}")))
 }

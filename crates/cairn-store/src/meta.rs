@@ -14,11 +14,60 @@ use crate::{Store, StoreError};
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// `bucket \0 key` → (root CID bytes, object record)
 const OBJECTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("objects");
+/// multipart upload id → upload record
+const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+/// `upload id \0 part number (u32 BE)` → (part DAG root CID bytes, part record)
+const PARTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("parts");
 
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(BUCKETS)?;
     txn.open_table(OBJECTS)?;
+    txn.open_table(UPLOADS)?;
+    txn.open_table(PARTS)?;
     Ok(())
+}
+
+fn part_key(upload: &str, number: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(upload.len() + 5);
+    k.extend_from_slice(upload.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&number.to_be_bytes());
+    k
+}
+
+/// One stored part of a multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartEntry {
+    /// Part number (1–10000).
+    pub number: u32,
+    /// Root of the part's own DAG.
+    pub cid: Cid,
+    /// The node layer's record.
+    pub record: Vec<u8>,
+}
+
+fn read_parts(
+    table: &impl ReadableTable<&'static [u8], (&'static [u8], &'static [u8])>,
+    upload: &str,
+) -> Result<Vec<PartEntry>, StoreError> {
+    let start = part_key(upload, 0);
+    let prefix = &start[..upload.len() + 1];
+    let mut out = Vec::new();
+    for row in table.range(start.as_slice()..)? {
+        let (k, v) = row?;
+        let k = k.value();
+        if !k.starts_with(prefix) || k.len() != prefix.len() + 4 {
+            break;
+        }
+        let number = u32::from_be_bytes(k[prefix.len()..].try_into().expect("4 bytes"));
+        let (cid, rec) = v.value();
+        out.push(PartEntry {
+            number,
+            cid: parse_cid(cid)?,
+            record: rec.to_vec(),
+        });
+    }
+    Ok(out)
 }
 
 fn object_key(bucket: &str, key: &str) -> Vec<u8> {
@@ -123,6 +172,49 @@ impl MetaTxn<'_> {
         Ok(removed)
     }
 
+    /// A multipart upload's record.
+    pub fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.txn.open_table(UPLOADS)?;
+        Ok(table.get(id)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Records a new multipart upload.
+    pub fn put_upload(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.txn.open_table(UPLOADS)?.insert(id, record)?;
+        Ok(())
+    }
+
+    /// Removes an upload and all its parts; returns whether it existed.
+    pub fn delete_upload(&self, id: &str) -> Result<bool, StoreError> {
+        let existed = self.txn.open_table(UPLOADS)?.remove(id)?.is_some();
+        let mut parts = self.txn.open_table(PARTS)?;
+        let numbers: Vec<u32> = read_parts(&parts, id)?.iter().map(|p| p.number).collect();
+        for n in numbers {
+            parts.remove(part_key(id, n).as_slice())?;
+        }
+        Ok(existed)
+    }
+
+    /// Records (or replaces) a part.
+    pub fn put_part(
+        &self,
+        upload: &str,
+        number: u32,
+        cid: &Cid,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let cid = cid.to_bytes();
+        self.txn
+            .open_table(PARTS)?
+            .insert(part_key(upload, number).as_slice(), (cid.as_slice(), record))?;
+        Ok(())
+    }
+
+    /// The parts of an upload, by number.
+    pub fn parts(&self, upload: &str) -> Result<Vec<PartEntry>, StoreError> {
+        read_parts(&self.txn.open_table(PARTS)?, upload)
+    }
+
     /// Adds a reference to a pin.
     pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(PINS)?;
@@ -216,13 +308,39 @@ impl Store {
         Ok(out)
     }
 
-    /// Every object root (GC roots besides pins).
-    pub(crate) fn object_roots(&self) -> Result<Vec<Cid>, StoreError> {
+    /// A multipart upload's record.
+    pub fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(OBJECTS)?;
+        let table = txn.open_table(UPLOADS)?;
+        Ok(table.get(id)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every multipart upload in progress: id and record.
+    pub fn uploads(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(UPLOADS)?;
         let mut out = Vec::new();
         for row in table.iter()? {
-            out.push(parse_cid(row?.1.value().0)?);
+            let (k, v) = row?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The parts of an upload, by number.
+    pub fn parts(&self, upload: &str) -> Result<Vec<PartEntry>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        read_parts(&txn.open_table(PARTS)?, upload)
+    }
+
+    /// Every object and part root (GC roots besides pins).
+    pub(crate) fn object_roots(&self) -> Result<Vec<Cid>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let mut out = Vec::new();
+        for table in [txn.open_table(OBJECTS)?, txn.open_table(PARTS)?] {
+            for row in table.iter()? {
+                out.push(parse_cid(row?.1.value().0)?);
+            }
         }
         Ok(out)
     }

@@ -1,0 +1,400 @@
+//! Multipart uploads. Each part is staged and committed as its own UnixFS DAG (a GC root while
+//! the upload lasts). Complete makes the object's DAG equal to `ipfs add` of the whole body:
+//! when every part but the last is a multiple of 256 KiB — the defaults of aws cli, boto3,
+//! rclone and restic — the parts' leaves are exactly the whole file's leaves, so only new upper
+//! nodes are written and no data is re-read; otherwise the parts are re-chunked. The object
+//! becomes visible, and the upload disappears, in one transaction.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_dag::file::{BalancedLayout, FileLink, branch_links};
+use cairn_dag::{CHUNK_SIZE, Cid};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+use crate::import::FileImporter;
+use crate::objects::{ObjectInfo, ObjectMeta, StagedObject, now_ms};
+use crate::{CidVersion, Node, NodeError};
+
+/// S3's minimum size of every part but the last.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+
+/// What is stored about an upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    /// Target bucket.
+    pub bucket: String,
+    /// Target key.
+    pub key: String,
+    /// Metadata the object will get.
+    pub meta: ObjectMeta,
+    /// Unix milliseconds of CreateMultipartUpload.
+    pub initiated_ms: i64,
+    /// Access key of the initiator.
+    pub owner: String,
+}
+
+/// What is stored about a part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRecord {
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex MD5 of the part (its ETag).
+    pub etag: String,
+    /// Unix milliseconds of the upload.
+    pub last_modified_ms: i64,
+    /// Verified flexible checksums.
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
+}
+
+/// A part as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartInfo {
+    /// Part number.
+    pub number: u32,
+    /// Root of the part's DAG.
+    pub cid: Cid,
+    /// Its record.
+    pub record: PartRecord,
+}
+
+fn new_upload_id() -> Result<String, NodeError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| NodeError::Unsupported(format!("randomness: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+fn no_upload(id: &str) -> NodeError {
+    NodeError::NoSuchUpload(id.to_owned())
+}
+
+impl Node {
+    /// Starts a multipart upload; returns its id.
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        owner: &str,
+    ) -> Result<String, NodeError> {
+        let id = new_upload_id()?;
+        let record = crate::objects::encode(&UploadRecord {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            meta,
+            initiated_ms: now_ms(),
+            owner: owner.to_owned(),
+        })?;
+        self.store().update(|txn| {
+            if txn.bucket(bucket)?.is_none() {
+                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
+            }
+            txn.put_upload(&id, &record)?;
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// An upload's record, checked against the bucket and key it was started for.
+    pub fn upload(&self, id: &str, bucket: &str, key: &str) -> Result<UploadRecord, NodeError> {
+        let rec: UploadRecord = match self.store().upload(id)? {
+            Some(bytes) => crate::objects::decode(&bytes)?,
+            None => return Err(no_upload(id)),
+        };
+        if rec.bucket != bucket || rec.key != key {
+            return Err(no_upload(id));
+        }
+        Ok(rec)
+    }
+
+    /// Records a staged body as part `number` of an upload (replacing an earlier one).
+    pub fn commit_part(
+        &self,
+        staged: StagedObject,
+        (id, bucket, key): (&str, &str, &str),
+        number: u32,
+        checksums: BTreeMap<String, String>,
+    ) -> Result<PartRecord, NodeError> {
+        self.upload(id, bucket, key)?;
+        let record = PartRecord {
+            size: staged.size(),
+            etag: hex::encode(staged.md5()),
+            last_modified_ms: now_ms(),
+            checksums,
+        };
+        let bytes = crate::objects::encode(&record)?;
+        let cid = staged.cid();
+        staged.into_batch().commit_with(|txn| {
+            if txn.upload(id)?.is_none() {
+                return Err(no_upload(id));
+            }
+            txn.put_part(id, number, &cid, &bytes)?;
+            Ok(())
+        })?;
+        Ok(record)
+    }
+
+    /// The parts uploaded so far, by number.
+    pub fn parts(&self, id: &str) -> Result<Vec<PartInfo>, NodeError> {
+        self.store()
+            .parts(id)?
+            .into_iter()
+            .map(|p| {
+                Ok(PartInfo {
+                    number: p.number,
+                    cid: p.cid,
+                    record: crate::objects::decode(&p.record)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every upload in progress into `bucket`, by key then initiation.
+    pub fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, NodeError> {
+        self.bucket(bucket)?;
+        let mut out: Vec<(String, UploadRecord)> = self
+            .store()
+            .uploads()?
+            .into_iter()
+            .map(|(id, rec)| Ok((id, crate::objects::decode::<UploadRecord>(&rec)?)))
+            .collect::<Result<Vec<_>, NodeError>>()?
+            .into_iter()
+            .filter(|(_, r)| r.bucket == bucket)
+            .collect();
+        out.sort_by(|a, b| (&a.1.key, a.1.initiated_ms).cmp(&(&b.1.key, b.1.initiated_ms)));
+        Ok(out)
+    }
+
+    /// Aborts an upload; its parts become garbage.
+    pub fn abort_upload(&self, id: &str, bucket: &str, key: &str) -> Result<(), NodeError> {
+        self.upload(id, bucket, key)?;
+        self.store().update(|txn| {
+            if !txn.delete_upload(id)? {
+                return Err(no_upload(id));
+            }
+            Ok(())
+        })
+    }
+
+    /// Completes an upload from the listed parts `(number, etag)`, in order.
+    pub fn complete_upload(
+        &self,
+        (id, bucket, key): (&str, &str, &str),
+        listed: &[(u32, String)],
+        version: CidVersion,
+    ) -> Result<ObjectInfo, NodeError> {
+        let upload = self.upload(id, bucket, key)?;
+        let stored: BTreeMap<u32, PartInfo> =
+            self.parts(id)?.into_iter().map(|p| (p.number, p)).collect();
+        if listed.is_empty() {
+            return Err(NodeError::InvalidPart("no parts listed".into()));
+        }
+        if listed.windows(2).any(|w| w[1].0 <= w[0].0) {
+            return Err(NodeError::InvalidPartOrder);
+        }
+        let mut chosen = Vec::with_capacity(listed.len());
+        for (i, (number, etag)) in listed.iter().enumerate() {
+            let part = stored
+                .get(number)
+                .filter(|p| p.record.etag == etag.trim_matches('"'))
+                .ok_or_else(|| NodeError::InvalidPart(format!("part {number}")))?;
+            if i + 1 < listed.len() && part.record.size < MIN_PART_SIZE {
+                return Err(NodeError::EntityTooSmall(*number));
+            }
+            chosen.push(part.clone());
+        }
+
+        let mut md5s = Md5::new();
+        for p in &chosen {
+            let raw = hex::decode(&p.record.etag)
+                .map_err(|_| NodeError::Unsupported("stored part ETag is not hex".into()))?;
+            md5s.update(&raw);
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+
+        let batch = Arc::new(self.store().batch());
+        let aligned = chosen[..chosen.len() - 1]
+            .iter()
+            .all(|p| p.record.size % CHUNK_SIZE as u64 == 0);
+        let root = if aligned {
+            self.join_part_leaves(&batch, &chosen, version)?
+        } else {
+            self.rechunk_parts(&batch, &chosen, version)?
+        };
+
+        let mut meta = upload.meta;
+        meta.size = root.file_size;
+        meta.etag = etag;
+        meta.last_modified_ms = now_ms();
+        let record = crate::objects::encode(&meta)?;
+        let batch = Arc::try_unwrap(batch)
+            .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
+        batch.commit_with(|txn| {
+            if !txn.delete_upload(id)? {
+                return Err(no_upload(id));
+            }
+            if txn.bucket(bucket)?.is_none() {
+                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
+            }
+            txn.put_object(bucket, key, &root.cid, &record)?;
+            Ok(())
+        })?;
+        Ok(ObjectInfo {
+            key: key.to_owned(),
+            cid: root.cid,
+            meta,
+        })
+    }
+
+    /// The leaves of a file DAG, in order, reading only branch nodes (the index knows which
+    /// blocks are leaves).
+    pub fn file_leaves(&self, root: FileLink, out: &mut Vec<FileLink>) -> Result<(), NodeError> {
+        let known_leaf = self
+            .store()
+            .block_info(&root.cid)?
+            .is_some_and(|info| !info.may_link);
+        if known_leaf || root.cid.codec() == cairn_dag::RAW {
+            out.push(root);
+            return Ok(());
+        }
+        let block = self.store().get(&root.cid)?;
+        match branch_links(&root.cid, &block) {
+            Some(children) => {
+                for child in children {
+                    self.file_leaves(child, out)?;
+                }
+            }
+            None => out.push(root),
+        }
+        Ok(())
+    }
+
+    fn join_part_leaves(
+        &self,
+        batch: &Arc<cairn_store::WriteBatch>,
+        parts: &[PartInfo],
+        version: CidVersion,
+    ) -> Result<FileLink, NodeError> {
+        let total: u64 = parts.iter().map(|p| p.record.size).sum();
+        let mut layout = BalancedLayout::new(version);
+        for (i, part) in parts.iter().enumerate() {
+            // An empty part adds no leaf (unless the whole object is empty).
+            if part.record.size == 0 && !(total == 0 && i == 0) {
+                continue;
+            }
+            let mut leaves = Vec::new();
+            let dag_size = self
+                .store()
+                .block_info(&part.cid)?
+                .map_or(part.record.size, |b| b.size);
+            self.file_leaves(
+                FileLink {
+                    cid: part.cid,
+                    file_size: part.record.size,
+                    dag_size,
+                },
+                &mut leaves,
+            )?;
+            for leaf in leaves {
+                for block in layout.push_leaf(leaf) {
+                    batch.put(&block)?;
+                }
+            }
+        }
+        let (blocks, root) = layout.finish()?;
+        for block in &blocks {
+            batch.put(block)?;
+        }
+        Ok(root.link)
+    }
+
+    fn rechunk_parts(
+        &self,
+        batch: &Arc<cairn_store::WriteBatch>,
+        parts: &[PartInfo],
+        version: CidVersion,
+    ) -> Result<FileLink, NodeError> {
+        let mut importer = FileImporter::new(batch.clone(), version);
+        for part in parts {
+            for piece in self.cat(part.cid, None) {
+                importer.write(&piece?)?;
+            }
+        }
+        importer.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::stream;
+
+    fn body(bytes: &[u8], piece: usize) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin {
+        let pieces: Vec<_> = bytes
+            .chunks(piece.max(1))
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        stream::iter(pieces)
+    }
+
+    async fn upload(node: &Node, data: &[u8], part_size: usize, version: CidVersion) -> ObjectInfo {
+        let id = node.create_upload("bkt", "k", ObjectMeta::default(), "me").unwrap();
+        let mut listed = Vec::new();
+        for (i, chunk) in data.chunks(part_size).enumerate() {
+            let staged = node.stage_object(body(chunk, 100_000), version).await.unwrap();
+            let rec = node
+                .commit_part(staged, (&id, "bkt", "k"), i as u32 + 1, BTreeMap::new())
+                .unwrap();
+            listed.push((i as u32 + 1, rec.etag));
+        }
+        node.complete_upload((&id, "bkt", "k"), &listed, version).unwrap()
+    }
+
+    #[tokio::test]
+    async fn completed_dag_equals_ipfs_add_of_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        node.create_bucket("bkt", "me").unwrap();
+        let data: Vec<u8> = (0..(12 << 20) + 12345u32).map(|i| (i % 251) as u8).collect();
+        for version in [CidVersion::V0, CidVersion::V1] {
+            let (_, whole) = cairn_dag::file::encode_bytes(&data, version);
+            // aligned parts (5 MiB, 8 MiB) join leaves; unaligned ones (5 MiB + 1) re-chunk
+            for part in [5 << 20, 8 << 20, (5 << 20) + 1] {
+                let info = upload(&node, &data, part, version).await;
+                assert_eq!(info.cid, whole.link.cid, "{version:?} part size {part}");
+                assert_eq!(info.meta.size, data.len() as u64);
+                assert!(info.meta.etag.ends_with(&format!("-{}", data.len().div_ceil(part))));
+                let mut back = Vec::new();
+                std::io::Read::read_to_end(&mut node.cat(info.cid, None), &mut back).unwrap();
+                assert!(back == data);
+            }
+        }
+        assert!(node.uploads("bkt").unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn complete_checks_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        node.create_bucket("bkt", "me").unwrap();
+        let id = node.create_upload("bkt", "k", ObjectMeta::default(), "me").unwrap();
+        let mut etags = Vec::new();
+        for n in 1..=2u32 {
+            let staged = node.stage_object(body(b"small", 5), CidVersion::V0).await.unwrap();
+            etags.push(node.commit_part(staged, (&id, "bkt", "k"), n, BTreeMap::new()).unwrap().etag);
+        }
+        let v = CidVersion::V0;
+        let err = node.complete_upload((&id, "bkt", "k"), &[(1, etags[0].clone()), (2, etags[1].clone())], v);
+        assert!(matches!(err, Err(NodeError::EntityTooSmall(1))));
+        let err = node.complete_upload((&id, "bkt", "k"), &[(2, etags[1].clone()), (1, etags[0].clone())], v);
+        assert!(matches!(err, Err(NodeError::InvalidPartOrder)));
+        let err = node.complete_upload((&id, "bkt", "k"), &[(1, "bad".into())], v);
+        assert!(matches!(err, Err(NodeError::InvalidPart(_))));
+        let err = node.complete_upload((&id, "bkt", "other"), &[(1, etags[0].clone())], v);
+        assert!(matches!(err, Err(NodeError::NoSuchUpload(_))));
+        node.complete_upload((&id, "bkt", "k"), &[(2, etags[1].clone())], v).unwrap();
+        assert!(matches!(node.abort_upload(&id, "bkt", "k"), Err(NodeError::NoSuchUpload(_))));
+    }
+}
