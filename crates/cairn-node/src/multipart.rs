@@ -331,7 +331,10 @@ mod tests {
     use super::*;
     use futures::stream;
 
-    fn body(bytes: &[u8], piece: usize) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin {
+    fn body(
+        bytes: &[u8],
+        piece: usize,
+    ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin {
         let pieces: Vec<_> = bytes
             .chunks(piece.max(1))
             .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
@@ -340,16 +343,22 @@ mod tests {
     }
 
     async fn upload(node: &Node, data: &[u8], part_size: usize, version: CidVersion) -> ObjectInfo {
-        let id = node.create_upload("bkt", "k", ObjectMeta::default(), "me").unwrap();
+        let id = node
+            .create_upload("bkt", "k", ObjectMeta::default(), "me")
+            .unwrap();
         let mut listed = Vec::new();
         for (i, chunk) in data.chunks(part_size).enumerate() {
-            let staged = node.stage_object(body(chunk, 100_000), version).await.unwrap();
+            let staged = node
+                .stage_object(body(chunk, 100_000), version)
+                .await
+                .unwrap();
             let rec = node
                 .commit_part(staged, (&id, "bkt", "k"), i as u32 + 1, BTreeMap::new())
                 .unwrap();
             listed.push((i as u32 + 1, rec.etag));
         }
-        node.complete_upload((&id, "bkt", "k"), &listed, version).unwrap()
+        node.complete_upload((&id, "bkt", "k"), &listed, version)
+            .unwrap()
     }
 
     #[tokio::test]
@@ -357,7 +366,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
         node.create_bucket("bkt", "me").unwrap();
-        let data: Vec<u8> = (0..(12 << 20) + 12345u32).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(12 << 20) + 12345u32)
+            .map(|i| (i % 251) as u8)
+            .collect();
         for version in [CidVersion::V0, CidVersion::V1] {
             let (_, whole) = cairn_dag::file::encode_bytes(&data, version);
             // aligned parts (5 MiB, 8 MiB) join leaves; unaligned ones (5 MiB + 1) re-chunk
@@ -365,7 +376,11 @@ mod tests {
                 let info = upload(&node, &data, part, version).await;
                 assert_eq!(info.cid, whole.link.cid, "{version:?} part size {part}");
                 assert_eq!(info.meta.size, data.len() as u64);
-                assert!(info.meta.etag.ends_with(&format!("-{}", data.len().div_ceil(part))));
+                assert!(
+                    info.meta
+                        .etag
+                        .ends_with(&format!("-{}", data.len().div_ceil(part)))
+                );
                 let mut back = Vec::new();
                 std::io::Read::read_to_end(&mut node.cat(info.cid, None), &mut back).unwrap();
                 assert!(back == data);
@@ -379,22 +394,43 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
         node.create_bucket("bkt", "me").unwrap();
-        let id = node.create_upload("bkt", "k", ObjectMeta::default(), "me").unwrap();
+        let id = node
+            .create_upload("bkt", "k", ObjectMeta::default(), "me")
+            .unwrap();
         let mut etags = Vec::new();
         for n in 1..=2u32 {
-            let staged = node.stage_object(body(b"small", 5), CidVersion::V0).await.unwrap();
-            etags.push(node.commit_part(staged, (&id, "bkt", "k"), n, BTreeMap::new()).unwrap().etag);
+            let staged = node
+                .stage_object(body(b"small", 5), CidVersion::V0)
+                .await
+                .unwrap();
+            etags.push(
+                node.commit_part(staged, (&id, "bkt", "k"), n, BTreeMap::new())
+                    .unwrap()
+                    .etag,
+            );
         }
         let v = CidVersion::V0;
-        let err = node.complete_upload((&id, "bkt", "k"), &[(1, etags[0].clone()), (2, etags[1].clone())], v);
+        let err = node.complete_upload(
+            (&id, "bkt", "k"),
+            &[(1, etags[0].clone()), (2, etags[1].clone())],
+            v,
+        );
         assert!(matches!(err, Err(NodeError::EntityTooSmall(1))));
-        let err = node.complete_upload((&id, "bkt", "k"), &[(2, etags[1].clone()), (1, etags[0].clone())], v);
+        let err = node.complete_upload(
+            (&id, "bkt", "k"),
+            &[(2, etags[1].clone()), (1, etags[0].clone())],
+            v,
+        );
         assert!(matches!(err, Err(NodeError::InvalidPartOrder)));
         let err = node.complete_upload((&id, "bkt", "k"), &[(1, "bad".into())], v);
         assert!(matches!(err, Err(NodeError::InvalidPart(_))));
         let err = node.complete_upload((&id, "bkt", "other"), &[(1, etags[0].clone())], v);
         assert!(matches!(err, Err(NodeError::NoSuchUpload(_))));
-        node.complete_upload((&id, "bkt", "k"), &[(2, etags[1].clone())], v).unwrap();
-        assert!(matches!(node.abort_upload(&id, "bkt", "k"), Err(NodeError::NoSuchUpload(_))));
+        node.complete_upload((&id, "bkt", "k"), &[(2, etags[1].clone())], v)
+            .unwrap();
+        assert!(matches!(
+            node.abort_upload(&id, "bkt", "k"),
+            Err(NodeError::NoSuchUpload(_))
+        ));
     }
 }

@@ -25,6 +25,18 @@ pub fn s3_err(e: NodeError) -> S3Error {
         NodeError::BucketNotEmpty(b) => s3_error!(BucketNotEmpty, "bucket {b} is not empty"),
         NodeError::InvalidBucketName(b) => s3_error!(InvalidBucketName, "invalid name: {b}"),
         NodeError::Body(inner) => body_error(inner),
+        NodeError::NoSuchUpload(id) => s3_error!(NoSuchUpload, "no such upload: {id}"),
+        NodeError::InvalidPart(what) => s3_error!(
+            InvalidPart,
+            "One or more of the specified parts could not be found or its ETag did not match: {what}"
+        ),
+        NodeError::InvalidPartOrder => s3_error!(InvalidPartOrder),
+        NodeError::EntityTooSmall(n) => {
+            s3_error!(
+                EntityTooSmall,
+                "part {n} is smaller than the minimum allowed size"
+            )
+        }
         other => {
             tracing::error!("internal error: {other}");
             S3Error::with_message(S3ErrorCode::InternalError, other.to_string())

@@ -11,7 +11,7 @@ pub mod convert;
 
 use std::ops::Range;
 
-use cairn_node::objects::{ObjectInfo, ObjectMeta};
+use cairn_node::objects::{ObjectInfo, ObjectMeta, StagedObject};
 use cairn_node::{CidVersion, Node};
 use convert::*;
 use s3s::dto::*;
@@ -26,6 +26,28 @@ type Body = std::pin::Pin<
     >,
 >;
 
+/// The integrity checks a body upload carries.
+struct BodyChecks {
+    trailer: Option<&'static str>,
+    trailing: Option<s3s::TrailingHeaders>,
+    sums: [(&'static str, Option<String>); 5],
+    algorithm: Option<ChecksumAlgorithm>,
+    content_md5: Option<String>,
+}
+
+fn trailer_algorithm(headers: &http::HeaderMap) -> Option<&'static str> {
+    headers
+        .get("x-amz-trailer")
+        .and_then(|v| v.to_str().ok())
+        .and_then(checksum::algorithm)
+}
+
+fn sums_map(sums: &[(&'static str, String)]) -> std::collections::BTreeMap<String, String> {
+    sums.iter()
+        .map(|(a, v)| ((*a).to_owned(), v.clone()))
+        .collect()
+}
+
 /// The S3 service over one node.
 #[derive(Debug, Clone)]
 pub struct CairnS3 {
@@ -37,6 +59,47 @@ impl CairnS3 {
     /// Serves `node`; new objects are encoded as `cid_version` (0: what `ipfs add` gives).
     pub fn new(node: Node, cid_version: CidVersion) -> Self {
         CairnS3 { node, cid_version }
+    }
+
+    /// Streams a request body into a staged object and runs every check the request asks for
+    /// (flexible checksums from headers or trailer, Content-MD5). Nothing is visible yet; on
+    /// any failure the staged blocks are dropped.
+    async fn stage(
+        &self,
+        body: Option<StreamingBlob>,
+        checks: BodyChecks,
+    ) -> S3Result<(StagedObject, Vec<(&'static str, String)>)> {
+        let expected = checksum::Expected {
+            headers: checks
+                .sums
+                .into_iter()
+                .filter_map(|(a, v)| v.map(|v| (a, v)))
+                .collect(),
+            trailer: checks.trailer,
+            requested: checks
+                .algorithm
+                .as_ref()
+                .and_then(|a| checksum::algorithm(a.as_str()))
+                .into_iter()
+                .collect(),
+        };
+        let body: Body = match body {
+            Some(body) => Box::pin(body),
+            None => Box::pin(futures::stream::empty()),
+        };
+        let (body, hashing) = checksum::Hashing::wrap(body, expected);
+        let staged = self
+            .node
+            .stage_object(body, self.cid_version)
+            .await
+            .map_err(s3_err)?;
+        let sums = hashing.verify(checks.trailing.and_then(|t| t.take()).as_ref())?;
+        if let Some(md5) = &checks.content_md5
+            && content_md5(md5)? != staged.md5()
+        {
+            return Err(s3_error!(BadDigest, "Content-MD5 does not match the body"));
+        }
+        Ok((staged, sums))
     }
 
     /// Runs a blocking service call (a commit syncs the disk) off the async workers.
@@ -115,6 +178,17 @@ fn prefixes(list: &[String], url: bool) -> Option<CommonPrefixList> {
             })
             .collect()
     })
+}
+
+fn part_number(n: i32) -> S3Result<u32> {
+    if (1..=10_000).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and 10000"
+        ))
+    }
 }
 
 fn max_keys(m: Option<i32>) -> usize {
@@ -202,50 +276,22 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let trailer_algo = req
-            .headers
-            .get("x-amz-trailer")
-            .and_then(|v| v.to_str().ok())
-            .and_then(checksum::algorithm);
-        let trailing = req.trailing_headers.clone();
-        let input = req.input;
+        let checks = BodyChecks {
+            trailer: trailer_algorithm(&req.headers),
+            trailing: req.trailing_headers.clone(),
+            sums: [
+                ("CRC32", req.input.checksum_crc32.clone()),
+                ("CRC32C", req.input.checksum_crc32c.clone()),
+                ("CRC64NVME", req.input.checksum_crc64nvme.clone()),
+                ("SHA1", req.input.checksum_sha1.clone()),
+                ("SHA256", req.input.checksum_sha256.clone()),
+            ],
+            algorithm: req.input.checksum_algorithm.clone(),
+            content_md5: req.input.content_md5.clone(),
+        };
+        let mut input = req.input;
         self.node.bucket(&input.bucket).map_err(s3_err)?;
-        let expected = checksum::Expected {
-            headers: [
-                ("CRC32", &input.checksum_crc32),
-                ("CRC32C", &input.checksum_crc32c),
-                ("CRC64NVME", &input.checksum_crc64nvme),
-                ("SHA1", &input.checksum_sha1),
-                ("SHA256", &input.checksum_sha256),
-            ]
-            .into_iter()
-            .filter_map(|(a, v)| v.clone().map(|v| (a, v)))
-            .collect(),
-            trailer: trailer_algo,
-            requested: input
-                .checksum_algorithm
-                .as_ref()
-                .and_then(|a| checksum::algorithm(a.as_str()))
-                .into_iter()
-                .collect(),
-        };
-        let body: Body = match input.body {
-            Some(body) => Box::pin(body),
-            None => Box::pin(futures::stream::empty()),
-        };
-        let (body, hashing) = checksum::Hashing::wrap(body, expected);
-        // Every check below happens before commit: a failure drops the staged blocks.
-        let staged = self
-            .node
-            .stage_object(body, self.cid_version)
-            .await
-            .map_err(s3_err)?;
-        let sums = hashing.verify(trailing.and_then(|t| t.take()).as_ref())?;
-        if let Some(md5) = &input.content_md5
-            && content_md5(md5)? != staged.md5()
-        {
-            return Err(s3_error!(BadDigest, "Content-MD5 does not match the body"));
-        }
+        let (staged, sums) = self.stage(input.body.take(), checks).await?;
         let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
@@ -255,10 +301,7 @@ impl S3 for CairnS3 {
             input.expires,
             input.metadata,
         );
-        meta.checksums = sums
-            .iter()
-            .map(|(a, v)| ((*a).to_owned(), v.clone()))
-            .collect();
+        meta.checksums = sums_map(&sums);
         let (bucket, key) = (input.bucket, input.key);
         let info = self
             .blocking(move |node| node.commit_object(staged, &bucket, &key, meta))
@@ -618,6 +661,273 @@ impl S3 for CairnS3 {
             common_prefixes: prefixes(&listing.common_prefixes, url),
             delimiter: input.delimiter,
             encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let me = owner_of(&req.credentials);
+        let input = req.input;
+        let meta = meta_from(
+            input.content_type,
+            input.content_encoding,
+            input.content_disposition,
+            input.content_language,
+            input.cache_control,
+            input.expires,
+            input.metadata,
+        );
+        let (bucket, key) = (input.bucket, input.key);
+        let (b, k) = (bucket.clone(), key.clone());
+        let id = self
+            .blocking(move |node| node.create_upload(&b, &k, meta, &me))
+            .await?;
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(bucket),
+            key: Some(key),
+            upload_id: Some(id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let checks = BodyChecks {
+            trailer: trailer_algorithm(&req.headers),
+            trailing: req.trailing_headers.clone(),
+            sums: [
+                ("CRC32", req.input.checksum_crc32.clone()),
+                ("CRC32C", req.input.checksum_crc32c.clone()),
+                ("CRC64NVME", req.input.checksum_crc64nvme.clone()),
+                ("SHA1", req.input.checksum_sha1.clone()),
+                ("SHA256", req.input.checksum_sha256.clone()),
+            ],
+            algorithm: req.input.checksum_algorithm.clone(),
+            content_md5: req.input.content_md5.clone(),
+        };
+        let mut input = req.input;
+        let number = part_number(input.part_number)?;
+        self.node
+            .upload(&input.upload_id, &input.bucket, &input.key)
+            .map_err(s3_err)?;
+        let (staged, sums) = self.stage(input.body.take(), checks).await?;
+        let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
+        let checksums = sums_map(&sums);
+        let record = self
+            .blocking(move |node| node.commit_part(staged, (&id, &bucket, &key), number, checksums))
+            .await?;
+        let mut out = UploadPartOutput {
+            e_tag: Some(ETag::Strong(record.etag)),
+            ..Default::default()
+        };
+        for (algo, value) in sums {
+            match algo {
+                "CRC32" => out.checksum_crc32 = Some(value),
+                "CRC32C" => out.checksum_crc32c = Some(value),
+                "CRC64NVME" => out.checksum_crc64nvme = Some(value),
+                "SHA1" => out.checksum_sha1 = Some(value),
+                _ => out.checksum_sha256 = Some(value),
+            }
+        }
+        Ok(S3Response::new(out))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let number = part_number(input.part_number)?;
+        let CopySource::Bucket {
+            bucket: src_bucket,
+            key: src_key,
+            version_id: _,
+        } = input.copy_source
+        else {
+            return Err(s3_error!(NotImplemented, "access point copy sources"));
+        };
+        self.node
+            .upload(&input.upload_id, &input.bucket, &input.key)
+            .map_err(s3_err)?;
+        let src = self.node.object(&src_bucket, &src_key).map_err(s3_err)?;
+        let range = match &input.copy_source_range {
+            Some(r) => {
+                let parsed = s3s::dto::Range::parse(r)
+                    .map_err(|_| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
+                let r = parsed
+                    .check(src.meta.size)
+                    .map_err(|_| s3_error!(InvalidRange, "copy source range not satisfiable"))?;
+                Some(r)
+            }
+            None => None,
+        };
+        let body = Box::pin(self.node.cat_stream(src.cid, range));
+        let staged = self
+            .node
+            .stage_object(body, self.cid_version)
+            .await
+            .map_err(s3_err)?;
+        let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
+        let record = self
+            .blocking(move |node| {
+                node.commit_part(staged, (&id, &bucket, &key), number, Default::default())
+            })
+            .await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(record.etag)),
+                last_modified: Some(timestamp(record.last_modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let listed: Vec<(u32, String)> = input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                let n = part_number(p.part_number.unwrap_or(0))?;
+                let etag = p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
+                Ok((n, etag))
+            })
+            .collect::<S3Result<_>>()?;
+        if listed.is_empty() {
+            return Err(s3_error!(MalformedXML, "the upload lists no parts"));
+        }
+        let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
+        let (b, k) = (bucket.clone(), key.clone());
+        let version = self.cid_version;
+        let info = self
+            .blocking(move |node| node.complete_upload((&id, &b, &k), &listed, version))
+            .await?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            location: Some(format!("/{bucket}/{key}")),
+            bucket: Some(bucket),
+            key: Some(key),
+            e_tag: Some(etag(&info.meta)),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
+        self.blocking(move |node| node.abort_upload(&id, &bucket, &key))
+            .await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let me = owner_of(&req.credentials);
+        let input = req.input;
+        self.node
+            .upload(&input.upload_id, &input.bucket, &input.key)
+            .map_err(s3_err)?;
+        let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000) as usize);
+        let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
+        let all: Vec<_> = self
+            .node
+            .parts(&input.upload_id)
+            .map_err(s3_err)?
+            .into_iter()
+            .filter(|p| p.number > marker)
+            .collect();
+        let truncated = all.len() > max;
+        let page: Vec<_> = all.into_iter().take(max).collect();
+        let next = page.last().map(|p| p.number as i32);
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(max as i32),
+            part_number_marker: input.part_number_marker,
+            next_part_number_marker: next,
+            is_truncated: Some(truncated),
+            owner: Some(owner(&me)),
+            initiator: Some(Initiator {
+                display_name: Some(me.clone()),
+                id: Some(me),
+            }),
+            parts: Some(
+                page.into_iter()
+                    .map(|p| Part {
+                        part_number: Some(p.number as i32),
+                        e_tag: Some(ETag::Strong(p.record.etag)),
+                        size: Some(p.record.size as i64),
+                        last_modified: Some(timestamp(p.record.last_modified_ms)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max = input
+            .max_uploads
+            .map_or(1000, |m| m.clamp(0, 1000) as usize);
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let all: Vec<_> = self
+            .node
+            .uploads(&input.bucket)
+            .map_err(s3_err)?
+            .into_iter()
+            .filter(|(_, r)| r.key.starts_with(&prefix) && r.key.as_str() > key_marker.as_str())
+            .collect();
+        let truncated = all.len() > max;
+        let page: Vec<_> = all.into_iter().take(max).collect();
+        let next_key = page.last().map(|(_, r)| r.key.clone());
+        let next_id = page.last().map(|(id, _)| id.clone());
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: Some(prefix),
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: truncated.then_some(next_key).flatten(),
+            next_upload_id_marker: truncated.then_some(next_id).flatten(),
+            uploads: Some(
+                page.into_iter()
+                    .map(|(id, r)| MultipartUpload {
+                        key: Some(r.key),
+                        upload_id: Some(id),
+                        initiated: Some(timestamp(r.initiated_ms)),
+                        owner: Some(owner(&r.owner)),
+                        initiator: Some(Initiator {
+                            display_name: Some(r.owner.clone()),
+                            id: Some(r.owner),
+                        }),
+                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
             ..Default::default()
         }))
     }

@@ -204,9 +204,10 @@ impl MetaTxn<'_> {
         record: &[u8],
     ) -> Result<(), StoreError> {
         let cid = cid.to_bytes();
-        self.txn
-            .open_table(PARTS)?
-            .insert(part_key(upload, number).as_slice(), (cid.as_slice(), record))?;
+        self.txn.open_table(PARTS)?.insert(
+            part_key(upload, number).as_slice(),
+            (cid.as_slice(), record),
+        )?;
         Ok(())
     }
 

@@ -710,3 +710,225 @@ async fn flexible_checksums_round_trip() {
             .is_err()
     );
 }
+
+fn cairn_add_cid(bytes: &[u8]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("f"), bytes).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["add", "-q", "--data"])
+        .arg(tmp.path().join("d"))
+        .arg(tmp.path().join("f"))
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn multipart_upload_cid_equals_cairn_add() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("mpu").send().await.unwrap();
+    let bytes = data((11 << 20) + 777, 5);
+    let expected_cid = cairn_add_cid(&bytes);
+
+    // aligned parts (5 MiB) and unaligned ones (5 MiB + 3): same CID either way
+    for (key, part_size) in [("aligned", 5usize << 20), ("unaligned", (5 << 20) + 3)] {
+        let id = s3
+            .create_multipart_upload()
+            .bucket("mpu")
+            .key(key)
+            .content_type("application/x-mp")
+            .send()
+            .await
+            .unwrap()
+            .upload_id()
+            .unwrap()
+            .to_owned();
+        let mut parts = Vec::new();
+        for (i, chunk) in bytes.chunks(part_size).enumerate() {
+            let n = i as i32 + 1;
+            let out = s3
+                .upload_part()
+                .bucket("mpu")
+                .key(key)
+                .upload_id(&id)
+                .part_number(n)
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await
+                .unwrap();
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .e_tag(out.e_tag().unwrap())
+                    .build(),
+            );
+        }
+        let listed = s3
+            .list_parts()
+            .bucket("mpu")
+            .key(key)
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.parts().len(), parts.len());
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket("mpu")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploads.uploads().len(), 1);
+
+        let done = s3
+            .complete_multipart_upload()
+            .bucket("mpu")
+            .key(key)
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            done.e_tag()
+                .unwrap()
+                .ends_with(&format!("-{}\"", parts.len())),
+            "{:?}",
+            done.e_tag()
+        );
+        let head = s3
+            .head_object()
+            .bucket("mpu")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.metadata().unwrap().get("cid"),
+            Some(&expected_cid),
+            "{key}"
+        );
+        assert_eq!(head.content_type(), Some("application/x-mp"));
+        let got = s3.get_object().bucket("mpu").key(key).send().await.unwrap();
+        assert!(body(got).await == bytes);
+        let err = s3
+            .list_parts()
+            .bucket("mpu")
+            .key(key)
+            .upload_id(&id)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err.into_service_error()), "NoSuchUpload");
+    }
+
+    // abort, and errors on bad part lists
+    let id = s3
+        .create_multipart_upload()
+        .bucket("mpu")
+        .key("x")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let small = s3
+        .upload_part()
+        .bucket("mpu")
+        .key("x")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from_static(b"tiny"))
+        .send()
+        .await
+        .unwrap();
+    let p = |n: i32, e: &str| CompletedPart::builder().part_number(n).e_tag(e).build();
+    let complete = |parts: Vec<CompletedPart>| {
+        s3.complete_multipart_upload()
+            .bucket("mpu")
+            .key("x")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
+            .send()
+    };
+    let err = complete(vec![p(1, "\"0000\"")]).await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidPart");
+    let err = complete(vec![
+        p(1, small.e_tag().unwrap()),
+        p(1, small.e_tag().unwrap()),
+    ])
+    .await
+    .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidPartOrder");
+    s3.abort_multipart_upload()
+        .bucket("mpu")
+        .key("x")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .abort_multipart_upload()
+        .bucket("mpu")
+        .key("x")
+        .upload_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "NoSuchUpload");
+
+    // UploadPartCopy from an existing object, with a range
+    let id = s3
+        .create_multipart_upload()
+        .bucket("mpu")
+        .key("copied")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let part = s3
+        .upload_part_copy()
+        .bucket("mpu")
+        .key("copied")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source("mpu/aligned")
+        .copy_source_range("bytes=0-999")
+        .send()
+        .await
+        .unwrap();
+    let etag = part.copy_part_result().unwrap().e_tag().unwrap().to_owned();
+    s3.complete_multipart_upload()
+        .bucket("mpu")
+        .key("copied")
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(p(1, &etag))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("mpu")
+        .key("copied")
+        .send()
+        .await
+        .unwrap();
+    assert!(body(got).await == bytes[..1000]);
+}
