@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod checksum;
+pub mod conditional;
 pub mod convert;
 
 use std::ops::Range;
@@ -328,6 +329,13 @@ impl S3 for CairnS3 {
             .node
             .object(&input.bucket, &input.key)
             .map_err(s3_err)?;
+        conditional::Conditions {
+            if_match: input.if_match.clone(),
+            if_none_match: input.if_none_match.clone(),
+            if_modified_since: input.if_modified_since.clone(),
+            if_unmodified_since: input.if_unmodified_since.clone(),
+        }
+        .check(&info.meta.etag, info.meta.last_modified_ms)?;
         let size = info.meta.size;
         let range = byte_range(input.range, size)?;
         let (read, content_range) = match range {
@@ -392,6 +400,13 @@ impl S3 for CairnS3 {
             .node
             .object(&input.bucket, &input.key)
             .map_err(s3_err)?;
+        conditional::Conditions {
+            if_match: input.if_match.clone(),
+            if_none_match: input.if_none_match.clone(),
+            if_modified_since: input.if_modified_since.clone(),
+            if_unmodified_since: input.if_unmodified_since.clone(),
+        }
+        .check(&info.meta.etag, info.meta.last_modified_ms)?;
         let meta = &info.meta;
         let range = byte_range(input.range, meta.size)?;
         let length = range.as_ref().map_or(meta.size, |(r, _)| r.end - r.start);

@@ -932,3 +932,95 @@ async fn multipart_upload_cid_equals_cairn_add() {
         .unwrap();
     assert!(body(got).await == bytes[..1000]);
 }
+
+fn status<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+#[tokio::test]
+async fn conditional_reads() {
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("cond").send().await.unwrap();
+    let put = s3
+        .put_object()
+        .bucket("cond")
+        .key("k")
+        .body(ByteStream::from_static(b"v1"))
+        .send()
+        .await
+        .unwrap();
+    let etag = put.e_tag().unwrap().to_owned();
+
+    s3.get_object()
+        .bucket("cond")
+        .key("k")
+        .if_match(&etag)
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .get_object()
+        .bucket("cond")
+        .key("k")
+        .if_match("\"nope\"")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), Some(412));
+    let err = s3
+        .get_object()
+        .bucket("cond")
+        .key("k")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), Some(304));
+    let err = s3
+        .head_object()
+        .bucket("cond")
+        .key("k")
+        .if_none_match(&etag)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), Some(304));
+
+    let past = aws_sdk_s3::primitives::DateTime::from_secs(1_000_000_000);
+    let future = aws_sdk_s3::primitives::DateTime::from_secs(4_000_000_000);
+    s3.get_object()
+        .bucket("cond")
+        .key("k")
+        .if_modified_since(past)
+        .send()
+        .await
+        .unwrap();
+    let err = s3
+        .get_object()
+        .bucket("cond")
+        .key("k")
+        .if_modified_since(future)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), Some(304));
+    let err = s3
+        .get_object()
+        .bucket("cond")
+        .key("k")
+        .if_unmodified_since(past)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), Some(412));
+    s3.get_object()
+        .bucket("cond")
+        .key("k")
+        .if_unmodified_since(future)
+        .send()
+        .await
+        .unwrap();
+}
