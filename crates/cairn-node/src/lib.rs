@@ -83,6 +83,9 @@ pub enum NodeError {
     /// Parts not listed in ascending order.
     #[error("parts must be listed in ascending order")]
     InvalidPartOrder,
+    /// A write precondition (If-Match / If-None-Match) failed.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// A part other than the last is under 5 MiB.
     #[error("part {0} is smaller than the 5 MiB minimum")]
     EntityTooSmall(u32),

@@ -185,7 +185,15 @@ impl Node {
         listed: &[(u32, String)],
         version: CidVersion,
     ) -> Result<ObjectInfo, NodeError> {
-        let upload = self.upload(id, bucket, key)?;
+        let upload = match self.upload(id, bucket, key) {
+            Ok(upload) => upload,
+            // Completing an upload again answers with the object it made.
+            Err(NodeError::NoSuchUpload(_)) => match self.object(bucket, key) {
+                Ok(info) if info.meta.upload_id.as_deref() == Some(id) => return Ok(info),
+                _ => return Err(no_upload(id)),
+            },
+            Err(e) => return Err(e),
+        };
         let stored: BTreeMap<u32, PartInfo> =
             self.parts(id)?.into_iter().map(|p| (p.number, p)).collect();
         if listed.is_empty() {
@@ -225,6 +233,7 @@ impl Node {
         };
 
         let mut meta = upload.meta;
+        meta.upload_id = Some(id.to_owned());
         meta.size = root.file_size;
         meta.etag = etag;
         meta.last_modified_ms = now_ms();

@@ -54,6 +54,49 @@ pub struct ObjectMeta {
     /// Flexible checksums verified at upload, by algorithm (`CRC32` → base64 value).
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,
+    /// The multipart upload that created the object, if any (a repeated Complete of it
+    /// answers with the object it made).
+    #[serde(default)]
+    pub upload_id: Option<String>,
+}
+
+/// Preconditions of a write (`If-Match`, `If-None-Match` on PUT), checked against the current
+/// object inside the commit transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteCondition {
+    /// The current object's ETag must be this (or any object must exist, for `*`).
+    pub if_match: Option<String>,
+    /// The current object's ETag must not be this (or no object may exist, for `*`).
+    pub if_none_match: Option<String>,
+}
+
+impl WriteCondition {
+    fn check(&self, current: Option<&ObjectMeta>) -> Result<(), NodeError> {
+        let etag = current.map(|m| m.etag.as_str());
+        let matches = |want: &str| match (want.trim_matches('"'), etag) {
+            ("*", Some(_)) => true,
+            (w, Some(e)) => w == e,
+            (_, None) => false,
+        };
+        if let Some(want) = &self.if_match
+            && !matches(want)
+        {
+            return Err(if etag.is_none() {
+                NodeError::NoSuchKey {
+                    bucket: String::new(),
+                    key: String::new(),
+                }
+            } else {
+                NodeError::PreconditionFailed
+            });
+        }
+        if let Some(want) = &self.if_none_match
+            && matches(want)
+        {
+            return Err(NodeError::PreconditionFailed);
+        }
+        Ok(())
+    }
 }
 
 /// An object: key, DAG root, metadata.
@@ -131,7 +174,7 @@ pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, No
 }
 
 /// S3 bucket naming rules (3–63 of `a-z0-9.-`, starting and ending with a letter or digit, no
-/// `..`, not an IPv4 address, no `xn--` prefix or `-s3alias`/`--ol-s3` suffix).
+/// `..`, `.-` or `-.`, not an IPv4 address, no `xn--` prefix or `-s3alias`/`--ol-s3` suffix).
 pub fn valid_bucket_name(name: &str) -> bool {
     let b = name.as_bytes();
     (3..=63).contains(&b.len())
@@ -140,6 +183,8 @@ pub fn valid_bucket_name(name: &str) -> bool {
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
         && !name.contains("..")
+        && !name.contains(".-")
+        && !name.contains("-.")
         && name.parse::<std::net::Ipv4Addr>().is_err()
         && !name.starts_with("xn--")
         && !name.ends_with("-s3alias")
@@ -259,7 +304,20 @@ impl Node {
         staged: StagedObject,
         bucket: &str,
         key: &str,
+        meta: ObjectMeta,
+    ) -> Result<ObjectInfo, NodeError> {
+        self.commit_object_if(staged, bucket, key, meta, &WriteCondition::default())
+    }
+
+    /// [`commit_object`](Self::commit_object) if `condition` holds for the current object at
+    /// commit time; otherwise nothing is stored.
+    pub fn commit_object_if(
+        &self,
+        staged: StagedObject,
+        bucket: &str,
+        key: &str,
         mut meta: ObjectMeta,
+        condition: &WriteCondition,
     ) -> Result<ObjectInfo, NodeError> {
         meta.size = staged.link.file_size;
         if meta.etag.is_empty() {
@@ -271,6 +329,19 @@ impl Node {
         staged.batch.commit_with(|txn| {
             if txn.bucket(bucket)?.is_none() {
                 return Err(NodeError::NoSuchBucket(bucket.to_owned()));
+            }
+            if *condition != WriteCondition::default() {
+                let current: Option<ObjectMeta> = match txn.object(bucket, key)? {
+                    Some((_, rec)) => Some(decode(&rec)?),
+                    None => None,
+                };
+                condition.check(current.as_ref()).map_err(|e| match e {
+                    NodeError::NoSuchKey { .. } => NodeError::NoSuchKey {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                    },
+                    other => other,
+                })?;
             }
             txn.put_object(bucket, key, &cid, &record)?;
             Ok(())
@@ -360,6 +431,9 @@ impl Node {
         self.bucket(bucket)?;
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let mut listing = Listing::default();
+        if max == 0 {
+            return Ok(listing);
+        }
         let mut cursor: Option<String> = after.map(str::to_owned);
         const PAGE: usize = 1000;
         'scan: loop {
@@ -378,6 +452,11 @@ impl Node {
                     break 'scan;
                 }
                 match rolled {
+                    // A marker that names a common prefix has listed all of it already.
+                    Some(cp) if after.is_some_and(|a| cp.as_str() <= a) => {
+                        cursor = Some(format!("{cp}\u{10FFFF}"));
+                        continue 'scan;
+                    }
                     Some(cp) => {
                         // Skip the rest of this prefix: every key under it sorts before this.
                         cursor = Some(format!("{cp}\u{10FFFF}"));

@@ -25,6 +25,17 @@ fn matches(cond: &ETagCondition, etag: &str) -> bool {
     }
 }
 
+/// 304, carrying the ETag as a 304 must.
+fn not_modified(etag: &str) -> s3s::S3Error {
+    let mut e = s3_error!(NotModified, "Not Modified");
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+        headers.insert(http::header::ETAG, v);
+    }
+    e.set_headers(headers);
+    e
+}
+
 fn seconds(t: &Timestamp) -> i64 {
     time::OffsetDateTime::from(t.clone()).unix_timestamp()
 }
@@ -44,10 +55,23 @@ impl Conditions {
             _ => {}
         }
         match (&self.if_none_match, &self.if_modified_since) {
-            (Some(m), _) if matches(m, etag) => Err(s3_error!(NotModified)),
-            (None, Some(t)) if modified <= seconds(t) => Err(s3_error!(NotModified)),
+            (Some(m), _) if matches(m, etag) => Err(not_modified(etag)),
+            (None, Some(t)) if modified <= seconds(t) => Err(not_modified(etag)),
             _ => Ok(()),
         }
+    }
+}
+
+impl Conditions {
+    /// For a copy source (`x-amz-copy-source-if-*`): every failed condition is a 412.
+    pub fn check_copy_source(&self, etag: &str, last_modified_ms: i64) -> S3Result<()> {
+        self.check(etag, last_modified_ms).map_err(|e| {
+            if *e.code() == s3s::S3ErrorCode::NotModified {
+                s3_error!(PreconditionFailed, "copy source precondition failed")
+            } else {
+                e
+            }
+        })
     }
 }
 

@@ -31,6 +31,12 @@ pub fn s3_err(e: NodeError) -> S3Error {
             "One or more of the specified parts could not be found or its ETag did not match: {what}"
         ),
         NodeError::InvalidPartOrder => s3_error!(InvalidPartOrder),
+        NodeError::PreconditionFailed => {
+            s3_error!(
+                PreconditionFailed,
+                "At least one of the preconditions you specified did not hold"
+            )
+        }
         NodeError::EntityTooSmall(n) => {
             s3_error!(
                 EntityTooSmall,

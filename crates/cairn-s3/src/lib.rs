@@ -18,6 +18,9 @@ use convert::*;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
+/// The one region this node answers for.
+pub const REGION: &str = "us-east-1";
+
 /// A request body as s3s hands it over.
 type Body = std::pin::Pin<
     Box<
@@ -141,6 +144,15 @@ fn meta_from(
     expires: Option<Timestamp>,
     metadata: Option<Metadata>,
 ) -> ObjectMeta {
+    // `aws-chunked` describes the transfer, not the object (S3 drops it).
+    let content_encoding = content_encoding.and_then(|e| {
+        let kept: Vec<&str> = e
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+            .collect();
+        (!kept.is_empty()).then(|| kept.join(", "))
+    });
     ObjectMeta {
         content_type,
         content_encoding,
@@ -179,6 +191,38 @@ fn prefixes(list: &[String], url: bool) -> Option<CommonPrefixList> {
             })
             .collect()
     })
+}
+
+/// An ETag condition header as the node's write condition wants it: the ETag or `*`.
+fn etag_condition(c: &ETagCondition) -> String {
+    match c {
+        ETagCondition::Any => "*".to_owned(),
+        ETagCondition::ETag(e) => e.value().to_owned(),
+    }
+}
+
+/// `x-amz-copy-source-range: bytes=first-last`, which (unlike Range) must lie inside the
+/// source.
+fn copy_source_range(header: &str, size: u64) -> S3Result<Range<u64>> {
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "invalid x-amz-copy-source-range {header:?}"
+        )
+    };
+    let (first, last) = header
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = first.trim().parse().map_err(|_| bad())?;
+    let last: u64 = last.trim().parse().map_err(|_| bad())?;
+    if first > last || last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
+    }
+    Ok(first..last + 1)
 }
 
 fn part_number(n: i32) -> S3Result<u32> {
@@ -269,8 +313,9 @@ impl S3 for CairnS3 {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         self.node.bucket(&req.input.bucket).map_err(s3_err)?;
-        // us-east-1 is reported as an empty LocationConstraint.
-        Ok(S3Response::new(GetBucketLocationOutput::default()))
+        Ok(S3Response::new(GetBucketLocationOutput {
+            location_constraint: Some(BucketLocationConstraint::from(REGION.to_owned())),
+        }))
     }
 
     async fn put_object(
@@ -290,8 +335,19 @@ impl S3 for CairnS3 {
             algorithm: req.input.checksum_algorithm.clone(),
             content_md5: req.input.content_md5.clone(),
         };
+        if req
+            .headers
+            .get("content-md5")
+            .is_some_and(|v| v.as_bytes().trim_ascii().is_empty())
+        {
+            return Err(s3_error!(InvalidDigest, "Content-MD5 is empty"));
+        }
         let mut input = req.input;
         self.node.bucket(&input.bucket).map_err(s3_err)?;
+        let condition = cairn_node::objects::WriteCondition {
+            if_match: input.if_match.as_ref().map(etag_condition),
+            if_none_match: input.if_none_match.as_ref().map(etag_condition),
+        };
         let (staged, sums) = self.stage(input.body.take(), checks).await?;
         let mut meta = meta_from(
             input.content_type,
@@ -305,7 +361,7 @@ impl S3 for CairnS3 {
         meta.checksums = sums_map(&sums);
         let (bucket, key) = (input.bucket, input.key);
         let info = self
-            .blocking(move |node| node.commit_object(staged, &bucket, &key, meta))
+            .blocking(move |node| node.commit_object_if(staged, &bucket, &key, meta, &condition))
             .await?;
         let sums = checksums_out(&info.meta);
         Ok(S3Response::new(PutObjectOutput {
@@ -410,6 +466,11 @@ impl S3 for CairnS3 {
         let meta = &info.meta;
         let range = byte_range(input.range, meta.size)?;
         let length = range.as_ref().map_or(meta.size, |(r, _)| r.end - r.start);
+        let sums = if input.checksum_mode.is_some() && input.part_number.is_none() {
+            checksums_out(meta)
+        } else {
+            Checksum::default()
+        };
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(length as i64),
             content_range: range.map(|(_, h)| h),
@@ -423,6 +484,11 @@ impl S3 for CairnS3 {
             content_language: meta.content_language.clone(),
             cache_control: meta.cache_control.clone(),
             expires: meta.expires.as_deref().and_then(expires_from_string),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
@@ -442,6 +508,12 @@ impl S3 for CairnS3 {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         let input = req.input;
+        if input.delete.objects.len() > 1000 {
+            return Err(s3_error!(
+                MalformedXML,
+                "at most 1000 keys can be deleted at once"
+            ));
+        }
         let quiet = input.delete.quiet.unwrap_or(false);
         let bucket = input.bucket;
         let keys: Vec<String> = input.delete.objects.into_iter().map(|o| o.key).collect();
@@ -520,6 +592,14 @@ impl S3 for CairnS3 {
                 input.metadata,
             )
         });
+        let src = self.node.object(&src_bucket, &src_key).map_err(s3_err)?;
+        conditional::Conditions {
+            if_match: input.copy_source_if_match,
+            if_none_match: input.copy_source_if_none_match,
+            if_modified_since: input.copy_source_if_modified_since,
+            if_unmodified_since: input.copy_source_if_unmodified_since,
+        }
+        .check_copy_source(&src.meta.etag, src.meta.last_modified_ms)?;
         let (dst_bucket, dst_key) = (input.bucket, input.key);
         let info = self
             .blocking(move |node| {
@@ -558,10 +638,12 @@ impl S3 for CairnS3 {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(prefix),
-            marker: input.marker,
+            marker: Some(input.marker.clone().unwrap_or_default()),
             max_keys: Some(max as i32),
             is_truncated: Some(listing.truncated),
-            next_marker: listing.next_marker.filter(|_| input.delimiter.is_some()),
+            next_marker: listing
+                .next_marker
+                .filter(|_| input.delimiter.as_deref().is_some_and(|d| !d.is_empty())),
             contents: Some(
                 listing
                     .objects
@@ -570,7 +652,7 @@ impl S3 for CairnS3 {
                     .collect(),
             ),
             common_prefixes: prefixes(&listing.common_prefixes, url),
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -615,7 +697,7 @@ impl S3 for CairnS3 {
             next_continuation_token: listing.next_marker.as_deref().map(token_from_key),
             contents: Some(contents),
             common_prefixes: prefixes(&listing.common_prefixes, url),
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
             start_after: input.start_after,
             ..Default::default()
@@ -674,7 +756,7 @@ impl S3 for CairnS3 {
             key_marker: input.key_marker,
             versions: Some(versions),
             common_prefixes: prefixes(&listing.common_prefixes, url),
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
@@ -770,15 +852,15 @@ impl S3 for CairnS3 {
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
         let src = self.node.object(&src_bucket, &src_key).map_err(s3_err)?;
+        conditional::Conditions {
+            if_match: input.copy_source_if_match,
+            if_none_match: input.copy_source_if_none_match,
+            if_modified_since: input.copy_source_if_modified_since,
+            if_unmodified_since: input.copy_source_if_unmodified_since,
+        }
+        .check_copy_source(&src.meta.etag, src.meta.last_modified_ms)?;
         let range = match &input.copy_source_range {
-            Some(r) => {
-                let parsed = s3s::dto::Range::parse(r)
-                    .map_err(|_| s3_error!(InvalidArgument, "invalid x-amz-copy-source-range"))?;
-                let r = parsed
-                    .check(src.meta.size)
-                    .map_err(|_| s3_error!(InvalidRange, "copy source range not satisfiable"))?;
-                Some(r)
-            }
+            Some(r) => Some(copy_source_range(r, src.meta.size)?),
             None => None,
         };
         let body = Box::pin(self.node.cat_stream(src.cid, range));
