@@ -7,6 +7,7 @@
 //! * [`car`] — CARv1 export (depth-first, de-duplicated) and verified, all-or-nothing import.
 //! * [`objects`] — buckets and objects for the S3 front end: staged streaming PUTs made
 //!   visible atomically, ranged GET streams, listings, copies without data copy.
+//! * [`keys`] — users' S3 access keys.
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
@@ -15,6 +16,7 @@ pub mod car;
 pub mod check;
 pub mod export;
 pub mod import;
+pub mod keys;
 pub mod multipart;
 pub mod objects;
 

@@ -24,8 +24,15 @@ use crate::{CidVersion, Node, NodeError};
 pub struct BucketRecord {
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
-    /// Access key of the owner.
+    /// The owning user.
     pub owner: String,
+    /// Anyone may read (list, get, head) without credentials: `cairn bucket set-public`, the
+    /// `public-read` canned ACL, or a policy allowing anonymous `s3:GetObject`.
+    #[serde(default)]
+    pub public: bool,
+    /// The bucket policy document as set (JSON), if any.
+    #[serde(default)]
+    pub policy: Option<String>,
 }
 
 /// What is stored about an object (besides its DAG root).
@@ -54,6 +61,9 @@ pub struct ObjectMeta {
     /// Flexible checksums verified at upload, by algorithm (`CRC32` → base64 value).
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,
+    /// `public-read` object ACL: anyone may read this object.
+    #[serde(default)]
+    pub public_read: bool,
     /// The multipart upload that created the object, if any (a repeated Complete of it
     /// answers with the object it made).
     #[serde(default)]
@@ -200,6 +210,8 @@ impl Node {
         let record = encode(&BucketRecord {
             created_ms: now_ms(),
             owner: owner.to_owned(),
+            public: false,
+            policy: None,
         })?;
         self.store().update(|txn| {
             if let Some(existing) = txn.bucket(name)? {
@@ -212,6 +224,48 @@ impl Node {
             }
             txn.put_bucket(name, &record)?;
             Ok(())
+        })
+    }
+
+    /// Changes a bucket's record (public flag, policy) in one transaction.
+    pub fn update_bucket(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut BucketRecord),
+    ) -> Result<BucketRecord, NodeError> {
+        self.store().update(|txn| {
+            let mut record: BucketRecord = match txn.bucket(name)? {
+                Some(rec) => decode(&rec)?,
+                None => return Err(NodeError::NoSuchBucket(name.to_owned())),
+            };
+            change(&mut record);
+            txn.put_bucket(name, &encode(&record)?)?;
+            Ok(record)
+        })
+    }
+
+    /// Changes an object's metadata in place (same DAG), e.g. its ACL.
+    pub fn update_object_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&mut ObjectMeta),
+    ) -> Result<ObjectInfo, NodeError> {
+        self.store().update(|txn| {
+            let Some((cid, rec)) = txn.object(bucket, key)? else {
+                return Err(NodeError::NoSuchKey {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                });
+            };
+            let mut meta: ObjectMeta = decode(&rec)?;
+            change(&mut meta);
+            txn.put_object(bucket, key, &cid, &encode(&meta)?)?;
+            Ok(ObjectInfo {
+                key: key.to_owned(),
+                cid,
+                meta,
+            })
         })
     }
 

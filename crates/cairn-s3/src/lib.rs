@@ -5,6 +5,7 @@
 //!
 //! Every GET and HEAD returns the object's CID in `x-amz-meta-cid`; clients cannot set it.
 
+pub mod acl;
 pub mod auth;
 pub mod checksum;
 pub mod conditional;
@@ -57,12 +58,24 @@ fn sums_map(sums: &[(&'static str, String)]) -> std::collections::BTreeMap<Strin
 pub struct CairnS3 {
     node: Node,
     cid_version: CidVersion,
+    ids: auth::Identities,
 }
 
 impl CairnS3 {
     /// Serves `node`; new objects are encoded as `cid_version` (0: what `ipfs add` gives).
-    pub fn new(node: Node, cid_version: CidVersion) -> Self {
-        CairnS3 { node, cid_version }
+    pub fn new(node: Node, cid_version: CidVersion, ids: auth::Identities) -> Self {
+        CairnS3 {
+            node,
+            cid_version,
+            ids,
+        }
+    }
+
+    /// The user behind a request (`anonymous` without credentials).
+    fn user(&self, credentials: &Option<s3s::auth::Credentials>) -> String {
+        self.ids
+            .user(credentials)
+            .unwrap_or_else(|| "anonymous".to_owned())
     }
 
     /// Streams a request body into a staged object and runs every check the request asks for
@@ -117,13 +130,6 @@ impl CairnS3 {
             .map_err(|e| s3_error!(InternalError, "task failed: {e}"))?
             .map_err(s3_err)
     }
-}
-
-fn owner_of(credentials: &Option<s3s::auth::Credentials>) -> String {
-    credentials
-        .as_ref()
-        .map(|c| c.access_key.clone())
-        .unwrap_or_else(|| "anonymous".to_owned())
 }
 
 fn owner(id: &str) -> Owner {
@@ -256,7 +262,7 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let me = owner_of(&req.credentials);
+        let me = self.user(&req.credentials);
         let buckets = self
             .node
             .buckets()
@@ -280,11 +286,21 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let me = owner_of(&req.credentials);
+        let me = self.user(&req.credentials);
+        let public = match &req.input.acl {
+            Some(acl) => acl::canned_is_public(acl.as_str())?,
+            None => false,
+        };
         let bucket = req.input.bucket;
         let location = format!("/{bucket}");
-        self.blocking(move |node| node.create_bucket(&bucket, &me))
-            .await?;
+        self.blocking(move |node| {
+            node.create_bucket(&bucket, &me)?;
+            if public {
+                node.update_bucket(&bucket, |b| b.public = true)?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(location),
         }))
@@ -359,6 +375,9 @@ impl S3 for CairnS3 {
             input.metadata,
         );
         meta.checksums = sums_map(&sums);
+        if let Some(acl) = &input.acl {
+            meta.public_read = acl::canned_is_public(acl.as_str())?;
+        }
         let (bucket, key) = (input.bucket, input.key);
         let info = self
             .blocking(move |node| node.commit_object_if(staged, &bucket, &key, meta, &condition))
@@ -620,7 +639,7 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let me = owner_of(&req.credentials);
+        let me = self.user(&req.credentials);
         let input = req.input;
         let url = wants_url_encoding(&input.encoding_type);
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -662,7 +681,7 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let me = owner_of(&req.credentials);
+        let me = self.user(&req.credentials);
         let input = req.input;
         let url = wants_url_encoding(&input.encoding_type);
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -710,7 +729,7 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let me = owner_of(&req.credentials);
+        let me = self.user(&req.credentials);
         let input = req.input;
         let url = wants_url_encoding(&input.encoding_type);
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -766,7 +785,7 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let me = owner_of(&req.credentials);
+        let me = self.user(&req.credentials);
         let input = req.input;
         let meta = meta_from(
             input.content_type,
@@ -934,7 +953,7 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        let me = owner_of(&req.credentials);
+        let me = self.user(&req.credentials);
         let input = req.input;
         self.node
             .upload(&input.upload_id, &input.bucket, &input.key)
@@ -1027,5 +1046,116 @@ impl S3 for CairnS3 {
             ),
             ..Default::default()
         }))
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        let b = self.node.bucket(&req.input.bucket).map_err(s3_err)?;
+        Ok(S3Response::new(GetBucketAclOutput {
+            grants: Some(acl::grants(&b.owner, b.public)),
+            owner: Some(owner(&b.owner)),
+        }))
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let input = req.input;
+        let public = match (&input.acl, &input.access_control_policy) {
+            (Some(acl), _) => acl::canned_is_public(acl.as_str())?,
+            (None, Some(policy)) => acl::policy_is_public(policy)?,
+            (None, None) => return Err(s3_error!(MissingSecurityHeader, "no ACL given")),
+        };
+        let bucket = input.bucket;
+        self.blocking(move |node| node.update_bucket(&bucket, |b| b.public = public))
+            .await?;
+        Ok(S3Response::new(PutBucketAclOutput::default()))
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let input = req.input;
+        let b = self.node.bucket(&input.bucket).map_err(s3_err)?;
+        let o = self
+            .node
+            .object(&input.bucket, &input.key)
+            .map_err(s3_err)?;
+        Ok(S3Response::new(GetObjectAclOutput {
+            grants: Some(acl::grants(&b.owner, o.meta.public_read)),
+            owner: Some(owner(&b.owner)),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let input = req.input;
+        let public = match (&input.acl, &input.access_control_policy) {
+            (Some(acl), _) => acl::canned_is_public(acl.as_str())?,
+            (None, Some(policy)) => acl::policy_is_public(policy)?,
+            (None, None) => return Err(s3_error!(MissingSecurityHeader, "no ACL given")),
+        };
+        let (bucket, key) = (input.bucket, input.key);
+        self.blocking(move |node| {
+            node.update_object_meta(&bucket, &key, |m| m.public_read = public)
+        })
+        .await?;
+        Ok(S3Response::new(PutObjectAclOutput::default()))
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        let input = req.input;
+        let public = acl::bucket_policy_is_public(&input.bucket, &input.policy)?;
+        let (bucket, policy) = (input.bucket, input.policy);
+        self.blocking(move |node| {
+            node.update_bucket(&bucket, |b| {
+                b.public = public;
+                b.policy = Some(policy);
+            })
+        })
+        .await?;
+        Ok(S3Response::new(PutBucketPolicyOutput::default()))
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        let b = self.node.bucket(&req.input.bucket).map_err(s3_err)?;
+        match b.policy {
+            Some(policy) => Ok(S3Response::new(GetBucketPolicyOutput {
+                policy: Some(policy),
+            })),
+            None => Err(s3_error!(
+                NoSuchBucketPolicy,
+                "The bucket policy does not exist"
+            )),
+        }
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        let bucket = req.input.bucket;
+        self.blocking(move |node| {
+            node.update_bucket(&bucket, |b| {
+                if b.policy.take().is_some() {
+                    b.public = false;
+                }
+            })
+        })
+        .await?;
+        Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
     }
 }

@@ -14,6 +14,8 @@ use crate::{Store, StoreError};
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// `bucket \0 key` → (root CID bytes, object record)
 const OBJECTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("objects");
+/// access key → key record (secret, user)
+const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// multipart upload id → upload record
 const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
 /// `upload id \0 part number (u32 BE)` → (part DAG root CID bytes, part record)
@@ -24,6 +26,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(OBJECTS)?;
     txn.open_table(UPLOADS)?;
     txn.open_table(PARTS)?;
+    txn.open_table(KEYS)?;
     Ok(())
 }
 
@@ -216,6 +219,23 @@ impl MetaTxn<'_> {
         read_parts(&self.txn.open_table(PARTS)?, upload)
     }
 
+    /// An access key's record.
+    pub fn key(&self, access: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.txn.open_table(KEYS)?;
+        Ok(table.get(access)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Stores an access key's record.
+    pub fn put_key(&self, access: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.txn.open_table(KEYS)?.insert(access, record)?;
+        Ok(())
+    }
+
+    /// Removes an access key; returns whether it existed.
+    pub fn delete_key(&self, access: &str) -> Result<bool, StoreError> {
+        Ok(self.txn.open_table(KEYS)?.remove(access)?.is_some())
+    }
+
     /// Adds a reference to a pin.
     pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(PINS)?;
@@ -305,6 +325,25 @@ impl Store {
             if out.len() >= limit {
                 break;
             }
+        }
+        Ok(out)
+    }
+
+    /// An access key's record.
+    pub fn key(&self, access: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(KEYS)?;
+        Ok(table.get(access)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every access key and its record.
+    pub fn keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(KEYS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
         }
         Ok(out)
     }

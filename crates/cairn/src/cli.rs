@@ -42,6 +42,12 @@ pub enum Command {
     Pin(PinCmd),
     /// Remove every block no pinned root reaches.
     Gc,
+    /// Manage users' S3 access keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Manage buckets.
+    #[command(subcommand)]
+    Bucket(BucketCmd),
     /// Check a DAG: soft (every block present) or --hard (every block re-hashed, files
     /// re-assembled).
     Check(CheckArgs),
@@ -152,5 +158,36 @@ pub enum PinCmd {
         /// CIDs or paths.
         #[arg(required = true)]
         paths: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCmd {
+    /// Create a key pair for a user; prints the access and secret key once.
+    Create {
+        /// The user the key belongs to (buckets are owned by users).
+        #[arg(long)]
+        user: String,
+    },
+    /// List access keys and their users.
+    List,
+    /// Delete an access key.
+    Delete {
+        /// The access key.
+        access_key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BucketCmd {
+    /// List buckets with their owners and whether they are public.
+    List,
+    /// Let anyone read a bucket without credentials (or make it private again).
+    SetPublic {
+        /// The bucket.
+        bucket: String,
+        /// Make the bucket private again.
+        #[arg(long)]
+        off: bool,
     },
 }

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use cairn_node::import::AddOptions;
 use cairn_node::{CidVersion, Node, parse_path};
 use clap::Parser;
-use cli::{CarCmd, Cli, Command, PinCmd};
+use cli::{BucketCmd, CarCmd, Cli, Command, KeyCmd, PinCmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -225,6 +225,36 @@ fn run(cli: Cli) -> Result<()> {
                     stats.missing
                 );
             }
+        }
+        Command::Key(KeyCmd::Create { user }) => {
+            let node = open()?;
+            let (access, secret) = node.create_key(&user)?;
+            println!("user:       {user}\naccess key: {access}\nsecret key: {secret}");
+        }
+        Command::Key(KeyCmd::List) => {
+            let node = open()?;
+            for (access, rec) in node.keys()? {
+                println!("{access} {}", rec.user);
+            }
+        }
+        Command::Key(KeyCmd::Delete { access_key }) => {
+            let node = open()?;
+            if !node.delete_key(&access_key)? {
+                bail!("no such access key {access_key}");
+            }
+            println!("deleted {access_key}");
+        }
+        Command::Bucket(BucketCmd::List) => {
+            let node = open()?;
+            for (name, rec) in node.buckets()? {
+                let vis = if rec.public { "public" } else { "private" };
+                println!("{name} {} {vis}", rec.owner);
+            }
+        }
+        Command::Bucket(BucketCmd::SetPublic { bucket, off }) => {
+            let node = open()?;
+            node.update_bucket(&bucket, |b| b.public = !off)?;
+            println!("{bucket} is now {}", if off { "private" } else { "public" });
         }
         Command::Check(args) => {
             let node = open()?;

@@ -142,9 +142,14 @@ async fn serve(settings: Settings) -> Result<()> {
         .with_context(|| format!("opening store {}", settings.data.display()))?;
     let (access, secret) = root_credentials(&settings.data)?;
 
-    let mut builder =
-        s3s::service::S3ServiceBuilder::new(cairn_s3::CairnS3::new(node, settings.cid_version));
-    builder.set_auth(cairn_s3::auth::KeyAuth::single(&access, &secret));
+    let ids = cairn_s3::auth::Identities::new(node.clone(), &access, &secret);
+    let mut builder = s3s::service::S3ServiceBuilder::new(cairn_s3::CairnS3::new(
+        node,
+        settings.cid_version,
+        ids.clone(),
+    ));
+    builder.set_auth(ids.clone());
+    builder.set_access(cairn_s3::auth::CairnAccess::new(ids));
     let service = builder.build();
 
     let listener = tokio::net::TcpListener::bind(settings.s3_listen)

@@ -1117,3 +1117,169 @@ async fn kill_9_during_concurrent_puts_loses_no_acknowledged_write() {
     }
     assert!(visible >= acked.len());
 }
+
+/// `cairn key create` on the data folder (before the node starts): (access, secret).
+fn create_key(data: &std::path::Path, user: &str) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["key", "create", "--user", user, "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    (field("access key:"), field("secret key:"))
+}
+
+#[tokio::test]
+async fn users_owners_and_public_buckets() {
+    let data = tempfile::tempdir().unwrap();
+    let (alice_ak, alice_sk) = create_key(data.path(), "alice");
+    let (bob_ak, bob_sk) = create_key(data.path(), "bob");
+    let server = Server::start_in(data);
+    let alice = server.client_with(&alice_ak, &alice_sk);
+    let bob = server.client_with(&bob_ak, &bob_sk);
+    let root = server.client();
+
+    alice.create_bucket().bucket("alices").send().await.unwrap();
+    alice
+        .put_object()
+        .bucket("alices")
+        .key("k")
+        .body(ByteStream::from_static(b"mine"))
+        .send()
+        .await
+        .unwrap();
+
+    // another user: denied; cannot take the name; does not see it listed
+    let err = bob
+        .get_object()
+        .bucket("alices")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "AccessDenied");
+    let err = bob
+        .put_object()
+        .bucket("alices")
+        .key("x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "AccessDenied");
+    let err = bob
+        .create_bucket()
+        .bucket("alices")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "BucketAlreadyExists");
+    assert!(
+        bob.list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .is_empty()
+    );
+    // root administers every bucket
+    root.get_object()
+        .bucket("alices")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+
+    // anonymous: 403 on a private bucket, 404 on a missing one
+    assert_eq!(server.raw("GET", "/alices/k").0, 403);
+    assert_eq!(server.raw("GET", "/alices?list-type=2").0, 403);
+    assert_eq!(server.raw("GET", "/no-such-bucket/k").0, 404);
+
+    // a public-read object in a private bucket
+    alice
+        .put_object_acl()
+        .bucket("alices")
+        .key("k")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.raw("GET", "/alices/k"), (200, b"mine".to_vec()));
+    assert_eq!(server.raw("GET", "/alices?list-type=2").0, 403);
+
+    // public-read bucket: anyone reads and lists, nobody anonymous writes
+    alice
+        .put_object()
+        .bucket("alices")
+        .key("p")
+        .body(ByteStream::from_static(b"pub"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.raw("GET", "/alices/p").0, 403);
+    alice
+        .put_bucket_acl()
+        .bucket("alices")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let acl = alice
+        .get_bucket_acl()
+        .bucket("alices")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acl.grants().len(), 2);
+    assert_eq!(server.raw("GET", "/alices/p"), (200, b"pub".to_vec()));
+    assert_eq!(server.raw("GET", "/alices?list-type=2").0, 200);
+    assert_eq!(server.raw("PUT", "/alices/anon").0, 403);
+    assert_eq!(server.raw("DELETE", "/alices/p").0, 403);
+
+    // back to private, then public through a bucket policy
+    alice
+        .put_bucket_acl()
+        .bucket("alices")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.raw("GET", "/alices/p").0, 403);
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::alices/*"}]}"#;
+    alice
+        .put_bucket_policy()
+        .bucket("alices")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.raw("GET", "/alices/p").0, 200);
+    let narrow = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::alices/only/*"}]}"#;
+    let err = alice
+        .put_bucket_policy()
+        .bucket("alices")
+        .policy(narrow)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "NotImplemented");
+    alice
+        .delete_bucket_policy()
+        .bucket("alices")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.raw("GET", "/alices/p").0, 403);
+}

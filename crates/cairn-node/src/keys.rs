@@ -1,0 +1,111 @@
+//! Users' access keys for the S3 API. Each key belongs to a user (a name); buckets are owned
+//! by users. The root key pair of `serve` is not stored here (it comes from the environment or
+//! the data folder's credentials file) and belongs to the user `root`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::objects::{decode, encode, now_ms};
+use crate::{Node, NodeError};
+
+/// The user the root credentials belong to.
+pub const ROOT_USER: &str = "root";
+
+/// What is stored about an access key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Secret key.
+    pub secret: String,
+    /// The user it belongs to.
+    pub user: String,
+    /// Unix milliseconds of creation.
+    pub created_ms: i64,
+}
+
+fn random_string(len: usize, alphabet: &[u8]) -> Result<String, NodeError> {
+    let mut bytes = vec![0u8; len];
+    getrandom::fill(&mut bytes).map_err(|e| NodeError::Unsupported(format!("randomness: {e}")))?;
+    Ok(bytes
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect())
+}
+
+/// A new random key pair: 20 upper-case letters/digits and 40 base64-alphabet characters, the
+/// shapes AWS uses.
+pub fn new_key_pair() -> Result<(String, String), NodeError> {
+    Ok((
+        random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")?,
+        random_string(
+            40,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+        )?,
+    ))
+}
+
+impl Node {
+    /// Creates a key pair for `user`; returns (access key, secret key).
+    pub fn create_key(&self, user: &str) -> Result<(String, String), NodeError> {
+        if user.is_empty() || user == ROOT_USER {
+            return Err(NodeError::Unsupported(format!(
+                "invalid user name {user:?}"
+            )));
+        }
+        let (access, secret) = new_key_pair()?;
+        let record = encode(&KeyRecord {
+            secret: secret.clone(),
+            user: user.to_owned(),
+            created_ms: now_ms(),
+        })?;
+        self.store().update(|txn| {
+            txn.put_key(&access, &record)?;
+            Ok::<_, NodeError>(())
+        })?;
+        Ok((access, secret))
+    }
+
+    /// A stored key's record.
+    pub fn key(&self, access: &str) -> Result<Option<KeyRecord>, NodeError> {
+        self.store()
+            .key(access)?
+            .map(|rec| decode(&rec))
+            .transpose()
+    }
+
+    /// Every stored key.
+    pub fn keys(&self) -> Result<Vec<(String, KeyRecord)>, NodeError> {
+        self.store()
+            .keys()?
+            .into_iter()
+            .map(|(a, rec)| Ok((a, decode(&rec)?)))
+            .collect()
+    }
+
+    /// Deletes a key; returns whether it existed.
+    pub fn delete_key(&self, access: &str) -> Result<bool, NodeError> {
+        self.store()
+            .update(|txn| Ok::<_, NodeError>(txn.delete_key(access)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_lifecycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let (access, secret) = node.create_key("alice").unwrap();
+        assert_eq!(access.len(), 20);
+        assert_eq!(secret.len(), 40);
+        let rec = node.key(&access).unwrap().unwrap();
+        assert_eq!(
+            (rec.user.as_str(), rec.secret.as_str()),
+            ("alice", secret.as_str())
+        );
+        assert_eq!(node.keys().unwrap().len(), 1);
+        assert!(node.create_key("root").is_err());
+        assert!(node.delete_key(&access).unwrap());
+        assert!(node.key(&access).unwrap().is_none());
+    }
+}
