@@ -38,10 +38,12 @@ fn public_grant() -> Grant {
 
 /// The grants of a private or public resource owned by `owner`.
 pub fn grants(owner: &str, public: bool) -> Grants {
-    let mut g = vec![owner_grant(owner)];
+    // The group grant first, as RGW lists them (clients compare in order).
+    let mut g = Vec::new();
     if public {
         g.push(public_grant());
     }
+    g.push(owner_grant(owner));
     g
 }
 

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod checksum;
 pub mod conditional;
 pub mod convert;
+pub mod front;
 
 use std::ops::Range;
 

@@ -150,7 +150,7 @@ async fn serve(settings: Settings) -> Result<()> {
     ));
     builder.set_auth(ids.clone());
     builder.set_access(cairn_s3::auth::CairnAccess::new(ids));
-    let service = builder.build();
+    let service = cairn_s3::front::Front::new(builder.build());
 
     let listener = tokio::net::TcpListener::bind(settings.s3_listen)
         .await

@@ -1,0 +1,147 @@
+//! The thin layer in front of s3s: request checks s3s 0.14 does not make — presigned URLs must
+//! expire within 1 s to 7 days (else 403 `AuthorizationQueryParametersError`), a single PUT
+//! may carry at most 5 GiB (else 400 `EntityTooLarge`), `OPTIONS` without CORS is 400 — and an
+//! `x-amz-request-id` on every response.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures::future::BoxFuture;
+use s3s::service::S3Service;
+use s3s::{HttpError, HttpResponse, S3Error, s3_error};
+
+/// S3's largest single PUT.
+pub const MAX_PUT: u64 = 5 << 30;
+/// S3's longest presigned-URL lifetime (seconds).
+pub const MAX_PRESIGN_SECS: i64 = 7 * 24 * 3600;
+
+/// The error a request gets before it reaches s3s, if any.
+pub fn precheck(
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+) -> Option<S3Error> {
+    if method == http::Method::OPTIONS {
+        return Some(s3_error!(InvalidRequest, "CORS is not configured"));
+    }
+    if let Some(query) = uri.query() {
+        for pair in query.split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            if k.eq_ignore_ascii_case("X-Amz-Expires") {
+                match v.parse::<i64>() {
+                    Ok(secs) if (1..=MAX_PRESIGN_SECS).contains(&secs) => {}
+                    _ => {
+                        let mut e = S3Error::with_message(
+                            s3s::S3ErrorCode::Custom("AuthorizationQueryParametersError".into()),
+                            "X-Amz-Expires must be between 1 and 604800 seconds",
+                        );
+                        e.set_status_code(http::StatusCode::FORBIDDEN);
+                        return Some(e);
+                    }
+                }
+            }
+        }
+    }
+    if method == http::Method::PUT
+        && let Some(len) = headers
+            .get("x-amz-decoded-content-length")
+            .or_else(|| headers.get(http::header::CONTENT_LENGTH))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+        && len > MAX_PUT
+    {
+        return Some(s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size (5 GiB); use multipart"
+        ));
+    }
+    None
+}
+
+/// s3s's service with the checks above and request ids.
+#[derive(Clone)]
+pub struct Front {
+    inner: S3Service,
+    next_id: std::sync::Arc<AtomicU64>,
+    node_tag: u32,
+}
+
+impl std::fmt::Debug for Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Front")
+    }
+}
+
+impl Front {
+    /// Wraps an s3s service.
+    pub fn new(inner: S3Service) -> Self {
+        let node_tag = std::process::id();
+        Front {
+            inner,
+            next_id: std::sync::Arc::new(AtomicU64::new(1)),
+            node_tag,
+        }
+    }
+}
+
+impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
+    type Response = HttpResponse;
+    type Error = HttpError;
+    type Future = BoxFuture<'static, Result<HttpResponse, HttpError>>;
+
+    fn call(&self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let id = format!(
+            "{:08X}{:016X}",
+            self.node_tag,
+            self.next_id.fetch_add(1, Ordering::Relaxed)
+        );
+        let early = precheck(req.method(), req.uri(), req.headers());
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let mut resp = match early {
+                Some(mut e) => {
+                    e.set_request_id(id.clone());
+                    e.to_http_response()
+                        .map_err(|e| HttpError::new(Box::new(e)))?
+                }
+                None => hyper::service::Service::call(&inner, req).await?,
+            };
+            if let Ok(v) = http::HeaderValue::from_str(&id) {
+                resp.headers_mut().insert("x-amz-request-id", v);
+            }
+            Ok(resp)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(method: &str, uri: &str, len: Option<u64>) -> Option<String> {
+        let mut headers = http::HeaderMap::new();
+        if let Some(l) = len {
+            headers.insert(http::header::CONTENT_LENGTH, l.into());
+        }
+        precheck(&method.parse().unwrap(), &uri.parse().unwrap(), &headers)
+            .map(|e| e.code().as_str().to_owned())
+    }
+
+    #[test]
+    fn prechecks() {
+        assert_eq!(check("GET", "/b/k?X-Amz-Expires=100", None), None);
+        assert_eq!(
+            check("GET", "/b/k?X-Amz-Expires=609901", None).as_deref(),
+            Some("AuthorizationQueryParametersError")
+        );
+        assert!(check("GET", "/b/k?X-Amz-Expires=-7", None).is_some());
+        assert_eq!(
+            check("OPTIONS", "/b/k", None).as_deref(),
+            Some("InvalidRequest")
+        );
+        assert_eq!(check("PUT", "/b/k", Some(MAX_PUT)), None);
+        assert_eq!(
+            check("PUT", "/b/k", Some(MAX_PUT + 1)).as_deref(),
+            Some("EntityTooLarge")
+        );
+    }
+}
