@@ -234,6 +234,7 @@ impl Node {
 
         let mut meta = upload.meta;
         meta.upload_id = Some(id.to_owned());
+        meta.part_sizes = chosen.iter().map(|p| p.record.size).collect();
         meta.size = root.file_size;
         meta.etag = etag;
         meta.last_modified_ms = now_ms();

@@ -64,6 +64,9 @@ pub struct ObjectMeta {
     /// `public-read` object ACL: anyone may read this object.
     #[serde(default)]
     pub public_read: bool,
+    /// Part sizes, for an object made by a multipart upload (GET with `partNumber`).
+    #[serde(default)]
+    pub part_sizes: Vec<u64>,
     /// The multipart upload that created the object, if any (a repeated Complete of it
     /// answers with the object it made).
     #[serde(default)]
@@ -106,6 +109,20 @@ impl WriteCondition {
             return Err(NodeError::PreconditionFailed);
         }
         Ok(())
+    }
+}
+
+impl ObjectMeta {
+    /// The byte range of part `number` (1-based) and the part count: a multipart object's
+    /// parts, or the whole object as its one part. `None` for a part that does not exist.
+    pub fn part_range(&self, number: u32) -> Option<(Range<u64>, u32)> {
+        if self.part_sizes.is_empty() {
+            return (number == 1).then_some((0..self.size, 1));
+        }
+        let i = (number as usize).checked_sub(1)?;
+        let size = *self.part_sizes.get(i)?;
+        let start: u64 = self.part_sizes[..i].iter().sum();
+        Some((start..start + size, self.part_sizes.len() as u32))
     }
 }
 

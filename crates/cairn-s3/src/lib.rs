@@ -247,6 +247,20 @@ fn max_keys(m: Option<i32>) -> usize {
     m.map_or(1000, |m| m.clamp(0, 1000) as usize)
 }
 
+/// The range of part `n` of an object (GET/HEAD with `partNumber`) as a Range would give it.
+fn part_range(meta: &ObjectMeta, n: i32) -> S3Result<((Range<u64>, String), i32)> {
+    let number = part_number(n)?;
+    let (r, count) = meta
+        .part_range(number)
+        .ok_or_else(|| s3_error!(InvalidPart, "the object has no part {n}"))?;
+    let header = if r.is_empty() {
+        format!("bytes */{}", meta.size)
+    } else {
+        format!("bytes {}-{}/{}", r.start, r.end - 1, meta.size)
+    };
+    Ok(((r, header), count as i32))
+}
+
 /// Resolves a Range header against the object size: (range to read, Content-Range value).
 fn byte_range(range: Option<s3s::dto::Range>, size: u64) -> S3Result<Option<(Range<u64>, String)>> {
     let Some(range) = range else { return Ok(None) };
@@ -413,7 +427,13 @@ impl S3 for CairnS3 {
         }
         .check(&info.meta.etag, info.meta.last_modified_ms)?;
         let size = info.meta.size;
-        let range = byte_range(input.range, size)?;
+        let (range, parts_count) = match input.part_number {
+            Some(n) => {
+                let (r, count) = part_range(&info.meta, n)?;
+                (Some(r), Some(count))
+            }
+            None => (byte_range(input.range, size)?, None),
+        };
         let (read, content_range) = match range {
             Some((r, header)) => (Some(r), Some(header)),
             None => (None, None),
@@ -431,6 +451,7 @@ impl S3 for CairnS3 {
             body: Some(body),
             content_length: Some(length as i64),
             content_range: content_range.clone(),
+            parts_count,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(meta)),
             last_modified: Some(timestamp(meta.last_modified_ms)),
@@ -484,7 +505,13 @@ impl S3 for CairnS3 {
         }
         .check(&info.meta.etag, info.meta.last_modified_ms)?;
         let meta = &info.meta;
-        let range = byte_range(input.range, meta.size)?;
+        let (range, parts_count) = match input.part_number {
+            Some(n) => {
+                let (r, count) = part_range(meta, n)?;
+                (Some(r), Some(count))
+            }
+            None => (byte_range(input.range, meta.size)?, None),
+        };
         let length = range.as_ref().map_or(meta.size, |(r, _)| r.end - r.start);
         let sums = if input.checksum_mode.is_some() && input.part_number.is_none() {
             checksums_out(meta)
@@ -494,6 +521,7 @@ impl S3 for CairnS3 {
         Ok(S3Response::new(HeadObjectOutput {
             content_length: Some(length as i64),
             content_range: range.map(|(_, h)| h),
+            parts_count,
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(meta)),
             last_modified: Some(timestamp(meta.last_modified_ms)),
