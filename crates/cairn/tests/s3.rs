@@ -831,6 +831,38 @@ async fn multipart_upload_cid_equals_cairn_add() {
         assert_eq!(head.content_type(), Some("application/x-mp"));
         let got = s3.get_object().bucket("mpu").key(key).send().await.unwrap();
         assert!(body(got).await == bytes);
+        // GET/HEAD of one part
+        let part2 = s3
+            .get_object()
+            .bucket("mpu")
+            .key(key)
+            .part_number(2)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(part2.parts_count(), Some(parts.len() as i32));
+        assert!(body(part2).await == bytes[part_size..2 * part_size]);
+        let head = s3
+            .head_object()
+            .bucket("mpu")
+            .key(key)
+            .part_number(3)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            head.content_length(),
+            Some((bytes.len() - 2 * part_size) as i64)
+        );
+        let err = s3
+            .get_object()
+            .bucket("mpu")
+            .key(key)
+            .part_number(9)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(code(&err.into_service_error()), "InvalidPart");
         let err = s3
             .list_parts()
             .bucket("mpu")
