@@ -33,6 +33,9 @@ pub struct UploadRecord {
     pub initiated_ms: i64,
     /// Access key of the initiator.
     pub owner: String,
+    /// Flexible-checksum algorithm asked for at creation (`SHA256`, `CRC32`, ...).
+    #[serde(default)]
+    pub checksum_algorithm: Option<String>,
 }
 
 /// What is stored about a part.
@@ -78,6 +81,7 @@ impl Node {
         key: &str,
         meta: ObjectMeta,
         owner: &str,
+        checksum_algorithm: Option<String>,
     ) -> Result<String, NodeError> {
         let id = new_upload_id()?;
         let record = crate::objects::encode(&UploadRecord {
@@ -86,6 +90,7 @@ impl Node {
             meta,
             initiated_ms: now_ms(),
             owner: owner.to_owned(),
+            checksum_algorithm,
         })?;
         self.store().update(|txn| {
             if txn.bucket(bucket)?.is_none() {
@@ -184,6 +189,7 @@ impl Node {
         (id, bucket, key): (&str, &str, &str),
         listed: &[(u32, String)],
         version: CidVersion,
+        checksums: BTreeMap<String, String>,
     ) -> Result<ObjectInfo, NodeError> {
         let upload = match self.upload(id, bucket, key) {
             Ok(upload) => upload,
@@ -235,6 +241,7 @@ impl Node {
         let mut meta = upload.meta;
         meta.upload_id = Some(id.to_owned());
         meta.part_sizes = chosen.iter().map(|p| p.record.size).collect();
+        meta.checksums = checksums;
         meta.size = root.file_size;
         meta.etag = etag;
         meta.last_modified_ms = now_ms();
@@ -354,7 +361,7 @@ mod tests {
 
     async fn upload(node: &Node, data: &[u8], part_size: usize, version: CidVersion) -> ObjectInfo {
         let id = node
-            .create_upload("bkt", "k", ObjectMeta::default(), "me")
+            .create_upload("bkt", "k", ObjectMeta::default(), "me", None)
             .unwrap();
         let mut listed = Vec::new();
         for (i, chunk) in data.chunks(part_size).enumerate() {
@@ -367,7 +374,7 @@ mod tests {
                 .unwrap();
             listed.push((i as u32 + 1, rec.etag));
         }
-        node.complete_upload((&id, "bkt", "k"), &listed, version)
+        node.complete_upload((&id, "bkt", "k"), &listed, version, BTreeMap::new())
             .unwrap()
     }
 
@@ -405,7 +412,7 @@ mod tests {
         let node = Node::open(dir.path()).unwrap();
         node.create_bucket("bkt", "me").unwrap();
         let id = node
-            .create_upload("bkt", "k", ObjectMeta::default(), "me")
+            .create_upload("bkt", "k", ObjectMeta::default(), "me", None)
             .unwrap();
         let mut etags = Vec::new();
         for n in 1..=2u32 {
@@ -424,20 +431,32 @@ mod tests {
             (&id, "bkt", "k"),
             &[(1, etags[0].clone()), (2, etags[1].clone())],
             v,
+            BTreeMap::new(),
         );
         assert!(matches!(err, Err(NodeError::EntityTooSmall(1))));
         let err = node.complete_upload(
             (&id, "bkt", "k"),
             &[(2, etags[1].clone()), (1, etags[0].clone())],
             v,
+            BTreeMap::new(),
         );
         assert!(matches!(err, Err(NodeError::InvalidPartOrder)));
-        let err = node.complete_upload((&id, "bkt", "k"), &[(1, "bad".into())], v);
+        let err = node.complete_upload((&id, "bkt", "k"), &[(1, "bad".into())], v, BTreeMap::new());
         assert!(matches!(err, Err(NodeError::InvalidPart(_))));
-        let err = node.complete_upload((&id, "bkt", "other"), &[(1, etags[0].clone())], v);
+        let err = node.complete_upload(
+            (&id, "bkt", "other"),
+            &[(1, etags[0].clone())],
+            v,
+            BTreeMap::new(),
+        );
         assert!(matches!(err, Err(NodeError::NoSuchUpload(_))));
-        node.complete_upload((&id, "bkt", "k"), &[(2, etags[1].clone())], v)
-            .unwrap();
+        node.complete_upload(
+            (&id, "bkt", "k"),
+            &[(2, etags[1].clone())],
+            v,
+            BTreeMap::new(),
+        )
+        .unwrap();
         assert!(matches!(
             node.abort_upload(&id, "bkt", "k"),
             Err(NodeError::NoSuchUpload(_))

@@ -120,6 +120,72 @@ impl CairnS3 {
         Ok((staged, sums))
     }
 
+    /// For an upload created with a checksum algorithm: every listed part must carry its
+    /// checksum, equal to the one verified at upload; the composite checksum
+    /// (`HASH(part checksums)-N`) must equal the one sent for the whole, if any. Returns the
+    /// composite to store with the object.
+    fn composite_checksum(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+        parts: &[CompletedPart],
+        whole: &Checksum,
+    ) -> S3Result<std::collections::BTreeMap<String, String>> {
+        let mut out = std::collections::BTreeMap::new();
+        let upload = match self.node.upload(id, bucket, key) {
+            Ok(u) => u,
+            Err(_) => return Ok(out), // complete_upload reports it (or answers a repeat)
+        };
+        let Some(algo) = upload.checksum_algorithm else {
+            return Ok(out);
+        };
+        let stored: std::collections::BTreeMap<u32, String> = self
+            .node
+            .parts(id)
+            .map_err(s3_err)?
+            .into_iter()
+            .filter_map(|p| p.record.checksums.get(&algo).map(|c| (p.number, c.clone())))
+            .collect();
+        let mut sums = Vec::with_capacity(parts.len());
+        for p in parts {
+            let listed = match algo.as_str() {
+                "CRC32" => &p.checksum_crc32,
+                "CRC32C" => &p.checksum_crc32c,
+                "CRC64NVME" => &p.checksum_crc64nvme,
+                "SHA1" => &p.checksum_sha1,
+                _ => &p.checksum_sha256,
+            };
+            let number = p.part_number.unwrap_or(0).max(0) as u32;
+            match (listed, stored.get(&number)) {
+                (Some(l), Some(s)) if l == s => sums.push(s.as_str()),
+                _ => {
+                    return Err(s3_error!(
+                        BadDigest,
+                        "part {number} lacks its {algo} checksum or it does not match"
+                    ));
+                }
+            }
+        }
+        let composite = checksum::composite(&algo, &sums)
+            .ok_or_else(|| s3_error!(InvalidRequest, "unreadable part checksum"))?;
+        let sent = match algo.as_str() {
+            "CRC32" => &whole.checksum_crc32,
+            "CRC32C" => &whole.checksum_crc32c,
+            "CRC64NVME" => &whole.checksum_crc64nvme,
+            "SHA1" => &whole.checksum_sha1,
+            _ => &whole.checksum_sha256,
+        };
+        if sent.as_ref().is_some_and(|s| *s != composite) {
+            return Err(s3_error!(
+                BadDigest,
+                "the {algo} of the upload does not match"
+            ));
+        }
+        out.insert(algo, composite);
+        Ok(out)
+    }
+
     /// Runs a blocking service call (a commit syncs the disk) off the async workers.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -825,15 +891,31 @@ impl S3 for CairnS3 {
             input.expires,
             input.metadata,
         );
+        if input
+            .checksum_type
+            .as_ref()
+            .is_some_and(|t| t.as_str() == ChecksumType::FULL_OBJECT)
+        {
+            return Err(s3_error!(NotImplemented, "full-object multipart checksums"));
+        }
+        let algorithm = input.checksum_algorithm.clone();
+        let algo = algorithm
+            .as_ref()
+            .and_then(|a| checksum::algorithm(a.as_str()))
+            .map(str::to_owned);
         let (bucket, key) = (input.bucket, input.key);
         let (b, k) = (bucket.clone(), key.clone());
         let id = self
-            .blocking(move |node| node.create_upload(&b, &k, meta, &me))
+            .blocking(move |node| node.create_upload(&b, &k, meta, &me, algo))
             .await?;
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(bucket),
             key: Some(key),
             upload_id: Some(id),
+            checksum_type: algorithm
+                .as_ref()
+                .map(|_| ChecksumType::from_static(ChecksumType::COMPOSITE)),
+            checksum_algorithm: algorithm,
             ..Default::default()
         }))
     }
@@ -938,31 +1020,52 @@ impl S3 for CairnS3 {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let listed: Vec<(u32, String)> = input
+        let parts = input
             .multipart_upload
             .and_then(|m| m.parts)
-            .unwrap_or_default()
-            .into_iter()
+            .unwrap_or_default();
+        let listed: Vec<(u32, String)> = parts
+            .iter()
             .map(|p| {
                 let n = part_number(p.part_number.unwrap_or(0))?;
-                let etag = p.e_tag.map(|e| e.value().to_owned()).unwrap_or_default();
+                let etag = p
+                    .e_tag
+                    .as_ref()
+                    .map(|e| e.value().to_owned())
+                    .unwrap_or_default();
                 Ok((n, etag))
             })
             .collect::<S3Result<_>>()?;
         if listed.is_empty() {
             return Err(s3_error!(MalformedXML, "the upload lists no parts"));
         }
+        let whole = Checksum {
+            checksum_crc32: input.checksum_crc32,
+            checksum_crc32c: input.checksum_crc32c,
+            checksum_crc64nvme: input.checksum_crc64nvme,
+            checksum_sha1: input.checksum_sha1,
+            checksum_sha256: input.checksum_sha256,
+            ..Default::default()
+        };
+        let checksums =
+            self.composite_checksum(&input.upload_id, &input.bucket, &input.key, &parts, &whole)?;
         let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
         let (b, k) = (bucket.clone(), key.clone());
         let version = self.cid_version;
         let info = self
-            .blocking(move |node| node.complete_upload((&id, &b, &k), &listed, version))
+            .blocking(move |node| node.complete_upload((&id, &b, &k), &listed, version, checksums))
             .await?;
+        let sums = checksums_out(&info.meta);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             location: Some(format!("/{bucket}/{key}")),
             bucket: Some(bucket),
             key: Some(key),
             e_tag: Some(etag(&info.meta)),
+            checksum_crc32: sums.checksum_crc32,
+            checksum_crc32c: sums.checksum_crc32c,
+            checksum_crc64nvme: sums.checksum_crc64nvme,
+            checksum_sha1: sums.checksum_sha1,
+            checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
     }
