@@ -2,6 +2,12 @@
 //! expire within 1 s to 7 days (else 403 `AuthorizationQueryParametersError`), a single PUT
 //! may carry at most 5 GiB (else 400 `EntityTooLarge`), `OPTIONS` without CORS is 400 — and an
 //! `x-amz-request-id` on every response.
+//!
+//! It also closes the connection after answering an `Expect: 100-continue` request without a
+//! `100 Continue` (hyper sends none for an empty body, nor for an answer given before the body
+//! is read). botocore (aws cli, boto3) keeps the answer's status for the next request on that
+//! connection when it carries `Expect` too, and then misreads its response: the upload stalls
+//! until a timeout and fails with `KeyError: 'ETag'`. Closing resets botocore's state.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -95,7 +101,17 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
             self.next_id.fetch_add(1, Ordering::Relaxed)
         );
         let early = precheck(req.method(), req.uri(), req.headers());
+        let expects_continue = req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let empty_body = req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
         let inner = self.inner.clone();
+        let what = format!("{} {}", req.method(), req.uri());
+        tracing::debug!(%id, %what, "request");
         Box::pin(async move {
             let mut resp = match early {
                 Some(mut e) => {
@@ -108,6 +124,13 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
             if let Ok(v) = http::HeaderValue::from_str(&id) {
                 resp.headers_mut().insert("x-amz-request-id", v);
             }
+            if expects_continue && (empty_body || !resp.status().is_success()) {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            tracing::debug!(%id, %what, status = resp.status().as_u16(), "response");
             Ok(resp)
         })
     }

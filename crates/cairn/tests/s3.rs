@@ -1315,3 +1315,24 @@ async fn users_owners_and_public_buckets() {
         .unwrap();
     assert_eq!(server.raw("GET", "/alices/p").0, 403);
 }
+
+/// botocore keeps a final answer given without `100 Continue` for the next request on the
+/// connection; such answers must close the connection (see `cairn_s3::front`).
+#[test]
+fn expect_continue_answered_early_closes_the_connection() {
+    let server = Server::start();
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "PUT /anybucket/k HTTP/1.1\r\nHost: {}\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+        server.addr
+    )
+    .unwrap();
+    let mut resp = Vec::new();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    s.read_to_end(&mut resp).unwrap(); // returns only because the server closes
+    let head = String::from_utf8_lossy(&resp).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 4"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+}
