@@ -1065,6 +1065,8 @@ impl S3 for CairnS3 {
             checksum_crc32c: sums.checksum_crc32c,
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
+            checksum_type: (!info.meta.checksums.is_empty())
+                .then(|| ChecksumType::from_static(ChecksumType::COMPOSITE)),
             checksum_sha256: sums.checksum_sha256,
             ..Default::default()
         }))
