@@ -9,6 +9,7 @@
 //!   visible atomically, ranged GET streams, listings, copies without data copy.
 //! * [`keys`] — users' S3 access keys.
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
+//! * [`versions`] — bucket versioning: version ids, delete markers, history.
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
 
@@ -19,6 +20,7 @@ pub mod import;
 pub mod keys;
 pub mod multipart;
 pub mod objects;
+pub mod versions;
 
 use cairn_dag::{Cid, DagError};
 use cairn_store::{Store, StoreError};
@@ -85,6 +87,12 @@ pub enum NodeError {
     /// Parts not listed in ascending order.
     #[error("parts must be listed in ascending order")]
     InvalidPartOrder,
+    /// No such version of the object.
+    #[error("no such version {0:?}")]
+    NoSuchVersion(String),
+    /// The version asked for is a delete marker.
+    #[error("the version is a delete marker")]
+    DeleteMarker,
     /// A write precondition (If-Match / If-None-Match) failed.
     #[error("precondition failed")]
     PreconditionFailed,

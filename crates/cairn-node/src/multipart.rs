@@ -245,17 +245,13 @@ impl Node {
         meta.size = root.file_size;
         meta.etag = etag;
         meta.last_modified_ms = now_ms();
-        let record = crate::objects::encode(&meta)?;
         let batch = Arc::try_unwrap(batch)
             .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
         batch.commit_with(|txn| {
             if !txn.delete_upload(id)? {
                 return Err(no_upload(id));
             }
-            if txn.bucket(bucket)?.is_none() {
-                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
-            }
-            txn.put_object(bucket, key, &root.cid, &record)?;
+            crate::versions::record_put(txn, bucket, key, &root.cid, &mut meta)?;
             Ok(())
         })?;
         Ok(ObjectInfo {

@@ -33,6 +33,9 @@ pub struct BucketRecord {
     /// The bucket policy document as set (JSON), if any.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Versioning state: `None` (never enabled), `Enabled` or `Suspended`.
+    #[serde(default)]
+    pub versioning: Option<String>,
 }
 
 /// What is stored about an object (besides its DAG root).
@@ -67,6 +70,9 @@ pub struct ObjectMeta {
     /// Part sizes, for an object made by a multipart upload (GET with `partNumber`).
     #[serde(default)]
     pub part_sizes: Vec<u64>,
+    /// Version id (`None`: the version `null`).
+    #[serde(default)]
+    pub version_id: Option<String>,
     /// The multipart upload that created the object, if any (a repeated Complete of it
     /// answers with the object it made).
     #[serde(default)]
@@ -229,6 +235,7 @@ impl Node {
             owner: owner.to_owned(),
             public: false,
             policy: None,
+            versioning: None,
         })?;
         self.store().update(|txn| {
             if let Some(existing) = txn.bucket(name)? {
@@ -292,7 +299,7 @@ impl Node {
             if txn.bucket(name)?.is_none() {
                 return Err(NodeError::NoSuchBucket(name.to_owned()));
             }
-            if !txn.bucket_is_empty(name)? {
+            if !txn.bucket_is_empty(name)? || !txn.bucket_has_no_versions(name)? {
                 return Err(NodeError::BucketNotEmpty(name.to_owned()));
             }
             txn.delete_bucket(name)?;
@@ -395,7 +402,6 @@ impl Node {
             meta.etag = hex::encode(staged.md5);
         }
         meta.last_modified_ms = now_ms();
-        let record = encode(&meta)?;
         let cid = staged.link.cid;
         staged.batch.commit_with(|txn| {
             if txn.bucket(bucket)?.is_none() {
@@ -414,7 +420,7 @@ impl Node {
                     other => other,
                 })?;
             }
-            txn.put_object(bucket, key, &cid, &record)?;
+            crate::versions::record_put(txn, bucket, key, &cid, &mut meta)?;
             Ok(())
         })?;
         Ok(ObjectInfo {
@@ -442,14 +448,10 @@ impl Node {
         }
     }
 
-    /// Deletes an object; deleting a missing key succeeds (S3 semantics).
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, NodeError> {
-        self.store().update(|txn| {
-            if txn.bucket(bucket)?.is_none() {
-                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
-            }
-            Ok(txn.delete_object(bucket, key)?)
-        })
+    /// Deletes an object (a delete marker in a versioned bucket); deleting a missing key
+    /// succeeds (S3 semantics).
+    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<(), NodeError> {
+        self.delete_version(bucket, key, None).map(|_| ())
     }
 
     /// Copies an object without copying data: the destination names the same DAG. With
@@ -460,8 +462,26 @@ impl Node {
         (dst_bucket, dst_key): (&str, &str),
         replace: Option<ObjectMeta>,
     ) -> Result<ObjectInfo, NodeError> {
+        self.copy_object_version((src_bucket, src_key, None), (dst_bucket, dst_key), replace)
+    }
+
+    /// [`copy_object`](Self::copy_object) from a given version of the source.
+    pub fn copy_object_version(
+        &self,
+        (src_bucket, src_key, src_version): (&str, &str, Option<&str>),
+        (dst_bucket, dst_key): (&str, &str),
+        replace: Option<ObjectMeta>,
+    ) -> Result<ObjectInfo, NodeError> {
+        let source = match src_version {
+            Some(v) => Some(self.object_version(src_bucket, src_key, v)?),
+            None => None,
+        };
         self.store().update(|txn| {
-            let Some((cid, rec)) = txn.object(src_bucket, src_key)? else {
+            let current = match &source {
+                Some(info) => Some((info.cid, encode(&info.meta)?)),
+                None => txn.object(src_bucket, src_key)?,
+            };
+            let Some((cid, rec)) = current else {
                 return Err(if txn.bucket(src_bucket)?.is_none() {
                     NodeError::NoSuchBucket(src_bucket.to_owned())
                 } else {
@@ -478,8 +498,9 @@ impl Node {
             let mut meta = replace.unwrap_or_else(|| src.clone());
             meta.size = src.size;
             meta.etag = src.etag;
+            meta.part_sizes = src.part_sizes;
             meta.last_modified_ms = now_ms();
-            txn.put_object(dst_bucket, dst_key, &cid, &encode(&meta)?)?;
+            crate::versions::record_put(txn, dst_bucket, dst_key, &cid, &mut meta)?;
             Ok(ObjectInfo {
                 key: dst_key.to_owned(),
                 cid,

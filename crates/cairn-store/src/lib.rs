@@ -30,7 +30,7 @@ use parking_lot::{Mutex, RwLock};
 pub use batch::WriteBatch;
 pub use gc::GcStats;
 pub use index::BlockInfo;
-pub use meta::{MetaTxn, ObjectEntry, PartEntry};
+pub use meta::{MetaTxn, ObjectEntry, PartEntry, VersionEntry};
 
 /// Errors of the block store.
 #[derive(Debug, thiserror::Error)]

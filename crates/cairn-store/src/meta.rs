@@ -14,6 +14,11 @@ use crate::{Store, StoreError};
 const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
 /// `bucket \0 key` → (root CID bytes, object record)
 const OBJECTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("objects");
+/// `bucket \0 key \0 (u64::MAX - seq) BE` → (root CID bytes, empty for a delete marker;
+/// version record): every version of every key, newest first.
+const VERSIONS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("versions");
+/// named counters (`seq`: the version sequence)
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// access key → key record (secret, user)
 const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
 /// multipart upload id → upload record
@@ -27,7 +32,62 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(UPLOADS)?;
     txn.open_table(PARTS)?;
     txn.open_table(KEYS)?;
+    txn.open_table(VERSIONS)?;
+    txn.open_table(COUNTERS)?;
     Ok(())
+}
+
+fn version_prefix(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = object_key(bucket, key);
+    k.push(0);
+    k
+}
+
+fn version_key(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = version_prefix(bucket, key);
+    k.extend_from_slice(&(u64::MAX - seq).to_be_bytes());
+    k
+}
+
+/// One version of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// Object key.
+    pub key: String,
+    /// Sequence number (larger is newer).
+    pub seq: u64,
+    /// DAG root; `None` for a delete marker.
+    pub cid: Option<Cid>,
+    /// The node layer's record.
+    pub record: Vec<u8>,
+}
+
+fn parse_version(
+    bucket_len: usize,
+    full: &[u8],
+    cid: &[u8],
+    record: &[u8],
+) -> Result<VersionEntry, StoreError> {
+    let body = &full[bucket_len + 1..];
+    let (key, inv) = body.split_at(body.len().saturating_sub(9));
+    let inv: [u8; 8] = inv
+        .get(1..9)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            StoreError::Dag(Box::new(cairn_dag::DagError::Unsupported(
+                "unreadable version key".into(),
+            )))
+        })?;
+    Ok(VersionEntry {
+        key: String::from_utf8_lossy(key).into_owned(),
+        seq: u64::MAX - u64::from_be_bytes(inv),
+        cid: if cid.is_empty() {
+            None
+        } else {
+            Some(parse_cid(cid)?)
+        },
+        record: record.to_vec(),
+    })
 }
 
 fn part_key(upload: &str, number: u32) -> Vec<u8> {
@@ -219,6 +279,68 @@ impl MetaTxn<'_> {
         read_parts(&self.txn.open_table(PARTS)?, upload)
     }
 
+    /// The next value of the version sequence.
+    pub fn next_seq(&self) -> Result<u64, StoreError> {
+        let mut table = self.txn.open_table(COUNTERS)?;
+        let next = table.get("seq")?.map(|v| v.value()).unwrap_or(0) + 1;
+        table.insert("seq", next)?;
+        Ok(next)
+    }
+
+    /// Records a version (a delete marker when `cid` is `None`).
+    pub fn put_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        seq: u64,
+        cid: Option<&Cid>,
+        record: &[u8],
+    ) -> Result<(), StoreError> {
+        let cid = cid.map(|c| c.to_bytes()).unwrap_or_default();
+        self.txn.open_table(VERSIONS)?.insert(
+            version_key(bucket, key, seq).as_slice(),
+            (cid.as_slice(), record),
+        )?;
+        Ok(())
+    }
+
+    /// Every version of one key, newest first.
+    pub fn versions_of(&self, bucket: &str, key: &str) -> Result<Vec<VersionEntry>, StoreError> {
+        let table = self.txn.open_table(VERSIONS)?;
+        let prefix = version_prefix(bucket, key);
+        let mut out = Vec::new();
+        for row in table.range(prefix.as_slice()..)? {
+            let (k, v) = row?;
+            let full = k.value();
+            if !full.starts_with(&prefix) || full.len() != prefix.len() + 8 {
+                break;
+            }
+            let (cid, rec) = v.value();
+            out.push(parse_version(bucket.len(), full, cid, rec)?);
+        }
+        Ok(out)
+    }
+
+    /// Removes one version; returns whether it existed.
+    pub fn delete_version(&self, bucket: &str, key: &str, seq: u64) -> Result<bool, StoreError> {
+        let mut table = self.txn.open_table(VERSIONS)?;
+        let removed = table
+            .remove(version_key(bucket, key, seq).as_slice())?
+            .is_some();
+        Ok(removed)
+    }
+
+    /// Whether a bucket holds no version at all (delete markers included).
+    pub fn bucket_has_no_versions(&self, bucket: &str) -> Result<bool, StoreError> {
+        let table = self.txn.open_table(VERSIONS)?;
+        let start = object_key(bucket, "");
+        let mut range = table.range(start.as_slice()..)?;
+        Ok(match range.next() {
+            Some(row) => !row?.0.value().starts_with(&start),
+            None => true,
+        })
+    }
+
     /// An access key's record.
     pub fn key(&self, access: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let table = self.txn.open_table(KEYS)?;
@@ -373,13 +495,61 @@ impl Store {
         read_parts(&txn.open_table(PARTS)?, upload)
     }
 
-    /// Every object and part root (GC roots besides pins).
+    /// Up to `limit` versions of keys in `bucket` starting with `prefix`, in key order and
+    /// newest first within a key, after the version `(key, seq)` if given (or after every version
+    /// of `key` when `seq` is `None`).
+    pub fn versions(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<(&str, Option<u64>)>,
+        limit: usize,
+    ) -> Result<Vec<VersionEntry>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(VERSIONS)?;
+        let from = object_key(bucket, prefix);
+        let start = match after {
+            Some((key, Some(seq))) if key >= prefix => version_key(bucket, key, seq),
+            Some((key, None)) if key >= prefix => {
+                let mut k = version_prefix(bucket, key);
+                k.extend_from_slice(&[0xff; 9]); // past every version of `key`
+                k
+            }
+            _ => from.clone(),
+        };
+        let mut out = Vec::new();
+        for row in table.range(start.as_slice()..)? {
+            let (k, v) = row?;
+            let full = k.value();
+            if !full.starts_with(&from) {
+                break;
+            }
+            if full == start.as_slice() && matches!(after, Some((_, Some(_)))) {
+                continue; // the marker version itself
+            }
+            let (cid, rec) = v.value();
+            out.push(parse_version(bucket.len(), full, cid, rec)?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every object, part and version root (GC roots besides pins).
     pub(crate) fn object_roots(&self) -> Result<Vec<Cid>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
         let mut out = Vec::new();
-        for table in [txn.open_table(OBJECTS)?, txn.open_table(PARTS)?] {
+        for table in [
+            txn.open_table(OBJECTS)?,
+            txn.open_table(PARTS)?,
+            txn.open_table(VERSIONS)?,
+        ] {
             for row in table.iter()? {
-                out.push(parse_cid(row?.1.value().0)?);
+                let cid = row?.1.value().0.to_vec();
+                if !cid.is_empty() {
+                    out.push(parse_cid(&cid)?);
+                }
             }
         }
         Ok(out)
