@@ -31,6 +31,13 @@ pub fn s3_err(e: NodeError) -> S3Error {
             "One or more of the specified parts could not be found or its ETag did not match: {what}"
         ),
         NodeError::InvalidPartOrder => s3_error!(InvalidPartOrder),
+        NodeError::NoSuchVersion(v) => s3_error!(NoSuchVersion, "no such version: {v}"),
+        NodeError::DeleteMarker => {
+            s3_error!(
+                MethodNotAllowed,
+                "The specified method is not allowed against this resource."
+            )
+        }
         NodeError::PreconditionFailed => {
             s3_error!(
                 PreconditionFailed,

@@ -465,6 +465,7 @@ impl S3 for CairnS3 {
             .await?;
         let sums = checksums_out(&info.meta);
         Ok(S3Response::new(PutObjectOutput {
+            version_id: info.meta.version_id.clone(),
             e_tag: Some(etag(&info.meta)),
             size: Some(info.meta.size as i64),
             checksum_crc32: sums.checksum_crc32,
@@ -481,10 +482,11 @@ impl S3 for CairnS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let info = self
-            .node
-            .object(&input.bucket, &input.key)
-            .map_err(s3_err)?;
+        let info = match &input.version_id {
+            Some(v) => self.node.object_version(&input.bucket, &input.key, v),
+            None => self.node.object(&input.bucket, &input.key),
+        }
+        .map_err(s3_err)?;
         conditional::Conditions {
             if_match: input.if_match.clone(),
             if_none_match: input.if_none_match.clone(),
@@ -518,6 +520,7 @@ impl S3 for CairnS3 {
             content_length: Some(length as i64),
             content_range: content_range.clone(),
             parts_count,
+            version_id: meta.version_id.clone(),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(meta)),
             last_modified: Some(timestamp(meta.last_modified_ms)),
@@ -559,10 +562,11 @@ impl S3 for CairnS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let info = self
-            .node
-            .object(&input.bucket, &input.key)
-            .map_err(s3_err)?;
+        let info = match &input.version_id {
+            Some(v) => self.node.object_version(&input.bucket, &input.key, v),
+            None => self.node.object(&input.bucket, &input.key),
+        }
+        .map_err(s3_err)?;
         conditional::Conditions {
             if_match: input.if_match.clone(),
             if_none_match: input.if_none_match.clone(),
@@ -588,6 +592,7 @@ impl S3 for CairnS3 {
             content_length: Some(length as i64),
             content_range: range.map(|(_, h)| h),
             parts_count,
+            version_id: meta.version_id.clone(),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(meta)),
             last_modified: Some(timestamp(meta.last_modified_ms)),
@@ -611,10 +616,16 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        let (bucket, key) = (req.input.bucket, req.input.key);
-        self.blocking(move |node| node.delete_object(&bucket, &key))
+        let input = req.input;
+        let (bucket, key, version) = (input.bucket, input.key, input.version_id);
+        let deleted = self
+            .blocking(move |node| node.delete_version(&bucket, &key, version.as_deref()))
             .await?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: deleted.version_id,
+            ..Default::default()
+        }))
     }
 
     async fn delete_objects(
@@ -630,14 +641,19 @@ impl S3 for CairnS3 {
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         let bucket = input.bucket;
-        let keys: Vec<String> = input.delete.objects.into_iter().map(|o| o.key).collect();
+        let keys: Vec<(String, Option<String>)> = input
+            .delete
+            .objects
+            .into_iter()
+            .map(|o| (o.key, o.version_id))
+            .collect();
         let results = self
             .blocking(move |node| {
                 node.bucket(&bucket)?;
                 Ok(keys
                     .into_iter()
-                    .map(|k| {
-                        let r = node.delete_object(&bucket, &k);
+                    .map(|(k, v)| {
+                        let r = node.delete_version(&bucket, &k, v.as_deref());
                         (k, r)
                     })
                     .collect::<Vec<_>>())
@@ -647,8 +663,10 @@ impl S3 for CairnS3 {
         let mut errors = Vec::new();
         for (key, result) in results {
             match result {
-                Ok(_) if !quiet => deleted.push(DeletedObject {
+                Ok(d) if !quiet => deleted.push(DeletedObject {
                     key: Some(key),
+                    delete_marker: d.delete_marker.then_some(true),
+                    version_id: d.version_id,
                     ..Default::default()
                 }),
                 Ok(_) => {}
@@ -678,11 +696,12 @@ impl S3 for CairnS3 {
         let CopySource::Bucket {
             bucket: src_bucket,
             key: src_key,
-            version_id: _,
+            version_id: src_version,
         } = input.copy_source
         else {
             return Err(s3_error!(NotImplemented, "access point copy sources"));
         };
+        let src_version: Option<String> = src_version.map(|v| v.to_string());
         let replace = input
             .metadata_directive
             .as_ref()
@@ -706,7 +725,11 @@ impl S3 for CairnS3 {
                 input.metadata,
             )
         });
-        let src = self.node.object(&src_bucket, &src_key).map_err(s3_err)?;
+        let src = match &src_version {
+            Some(v) => self.node.object_version(&src_bucket, &src_key, v),
+            None => self.node.object(&src_bucket, &src_key),
+        }
+        .map_err(s3_err)?;
         conditional::Conditions {
             if_match: input.copy_source_if_match,
             if_none_match: input.copy_source_if_none_match,
@@ -715,12 +738,19 @@ impl S3 for CairnS3 {
         }
         .check_copy_source(&src.meta.etag, src.meta.last_modified_ms)?;
         let (dst_bucket, dst_key) = (input.bucket, input.key);
+        let copied_version = src_version.clone();
         let info = self
             .blocking(move |node| {
-                node.copy_object((&src_bucket, &src_key), (&dst_bucket, &dst_key), meta)
+                node.copy_object_version(
+                    (&src_bucket, &src_key, src_version.as_deref()),
+                    (&dst_bucket, &dst_key),
+                    meta,
+                )
             })
             .await?;
         Ok(S3Response::new(CopyObjectOutput {
+            copy_source_version_id: copied_version,
+            version_id: info.meta.version_id.clone(),
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&info.meta)),
                 last_modified: Some(timestamp(info.meta.last_modified_ms)),
@@ -818,60 +848,94 @@ impl S3 for CairnS3 {
         }))
     }
 
-    /// Until bucket versioning lands, every object is its single version `null`: what test
-    /// suites' cleanup and `aws s3 rb --force` need.
     async fn list_object_versions(
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let me = self.user(&req.credentials);
         let input = req.input;
         let url = wants_url_encoding(&input.encoding_type);
         let prefix = input.prefix.clone().unwrap_or_default();
         let max = max_keys(input.max_keys);
-        let listing = self
+        let key_marker = input.key_marker.as_deref().filter(|m| !m.is_empty());
+        let version_marker = input.version_id_marker.as_deref().filter(|m| !m.is_empty());
+        let (entries, truncated) = self
             .node
-            .list_objects(
-                &input.bucket,
-                &prefix,
-                input.delimiter.as_deref(),
-                input.key_marker.as_deref().filter(|m| !m.is_empty()),
-                max,
-            )
+            .list_versions(&input.bucket, &prefix, key_marker, version_marker, max)
             .map_err(s3_err)?;
-        let versions = listing
-            .objects
-            .iter()
-            .map(|o| ObjectVersion {
-                key: Some(if url {
-                    url_encode(&o.key)
-                } else {
-                    o.key.clone()
-                }),
-                version_id: Some("null".into()),
-                is_latest: Some(true),
-                e_tag: Some(etag(&o.meta)),
-                size: Some(o.meta.size as i64),
-                last_modified: Some(timestamp(o.meta.last_modified_ms)),
-                owner: Some(owner(&me)),
-                storage_class: Some(ObjectVersionStorageClass::from_static(
-                    ObjectVersionStorageClass::STANDARD,
-                )),
-                ..Default::default()
-            })
-            .collect();
+        let owner_id = self.node.bucket(&input.bucket).map_err(s3_err)?.owner;
+        let name = |k: &str| if url { url_encode(k) } else { k.to_owned() };
+        let vid = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".to_owned());
+        let mut versions = Vec::new();
+        let mut markers = Vec::new();
+        for e in &entries {
+            if e.cid.is_some() {
+                versions.push(ObjectVersion {
+                    key: Some(name(&e.key)),
+                    version_id: Some(vid(&e.version_id)),
+                    is_latest: Some(e.is_latest),
+                    e_tag: Some(etag(&e.meta)),
+                    size: Some(e.meta.size as i64),
+                    last_modified: Some(timestamp(e.meta.last_modified_ms)),
+                    owner: Some(owner(&owner_id)),
+                    storage_class: Some(ObjectVersionStorageClass::from_static(
+                        ObjectVersionStorageClass::STANDARD,
+                    )),
+                    ..Default::default()
+                });
+            } else {
+                markers.push(DeleteMarkerEntry {
+                    key: Some(name(&e.key)),
+                    version_id: Some(vid(&e.version_id)),
+                    is_latest: Some(e.is_latest),
+                    last_modified: Some(timestamp(e.meta.last_modified_ms)),
+                    owner: Some(owner(&owner_id)),
+                });
+            }
+        }
+        let last = entries.last().filter(|_| truncated);
         Ok(S3Response::new(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(prefix),
             max_keys: Some(max as i32),
-            is_truncated: Some(listing.truncated),
-            next_key_marker: listing.next_marker.clone(),
-            next_version_id_marker: listing.next_marker.map(|_| "null".into()),
+            is_truncated: Some(truncated),
+            next_key_marker: last.map(|e| e.key.clone()),
+            next_version_id_marker: last.map(|e| vid(&e.version_id)),
             key_marker: input.key_marker,
+            version_id_marker: input.version_id_marker,
             versions: Some(versions),
-            common_prefixes: prefixes(&listing.common_prefixes, url),
+            delete_markers: (!markers.is_empty()).then_some(markers),
             delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        let input = req.input;
+        let status = input
+            .versioning_configuration
+            .status
+            .map(|s| s.as_str().to_owned())
+            .ok_or_else(|| s3_error!(MalformedXML, "VersioningConfiguration without Status"))?;
+        if status != cairn_node::versions::ENABLED && status != cairn_node::versions::SUSPENDED {
+            return Err(s3_error!(MalformedXML, "versioning status {status:?}"));
+        }
+        let bucket = input.bucket;
+        self.blocking(move |node| node.set_versioning(&bucket, &status))
+            .await?;
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        let b = self.node.bucket(&req.input.bucket).map_err(s3_err)?;
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status: b.versioning.map(BucketVersioningStatus::from),
             ..Default::default()
         }))
     }
@@ -1061,6 +1125,7 @@ impl S3 for CairnS3 {
             bucket: Some(bucket),
             key: Some(key),
             e_tag: Some(etag(&info.meta)),
+            version_id: info.meta.version_id.clone(),
             checksum_crc32: sums.checksum_crc32,
             checksum_crc32c: sums.checksum_crc32c,
             checksum_crc64nvme: sums.checksum_crc64nvme,

@@ -1336,3 +1336,156 @@ fn expect_continue_answered_early_closes_the_connection() {
     assert!(head.starts_with("http/1.1 4"), "{head}");
     assert!(head.contains("connection: close"), "{head}");
 }
+
+#[tokio::test]
+async fn bucket_versioning_keeps_history() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("hist").send().await.unwrap();
+    let enable = |status: BucketVersioningStatus| {
+        s3.put_bucket_versioning()
+            .bucket("hist")
+            .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+            .send()
+    };
+    enable(BucketVersioningStatus::Enabled).await.unwrap();
+    let got = s3
+        .get_bucket_versioning()
+        .bucket("hist")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status(), Some(&BucketVersioningStatus::Enabled));
+
+    let put = |b: &'static [u8]| {
+        s3.put_object()
+            .bucket("hist")
+            .key("k")
+            .body(ByteStream::from_static(b))
+            .send()
+    };
+    let v1 = put(b"one").await.unwrap().version_id().unwrap().to_owned();
+    let v2 = put(b"two").await.unwrap().version_id().unwrap().to_owned();
+    assert_ne!(v1, v2);
+    let old = s3
+        .get_object()
+        .bucket("hist")
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.version_id(), Some(v1.as_str()));
+    assert_eq!(body(old).await, b"one");
+
+    // "ransomware": delete, then restore by deleting the marker
+    let del = s3
+        .delete_object()
+        .bucket("hist")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.delete_marker(), Some(true));
+    let marker = del.version_id().unwrap().to_owned();
+    assert!(
+        s3.get_object()
+            .bucket("hist")
+            .key("k")
+            .send()
+            .await
+            .is_err()
+    );
+    let err = s3
+        .head_object()
+        .bucket("hist")
+        .key("k")
+        .version_id(&marker)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), Some(405));
+    let listed = s3
+        .list_object_versions()
+        .bucket("hist")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.versions().len(), 2);
+    assert_eq!(listed.delete_markers().len(), 1);
+    assert_eq!(listed.delete_markers()[0].is_latest(), Some(true));
+    s3.delete_object()
+        .bucket("hist")
+        .key("k")
+        .version_id(&marker)
+        .send()
+        .await
+        .unwrap();
+    let back = s3
+        .get_object()
+        .bucket("hist")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(back).await, b"two");
+
+    // removing the newest version makes the previous one current; copy from a version
+    s3.delete_object()
+        .bucket("hist")
+        .key("k")
+        .version_id(&v2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body(
+            s3.get_object()
+                .bucket("hist")
+                .key("k")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        b"one"
+    );
+    s3.copy_object()
+        .bucket("hist")
+        .key("copy")
+        .copy_source(format!("hist/k?versionId={v1}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        body(
+            s3.get_object()
+                .bucket("hist")
+                .key("copy")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
+        b"one"
+    );
+
+    // suspended: new writes are the null version
+    enable(BucketVersioningStatus::Suspended).await.unwrap();
+    let put3 = put(b"three").await.unwrap();
+    assert!(put3.version_id().is_none() || put3.version_id() == Some("null"));
+    let null = s3
+        .get_object()
+        .bucket("hist")
+        .key("k")
+        .version_id("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(null).await, b"three");
+
+    // a bucket with history is not empty until every version is gone
+    let err = s3.delete_bucket().bucket("hist").send().await.unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "BucketNotEmpty");
+}
