@@ -654,20 +654,23 @@ impl S3 for CairnS3 {
                     .into_iter()
                     .map(|(k, v)| {
                         let r = node.delete_version(&bucket, &k, v.as_deref());
-                        (k, r)
+                        (k, v.is_some(), r)
                     })
                     .collect::<Vec<_>>())
             })
             .await?;
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
-        for (key, result) in results {
+        for (key, named_version, result) in results {
             match result {
+                // A new delete marker is reported as DeleteMarkerVersionId, a deleted version
+                // (marker or not) as VersionId.
                 Ok(d) if !quiet => deleted.push(DeletedObject {
                     key: Some(key),
                     delete_marker: d.delete_marker.then_some(true),
-                    version_id: d.version_id,
-                    ..Default::default()
+                    delete_marker_version_id: (d.delete_marker && !named_version)
+                        .then(|| d.version_id.clone().unwrap_or_else(|| "null".into())),
+                    version_id: if named_version { d.version_id } else { None },
                 }),
                 Ok(_) => {}
                 Err(e) => {
