@@ -70,6 +70,9 @@ pub struct ObjectMeta {
     /// Part sizes, for an object made by a multipart upload (GET with `partNumber`).
     #[serde(default)]
     pub part_sizes: Vec<u64>,
+    /// Object tags.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
     /// Version id (`None`: the version `null`).
     #[serde(default)]
     pub version_id: Option<String>,
@@ -284,7 +287,14 @@ impl Node {
             };
             let mut meta: ObjectMeta = decode(&rec)?;
             change(&mut meta);
-            txn.put_object(bucket, key, &cid, &encode(&meta)?)?;
+            let record = encode(&meta)?;
+            txn.put_object(bucket, key, &cid, &record)?;
+            // keep the history's copy of the current version in step
+            if let Some(current) = txn.versions_of(bucket, key)?.first()
+                && current.cid == Some(cid)
+            {
+                txn.put_version(bucket, key, current.seq, Some(&cid), &record)?;
+            }
             Ok(ObjectInfo {
                 key: key.to_owned(),
                 cid,

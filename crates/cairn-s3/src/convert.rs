@@ -143,6 +143,49 @@ pub fn checksums_out(meta: &ObjectMeta) -> s3s::dto::Checksum {
     }
 }
 
+/// Checks a tag set as S3 does: at most 10 tags, keys of 1–128 and values of at most 256
+/// characters, no key twice.
+pub fn check_tags(tags: &[(String, String)]) -> Result<BTreeMap<String, String>, S3Error> {
+    if tags.len() > 10 {
+        return Err(s3_error!(
+            InvalidTag,
+            "Object tags cannot be greater than 10"
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagKey or TagValue you have provided is invalid"
+            ));
+        }
+        if out.insert(k.clone(), v.clone()).is_some() {
+            return Err(s3_error!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The `x-amz-tagging` header: a URL-encoded query string `k1=v1&k2=v2`.
+pub fn tags_from_header(header: &str) -> Result<BTreeMap<String, String>, S3Error> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| s3_error!(InvalidArgument, "x-amz-tagging is not UTF-8"))
+    };
+    let mut pairs = Vec::new();
+    for pair in header.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        pairs.push((decode(k)?, decode(v)?));
+    }
+    check_tags(&pairs)
+}
+
 /// An `Expires` timestamp as the HTTP date it came in as.
 pub fn expires_to_string(t: &Timestamp) -> Option<String> {
     let mut buf = Vec::new();
@@ -206,6 +249,16 @@ mod tests {
     #[test]
     fn url_encoding_like_aws() {
         assert_eq!(url_encode("a b/c+d&é"), "a%20b/c%2Bd%26%C3%A9");
+    }
+
+    #[test]
+    fn tagging_header() {
+        let tags = tags_from_header("a=1&b%20c=x%2By&empty=").unwrap();
+        assert_eq!(tags.get("b c").map(String::as_str), Some("x+y"));
+        assert_eq!(tags.get("empty").map(String::as_str), Some(""));
+        let eleven: Vec<String> = (0..11).map(|i| format!("k{i}=v")).collect();
+        assert!(tags_from_header(&eleven.join("&")).is_err());
+        assert!(tags_from_header("a=1&a=2").is_err());
     }
 
     #[test]

@@ -186,6 +186,22 @@ impl CairnS3 {
         Ok(out)
     }
 
+    /// The current object, for tag changes: tags of older versions are read-only here.
+    fn current_for_tagging(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<ObjectInfo> {
+        let info = self.node.object(bucket, key).map_err(s3_err)?;
+        match version {
+            Some(v) if Some(v) != info.meta.version_id.as_deref().or(Some("null")) => Err(
+                s3_error!(NotImplemented, "changing the tags of a non-current version"),
+            ),
+            _ => Ok(info),
+        }
+    }
+
     /// Runs a blocking service call (a commit syncs the disk) off the async workers.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -459,6 +475,9 @@ impl S3 for CairnS3 {
         if let Some(acl) = &input.acl {
             meta.public_read = acl::canned_is_public(acl.as_str())?;
         }
+        if let Some(tagging) = &input.tagging {
+            meta.tags = tags_from_header(tagging)?;
+        }
         let (bucket, key) = (input.bucket, input.key);
         let info = self
             .blocking(move |node| node.commit_object_if(staged, &bucket, &key, meta, &condition))
@@ -521,6 +540,7 @@ impl S3 for CairnS3 {
             content_range: content_range.clone(),
             parts_count,
             version_id: meta.version_id.clone(),
+            tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(meta)),
             last_modified: Some(timestamp(meta.last_modified_ms)),
@@ -728,6 +748,15 @@ impl S3 for CairnS3 {
                 input.metadata,
             )
         });
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let new_tags = match (&input.tagging, replace_tags) {
+            (Some(t), true) => Some(tags_from_header(t)?),
+            (None, true) => Some(Default::default()),
+            _ => None,
+        };
         let src = match &src_version {
             Some(v) => self.node.object_version(&src_bucket, &src_key, v),
             None => self.node.object(&src_bucket, &src_key),
@@ -744,11 +773,15 @@ impl S3 for CairnS3 {
         let copied_version = src_version.clone();
         let info = self
             .blocking(move |node| {
-                node.copy_object_version(
+                let info = node.copy_object_version(
                     (&src_bucket, &src_key, src_version.as_deref()),
                     (&dst_bucket, &dst_key),
                     meta,
-                )
+                )?;
+                match new_tags {
+                    Some(tags) => node.update_object_meta(&dst_bucket, &dst_key, |m| m.tags = tags),
+                    None => Ok(info),
+                }
             })
             .await?;
         Ok(S3Response::new(CopyObjectOutput {
@@ -1359,5 +1392,66 @@ impl S3 for CairnS3 {
         })
         .await?;
         Ok(S3Response::new(DeleteBucketPolicyOutput::default()))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let input = req.input;
+        let pairs: Vec<(String, String)> = input
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        let tags = check_tags(&pairs)?;
+        let info =
+            self.current_for_tagging(&input.bucket, &input.key, input.version_id.as_deref())?;
+        let (bucket, key) = (input.bucket, input.key);
+        self.blocking(move |node| node.update_object_meta(&bucket, &key, |m| m.tags = tags))
+            .await?;
+        Ok(S3Response::new(PutObjectTaggingOutput {
+            version_id: info.meta.version_id,
+        }))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let input = req.input;
+        let info = match &input.version_id {
+            Some(v) => self.node.object_version(&input.bucket, &input.key, v),
+            None => self.node.object(&input.bucket, &input.key),
+        }
+        .map_err(s3_err)?;
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: info
+                .meta
+                .tags
+                .into_iter()
+                .map(|(k, v)| Tag {
+                    key: Some(k),
+                    value: Some(v),
+                })
+                .collect(),
+            version_id: info.meta.version_id,
+        }))
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let input = req.input;
+        let info =
+            self.current_for_tagging(&input.bucket, &input.key, input.version_id.as_deref())?;
+        let (bucket, key) = (input.bucket, input.key);
+        self.blocking(move |node| node.update_object_meta(&bucket, &key, |m| m.tags.clear()))
+            .await?;
+        Ok(S3Response::new(DeleteObjectTaggingOutput {
+            version_id: info.meta.version_id,
+        }))
     }
 }

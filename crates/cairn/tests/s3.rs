@@ -1489,3 +1489,122 @@ async fn bucket_versioning_keeps_history() {
     let err = s3.delete_bucket().bucket("hist").send().await.unwrap_err();
     assert_eq!(code(&err.into_service_error()), "BucketNotEmpty");
 }
+
+fn cid_of_x() -> String {
+    let (_, root) = cairn_dag::file::encode_bytes(b"x", cairn_dag::CidVersion::V0);
+    root.link.cid.to_string()
+}
+
+#[tokio::test]
+async fn object_tagging() {
+    use aws_sdk_s3::types::{Tag, Tagging};
+    let server = Server::start();
+    let s3 = server.client();
+    s3.create_bucket().bucket("tags").send().await.unwrap();
+    s3.put_object()
+        .bucket("tags")
+        .key("k")
+        .tagging("team=storage&note=a%20b")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("tags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.tag_count(), Some(2));
+    let tags = s3
+        .get_object_tagging()
+        .bucket("tags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let mut pairs: Vec<(String, String)> = tags
+        .tag_set()
+        .iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("note".into(), "a b".into()),
+            ("team".into(), "storage".into())
+        ]
+    );
+
+    let set = Tagging::builder()
+        .tag_set(Tag::builder().key("only").value("one").build().unwrap())
+        .build()
+        .unwrap();
+    s3.put_object_tagging()
+        .bucket("tags")
+        .key("k")
+        .tagging(set)
+        .send()
+        .await
+        .unwrap();
+    let tags = s3
+        .get_object_tagging()
+        .bucket("tags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tags.tag_set().len(), 1);
+    // tags change metadata only: same DAG as `ipfs add` of "x"
+    let head = s3
+        .head_object()
+        .bucket("tags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.metadata().unwrap().get("cid").map(String::as_str),
+        Some(cid_of_x().as_str())
+    );
+    s3.delete_object_tagging()
+        .bucket("tags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let tags = s3
+        .get_object_tagging()
+        .bucket("tags")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert!(tags.tag_set().is_empty());
+
+    let too_many: Vec<Tag> = (0..11)
+        .map(|i| {
+            Tag::builder()
+                .key(format!("k{i}"))
+                .value("v")
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let err = s3
+        .put_object_tagging()
+        .bucket("tags")
+        .key("k")
+        .tagging(
+            Tagging::builder()
+                .set_tag_set(Some(too_many))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&err.into_service_error()), "InvalidTag");
+}
