@@ -42,6 +42,8 @@ pub enum Command {
     Pin(PinCmd),
     /// Remove every block no pinned root reaches.
     Gc,
+    /// Load-test any S3 endpoint: large and 4 KiB objects, listing, multipart; prints a table.
+    Bench(BenchArgs),
     /// Manage users' S3 access keys.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -190,4 +192,35 @@ pub enum BucketCmd {
         #[arg(long)]
         off: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// S3 endpoint.
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    pub endpoint: String,
+    /// Access key (default: AWS_ACCESS_KEY_ID, then CAIRN_ROOT_ACCESS_KEY).
+    #[arg(long)]
+    pub access_key: Option<String>,
+    /// Secret key (default: AWS_SECRET_ACCESS_KEY, then CAIRN_ROOT_SECRET_KEY).
+    #[arg(long)]
+    pub secret_key: Option<String>,
+    /// Region to sign for.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Size of each large object, in MiB.
+    #[arg(long, default_value_t = 32)]
+    pub large_mib: usize,
+    /// Number of large objects.
+    #[arg(long, default_value_t = 16)]
+    pub large_count: usize,
+    /// Number of 4 KiB objects.
+    #[arg(long, default_value_t = 2000)]
+    pub small_count: usize,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Size of the multipart object, in MiB (8 MiB parts).
+    #[arg(long, default_value_t = 256)]
+    pub multipart_mib: usize,
 }

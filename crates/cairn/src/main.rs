@@ -226,6 +226,31 @@ fn run(cli: Cli) -> Result<()> {
                 );
             }
         }
+        Command::Bench(args) => {
+            let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok());
+            let cfg = cairn_bench::Config {
+                endpoint: args.endpoint,
+                access_key: args
+                    .access_key
+                    .or_else(|| env(&["AWS_ACCESS_KEY_ID", "CAIRN_ROOT_ACCESS_KEY"]))
+                    .context("no access key: --access-key or AWS_ACCESS_KEY_ID")?,
+                secret_key: args
+                    .secret_key
+                    .or_else(|| env(&["AWS_SECRET_ACCESS_KEY", "CAIRN_ROOT_SECRET_KEY"]))
+                    .context("no secret key: --secret-key or AWS_SECRET_ACCESS_KEY")?,
+                region: args.region,
+                large_size: args.large_mib << 20,
+                large_count: args.large_count,
+                small_count: args.small_count,
+                concurrency: args.concurrency,
+                multipart_size: args.multipart_mib << 20,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let report = rt.block_on(cairn_bench::run(&cfg))?;
+            print!("{report}");
+        }
         Command::Key(KeyCmd::Create { user }) => {
             let node = open()?;
             let (access, secret) = node.create_key(&user)?;

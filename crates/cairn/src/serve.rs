@@ -177,6 +177,9 @@ async fn serve(settings: Settings) -> Result<()> {
                         continue;
                     }
                 };
+                // Headers and body leave in separate writes: without NODELAY, Nagle waits for
+                // the client's delayed ACK and every small GET takes ~40 ms.
+                let _ = stream.set_nodelay(true);
                 let connection = conn.serve_connection(TokioIo::new(stream), service.clone());
                 let connection = graceful.watch(connection.into_owned());
                 tokio::spawn(async move {

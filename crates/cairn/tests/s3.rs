@@ -1608,3 +1608,47 @@ async fn object_tagging() {
         .unwrap_err();
     assert_eq!(code(&err.into_service_error()), "InvalidTag");
 }
+
+/// `cairn bench` runs every phase against a served node and leaves nothing behind.
+#[tokio::test]
+async fn cairn_bench_runs_and_cleans_up() {
+    let server = Server::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["bench", "--endpoint"])
+        .arg(format!("http://{}", server.addr))
+        .args(["--access-key", ACCESS, "--secret-key", SECRET])
+        .args([
+            "--large-mib",
+            "1",
+            "--large-count",
+            "2",
+            "--small-count",
+            "20",
+        ])
+        .args(["--concurrency", "4", "--multipart-mib", "16"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for phase in [
+        "PUT 1 MiB",
+        "GET 1 MiB",
+        "PUT 4 KiB",
+        "GET 4 KiB",
+        "HEAD 4 KiB",
+        "LIST 20 keys",
+        "UploadPart 8 MiB",
+        "multipart 16 MiB",
+    ] {
+        assert!(table.contains(phase), "{phase} missing in\n{table}");
+    }
+    let buckets = server.client().list_buckets().send().await.unwrap();
+    assert!(
+        buckets.buckets().is_empty(),
+        "the scratch bucket was not removed"
+    );
+}
