@@ -608,7 +608,7 @@ impl S3 for CairnS3 {
         } else {
             Checksum::default()
         };
-        Ok(S3Response::new(HeadObjectOutput {
+        let mut resp = S3Response::new(HeadObjectOutput {
             content_length: Some(length as i64),
             content_range: range.map(|(_, h)| h),
             parts_count,
@@ -629,7 +629,13 @@ impl S3 for CairnS3 {
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
             ..Default::default()
-        }))
+        });
+        // s3s 0.14's HeadObjectOutput has no tag count field
+        if !info.meta.tags.is_empty() {
+            resp.headers
+                .insert("x-amz-tagging-count", info.meta.tags.len().into());
+        }
+        Ok(resp)
     }
 
     async fn delete_object(
@@ -1003,6 +1009,10 @@ impl S3 for CairnS3 {
             .as_ref()
             .and_then(|a| checksum::algorithm(a.as_str()))
             .map(str::to_owned);
+        let mut meta = meta;
+        if let Some(tagging) = &input.tagging {
+            meta.tags = tags_from_header(tagging)?;
+        }
         let (bucket, key) = (input.bucket, input.key);
         let (b, k) = (bucket.clone(), key.clone());
         let id = self
