@@ -1517,6 +1517,49 @@ async fn object_tagging() {
         .await
         .unwrap();
     assert_eq!(got.tag_count(), Some(2));
+    let mp = s3
+        .create_multipart_upload()
+        .bucket("tags")
+        .key("mp")
+        .tagging("a=1&b=2")
+        .send()
+        .await
+        .unwrap();
+    let part = s3
+        .upload_part()
+        .bucket("tags")
+        .key("mp")
+        .upload_id(mp.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from_static(b"part"))
+        .send()
+        .await
+        .unwrap();
+    s3.complete_multipart_upload()
+        .bucket("tags")
+        .key("mp")
+        .upload_id(mp.upload_id().unwrap())
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mp_tags = s3
+        .get_object_tagging()
+        .bucket("tags")
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mp_tags.tag_set().len(), 2);
     let tags = s3
         .get_object_tagging()
         .bucket("tags")
