@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `cairn bench` against a fresh release `cairn serve` on this machine, next to baselines from
+# the same run: disk write (dd, fsync), 4 KiB file create+fsync rate. Extra arguments go to
+# `cairn bench` (e.g. --large-count 8).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q -p cairn
+bin=$PWD/target/release/cairn
+work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-s3bench.XXXXXX")
+trap 'pkill -f "cairn --data $work/store" || true; rm -rf "$work"' EXIT
+export CAIRN_ROOT_ACCESS_KEY=BENCHACCESSKEY000001 CAIRN_ROOT_SECRET_KEY=bench-secret-0123456789abcdefghijklmnopqr
+"$bin" --data "$work/store" serve --s3-listen 127.0.0.1:18099 > "$work/serve.log" 2>&1 &
+sleep 2
+echo "== baselines"
+s=$(date +%s.%N); dd if=/dev/urandom of="$work/dd" bs=1M count=512 conv=fsync status=none; e=$(date +%s.%N)
+echo "dd 512 MiB + fsync: $(echo "scale=1; 512 / ($e - $s)" | bc) MiB/s"
+mkdir "$work/small"; head -c 4096 /dev/urandom > "$work/4k"
+s=$(date +%s.%N); for i in $(seq 1 500); do cp "$work/4k" "$work/small/$i"; done; sync; e=$(date +%s.%N)
+echo "500 × 4 KiB file create + sync: $(echo "scale=0; 500 / ($e - $s)" | bc) files/s"
+rm -rf "$work/dd" "$work/small"
+echo "== cairn bench $*"
+"$bin" bench --endpoint http://127.0.0.1:18099 "$@"
