@@ -186,6 +186,23 @@ impl CairnS3 {
         Ok(out)
     }
 
+    /// The object (or version) a GET or HEAD reads, once its If-* headers allow it.
+    fn read_target(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        conditions: conditional::Conditions,
+    ) -> S3Result<ObjectInfo> {
+        let info = match version {
+            Some(v) => self.node.object_version(bucket, key, v),
+            None => self.node.object(bucket, key),
+        }
+        .map_err(s3_err)?;
+        conditions.check(&info.meta.etag, info.meta.last_modified_ms)?;
+        Ok(info)
+    }
+
     /// The current object, for tag changes: tags of older versions are read-only here.
     fn current_for_tagging(
         &self,
@@ -501,18 +518,17 @@ impl S3 for CairnS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let info = match &input.version_id {
-            Some(v) => self.node.object_version(&input.bucket, &input.key, v),
-            None => self.node.object(&input.bucket, &input.key),
-        }
-        .map_err(s3_err)?;
-        conditional::Conditions {
-            if_match: input.if_match.clone(),
-            if_none_match: input.if_none_match.clone(),
-            if_modified_since: input.if_modified_since.clone(),
-            if_unmodified_since: input.if_unmodified_since.clone(),
-        }
-        .check(&info.meta.etag, info.meta.last_modified_ms)?;
+        let info = self.read_target(
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            conditional::Conditions {
+                if_match: input.if_match.clone(),
+                if_none_match: input.if_none_match.clone(),
+                if_modified_since: input.if_modified_since.clone(),
+                if_unmodified_since: input.if_unmodified_since.clone(),
+            },
+        )?;
         let size = info.meta.size;
         let (range, parts_count) = match input.part_number {
             Some(n) => {
@@ -582,18 +598,17 @@ impl S3 for CairnS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let info = match &input.version_id {
-            Some(v) => self.node.object_version(&input.bucket, &input.key, v),
-            None => self.node.object(&input.bucket, &input.key),
-        }
-        .map_err(s3_err)?;
-        conditional::Conditions {
-            if_match: input.if_match.clone(),
-            if_none_match: input.if_none_match.clone(),
-            if_modified_since: input.if_modified_since.clone(),
-            if_unmodified_since: input.if_unmodified_since.clone(),
-        }
-        .check(&info.meta.etag, info.meta.last_modified_ms)?;
+        let info = self.read_target(
+            &input.bucket,
+            &input.key,
+            input.version_id.as_deref(),
+            conditional::Conditions {
+                if_match: input.if_match.clone(),
+                if_none_match: input.if_none_match.clone(),
+                if_modified_since: input.if_modified_since.clone(),
+                if_unmodified_since: input.if_unmodified_since.clone(),
+            },
+        )?;
         let meta = &info.meta;
         let (range, parts_count) = match input.part_number {
             Some(n) => {

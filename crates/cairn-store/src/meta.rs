@@ -10,8 +10,11 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use crate::index::PINS;
 use crate::{Store, StoreError};
 
+/// A table of records keyed by a name.
+type NamedTable = TableDefinition<'static, &'static str, &'static [u8]>;
+
 /// bucket name → bucket record
-const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets");
+const BUCKETS: NamedTable = TableDefinition::new("buckets");
 /// `bucket \0 key` → (root CID bytes, object record)
 const OBJECTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("objects");
 /// `bucket \0 key \0 (u64::MAX - seq) BE` → (root CID bytes, empty for a delete marker;
@@ -20,9 +23,9 @@ const VERSIONS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("v
 /// named counters (`seq`: the version sequence)
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// access key → key record (secret, user)
-const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+const KEYS: NamedTable = TableDefinition::new("keys");
 /// multipart upload id → upload record
-const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads");
+const UPLOADS: NamedTable = TableDefinition::new("uploads");
 /// `upload id \0 part number (u32 BE)` → (part DAG root CID bytes, part record)
 const PARTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("parts");
 
@@ -172,10 +175,14 @@ impl std::fmt::Debug for MetaTxn<'_> {
 }
 
 impl MetaTxn<'_> {
+    fn named(&self, def: NamedTable, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.txn.open_table(def)?;
+        Ok(table.get(name)?.map(|v| v.value().to_vec()))
+    }
+
     /// A bucket's record.
     pub fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.txn.open_table(BUCKETS)?;
-        Ok(table.get(name)?.map(|v| v.value().to_vec()))
+        self.named(BUCKETS, name)
     }
 
     /// Creates or replaces a bucket's record.
@@ -237,8 +244,7 @@ impl MetaTxn<'_> {
 
     /// A multipart upload's record.
     pub fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.txn.open_table(UPLOADS)?;
-        Ok(table.get(id)?.map(|v| v.value().to_vec()))
+        self.named(UPLOADS, id)
     }
 
     /// Records a new multipart upload.
@@ -343,8 +349,7 @@ impl MetaTxn<'_> {
 
     /// An access key's record.
     pub fn key(&self, access: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.txn.open_table(KEYS)?;
-        Ok(table.get(access)?.map(|v| v.value().to_vec()))
+        self.named(KEYS, access)
     }
 
     /// Stores an access key's record.
@@ -379,21 +384,31 @@ impl Store {
 
     /// Every bucket and its record, by name.
     pub fn buckets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read_all_named(BUCKETS)
+    }
+
+    /// A bucket's record.
+    pub fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_named(BUCKETS, name)
+    }
+
+    /// One record of a name-keyed table.
+    fn read_named(&self, def: NamedTable, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(BUCKETS)?;
+        let table = txn.open_table(def)?;
+        Ok(table.get(name)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every record of a name-keyed table, by name.
+    fn read_all_named(&self, def: NamedTable) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(def)?;
         let mut out = Vec::new();
         for row in table.iter()? {
             let (k, v) = row?;
             out.push((k.value().to_owned(), v.value().to_vec()));
         }
         Ok(out)
-    }
-
-    /// A bucket's record.
-    pub fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(BUCKETS)?;
-        Ok(table.get(name)?.map(|v| v.value().to_vec()))
     }
 
     /// An object's entry.
@@ -453,40 +468,22 @@ impl Store {
 
     /// An access key's record.
     pub fn key(&self, access: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(KEYS)?;
-        Ok(table.get(access)?.map(|v| v.value().to_vec()))
+        self.read_named(KEYS, access)
     }
 
     /// Every access key and its record.
     pub fn keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(KEYS)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            out.push((k.value().to_owned(), v.value().to_vec()));
-        }
-        Ok(out)
+        self.read_all_named(KEYS)
     }
 
     /// A multipart upload's record.
     pub fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(UPLOADS)?;
-        Ok(table.get(id)?.map(|v| v.value().to_vec()))
+        self.read_named(UPLOADS, id)
     }
 
     /// Every multipart upload in progress: id and record.
     pub fn uploads(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(UPLOADS)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            out.push((k.value().to_owned(), v.value().to_vec()));
-        }
-        Ok(out)
+        self.read_all_named(UPLOADS)
     }
 
     /// The parts of an upload, by number.
