@@ -124,6 +124,7 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
             if let Ok(v) = http::HeaderValue::from_str(&id) {
                 resp.headers_mut().insert("x-amz-request-id", v);
             }
+            with_request_id(&mut resp, &id);
             if expects_continue && (empty_body || !resp.status().is_success()) {
                 resp.headers_mut().insert(
                     http::header::CONNECTION,
@@ -134,6 +135,31 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
             Ok(resp)
         })
     }
+}
+
+/// Puts `<RequestId>` into an S3 error body (s3s builds them without one), so it matches the
+/// `x-amz-request-id` header as clients and s3-tests expect.
+pub fn with_request_id(resp: &mut HttpResponse, id: &str) {
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) {
+        return;
+    }
+    let Some(body) = resp.body().bytes() else {
+        return;
+    };
+    let text = body.as_ref();
+    let Some(end) = text.windows(8).rposition(|w| w == b"</Error>") else {
+        return;
+    };
+    if text.windows(11).any(|w| w == b"<RequestId>") {
+        return;
+    }
+    let mut out = Vec::with_capacity(text.len() + id.len() + 23);
+    out.extend_from_slice(&text[..end]);
+    out.extend_from_slice(format!("<RequestId>{id}</RequestId>").as_bytes());
+    out.extend_from_slice(&text[end..]);
+    resp.headers_mut()
+        .insert(http::header::CONTENT_LENGTH, out.len().into());
+    *resp.body_mut() = s3s::Body::from(out);
 }
 
 #[cfg(test)]
@@ -147,6 +173,26 @@ mod tests {
         }
         precheck(&method.parse().unwrap(), &uri.parse().unwrap(), &headers)
             .map(|e| e.code().as_str().to_owned())
+    }
+
+    #[test]
+    fn request_id_goes_into_error_bodies() {
+        let body = "<?xml version=\"1.0\"?><Error><Code>NoSuchKey</Code></Error>";
+        let mut resp = http::Response::new(s3s::Body::from(body.to_owned()));
+        *resp.status_mut() = http::StatusCode::NOT_FOUND;
+        with_request_id(&mut resp, "ABC");
+        let out = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
+        assert!(
+            out.ends_with("<Code>NoSuchKey</Code><RequestId>ABC</RequestId></Error>"),
+            "{out}"
+        );
+        let mut ok = http::Response::new(s3s::Body::from(body.to_owned()));
+        with_request_id(&mut ok, "ABC");
+        assert!(
+            !String::from_utf8(ok.body().bytes().unwrap().to_vec())
+                .unwrap()
+                .contains("ABC")
+        );
     }
 
     #[test]

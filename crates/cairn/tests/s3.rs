@@ -1695,3 +1695,27 @@ async fn cairn_bench_runs_and_cleans_up() {
         "the scratch bucket was not removed"
     );
 }
+
+#[test]
+fn error_bodies_carry_the_request_id() {
+    let server = Server::start();
+    let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "GET /no-such-bucket/k HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let header_id = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+        .expect("x-amz-request-id header")
+        .trim()
+        .to_owned();
+    assert!(
+        resp.contains(&format!("<RequestId>{header_id}</RequestId>")),
+        "{resp}"
+    );
+}
