@@ -11,7 +11,7 @@ trap 'rm -rf "$WORK"' EXIT
 rm -rf "$WORK"/rss-store "$WORK"/rss-src; mkdir -p "$WORK"/rss-src
 head -c "$SIZE" /dev/urandom > "$WORK"/rss-src/big.bin
 export CAIRN_ROOT_ACCESS_KEY=AK000000000000000001 CAIRN_ROOT_SECRET_KEY=sk0000000000000000000000000000000000000001
-/usr/bin/time -v -o "$WORK"/rss-time.txt "$BIN" --data "$WORK"/rss-store serve --s3-listen 127.0.0.1:18010 > "$WORK"/rss-serve.log 2>&1 &
+/usr/bin/time -v -o "$WORK"/rss-time.txt "$BIN" --data "$WORK"/rss-store serve --s3-listen 127.0.0.1:18010 --api-listen 127.0.0.1:0 > "$WORK"/rss-serve.log 2>&1 &
 sleep 2
 export AWS_ACCESS_KEY_ID=$CAIRN_ROOT_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$CAIRN_ROOT_SECRET_KEY AWS_DEFAULT_REGION=us-east-1; unset AWS_CA_BUNDLE
 E="--endpoint-url http://127.0.0.1:18010"

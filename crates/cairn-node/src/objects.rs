@@ -385,6 +385,15 @@ impl Node {
         Ok(StagedObject { batch, link, md5 })
     }
 
+    /// Commits a staged body as a plain file (no bucket): its blocks durable and, with `pin`,
+    /// its root pinned — what `cairn add` does, for bodies that arrive as streams.
+    pub fn commit_file(&self, staged: StagedObject, pin: bool) -> Result<FileLink, NodeError> {
+        let link = staged.link;
+        let pins: Vec<Cid> = pin.then_some(link.cid).into_iter().collect();
+        staged.batch.commit(&pins)?;
+        Ok(link)
+    }
+
     /// Makes a staged object visible under `bucket/key` (replacing any previous one): its
     /// blocks are synced, then its record is committed in one transaction.
     pub fn commit_object(

@@ -3,6 +3,7 @@
 //! the matching `ipfs` commands do.
 
 mod cli;
+mod remote;
 mod serve;
 
 use std::io::{IsTerminal, Write};
@@ -41,6 +42,19 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // A node running on this data folder holds it: go through its local API.
+    if !matches!(cli.command, Command::Serve(_) | Command::Bench(_))
+        && let Some(remote) = remote::Remote::discover(&cli.data)
+    {
+        return match remote::run(&remote, &cli.command) {
+            Some(result) => result,
+            None => bail!(
+                "a node is running on {}; this command is not available through its local API \
+                 yet (add FILE, cat, ls, key, bucket are) — stop the node to run it",
+                cli.data.display()
+            ),
+        };
+    }
     let open = || -> Result<Node> {
         Node::open(&cli.data).with_context(|| format!("opening store {}", cli.data.display()))
     };
@@ -49,7 +63,7 @@ fn run(cli: Cli) -> Result<()> {
             let settings = serve::Settings::resolve(
                 &cli.data,
                 args.config.as_deref(),
-                args.s3_listen,
+                (args.s3_listen, args.api_listen),
                 args.cid_version,
             )?;
             serve::run(settings)?;

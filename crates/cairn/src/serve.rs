@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub struct FileConfig {
     /// S3 listen address.
     pub s3_listen: Option<SocketAddr>,
+    /// Local API listen address (for the CLI while the node runs).
+    pub api_listen: Option<SocketAddr>,
     /// CID version of new objects (0 = what `ipfs add` gives; 1 = CIDv1 raw leaves).
     pub cid_version: Option<u8>,
 }
@@ -29,6 +31,7 @@ pub struct FileConfig {
 pub struct Settings {
     pub data: PathBuf,
     pub s3_listen: SocketAddr,
+    pub api_listen: SocketAddr,
     pub cid_version: CidVersion,
 }
 
@@ -36,7 +39,7 @@ impl Settings {
     pub fn resolve(
         data: &Path,
         config: Option<&Path>,
-        s3_listen: Option<SocketAddr>,
+        (s3_listen, api_listen): (Option<SocketAddr>, Option<SocketAddr>),
         cid_version: Option<u8>,
     ) -> Result<Self> {
         let default_file = data.join("cairn.toml");
@@ -59,9 +62,21 @@ impl Settings {
             s3_listen: s3_listen
                 .or(from_file.s3_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
+            api_listen: api_listen
+                .or(from_file.api_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5001))),
             cid_version: CidVersion::try_from(version)?,
         })
     }
+}
+
+/// Where a running node's local API is, and its token (`api.toml`, 0600).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiFile {
+    /// `host:port`.
+    pub addr: String,
+    /// Bearer token.
+    pub token: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -142,6 +157,7 @@ async fn serve(settings: Settings) -> Result<()> {
         .with_context(|| format!("opening store {}", settings.data.display()))?;
     let (access, secret) = root_credentials(&settings.data)?;
 
+    let node_for_api = node.clone();
     let ids = cairn_s3::auth::Identities::new(node.clone(), &access, &secret);
     let mut builder = s3s::service::S3ServiceBuilder::new(cairn_s3::CairnS3::new(
         node,
@@ -156,7 +172,34 @@ async fn serve(settings: Settings) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", settings.s3_listen))?;
     let addr = listener.local_addr()?;
-    println!("cairn: S3 API on http://{addr} (access key {access})");
+
+    // The local API for the CLI, with a fresh token written (0600) beside its address.
+    let api_listener = tokio::net::TcpListener::bind(settings.api_listen)
+        .await
+        .with_context(|| format!("binding the local API on {}", settings.api_listen))?;
+    let api_addr = api_listener.local_addr()?;
+    let token = random_string(32, b"0123456789abcdef")?;
+    let api_file = settings.data.join(cairn_api::API_FILE);
+    write_private(
+        &api_file,
+        toml::to_string(&ApiFile {
+            addr: api_addr.to_string(),
+            token: token.clone(),
+        })?
+        .as_bytes(),
+    )?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let api = axum::serve(api_listener, cairn_api::router(node_for_api, token))
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.changed().await;
+        });
+    let api_task = tokio::spawn(async move {
+        if let Err(e) = api.await {
+            tracing::error!("local API stopped: {e}");
+        }
+    });
+
+    println!("cairn: S3 API on http://{addr} (access key {access}); local API on {api_addr}");
     use std::io::Write;
     std::io::stdout().flush()?;
 
@@ -193,6 +236,9 @@ async fn serve(settings: Settings) -> Result<()> {
     }
     drop(listener);
     eprintln!("cairn: shutting down");
+    let _ = stop_tx.send(true);
+    let _ = std::fs::remove_file(&api_file);
+    let _ = api_task.await;
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => {

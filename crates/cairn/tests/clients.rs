@@ -18,7 +18,14 @@ impl Server {
         use std::io::BufRead;
         let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["serve", "--s3-listen", "127.0.0.1:0", "--data"])
+            .args([
+                "serve",
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--api-listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
             .arg(data.path())
             .env("CAIRN_ROOT_ACCESS_KEY", ACCESS)
             .env("CAIRN_ROOT_SECRET_KEY", SECRET)

@@ -25,7 +25,14 @@ impl Server {
     /// Starts a node on the data folder `data` (which may hold an earlier node's data).
     fn start_in(data: tempfile::TempDir) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args(["serve", "--s3-listen", "127.0.0.1:0", "--data"])
+            .args([
+                "serve",
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--api-listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
             .arg(data.path())
             .env("CAIRN_ROOT_ACCESS_KEY", ACCESS)
             .env("CAIRN_ROOT_SECRET_KEY", SECRET)
@@ -1718,4 +1725,93 @@ fn error_bodies_carry_the_request_id() {
         resp.contains(&format!("<RequestId>{header_id}</RequestId>")),
         "{resp}"
     );
+}
+
+fn cairn_on(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("CAIRN_DATA")
+        .output()
+        .unwrap()
+}
+
+/// While `serve` holds the data folder, CLI commands go through its local API.
+#[tokio::test]
+async fn cli_talks_to_the_running_node() {
+    let server = Server::start();
+    let data = server._data.path().to_path_buf();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("f.bin");
+    let bytes = data_bytes();
+    std::fs::write(&file, &bytes).unwrap();
+
+    let out = cairn_on(&data, &["add", "-q", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert_eq!(
+        cid,
+        cairn_add_cid(&bytes),
+        "same CID through the API as offline"
+    );
+    let out = cairn_on(&data, &["cat", &cid, "--offset", "10", "--length", "5"]);
+    assert_eq!(out.stdout, bytes[10..15]);
+
+    // a key created through the API works at once
+    let out = cairn_on(&data, &["key", "create", "--user", "carol"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let carol = server.client_with(&field("access key:"), &field("secret key:"));
+    carol.create_bucket().bucket("carols").send().await.unwrap();
+    carol
+        .put_object()
+        .bucket("carols")
+        .key("k")
+        .body(ByteStream::from_static(b"hi"))
+        .send()
+        .await
+        .unwrap();
+    let out = cairn_on(&data, &["bucket", "set-public", "carols"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.raw("GET", "/carols/k"), (200, b"hi".to_vec()));
+    let listed = String::from_utf8(cairn_on(&data, &["key", "list"]).stdout).unwrap();
+    assert!(listed.contains("carol"), "{listed}");
+
+    // commands without a route say so clearly
+    let out = cairn_on(&data, &["gc"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a node is running"));
+
+    // the API wants its token
+    let api: String = std::fs::read_to_string(data.join("api.toml")).unwrap();
+    let addr = api
+        .lines()
+        .find_map(|l| l.strip_prefix("addr = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(s, "GET /api/v0/key/list HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+}
+
+fn data_bytes() -> Vec<u8> {
+    data(700_000, 42)
 }

@@ -1,0 +1,214 @@
+//! The local API of a running node: what the `cairn` CLI talks to while `serve` holds the data
+//! folder (the way `ipfs` talks to its daemon). Loopback only, every request carries the token
+//! that `serve` writes (0600) next to the API address in the data folder. Paths are under
+//! `/api/v0`; errors are JSON `{"error": "..."}` with a 4xx/5xx status.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use cairn_node::{CidVersion, Node, NodeError, parse_path};
+use futures::TryStreamExt;
+use serde_json::json;
+
+/// The file in the data folder that says where the API listens and its token.
+pub const API_FILE: &str = "api.toml";
+
+#[derive(Clone)]
+struct AppState {
+    node: Node,
+    token: String,
+}
+
+/// The API's routes over `node`, requiring `token`.
+pub fn router(node: Node, token: String) -> Router {
+    let state = AppState { node, token };
+    Router::new()
+        .route("/api/v0/id", get(id))
+        .route("/api/v0/add", post(add))
+        .route("/api/v0/cat", get(cat))
+        .route("/api/v0/ls", get(ls))
+        .route("/api/v0/key/create", post(key_create))
+        .route("/api/v0/key/list", get(key_list))
+        .route("/api/v0/key/delete", post(key_delete))
+        .route("/api/v0/bucket/list", get(bucket_list))
+        .route("/api/v0/bucket/set-public", post(bucket_set_public))
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state)
+}
+
+async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.token.as_bytes()));
+    if ok {
+        next.run(req).await
+    } else {
+        fail(StatusCode::UNAUTHORIZED, "missing or wrong API token").into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An API failure: a status and a message, answered as `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> Self {
+        let status = match &e {
+            NodeError::InvalidPath { .. }
+            | NodeError::Unsupported(_)
+            | NodeError::InvalidBucketName(_) => StatusCode::BAD_REQUEST,
+            NodeError::NoSuchBucket(_) | NodeError::NoSuchKey { .. } => StatusCode::NOT_FOUND,
+            NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+fn fail(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
+    ApiError(status, message.to_string())
+}
+
+type ApiResult = Result<Response, ApiError>;
+type Params = Query<HashMap<String, String>>;
+
+fn arg<'a>(q: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
+    q.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| fail(StatusCode::BAD_REQUEST, format!("missing ?{name}=")))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    Ok(tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))??)
+}
+
+async fn id(State(s): State<AppState>) -> ApiResult {
+    Ok(Json(json!({ "data": s.node.store().root().display().to_string() })).into_response())
+}
+
+/// `POST /api/v0/add?cid_version=0|1&pin=true|false` — the body is the file.
+async fn add(State(s): State<AppState>, Query(q): Params, body: Body) -> ApiResult {
+    let version = match q.get("cid_version").map(String::as_str).unwrap_or("0") {
+        "1" => CidVersion::V1,
+        "0" => CidVersion::V0,
+        other => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                format!("cid_version {other}"),
+            ));
+        }
+    };
+    let pin = q.get("pin").map(String::as_str) != Some("false");
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let staged = s.node.stage_object(Box::pin(stream), version).await?;
+    let node = s.node.clone();
+    let link = blocking(move || node.commit_file(staged, pin)).await?;
+    Ok(Json(json!({ "cid": link.cid.to_string(), "size": link.file_size })).into_response())
+}
+
+fn resolve(node: &Node, q: &HashMap<String, String>) -> Result<cairn_dag::Cid, ApiError> {
+    let (root, rest) = parse_path(arg(q, "arg")?)?;
+    Ok(node.resolve(root, &rest)?)
+}
+
+/// `GET /api/v0/cat?arg=CID[/path]&offset=N&length=N` — streams the file.
+async fn cat(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let cid = resolve(&s.node, &q)?;
+    let num = |name: &str| q.get(name).and_then(|v| v.parse::<u64>().ok());
+    let range = match (num("offset"), num("length")) {
+        (None, None) => None,
+        (o, l) => {
+            let start = o.unwrap_or(0);
+            Some(start..l.map_or(u64::MAX, |l| start.saturating_add(l)))
+        }
+    };
+    // Check the root first so a bad CID is a clean error, not a broken stream.
+    s.node.describe(&cid)?;
+    Ok(Body::from_stream(s.node.cat_stream(cid, range)).into_response())
+}
+
+async fn ls(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let cid = resolve(&s.node, &q)?;
+    let entries: Vec<_> = s
+        .node
+        .ls(&cid)?
+        .into_iter()
+        .map(|e| {
+            json!({
+                "name": e.name,
+                "cid": e.cid.to_string(),
+                "size": e.size,
+                "dir": matches!(e.kind, cairn_dag::dir::NodeKind::Directory { .. }),
+            })
+        })
+        .collect();
+    Ok(Json(entries).into_response())
+}
+
+async fn key_create(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let user = arg(&q, "user")?.to_owned();
+    let node = s.node.clone();
+    let (access, secret) = blocking(move || node.create_key(&user)).await?;
+    Ok(Json(json!({ "access_key": access, "secret_key": secret })).into_response())
+}
+
+async fn key_list(State(s): State<AppState>) -> ApiResult {
+    let keys: Vec<_> = s
+        .node
+        .keys()?
+        .into_iter()
+        .map(|(a, r)| json!({ "access_key": a, "user": r.user }))
+        .collect();
+    Ok(Json(keys).into_response())
+}
+
+async fn key_delete(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let access = arg(&q, "arg")?.to_owned();
+    let node = s.node.clone();
+    if blocking(move || node.delete_key(&access)).await? {
+        Ok(Json(json!({ "deleted": true })).into_response())
+    } else {
+        Err(fail(StatusCode::NOT_FOUND, "no such access key"))
+    }
+}
+
+async fn bucket_list(State(s): State<AppState>) -> ApiResult {
+    let buckets: Vec<_> = s
+        .node
+        .buckets()?
+        .into_iter()
+        .map(|(n, r)| json!({ "name": n, "owner": r.owner, "public": r.public }))
+        .collect();
+    Ok(Json(buckets).into_response())
+}
+
+async fn bucket_set_public(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let bucket = arg(&q, "arg")?.to_owned();
+    let public = q.get("off").map(String::as_str) != Some("true");
+    let node = s.node.clone();
+    let rec = blocking(move || node.update_bucket(&bucket, |b| b.public = public)).await?;
+    Ok(Json(json!({ "public": rec.public })).into_response())
+}

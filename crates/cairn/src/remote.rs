@@ -1,0 +1,241 @@
+//! The CLI's side of the local API: when `serve` runs on the data folder (its `api.toml` names
+//! a live API), the commands that have an API route go to the node instead of opening the
+//! store, which the node holds. Others fail with a clear message until they get a route.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+use crate::cli::{BucketCmd, Command, KeyCmd};
+use crate::serve::ApiFile;
+
+/// A running node's local API.
+pub struct Remote {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Remote {
+    /// The API of the node running on `data`, if one answers.
+    pub fn discover(data: &Path) -> Option<Remote> {
+        let text = std::fs::read_to_string(data.join(cairn_api::API_FILE)).ok()?;
+        let file: ApiFile = toml::from_str(&text).ok()?;
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(std::time::Duration::from_secs(2)))
+            .build()
+            .into();
+        let remote = Remote {
+            base: format!("http://{}/api/v0", file.addr),
+            token: file.token,
+            agent,
+        };
+        // A stale file (node killed) answers nothing: open the folder directly then.
+        remote.get("/id").ok().map(|_| remote)
+    }
+
+    fn check(
+        mut resp: ureq::http::Response<ureq::Body>,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        bail!("{message}")
+    }
+
+    fn get(&self, path: &str) -> Result<ureq::http::Response<ureq::Body>> {
+        let resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .call()
+            .context("calling the running node's local API")?;
+        Self::check(resp)
+    }
+
+    fn post(&self, path: &str, body: &mut dyn Read) -> Result<ureq::http::Response<ureq::Body>> {
+        let resp = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.token))
+            .send(ureq::SendBody::from_reader(body))
+            .context("calling the running node's local API")?;
+        Self::check(resp)
+    }
+
+    fn json(resp: ureq::http::Response<ureq::Body>) -> Result<Value> {
+        let mut resp = resp;
+        let text = resp.body_mut().read_to_string()?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Adds a byte stream; returns its CID.
+    pub fn add(&self, reader: &mut dyn Read, cid_version: u8, pin: bool) -> Result<String> {
+        let v =
+            Self::json(self.post(&format!("/add?cid_version={cid_version}&pin={pin}"), reader)?)?;
+        v["cid"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the node answered no CID")
+    }
+}
+
+/// Runs `command` through the node, or `None` if it has no API route yet.
+pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
+    let result = match command {
+        Command::Add(args) if !args.recursive => add(remote, args),
+        Command::Cat(args) => (|| {
+            let mut q = format!("/cat?arg={}", encode(&args.path));
+            if args.offset > 0 {
+                q.push_str(&format!("&offset={}", args.offset));
+            }
+            if let Some(l) = args.length {
+                q.push_str(&format!("&length={l}"));
+            }
+            let mut resp = remote.get(&q)?;
+            let mut out = std::io::stdout().lock();
+            std::io::copy(&mut resp.body_mut().as_reader(), &mut out)?;
+            out.flush()?;
+            Ok(())
+        })(),
+        Command::Ls(args) => (|| {
+            let v = Remote::json(remote.get(&format!("/ls?arg={}", encode(&args.path)))?)?;
+            let mut out = std::io::stdout().lock();
+            for e in v.as_array().into_iter().flatten() {
+                let slash = if e["dir"].as_bool() == Some(true) {
+                    "/"
+                } else {
+                    ""
+                };
+                writeln!(
+                    out,
+                    "{} {} {}{slash}",
+                    e["cid"].as_str().unwrap_or(""),
+                    e["size"],
+                    e["name"].as_str().unwrap_or("")
+                )?;
+            }
+            Ok(())
+        })(),
+        Command::Key(KeyCmd::Create { user }) => (|| {
+            let v = Remote::json(remote.post(
+                &format!("/key/create?user={}", encode(user)),
+                &mut std::io::empty(),
+            )?)?;
+            println!(
+                "user:       {user}\naccess key: {}\nsecret key: {}",
+                v["access_key"].as_str().unwrap_or(""),
+                v["secret_key"].as_str().unwrap_or("")
+            );
+            Ok(())
+        })(),
+        Command::Key(KeyCmd::List) => (|| {
+            for k in Remote::json(remote.get("/key/list")?)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "{} {}",
+                    k["access_key"].as_str().unwrap_or(""),
+                    k["user"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        })(),
+        Command::Key(KeyCmd::Delete { access_key }) => (|| {
+            remote.post(
+                &format!("/key/delete?arg={}", encode(access_key)),
+                &mut std::io::empty(),
+            )?;
+            println!("deleted {access_key}");
+            Ok(())
+        })(),
+        Command::Bucket(BucketCmd::List) => (|| {
+            for b in Remote::json(remote.get("/bucket/list")?)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let vis = if b["public"].as_bool() == Some(true) {
+                    "public"
+                } else {
+                    "private"
+                };
+                println!(
+                    "{} {} {vis}",
+                    b["name"].as_str().unwrap_or(""),
+                    b["owner"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        })(),
+        Command::Bucket(BucketCmd::SetPublic { bucket, off }) => (|| {
+            remote.post(
+                &format!("/bucket/set-public?arg={}&off={off}", encode(bucket)),
+                &mut std::io::empty(),
+            )?;
+            println!(
+                "{bucket} is now {}",
+                if *off { "private" } else { "public" }
+            );
+            Ok(())
+        })(),
+        _ => return None,
+    };
+    Some(result)
+}
+
+fn add(remote: &Remote, args: &crate::cli::AddArgs) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let paths = if args.paths.is_empty() {
+        vec!["-".into()]
+    } else {
+        args.paths.clone()
+    };
+    for path in paths {
+        let (cid, name) = if path.as_os_str() == "-" {
+            let cid = remote.add(&mut std::io::stdin().lock(), args.cid_version, args.pin)?;
+            (cid.clone(), cid)
+        } else {
+            if path.is_dir() {
+                bail!(
+                    "{} is a directory; `add -r` is not available while a node runs yet",
+                    path.display()
+                );
+            }
+            let mut file =
+                std::fs::File::open(&path).with_context(|| format!("{}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (remote.add(&mut file, args.cid_version, args.pin)?, name)
+        };
+        if args.quiet {
+            writeln!(out, "{cid}")?;
+        } else {
+            writeln!(out, "added {cid} {name}")?;
+        }
+    }
+    Ok(())
+}
