@@ -33,6 +33,8 @@ pub fn router(node: Node, token: String) -> Router {
         .route("/api/v0/add", post(add))
         .route("/api/v0/cat", get(cat))
         .route("/api/v0/ls", get(ls))
+        .route("/api/v0/gc", post(gc))
+        .route("/api/v0/pin/ls", get(pin_ls))
         .route("/api/v0/key/create", post(key_create))
         .route("/api/v0/key/list", get(key_list))
         .route("/api/v0/key/delete", post(key_delete))
@@ -211,4 +213,26 @@ async fn bucket_set_public(State(s): State<AppState>, Query(q): Params) -> ApiRe
     let node = s.node.clone();
     let rec = blocking(move || node.update_bucket(&bucket, |b| b.public = public)).await?;
     Ok(Json(json!({ "public": rec.public })).into_response())
+}
+
+/// `POST /api/v0/gc` — collects garbage now.
+async fn gc(State(s): State<AppState>) -> ApiResult {
+    let node = s.node.clone();
+    let st = blocking(move || Ok(node.store().gc()?)).await?;
+    Ok(Json(json!({
+        "removed": st.removed, "freed_bytes": st.freed_bytes, "kept": st.kept, "missing": st.missing
+    }))
+    .into_response())
+}
+
+async fn pin_ls(State(s): State<AppState>) -> ApiResult {
+    let pins: Vec<_> = s
+        .node
+        .store()
+        .pins()
+        .map_err(NodeError::from)?
+        .into_iter()
+        .map(|(cid, count)| json!({ "cid": cid.to_string(), "count": count }))
+        .collect();
+    Ok(Json(pins).into_response())
 }

@@ -10,6 +10,7 @@
 //! * [`keys`] — users' S3 access keys.
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`versions`] — bucket versioning: version ids, delete markers, history.
+//! * [`worker`] — the one shape of background jobs (periodic, on a blocking thread); GC.
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
 
@@ -21,6 +22,7 @@ pub mod keys;
 pub mod multipart;
 pub mod objects;
 pub mod versions;
+pub mod worker;
 
 use cairn_dag::{Cid, DagError};
 use cairn_store::{Store, StoreError};

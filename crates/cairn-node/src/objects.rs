@@ -345,18 +345,19 @@ impl Node {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let batch = Arc::new(self.store().batch());
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-        let worker_batch = batch.clone();
+        let store = self.store().clone();
         let worker = tokio::task::spawn_blocking(move || {
-            let mut importer = FileImporter::new(worker_batch, version);
+            // Opening a batch waits while a GC runs: do it here, not on an async worker.
+            let batch = Arc::new(store.batch());
+            let mut importer = FileImporter::new(batch.clone(), version);
             let mut md5 = Md5::new();
             while let Some(piece) = rx.blocking_recv() {
                 md5.update(&piece);
                 importer.write(&piece)?;
             }
             let link = importer.finish()?;
-            Ok::<_, NodeError>((link, <[u8; 16]>::from(md5.finalize())))
+            Ok::<_, NodeError>((batch, link, <[u8; 16]>::from(md5.finalize())))
         });
         let mut failure = None;
         while let Some(piece) = body.next().await {
@@ -379,7 +380,7 @@ impl Node {
         if let Some(e) = failure {
             return Err(e); // dropping the batch removes what was written
         }
-        let (link, md5) = result?;
+        let (batch, link, md5) = result?;
         let batch = Arc::try_unwrap(batch)
             .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
         Ok(StagedObject { batch, link, md5 })

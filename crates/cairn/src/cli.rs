@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// CID version of new objects: 0 (what `ipfs add` gives, default) or 1.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub cid_version: Option<u8>,
+    /// Seconds between background garbage collections (default 3600; 0: never).
+    #[arg(long)]
+    pub gc_interval: Option<u64>,
 }
 
 #[derive(Debug, Args)]

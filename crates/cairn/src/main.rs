@@ -65,6 +65,7 @@ fn run(cli: Cli) -> Result<()> {
                 args.config.as_deref(),
                 (args.s3_listen, args.api_listen),
                 args.cid_version,
+                args.gc_interval,
             )?;
             serve::run(settings)?;
         }

@@ -200,6 +200,28 @@ pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
             );
             Ok(())
         })(),
+        Command::Gc => (|| {
+            let v = Remote::json(remote.post("/gc", &mut std::io::empty())?)?;
+            println!(
+                "removed {} blocks ({} bytes), kept {}",
+                v["removed"], v["freed_bytes"], v["kept"]
+            );
+            Ok(())
+        })(),
+        Command::Pin(crate::cli::PinCmd::Ls) => (|| {
+            for p in Remote::json(remote.get("/pin/ls")?)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "{} recursive {}",
+                    p["cid"].as_str().unwrap_or(""),
+                    p["count"]
+                );
+            }
+            Ok(())
+        })(),
         _ => return None,
     };
     Some(result)

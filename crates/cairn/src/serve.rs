@@ -24,6 +24,8 @@ pub struct FileConfig {
     pub api_listen: Option<SocketAddr>,
     /// CID version of new objects (0 = what `ipfs add` gives; 1 = CIDv1 raw leaves).
     pub cid_version: Option<u8>,
+    /// Seconds between background garbage collections (0: never).
+    pub gc_interval_secs: Option<u64>,
 }
 
 /// Effective settings.
@@ -33,6 +35,7 @@ pub struct Settings {
     pub s3_listen: SocketAddr,
     pub api_listen: SocketAddr,
     pub cid_version: CidVersion,
+    pub gc_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -41,6 +44,7 @@ impl Settings {
         config: Option<&Path>,
         (s3_listen, api_listen): (Option<SocketAddr>, Option<SocketAddr>),
         cid_version: Option<u8>,
+        gc_interval_secs: Option<u64>,
     ) -> Result<Self> {
         let default_file = data.join("cairn.toml");
         let file = match config {
@@ -66,6 +70,13 @@ impl Settings {
                 .or(from_file.api_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5001))),
             cid_version: CidVersion::try_from(version)?,
+            gc_interval: match gc_interval_secs
+                .or(from_file.gc_interval_secs)
+                .unwrap_or(3600)
+            {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            },
         })
     }
 }
@@ -189,7 +200,7 @@ async fn serve(settings: Settings) -> Result<()> {
         .as_bytes(),
     )?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let api = axum::serve(api_listener, cairn_api::router(node_for_api, token))
+    let api = axum::serve(api_listener, cairn_api::router(node_for_api.clone(), token))
         .with_graceful_shutdown(async move {
             let _ = stop_rx.changed().await;
         });
@@ -197,6 +208,14 @@ async fn serve(settings: Settings) -> Result<()> {
         if let Err(e) = api.await {
             tracing::error!("local API stopped: {e}");
         }
+    });
+    let gc_task = settings.gc_interval.map(|every| {
+        cairn_node::worker::spawn_periodic(
+            node_for_api.clone(),
+            cairn_node::worker::Gc,
+            every,
+            stop_tx.subscribe(),
+        )
     });
 
     println!("cairn: S3 API on http://{addr} (access key {access}); local API on {api_addr}");
@@ -239,6 +258,9 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = stop_tx.send(true);
     let _ = std::fs::remove_file(&api_file);
     let _ = api_task.await;
+    if let Some(task) = gc_task {
+        let _ = task.await;
+    }
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(30)) => {

@@ -24,6 +24,10 @@ impl Server {
 
     /// Starts a node on the data folder `data` (which may hold an earlier node's data).
     fn start_in(data: tempfile::TempDir) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    fn start_with(data: tempfile::TempDir, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .args([
                 "serve",
@@ -31,8 +35,9 @@ impl Server {
                 "127.0.0.1:0",
                 "--api-listen",
                 "127.0.0.1:0",
-                "--data",
             ])
+            .args(extra)
+            .arg("--data")
             .arg(data.path())
             .env("CAIRN_ROOT_ACCESS_KEY", ACCESS)
             .env("CAIRN_ROOT_SECRET_KEY", SECRET)
@@ -1814,4 +1819,65 @@ async fn cli_talks_to_the_running_node() {
 
 fn data_bytes() -> Vec<u8> {
     data(700_000, 42)
+}
+
+fn block_file_count(data: &std::path::Path) -> usize {
+    std::fs::read_dir(data.join("blocks"))
+        .unwrap()
+        .flatten()
+        .map(|d| std::fs::read_dir(d.path()).map(|r| r.count()).unwrap_or(0))
+        .sum()
+}
+
+/// The background GC worker removes what deleted objects left, and nothing else.
+#[tokio::test]
+async fn background_gc_collects_deleted_objects() {
+    let server = Server::start_with(tempfile::tempdir().unwrap(), &["--gc-interval", "1"]);
+    let dir = server._data.path().to_path_buf();
+    let s3 = server.client();
+    s3.create_bucket().bucket("gcb").send().await.unwrap();
+    let keep = data_bytes();
+    s3.put_object()
+        .bucket("gcb")
+        .key("keep")
+        .body(ByteStream::from(keep.clone()))
+        .send()
+        .await
+        .unwrap();
+    let before = block_file_count(&dir);
+    s3.put_object()
+        .bucket("gcb")
+        .key("drop")
+        .body(ByteStream::from(data(900_000, 77)))
+        .send()
+        .await
+        .unwrap();
+    assert!(block_file_count(&dir) > before);
+    s3.delete_object()
+        .bucket("gcb")
+        .key("drop")
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while block_file_count(&dir) > before {
+        assert!(std::time::Instant::now() < deadline, "GC never ran");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let got = s3
+        .get_object()
+        .bucket("gcb")
+        .key("keep")
+        .send()
+        .await
+        .unwrap();
+    assert!(body(got).await == keep);
+    // and on demand through the local API
+    let out = cairn_on(&dir, &["gc"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("removed 0 blocks"));
 }

@@ -1,0 +1,107 @@
+//! The one shape of Cairn's background jobs: a [`Job`] run on a blocking thread every
+//! `interval`, until shutdown. GC is the first; provider re-announcement, repair and scrub will
+//! use the same shape.
+
+use std::time::Duration;
+
+use crate::{Node, NodeError};
+
+/// A background job.
+pub trait Job: Send + 'static {
+    /// Name, for logs.
+    fn name(&self) -> &'static str;
+    /// One run; returns a one-line summary for the log.
+    fn run(&mut self, node: &Node) -> Result<String, NodeError>;
+}
+
+/// Garbage collection: removes blocks no pin, object, part or version reaches.
+#[derive(Debug, Default)]
+pub struct Gc;
+
+impl Job for Gc {
+    fn name(&self) -> &'static str {
+        "gc"
+    }
+
+    fn run(&mut self, node: &Node) -> Result<String, NodeError> {
+        let s = node.store().gc()?;
+        Ok(format!(
+            "removed {} blocks ({} bytes), kept {}, missing {}",
+            s.removed, s.freed_bytes, s.kept, s.missing
+        ))
+    }
+}
+
+/// Runs `job` every `interval` (first run after one interval) until `stop` turns true.
+pub fn spawn_periodic(
+    node: Node,
+    mut job: impl Job,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stop.changed() => return,
+            }
+            let node = node.clone();
+            let name = job.name();
+            let outcome = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                let r = job.run(&node);
+                (job, r, started.elapsed())
+            })
+            .await;
+            match outcome {
+                Ok((j, result, took)) => {
+                    job = j;
+                    match result {
+                        Ok(summary) => tracing::info!(job = name, ?took, "{summary}"),
+                        Err(e) => tracing::warn!(job = name, "failed: {e}"),
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(job = name, "panicked: {e}");
+                    return;
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Count(Arc<AtomicUsize>);
+    impl Job for Count {
+        fn name(&self) -> &'static str {
+            "count"
+        }
+        fn run(&mut self, _: &Node) -> Result<String, NodeError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(String::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_until_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let n = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let h = spawn_periodic(node, Count(n.clone()), Duration::from_millis(20), rx);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        tx.send(true).unwrap();
+        h.await.unwrap();
+        let runs = n.load(Ordering::SeqCst);
+        assert!((2..=9).contains(&runs), "{runs} runs");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(n.load(Ordering::SeqCst), runs, "ran after stop");
+    }
+}
