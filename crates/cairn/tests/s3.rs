@@ -1798,7 +1798,7 @@ async fn cli_talks_to_the_running_node() {
     assert!(listed.contains("carol"), "{listed}");
 
     // commands without a route say so clearly
-    let out = cairn_on(&data, &["gc"]);
+    let out = cairn_on(&data, &["check", &cid]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("a node is running"));
 
