@@ -35,6 +35,9 @@ pub fn router(node: Node, token: String) -> Router {
         .route("/api/v0/ls", get(ls))
         .route("/api/v0/gc", post(gc))
         .route("/api/v0/pin/ls", get(pin_ls))
+        .route("/api/v0/pin/add", post(pin_add))
+        .route("/api/v0/pin/rm", post(pin_rm))
+        .route("/api/v0/check", get(check))
         .route("/api/v0/key/create", post(key_create))
         .route("/api/v0/key/list", get(key_list))
         .route("/api/v0/key/delete", post(key_delete))
@@ -235,4 +238,39 @@ async fn pin_ls(State(s): State<AppState>) -> ApiResult {
         .map(|(cid, count)| json!({ "cid": cid.to_string(), "count": count }))
         .collect();
     Ok(Json(pins).into_response())
+}
+
+async fn pin_add(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let cid = resolve(&s.node, &q)?;
+    let node = s.node.clone();
+    blocking(move || node.pin(&cid)).await?;
+    Ok(Json(json!({ "cid": cid.to_string() })).into_response())
+}
+
+async fn pin_rm(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let cid = resolve(&s.node, &q)?;
+    let node = s.node.clone();
+    if blocking(move || Ok(node.store().unpin(&cid)?)).await? {
+        Ok(Json(json!({ "cid": cid.to_string() })).into_response())
+    } else {
+        Err(fail(StatusCode::NOT_FOUND, format!("{cid} is not pinned")))
+    }
+}
+
+/// `GET /api/v0/check?arg=CID&hard=true|false` — a check report.
+async fn check(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let cid = resolve(&s.node, &q)?;
+    let hard = q.get("hard").map(String::as_str) == Some("true");
+    let node = s.node.clone();
+    let r = blocking(move || node.check(&cid, hard)).await?;
+    let cids = |v: &[cairn_dag::Cid]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    Ok(Json(json!({
+        "cid": cid.to_string(),
+        "blocks": r.blocks,
+        "bytes_read": r.bytes_read,
+        "missing": cids(&r.missing),
+        "corrupt": cids(&r.corrupt),
+        "bad_files": r.bad_files.iter().map(|(c, why)| json!([c.to_string(), why])).collect::<Vec<_>>(),
+    }))
+    .into_response())
 }

@@ -222,6 +222,62 @@ pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
             }
             Ok(())
         })(),
+        Command::Pin(crate::cli::PinCmd::Add { paths }) => (|| {
+            for p in paths {
+                let v = Remote::json(remote.post(
+                    &format!("/pin/add?arg={}", encode(p)),
+                    &mut std::io::empty(),
+                )?)?;
+                println!("pinned {} recursively", v["cid"].as_str().unwrap_or(""));
+            }
+            Ok(())
+        })(),
+        Command::Pin(crate::cli::PinCmd::Rm { paths }) => (|| {
+            for p in paths {
+                let v = Remote::json(
+                    remote.post(&format!("/pin/rm?arg={}", encode(p)), &mut std::io::empty())?,
+                )?;
+                println!("unpinned {}", v["cid"].as_str().unwrap_or(""));
+            }
+            Ok(())
+        })(),
+        Command::Check(args) => (|| {
+            let v = Remote::json(remote.get(&format!(
+                "/check?arg={}&hard={}",
+                encode(&args.path),
+                args.hard
+            ))?)?;
+            let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+            for c in list("missing") {
+                eprintln!("missing block {}", c.as_str().unwrap_or(""));
+            }
+            for c in list("corrupt") {
+                eprintln!("CorruptBlock {} (quarantined)", c.as_str().unwrap_or(""));
+            }
+            for b in list("bad_files") {
+                eprintln!(
+                    "file {} does not re-assemble: {}",
+                    b[0].as_str().unwrap_or(""),
+                    b[1].as_str().unwrap_or("")
+                );
+            }
+            let cid = v["cid"].as_str().unwrap_or("");
+            let (m, c, b) = (
+                list("missing").len(),
+                list("corrupt").len(),
+                list("bad_files").len(),
+            );
+            if m + c + b > 0 {
+                bail!("{cid}: check failed ({m} missing, {c} corrupt, {b} bad files)");
+            }
+            println!(
+                "{cid}: ok ({} blocks, {} bytes read, {})",
+                v["blocks"],
+                v["bytes_read"],
+                if args.hard { "hard" } else { "soft" }
+            );
+            Ok(())
+        })(),
         _ => return None,
     };
     Some(result)

@@ -1798,7 +1798,18 @@ async fn cli_talks_to_the_running_node() {
     assert!(listed.contains("carol"), "{listed}");
 
     // commands without a route say so clearly
-    let out = cairn_on(&data, &["check", &cid]);
+    // pins and checks go through the node too
+    let out = cairn_on(&data, &["check", "--hard", &cid]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(": ok ("),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cairn_on(&data, &["pin", "rm", &cid]).status.success());
+    assert!(cairn_on(&data, &["pin", "add", &cid]).status.success());
+    let pins = String::from_utf8(cairn_on(&data, &["pin", "ls"]).stdout).unwrap();
+    assert!(pins.contains(&cid), "{pins}");
+    let out = cairn_on(&data, &["car", "import", "/nonexistent.car"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("a node is running"));
 
