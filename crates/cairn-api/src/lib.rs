@@ -38,6 +38,8 @@ pub fn router(node: Node, token: String) -> Router {
         .route("/api/v0/pin/add", post(pin_add))
         .route("/api/v0/pin/rm", post(pin_rm))
         .route("/api/v0/check", get(check))
+        .route("/api/v0/stat", get(stat))
+        .route("/api/v0/tree", post(tree))
         .route("/api/v0/key/create", post(key_create))
         .route("/api/v0/key/list", get(key_list))
         .route("/api/v0/key/delete", post(key_delete))
@@ -131,7 +133,12 @@ async fn add(State(s): State<AppState>, Query(q): Params, body: Body) -> ApiResu
     let staged = s.node.stage_object(Box::pin(stream), version).await?;
     let node = s.node.clone();
     let link = blocking(move || node.commit_file(staged, pin)).await?;
-    Ok(Json(json!({ "cid": link.cid.to_string(), "size": link.file_size })).into_response())
+    Ok(Json(json!({
+        "cid": link.cid.to_string(),
+        "size": link.file_size,
+        "dag_size": link.dag_size,
+    }))
+    .into_response())
 }
 
 fn resolve(node: &Node, q: &HashMap<String, String>) -> Result<cairn_dag::Cid, ApiError> {
@@ -272,5 +279,81 @@ async fn check(State(s): State<AppState>, Query(q): Params) -> ApiResult {
         "corrupt": cids(&r.corrupt),
         "bad_files": r.bad_files.iter().map(|(c, why)| json!([c.to_string(), why])).collect::<Vec<_>>(),
     }))
+    .into_response())
+}
+
+/// `GET /api/v0/stat?arg=CID[/path]` — what the node is: `file` (with size), `dir`,
+/// `symlink` (with target) or `other`.
+async fn stat(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    use cairn_dag::dir::NodeKind;
+    let cid = resolve(&s.node, &q)?;
+    let v = match s.node.describe(&cid)? {
+        NodeKind::File { size } => json!({ "cid": cid.to_string(), "kind": "file", "size": size }),
+        NodeKind::Directory { .. } => json!({ "cid": cid.to_string(), "kind": "dir" }),
+        NodeKind::Symlink => {
+            let block = s.node.store().get(&cid).map_err(NodeError::from)?;
+            let target = cairn_dag::dir::symlink_target(&cid, &block).map_err(NodeError::from)?;
+            json!({ "cid": cid.to_string(), "kind": "symlink", "target": target })
+        }
+        NodeKind::Other => json!({ "cid": cid.to_string(), "kind": "other" }),
+    };
+    Ok(Json(v).into_response())
+}
+
+/// `POST /api/v0/tree?cid_version=0|1&pin=true|false` with JSON
+/// `{"root": "name", "entries": [{"path": "name/a", "kind": "dir"|"file"|"symlink",
+/// "cid": .., "dag_size": .., "target": ..}]}`: builds the folders of a tree whose files were
+/// uploaded with `/add` (`cairn add -r` through the API). Answers the folders, root last.
+async fn tree(
+    State(s): State<AppState>,
+    Query(q): Params,
+    Json(body): Json<serde_json::Value>,
+) -> ApiResult {
+    use cairn_node::import::StoredItem;
+    let bad = |m: &str| fail(StatusCode::BAD_REQUEST, m);
+    let version = match q.get("cid_version").map(String::as_str).unwrap_or("0") {
+        "1" => CidVersion::V1,
+        _ => CidVersion::V0,
+    };
+    let pin = q.get("pin").map(String::as_str) != Some("false");
+    let root = body["root"]
+        .as_str()
+        .ok_or_else(|| bad("missing root"))?
+        .to_owned();
+    let mut entries = Vec::new();
+    for e in body["entries"].as_array().into_iter().flatten() {
+        let path = e["path"]
+            .as_str()
+            .ok_or_else(|| bad("entry without path"))?
+            .to_owned();
+        let item = match e["kind"].as_str() {
+            Some("dir") => StoredItem::Dir,
+            Some("file") => StoredItem::File {
+                cid: e["cid"]
+                    .as_str()
+                    .and_then(|c| cairn_dag::Cid::try_from(c).ok())
+                    .ok_or_else(|| bad("file entry without a valid cid"))?,
+                dag_size: e["dag_size"]
+                    .as_u64()
+                    .ok_or_else(|| bad("file entry without dag_size"))?,
+            },
+            Some("symlink") => StoredItem::Symlink(
+                e["target"]
+                    .as_str()
+                    .ok_or_else(|| bad("symlink entry without target"))?
+                    .to_owned(),
+            ),
+            _ => return Err(bad("entry kind must be dir, file or symlink")),
+        };
+        entries.push((path, item));
+    }
+    let node = s.node.clone();
+    let added = blocking(move || node.build_tree(&root, &entries, version, pin)).await?;
+    Ok(Json(
+        added
+            .into_iter()
+            .map(|a| json!({ "path": a.path, "cid": a.cid.to_string(), "size": a.size }))
+            .collect::<Vec<_>>(),
+    )
     .into_response())
 }

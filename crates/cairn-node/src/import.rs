@@ -247,17 +247,23 @@ impl Node {
             }
             let mut builder = cairn_dag::dir::DirectoryBuilder::new(opts.cid_version);
             builder.add_dir(&name)?;
-            self.add_tree(&ctx, path, &name, &mut builder, &mut added)?;
-            for node in builder.build()? {
-                ctx.batch.put(&node.block)?;
-                if !node.path.is_empty() {
-                    added.push(Added {
-                        path: node.path,
-                        cid: node.block.cid,
-                        size: node.dag_size,
-                    });
+            for entry in walk_tree(path, &name, opts.hidden)? {
+                match entry.item {
+                    TreeItem::Dir => builder.add_dir(&entry.rel)?,
+                    TreeItem::File(file) | TreeItem::Symlink(file) => {
+                        let meta = std::fs::symlink_metadata(&file)
+                            .map_err(io_err(format!("{}", file.display())))?;
+                        let (cid, size, dag_size) = self.add_entry(&ctx, &file, &meta)?;
+                        builder.add_link(&entry.rel, cid, dag_size)?;
+                        added.push(Added {
+                            path: entry.rel,
+                            cid,
+                            size,
+                        });
+                    }
                 }
             }
+            finish_tree(&ctx.batch, builder, &mut added)?;
         } else {
             let (cid, size, _) = self.add_entry(&ctx, path, &meta)?;
             added.push(Added {
@@ -304,43 +310,148 @@ impl Node {
         let link = importer.finish()?;
         Ok((link.cid, link.file_size, link.dag_size))
     }
+}
 
-    fn add_tree(
+/// What a tree walk found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeItem {
+    /// A folder (added even when empty, as Kubo does).
+    Dir,
+    /// A regular file at this path.
+    File(std::path::PathBuf),
+    /// A symlink at this path.
+    Symlink(std::path::PathBuf),
+}
+
+/// One entry of a tree walk: its path relative to the added folder's parent (`tree/a/b.txt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// Relative path, `/`-separated, starting with the root folder's name.
+    pub rel: String,
+    /// What it is.
+    pub item: TreeItem,
+}
+
+/// Walks a folder like `ipfs add -r`: entries sorted by name, depth first, names starting with
+/// `.` skipped unless `hidden`. Anything but folders, files and symlinks is an error.
+pub fn walk_tree(dir: &Path, rel: &str, hidden: bool) -> Result<Vec<TreeEntry>, NodeError> {
+    let mut out = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io_err(format!("list {}", dir.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(io_err(format!("list {}", dir.display())))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = path_name(&path)?;
+        if name.starts_with('.') && !hidden {
+            continue;
+        }
+        let child = format!("{rel}/{name}");
+        let meta =
+            std::fs::symlink_metadata(&path).map_err(io_err(format!("{}", path.display())))?;
+        if meta.is_dir() {
+            out.push(TreeEntry {
+                rel: child.clone(),
+                item: TreeItem::Dir,
+            });
+            out.extend(walk_tree(&path, &child, hidden)?);
+        } else if meta.file_type().is_symlink() {
+            out.push(TreeEntry {
+                rel: child,
+                item: TreeItem::Symlink(path),
+            });
+        } else if meta.is_file() {
+            out.push(TreeEntry {
+                rel: child,
+                item: TreeItem::File(path),
+            });
+        } else {
+            return Err(NodeError::Unsupported(format!(
+                "{}: not a regular file, directory or symlink",
+                path.display()
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Renders the directory nodes into `batch`, appending them (root last) to `added`.
+fn finish_tree(
+    batch: &WriteBatch,
+    builder: cairn_dag::dir::DirectoryBuilder,
+    added: &mut Vec<Added>,
+) -> Result<(), NodeError> {
+    for node in builder.build()? {
+        batch.put(&node.block)?;
+        if !node.path.is_empty() {
+            added.push(Added {
+                path: node.path,
+                cid: node.block.cid,
+                size: node.dag_size,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// An entry of a tree whose files are already stored (sent by a client of the local API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredItem {
+    /// A folder.
+    Dir,
+    /// A stored file's root and DAG size.
+    File {
+        /// Root.
+        cid: Cid,
+        /// dag-pb Tsize.
+        dag_size: u64,
+    },
+    /// A symlink and its target.
+    Symlink(String),
+}
+
+impl Node {
+    /// Builds the directory nodes of a tree whose files are already stored (each checked to be
+    /// present), like the end of `add -r`; returns the folders added, the root (`root`) last.
+    pub fn build_tree(
         &self,
-        ctx: &AddCtx<'_>,
-        dir: &Path,
-        rel: &str,
-        builder: &mut cairn_dag::dir::DirectoryBuilder,
-        added: &mut Vec<Added>,
-    ) -> Result<(), NodeError> {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .map_err(io_err(format!("list {}", dir.display())))?
-            .collect::<Result<_, _>>()
-            .map_err(io_err(format!("list {}", dir.display())))?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let path = entry.path();
-            let name = path_name(&path)?;
-            if name.starts_with('.') && !ctx.opts.hidden {
-                continue;
+        root: &str,
+        entries: &[(String, StoredItem)],
+        cid_version: CidVersion,
+        pin: bool,
+    ) -> Result<Vec<Added>, NodeError> {
+        let batch = Arc::new(self.store().batch());
+        let mut builder = cairn_dag::dir::DirectoryBuilder::new(cid_version);
+        builder.add_dir(root)?;
+        for (rel, item) in entries {
+            if !rel.starts_with(&format!("{root}/")) {
+                return Err(NodeError::Unsupported(format!(
+                    "{rel:?} is not under {root:?}"
+                )));
             }
-            let child = format!("{rel}/{name}");
-            let meta =
-                std::fs::symlink_metadata(&path).map_err(io_err(format!("{}", path.display())))?;
-            if meta.is_dir() {
-                builder.add_dir(&child)?;
-                self.add_tree(ctx, &path, &child, builder, added)?;
-            } else {
-                let (cid, size, dag_size) = self.add_entry(ctx, &path, &meta)?;
-                builder.add_link(&child, cid, dag_size)?;
-                added.push(Added {
-                    path: child,
-                    cid,
-                    size,
-                });
+            match item {
+                StoredItem::Dir => builder.add_dir(rel)?,
+                StoredItem::File { cid, dag_size } => {
+                    if !self.check(cid, false)?.missing.is_empty() {
+                        return Err(NodeError::Unsupported(format!(
+                            "{rel}: {cid} is not (completely) stored; upload it again"
+                        )));
+                    }
+                    builder.add_link(rel, *cid, *dag_size)?;
+                }
+                StoredItem::Symlink(target) => {
+                    let block = cairn_dag::dir::symlink(target, cid_version);
+                    batch.put(&block)?;
+                    builder.add_link(rel, block.cid, block.data.len() as u64)?;
+                }
             }
         }
-        Ok(())
+        let mut added = Vec::new();
+        finish_tree(&batch, builder, &mut added)?;
+        let root_cid = added.last().map(|a| a.cid);
+        commit(batch, root_cid.filter(|_| pin))?;
+        Ok(added)
     }
 }
 

@@ -73,10 +73,20 @@ impl Remote {
     }
 
     fn post(&self, path: &str, body: &mut dyn Read) -> Result<ureq::http::Response<ureq::Body>> {
+        self.post_typed(path, body, "application/octet-stream")
+    }
+
+    fn post_typed(
+        &self,
+        path: &str,
+        body: &mut dyn Read,
+        content_type: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
         let resp = self
             .agent
             .post(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
+            .header("Content-Type", content_type)
             .send(ureq::SendBody::from_reader(body))
             .context("calling the running node's local API")?;
         Self::check(resp)
@@ -88,21 +98,22 @@ impl Remote {
         Ok(serde_json::from_str(&text)?)
     }
 
-    /// Adds a byte stream; returns its CID.
-    pub fn add(&self, reader: &mut dyn Read, cid_version: u8, pin: bool) -> Result<String> {
+    /// Adds a byte stream; returns its CID and DAG size.
+    pub fn add(&self, reader: &mut dyn Read, cid_version: u8, pin: bool) -> Result<(String, u64)> {
         let v =
             Self::json(self.post(&format!("/add?cid_version={cid_version}&pin={pin}"), reader)?)?;
-        v["cid"]
+        let cid = v["cid"]
             .as_str()
             .map(str::to_owned)
-            .context("the node answered no CID")
+            .context("the node answered no CID")?;
+        Ok((cid, v["dag_size"].as_u64().unwrap_or(0)))
     }
 }
 
 /// Runs `command` through the node, or `None` if it has no API route yet.
 pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
     let result = match command {
-        Command::Add(args) if !args.recursive => add(remote, args),
+        Command::Add(args) => add(remote, args),
         Command::Cat(args) => (|| {
             let mut q = format!("/cat?arg={}", encode(&args.path));
             if args.offset > 0 {
@@ -278,6 +289,17 @@ pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
             );
             Ok(())
         })(),
+        Command::Get(args) => (|| {
+            let cid =
+                Remote::json(remote.get(&format!("/stat?arg={}", encode(&args.path)))?)?["cid"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .context("the node answered no CID")?;
+            let out = args.output.clone().unwrap_or_else(|| cid.clone().into());
+            get_tree(remote, &cid, &out)?;
+            eprintln!("Saved {cid} to {}", out.display());
+            Ok(())
+        })(),
         _ => return None,
     };
     Some(result)
@@ -290,30 +312,151 @@ fn add(remote: &Remote, args: &crate::cli::AddArgs) -> Result<()> {
     } else {
         args.paths.clone()
     };
-    for path in paths {
-        let (cid, name) = if path.as_os_str() == "-" {
-            let cid = remote.add(&mut std::io::stdin().lock(), args.cid_version, args.pin)?;
-            (cid.clone(), cid)
+    let mut print = |cid: &str, name: &str| -> Result<()> {
+        if args.quiet {
+            Ok(())
         } else {
-            if path.is_dir() {
+            Ok(writeln!(out, "added {cid} {name}")?)
+        }
+    };
+    for path in paths {
+        let root = if path.as_os_str() == "-" {
+            let (cid, _) = remote.add(&mut std::io::stdin().lock(), args.cid_version, args.pin)?;
+            print(&cid, &cid)?;
+            cid
+        } else if path.is_dir() {
+            if !args.recursive {
                 bail!(
-                    "{} is a directory; `add -r` is not available while a node runs yet",
+                    "{} is a directory, use -r to add directories",
                     path.display()
                 );
             }
+            add_tree(remote, args, &path, &mut print)?
+        } else {
             let mut file =
                 std::fs::File::open(&path).with_context(|| format!("{}", path.display()))?;
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            (remote.add(&mut file, args.cid_version, args.pin)?, name)
+            let (cid, _) = remote.add(&mut file, args.cid_version, args.pin)?;
+            print(&cid, &name)?;
+            cid
         };
         if args.quiet {
-            writeln!(out, "{cid}")?;
-        } else {
-            writeln!(out, "added {cid} {name}")?;
+            println!("{root}");
         }
     }
     Ok(())
+}
+
+/// `add -r` through the API: the same walk as offline, each file uploaded with `/add`, then the
+/// folders built by `/tree`. Returns the root's CID.
+fn add_tree(
+    remote: &Remote,
+    args: &crate::cli::AddArgs,
+    dir: &Path,
+    print: &mut dyn FnMut(&str, &str) -> Result<()>,
+) -> Result<String> {
+    use cairn_node::import::{TreeItem, walk_tree};
+    let canonical = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let root = canonical
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("root")
+        .to_owned();
+    let mut entries = Vec::new();
+    for e in walk_tree(dir, &root, args.hidden)? {
+        let v = match e.item {
+            TreeItem::Dir => serde_json::json!({ "path": e.rel, "kind": "dir" }),
+            TreeItem::File(p) => {
+                let mut f = std::fs::File::open(&p).with_context(|| format!("{}", p.display()))?;
+                let (cid, dag_size) = remote.add(&mut f, args.cid_version, false)?;
+                print(&cid, &e.rel)?;
+                serde_json::json!({ "path": e.rel, "kind": "file", "cid": cid, "dag_size": dag_size })
+            }
+            TreeItem::Symlink(p) => {
+                let target = std::fs::read_link(&p)?;
+                let target = target
+                    .to_str()
+                    .context("link target is not UTF-8")?
+                    .to_owned();
+                // Pure encoding: the node will make the same block.
+                let version = cairn_dag::CidVersion::try_from(args.cid_version)?;
+                print(
+                    &cairn_dag::dir::symlink(&target, version).cid.to_string(),
+                    &e.rel,
+                )?;
+                serde_json::json!({ "path": e.rel, "kind": "symlink", "target": target })
+            }
+        };
+        entries.push(v);
+    }
+    let body = serde_json::to_vec(&serde_json::json!({ "root": root, "entries": entries }))?;
+    let folders = Remote::json(remote.post_typed(
+        &format!("/tree?cid_version={}&pin={}", args.cid_version, args.pin),
+        &mut body.as_slice(),
+        "application/json",
+    )?)?;
+    let mut last = String::new();
+    for f in folders.as_array().into_iter().flatten() {
+        last = f["cid"].as_str().unwrap_or_default().to_owned();
+        print(&last, f["path"].as_str().unwrap_or_default())?;
+    }
+    Ok(last)
+}
+
+/// `cairn get` through the API: files by `cat` (temp → rename), folders by `ls`, symlinks by
+/// `stat`. Entry names come from the node's directory listing, which refuses `/`, `.`, `..`.
+fn get_tree(remote: &Remote, cid: &str, out: &Path) -> Result<()> {
+    let st = Remote::json(remote.get(&format!("/stat?arg={cid}"))?)?;
+    match st["kind"].as_str() {
+        Some("file") => {
+            let tmp = out.with_file_name(format!(
+                ".{}.cairn-tmp",
+                out.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+            ));
+            let result = (|| {
+                let mut resp = remote.get(&format!("/cat?arg={cid}"))?;
+                let mut file = std::fs::File::create(&tmp)
+                    .with_context(|| format!("create {}", tmp.display()))?;
+                std::io::copy(&mut resp.body_mut().as_reader(), &mut file)?;
+                std::fs::rename(&tmp, out).with_context(|| format!("write {}", out.display()))
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result
+        }
+        Some("dir") => {
+            std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+            for e in Remote::json(remote.get(&format!("/ls?arg={cid}"))?)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let name = e["name"].as_str().unwrap_or_default();
+                if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+                    bail!("unsafe entry name {name:?} in {cid}");
+                }
+                get_tree(
+                    remote,
+                    e["cid"].as_str().unwrap_or_default(),
+                    &out.join(name),
+                )?;
+            }
+            Ok(())
+        }
+        Some("symlink") => {
+            let target = st["target"].as_str().unwrap_or_default();
+            let _ = std::fs::remove_file(out);
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(target, out)
+                .with_context(|| format!("symlink {}", out.display()))?;
+            #[cfg(not(unix))]
+            std::fs::write(out, target)?;
+            Ok(())
+        }
+        _ => bail!("{cid} is neither a UnixFS file nor a directory"),
+    }
 }

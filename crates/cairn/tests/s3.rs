@@ -1798,6 +1798,53 @@ async fn cli_talks_to_the_running_node() {
     assert!(listed.contains("carol"), "{listed}");
 
     // commands without a route say so clearly
+    // add -r and get through the node: same output as offline, same tree back
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub/empty")).unwrap();
+    std::fs::write(tree.join("a.txt"), b"hello world\n").unwrap();
+    std::fs::write(tree.join("sub/big.bin"), super_data(600_000, 3)).unwrap();
+    std::fs::write(tree.join(".hidden"), b"skipped").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
+    let online = cairn_on(&data, &["add", "-r", tree.to_str().unwrap()]);
+    assert!(
+        online.status.success(),
+        "{}",
+        String::from_utf8_lossy(&online.stderr)
+    );
+    let offline = cairn_on(
+        &tmp.path().join("offline"),
+        &["add", "-r", tree.to_str().unwrap()],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&online.stdout),
+        String::from_utf8_lossy(&offline.stdout)
+    );
+    let root = String::from_utf8(online.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let back = tmp.path().join("back");
+    let out = cairn_on(&data, &["get", &root, "-o", back.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(back.join("sub/big.bin")).unwrap() == super_data(600_000, 3));
+    assert!(back.join("sub/empty").is_dir());
+    assert!(!back.join(".hidden").exists());
+    #[cfg(unix)]
+    assert_eq!(
+        std::fs::read_link(back.join("link")).unwrap(),
+        std::path::Path::new("a.txt")
+    );
+
     // pins and checks go through the node too
     let out = cairn_on(&data, &["check", "--hard", &cid]);
     assert!(
@@ -1891,4 +1938,8 @@ async fn background_gc_collects_deleted_objects() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("removed 0 blocks"));
+}
+
+fn super_data(len: usize, seed: u8) -> Vec<u8> {
+    data(len, seed)
 }
