@@ -40,6 +40,8 @@ pub fn router(node: Node, token: String) -> Router {
         .route("/api/v0/check", get(check))
         .route("/api/v0/stat", get(stat))
         .route("/api/v0/tree", post(tree))
+        .route("/api/v0/car/export", get(car_export))
+        .route("/api/v0/car/import", post(car_import))
         .route("/api/v0/key/create", post(key_create))
         .route("/api/v0/key/list", get(key_list))
         .route("/api/v0/key/delete", post(key_delete))
@@ -84,6 +86,7 @@ impl From<NodeError> for ApiError {
             | NodeError::Unsupported(_)
             | NodeError::InvalidBucketName(_) => StatusCode::BAD_REQUEST,
             NodeError::NoSuchBucket(_) | NodeError::NoSuchKey { .. } => StatusCode::NOT_FOUND,
+            NodeError::Car(_) => StatusCode::BAD_REQUEST,
             NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -355,5 +358,37 @@ async fn tree(
             .map(|a| json!({ "path": a.path, "cid": a.cid.to_string(), "size": a.size }))
             .collect::<Vec<_>>(),
     )
+    .into_response())
+}
+
+/// `GET /api/v0/car/export?arg=CID[/path]` — the DAG as a CARv1 stream.
+async fn car_export(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let cid = resolve(&s.node, &q)?;
+    s.node.store().get(&cid).map_err(NodeError::from)?; // a clean 404 before streaming
+    let (writer, reader) = tokio::io::duplex(256 * 1024);
+    let node = s.node.clone();
+    tokio::spawn(async move {
+        if let Err(e) = node.car_export(cid, writer).await {
+            // the client sees a truncated CAR, which fails its import
+            tracing::warn!(%cid, "CAR export failed: {e}");
+        }
+    });
+    Ok(Body::from_stream(tokio_util::io::ReaderStream::new(reader)).into_response())
+}
+
+/// `POST /api/v0/car/import?pin=true|false` — the body is a CARv1 file; every block is
+/// verified and a bad one rejects the whole import.
+async fn car_import(State(s): State<AppState>, Query(q): Params, body: Body) -> ApiResult {
+    let pin = q.get("pin").map(String::as_str) != Some("false");
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let r = s.node.car_import(Box::pin(reader), pin).await?;
+    let cids = |v: &[cairn_dag::Cid]| v.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+    Ok(Json(json!({
+        "roots": cids(&r.roots),
+        "blocks": r.blocks,
+        "pinned": cids(&r.pinned),
+        "incomplete": cids(&r.incomplete),
+    }))
     .into_response())
 }

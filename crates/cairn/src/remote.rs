@@ -300,6 +300,46 @@ pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
             eprintln!("Saved {cid} to {}", out.display());
             Ok(())
         })(),
+        Command::Car(crate::cli::CarCmd::Export { path, output }) => (|| {
+            let mut resp = remote.get(&format!("/car/export?arg={}", encode(path)))?;
+            let tmp = output.with_extension("car.tmp");
+            let result = (|| {
+                let mut file = std::fs::File::create(&tmp)
+                    .with_context(|| format!("create {}", tmp.display()))?;
+                std::io::copy(&mut resp.body_mut().as_reader(), &mut file)?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, output).with_context(|| format!("write {}", output.display()))
+            })();
+            if result.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            result?;
+            eprintln!("exported {path} to {}", output.display());
+            Ok(())
+        })(),
+        Command::Car(crate::cli::CarCmd::Import { file, no_pin }) => (|| {
+            let mut f =
+                std::fs::File::open(file).with_context(|| format!("open {}", file.display()))?;
+            let v = Remote::json(remote.post(&format!("/car/import?pin={}", !no_pin), &mut f)?)
+                .with_context(|| format!("importing {}", file.display()))?;
+            for root in v["pinned"].as_array().into_iter().flatten() {
+                println!("pinned root {}", root.as_str().unwrap_or(""));
+            }
+            eprintln!("imported {} blocks", v["blocks"]);
+            let incomplete: Vec<&str> = v["incomplete"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str())
+                .collect();
+            if !incomplete.is_empty() {
+                bail!(
+                    "blocks imported, but these roots are incomplete and were not pinned: {}",
+                    incomplete.join(", ")
+                );
+            }
+            Ok(())
+        })(),
         _ => return None,
     };
     Some(result)

@@ -1856,9 +1856,45 @@ async fn cli_talks_to_the_running_node() {
     assert!(cairn_on(&data, &["pin", "add", &cid]).status.success());
     let pins = String::from_utf8(cairn_on(&data, &["pin", "ls"]).stdout).unwrap();
     assert!(pins.contains(&cid), "{pins}");
-    let out = cairn_on(&data, &["car", "import", "/nonexistent.car"]);
+    // CAR out of the running node and into another (offline) folder, byte-identical DAG
+    let car = tmp.path().join("t.car");
+    let out = cairn_on(
+        &data,
+        &["car", "export", &root, "-o", car.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = tmp.path().join("other");
+    let out = cairn_on(&other, &["car", "import", car.to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("pinned root {root}\n")
+    );
+    // and back into the running node; a broken CAR is refused with a clear error
+    let out = cairn_on(&data, &["car", "import", car.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(tmp.path().join("bad.car"), b"\x05garbage").unwrap();
+    let out = cairn_on(
+        &data,
+        &[
+            "car",
+            "import",
+            tmp.path().join("bad.car").to_str().unwrap(),
+        ],
+    );
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("a node is running"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CAR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // the API wants its token
     let api: String = std::fs::read_to_string(data.join("api.toml")).unwrap();
