@@ -1,75 +1,12 @@
 //! Real S3 clients against `cairn serve`: aws cli, boto3, rclone and restic (installed by
 //! `.ci/run`). On CI a missing client fails the test; elsewhere it is skipped with a message.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-const ACCESS: &str = "CAIRNCLIENTSACCESS01";
-const SECRET: &str = "cairn-clients-secret-0123456789abcdefghij";
-
-struct Server {
-    child: std::process::Child,
-    endpoint: String,
-    _data: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        use std::io::BufRead;
-        let data = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args([
-                "serve",
-                "--s3-listen",
-                "127.0.0.1:0",
-                "--api-listen",
-                "127.0.0.1:0",
-                "--data",
-            ])
-            .arg(data.path())
-            .env("CAIRN_ROOT_ACCESS_KEY", ACCESS)
-            .env("CAIRN_ROOT_SECRET_KEY", SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap();
-        Server {
-            endpoint: format!("http://{addr}"),
-            child,
-            _data: data,
-        }
-    }
-
-    /// A command with the endpoint's credentials in its environment.
-    fn command(&self, program: &str) -> Command {
-        let mut c = Command::new(program);
-        c.env("AWS_ACCESS_KEY_ID", ACCESS)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("S3_ENDPOINT", &self.endpoint)
-            .env_remove("AWS_CA_BUNDLE")
-            .env_remove("AWS_PROFILE");
-        c
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{ACCESS, SECRET, Server, shared_dir};
 
 /// Whether `program` can run; on CI its absence is a failure.
 fn have(program: &str, version_arg: &str) -> bool {
@@ -98,19 +35,6 @@ fn run(mut cmd: Command) -> String {
     );
     assert!(out.status.success(), "{cmd:?} failed:\n{text}");
     text
-}
-
-fn shared_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("CAIRN_SHARED") {
-        return dir.into();
-    }
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        if dir.join("shared/s3").is_dir() {
-            return dir.join("shared");
-        }
-        assert!(dir.pop(), "../shared not found; set CAIRN_SHARED");
-    }
 }
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
@@ -150,7 +74,7 @@ fn aws_cli() {
     source_tree(&src);
     let aws = |args: &[&str]| {
         let mut c = server.command("aws");
-        c.arg("--endpoint-url").arg(&server.endpoint).args(args);
+        c.arg("--endpoint-url").arg(server.endpoint()).args(args);
         run(c)
     };
     aws(&["s3", "mb", "s3://awscli"]);
@@ -228,7 +152,7 @@ fn boto3() {
     let expected = cairn_add_cid(&tmp.path().join("big"));
     let mut c = server.command("python3");
     c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_check.py"))
-        .args([&server.endpoint, ACCESS, SECRET, &expected]);
+        .args([&server.endpoint(), ACCESS, SECRET, &expected]);
     assert!(run(c).contains("boto3: all checks passed"));
 }
 

@@ -1,136 +1,15 @@
 //! The S3 API driven by a real client (aws-sdk-s3) against `cairn serve` on a free
 //! 127.0.0.1 port.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::process::Command;
+
+mod common;
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-
-const ACCESS: &str = "CAIRNTESTACCESSKEY01";
-const SECRET: &str = "cairn-test-secret-key-0123456789abcdefghij";
-
-struct Server {
-    child: Child,
-    addr: String,
-    _data: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        Server::start_in(tempfile::tempdir().unwrap())
-    }
-
-    /// Starts a node on the data folder `data` (which may hold an earlier node's data).
-    fn start_in(data: tempfile::TempDir) -> Server {
-        Server::start_with(data, &[])
-    }
-
-    fn start_with(data: tempfile::TempDir, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args([
-                "serve",
-                "--s3-listen",
-                "127.0.0.1:0",
-                "--api-listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .arg("--data")
-            .arg(data.path())
-            .env("CAIRN_ROOT_ACCESS_KEY", ACCESS)
-            .env("CAIRN_ROOT_SECRET_KEY", SECRET)
-            .env_remove("CAIRN_DATA")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        Server {
-            child,
-            addr,
-            _data: data,
-        }
-    }
-
-    fn client_with(&self, access: &str, secret: &str) -> Client {
-        let config = aws_sdk_s3::Config::builder()
-            .endpoint_url(format!("http://{}", self.addr))
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
-            .force_path_style(true)
-            .build();
-        Client::from_conf(config)
-    }
-
-    fn client(&self) -> Client {
-        self.client_with(ACCESS, SECRET)
-    }
-
-    /// A raw HTTP/1.1 request; returns (status, body).
-    fn raw(&self, method: &str, path_and_query: &str) -> (u16, Vec<u8>) {
-        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "{method} {path_and_query} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .unwrap();
-        let mut resp = Vec::new();
-        s.read_to_end(&mut resp).unwrap();
-        let head_end = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        let head = String::from_utf8_lossy(&resp[..head_end]).into_owned();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let mut body = resp[head_end + 4..].to_vec();
-        if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            body = dechunk(&body);
-        }
-        (status, body)
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").unwrap();
-        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
-        b = &b[eol + 4 + n..];
-    }
-}
-
-impl Server {
-    /// SIGKILL, no goodbye; returns the data folder.
-    fn kill_9(mut self) -> tempfile::TempDir {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let data = tempfile::tempdir().unwrap();
-        std::mem::replace(&mut self._data, data)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{ACCESS, SECRET, Server, shared_dir};
 
 fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("<none>").to_owned()
@@ -649,19 +528,6 @@ async fn large_object_streams() {
         .unwrap();
     let got = s3.get_object().bucket("big").key("b").send().await.unwrap();
     assert!(body(got).await == bytes);
-}
-
-fn shared_dir() -> std::path::PathBuf {
-    if let Ok(dir) = std::env::var("CAIRN_SHARED") {
-        return dir.into();
-    }
-    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        if dir.join("shared/s3").is_dir() {
-            return dir.join("shared");
-        }
-        assert!(dir.pop(), "../shared not found; set CAIRN_SHARED");
-    }
 }
 
 /// The shared aws-chunked checker: signed and unsigned streaming, trailers, and the error
@@ -1746,7 +1612,7 @@ fn cairn_on(data: &std::path::Path, args: &[&str]) -> std::process::Output {
 #[tokio::test]
 async fn cli_talks_to_the_running_node() {
     let server = Server::start();
-    let data = server._data.path().to_path_buf();
+    let data = server.data.path().to_path_buf();
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("f.bin");
     let bytes = data_bytes();
@@ -1927,7 +1793,7 @@ fn block_file_count(data: &std::path::Path) -> usize {
 #[tokio::test]
 async fn background_gc_collects_deleted_objects() {
     let server = Server::start_with(tempfile::tempdir().unwrap(), &["--gc-interval", "1"]);
-    let dir = server._data.path().to_path_buf();
+    let dir = server.data.path().to_path_buf();
     let s3 = server.client();
     s3.create_bucket().bucket("gcb").send().await.unwrap();
     let keep = data_bytes();

@@ -1,0 +1,169 @@
+//! The test node shared by the integration tests: `cairn serve` on free 127.0.0.1 ports with
+//! fixed root credentials, clients for it, and the way to `../shared`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{Credentials, Region};
+
+pub const ACCESS: &str = "CAIRNTESTACCESSKEY01";
+pub const SECRET: &str = "cairn-test-secret-key-0123456789abcdefghij";
+
+pub struct Server {
+    child: Child,
+    /// `host:port` of the S3 API.
+    pub addr: String,
+    /// The node's data folder.
+    pub data: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_in(tempfile::tempdir().unwrap())
+    }
+
+    /// Starts a node on the data folder `data` (which may hold an earlier node's data).
+    pub fn start_in(data: tempfile::TempDir) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    pub fn start_with(data: tempfile::TempDir, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args([
+                "serve",
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--api-listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .arg("--data")
+            .arg(data.path())
+            .env("CAIRN_ROOT_ACCESS_KEY", ACCESS)
+            .env("CAIRN_ROOT_SECRET_KEY", SECRET)
+            .env_remove("CAIRN_DATA")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Server {
+            child,
+            addr,
+            data,
+        }
+    }
+
+    pub fn client_with(&self, access: &str, secret: &str) -> Client {
+        let config = aws_sdk_s3::Config::builder()
+            .endpoint_url(format!("http://{}", self.addr))
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(access, secret, None, None, "test"))
+            .force_path_style(true)
+            .build();
+        Client::from_conf(config)
+    }
+
+    pub fn client(&self) -> Client {
+        self.client_with(ACCESS, SECRET)
+    }
+
+    /// A raw HTTP/1.1 request; returns (status, body).
+    pub fn raw(&self, method: &str, path_and_query: &str) -> (u16, Vec<u8>) {
+        let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path_and_query} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .unwrap();
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).unwrap();
+        let head_end = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&resp[..head_end]).into_owned();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let mut body = resp[head_end + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + n]);
+        b = &b[eol + 4 + n..];
+    }
+}
+
+impl Server {
+    /// SIGKILL, no goodbye; returns the data folder.
+    pub fn kill_9(mut self) -> tempfile::TempDir {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.data, data)
+    }
+}
+
+impl Server {
+    /// `http://host:port`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A command with this node's credentials and endpoint in its environment (for real
+    /// clients).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("AWS_ACCESS_KEY_ID", ACCESS)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("S3_ENDPOINT", self.endpoint())
+            .env_remove("AWS_CA_BUNDLE")
+            .env_remove("AWS_PROFILE");
+        c
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `../shared` beside the project root (CI clones the project next to it).
+pub fn shared_dir() -> std::path::PathBuf {
+    if let Ok(dir) = std::env::var("CAIRN_SHARED") {
+        return dir.into();
+    }
+    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        if dir.join("shared/s3").is_dir() {
+            return dir.join("shared");
+        }
+        assert!(dir.pop(), "../shared not found; set CAIRN_SHARED");
+    }
+}
