@@ -58,11 +58,7 @@ impl Server {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        Server {
-            child,
-            addr,
-            data,
-        }
+        Server { child, addr, data }
     }
 
     pub fn client_with(&self, access: &str, secret: &str) -> Client {
