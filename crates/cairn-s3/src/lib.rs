@@ -41,6 +41,25 @@ struct BodyChecks {
     content_md5: Option<String>,
 }
 
+/// The [`BodyChecks`] of a PutObject or UploadPart request (their inputs share these fields).
+macro_rules! body_checks {
+    ($req:expr) => {
+        BodyChecks {
+            trailer: trailer_algorithm(&$req.headers),
+            trailing: $req.trailing_headers.clone(),
+            sums: [
+                ("CRC32", $req.input.checksum_crc32.clone()),
+                ("CRC32C", $req.input.checksum_crc32c.clone()),
+                ("CRC64NVME", $req.input.checksum_crc64nvme.clone()),
+                ("SHA1", $req.input.checksum_sha1.clone()),
+                ("SHA256", $req.input.checksum_sha256.clone()),
+            ],
+            algorithm: $req.input.checksum_algorithm.clone(),
+            content_md5: $req.input.content_md5.clone(),
+        }
+    };
+}
+
 fn trailer_algorithm(headers: &http::HeaderMap) -> Option<&'static str> {
     headers
         .get("x-amz-trailer")
@@ -452,19 +471,7 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let checks = BodyChecks {
-            trailer: trailer_algorithm(&req.headers),
-            trailing: req.trailing_headers.clone(),
-            sums: [
-                ("CRC32", req.input.checksum_crc32.clone()),
-                ("CRC32C", req.input.checksum_crc32c.clone()),
-                ("CRC64NVME", req.input.checksum_crc64nvme.clone()),
-                ("SHA1", req.input.checksum_sha1.clone()),
-                ("SHA256", req.input.checksum_sha256.clone()),
-            ],
-            algorithm: req.input.checksum_algorithm.clone(),
-            content_md5: req.input.content_md5.clone(),
-        };
+        let checks = body_checks!(req);
         if req
             .headers
             .get("content-md5")
@@ -1049,19 +1056,7 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let checks = BodyChecks {
-            trailer: trailer_algorithm(&req.headers),
-            trailing: req.trailing_headers.clone(),
-            sums: [
-                ("CRC32", req.input.checksum_crc32.clone()),
-                ("CRC32C", req.input.checksum_crc32c.clone()),
-                ("CRC64NVME", req.input.checksum_crc64nvme.clone()),
-                ("SHA1", req.input.checksum_sha1.clone()),
-                ("SHA256", req.input.checksum_sha256.clone()),
-            ],
-            algorithm: req.input.checksum_algorithm.clone(),
-            content_md5: req.input.content_md5.clone(),
-        };
+        let checks = body_checks!(req);
         let mut input = req.input;
         let number = part_number(input.part_number)?;
         self.node

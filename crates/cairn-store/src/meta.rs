@@ -175,6 +175,15 @@ impl std::fmt::Debug for MetaTxn<'_> {
 }
 
 impl MetaTxn<'_> {
+    fn put_named(&self, def: NamedTable, name: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.txn.open_table(def)?.insert(name, record)?;
+        Ok(())
+    }
+
+    fn delete_named(&self, def: NamedTable, name: &str) -> Result<bool, StoreError> {
+        Ok(self.txn.open_table(def)?.remove(name)?.is_some())
+    }
+
     fn named(&self, def: NamedTable, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let table = self.txn.open_table(def)?;
         Ok(table.get(name)?.map(|v| v.value().to_vec()))
@@ -187,13 +196,12 @@ impl MetaTxn<'_> {
 
     /// Creates or replaces a bucket's record.
     pub fn put_bucket(&self, name: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.txn.open_table(BUCKETS)?.insert(name, record)?;
-        Ok(())
+        self.put_named(BUCKETS, name, record)
     }
 
     /// Removes a bucket's record; returns whether it existed.
     pub fn delete_bucket(&self, name: &str) -> Result<bool, StoreError> {
-        Ok(self.txn.open_table(BUCKETS)?.remove(name)?.is_some())
+        self.delete_named(BUCKETS, name)
     }
 
     /// Whether a bucket holds no object.
@@ -249,8 +257,7 @@ impl MetaTxn<'_> {
 
     /// Records a new multipart upload.
     pub fn put_upload(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.txn.open_table(UPLOADS)?.insert(id, record)?;
-        Ok(())
+        self.put_named(UPLOADS, id, record)
     }
 
     /// Removes an upload and all its parts; returns whether it existed.
@@ -354,13 +361,12 @@ impl MetaTxn<'_> {
 
     /// Stores an access key's record.
     pub fn put_key(&self, access: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.txn.open_table(KEYS)?.insert(access, record)?;
-        Ok(())
+        self.put_named(KEYS, access, record)
     }
 
     /// Removes an access key; returns whether it existed.
     pub fn delete_key(&self, access: &str) -> Result<bool, StoreError> {
-        Ok(self.txn.open_table(KEYS)?.remove(access)?.is_some())
+        self.delete_named(KEYS, access)
     }
 
     /// Adds a reference to a pin.
