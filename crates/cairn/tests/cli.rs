@@ -1,18 +1,11 @@
 //! The `cairn` binary driven as a user would: outputs, errors on bad input (one line, non-zero,
 //! never a panic), corruption detection with quarantine, and crash safety under kill -9.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
-fn cairn(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("CAIRN_DATA")
-        .output()
-        .expect("run cairn")
-}
+use common::{added_root, block_files, cairn};
 
 fn ok_bytes(out: &Output) -> Vec<u8> {
     assert!(
@@ -42,16 +35,6 @@ fn fails(out: &Output, needle: &str) {
         .collect();
     assert_eq!(errors.len(), 1, "stderr: {stderr}");
     assert!(errors[0].contains(needle), "{needle:?} not in {stderr}");
-}
-
-fn block_files(data: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for shard in std::fs::read_dir(data.join("blocks")).unwrap().flatten() {
-        for f in std::fs::read_dir(shard.path()).unwrap().flatten() {
-            out.push(f.path());
-        }
-    }
-    out
 }
 
 #[test]
@@ -97,14 +80,7 @@ fn add_cat_ls_get_pin_gc() {
     std::fs::write(tree.join("b.txt"), b"B").unwrap();
     fails(&cairn(&data, &["add", tree.to_str().unwrap()]), "use -r");
     let out = ok(&cairn(&data, &["add", "-r", tree.to_str().unwrap()]));
-    let root = out
-        .lines()
-        .last()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let root = added_root(&out);
     assert!(out.lines().last().unwrap().ends_with(" tree"), "{out}");
     let ls = ok(&cairn(&data, &["ls", &root]));
     let names: Vec<&str> = ls.lines().map(|l| l.rsplit(' ').next().unwrap()).collect();

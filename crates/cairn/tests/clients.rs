@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{ACCESS, SECRET, Server, shared_dir};
+use common::{ACCESS, SECRET, Server, cairn_add_cid, pattern, shared_dir};
 
 /// Whether `program` can run; on CI its absence is a failure.
 fn have(program: &str, version_arg: &str) -> bool {
@@ -37,30 +37,14 @@ fn run(mut cmd: Command) -> String {
     text
 }
 
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed) ^ (i >> 11) as u8)
-        .collect()
-}
-
 /// A small tree with a multipart-sized file, an empty file and awkward names.
 fn source_tree(dir: &Path) {
     std::fs::create_dir_all(dir.join("sub/deep")).unwrap();
-    std::fs::write(dir.join("big.bin"), bytes(12_000_000, 1)).unwrap();
+    std::fs::write(dir.join("big.bin"), pattern(12_000_000, 1)).unwrap();
     std::fs::write(dir.join("a.txt"), b"hello\n").unwrap();
-    std::fs::write(dir.join("sub/mid.bin"), bytes(300_000, 2)).unwrap();
+    std::fs::write(dir.join("sub/mid.bin"), pattern(300_000, 2)).unwrap();
     std::fs::write(dir.join("sub/empty"), b"").unwrap();
     std::fs::write(dir.join("sub/deep/space name+plus.txt"), b"z\n").unwrap();
-}
-
-fn cairn_add_cid(path: &Path) -> String {
-    let data = tempfile::tempdir().unwrap();
-    let out = run({
-        let mut c = Command::new(env!("CARGO_BIN_EXE_cairn"));
-        c.args(["add", "-q", "--data"]).arg(data.path()).arg(path);
-        c
-    });
-    out.trim().to_owned()
 }
 
 #[test]
@@ -145,14 +129,14 @@ fn boto3() {
     }
     let server = Server::start();
     let tmp = tempfile::tempdir().unwrap();
-    let data: Vec<u8> = (0..13 * 1024 * 1024 + 5)
-        .map(|i: usize| ((i * 31 + 7) % 256) as u8)
-        .collect();
-    std::fs::write(tmp.path().join("big"), &data).unwrap();
-    let expected = cairn_add_cid(&tmp.path().join("big"));
+    let big = tmp.path().join("big");
+    std::fs::write(&big, pattern(13 * 1024 * 1024 + 5, 7)).unwrap();
+    let expected = cairn_add_cid(&big);
     let mut c = server.command("python3");
     c.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_check.py"))
-        .args([&server.endpoint(), ACCESS, SECRET, &expected]);
+        .args([&server.endpoint(), ACCESS, SECRET])
+        .arg(&big)
+        .arg(&expected);
     assert!(run(c).contains("boto3: all checks passed"));
 }
 

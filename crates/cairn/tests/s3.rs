@@ -9,16 +9,12 @@ mod common;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
-use common::{ACCESS, SECRET, Server, shared_dir};
+use common::{
+    ACCESS, SECRET, Server, added_root, block_files, cairn, cairn_add_cid, pattern, shared_dir,
+};
 
 fn code<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("<none>").to_owned()
-}
-
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
-        .collect()
 }
 
 async fn body(out: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
@@ -84,7 +80,7 @@ async fn objects_cid_metadata_ranges() {
     let server = Server::start();
     let s3 = server.client();
     s3.create_bucket().bucket("bkt").send().await.unwrap();
-    let bytes = data(3 * 262144 + 1000, 7);
+    let bytes = pattern(3 * 262144 + 1000, 7);
     let put = s3
         .put_object()
         .bucket("bkt")
@@ -374,7 +370,7 @@ async fn copy_and_batch_delete() {
         .key("o")
         .metadata("m", "1")
         .content_type("text/x")
-        .body(ByteStream::from(data(300_000, 1)))
+        .body(ByteStream::from(pattern(300_000, 1)))
         .send()
         .await
         .unwrap();
@@ -518,7 +514,7 @@ async fn large_object_streams() {
     let server = Server::start();
     let s3 = server.client();
     s3.create_bucket().bucket("big").send().await.unwrap();
-    let bytes = data(24 << 20, 3);
+    let bytes = pattern(24 << 20, 3);
     s3.put_object()
         .bucket("big")
         .key("b")
@@ -562,7 +558,7 @@ async fn flexible_checksums_round_trip() {
             .bucket("sum")
             .key("k")
             .checksum_algorithm(algo.clone())
-            .body(ByteStream::from(data(100_000, 9)))
+            .body(ByteStream::from(pattern(100_000, 9)))
             .send()
             .await
             .unwrap();
@@ -603,16 +599,11 @@ async fn flexible_checksums_round_trip() {
     );
 }
 
-fn cairn_add_cid(bytes: &[u8]) -> String {
+/// `cairn add` of these bytes, for comparison with what the S3 door stored.
+fn cid_of_bytes(bytes: &[u8]) -> String {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("f"), bytes).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(["add", "-q", "--data"])
-        .arg(tmp.path().join("d"))
-        .arg(tmp.path().join("f"))
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    cairn_add_cid(&tmp.path().join("f"))
 }
 
 #[tokio::test]
@@ -621,8 +612,8 @@ async fn multipart_upload_cid_equals_cairn_add() {
     let server = Server::start();
     let s3 = server.client();
     s3.create_bucket().bucket("mpu").send().await.unwrap();
-    let bytes = data((11 << 20) + 777, 5);
-    let expected_cid = cairn_add_cid(&bytes);
+    let bytes = pattern((11 << 20) + 777, 5);
+    let expected_cid = cid_of_bytes(&bytes);
 
     // aligned parts (5 MiB) and unaligned ones (5 MiB + 3): same CID either way
     for (key, part_size) in [("aligned", 5usize << 20), ("unaligned", (5 << 20) + 3)] {
@@ -966,7 +957,7 @@ async fn kill_9_during_concurrent_puts_loses_no_acknowledged_write() {
     let s3 = Client::from_conf(config);
     s3.create_bucket().bucket("crash").send().await.unwrap();
 
-    let body_of = |i: usize| data(20_000 + (i * 7919) % 600_000, i as u8);
+    let body_of = |i: usize| pattern(20_000 + (i * 7919) % 600_000, i as u8);
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let count = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -1598,16 +1589,6 @@ fn error_bodies_carry_the_request_id() {
     );
 }
 
-fn cairn_on(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("CAIRN_DATA")
-        .output()
-        .unwrap()
-}
-
 /// While `serve` holds the data folder, CLI commands go through its local API.
 #[tokio::test]
 async fn cli_talks_to_the_running_node() {
@@ -1615,10 +1596,10 @@ async fn cli_talks_to_the_running_node() {
     let data = server.data.path().to_path_buf();
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("f.bin");
-    let bytes = data_bytes();
+    let bytes = pattern(700_000, 42);
     std::fs::write(&file, &bytes).unwrap();
 
-    let out = cairn_on(&data, &["add", "-q", file.to_str().unwrap()]);
+    let out = cairn(&data, &["add", "-q", file.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -1627,14 +1608,14 @@ async fn cli_talks_to_the_running_node() {
     let cid = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert_eq!(
         cid,
-        cairn_add_cid(&bytes),
+        cid_of_bytes(&bytes),
         "same CID through the API as offline"
     );
-    let out = cairn_on(&data, &["cat", &cid, "--offset", "10", "--length", "5"]);
+    let out = cairn(&data, &["cat", &cid, "--offset", "10", "--length", "5"]);
     assert_eq!(out.stdout, bytes[10..15]);
 
     // a key created through the API works at once
-    let out = cairn_on(&data, &["key", "create", "--user", "carol"]);
+    let out = cairn(&data, &["key", "create", "--user", "carol"]);
     let text = String::from_utf8(out.stdout).unwrap();
     let field = |name: &str| {
         text.lines()
@@ -1653,14 +1634,14 @@ async fn cli_talks_to_the_running_node() {
         .send()
         .await
         .unwrap();
-    let out = cairn_on(&data, &["bucket", "set-public", "carols"]);
+    let out = cairn(&data, &["bucket", "set-public", "carols"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(server.raw("GET", "/carols/k"), (200, b"hi".to_vec()));
-    let listed = String::from_utf8(cairn_on(&data, &["key", "list"]).stdout).unwrap();
+    let listed = String::from_utf8(cairn(&data, &["key", "list"]).stdout).unwrap();
     assert!(listed.contains("carol"), "{listed}");
 
     // commands without a route say so clearly
@@ -1668,17 +1649,17 @@ async fn cli_talks_to_the_running_node() {
     let tree = tmp.path().join("tree");
     std::fs::create_dir_all(tree.join("sub/empty")).unwrap();
     std::fs::write(tree.join("a.txt"), b"hello world\n").unwrap();
-    std::fs::write(tree.join("sub/big.bin"), super_data(600_000, 3)).unwrap();
+    std::fs::write(tree.join("sub/big.bin"), pattern(600_000, 3)).unwrap();
     std::fs::write(tree.join(".hidden"), b"skipped").unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink("a.txt", tree.join("link")).unwrap();
-    let online = cairn_on(&data, &["add", "-r", tree.to_str().unwrap()]);
+    let online = cairn(&data, &["add", "-r", tree.to_str().unwrap()]);
     assert!(
         online.status.success(),
         "{}",
         String::from_utf8_lossy(&online.stderr)
     );
-    let offline = cairn_on(
+    let offline = cairn(
         &tmp.path().join("offline"),
         &["add", "-r", tree.to_str().unwrap()],
     );
@@ -1686,23 +1667,15 @@ async fn cli_talks_to_the_running_node() {
         String::from_utf8_lossy(&online.stdout),
         String::from_utf8_lossy(&offline.stdout)
     );
-    let root = String::from_utf8(online.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .to_owned();
+    let root = added_root(&String::from_utf8(online.stdout).unwrap());
     let back = tmp.path().join("back");
-    let out = cairn_on(&data, &["get", &root, "-o", back.to_str().unwrap()]);
+    let out = cairn(&data, &["get", &root, "-o", back.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(std::fs::read(back.join("sub/big.bin")).unwrap() == super_data(600_000, 3));
+    assert!(std::fs::read(back.join("sub/big.bin")).unwrap() == pattern(600_000, 3));
     assert!(back.join("sub/empty").is_dir());
     assert!(!back.join(".hidden").exists());
     #[cfg(unix)]
@@ -1712,19 +1685,19 @@ async fn cli_talks_to_the_running_node() {
     );
 
     // pins and checks go through the node too
-    let out = cairn_on(&data, &["check", "--hard", &cid]);
+    let out = cairn(&data, &["check", "--hard", &cid]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(": ok ("),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(cairn_on(&data, &["pin", "rm", &cid]).status.success());
-    assert!(cairn_on(&data, &["pin", "add", &cid]).status.success());
-    let pins = String::from_utf8(cairn_on(&data, &["pin", "ls"]).stdout).unwrap();
+    assert!(cairn(&data, &["pin", "rm", &cid]).status.success());
+    assert!(cairn(&data, &["pin", "add", &cid]).status.success());
+    let pins = String::from_utf8(cairn(&data, &["pin", "ls"]).stdout).unwrap();
     assert!(pins.contains(&cid), "{pins}");
     // CAR out of the running node and into another (offline) folder, byte-identical DAG
     let car = tmp.path().join("t.car");
-    let out = cairn_on(
+    let out = cairn(
         &data,
         &["car", "export", &root, "-o", car.to_str().unwrap()],
     );
@@ -1734,20 +1707,20 @@ async fn cli_talks_to_the_running_node() {
         String::from_utf8_lossy(&out.stderr)
     );
     let other = tmp.path().join("other");
-    let out = cairn_on(&other, &["car", "import", car.to_str().unwrap()]);
+    let out = cairn(&other, &["car", "import", car.to_str().unwrap()]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("pinned root {root}\n")
     );
     // and back into the running node; a broken CAR is refused with a clear error
-    let out = cairn_on(&data, &["car", "import", car.to_str().unwrap()]);
+    let out = cairn(&data, &["car", "import", car.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::write(tmp.path().join("bad.car"), b"\x05garbage").unwrap();
-    let out = cairn_on(
+    let out = cairn(
         &data,
         &[
             "car",
@@ -1777,18 +1750,6 @@ async fn cli_talks_to_the_running_node() {
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
 }
 
-fn data_bytes() -> Vec<u8> {
-    data(700_000, 42)
-}
-
-fn block_file_count(data: &std::path::Path) -> usize {
-    std::fs::read_dir(data.join("blocks"))
-        .unwrap()
-        .flatten()
-        .map(|d| std::fs::read_dir(d.path()).map(|r| r.count()).unwrap_or(0))
-        .sum()
-}
-
 /// The background GC worker removes what deleted objects left, and nothing else.
 #[tokio::test]
 async fn background_gc_collects_deleted_objects() {
@@ -1796,7 +1757,7 @@ async fn background_gc_collects_deleted_objects() {
     let dir = server.data.path().to_path_buf();
     let s3 = server.client();
     s3.create_bucket().bucket("gcb").send().await.unwrap();
-    let keep = data_bytes();
+    let keep = pattern(700_000, 42);
     s3.put_object()
         .bucket("gcb")
         .key("keep")
@@ -1804,15 +1765,15 @@ async fn background_gc_collects_deleted_objects() {
         .send()
         .await
         .unwrap();
-    let before = block_file_count(&dir);
+    let before = block_files(&dir).len();
     s3.put_object()
         .bucket("gcb")
         .key("drop")
-        .body(ByteStream::from(data(900_000, 77)))
+        .body(ByteStream::from(pattern(900_000, 77)))
         .send()
         .await
         .unwrap();
-    assert!(block_file_count(&dir) > before);
+    assert!(block_files(&dir).len() > before);
     s3.delete_object()
         .bucket("gcb")
         .key("drop")
@@ -1820,7 +1781,7 @@ async fn background_gc_collects_deleted_objects() {
         .await
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while block_file_count(&dir) > before {
+    while block_files(&dir).len() > before {
         assert!(std::time::Instant::now() < deadline, "GC never ran");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
@@ -1833,15 +1794,11 @@ async fn background_gc_collects_deleted_objects() {
         .unwrap();
     assert!(body(got).await == keep);
     // and on demand through the local API
-    let out = cairn_on(&dir, &["gc"]);
+    let out = cairn(&dir, &["gc"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("removed 0 blocks"));
-}
-
-fn super_data(len: usize, seed: u8) -> Vec<u8> {
-    data(len, seed)
 }

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
@@ -151,15 +152,72 @@ impl Drop for Server {
 }
 
 /// `../shared` beside the project root (CI clones the project next to it).
-pub fn shared_dir() -> std::path::PathBuf {
+pub fn shared_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("CAIRN_SHARED") {
         return dir.into();
     }
-    let mut dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     loop {
         if dir.join("shared/s3").is_dir() {
             return dir.join("shared");
         }
         assert!(dir.pop(), "../shared not found; set CAIRN_SHARED");
     }
+}
+
+/// `len` bytes from a xorshift stream: no 256 KiB chunk repeats, so a misordered or dropped leaf
+/// changes the CID and the bytes read back.
+pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(seed);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Runs the `cairn` binary on a data folder (through a running node's API when one holds it).
+pub fn cairn(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env_remove("CAIRN_DATA")
+        .output()
+        .unwrap()
+}
+
+/// What `cairn add -q` prints for a file, in a throwaway store.
+pub fn cairn_add_cid(file: &Path) -> String {
+    let store = tempfile::tempdir().unwrap();
+    let out = cairn(store.path(), &["add", "-q", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// The root CID on the last line of `cairn add -r` output (`added <cid> <name>`).
+pub fn added_root(stdout: &str) -> String {
+    let last = stdout.lines().last().expect("add printed nothing");
+    last.split(' ')
+        .nth(1)
+        .expect("no CID on the line")
+        .to_owned()
+}
+
+/// Every block file in a data folder.
+pub fn block_files(data: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for shard in std::fs::read_dir(data.join("blocks")).unwrap().flatten() {
+        for f in std::fs::read_dir(shard.path()).unwrap().flatten() {
+            out.push(f.path());
+        }
+    }
+    out
 }
