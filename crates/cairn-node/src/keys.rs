@@ -21,13 +21,24 @@ pub struct KeyRecord {
     pub created_ms: i64,
 }
 
-fn random_string(len: usize, alphabet: &[u8]) -> Result<String, NodeError> {
-    let mut bytes = vec![0u8; len];
-    getrandom::fill(&mut bytes).map_err(|e| NodeError::Unsupported(format!("randomness: {e}")))?;
-    Ok(bytes
-        .iter()
-        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
-        .collect())
+/// `len` characters drawn uniformly from `alphabet` (at most 256 characters) with the OS's
+/// randomness; bytes past the largest multiple of the alphabet's size are redrawn, so no
+/// character is more likely than another.
+pub fn random_string(len: usize, alphabet: &[u8]) -> Result<String, NodeError> {
+    let limit = 256 - 256 % alphabet.len();
+    let mut out = String::with_capacity(len);
+    let mut bytes = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut bytes)
+            .map_err(|e| NodeError::Unsupported(format!("randomness: {e}")))?;
+        for b in bytes.iter().map(|b| *b as usize).filter(|b| *b < limit) {
+            if out.len() == len {
+                break;
+            }
+            out.push(alphabet[b % alphabet.len()] as char);
+        }
+    }
+    Ok(out)
 }
 
 /// A new random key pair: 20 upper-case letters/digits and 40 base64-alphabet characters, the
@@ -107,5 +118,19 @@ mod tests {
         assert!(node.create_key("root").is_err());
         assert!(node.delete_key(&access).unwrap());
         assert!(node.key(&access).unwrap().is_none());
+    }
+
+    #[test]
+    fn random_strings_use_the_whole_alphabet_evenly() {
+        let s = random_string(36_000, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789").unwrap();
+        assert_eq!(s.len(), 36_000);
+        for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".chars() {
+            let n = s.chars().filter(|x| *x == c).count();
+            assert!((700..1300).contains(&n), "{c}: {n}");
+        }
+        assert_ne!(
+            random_string(32, b"0123456789abcdef").unwrap(),
+            random_string(32, b"0123456789abcdef").unwrap()
+        );
     }
 }

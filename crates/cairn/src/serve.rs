@@ -96,15 +96,6 @@ struct RootCredentials {
     secret_key: String,
 }
 
-fn random_string(len: usize, alphabet: &[u8]) -> Result<String> {
-    let mut bytes = vec![0u8; len];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-    Ok(bytes
-        .iter()
-        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
-        .collect())
-}
-
 /// The root credentials: from the environment, the data folder, or newly generated.
 fn root_credentials(data: &Path) -> Result<(String, String)> {
     if let (Ok(a), Ok(s)) = (
@@ -121,12 +112,10 @@ fn root_credentials(data: &Path) -> Result<(String, String)> {
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         return Ok((c.access_key, c.secret_key));
     }
+    let (access_key, secret_key) = cairn_node::keys::new_key_pair()?;
     let creds = RootCredentials {
-        access_key: random_string(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")?,
-        secret_key: random_string(
-            40,
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-        )?,
+        access_key,
+        secret_key,
     };
     write_private(&path, toml::to_string(&creds)?.as_bytes())?;
     eprintln!(
@@ -189,7 +178,7 @@ async fn serve(settings: Settings) -> Result<()> {
         .await
         .with_context(|| format!("binding the local API on {}", settings.api_listen))?;
     let api_addr = api_listener.local_addr()?;
-    let token = random_string(32, b"0123456789abcdef")?;
+    let token = cairn_node::keys::random_string(32, b"0123456789abcdef")?;
     let api_file = settings.data.join(cairn_api::API_FILE);
     write_private(
         &api_file,
