@@ -113,10 +113,7 @@ pub struct VersionInfo {
 impl Node {
     /// The sequence number of the `null` version of `bucket/key`, if there is one.
     fn null_version_seq(&self, bucket: &str, key: &str) -> Result<Option<u64>, NodeError> {
-        for v in self.store().versions(bucket, key, None, usize::MAX)? {
-            if v.key != key {
-                break;
-            }
+        for v in self.store().versions_of(bucket, key)? {
             if decode::<ObjectMeta>(&v.record)?.version_id.is_none() {
                 return Ok(Some(v.seq));
             }
@@ -207,21 +204,23 @@ impl Node {
         key: &str,
         id: &str,
     ) -> Result<ObjectInfo, NodeError> {
-        self.store().update(|txn| {
-            bucket_of(txn, bucket)?;
-            let versions = txn.versions_of(bucket, key)?;
-            match find_version(&versions, id)? {
-                Some((i, meta)) => match versions[i].cid {
-                    Some(cid) => Ok(ObjectInfo {
-                        key: key.to_owned(),
-                        cid,
-                        meta,
-                    }),
-                    None => Err(NodeError::DeleteMarker),
-                },
-                None => Err(NodeError::NoSuchVersion(id.to_owned())),
-            }
-        })
+        // A read transaction: versioned GETs neither wait for writers nor commit. A bucket
+        // with versions cannot be deleted, so the bucket is looked up only when none is found.
+        let versions = self.store().versions_of(bucket, key)?;
+        if versions.is_empty() {
+            self.bucket(bucket)?;
+        }
+        match find_version(&versions, id)? {
+            Some((i, meta)) => match versions[i].cid {
+                Some(cid) => Ok(ObjectInfo {
+                    key: key.to_owned(),
+                    cid,
+                    meta,
+                }),
+                None => Err(NodeError::DeleteMarker),
+            },
+            None => Err(NodeError::NoSuchVersion(id.to_owned())),
+        }
     }
 
     /// Lists versions (newest first per key) of keys under `prefix`, after the marker

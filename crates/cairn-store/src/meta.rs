@@ -112,6 +112,26 @@ pub struct PartEntry {
     pub record: Vec<u8>,
 }
 
+/// Every version of one key, newest first.
+fn read_versions_of(
+    table: &impl ReadableTable<&'static [u8], (&'static [u8], &'static [u8])>,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<VersionEntry>, StoreError> {
+    let prefix = version_prefix(bucket, key);
+    let mut out = Vec::new();
+    for row in table.range(prefix.as_slice()..)? {
+        let (k, v) = row?;
+        let full = k.value();
+        if !full.starts_with(&prefix) || full.len() != prefix.len() + 8 {
+            break;
+        }
+        let (cid, rec) = v.value();
+        out.push(parse_version(bucket.len(), full, cid, rec)?);
+    }
+    Ok(out)
+}
+
 fn read_parts(
     table: &impl ReadableTable<&'static [u8], (&'static [u8], &'static [u8])>,
     upload: &str,
@@ -319,19 +339,7 @@ impl MetaTxn<'_> {
 
     /// Every version of one key, newest first.
     pub fn versions_of(&self, bucket: &str, key: &str) -> Result<Vec<VersionEntry>, StoreError> {
-        let table = self.txn.open_table(VERSIONS)?;
-        let prefix = version_prefix(bucket, key);
-        let mut out = Vec::new();
-        for row in table.range(prefix.as_slice()..)? {
-            let (k, v) = row?;
-            let full = k.value();
-            if !full.starts_with(&prefix) || full.len() != prefix.len() + 8 {
-                break;
-            }
-            let (cid, rec) = v.value();
-            out.push(parse_version(bucket.len(), full, cid, rec)?);
-        }
-        Ok(out)
+        read_versions_of(&self.txn.open_table(VERSIONS)?, bucket, key)
     }
 
     /// Removes one version; returns whether it existed.
@@ -496,6 +504,12 @@ impl Store {
     pub fn parts(&self, upload: &str) -> Result<Vec<PartEntry>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
         read_parts(&txn.open_table(PARTS)?, upload)
+    }
+
+    /// Every version of one key, newest first (a read transaction: no writer lock, no commit).
+    pub fn versions_of(&self, bucket: &str, key: &str) -> Result<Vec<VersionEntry>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        read_versions_of(&txn.open_table(VERSIONS)?, bucket, key)
     }
 
     /// Up to `limit` versions of keys in `bucket` starting with `prefix`, in key order and
