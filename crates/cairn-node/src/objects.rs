@@ -468,25 +468,10 @@ impl Node {
         }
     }
 
-    /// Deletes an object (a delete marker in a versioned bucket); deleting a missing key
-    /// succeeds (S3 semantics).
-    pub fn delete_object(&self, bucket: &str, key: &str) -> Result<(), NodeError> {
-        self.delete_version(bucket, key, None).map(|_| ())
-    }
-
-    /// Copies an object without copying data: the destination names the same DAG. With
-    /// `replace`, the destination gets that metadata (size and ETag stay the source's).
+    /// Copies an object (the current one, or the given version of the source) without copying
+    /// data: the destination names the same DAG. With `replace`, the destination gets that
+    /// metadata (size and ETag stay the source's).
     pub fn copy_object(
-        &self,
-        (src_bucket, src_key): (&str, &str),
-        (dst_bucket, dst_key): (&str, &str),
-        replace: Option<ObjectMeta>,
-    ) -> Result<ObjectInfo, NodeError> {
-        self.copy_object_version((src_bucket, src_key, None), (dst_bucket, dst_key), replace)
-    }
-
-    /// [`copy_object`](Self::copy_object) from a given version of the source.
-    pub fn copy_object_version(
         &self,
         (src_bucket, src_key, src_version): (&str, &str, Option<&str>),
         (dst_bucket, dst_key): (&str, &str),

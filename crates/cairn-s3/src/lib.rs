@@ -81,6 +81,14 @@ pub struct CairnS3 {
     ids: auth::Identities,
 }
 
+/// A copy's source: where it was named, and the object read there.
+struct SourceObject {
+    bucket: String,
+    key: String,
+    version: Option<String>,
+    info: ObjectInfo,
+}
+
 impl CairnS3 {
     /// Serves `node`; new objects are encoded as `cid_version` (0: what `ipfs add` gives).
     pub fn new(node: Node, cid_version: CidVersion, ids: auth::Identities) -> Self {
@@ -220,6 +228,32 @@ impl CairnS3 {
         .map_err(s3_err)?;
         conditions.check(&info.meta.etag, info.meta.last_modified_ms)?;
         Ok(info)
+    }
+
+    /// The object a copy reads (`x-amz-copy-source`, with its version if named) once its
+    /// `x-amz-copy-source-if-*` headers allow it.
+    fn copy_source(
+        &self,
+        source: CopySource,
+        conditions: conditional::Conditions,
+    ) -> S3Result<SourceObject> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            return Err(s3_error!(NotImplemented, "access point copy sources"));
+        };
+        let version = version_id.map(|v| v.to_string());
+        let info = self.read_target(&bucket, &key, version.as_deref(), Default::default())?;
+        conditions.check_copy_source(&info.meta.etag, info.meta.last_modified_ms)?;
+        Ok(SourceObject {
+            bucket: bucket.into(),
+            key: key.into(),
+            version,
+            info,
+        })
     }
 
     /// The current object, for tag changes: tags of older versions are read-only here.
@@ -744,20 +778,20 @@ impl S3 for CairnS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            version_id: src_version,
-        } = input.copy_source
-        else {
-            return Err(s3_error!(NotImplemented, "access point copy sources"));
-        };
-        let src_version: Option<String> = src_version.map(|v| v.to_string());
+        let src = self.copy_source(
+            input.copy_source,
+            conditional::Conditions {
+                if_match: input.copy_source_if_match,
+                if_none_match: input.copy_source_if_none_match,
+                if_modified_since: input.copy_source_if_modified_since,
+                if_unmodified_since: input.copy_source_if_unmodified_since,
+            },
+        )?;
         let replace = input
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if !replace && *src_bucket == *input.bucket && *src_key == *input.key {
+        if !replace && src.bucket == input.bucket && src.key == input.key {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -785,24 +819,12 @@ impl S3 for CairnS3 {
             (None, true) => Some(Default::default()),
             _ => None,
         };
-        let src = match &src_version {
-            Some(v) => self.node.object_version(&src_bucket, &src_key, v),
-            None => self.node.object(&src_bucket, &src_key),
-        }
-        .map_err(s3_err)?;
-        conditional::Conditions {
-            if_match: input.copy_source_if_match,
-            if_none_match: input.copy_source_if_none_match,
-            if_modified_since: input.copy_source_if_modified_since,
-            if_unmodified_since: input.copy_source_if_unmodified_since,
-        }
-        .check_copy_source(&src.meta.etag, src.meta.last_modified_ms)?;
         let (dst_bucket, dst_key) = (input.bucket, input.key);
-        let copied_version = src_version.clone();
+        let copied_version = src.version.clone();
         let info = self
             .blocking(move |node| {
-                let info = node.copy_object_version(
-                    (&src_bucket, &src_key, src_version.as_deref()),
+                let info = node.copy_object(
+                    (&src.bucket, &src.key, src.version.as_deref()),
                     (&dst_bucket, &dst_key),
                     meta,
                 )?;
@@ -1090,25 +1112,20 @@ impl S3 for CairnS3 {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
         let number = part_number(input.part_number)?;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            version_id: _,
-        } = input.copy_source
-        else {
-            return Err(s3_error!(NotImplemented, "access point copy sources"));
-        };
         self.node
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
-        let src = self.node.object(&src_bucket, &src_key).map_err(s3_err)?;
-        conditional::Conditions {
-            if_match: input.copy_source_if_match,
-            if_none_match: input.copy_source_if_none_match,
-            if_modified_since: input.copy_source_if_modified_since,
-            if_unmodified_since: input.copy_source_if_unmodified_since,
-        }
-        .check_copy_source(&src.meta.etag, src.meta.last_modified_ms)?;
+        let src = self
+            .copy_source(
+                input.copy_source,
+                conditional::Conditions {
+                    if_match: input.copy_source_if_match,
+                    if_none_match: input.copy_source_if_none_match,
+                    if_modified_since: input.copy_source_if_modified_since,
+                    if_unmodified_since: input.copy_source_if_unmodified_since,
+                },
+            )?
+            .info;
         let range = match &input.copy_source_range {
             Some(r) => Some(copy_source_range(r, src.meta.size)?),
             None => None,

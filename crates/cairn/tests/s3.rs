@@ -1248,6 +1248,55 @@ async fn bucket_versioning_keeps_history() {
     assert_eq!(old.version_id(), Some(v1.as_str()));
     assert_eq!(body(old).await, b"one");
 
+    // UploadPartCopy from an old version copies that version, not the current one
+    s3.create_bucket().bucket("hist-copy").send().await.unwrap();
+    let id = s3
+        .create_multipart_upload()
+        .bucket("hist-copy")
+        .key("from-v1")
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    let part = s3
+        .upload_part_copy()
+        .bucket("hist-copy")
+        .key("from-v1")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source(format!("hist/k?versionId={v1}"))
+        .send()
+        .await
+        .unwrap();
+    let etag = part.copy_part_result().unwrap().e_tag().unwrap();
+    s3.complete_multipart_upload()
+        .bucket("hist-copy")
+        .key("from-v1")
+        .upload_id(&id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(etag)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object()
+        .bucket("hist-copy")
+        .key("from-v1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(got).await, b"one");
+
     // "ransomware": delete, then restore by deleting the marker
     let del = s3
         .delete_object()
