@@ -215,7 +215,7 @@ async fn bucket_list(State(s): State<AppState>) -> ApiResult {
         .node
         .buckets()?
         .into_iter()
-        .map(|(n, r)| json!({ "name": n, "owner": r.owner, "public": r.public }))
+        .map(|(n, r)| json!({ "name": n, "owner": r.owner, "public": r.is_public() }))
         .collect();
     Ok(Json(buckets).into_response())
 }
@@ -225,7 +225,7 @@ async fn bucket_set_public(State(s): State<AppState>, Query(q): Params) -> ApiRe
     let public = q.get("off").map(String::as_str) != Some("true");
     let node = s.node.clone();
     let rec = blocking(move || node.update_bucket(&bucket, |b| b.public = public)).await?;
-    Ok(Json(json!({ "public": rec.public })).into_response())
+    Ok(Json(json!({ "public": rec.is_public() })).into_response())
 }
 
 /// `POST /api/v0/gc` — collects garbage now.

@@ -26,16 +26,25 @@ pub struct BucketRecord {
     pub created_ms: i64,
     /// The owning user.
     pub owner: String,
-    /// Anyone may read (list, get, head) without credentials: `cairn bucket set-public`, the
-    /// `public-read` canned ACL, or a policy allowing anonymous `s3:GetObject`.
+    /// Public by ACL: `cairn bucket set-public` or the `public-read` canned ACL.
     #[serde(default)]
     pub public: bool,
     /// The bucket policy document as set (JSON), if any.
     #[serde(default)]
     pub policy: Option<String>,
+    /// Public by policy: the policy allows anonymous `s3:GetObject` on the whole bucket.
+    #[serde(default)]
+    pub policy_public: bool,
     /// Versioning state: `None` (never enabled), `Enabled` or `Suspended`.
     #[serde(default)]
     pub versioning: Option<String>,
+}
+
+impl BucketRecord {
+    /// Anyone may read (list, get, head) without credentials, by ACL or by policy.
+    pub fn is_public(&self) -> bool {
+        self.public || self.policy_public
+    }
 }
 
 /// What is stored about an object (besides its DAG root).
@@ -237,6 +246,7 @@ impl Node {
             created_ms: now_ms(),
             owner: owner.to_owned(),
             public: false,
+            policy_public: false,
             policy: None,
             versioning: None,
         })?;

@@ -108,7 +108,7 @@ impl S3Access for CairnAccess {
             return Ok(());
         }
         if PUBLIC_BUCKET_READS.contains(&op.as_str()) {
-            if record.public {
+            if record.is_public() {
                 return Ok(());
             }
             if let Some(key) = key

@@ -1391,7 +1391,7 @@ impl S3 for CairnS3 {
         let (bucket, policy) = (input.bucket, input.policy);
         self.blocking(move |node| {
             node.update_bucket(&bucket, |b| {
-                b.public = public;
+                b.policy_public = public;
                 b.policy = Some(policy);
             })
         })
@@ -1422,9 +1422,8 @@ impl S3 for CairnS3 {
         let bucket = req.input.bucket;
         self.blocking(move |node| {
             node.update_bucket(&bucket, |b| {
-                if b.policy.take().is_some() {
-                    b.public = false;
-                }
+                b.policy = None;
+                b.policy_public = false;
             })
         })
         .await?;

@@ -287,7 +287,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Bucket(BucketCmd::List) => {
             let node = open()?;
             for (name, rec) in node.buckets()? {
-                let vis = if rec.public { "public" } else { "private" };
+                let vis = if rec.is_public() { "public" } else { "private" };
                 println!("{name} {} {vis}", rec.owner);
             }
         }

@@ -1167,6 +1167,13 @@ async fn users_owners_and_public_buckets() {
         .await
         .unwrap();
     assert_eq!(server.raw("GET", "/alices/p").0, 200);
+    let acl = alice
+        .get_bucket_acl()
+        .bucket("alices")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acl.grants().len(), 1, "a policy is not an ACL grant");
     let narrow = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::alices/only/*"}]}"#;
     let err = alice
         .put_bucket_policy()
@@ -1183,6 +1190,29 @@ async fn users_owners_and_public_buckets() {
         .await
         .unwrap();
     assert_eq!(server.raw("GET", "/alices/p").0, 403);
+
+    // ACL and policy are separate grants: dropping the policy keeps a public-read ACL
+    alice
+        .put_bucket_acl()
+        .bucket("alices")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    alice
+        .put_bucket_policy()
+        .bucket("alices")
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+    alice
+        .delete_bucket_policy()
+        .bucket("alices")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(server.raw("GET", "/alices/p"), (200, b"pub".to_vec()));
 }
 
 /// botocore keeps a final answer given without `100 Continue` for the next request on the
