@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use cairn_node::{CidVersion, Node, NodeError, parse_path};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 /// The file in the data folder that says where the API listens and its token.
@@ -367,13 +367,21 @@ async fn car_export(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     s.node.store().get(&cid).map_err(NodeError::from)?; // a clean 404 before streaming
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     let node = s.node.clone();
-    tokio::spawn(async move {
-        if let Err(e) = node.car_export(cid, writer).await {
-            // the client sees a truncated CAR, which fails its import
-            tracing::warn!(%cid, "CAR export failed: {e}");
-        }
-    });
-    Ok(Body::from_stream(tokio_util::io::ReaderStream::new(reader)).into_response())
+    let export = tokio::spawn(async move { node.car_export(cid, writer).await });
+    // After the last byte, the export's outcome: a failure ends the body with an error, so the
+    // response is cut off (no final chunk) and the client cannot take a short CAR for a whole one.
+    let outcome = futures::stream::once(async move {
+        let failure = match export.await {
+            Ok(Ok(_)) => return None,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(%cid, "CAR export failed: {failure}");
+        Some(Err(std::io::Error::other(failure)))
+    })
+    .filter_map(std::future::ready);
+    let body = tokio_util::io::ReaderStream::new(reader).chain(outcome);
+    Ok(Body::from_stream(body).into_response())
 }
 
 /// `POST /api/v0/car/import?pin=true|false` — the body is a CARv1 file; every block is

@@ -229,17 +229,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Gc => {
             let node = open()?;
-            let stats = node.store().gc()?;
-            println!(
-                "removed {} blocks ({} bytes), kept {}",
-                stats.removed, stats.freed_bytes, stats.kept
-            );
-            if stats.missing > 0 {
-                eprintln!(
-                    "warning: {} blocks of pinned DAGs are missing or corrupt; run `cairn check`",
-                    stats.missing
-                );
-            }
+            let s = node.store().gc()?;
+            print_gc(s.removed, s.freed_bytes, s.kept, s.missing);
         }
         Command::Bench(args) => {
             let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok());
@@ -379,5 +370,15 @@ fn total_size(path: &std::path::Path, recursive: bool) -> u64 {
         meta.len()
     } else {
         0
+    }
+}
+
+/// What `cairn gc` prints, offline or through the node.
+fn print_gc(removed: u64, freed_bytes: u64, kept: u64, missing: u64) {
+    println!("removed {removed} blocks ({freed_bytes} bytes), kept {kept}");
+    if missing > 0 {
+        eprintln!(
+            "warning: {missing} blocks of pinned DAGs are missing or corrupt; run `cairn check`"
+        );
     }
 }

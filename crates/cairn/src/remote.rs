@@ -106,7 +106,10 @@ impl Remote {
             .as_str()
             .map(str::to_owned)
             .context("the node answered no CID")?;
-        Ok((cid, v["dag_size"].as_u64().unwrap_or(0)))
+        let dag_size = v["dag_size"]
+            .as_u64()
+            .context("the node answered no DAG size")?;
+        Ok((cid, dag_size))
     }
 }
 
@@ -213,10 +216,11 @@ pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
         })(),
         Command::Gc => (|| {
             let v = Remote::json(remote.post("/gc", &mut std::io::empty())?)?;
-            println!(
-                "removed {} blocks ({} bytes), kept {}",
-                v["removed"], v["freed_bytes"], v["kept"]
-            );
+            let n = |f: &str| {
+                v[f].as_u64()
+                    .with_context(|| format!("the node answered no {f}"))
+            };
+            crate::print_gc(n("removed")?, n("freed_bytes")?, n("kept")?, n("missing")?);
             Ok(())
         })(),
         Command::Pin(crate::cli::PinCmd::Ls) => (|| {
@@ -364,6 +368,18 @@ fn add(remote: &Remote, args: &crate::cli::AddArgs) -> Result<()> {
             let (cid, _) = remote.add(&mut std::io::stdin().lock(), args.cid_version, args.pin)?;
             print(&cid, &cid)?;
             cid
+        } else if let meta =
+            std::fs::symlink_metadata(&path).with_context(|| format!("{}", path.display()))?
+            && !meta.is_dir()
+            && !meta.is_file()
+        {
+            // Offline, `add` stores a symlink as a UnixFS symlink node; `/add` takes bytes only,
+            // and reading through the link would give a different CID.
+            bail!(
+                "{}: not a regular file or directory (add symlinks with -r inside a \
+                 directory, or stop the node to add them on their own)",
+                path.display()
+            );
         } else if path.is_dir() {
             if !args.recursive {
                 bail!(

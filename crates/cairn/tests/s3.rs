@@ -1827,6 +1827,40 @@ async fn cli_talks_to_the_running_node() {
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+
+    // a block that fails verification mid-export cuts the stream: the CLI fails and leaves no
+    // short CAR behind
+    for f in block_files(&data) {
+        if std::fs::metadata(&f).unwrap().len() > 200_000 {
+            let mut bytes = std::fs::read(&f).unwrap();
+            bytes[1000] ^= 0xff;
+            std::fs::write(&f, bytes).unwrap();
+        }
+    }
+    let broken = tmp.path().join("broken.car");
+    let out = cairn(
+        &data,
+        &["car", "export", &cid, "-o", broken.to_str().unwrap()],
+    );
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!broken.exists());
+
+    // a symlink on its own is not read through (that would store the target's bytes)
+    #[cfg(unix)]
+    {
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink("tree/b.txt", &link).unwrap();
+        let out = cairn(&data, &["add", link.to_str().unwrap()]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("not a regular file or directory"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// The background GC worker removes what deleted objects left, and nothing else.
