@@ -107,6 +107,20 @@ fn arg<'a>(q: &'a HashMap<String, String>, name: &str) -> Result<&'a str, ApiErr
         .ok_or_else(|| fail(StatusCode::BAD_REQUEST, format!("missing ?{name}=")))
 }
 
+/// `?cid_version=0|1` (0 when absent).
+fn cid_version(q: &HashMap<String, String>) -> Result<CidVersion, ApiError> {
+    let v = q.get("cid_version").map(String::as_str).unwrap_or("0");
+    v.parse::<u8>()
+        .ok()
+        .and_then(|n| CidVersion::try_from(n).ok())
+        .ok_or_else(|| fail(StatusCode::BAD_REQUEST, format!("cid_version {v}")))
+}
+
+/// `?pin=true|false` (true unless `false`).
+fn pin(q: &HashMap<String, String>) -> bool {
+    q.get("pin").map(String::as_str) != Some("false")
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -121,17 +135,7 @@ async fn id(State(s): State<AppState>) -> ApiResult {
 
 /// `POST /api/v0/add?cid_version=0|1&pin=true|false` — the body is the file.
 async fn add(State(s): State<AppState>, Query(q): Params, body: Body) -> ApiResult {
-    let version = match q.get("cid_version").map(String::as_str).unwrap_or("0") {
-        "1" => CidVersion::V1,
-        "0" => CidVersion::V0,
-        other => {
-            return Err(fail(
-                StatusCode::BAD_REQUEST,
-                format!("cid_version {other}"),
-            ));
-        }
-    };
-    let pin = q.get("pin").map(String::as_str) != Some("false");
+    let (version, pin) = (cid_version(&q)?, pin(&q));
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let staged = s.node.stage_object(Box::pin(stream), version).await?;
     let node = s.node.clone();
@@ -314,11 +318,7 @@ async fn tree(
 ) -> ApiResult {
     use cairn_node::import::StoredItem;
     let bad = |m: &str| fail(StatusCode::BAD_REQUEST, m);
-    let version = match q.get("cid_version").map(String::as_str).unwrap_or("0") {
-        "1" => CidVersion::V1,
-        _ => CidVersion::V0,
-    };
-    let pin = q.get("pin").map(String::as_str) != Some("false");
+    let (version, pin) = (cid_version(&q)?, pin(&q));
     let root = body["root"]
         .as_str()
         .ok_or_else(|| bad("missing root"))?
@@ -387,7 +387,7 @@ async fn car_export(State(s): State<AppState>, Query(q): Params) -> ApiResult {
 /// `POST /api/v0/car/import?pin=true|false` — the body is a CARv1 file; every block is
 /// verified and a bad one rejects the whole import.
 async fn car_import(State(s): State<AppState>, Query(q): Params, body: Body) -> ApiResult {
-    let pin = q.get("pin").map(String::as_str) != Some("false");
+    let pin = pin(&q);
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(stream);
     let r = s.node.car_import(Box::pin(reader), pin).await?;
@@ -399,4 +399,30 @@ async fn car_import(State(s): State<AppState>, Query(q): Params, body: Body) -> 
         "incomplete": cids(&r.incomplete),
     }))
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn query_flags() {
+        assert_eq!(cid_version(&q(&[])).unwrap(), CidVersion::V0);
+        assert_eq!(
+            cid_version(&q(&[("cid_version", "1")])).unwrap(),
+            CidVersion::V1
+        );
+        for bad in ["7", "x", ""] {
+            assert!(cid_version(&q(&[("cid_version", bad)])).is_err(), "{bad}");
+        }
+        assert!(pin(&q(&[])) && pin(&q(&[("pin", "true")])));
+        assert!(!pin(&q(&[("pin", "false")])));
+    }
 }

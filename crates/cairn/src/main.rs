@@ -46,14 +46,7 @@ fn run(cli: Cli) -> Result<()> {
     if !matches!(cli.command, Command::Serve(_) | Command::Bench(_))
         && let Some(remote) = remote::Remote::discover(&cli.data)
     {
-        return match remote::run(&remote, &cli.command) {
-            Some(result) => result,
-            None => bail!(
-                "a node is running on {}; this command is not available through its local API \
-                 yet (add FILE, cat, ls, key, bucket are) — stop the node to run it",
-                cli.data.display()
-            ),
-        };
+        return remote::run(&remote, &cli.command);
     }
     let open = || -> Result<Node> {
         Node::open(&cli.data).with_context(|| format!("opening store {}", cli.data.display()))

@@ -1,6 +1,6 @@
 //! The CLI's side of the local API: when `serve` runs on the data folder (its `api.toml` names
-//! a live API), the commands that have an API route go to the node instead of opening the
-//! store, which the node holds. Others fail with a clear message until they get a route.
+//! a live API), every data command goes to the node instead of opening the store, which the
+//! node holds.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -113,9 +113,9 @@ impl Remote {
     }
 }
 
-/// Runs `command` through the node, or `None` if it has no API route yet.
-pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
-    let result = match command {
+/// Runs `command` through the node.
+pub fn run(remote: &Remote, command: &Command) -> Result<()> {
+    match command {
         Command::Add(args) => add(remote, args),
         Command::Cat(args) => (|| {
             let mut q = format!("/cat?arg={}", encode(&args.path));
@@ -344,9 +344,10 @@ pub fn run(remote: &Remote, command: &Command) -> Option<Result<()>> {
             }
             Ok(())
         })(),
-        _ => return None,
-    };
-    Some(result)
+        Command::Serve(_) | Command::Bench(_) => {
+            bail!("serve and bench do not go through a node's local API")
+        }
+    }
 }
 
 fn add(remote: &Remote, args: &crate::cli::AddArgs) -> Result<()> {

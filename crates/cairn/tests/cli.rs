@@ -156,8 +156,16 @@ fn bad_input_gives_one_clear_line() {
         ),
         "check failed",
     );
-    let out = cairn(&data, &["add", "--cid-version", "7", "x"]);
-    assert!(!out.status.success());
+    let real = tmp.path().join("real.txt");
+    std::fs::write(&real, b"real").unwrap();
+    // clap rejects it before anything runs
+    let out = cairn(
+        &data,
+        &["add", "--cid-version", "7", real.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("invalid value '7' for '--cid-version"));
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
