@@ -21,7 +21,7 @@ pub const ALGORITHMS: [(&str, &str); 5] = [
 ];
 
 /// What a request expects to be checked, and the running hash.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Expected {
     /// Values sent as headers, by algorithm name.
     pub headers: Vec<(&'static str, String)>,
@@ -29,15 +29,6 @@ pub struct Expected {
     pub trailer: Option<&'static str>,
     /// Algorithms to compute even without a value to compare (to report them back).
     pub requested: Vec<&'static str>,
-}
-
-impl std::fmt::Debug for Expected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Expected")
-            .field("headers", &self.headers)
-            .field("trailer", &self.trailer)
-            .finish()
-    }
 }
 
 /// The algorithm named by a header (`x-amz-checksum-crc32`) or by its name (`CRC32`).
@@ -205,10 +196,49 @@ mod tests {
         let sums = hashing.verify(Some(&trailer)).unwrap();
         assert_eq!(sums, vec![("CRC32", "DUoRhQ==".to_owned())]);
 
-        let body = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"x"))]);
-        let (stream, hashing) = Hashing::wrap(body, expected);
-        let _: Vec<_> = stream.collect().await;
-        let err = hashing.verify(Some(&trailer)).unwrap_err();
+        let hashed = |expected: Expected, data: &'static [u8]| async move {
+            let body =
+                futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(data))]);
+            let (stream, hashing) = Hashing::wrap(body, expected);
+            let _: Vec<_> = stream.collect().await;
+            hashing
+        };
+        // a wrong header value
+        let err = hashed(expected, b"x")
+            .await
+            .verify(Some(&trailer))
+            .unwrap_err();
         assert_eq!(*err.code(), s3s::S3ErrorCode::BadDigest);
+
+        // trailer only: a wrong trailer value, and an announced trailer that never came
+        let trailer_only = Expected {
+            headers: vec![],
+            trailer: Some("CRC32"),
+            requested: vec![],
+        };
+        let mut wrong = http::HeaderMap::new();
+        wrong.insert("x-amz-checksum-crc32", "AAAAAA==".parse().unwrap());
+        let err = hashed(trailer_only.clone(), b"hello world")
+            .await
+            .verify(Some(&wrong))
+            .unwrap_err();
+        assert_eq!(*err.code(), s3s::S3ErrorCode::BadDigest);
+        let err = hashed(trailer_only, b"hello world")
+            .await
+            .verify(None)
+            .unwrap_err();
+        assert_eq!(*err.code(), s3s::S3ErrorCode::InvalidRequest);
+
+        // requested without a value to compare: computed and returned
+        let requested = Expected {
+            headers: vec![],
+            trailer: None,
+            requested: vec!["CRC32"],
+        };
+        let sums = hashed(requested, b"hello world")
+            .await
+            .verify(None)
+            .unwrap();
+        assert_eq!(sums, vec![("CRC32", "DUoRhQ==".to_owned())]);
     }
 }
