@@ -176,7 +176,6 @@ fn checked_name(parent: &Cid, name: &str) -> Result<(), DagError> {
 pub struct DirListing {
     pending: VecDeque<Cid>,
     entries: Vec<DirEntry>,
-    sharded: bool,
 }
 
 impl DirListing {
@@ -185,7 +184,6 @@ impl DirListing {
         let mut listing = DirListing {
             pending: VecDeque::new(),
             entries: Vec::new(),
-            sharded: false,
         };
         if cid.codec() != DAG_PB {
             return Err(DagError::NotADirectory(*cid));
@@ -207,7 +205,6 @@ impl DirListing {
                 }
             }
             NodeDescription::HamtShard { links } => {
-                listing.sharded = true;
                 listing.add_shard_links(cid, links)?;
             }
             _ => return Err(DagError::NotADirectory(*cid)),
@@ -249,11 +246,6 @@ impl DirListing {
             NodeDescription::HamtShard { links } => self.add_shard_links(&cid, links),
             _ => Err(DagError::malformed(&cid, "HAMT bucket is not a shard")),
         }
-    }
-
-    /// Whether the directory is HAMT-sharded.
-    pub fn is_sharded(&self) -> bool {
-        self.sharded
     }
 
     /// The entries, sorted by name (a HAMT keeps them in hash order; a listing should not).

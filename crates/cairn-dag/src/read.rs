@@ -19,7 +19,6 @@ enum State {
 pub struct FileRead {
     root: Cid,
     state: State,
-    size: Option<u64>,
     cache: Option<Cache>,
 }
 
@@ -27,7 +26,6 @@ impl std::fmt::Debug for FileRead {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileRead")
             .field("root", &self.root)
-            .field("size", &self.size)
             .finish_non_exhaustive()
     }
 }
@@ -38,7 +36,6 @@ impl FileRead {
         FileRead {
             root,
             state: State::Start(range),
-            size: None,
             cache: None,
         }
     }
@@ -50,11 +47,6 @@ impl FileRead {
             State::Walking(visit) => Some(*visit.pending_links().0),
             State::Done => None,
         }
-    }
-
-    /// The file's size, known once the root block has been fed.
-    pub fn file_size(&self) -> Option<u64> {
-        self.size
     }
 
     /// Feeds the block named by [`next_cid`](Self::next_cid) (already verified by the caller);
@@ -69,7 +61,7 @@ impl FileRead {
                 if let Some(r) = range {
                     idle = idle.with_target_range(r);
                 }
-                let (bytes, size, _meta, next) = if cid.codec() == RAW {
+                let (bytes, _size, _meta, next) = if cid.codec() == RAW {
                     idle.start_from_raw(block)
                 } else {
                     idle.start(block).map_err(|e| match e {
@@ -79,7 +71,6 @@ impl FileRead {
                         other => DagError::malformed(&cid, other),
                     })?
                 };
-                self.size = Some(size);
                 if let Some(v) = next {
                     self.state = State::Walking(v);
                 }

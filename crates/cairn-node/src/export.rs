@@ -24,11 +24,6 @@ pub struct FileStream {
 }
 
 impl FileStream {
-    /// The file's size, known once the first piece has been read.
-    pub fn file_size(&self) -> Option<u64> {
-        self.read.file_size()
-    }
-
     /// The next non-empty piece of the file, or `None` at the end.
     pub fn next_piece(&mut self) -> Result<Option<Bytes>, NodeError> {
         if !self.pending.is_empty() {

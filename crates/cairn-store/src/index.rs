@@ -54,20 +54,6 @@ impl Index {
         }))
     }
 
-    /// Records synced blocks as durable and adds one reference to each pin, atomically.
-    pub(crate) fn commit_batch(
-        &self,
-        blocks: &[(Vec<u8>, BlockInfo)],
-        pins: &[Cid],
-    ) -> Result<(), StoreError> {
-        self.commit_with(blocks, |meta| {
-            for cid in pins {
-                meta.pin(cid)?;
-            }
-            Ok::<_, StoreError>(())
-        })
-    }
-
     /// Records synced blocks and runs `f` on the metadata, in one transaction: committed only
     /// if `f` succeeds.
     pub(crate) fn commit_with<T, E: From<StoreError>>(

@@ -187,7 +187,7 @@ impl Store {
 
     /// Adds one reference to a pin of `cid` (the caller has checked the DAG is complete).
     pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
-        self.inner.index.commit_batch(&[], &[*cid])
+        self.update(|meta| meta.pin(cid))
     }
 
     /// Removes the pin of `cid` entirely; returns whether it was pinned.
