@@ -166,6 +166,8 @@ pub struct Listing {
     pub truncated: bool,
     /// Where the next page starts (exclusive), when truncated.
     pub next_marker: Option<String>,
+    /// The bucket's owner (who owns its objects).
+    pub owner: String,
 }
 
 /// An uploaded body whose blocks are written but not yet visible.
@@ -535,9 +537,11 @@ impl Node {
         after: Option<&str>,
         max: usize,
     ) -> Result<Listing, NodeError> {
-        self.bucket(bucket)?;
         let delimiter = delimiter.filter(|d| !d.is_empty());
-        let mut listing = Listing::default();
+        let mut listing = Listing {
+            owner: self.bucket(bucket)?.owner,
+            ..Listing::default()
+        };
         if max == 0 {
             return Ok(listing);
         }

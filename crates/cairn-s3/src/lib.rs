@@ -850,7 +850,6 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let me = self.user(&req.credentials);
         let input = req.input;
         let url = wants_url_encoding(&input.encoding_type);
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -878,7 +877,7 @@ impl S3 for CairnS3 {
                 listing
                     .objects
                     .iter()
-                    .map(|o| list_entry(o, url, Some(&me)))
+                    .map(|o| list_entry(o, url, Some(&listing.owner)))
                     .collect(),
             ),
             common_prefixes: prefixes(&listing.common_prefixes, url),
@@ -892,7 +891,6 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let me = self.user(&req.credentials);
         let input = req.input;
         let url = wants_url_encoding(&input.encoding_type);
         let prefix = input.prefix.clone().unwrap_or_default();
@@ -915,7 +913,7 @@ impl S3 for CairnS3 {
         let contents: Vec<Object> = listing
             .objects
             .iter()
-            .map(|o| list_entry(o, url, fetch_owner.then_some(me.as_str())))
+            .map(|o| list_entry(o, url, fetch_owner.then_some(listing.owner.as_str())))
             .collect();
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
@@ -1225,11 +1223,12 @@ impl S3 for CairnS3 {
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        let me = self.user(&req.credentials);
         let input = req.input;
-        self.node
+        let initiator = self
+            .node
             .upload(&input.upload_id, &input.bucket, &input.key)
-            .map_err(s3_err)?;
+            .map_err(s3_err)?
+            .owner;
         let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000) as usize);
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let all: Vec<_> = self
@@ -1250,10 +1249,10 @@ impl S3 for CairnS3 {
             part_number_marker: input.part_number_marker,
             next_part_number_marker: next,
             is_truncated: Some(truncated),
-            owner: Some(owner(&me)),
+            owner: Some(owner(&initiator)),
             initiator: Some(Initiator {
-                display_name: Some(me.clone()),
-                id: Some(me),
+                display_name: Some(initiator.clone()),
+                id: Some(initiator),
             }),
             parts: Some(
                 page.into_iter()

@@ -1061,6 +1061,15 @@ async fn users_owners_and_public_buckets() {
         .send()
         .await
         .unwrap();
+    // listed by root, the objects' owner is still the bucket's owner
+    let listed = root
+        .list_objects_v2()
+        .bucket("alices")
+        .fetch_owner(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents()[0].owner().unwrap().id(), Some("alice"));
 
     // another user: denied; cannot take the name; does not see it listed
     let err = bob
