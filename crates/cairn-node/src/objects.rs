@@ -546,6 +546,8 @@ impl Node {
             return Ok(listing);
         }
         let mut cursor: Option<String> = after.map(str::to_owned);
+        // The common prefix being skipped: its keys follow it in the page (no new query each).
+        let mut skipping: Option<String> = None;
         const PAGE: usize = 1000;
         'scan: loop {
             let page = self
@@ -553,6 +555,12 @@ impl Node {
                 .objects(bucket, prefix, cursor.as_deref(), PAGE)?;
             let exhausted = page.len() < PAGE;
             for entry in page {
+                if skipping
+                    .as_deref()
+                    .is_some_and(|cp| entry.key.starts_with(cp))
+                {
+                    continue;
+                }
                 let rolled = delimiter.and_then(|d| {
                     entry.key[prefix.len()..]
                         .find(d)
@@ -563,17 +571,15 @@ impl Node {
                     break 'scan;
                 }
                 match rolled {
-                    // A marker that names a common prefix has listed all of it already.
-                    Some(cp) if after.is_some_and(|a| cp.as_str() <= a) => {
-                        cursor = Some(format!("{cp}\u{10FFFF}"));
-                        continue 'scan;
-                    }
                     Some(cp) => {
-                        // Skip the rest of this prefix: every key under it sorts before this.
+                        // Past the rest of this prefix: every key under it sorts before this.
                         cursor = Some(format!("{cp}\u{10FFFF}"));
-                        listing.next_marker = Some(cp.clone());
-                        listing.common_prefixes.push(cp);
-                        continue 'scan;
+                        // A marker that names a common prefix has listed all of it already.
+                        if !after.is_some_and(|a| cp.as_str() <= a) {
+                            listing.next_marker = Some(cp.clone());
+                            listing.common_prefixes.push(cp.clone());
+                        }
+                        skipping = Some(cp);
                     }
                     None => {
                         listing.next_marker = Some(entry.key.clone());
@@ -614,5 +620,61 @@ impl Node {
             }
         });
         tokio_stream::wrappers::ReceiverStream::new(rx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bucket of `keys` with placeholder records, written in one transaction.
+    fn bucket_with(keys: &[String]) -> (tempfile::TempDir, Node) {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        node.create_bucket("bkt", "owner").unwrap();
+        let cid = cairn_dag::block::cid_of(cairn_dag::CidVersion::V1, 0x55, b"x").unwrap();
+        let rec = encode(&ObjectMeta::default()).unwrap();
+        node.store()
+            .update(|txn| {
+                for k in keys {
+                    txn.put_object("bkt", k, &cid, &rec)?;
+                }
+                Ok::<_, NodeError>(())
+            })
+            .unwrap();
+        (dir, node)
+    }
+
+    #[test]
+    fn delimiter_listing_pages_across_store_pages() {
+        // 1200 prefixes of 3 keys each (more rows than one store page), and loose keys
+        let mut keys: Vec<String> = (0..1200)
+            .flat_map(|i| ["a", "b", "c"].map(|s| format!("d{i:04}/{s}")))
+            .collect();
+        keys.extend((0..5).map(|i| format!("z{i}")));
+        let (_dir, node) = bucket_with(&keys);
+        let all = node.list_objects("bkt", "", Some("/"), None, 5000).unwrap();
+        assert_eq!(all.common_prefixes.len(), 1200);
+        assert_eq!(all.common_prefixes[1199], "d1199/");
+        assert_eq!(all.objects.len(), 5);
+        assert!(!all.truncated && all.next_marker.is_none());
+        assert_eq!(all.owner, "owner");
+
+        // paged by 500: the pages join up to the whole listing
+        let (mut prefixes, mut objects, mut after) = (Vec::new(), Vec::new(), None::<String>);
+        loop {
+            let page = node
+                .list_objects("bkt", "", Some("/"), after.as_deref(), 500)
+                .unwrap();
+            assert!(page.common_prefixes.len() + page.objects.len() <= 500);
+            prefixes.extend(page.common_prefixes);
+            objects.extend(page.objects.into_iter().map(|o| o.key));
+            if !page.truncated {
+                break;
+            }
+            after = page.next_marker;
+        }
+        assert_eq!(prefixes, all.common_prefixes);
+        assert_eq!(objects.len(), 5);
     }
 }
