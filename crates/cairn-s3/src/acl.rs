@@ -47,6 +47,19 @@ pub fn grants(owner: &str, public: bool) -> Grants {
     g
 }
 
+/// Whether a PutBucketAcl/PutObjectAcl makes its resource public: the canned ACL header if
+/// given, else the grant list in the body.
+pub fn requested_public(
+    canned: Option<&str>,
+    policy: Option<&AccessControlPolicy>,
+) -> S3Result<bool> {
+    match (canned, policy) {
+        (Some(acl), _) => canned_is_public(acl),
+        (None, Some(policy)) => policy_is_public(policy),
+        (None, None) => Err(s3_error!(MissingSecurityHeader, "no ACL given")),
+    }
+}
+
 /// Whether a canned ACL makes a resource public (`None` when it is one Cairn cannot enforce).
 pub fn canned_is_public(acl: &str) -> S3Result<bool> {
     match acl {

@@ -395,6 +395,7 @@ fn part_number(n: i32) -> S3Result<u32> {
     }
 }
 
+/// A page size asked for (`max-keys`, `max-parts`, `max-uploads`), within S3's 0..=1000.
 fn max_keys(m: Option<i32>) -> usize {
     m.map_or(1000, |m| m.clamp(0, 1000) as usize)
 }
@@ -1229,7 +1230,7 @@ impl S3 for CairnS3 {
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?
             .owner;
-        let max = input.max_parts.map_or(1000, |m| m.clamp(0, 1000) as usize);
+        let max = max_keys(input.max_parts);
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let all: Vec<_> = self
             .node
@@ -1275,9 +1276,7 @@ impl S3 for CairnS3 {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         let input = req.input;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let max = input
-            .max_uploads
-            .map_or(1000, |m| m.clamp(0, 1000) as usize);
+        let max = max_keys(input.max_uploads);
         let key_marker = input.key_marker.clone().unwrap_or_default();
         let all: Vec<_> = self
             .node
@@ -1335,11 +1334,10 @@ impl S3 for CairnS3 {
         req: S3Request<PutBucketAclInput>,
     ) -> S3Result<S3Response<PutBucketAclOutput>> {
         let input = req.input;
-        let public = match (&input.acl, &input.access_control_policy) {
-            (Some(acl), _) => acl::canned_is_public(acl.as_str())?,
-            (None, Some(policy)) => acl::policy_is_public(policy)?,
-            (None, None) => return Err(s3_error!(MissingSecurityHeader, "no ACL given")),
-        };
+        let public = acl::requested_public(
+            input.acl.as_ref().map(|a| a.as_str()),
+            input.access_control_policy.as_ref(),
+        )?;
         let bucket = input.bucket;
         self.blocking(move |node| node.update_bucket(&bucket, |b| b.public = public))
             .await?;
@@ -1368,11 +1366,10 @@ impl S3 for CairnS3 {
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let input = req.input;
-        let public = match (&input.acl, &input.access_control_policy) {
-            (Some(acl), _) => acl::canned_is_public(acl.as_str())?,
-            (None, Some(policy)) => acl::policy_is_public(policy)?,
-            (None, None) => return Err(s3_error!(MissingSecurityHeader, "no ACL given")),
-        };
+        let public = acl::requested_public(
+            input.acl.as_ref().map(|a| a.as_str()),
+            input.access_control_policy.as_ref(),
+        )?;
         let (bucket, key) = (input.bucket, input.key);
         self.blocking(move |node| {
             node.update_object_meta(&bucket, &key, |m| m.public_read = public)
