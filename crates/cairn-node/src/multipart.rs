@@ -356,6 +356,18 @@ mod tests {
     }
 
     async fn upload(node: &Node, data: &[u8], part_size: usize, version: CidVersion) -> ObjectInfo {
+        let (id, listed) = upload_parts(node, data, part_size, version).await;
+        node.complete_upload((&id, "bkt", "k"), &listed, version, BTreeMap::new())
+            .unwrap()
+    }
+
+    /// An upload of `data` in parts, not completed: its id and the listed parts.
+    async fn upload_parts(
+        node: &Node,
+        data: &[u8],
+        part_size: usize,
+        version: CidVersion,
+    ) -> (String, Vec<(u32, String)>) {
         let id = node
             .create_upload("bkt", "k", ObjectMeta::default(), "me", None)
             .unwrap();
@@ -370,8 +382,35 @@ mod tests {
                 .unwrap();
             listed.push((i as u32 + 1, rec.etag));
         }
-        node.complete_upload((&id, "bkt", "k"), &listed, version, BTreeMap::new())
-            .unwrap()
+        (id, listed)
+    }
+
+    /// Aligned parts are joined from the index alone: with every leaf's file gone from disk,
+    /// Complete still builds the `ipfs add` DAG; unaligned parts must re-read (and so fail).
+    #[tokio::test]
+    async fn aligned_parts_join_without_reading_leaves() {
+        let data: Vec<u8> = (0..10u32 << 20).map(|i| (i % 251) as u8).collect();
+        let (_, whole) = cairn_dag::file::encode_bytes(&data, CidVersion::V1);
+        for (part, joins) in [(5 << 20, true), ((5 << 20) + 1, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let node = Node::open(dir.path()).unwrap();
+            node.create_bucket("bkt", "me").unwrap();
+            let (id, listed) = upload_parts(&node, &data, part, CidVersion::V1).await;
+            for shard in std::fs::read_dir(dir.path().join("blocks")).unwrap() {
+                for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                    let f = f.unwrap().path();
+                    if std::fs::metadata(&f).unwrap().len() >= 100_000 {
+                        std::fs::remove_file(f).unwrap();
+                    }
+                }
+            }
+            let done =
+                node.complete_upload((&id, "bkt", "k"), &listed, CidVersion::V1, BTreeMap::new());
+            match done {
+                Ok(info) => assert!(joins && info.cid == whole.link.cid, "part size {part}"),
+                Err(e) => assert!(!joins, "part size {part}: {e}"),
+            }
+        }
     }
 
     #[tokio::test]
