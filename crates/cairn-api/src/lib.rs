@@ -148,14 +148,16 @@ async fn add(State(s): State<AppState>, Query(q): Params, body: Body) -> ApiResu
     .into_response())
 }
 
-fn resolve(node: &Node, q: &HashMap<String, String>) -> Result<cairn_dag::Cid, ApiError> {
+/// The CID `?arg=CID[/path]` names (walking the path reads blocks: off the async workers).
+async fn resolve(node: &Node, q: &HashMap<String, String>) -> Result<cairn_dag::Cid, ApiError> {
     let (root, rest) = parse_path(arg(q, "arg")?)?;
-    Ok(node.resolve(root, &rest)?)
+    let node = node.clone();
+    blocking(move || node.resolve(root, &rest)).await
 }
 
 /// `GET /api/v0/cat?arg=CID[/path]&offset=N&length=N` — streams the file.
 async fn cat(State(s): State<AppState>, Query(q): Params) -> ApiResult {
-    let cid = resolve(&s.node, &q)?;
+    let cid = resolve(&s.node, &q).await?;
     let num = |name: &str| q.get(name).and_then(|v| v.parse::<u64>().ok());
     let range = match (num("offset"), num("length")) {
         (None, None) => None,
@@ -165,15 +167,16 @@ async fn cat(State(s): State<AppState>, Query(q): Params) -> ApiResult {
         }
     };
     // Check the root first so a bad CID is a clean error, not a broken stream.
-    s.node.describe(&cid)?;
+    let node = s.node.clone();
+    blocking(move || node.describe(&cid)).await?;
     Ok(Body::from_stream(s.node.cat_stream(cid, range)).into_response())
 }
 
 async fn ls(State(s): State<AppState>, Query(q): Params) -> ApiResult {
-    let cid = resolve(&s.node, &q)?;
-    let entries: Vec<_> = s
-        .node
-        .ls(&cid)?
+    let cid = resolve(&s.node, &q).await?;
+    let node = s.node.clone();
+    let entries: Vec<_> = blocking(move || node.ls(&cid))
+        .await?
         .into_iter()
         .map(|e| {
             json!({
@@ -255,14 +258,14 @@ async fn pin_ls(State(s): State<AppState>) -> ApiResult {
 }
 
 async fn pin_add(State(s): State<AppState>, Query(q): Params) -> ApiResult {
-    let cid = resolve(&s.node, &q)?;
+    let cid = resolve(&s.node, &q).await?;
     let node = s.node.clone();
     blocking(move || node.pin(&cid)).await?;
     Ok(Json(json!({ "cid": cid.to_string() })).into_response())
 }
 
 async fn pin_rm(State(s): State<AppState>, Query(q): Params) -> ApiResult {
-    let cid = resolve(&s.node, &q)?;
+    let cid = resolve(&s.node, &q).await?;
     let node = s.node.clone();
     if blocking(move || Ok(node.store().unpin(&cid)?)).await? {
         Ok(Json(json!({ "cid": cid.to_string() })).into_response())
@@ -273,7 +276,7 @@ async fn pin_rm(State(s): State<AppState>, Query(q): Params) -> ApiResult {
 
 /// `GET /api/v0/check?arg=CID&hard=true|false` — a check report.
 async fn check(State(s): State<AppState>, Query(q): Params) -> ApiResult {
-    let cid = resolve(&s.node, &q)?;
+    let cid = resolve(&s.node, &q).await?;
     let hard = q.get("hard").map(String::as_str) == Some("true");
     let node = s.node.clone();
     let r = blocking(move || node.check(&cid, hard)).await?;
@@ -293,17 +296,23 @@ async fn check(State(s): State<AppState>, Query(q): Params) -> ApiResult {
 /// `symlink` (with target) or `other`.
 async fn stat(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     use cairn_dag::dir::NodeKind;
-    let cid = resolve(&s.node, &q)?;
-    let v = match s.node.describe(&cid)? {
-        NodeKind::File { size } => json!({ "cid": cid.to_string(), "kind": "file", "size": size }),
-        NodeKind::Directory { .. } => json!({ "cid": cid.to_string(), "kind": "dir" }),
-        NodeKind::Symlink => {
-            let block = s.node.store().get(&cid).map_err(NodeError::from)?;
-            let target = cairn_dag::dir::symlink_target(&cid, &block).map_err(NodeError::from)?;
-            json!({ "cid": cid.to_string(), "kind": "symlink", "target": target })
-        }
-        NodeKind::Other => json!({ "cid": cid.to_string(), "kind": "other" }),
-    };
+    let cid = resolve(&s.node, &q).await?;
+    let node = s.node.clone();
+    let v = blocking(move || {
+        Ok(match node.describe(&cid)? {
+            NodeKind::File { size } => {
+                json!({ "cid": cid.to_string(), "kind": "file", "size": size })
+            }
+            NodeKind::Directory { .. } => json!({ "cid": cid.to_string(), "kind": "dir" }),
+            NodeKind::Symlink => {
+                let block = node.store().get(&cid)?;
+                let target = cairn_dag::dir::symlink_target(&cid, &block)?;
+                json!({ "cid": cid.to_string(), "kind": "symlink", "target": target })
+            }
+            NodeKind::Other => json!({ "cid": cid.to_string(), "kind": "other" }),
+        })
+    })
+    .await?;
     Ok(Json(v).into_response())
 }
 
@@ -363,7 +372,7 @@ async fn tree(
 
 /// `GET /api/v0/car/export?arg=CID[/path]` — the DAG as a CARv1 stream.
 async fn car_export(State(s): State<AppState>, Query(q): Params) -> ApiResult {
-    let cid = resolve(&s.node, &q)?;
+    let cid = resolve(&s.node, &q).await?;
     s.node.store().get(&cid).map_err(NodeError::from)?; // a clean 404 before streaming
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     let node = s.node.clone();

@@ -55,34 +55,63 @@ impl Node {
 
     /// Imports a CARv1 stream. Every block is verified first; any bad block fails the whole
     /// import with nothing stored. With `pin_roots`, each root whose DAG is complete is pinned.
+    /// The stream is read here; blocks are written, synced and checked on a blocking thread.
     pub async fn car_import<R: AsyncRead + Send + Unpin>(
         &self,
         input: R,
         pin_roots: bool,
     ) -> Result<CarImport, NodeError> {
         let mut reader = CarReader::new(input).await.map_err(car_err)?;
-        let mut result = CarImport {
-            roots: reader.header().roots().to_vec(),
-            ..Default::default()
-        };
-        let batch = self.store().batch();
-        while let Some((cid, data)) = reader.next_block().await.map_err(car_err)? {
-            let block = Block::verified(cid, data)
-                .map_err(|e| NodeError::Car(format!("block #{}: {e}", result.blocks + 1)))?;
-            batch.put(&block)?;
-            result.blocks += 1;
-        }
-        batch.commit(&[])?;
-        if pin_roots {
-            for root in &result.roots {
-                if self.check(root, false)?.missing.is_empty() {
-                    self.store().pin(root)?;
-                    result.pinned.push(*root);
-                } else {
-                    result.incomplete.push(*root);
+        let roots = reader.header().roots().to_vec();
+        // `None` marks the end of a CAR read whole: without it nothing is committed.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Block>>(16);
+        let node = self.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            let batch = node.store().batch();
+            let mut result = CarImport {
+                roots,
+                ..Default::default()
+            };
+            loop {
+                match rx.blocking_recv() {
+                    Some(Some(block)) => batch.put(&block)?,
+                    Some(None) => break,
+                    None => return Err(car_err("import cut short")),
+                }
+                result.blocks += 1;
+            }
+            batch.commit(&[])?;
+            if pin_roots {
+                for root in result.roots.clone() {
+                    if node.check(&root, false)?.missing.is_empty() {
+                        node.store().pin(&root)?;
+                        result.pinned.push(root);
+                    } else {
+                        result.incomplete.push(root);
+                    }
                 }
             }
+            Ok(result)
+        });
+        let mut count = 0u64;
+        let read = async {
+            while let Some((cid, data)) = reader.next_block().await.map_err(car_err)? {
+                count += 1;
+                let block = Block::verified(cid, data)
+                    .map_err(|e| NodeError::Car(format!("block #{count}: {e}")))?;
+                if tx.send(Some(block)).await.is_err() {
+                    return Ok(()); // the writer failed; its error is the answer
+                }
+            }
+            let _ = tx.send(None).await;
+            Ok::<_, NodeError>(())
         }
-        Ok(result)
+        .await;
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| NodeError::Unsupported(format!("CAR import task: {e}")))?;
+        read?;
+        written
     }
 }
