@@ -575,7 +575,7 @@ impl Node {
                         // Past the rest of this prefix: every key under it sorts before this.
                         cursor = Some(format!("{cp}\u{10FFFF}"));
                         // A marker that names a common prefix has listed all of it already.
-                        if !after.is_some_and(|a| cp.as_str() <= a) {
+                        if after.is_none_or(|a| cp.as_str() > a) {
                             listing.next_marker = Some(cp.clone());
                             listing.common_prefixes.push(cp.clone());
                         }
