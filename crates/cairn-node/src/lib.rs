@@ -21,6 +21,7 @@ pub mod import;
 pub mod keys;
 pub mod multipart;
 pub mod objects;
+pub mod published;
 pub mod versions;
 pub mod worker;
 

@@ -66,6 +66,9 @@ pub struct ServeArgs {
     /// Local API listen address for the CLI (default 127.0.0.1:5001).
     #[arg(long)]
     pub api_listen: Option<std::net::SocketAddr>,
+    /// IPFS HTTP gateway listen address (default 127.0.0.1:8080).
+    #[arg(long)]
+    pub gateway_listen: Option<std::net::SocketAddr>,
     /// CID version of new objects: 0 (what `ipfs add` gives, default) or 1.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub cid_version: Option<u8>,

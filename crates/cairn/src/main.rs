@@ -56,7 +56,7 @@ fn run(cli: Cli) -> Result<()> {
             let settings = serve::Settings::resolve(
                 &cli.data,
                 args.config.as_deref(),
-                (args.s3_listen, args.api_listen),
+                (args.s3_listen, args.api_listen, args.gateway_listen),
                 args.cid_version,
                 args.gc_interval,
             )?;

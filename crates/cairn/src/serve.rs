@@ -34,6 +34,8 @@ pub struct Settings {
     pub data: PathBuf,
     pub s3_listen: SocketAddr,
     pub api_listen: SocketAddr,
+    pub gateway_listen: SocketAddr,
+    pub gateway: cairn_gateway::GatewayConfig,
     pub cid_version: CidVersion,
     pub gc_interval: Option<Duration>,
 }
@@ -42,7 +44,11 @@ impl Settings {
     pub fn resolve(
         data: &Path,
         config: Option<&Path>,
-        (s3_listen, api_listen): (Option<SocketAddr>, Option<SocketAddr>),
+        (s3_listen, api_listen, gateway_listen): (
+            Option<SocketAddr>,
+            Option<SocketAddr>,
+            Option<SocketAddr>,
+        ),
         cid_version: Option<u8>,
         gc_interval_secs: Option<u64>,
     ) -> Result<Self> {
@@ -61,6 +67,13 @@ impl Settings {
             None => FileConfig::default(),
         };
         let version = cid_version.or(from_file.cid_version).unwrap_or(0);
+        let serve_all = match from_file.gateway_policy.as_deref() {
+            None | Some("public") => false,
+            Some("all") => true,
+            Some(other) => {
+                anyhow::bail!("gateway_policy must be \"public\" or \"all\", not {other:?}")
+            }
+        };
         Ok(Settings {
             data: data.to_path_buf(),
             s3_listen: s3_listen
@@ -69,6 +82,10 @@ impl Settings {
             api_listen: api_listen
                 .or(from_file.api_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5001))),
+            gateway_listen: gateway_listen
+                .or(from_file.gateway_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            gateway: cairn_gateway::GatewayConfig { serve_all },
             cid_version: CidVersion::try_from(version)?,
             gc_interval: match gc_interval_secs
                 .or(from_file.gc_interval_secs)
@@ -198,6 +215,23 @@ async fn serve(settings: Settings) -> Result<()> {
             tracing::error!("local API stopped: {e}");
         }
     });
+    let gateway_listener = tokio::net::TcpListener::bind(settings.gateway_listen)
+        .await
+        .with_context(|| format!("binding the gateway on {}", settings.gateway_listen))?;
+    let gateway_addr = gateway_listener.local_addr()?;
+    let mut gateway_stop = stop_tx.subscribe();
+    let gateway = axum::serve(
+        gateway_listener,
+        cairn_gateway::router(node_for_api.clone(), settings.gateway),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = gateway_stop.changed().await;
+    });
+    let gateway_task = tokio::spawn(async move {
+        if let Err(e) = gateway.await {
+            tracing::error!("gateway stopped: {e}");
+        }
+    });
     let gc_task = settings.gc_interval.map(|every| {
         cairn_node::worker::spawn_periodic(
             node_for_api.clone(),
@@ -207,7 +241,10 @@ async fn serve(settings: Settings) -> Result<()> {
         )
     });
 
-    println!("cairn: S3 API on http://{addr} (access key {access}); local API on {api_addr}");
+    println!(
+        "cairn: S3 API on http://{addr} (access key {access}); local API on {api_addr}; \
+         gateway on http://{gateway_addr}"
+    );
     use std::io::Write;
     std::io::stdout().flush()?;
 
@@ -247,6 +284,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = stop_tx.send(true);
     let _ = std::fs::remove_file(&api_file);
     let _ = api_task.await;
+    let _ = gateway_task.await;
     if let Some(task) = gc_task {
         let _ = task.await;
     }

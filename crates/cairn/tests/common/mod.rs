@@ -16,6 +16,8 @@ pub struct Server {
     child: Child,
     /// `host:port` of the S3 API.
     pub addr: String,
+    /// `host:port` of the IPFS gateway.
+    pub gateway: String,
     /// The node's data folder.
     pub data: tempfile::TempDir,
 }
@@ -38,6 +40,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--api-listen",
                 "127.0.0.1:0",
+                "--gateway-listen",
+                "127.0.0.1:0",
             ])
             .args(extra)
             .arg("--data")
@@ -59,7 +63,18 @@ impl Server {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        Server { child, addr, data }
+        let gateway = line
+            .split("gateway on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no gateway address in {line:?}"))
+            .to_owned();
+        Server {
+            child,
+            addr,
+            gateway,
+            data,
+        }
     }
 
     pub fn client_with(&self, access: &str, secret: &str) -> Client {
