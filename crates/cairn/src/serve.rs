@@ -22,6 +22,10 @@ pub struct FileConfig {
     pub s3_listen: Option<SocketAddr>,
     /// Local API listen address (for the CLI while the node runs).
     pub api_listen: Option<SocketAddr>,
+    /// IPFS HTTP gateway listen address.
+    pub gateway_listen: Option<SocketAddr>,
+    /// `public` (default): the gateway serves published CIDs only; `all`: every stored CID.
+    pub gateway_policy: Option<String>,
     /// CID version of new objects (0 = what `ipfs add` gives; 1 = CIDv1 raw leaves).
     pub cid_version: Option<u8>,
     /// Seconds between background garbage collections (0: never).
