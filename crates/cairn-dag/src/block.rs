@@ -94,6 +94,18 @@ pub fn links_of(cid: &Cid, data: &Bytes) -> Result<Vec<Cid>, DagError> {
     Ok(out)
 }
 
+/// The cumulative size of the DAG under a block (what a dag-pb link's Tsize holds): the block
+/// plus the Tsizes of a dag-pb node's links; just the block for other codecs.
+pub fn dag_size(cid: &Cid, data: &Bytes) -> Result<u64, DagError> {
+    let own = data.len() as u64;
+    if cid.codec() != DAG_PB {
+        return Ok(own);
+    }
+    let node =
+        ipld_dagpb::PbNode::from_bytes(data.clone()).map_err(|e| DagError::malformed(cid, e))?;
+    Ok(own + node.links.iter().filter_map(|l| l.size).sum::<u64>())
+}
+
 fn collect_ipld_links(ipld: &ipld_core::ipld::Ipld, out: &mut Vec<Cid>) {
     use ipld_core::ipld::Ipld;
     match ipld {

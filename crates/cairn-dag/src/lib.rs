@@ -11,6 +11,7 @@
 
 pub mod block;
 pub mod dir;
+pub mod dir_edit;
 pub mod file;
 pub mod read;
 

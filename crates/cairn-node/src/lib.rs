@@ -10,6 +10,10 @@
 //! * [`keys`] — users' S3 access keys.
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`versions`] — bucket versioning: version ids, delete markers, history.
+//! * [`roots`] — buckets as IPLD: a UnixFS root per bucket version, dag-cbor version records
+//!   linked into a history, signed heads, restore.
+//! * [`identity`] — the node's ed25519 key.
+//! * [`published`] — which CIDs anonymous readers (the gateway) may fetch.
 //! * [`worker`] — the one shape of background jobs (periodic, on a blocking thread); GC.
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
@@ -17,11 +21,13 @@
 pub mod car;
 pub mod check;
 pub mod export;
+pub mod identity;
 pub mod import;
 pub mod keys;
 pub mod multipart;
 pub mod objects;
 pub mod published;
+pub mod roots;
 pub mod versions;
 pub mod worker;
 
@@ -123,12 +129,16 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
 #[derive(Debug, Clone)]
 pub struct Node {
     store: Store,
+    roots: std::sync::Arc<roots::RootsState>,
 }
 
 impl Node {
     /// A node over an open store.
     pub fn new(store: Store) -> Self {
-        Node { store }
+        Node {
+            store,
+            roots: Default::default(),
+        }
     }
 
     /// Opens the store in `dir` and wraps it.

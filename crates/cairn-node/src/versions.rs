@@ -67,6 +67,40 @@ pub(crate) fn record_put(
     Ok(())
 }
 
+/// Deletes the current version of `bucket/key` as the bucket's versioning says: a delete
+/// marker when versioning was ever enabled, a plain removal otherwise.
+pub(crate) fn record_delete(
+    txn: &MetaTxn<'_>,
+    bucket: &str,
+    key: &str,
+) -> Result<Deleted, NodeError> {
+    let b = bucket_of(txn, bucket)?;
+    match b.versioning.as_deref() {
+        Some(state) => {
+            if state != ENABLED {
+                remove_null_versions(txn, bucket, key)?;
+            }
+            let seq = txn.next_seq()?;
+            let marker = ObjectMeta {
+                last_modified_ms: now_ms(),
+                version_id: (state == ENABLED).then(|| version_id(seq)),
+                ..Default::default()
+            };
+            txn.put_version(bucket, key, seq, None, &encode(&marker)?)?;
+            txn.delete_object(bucket, key)?;
+            Ok(Deleted {
+                version_id: marker.version_id,
+                delete_marker: true,
+            })
+        }
+        None => {
+            remove_null_versions(txn, bucket, key)?;
+            txn.delete_object(bucket, key)?;
+            Ok(Deleted::default())
+        }
+    }
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -141,32 +175,9 @@ impl Node {
         version: Option<&str>,
     ) -> Result<Deleted, NodeError> {
         self.store().update(|txn| {
-            let b = bucket_of(txn, bucket)?;
+            bucket_of(txn, bucket)?;
             let Some(id) = version else {
-                return match b.versioning.as_deref() {
-                    Some(state) => {
-                        if state != ENABLED {
-                            remove_null_versions(txn, bucket, key)?;
-                        }
-                        let seq = txn.next_seq()?;
-                        let marker = ObjectMeta {
-                            last_modified_ms: now_ms(),
-                            version_id: (state == ENABLED).then(|| version_id(seq)),
-                            ..Default::default()
-                        };
-                        txn.put_version(bucket, key, seq, None, &encode(&marker)?)?;
-                        txn.delete_object(bucket, key)?;
-                        Ok(Deleted {
-                            version_id: marker.version_id,
-                            delete_marker: true,
-                        })
-                    }
-                    None => {
-                        remove_null_versions(txn, bucket, key)?;
-                        txn.delete_object(bucket, key)?;
-                        Ok(Deleted::default())
-                    }
-                };
+                return record_delete(txn, bucket, key);
             };
             let versions = txn.versions_of(bucket, key)?;
             let Some((index, meta)) = find_version(&versions, id)? else {

@@ -59,6 +59,9 @@ pub fn spawn_periodic(
                 Ok((j, result, took)) => {
                     job = j;
                     match result {
+                        Ok(summary) if summary.is_empty() => {
+                            tracing::trace!(job = name, ?took, "nothing to do")
+                        }
                         Ok(summary) => tracing::info!(job = name, ?took, "{summary}"),
                         Err(e) => tracing::warn!(job = name, "failed: {e}"),
                     }

@@ -97,6 +97,12 @@ impl Index {
         Ok(removed)
     }
 
+    pub(crate) fn is_pinned(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(PINS)?;
+        Ok(table.get(cid.to_bytes().as_slice())?.is_some())
+    }
+
     pub(crate) fn pins(&self) -> Result<Vec<(Cid, u64)>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(PINS)?;

@@ -8,7 +8,9 @@
 //!   durable by one filesystem sync and one redb commit (which also pins the roots), or removed
 //!   again on abort.
 //! * [`meta`] — bucket and object records, updated atomically with the blocks they need.
-//! * [`gc`] — mark from pinned roots and object roots, sweep everything else.
+//! * [`roots`] — bucket roots: the keys changed since a bucket's last root, every root of its
+//!   history, and the index from a CID to the objects that have it.
+//! * [`gc`] — mark from pinned roots, object roots and bucket roots, sweep everything else.
 //!
 //! A crash at any point leaves a store that opens cleanly: block files not in the index are
 //! never trusted without rewriting, the index only names blocks that were synced before it was
@@ -19,6 +21,7 @@ pub mod files;
 pub mod gc;
 pub mod index;
 pub mod meta;
+pub mod roots;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,6 +34,7 @@ pub use batch::WriteBatch;
 pub use gc::GcStats;
 pub use index::BlockInfo;
 pub use meta::{MetaTxn, ObjectEntry, PartEntry, VersionEntry};
+pub use roots::{DirtyKey, RootRow};
 
 /// Errors of the block store.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +187,11 @@ impl Store {
     /// Pinned roots and their reference counts.
     pub fn pins(&self) -> Result<Vec<(Cid, u64)>, StoreError> {
         self.inner.index.pins()
+    }
+
+    /// Whether `cid` is pinned.
+    pub fn is_pinned(&self, cid: &Cid) -> Result<bool, StoreError> {
+        self.inner.index.is_pinned(cid)
     }
 
     /// Adds one reference to a pin of `cid` (the caller has checked the DAG is complete).

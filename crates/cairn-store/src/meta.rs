@@ -30,6 +30,7 @@ const UPLOADS: NamedTable = TableDefinition::new("uploads");
 const PARTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("parts");
 
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    crate::roots::create_tables(txn)?;
     txn.open_table(BUCKETS)?;
     txn.open_table(OBJECTS)?;
     txn.open_table(UPLOADS)?;
@@ -37,7 +38,33 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(KEYS)?;
     txn.open_table(VERSIONS)?;
     txn.open_table(COUNTERS)?;
+    // Stores from before bucket roots: index every object by CID and queue it for its root.
+    let schema = txn
+        .open_table(COUNTERS)?
+        .get("schema")?
+        .map(|v| v.value())
+        .unwrap_or(0);
+    if schema < 2 {
+        let meta = MetaTxn { txn };
+        let objects = txn.open_table(OBJECTS)?;
+        for row in objects.iter()? {
+            let (k, v) = row?;
+            let (bucket, key) = split_object_key(k.value());
+            let cid = parse_cid(v.value().0)?;
+            crate::roots::object_changed(&meta, &bucket, &key, None, Some(&cid))?;
+        }
+        txn.open_table(COUNTERS)?.insert("schema", 2)?;
+    }
     Ok(())
+}
+
+fn split_object_key(full: &[u8]) -> (String, String) {
+    let at = full.iter().position(|&b| b == 0).unwrap_or(full.len());
+    let key = full.get(at + 1..).unwrap_or_default();
+    (
+        String::from_utf8_lossy(&full[..at]).into_owned(),
+        String::from_utf8_lossy(key).into_owned(),
+    )
 }
 
 fn version_prefix(bucket: &str, key: &str) -> Vec<u8> {
@@ -156,7 +183,7 @@ fn read_parts(
     Ok(out)
 }
 
-fn object_key(bucket: &str, key: &str) -> Vec<u8> {
+pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
     k.extend_from_slice(bucket.as_bytes());
     k.push(0);
@@ -164,7 +191,7 @@ fn object_key(bucket: &str, key: &str) -> Vec<u8> {
     k
 }
 
-fn parse_cid(bytes: &[u8]) -> Result<Cid, StoreError> {
+pub(crate) fn parse_cid(bytes: &[u8]) -> Result<Cid, StoreError> {
     Cid::try_from(bytes).map_err(|e| {
         StoreError::Dag(Box::new(cairn_dag::DagError::Unsupported(format!(
             "unreadable CID in metadata: {e}"
@@ -256,18 +283,31 @@ impl MetaTxn<'_> {
         cid: &Cid,
         record: &[u8],
     ) -> Result<(), StoreError> {
-        let cid = cid.to_bytes();
-        self.txn
+        let bytes = cid.to_bytes();
+        let old = self
+            .txn
             .open_table(OBJECTS)?
-            .insert(object_key(bucket, key).as_slice(), (cid.as_slice(), record))?;
-        Ok(())
+            .insert(
+                object_key(bucket, key).as_slice(),
+                (bytes.as_slice(), record),
+            )?
+            .map(|v| parse_cid(v.value().0))
+            .transpose()?;
+        crate::roots::object_changed(self, bucket, key, old.as_ref(), Some(cid))
     }
 
     /// Removes an object's entry; returns whether it existed.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
-        let mut table = self.txn.open_table(OBJECTS)?;
-        let removed = table.remove(object_key(bucket, key).as_slice())?.is_some();
-        Ok(removed)
+        let old = self
+            .txn
+            .open_table(OBJECTS)?
+            .remove(object_key(bucket, key).as_slice())?
+            .map(|v| parse_cid(v.value().0))
+            .transpose()?;
+        if old.is_some() {
+            crate::roots::object_changed(self, bucket, key, old.as_ref(), None)?;
+        }
+        Ok(old.is_some())
     }
 
     /// A multipart upload's record.
@@ -553,7 +593,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Every object, part and version root (GC roots besides pins).
+    /// Every object, part and version root (GC roots besides pins and bucket roots).
     pub(crate) fn object_roots(&self) -> Result<Vec<Cid>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
         let mut out = Vec::new();

@@ -1,0 +1,679 @@
+//! Buckets as IPLD. Each bucket has a root: a UnixFS directory of its current objects (keys
+//! split on `/`, HAMT-sharded like Kubo when large, so `/ipfs/{root}/a/b` works anywhere and
+//! equals `ipfs add -r` of the same tree), next to a dag-cbor version record that carries what
+//! UnixFS cannot: every object's record (content-type, user metadata, ETag, version id) in an
+//! index, and the previous record — a linked history. A signed head names each version.
+//!
+//! Object changes queue their key in the same transaction (see `cairn_store::roots`); a
+//! background job folds the queue into a new root, rewriting only the directories and index
+//! shards on changed paths (O(depth) blocks per change). Old roots stay GC roots for the
+//! retention period; [`Node::restore_bucket`] makes one current again as a new version.
+//!
+//! Keys that cannot be a UnixFS path (an empty segment as in `a//b` or `/a`, a `.` or `..`
+//! segment) are in the index but not in the tree. A key ending in `/` (a "folder" marker) makes
+//! its directory exist even when empty. When a key is both an object and a prefix of others
+//! (`a` and `a/b`), the directory wins in the tree; the object stays in the index.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_dag::dir_edit::{DirEditor, EntryLink};
+use cairn_dag::{Block, Cid, CidVersion, DAG_CBOR};
+use cairn_store::{DirtyKey, RootRow};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{self, Identity};
+use crate::objects::{ObjectMeta, decode, encode, now_ms};
+use crate::{Node, NodeError};
+
+/// How bucket roots are built and kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootsConfig {
+    /// CID version of directory nodes (the node's `cid_version`, so a root equals
+    /// `ipfs add -r` of the same files added the same way).
+    pub version: CidVersion,
+    /// How long old roots stay pinned (`None`: forever).
+    pub retention: Option<Duration>,
+}
+
+impl Default for RootsConfig {
+    fn default() -> Self {
+        RootsConfig {
+            version: CidVersion::V0,
+            retention: Some(Duration::from_secs(30 * 24 * 3600)),
+        }
+    }
+}
+
+/// The dag-cbor record of one bucket version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// Always `cairn/bucket-version/1`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// Sequence number within the bucket.
+    pub seq: u64,
+    /// Commit time, Unix milliseconds.
+    pub time_ms: u64,
+    /// The UnixFS directory of the objects.
+    pub tree: Cid,
+    /// UnixFS directory of escaped keys → [`ObjectRecord`] blocks.
+    pub objects: Cid,
+    /// The previous version's record.
+    pub prev: Option<Cid>,
+}
+
+const RECORD_KIND: &str = "cairn/bucket-version/1";
+const HEAD_DOMAIN: &[u8] = b"cairn-bucket-head-v1\0";
+
+/// The dag-cbor record of one object in a bucket version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// Object key.
+    pub key: String,
+    /// Root of the object's UnixFS DAG.
+    pub data: Cid,
+    /// Its S3 metadata.
+    pub meta: ObjectMeta,
+}
+
+/// What a signed head states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadPayload {
+    /// Bucket name.
+    pub bucket: String,
+    /// Sequence number of the version.
+    pub seq: u64,
+    /// Commit time, Unix milliseconds.
+    pub time_ms: u64,
+    /// The bucket's UnixFS root.
+    pub tree: Cid,
+    /// The version record.
+    pub record: Cid,
+}
+
+/// A bucket head signed by a node's ed25519 key (dag-cbor); the signature covers
+/// `cairn-bucket-head-v1\0` followed by the dag-cbor encoding of the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedHead {
+    /// What is signed.
+    pub payload: HeadPayload,
+    /// The signer's ed25519 public key.
+    pub public_key: serde_bytes::ByteBuf,
+    /// The signature.
+    pub signature: serde_bytes::ByteBuf,
+}
+
+impl SignedHead {
+    fn signed_bytes(payload: &HeadPayload) -> Result<Vec<u8>, NodeError> {
+        let mut msg = HEAD_DOMAIN.to_vec();
+        msg.extend_from_slice(&encode(payload)?);
+        Ok(msg)
+    }
+
+    /// Signs `payload` with `identity`.
+    pub fn sign(payload: HeadPayload, identity: &Identity) -> Result<SignedHead, NodeError> {
+        let signature = identity.sign(&Self::signed_bytes(&payload)?);
+        Ok(SignedHead {
+            payload,
+            public_key: serde_bytes::ByteBuf::from(identity.public_key().to_vec()),
+            signature: serde_bytes::ByteBuf::from(signature.to_vec()),
+        })
+    }
+
+    /// Decodes a head and checks its signature (against its own key, and `expected_key` if
+    /// given).
+    pub fn verify(bytes: &[u8], expected_key: Option<&[u8]>) -> Result<SignedHead, NodeError> {
+        let head: SignedHead = decode(bytes)?;
+        let msg = Self::signed_bytes(&head.payload)?;
+        let key_ok = expected_key.is_none_or(|k| k == head.public_key.as_slice());
+        if !key_ok || !identity::verify(&head.public_key, &msg, &head.signature) {
+            return Err(NodeError::Unsupported(
+                "bad signature on bucket head".into(),
+            ));
+        }
+        Ok(head)
+    }
+
+    /// The dag-cbor bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, NodeError> {
+        encode(self)
+    }
+}
+
+/// A root just committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedRoot {
+    /// Bucket.
+    pub bucket: String,
+    /// The history row.
+    pub row: RootRow,
+    /// Blocks the commit wrote (not counting ones already stored).
+    pub blocks_written: usize,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Objects written back (new versions).
+    pub written: usize,
+    /// Objects deleted (they were not in the old root).
+    pub deleted: usize,
+}
+
+/// The name under which `key` is held in the record index: `%`, `/` and NUL escaped, and the
+/// whole key escaped when it is `.` or `..`, so every key is a valid UnixFS name.
+pub fn index_name(key: &str) -> String {
+    match key {
+        "" => "%".into(),
+        "." => "%2E".into(),
+        ".." => "%2E%2E".into(),
+        _ => key
+            .replace('%', "%25")
+            .replace('/', "%2F")
+            .replace('\0', "%00"),
+    }
+}
+
+fn valid_segment(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains('\0')
+}
+
+/// Where a key sits in the tree: its path segments, and whether it is a folder marker (ends
+/// in `/`). `None` for keys that are not UnixFS paths.
+fn tree_path(key: &str) -> Option<(Vec<&str>, bool)> {
+    let (body, marker) = match key.strip_suffix('/') {
+        Some(body) => (body, true),
+        None => (key, false),
+    };
+    let segments: Vec<&str> = body.split('/').collect();
+    segments
+        .iter()
+        .all(|s| valid_segment(s))
+        .then_some((segments, marker))
+}
+
+/// Changes below one directory.
+#[derive(Debug, Default)]
+struct Patch {
+    /// The marker key of this directory changed.
+    marker: bool,
+    /// Children by name: (the key of that name changed, changes below it).
+    children: BTreeMap<String, (bool, Patch)>,
+}
+
+impl Patch {
+    fn add(&mut self, key: &str) {
+        let Some((segments, marker)) = tree_path(key) else {
+            return;
+        };
+        let mut node = self;
+        let last = segments.len() - 1;
+        for (i, segment) in segments.into_iter().enumerate() {
+            let entry = node.children.entry(segment.to_owned()).or_default();
+            if i == last && !marker {
+                entry.0 = true;
+            }
+            node = &mut entry.1;
+        }
+        if marker {
+            node.marker = true;
+        }
+    }
+}
+
+/// Shared state of root building in one node.
+#[derive(Debug, Default)]
+pub(crate) struct RootsState {
+    config: parking_lot::RwLock<RootsConfig>,
+    identity: std::sync::OnceLock<Identity>,
+    /// One root build at a time.
+    building: parking_lot::Mutex<()>,
+}
+
+/// One root build: the bucket, the blocks it makes, sizes it looked up.
+struct Build<'a> {
+    node: &'a Node,
+    bucket: &'a str,
+    version: CidVersion,
+    out: Vec<Block>,
+    dag_sizes: HashMap<Cid, u64>,
+}
+
+impl Build<'_> {
+    fn load(&self) -> impl FnMut(&Cid) -> Result<Bytes, NodeError> + '_ {
+        |cid| Ok(self.node.store().get(cid)?)
+    }
+
+    fn dag_size(&mut self, cid: &Cid) -> Result<u64, NodeError> {
+        if let Some(size) = self.dag_sizes.get(cid) {
+            return Ok(*size);
+        }
+        let block = self.node.store().get(cid)?;
+        let size = cairn_dag::block::dag_size(cid, &block)?;
+        self.dag_sizes.insert(*cid, size);
+        Ok(size)
+    }
+
+    fn object(&self, key: &str) -> Result<Option<(Cid, Vec<u8>)>, NodeError> {
+        Ok(self.node.store().object(self.bucket, key)?)
+    }
+
+    fn file_link(&mut self, key: &str) -> Result<Option<EntryLink>, NodeError> {
+        match self.object(key)? {
+            Some((cid, _)) => Ok(Some(EntryLink {
+                cid,
+                dag_size: self.dag_size(&cid)?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    fn is_dir(&self, cid: &Cid) -> Result<bool, NodeError> {
+        Ok(cid.codec() == cairn_dag::DAG_PB
+            && matches!(
+                cairn_dag::dir::describe(cid, &self.node.store().get(cid)?),
+                cairn_dag::dir::NodeKind::Directory { .. }
+            ))
+    }
+
+    /// Applies `patch` to the directory `dir` (at `prefix`, which ends in `/` unless it is
+    /// the root); `None` when the directory should no longer exist.
+    fn edit_dir(
+        &mut self,
+        dir: Option<Cid>,
+        prefix: &str,
+        patch: &Patch,
+    ) -> Result<Option<EntryLink>, NodeError> {
+        let mut editor = match dir {
+            Some(cid) => DirEditor::open(&cid, &self.node.store().get(&cid)?, self.version)?,
+            None => DirEditor::empty(self.version),
+        };
+        for (name, (_, child)) in &patch.children {
+            let existing = editor.get(name, &mut self.load())?;
+            let existing_dir = match existing {
+                Some(link) if self.is_dir(&link.cid)? => Some(link),
+                _ => None,
+            };
+            let path = format!("{prefix}{name}");
+            let sub = if child.children.is_empty() && !child.marker {
+                existing_dir
+            } else {
+                self.edit_dir(existing_dir.map(|l| l.cid), &format!("{path}/"), child)?
+            };
+            let new = match sub {
+                Some(link) => Some(link),
+                None => self.file_link(&path)?,
+            };
+            if new != existing {
+                editor.set(name, new, &mut self.load())?;
+            }
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let edited = editor.finish(&mut self.load(), &mut out);
+        self.out = out;
+        let edited = edited?;
+        let keep = !edited.is_empty || prefix.is_empty() || self.object(prefix)?.is_some();
+        Ok(keep.then_some(edited.link))
+    }
+
+    /// Applies the changed keys to the record index `index`.
+    fn edit_index(&mut self, index: Option<Cid>, keys: &[&str]) -> Result<Cid, NodeError> {
+        let mut editor = match index {
+            Some(cid) => DirEditor::open(&cid, &self.node.store().get(&cid)?, self.version)?,
+            None => DirEditor::empty(self.version),
+        };
+        for key in keys {
+            let link = match self.object(key)? {
+                Some((data, rec)) => {
+                    let record = ObjectRecord {
+                        key: (*key).to_owned(),
+                        data,
+                        meta: decode(&rec)?,
+                    };
+                    let block = Block::new(CidVersion::V1, DAG_CBOR, encode(&record)?)?;
+                    let link = EntryLink {
+                        cid: block.cid,
+                        dag_size: block.data.len() as u64 + self.dag_size(&data)?,
+                    };
+                    self.out.push(block);
+                    Some(link)
+                }
+                None => None,
+            };
+            editor.set(&index_name(key), link, &mut self.load())?;
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let edited = editor.finish(&mut self.load(), &mut out);
+        self.out = out;
+        Ok(edited?.link.cid)
+    }
+}
+
+impl Node {
+    fn roots_state(&self) -> &RootsState {
+        &self.roots
+    }
+
+    /// Sets how roots are built and kept.
+    pub fn set_roots_config(&self, config: RootsConfig) {
+        *self.roots_state().config.write() = config;
+    }
+
+    /// How roots are built and kept.
+    pub fn roots_config(&self) -> RootsConfig {
+        *self.roots_state().config.read()
+    }
+
+    /// The node's identity (loaded from, or created in, the data folder on first use).
+    pub fn identity(&self) -> Result<&Identity, NodeError> {
+        let state = self.roots_state();
+        if let Some(id) = state.identity.get() {
+            return Ok(id);
+        }
+        let loaded = Identity::load_or_create(self.store().root())?;
+        Ok(state.identity.get_or_init(|| loaded))
+    }
+
+    /// Folds every queued change into new bucket roots; returns the roots committed.
+    pub fn commit_roots(&self) -> Result<Vec<CommittedRoot>, NodeError> {
+        const PAGE: usize = 10_000;
+        let _one_at_a_time = self.roots_state().building.lock();
+        let mut committed = Vec::new();
+        loop {
+            let dirty = self.store().dirty(PAGE)?;
+            let mut by_bucket: BTreeMap<&str, Vec<&DirtyKey>> = BTreeMap::new();
+            for d in &dirty {
+                by_bucket.entry(&d.bucket).or_default().push(d);
+            }
+            for (bucket, keys) in by_bucket {
+                committed.extend(self.commit_bucket_root(bucket, &keys)?);
+            }
+            if dirty.len() < PAGE {
+                return Ok(committed);
+            }
+        }
+    }
+
+    fn commit_bucket_root(
+        &self,
+        bucket: &str,
+        keys: &[&DirtyKey],
+    ) -> Result<Option<CommittedRoot>, NodeError> {
+        let prev = self.store().latest_root(bucket)?;
+        let config = self.roots_config();
+        let mut build = Build {
+            node: self,
+            bucket,
+            version: config.version,
+            out: Vec::new(),
+            dag_sizes: HashMap::new(),
+        };
+        let names: Vec<&str> = keys.iter().map(|d| d.key.as_str()).collect();
+        let mut patch = Patch::default();
+        names.iter().for_each(|k| patch.add(k));
+        let incremental = (|| {
+            let tree = build.edit_dir(prev.as_ref().map(|r| r.tree), "", &patch)?;
+            let index = build.edit_index(prev.as_ref().map(|r| r.index), &names)?;
+            Ok::<_, NodeError>((tree, index))
+        })();
+        let (tree, index) = match incremental {
+            Ok(done) => done,
+            Err(NodeError::Store(e)) if prev.is_some() => {
+                // The previous root is damaged: build this one from every object instead.
+                tracing::warn!(
+                    bucket,
+                    "previous root unreadable ({e}); rebuilding from scratch"
+                );
+                build.out.clear();
+                self.rebuild_from_objects(&mut build)?
+            }
+            Err(e) => return Err(e),
+        };
+        let tree = tree.expect("the root directory is always kept").cid;
+        let clear = |txn: &cairn_store::MetaTxn<'_>| {
+            for d in keys {
+                txn.clear_dirty(bucket, &d.key, d.stamp)?;
+            }
+            Ok::<_, NodeError>(())
+        };
+        if let Some(p) = &prev
+            && p.tree == tree
+            && p.index == index
+        {
+            self.store().update(clear)?;
+            return Ok(None);
+        }
+        let seq = prev.as_ref().map_or(1, |p| p.seq + 1);
+        let time_ms = now_ms() as u64;
+        let record = VersionRecord {
+            kind: RECORD_KIND.into(),
+            bucket: bucket.to_owned(),
+            seq,
+            time_ms,
+            tree,
+            objects: index,
+            prev: prev.as_ref().map(|p| p.record),
+        };
+        let record = Block::new(CidVersion::V1, DAG_CBOR, encode(&record)?)?;
+        let head = SignedHead::sign(
+            HeadPayload {
+                bucket: bucket.to_owned(),
+                seq,
+                time_ms,
+                tree,
+                record: record.cid,
+            },
+            self.identity()?,
+        )?;
+        let row = RootRow {
+            seq,
+            record: record.cid,
+            tree,
+            index,
+            time_ms,
+            head: head.to_bytes()?,
+        };
+        build.out.push(record);
+        let batch = self.store().batch();
+        for block in &build.out {
+            batch.put(block)?;
+        }
+        let blocks_written = batch.written();
+        batch.commit_with(|txn| {
+            if txn.latest_root(bucket)?.map(|r| r.seq) != prev.as_ref().map(|p| p.seq) {
+                return Err(NodeError::Unsupported(format!(
+                    "bucket {bucket:?} got a root from elsewhere meanwhile"
+                )));
+            }
+            txn.put_root(bucket, &row)?;
+            clear(txn)
+        })?;
+        tracing::debug!(bucket, seq, %tree, blocks_written, "bucket root committed");
+        Ok(Some(CommittedRoot {
+            bucket: bucket.to_owned(),
+            row,
+            blocks_written,
+        }))
+    }
+
+    fn rebuild_from_objects(
+        &self,
+        build: &mut Build<'_>,
+    ) -> Result<(Option<EntryLink>, Cid), NodeError> {
+        let all: Vec<String> = self
+            .store()
+            .objects(build.bucket, "", None, usize::MAX)?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        let names: Vec<&str> = all.iter().map(String::as_str).collect();
+        let mut patch = Patch::default();
+        names.iter().for_each(|k| patch.add(k));
+        let tree = build.edit_dir(None, "", &patch)?;
+        let index = build.edit_index(None, &names)?;
+        Ok((tree, index))
+    }
+
+    /// The bucket's current root, after folding in any queued change.
+    pub fn bucket_root(&self, bucket: &str) -> Result<RootRow, NodeError> {
+        self.bucket(bucket)?;
+        self.commit_roots()?;
+        self.store()
+            .latest_root(bucket)?
+            .ok_or_else(|| NodeError::Unsupported(format!("bucket {bucket:?} has no root yet")))
+    }
+
+    /// The bucket's retained roots, oldest first.
+    pub fn bucket_history(&self, bucket: &str) -> Result<Vec<RootRow>, NodeError> {
+        self.bucket_root(bucket)?;
+        Ok(self.store().root_history(bucket)?)
+    }
+
+    /// Every object record of a version record's index.
+    pub fn root_objects(&self, row: &RootRow) -> Result<Vec<ObjectRecord>, NodeError> {
+        self.list(&row.index)?
+            .into_iter()
+            .map(|entry| decode::<ObjectRecord>(&self.store().get(&entry.cid)?))
+            .collect()
+    }
+
+    /// Makes the bucket's contents what they were at `root` (a tree or record CID from its
+    /// history): objects that differ are written as new versions, objects added since are
+    /// deleted (delete markers in a versioned bucket). Nothing is destroyed: the current state
+    /// stays in the history.
+    pub fn restore_bucket(&self, bucket: &str, root: &Cid) -> Result<Restored, NodeError> {
+        let history = self.bucket_history(bucket)?;
+        let Some(row) = history
+            .iter()
+            .rev()
+            .find(|r| r.tree == *root || r.record == *root)
+        else {
+            return Err(NodeError::InvalidPath {
+                input: root.to_string(),
+                reason: format!("not a retained root of bucket {bucket:?}"),
+            });
+        };
+        let old: BTreeMap<String, ObjectRecord> = self
+            .root_objects(row)?
+            .into_iter()
+            .map(|r| (r.key.clone(), r))
+            .collect();
+        let restored = self.store().update(|txn| {
+            let mut done = Restored::default();
+            for (key, record) in &old {
+                let same = match txn.object(bucket, key)? {
+                    Some((cid, rec)) => {
+                        let current: ObjectMeta = decode(&rec)?;
+                        cid == record.data && same_content(&current, &record.meta)
+                    }
+                    None => false,
+                };
+                if !same {
+                    let mut meta = record.meta.clone();
+                    meta.last_modified_ms = now_ms();
+                    crate::versions::record_put(txn, bucket, key, &record.data, &mut meta)?;
+                    done.written += 1;
+                }
+            }
+            let current: Vec<String> = self
+                .store()
+                .objects(bucket, "", None, usize::MAX)?
+                .into_iter()
+                .map(|o| o.key)
+                .collect();
+            for key in current.iter().filter(|k| !old.contains_key(*k)) {
+                crate::versions::record_delete(txn, bucket, key)?;
+                done.deleted += 1;
+            }
+            Ok::<_, NodeError>(done)
+        })?;
+        self.commit_roots()?;
+        Ok(restored)
+    }
+
+    /// Drops roots older than the retention period (never a bucket's newest); returns how
+    /// many went.
+    pub fn expire_roots(&self) -> Result<usize, NodeError> {
+        let Some(retention) = self.roots_config().retention else {
+            return Ok(0);
+        };
+        let before = (now_ms() as u64).saturating_sub(retention.as_millis() as u64);
+        let mut expired = 0;
+        for (bucket, _) in self.store().buckets()? {
+            expired += self
+                .store()
+                .update(|txn| txn.expire_roots(&bucket, before))?;
+        }
+        Ok(expired)
+    }
+
+    /// The bucket's current signed head (dag-cbor bytes).
+    pub fn bucket_head(&self, bucket: &str) -> Result<Vec<u8>, NodeError> {
+        Ok(self.bucket_root(bucket)?.head)
+    }
+}
+
+/// Whether two records describe the same object content and metadata (ignoring write time and
+/// version id, which a restore renews).
+fn same_content(a: &ObjectMeta, b: &ObjectMeta) -> bool {
+    let strip = |m: &ObjectMeta| ObjectMeta {
+        last_modified_ms: 0,
+        version_id: None,
+        ..m.clone()
+    };
+    strip(a) == strip(b)
+}
+
+/// Background job: commits queued changes into bucket roots (every few hundred ms) and, once a
+/// minute, expires roots past the retention period.
+#[derive(Debug, Default)]
+pub struct RootsJob {
+    last_expiry: Option<std::time::Instant>,
+}
+
+impl crate::worker::Job for RootsJob {
+    fn name(&self) -> &'static str {
+        "roots"
+    }
+
+    fn run(&mut self, node: &Node) -> Result<String, NodeError> {
+        let committed = node.commit_roots()?;
+        let mut summary = String::new();
+        if !committed.is_empty() {
+            let blocks: usize = committed.iter().map(|c| c.blocks_written).sum();
+            summary = format!("{} bucket root(s), {blocks} blocks", committed.len());
+        }
+        if self
+            .last_expiry
+            .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
+        {
+            self.last_expiry = Some(std::time::Instant::now());
+            let expired = node.expire_roots()?;
+            if expired > 0 {
+                summary.push_str(&format!("; {expired} root(s) expired"));
+            }
+        }
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_tree_paths() {
+        assert_eq!(tree_path("a/b/c"), Some((vec!["a", "b", "c"], false)));
+        assert_eq!(tree_path("dir/"), Some((vec!["dir"], true)));
+        assert_eq!(tree_path("a//b"), None);
+        assert_eq!(tree_path("/a"), None);
+        assert_eq!(tree_path("a/./b"), None);
+        assert_eq!(tree_path("../x"), None);
+        assert_eq!(index_name("a/b%c"), "a%2Fb%25c");
+        assert_eq!(index_name(".."), "%2E%2E");
+    }
+}

@@ -1,0 +1,221 @@
+//! Bucket roots: the tree equals `ipfs add -r` of the same files, one change rewrites O(depth)
+//! blocks, old roots restore, retention keeps them from GC, heads are signed.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_dag::dir::DirectoryBuilder;
+use cairn_dag::{Cid, CidVersion};
+use cairn_node::Node;
+use cairn_node::import::AddOptions;
+use cairn_node::objects::{ObjectInfo, ObjectMeta};
+use cairn_node::roots::{RootsConfig, SignedHead};
+
+fn node() -> (tempfile::TempDir, Node) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(dir.path()).unwrap();
+    node.create_bucket("bkt", "root").unwrap();
+    (dir, node)
+}
+
+async fn put(node: &Node, key: &str, data: &[u8]) -> ObjectInfo {
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
+    let staged = node.stage_object(body, CidVersion::V0).await.unwrap();
+    node.commit_object(staged, "bkt", key, ObjectMeta::default())
+        .unwrap()
+}
+
+fn cat(node: &Node, cid: Cid) -> Vec<u8> {
+    let mut stream = node.cat(cid, None);
+    let mut out = Vec::new();
+    while let Some(piece) = stream.next_piece().unwrap() {
+        out.extend_from_slice(&piece);
+    }
+    out
+}
+
+fn tree_names(node: &Node, dir: &Cid) -> Vec<String> {
+    node.list(dir)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect()
+}
+
+#[tokio::test]
+async fn bucket_root_equals_add_r_of_the_same_tree() {
+    let (dir, node) = node();
+    let files: [(&str, Vec<u8>); 3] = [
+        ("a.txt", b"hello\n".to_vec()),
+        (
+            "dir/b.bin",
+            (0..700_000u32).map(|i| (i % 251) as u8).collect(),
+        ),
+        ("dir/sub/c", b"c".to_vec()),
+    ];
+    let disk = dir.path().join("disk/tree");
+    for (key, data) in &files {
+        put(&node, key, data).await;
+        let path = disk.join(key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+    let root = node.bucket_root("bkt").unwrap();
+    let added = node
+        .add_path(
+            &disk,
+            AddOptions {
+                cid_version: CidVersion::V0,
+                recursive: true,
+                hidden: false,
+                pin: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(root.tree, added.last().unwrap().cid);
+    let c = node.resolve(root.tree, "dir/sub/c").unwrap();
+    assert_eq!(cat(&node, c), b"c");
+    // a second look with nothing changed commits nothing new
+    assert_eq!(node.bucket_root("bkt").unwrap(), root);
+    assert_eq!(node.bucket_history("bkt").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn one_put_in_a_10000_object_bucket_rewrites_o_depth_blocks() {
+    let (_dir, node) = node();
+    let mut builder = DirectoryBuilder::new(CidVersion::V0);
+    for i in 0..10_000 {
+        let key = format!("objects/object-{i:05}");
+        let info = put(&node, &key, format!("body {i}").as_bytes()).await;
+        let size = cairn_dag::block::dag_size(&info.cid, &node.store().get(&info.cid).unwrap());
+        builder
+            .add_link(&format!("t/{key}"), info.cid, size.unwrap())
+            .unwrap();
+    }
+    let first = node.commit_roots().unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(first[0].blocks_written > 100, "{}", first[0].blocks_written);
+    // equal to building the whole tree at once
+    let expected = builder.build().unwrap().last().unwrap().block.cid;
+    assert_eq!(first[0].row.tree, expected);
+
+    put(&node, "objects/object-04242", b"changed").await;
+    let second = node.commit_roots().unwrap();
+    assert_eq!(second.len(), 1);
+    // tree: root dir, HAMT root (+ maybe one sub-shard); index: HAMT root (+ one sub-shard),
+    // the object record; the version record
+    assert!(
+        second[0].blocks_written <= 8,
+        "one PUT wrote {} blocks",
+        second[0].blocks_written
+    );
+    let changed = node
+        .resolve(second[0].row.tree, "objects/object-04242")
+        .unwrap();
+    assert_eq!(cat(&node, changed), b"changed");
+    assert_eq!(second[0].row.seq, 2);
+}
+
+#[tokio::test]
+async fn markers_conflicts_and_keys_that_are_not_paths() {
+    let (_dir, node) = node();
+    put(&node, "a", b"file a").await;
+    put(&node, "a/b", b"file a/b").await;
+    put(&node, "x//y", b"not a path").await;
+    put(&node, "empty/", b"").await;
+    let root = node.bucket_root("bkt").unwrap();
+    assert_eq!(tree_names(&node, &root.tree), ["a", "empty"]);
+    // the directory wins over the object `a`; `empty/` makes an empty directory
+    assert_eq!(
+        tree_names(&node, &node.resolve(root.tree, "a").unwrap()),
+        ["b"]
+    );
+    assert!(tree_names(&node, &node.resolve(root.tree, "empty").unwrap()).is_empty());
+    // every key has a record, paths or not
+    let mut keys: Vec<String> = node
+        .root_objects(&root)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "a/b", "empty/", "x//y"]);
+
+    node.delete_version("bkt", "a/b", None).unwrap();
+    node.delete_version("bkt", "empty/", None).unwrap();
+    let root = node.bucket_root("bkt").unwrap();
+    assert_eq!(tree_names(&node, &root.tree), ["a"]);
+    let a = node.resolve(root.tree, "a").unwrap();
+    assert_eq!(cat(&node, a), b"file a");
+}
+
+#[tokio::test]
+async fn restore_brings_old_bytes_back_and_retention_keeps_them_from_gc() {
+    let (_dir, node) = node();
+    put(&node, "keep", b"unchanged").await;
+    let v1 = put(&node, "doc", b"version one").await;
+    put(&node, "gone", b"deleted later").await;
+    let old = node.bucket_root("bkt").unwrap();
+
+    // ransomware: overwrite, delete, add
+    put(&node, "doc", b"ENCRYPTED").await;
+    node.delete_version("bkt", "gone", None).unwrap();
+    put(&node, "ransom-note.txt", b"pay up").await;
+    let bad = node.bucket_root("bkt").unwrap();
+    assert_ne!(bad.tree, old.tree);
+    // nothing but the history holds the old bytes now, and GC keeps them
+    node.store().gc().unwrap();
+    assert_eq!(cat(&node, v1.cid), b"version one");
+
+    let restored = node.restore_bucket("bkt", &old.tree).unwrap();
+    assert_eq!((restored.written, restored.deleted), (2, 1));
+    assert_eq!(
+        cat(&node, node.object("bkt", "doc").unwrap().cid),
+        b"version one"
+    );
+    assert_eq!(
+        cat(&node, node.object("bkt", "gone").unwrap().cid),
+        b"deleted later"
+    );
+    assert!(node.object("bkt", "ransom-note.txt").is_err());
+    let now = node.bucket_root("bkt").unwrap();
+    assert_eq!(now.tree, old.tree, "same contents, same root");
+    let history = node.bucket_history("bkt").unwrap();
+    assert!(history.len() >= 3, "{history:?}");
+    assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
+    // the bad root is still there to restore (nothing destroyed)
+    assert!(history.iter().any(|r| r.tree == bad.tree));
+    // an unknown root is refused
+    assert!(node.restore_bucket("bkt", &v1.cid).is_err());
+
+    // with zero retention every root but the newest expires, and GC takes the ransom note
+    let note = node.store().objects_with_cid(&v1.cid).unwrap();
+    assert_eq!(note.len(), 1);
+    node.set_roots_config(RootsConfig {
+        version: CidVersion::V0,
+        retention: Some(Duration::ZERO),
+    });
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(node.expire_roots().unwrap(), history.len() - 1);
+    let ransom = bad.index;
+    node.store().gc().unwrap();
+    assert!(!node.store().has(&ransom).unwrap());
+    assert_eq!(node.bucket_history("bkt").unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn heads_are_signed_by_the_node_identity() {
+    let (_dir, node) = node();
+    put(&node, "k", b"v").await;
+    let root = node.bucket_root("bkt").unwrap();
+    let head =
+        SignedHead::verify(&root.head, Some(&node.identity().unwrap().public_key())).unwrap();
+    assert_eq!(head.payload.tree, root.tree);
+    assert_eq!(head.payload.record, root.record);
+    assert_eq!(head.payload.seq, root.seq);
+    let mut forged = head.clone();
+    forged.payload.seq += 1;
+    assert!(SignedHead::verify(&forged.to_bytes().unwrap(), None).is_err());
+    assert!(SignedHead::verify(&root.head, Some(&[7u8; 32])).is_err());
+    assert!(SignedHead::verify(b"garbage", None).is_err());
+}

@@ -1,0 +1,325 @@
+//! Bucket roots in the metadata database: the keys changed since a bucket's last root (queued
+//! in the same transaction as the change, so a crash never loses one), the history of roots
+//! (GC roots while they are retained), and an index from a CID to the objects whose DAG it
+//! roots (for publishing objects by CID).
+
+use cairn_dag::Cid;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+use crate::meta::{object_key, parse_cid};
+use crate::{MetaTxn, Store, StoreError};
+
+/// `bucket \0 key` → stamp of its latest change (a counter, to tell a later change apart).
+const DIRTY: TableDefinition<&[u8], u64> = TableDefinition::new("dirty");
+/// `CID bytes ‖ bucket \0 key` → () for every current object (CIDs are self-delimiting, so a
+/// CID's rows are exactly the keys starting with its bytes).
+const BY_CID: TableDefinition<&[u8], ()> = TableDefinition::new("by_cid");
+/// `bucket \0 seq (u64 BE)` → (record CID, tree CID, index CID, time ms, signed head).
+const ROOTS: TableDefinition<&[u8], (&[u8], &[u8], &[u8], u64, &[u8])> =
+    TableDefinition::new("roots");
+/// `tree CID bytes ‖ bucket` → () for every root in a history.
+const ROOT_CIDS: TableDefinition<&[u8], ()> = TableDefinition::new("root_cids");
+/// The counter the dirty stamps come from.
+const STAMP: TableDefinition<&str, u64> = TableDefinition::new("counters");
+
+pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(DIRTY)?;
+    txn.open_table(BY_CID)?;
+    txn.open_table(ROOTS)?;
+    txn.open_table(ROOT_CIDS)?;
+    Ok(())
+}
+
+/// A key changed since its bucket's last root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyKey {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Stamp of the change (clearing with an older stamp leaves a newer change queued).
+    pub stamp: u64,
+}
+
+/// One root in a bucket's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootRow {
+    /// Sequence number within the bucket (1, 2, ...).
+    pub seq: u64,
+    /// The dag-cbor version record.
+    pub record: Cid,
+    /// The UnixFS directory of the bucket's objects.
+    pub tree: Cid,
+    /// The index of object records.
+    pub index: Cid,
+    /// When it was committed, Unix milliseconds.
+    pub time_ms: u64,
+    /// The signed head naming it (the node layer's bytes).
+    pub head: Vec<u8>,
+}
+
+fn root_key(bucket: &str, seq: u64) -> Vec<u8> {
+    let mut k = object_key(bucket, "");
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn parse_root(
+    key: &[u8],
+    (record, tree, index, time_ms, head): (&[u8], &[u8], &[u8], u64, &[u8]),
+) -> Result<RootRow, StoreError> {
+    let seq = key
+        .len()
+        .checked_sub(8)
+        .and_then(|at| key[at..].try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or_default();
+    Ok(RootRow {
+        seq,
+        record: parse_cid(record)?,
+        tree: parse_cid(tree)?,
+        index: parse_cid(index)?,
+        time_ms,
+        head: head.to_vec(),
+    })
+}
+
+fn by_cid_key(cid: &Cid, bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = cid.to_bytes();
+    k.extend_from_slice(&object_key(bucket, key));
+    k
+}
+
+fn root_cid_key(tree: &Cid, bucket: &str) -> Vec<u8> {
+    let mut k = tree.to_bytes();
+    k.extend_from_slice(bucket.as_bytes());
+    k
+}
+
+/// Keeps the CID index and the dirty queue in step with an object change.
+pub(crate) fn object_changed(
+    meta: &MetaTxn<'_>,
+    bucket: &str,
+    key: &str,
+    old: Option<&Cid>,
+    new: Option<&Cid>,
+) -> Result<(), StoreError> {
+    let mut by_cid = meta.txn.open_table(BY_CID)?;
+    if let Some(old) = old {
+        by_cid.remove(by_cid_key(old, bucket, key).as_slice())?;
+    }
+    if let Some(new) = new {
+        by_cid.insert(by_cid_key(new, bucket, key).as_slice(), ())?;
+    }
+    let mut counters = meta.txn.open_table(STAMP)?;
+    let stamp = counters.get("dirty")?.map(|v| v.value()).unwrap_or(0) + 1;
+    counters.insert("dirty", stamp)?;
+    meta.txn
+        .open_table(DIRTY)?
+        .insert(object_key(bucket, key).as_slice(), stamp)?;
+    Ok(())
+}
+
+impl MetaTxn<'_> {
+    /// Takes `key` off the dirty queue unless it changed again after `stamp`.
+    pub fn clear_dirty(&self, bucket: &str, key: &str, stamp: u64) -> Result<(), StoreError> {
+        let mut dirty = self.txn.open_table(DIRTY)?;
+        let k = object_key(bucket, key);
+        let current = dirty.get(k.as_slice())?.map(|v| v.value());
+        if current == Some(stamp) {
+            dirty.remove(k.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// The newest root of `bucket`.
+    pub fn latest_root(&self, bucket: &str) -> Result<Option<RootRow>, StoreError> {
+        latest_root(&self.txn.open_table(ROOTS)?, bucket)
+    }
+
+    /// Appends a root to `bucket`'s history.
+    pub fn put_root(&self, bucket: &str, row: &RootRow) -> Result<(), StoreError> {
+        let (record, tree, index) = (
+            row.record.to_bytes(),
+            row.tree.to_bytes(),
+            row.index.to_bytes(),
+        );
+        self.txn.open_table(ROOTS)?.insert(
+            root_key(bucket, row.seq).as_slice(),
+            (
+                record.as_slice(),
+                tree.as_slice(),
+                index.as_slice(),
+                row.time_ms,
+                row.head.as_slice(),
+            ),
+        )?;
+        self.txn
+            .open_table(ROOT_CIDS)?
+            .insert(root_cid_key(&row.tree, bucket).as_slice(), ())?;
+        Ok(())
+    }
+
+    /// Drops roots of `bucket` older than `before_ms`, always keeping the newest; returns how
+    /// many went.
+    pub fn expire_roots(&self, bucket: &str, before_ms: u64) -> Result<usize, StoreError> {
+        let mut roots = self.txn.open_table(ROOTS)?;
+        let rows = history(&roots, bucket)?;
+        let Some(newest) = rows.last().map(|r| r.seq) else {
+            return Ok(0);
+        };
+        let expired: Vec<&RootRow> = rows
+            .iter()
+            .filter(|r| r.time_ms < before_ms && r.seq != newest)
+            .collect();
+        let mut root_cids = self.txn.open_table(ROOT_CIDS)?;
+        for row in &expired {
+            roots.remove(root_key(bucket, row.seq).as_slice())?;
+            if !rows
+                .iter()
+                .any(|r| r.tree == row.tree && !expired.contains(&r))
+            {
+                root_cids.remove(root_cid_key(&row.tree, bucket).as_slice())?;
+            }
+        }
+        Ok(expired.len())
+    }
+}
+
+fn latest_root(
+    table: &impl ReadableTable<
+        &'static [u8],
+        (
+            &'static [u8],
+            &'static [u8],
+            &'static [u8],
+            u64,
+            &'static [u8],
+        ),
+    >,
+    bucket: &str,
+) -> Result<Option<RootRow>, StoreError> {
+    let start = object_key(bucket, "");
+    let end = root_key(bucket, u64::MAX);
+    let last = table.range(start.as_slice()..=end.as_slice())?.next_back();
+    match last {
+        Some(row) => {
+            let (k, v) = row?;
+            Ok(Some(parse_root(k.value(), v.value())?))
+        }
+        None => Ok(None),
+    }
+}
+
+fn history(
+    table: &impl ReadableTable<
+        &'static [u8],
+        (
+            &'static [u8],
+            &'static [u8],
+            &'static [u8],
+            u64,
+            &'static [u8],
+        ),
+    >,
+    bucket: &str,
+) -> Result<Vec<RootRow>, StoreError> {
+    let start = object_key(bucket, "");
+    let end = root_key(bucket, u64::MAX);
+    let mut out = Vec::new();
+    for row in table.range(start.as_slice()..=end.as_slice())? {
+        let (k, v) = row?;
+        if k.value().len() == start.len() + 8 {
+            out.push(parse_root(k.value(), v.value())?);
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Up to `limit` queued changes, in bucket and key order.
+    pub fn dirty(&self, limit: usize) -> Result<Vec<DirtyKey>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(DIRTY)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let full = k.value();
+            let at = full.iter().position(|&b| b == 0).unwrap_or(full.len());
+            out.push(DirtyKey {
+                bucket: String::from_utf8_lossy(&full[..at]).into_owned(),
+                key: String::from_utf8_lossy(full.get(at + 1..).unwrap_or_default()).into_owned(),
+                stamp: v.value(),
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The newest root of `bucket`.
+    pub fn latest_root(&self, bucket: &str) -> Result<Option<RootRow>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        latest_root(&txn.open_table(ROOTS)?, bucket)
+    }
+
+    /// Every retained root of `bucket`, oldest first.
+    pub fn root_history(&self, bucket: &str) -> Result<Vec<RootRow>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        history(&txn.open_table(ROOTS)?, bucket)
+    }
+
+    /// Buckets with a retained root whose tree is `tree`.
+    pub fn buckets_with_root(&self, tree: &Cid) -> Result<Vec<String>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(ROOT_CIDS)?;
+        let prefix = tree.to_bytes();
+        let mut out = Vec::new();
+        for row in table.range(prefix.as_slice()..)? {
+            let (k, _) = row?;
+            let Some(bucket) = k.value().strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            out.push(String::from_utf8_lossy(bucket).into_owned());
+        }
+        Ok(out)
+    }
+
+    /// Current objects whose DAG root is `cid`: (bucket, key) pairs.
+    pub fn objects_with_cid(&self, cid: &Cid) -> Result<Vec<(String, String)>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(BY_CID)?;
+        let prefix = cid.to_bytes();
+        let mut out = Vec::new();
+        for row in table.range(prefix.as_slice()..)? {
+            let (k, _) = row?;
+            let Some(rest) = k.value().strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            let at = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+            out.push((
+                String::from_utf8_lossy(&rest[..at]).into_owned(),
+                String::from_utf8_lossy(rest.get(at + 1..).unwrap_or_default()).into_owned(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// GC roots from bucket histories: trees and indexes to mark with all they reach, and
+    /// version records to keep without following their links (the `prev` chain would keep
+    /// every expired root alive).
+    pub(crate) fn history_roots(&self) -> Result<(Vec<Cid>, Vec<Cid>), StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(ROOTS)?;
+        let (mut deep, mut shallow) = (Vec::new(), Vec::new());
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let row = parse_root(k.value(), v.value())?;
+            deep.push(row.tree);
+            deep.push(row.index);
+            shallow.push(row.record);
+        }
+        Ok((deep, shallow))
+    }
+}
