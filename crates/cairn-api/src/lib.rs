@@ -16,6 +16,8 @@ use cairn_node::{CidVersion, Node, NodeError, parse_path};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
+pub mod buckets;
+
 /// The file in the data folder that says where the API listens and its token.
 pub const API_FILE: &str = "api.toml";
 
@@ -47,6 +49,11 @@ pub fn router(node: Node, token: String) -> Router {
         .route("/api/v0/key/delete", post(key_delete))
         .route("/api/v0/bucket/list", get(bucket_list))
         .route("/api/v0/bucket/set-public", post(bucket_set_public))
+        .route("/api/v0/bucket/root", get(buckets::root))
+        .route("/api/v0/bucket/history", get(buckets::history))
+        .route("/api/v0/bucket/restore", post(buckets::restore))
+        .route("/api/v0/bucket/head", get(buckets::head))
+        .route("/api/v0/bucket/import", post(buckets::import))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
 }
@@ -86,6 +93,7 @@ impl From<NodeError> for ApiError {
             | NodeError::Unsupported(_)
             | NodeError::InvalidBucketName(_) => StatusCode::BAD_REQUEST,
             NodeError::NoSuchBucket(_) | NodeError::NoSuchKey { .. } => StatusCode::NOT_FOUND,
+            NodeError::BucketAlreadyExists(_) => StatusCode::CONFLICT,
             NodeError::Car(_) => StatusCode::BAD_REQUEST,
             NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,6 +4,7 @@
 //! * [`import`] — streaming, parallel UnixFS import of byte streams, files and directory trees.
 //! * [`export`] — verified streaming reads of files and ranges, path resolution, listings,
 //!   writing trees back to disk.
+//! * [`bucket_car`] — a bucket as a CAR of its root, and a bucket made from one.
 //! * [`car`] — CARv1 export (depth-first, de-duplicated) and verified, all-or-nothing import.
 //! * [`objects`] — buckets and objects for the S3 front end: staged streaming PUTs made
 //!   visible atomically, ranged GET streams, listings, copies without data copy.
@@ -18,6 +19,7 @@
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
 
+pub mod bucket_car;
 pub mod car;
 pub mod check;
 pub mod export;

@@ -262,6 +262,7 @@ impl Node {
                 };
             }
             txn.put_bucket(name, &record)?;
+            txn.touch_bucket(name)?;
             Ok(())
         })
     }

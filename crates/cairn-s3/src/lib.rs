@@ -479,7 +479,25 @@ impl S3 for CairnS3 {
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
         self.node.bucket(&req.input.bucket).map_err(s3_err)?;
-        Ok(S3Response::new(HeadBucketOutput::default()))
+        let mut resp = S3Response::new(HeadBucketOutput::default());
+        // The bucket's current IPFS root (committed within a second of the last change).
+        if let Some(root) = self
+            .node
+            .store()
+            .latest_root(&req.input.bucket)
+            .map_err(|e| s3_err(e.into()))?
+        {
+            for (name, value) in [
+                ("x-cairn-root", root.tree.to_string()),
+                ("x-cairn-record", root.record.to_string()),
+                ("x-cairn-root-seq", root.seq.to_string()),
+            ] {
+                if let Ok(value) = value.parse() {
+                    resp.headers.insert(name, value);
+                }
+            }
+        }
+        Ok(resp)
     }
 
     async fn delete_bucket(

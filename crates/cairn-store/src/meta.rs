@@ -417,6 +417,19 @@ impl MetaTxn<'_> {
         self.delete_named(KEYS, access)
     }
 
+    /// Removes one reference to a pin (the pin goes with its last reference).
+    pub fn unpin_once(&self, cid: &Cid) -> Result<(), StoreError> {
+        let mut table = self.txn.open_table(PINS)?;
+        let key = cid.to_bytes();
+        let count = table.get(key.as_slice())?.map(|v| v.value()).unwrap_or(0);
+        if count > 1 {
+            table.insert(key.as_slice(), count - 1)?;
+        } else {
+            table.remove(key.as_slice())?;
+        }
+        Ok(())
+    }
+
     /// Adds a reference to a pin.
     pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(PINS)?;

@@ -121,6 +121,12 @@ pub(crate) fn object_changed(
 }
 
 impl MetaTxn<'_> {
+    /// Queues `bucket` for a new root even though no object changed (a new bucket gets its
+    /// first, empty root this way): the empty key, which no object can have, is marked.
+    pub fn touch_bucket(&self, bucket: &str) -> Result<(), StoreError> {
+        object_changed(self, bucket, "", None, None)
+    }
+
     /// Takes `key` off the dirty queue unless it changed again after `stamp`.
     pub fn clear_dirty(&self, bucket: &str, key: &str, stamp: u64) -> Result<(), StoreError> {
         let mut dirty = self.txn.open_table(DIRTY)?;

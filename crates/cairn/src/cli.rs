@@ -201,6 +201,55 @@ pub enum BucketCmd {
         #[arg(long)]
         off: bool,
     },
+    /// Print the bucket's current root CID (a UnixFS directory of its objects).
+    Root {
+        /// The bucket.
+        bucket: String,
+    },
+    /// List the bucket's retained roots with their times, oldest first.
+    History {
+        /// The bucket.
+        bucket: String,
+    },
+    /// Make an old root current again (as a new version; nothing is destroyed).
+    Restore {
+        /// The bucket.
+        bucket: String,
+        /// A root (or version record) CID from the bucket's history.
+        #[arg(long)]
+        root: String,
+    },
+    /// Write the bucket's current root as a CARv1 file.
+    Export {
+        /// The bucket.
+        bucket: String,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Create a bucket from a CARv1 file of a UnixFS directory.
+    Import {
+        /// The new bucket.
+        bucket: String,
+        /// The CAR file.
+        file: PathBuf,
+    },
+    /// Print the bucket's signed head (and write it, dag-cbor, with -o).
+    Head {
+        /// The bucket.
+        bucket: String,
+        /// Write the signed head (dag-cbor) here.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Verify a signed head file written by `bucket head -o` (needs no node).
+    VerifyHead {
+        /// The dag-cbor head file.
+        file: PathBuf,
+        /// The signer's ed25519 public key (hex) that must have signed it.
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! library crates; this file maps commands onto [`cairn_node::Node`] and prints results the way
 //! the matching `ipfs` commands do.
 
+mod bucket_cmd;
 mod cli;
 mod remote;
 mod serve;
@@ -43,13 +44,24 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> Result<()> {
     // A node running on this data folder holds it: go through its local API.
+    if let Command::Bucket(BucketCmd::VerifyHead { file, key }) = &cli.command {
+        return bucket_cmd::verify_head(file, key.as_deref());
+    }
     if !matches!(cli.command, Command::Serve(_) | Command::Bench(_))
         && let Some(remote) = remote::Remote::discover(&cli.data)
     {
         return remote::run(&remote, &cli.command);
     }
     let open = || -> Result<Node> {
-        Node::open(&cli.data).with_context(|| format!("opening store {}", cli.data.display()))
+        let node = Node::open(&cli.data)
+            .with_context(|| format!("opening store {}", cli.data.display()))?;
+        // Roots folded in offline are built as the node's config says.
+        let settings = serve::Settings::resolve(&cli.data, None, (None, None, None), None, None)?;
+        node.set_roots_config(cairn_node::roots::RootsConfig {
+            version: settings.cid_version,
+            retention: settings.history_retention,
+        });
+        Ok(node)
     };
     match cli.command {
         Command::Serve(args) => {
@@ -144,30 +156,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Car(CarCmd::Export { path, output }) => {
             let node = open()?;
             let cid = resolve(&node, &path)?;
-            let tmp = output.with_extension("car.tmp");
-            let rt = runtime()?;
-            let written = rt.block_on(async {
-                let file = tokio::fs::File::create(&tmp)
-                    .await
-                    .with_context(|| format!("create {}", tmp.display()))?;
-                let mut file = tokio::io::BufWriter::new(file);
-                let n = node.car_export(cid, &mut file).await?;
-                use tokio::io::AsyncWriteExt;
-                file.flush().await?;
-                file.into_inner().sync_all().await?;
-                anyhow::Ok(n)
-            });
-            match written {
-                Ok(n) => {
-                    std::fs::rename(&tmp, &output)
-                        .with_context(|| format!("write {}", output.display()))?;
-                    eprintln!("exported {n} blocks of {cid} to {}", output.display());
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
-                }
-            }
+            let n = export_car(&node, cid, &output)?;
+            eprintln!("exported {n} blocks of {cid} to {}", output.display());
         }
         Command::Car(CarCmd::Import { file, no_pin }) => {
             let node = open()?;
@@ -280,6 +270,10 @@ fn run(cli: Cli) -> Result<()> {
             node.update_bucket(&bucket, |b| b.public = !off)?;
             println!("{bucket} is now {}", if off { "private" } else { "public" });
         }
+        Command::Bucket(cmd) => {
+            let node = open()?;
+            bucket_cmd::offline(&node, &cmd)?;
+        }
         Command::Check(args) => {
             let node = open()?;
             let cid = resolve(&node, &args.path)?;
@@ -310,6 +304,32 @@ fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes the CAR of `cid` to `output` (temp → fsync → rename); returns the block count.
+fn export_car(node: &Node, cid: cairn_dag::Cid, output: &std::path::Path) -> Result<u64> {
+    let tmp = output.with_extension("car.tmp");
+    let written = runtime()?.block_on(async {
+        let file = tokio::fs::File::create(&tmp)
+            .await
+            .with_context(|| format!("create {}", tmp.display()))?;
+        let mut file = tokio::io::BufWriter::new(file);
+        let n = node.car_export(cid, &mut file).await?;
+        use tokio::io::AsyncWriteExt;
+        file.flush().await?;
+        file.into_inner().sync_all().await?;
+        anyhow::Ok(n)
+    });
+    match written {
+        Ok(n) => {
+            std::fs::rename(&tmp, output).with_context(|| format!("write {}", output.display()))?;
+            Ok(n)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
 }
 
 fn resolve(node: &Node, path: &str) -> Result<cairn_dag::Cid> {

@@ -18,7 +18,7 @@ pub struct Remote {
     agent: ureq::Agent,
 }
 
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
@@ -62,7 +62,7 @@ impl Remote {
         bail!("{message}")
     }
 
-    fn get(&self, path: &str) -> Result<ureq::http::Response<ureq::Body>> {
+    pub(crate) fn get(&self, path: &str) -> Result<ureq::http::Response<ureq::Body>> {
         let resp = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -72,7 +72,11 @@ impl Remote {
         Self::check(resp)
     }
 
-    fn post(&self, path: &str, body: &mut dyn Read) -> Result<ureq::http::Response<ureq::Body>> {
+    pub(crate) fn post(
+        &self,
+        path: &str,
+        body: &mut dyn Read,
+    ) -> Result<ureq::http::Response<ureq::Body>> {
         self.post_typed(path, body, "application/octet-stream")
     }
 
@@ -92,10 +96,27 @@ impl Remote {
         Self::check(resp)
     }
 
-    fn json(resp: ureq::http::Response<ureq::Body>) -> Result<Value> {
+    pub(crate) fn json(resp: ureq::http::Response<ureq::Body>) -> Result<Value> {
         let mut resp = resp;
         let text = resp.body_mut().read_to_string()?;
         Ok(serde_json::from_str(&text)?)
+    }
+
+    /// Writes the CAR of `path` (a CID or CID/path) to `output` (temp → fsync → rename).
+    pub(crate) fn export_car(&self, path: &str, output: &Path) -> Result<()> {
+        let mut resp = self.get(&format!("/car/export?arg={}", encode(path)))?;
+        let tmp = output.with_extension("car.tmp");
+        let result = (|| {
+            let mut file =
+                std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+            std::io::copy(&mut resp.body_mut().as_reader(), &mut file)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, output).with_context(|| format!("write {}", output.display()))
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
     }
 
     /// Adds a byte stream; returns its CID and DAG size.
@@ -214,6 +235,7 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             );
             Ok(())
         })(),
+        Command::Bucket(cmd) => crate::bucket_cmd::remote(remote, cmd),
         Command::Gc => (|| {
             let v = Remote::json(remote.post("/gc", &mut std::io::empty())?)?;
             let n = |f: &str| {
@@ -305,19 +327,7 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             Ok(())
         })(),
         Command::Car(crate::cli::CarCmd::Export { path, output }) => (|| {
-            let mut resp = remote.get(&format!("/car/export?arg={}", encode(path)))?;
-            let tmp = output.with_extension("car.tmp");
-            let result = (|| {
-                let mut file = std::fs::File::create(&tmp)
-                    .with_context(|| format!("create {}", tmp.display()))?;
-                std::io::copy(&mut resp.body_mut().as_reader(), &mut file)?;
-                file.sync_all()?;
-                std::fs::rename(&tmp, output).with_context(|| format!("write {}", output.display()))
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result?;
+            remote.export_car(path, output)?;
             eprintln!("exported {path} to {}", output.display());
             Ok(())
         })(),

@@ -30,6 +30,9 @@ pub struct FileConfig {
     pub cid_version: Option<u8>,
     /// Seconds between background garbage collections (0: never).
     pub gc_interval_secs: Option<u64>,
+    /// How long old bucket roots stay pinned: `30d` (default), `12h`, `90m`, `3600s` or
+    /// `forever`.
+    pub history_retention: Option<String>,
 }
 
 /// Effective settings.
@@ -42,6 +45,31 @@ pub struct Settings {
     pub gateway: cairn_gateway::GatewayConfig,
     pub cid_version: CidVersion,
     pub gc_interval: Option<Duration>,
+    /// How long old bucket roots stay pinned (`None`: forever).
+    pub history_retention: Option<Duration>,
+}
+
+/// Parses `30d`, `12h`, `90m`, `3600s`, a bare number of days, or `forever`.
+pub fn parse_retention(text: &str) -> Result<Option<Duration>> {
+    let text = text.trim();
+    if text == "forever" {
+        return Ok(None);
+    }
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "d"),
+    };
+    let n: u64 = number
+        .parse()
+        .with_context(|| format!("history_retention {text:?}: expected e.g. 30d or forever"))?;
+    let secs = match unit {
+        "d" => n * 86_400,
+        "h" => n * 3_600,
+        "m" => n * 60,
+        "s" => n,
+        other => anyhow::bail!("history_retention {text:?}: unknown unit {other:?} (d, h, m, s)"),
+    };
+    Ok(Some(Duration::from_secs(secs)))
 }
 
 impl Settings {
@@ -91,6 +119,10 @@ impl Settings {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             gateway: cairn_gateway::GatewayConfig { serve_all },
             cid_version: CidVersion::try_from(version)?,
+            history_retention: match &from_file.history_retention {
+                Some(text) => parse_retention(text)?,
+                None => Some(Duration::from_secs(30 * 86_400)),
+            },
             gc_interval: match gc_interval_secs
                 .or(from_file.gc_interval_secs)
                 .unwrap_or(3600)
@@ -178,6 +210,10 @@ async fn serve(settings: Settings) -> Result<()> {
         .with_context(|| format!("opening store {}", settings.data.display()))?;
     let (access, secret) = root_credentials(&settings.data)?;
 
+    node.set_roots_config(cairn_node::roots::RootsConfig {
+        version: settings.cid_version,
+        retention: settings.history_retention,
+    });
     let node_for_api = node.clone();
     let ids = cairn_s3::auth::Identities::new(node.clone(), &access, &secret);
     let mut builder = s3s::service::S3ServiceBuilder::new(cairn_s3::CairnS3::new(
@@ -236,6 +272,12 @@ async fn serve(settings: Settings) -> Result<()> {
             tracing::error!("gateway stopped: {e}");
         }
     });
+    let roots_task = cairn_node::worker::spawn_periodic(
+        node_for_api.clone(),
+        cairn_node::roots::RootsJob::default(),
+        Duration::from_millis(250),
+        stop_tx.subscribe(),
+    );
     let gc_task = settings.gc_interval.map(|every| {
         cairn_node::worker::spawn_periodic(
             node_for_api.clone(),
@@ -289,6 +331,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = std::fs::remove_file(&api_file);
     let _ = api_task.await;
     let _ = gateway_task.await;
+    let _ = roots_task.await;
     if let Some(task) = gc_task {
         let _ = task.await;
     }
@@ -319,5 +362,30 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_parses_units_and_forever() {
+        assert_eq!(
+            parse_retention("30d").unwrap(),
+            Some(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            parse_retention("7").unwrap(),
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(
+            parse_retention("12h").unwrap(),
+            Some(Duration::from_secs(43_200))
+        );
+        assert_eq!(parse_retention("0s").unwrap(), Some(Duration::ZERO));
+        assert_eq!(parse_retention("forever").unwrap(), None);
+        assert!(parse_retention("soon").is_err());
+        assert!(parse_retention("3w").is_err());
     }
 }

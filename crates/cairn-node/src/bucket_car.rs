@@ -1,0 +1,132 @@
+//! Buckets in and out of CAR files. Export is the CAR of the bucket's current root (a UnixFS
+//! directory any IPFS tool can import); import verifies a CAR of a UnixFS directory, then
+//! makes a bucket whose objects are its files (keys are their paths, empty directories become
+//! `dir/` markers), so the new bucket's root equals the CAR's root. Metadata UnixFS does not
+//! carry (content types, user metadata) is not restored; ETags are recomputed (MD5).
+
+use cairn_dag::Cid;
+use cairn_dag::dir::NodeKind;
+use md5::{Digest, Md5};
+use tokio::io::AsyncRead;
+
+use crate::objects::{ObjectMeta, now_ms};
+use crate::{Node, NodeError};
+
+/// What a bucket import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketImport {
+    /// The CAR's root (the directory imported).
+    pub root: Option<Cid>,
+    /// Objects created.
+    pub objects: usize,
+    /// Entries skipped (symlinks, non-UnixFS nodes).
+    pub skipped: usize,
+}
+
+impl Node {
+    /// Creates `bucket` (owned by `owner`) from a CARv1 whose first root is a UnixFS directory.
+    /// The bucket must not exist yet.
+    pub async fn import_bucket<R: AsyncRead + Send + Unpin>(
+        &self,
+        bucket: &str,
+        owner: &str,
+        car: R,
+    ) -> Result<BucketImport, NodeError> {
+        if self.bucket(bucket).is_ok() {
+            return Err(NodeError::BucketAlreadyExists(bucket.to_owned()));
+        }
+        // Pinned while the objects are made (GC must not sweep the blocks meanwhile).
+        let imported = self.car_import(car, true).await?;
+        let Some(root) = imported.roots.first().copied() else {
+            return Err(NodeError::Car("the CAR names no root".into()));
+        };
+        let node = self.clone();
+        let (bucket, owner) = (bucket.to_owned(), owner.to_owned());
+        let was_pinned = imported.pinned.contains(&root);
+        tokio::task::spawn_blocking(move || {
+            let result = node.objects_from_tree(&bucket, &owner, root);
+            if was_pinned {
+                // The import's own pin reference goes; the objects hold the blocks now.
+                node.store().update(|txn| txn.unpin_once(&root))?;
+            }
+            result
+        })
+        .await
+        .map_err(|e| NodeError::Unsupported(format!("bucket import task failed: {e}")))?
+    }
+
+    fn objects_from_tree(
+        &self,
+        bucket: &str,
+        owner: &str,
+        root: Cid,
+    ) -> Result<BucketImport, NodeError> {
+        if !matches!(self.describe(&root)?, NodeKind::Directory { .. }) {
+            return Err(NodeError::Car(format!(
+                "the CAR's root {root} is not a UnixFS directory"
+            )));
+        }
+        let mut files = Vec::new();
+        let mut report = BucketImport {
+            root: Some(root),
+            ..Default::default()
+        };
+        let mut stack = vec![(root, String::new())];
+        while let Some((dir, prefix)) = stack.pop() {
+            let entries = self.list(&dir)?;
+            if entries.is_empty() && !prefix.is_empty() {
+                files.push((prefix.clone(), None));
+            }
+            for entry in entries {
+                let path = format!("{prefix}{}", entry.name);
+                match self.describe(&entry.cid)? {
+                    NodeKind::Directory { .. } => stack.push((entry.cid, format!("{path}/"))),
+                    NodeKind::File { size } => files.push((path, Some((entry.cid, size)))),
+                    NodeKind::Symlink | NodeKind::Other => report.skipped += 1,
+                }
+            }
+        }
+        let mut metas = Vec::with_capacity(files.len());
+        for (key, file) in files {
+            let (cid, meta) = match file {
+                Some((cid, size)) => {
+                    let mut md5 = Md5::new();
+                    let mut stream = self.cat(cid, None);
+                    while let Some(piece) = stream.next_piece()? {
+                        md5.update(&piece);
+                    }
+                    let meta = ObjectMeta {
+                        size,
+                        etag: hex::encode(md5.finalize()),
+                        ..Default::default()
+                    };
+                    (cid, meta)
+                }
+                None => {
+                    let (blocks, empty) = cairn_dag::file::encode_bytes(b"", crate::CidVersion::V0);
+                    let batch = self.store().batch();
+                    for b in &blocks {
+                        batch.put(b)?;
+                    }
+                    batch.commit(&[])?;
+                    let meta = ObjectMeta {
+                        etag: hex::encode(Md5::digest(b"")),
+                        ..Default::default()
+                    };
+                    (empty.link.cid, meta)
+                }
+            };
+            metas.push((key, cid, meta));
+        }
+        self.create_bucket(bucket, owner)?;
+        report.objects = metas.len();
+        self.store().update(|txn| {
+            for (key, cid, mut meta) in metas {
+                meta.last_modified_ms = now_ms();
+                crate::versions::record_put(txn, bucket, &key, &cid, &mut meta)?;
+            }
+            Ok::<_, NodeError>(())
+        })?;
+        Ok(report)
+    }
+}
