@@ -15,8 +15,15 @@ const DIRTY: TableDefinition<&[u8], u64> = TableDefinition::new("dirty");
 /// CID's rows are exactly the keys starting with its bytes).
 const BY_CID: TableDefinition<&[u8], ()> = TableDefinition::new("by_cid");
 /// `bucket \0 seq (u64 BE)` → (record CID, tree CID, index CID, time ms, signed head).
-const ROOTS: TableDefinition<&[u8], (&[u8], &[u8], &[u8], u64, &[u8])> =
-    TableDefinition::new("roots");
+const ROOTS: TableDefinition<&[u8], RootValue> = TableDefinition::new("roots");
+/// A history row as stored: (record CID, tree CID, index CID, time ms, signed head).
+type RootValue = (
+    &'static [u8],
+    &'static [u8],
+    &'static [u8],
+    u64,
+    &'static [u8],
+);
 /// `tree CID bytes ‖ bucket` → () for every root in a history.
 const ROOT_CIDS: TableDefinition<&[u8], ()> = TableDefinition::new("root_cids");
 /// The counter the dirty stamps come from.
