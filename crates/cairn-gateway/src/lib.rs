@@ -1,9 +1,25 @@
-//! The IPFS HTTP gateway (path gateway `GET/HEAD /ipfs/{cid}[/path]` and trustless responses).
-//! Read-only; which CIDs it serves is decided by [`GatewayConfig`] and the node's publication
-//! rules ([`cairn_node::Node::published`]).
+//! The IPFS HTTP gateway: the path gateway (`GET/HEAD /ipfs/{cid}[/path]`: files with ranges,
+//! directories with `index.html` or a generated listing) and the trustless gateway (raw blocks
+//! and scoped CARs, `?format=raw|car` or `Accept`). Read-only; which CIDs it serves is decided by
+//! [`GatewayConfig`] and the node's publication rules ([`cairn_node::Node::published`]).
+//! Behaviour and choices: `docs/gateway.md`.
+//!
+//! * `request` — parsing the URL, query and `Accept` (pure).
+//! * `serve` — policy, resolution and metadata reads on a blocking task, then the response;
+//!   file bodies and CARs stream from the node.
+//! * `range`, `content_type`, `listing` — `Range` headers, content types, directory pages.
+
+mod content_type;
+mod error;
+mod listing;
+mod range;
+mod request;
+mod serve;
 
 use axum::Router;
 use cairn_node::Node;
+
+pub use error::GatewayError;
 
 /// What the gateway serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,8 +29,10 @@ pub struct GatewayConfig {
     pub serve_all: bool,
 }
 
-/// The gateway's routes.
+/// The gateway's routes: every path goes to one handler, which answers `/ipfs/...` and
+/// refuses the rest.
 pub fn router(node: Node, config: GatewayConfig) -> Router {
-    let _ = (node, config);
     Router::new()
+        .fallback(serve::handle)
+        .with_state(serve::Gateway { node, config })
 }

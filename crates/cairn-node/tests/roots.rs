@@ -92,12 +92,13 @@ async fn one_put_in_a_10000_object_bucket_rewrites_o_depth_blocks() {
             .add_link(&format!("t/{key}"), info.cid, size.unwrap())
             .unwrap();
     }
+    // (the queue is paged, so 10 000 keys plus the bucket's creation may take two roots)
     let first = node.commit_roots().unwrap();
-    assert_eq!(first.len(), 1);
-    assert!(first[0].blocks_written > 100, "{}", first[0].blocks_written);
+    let written: usize = first.iter().map(|c| c.blocks_written).sum();
+    assert!(written > 100, "{written}");
     // equal to building the whole tree at once
     let expected = builder.build().unwrap().last().unwrap().block.cid;
-    assert_eq!(first[0].row.tree, expected);
+    assert_eq!(first.last().unwrap().row.tree, expected);
 
     put(&node, "objects/object-04242", b"changed").await;
     let second = node.commit_roots().unwrap();
@@ -113,7 +114,7 @@ async fn one_put_in_a_10000_object_bucket_rewrites_o_depth_blocks() {
         .resolve(second[0].row.tree, "objects/object-04242")
         .unwrap();
     assert_eq!(cat(&node, changed), b"changed");
-    assert_eq!(second[0].row.seq, 2);
+    assert_eq!(second[0].row.seq, first.last().unwrap().row.seq + 1);
 }
 
 #[tokio::test]
