@@ -246,7 +246,7 @@ async fn bucket_set_public(State(s): State<AppState>, Query(q): Params) -> ApiRe
 /// `POST /api/v0/gc` — collects garbage now.
 async fn gc(State(s): State<AppState>) -> ApiResult {
     let node = s.node.clone();
-    let st = blocking(move || Ok(node.store().gc()?)).await?;
+    let st = blocking(move || node.collect_garbage()).await?;
     Ok(Json(json!({
         "removed": st.removed, "freed_bytes": st.freed_bytes, "kept": st.kept, "missing": st.missing
     }))

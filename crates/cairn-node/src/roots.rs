@@ -611,6 +611,13 @@ impl Node {
         Ok(expired)
     }
 
+    /// Garbage collection as the node runs it: roots past the retention period expire first,
+    /// then every block no pin, object, part, version or retained root reaches is swept.
+    pub fn collect_garbage(&self) -> Result<cairn_store::GcStats, NodeError> {
+        self.expire_roots()?;
+        Ok(self.store().gc()?)
+    }
+
     /// The bucket's current signed head (dag-cbor bytes).
     pub fn bucket_head(&self, bucket: &str) -> Result<Vec<u8>, NodeError> {
         Ok(self.bucket_root(bucket)?.head)
@@ -628,12 +635,10 @@ fn same_content(a: &ObjectMeta, b: &ObjectMeta) -> bool {
     strip(a) == strip(b)
 }
 
-/// Background job: commits queued changes into bucket roots (every few hundred ms) and, once a
-/// minute, expires roots past the retention period.
+/// Background job: commits queued changes into bucket roots (every few hundred ms). Expiry
+/// of old roots happens with GC ([`Node::collect_garbage`]), the only thing it matters to.
 #[derive(Debug, Default)]
-pub struct RootsJob {
-    last_expiry: Option<std::time::Instant>,
-}
+pub struct RootsJob;
 
 impl crate::worker::Job for RootsJob {
     fn name(&self) -> &'static str {
@@ -642,22 +647,14 @@ impl crate::worker::Job for RootsJob {
 
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
         let committed = node.commit_roots()?;
-        let mut summary = String::new();
-        if !committed.is_empty() {
-            let blocks: usize = committed.iter().map(|c| c.blocks_written).sum();
-            summary = format!("{} bucket root(s), {blocks} blocks", committed.len());
+        if committed.is_empty() {
+            return Ok(String::new());
         }
-        if self
-            .last_expiry
-            .is_none_or(|t| t.elapsed() > Duration::from_secs(60))
-        {
-            self.last_expiry = Some(std::time::Instant::now());
-            let expired = node.expire_roots()?;
-            if expired > 0 {
-                summary.push_str(&format!("; {expired} root(s) expired"));
-            }
-        }
-        Ok(summary)
+        let blocks: usize = committed.iter().map(|c| c.blocks_written).sum();
+        Ok(format!(
+            "{} bucket root(s), {blocks} blocks",
+            committed.len()
+        ))
     }
 }
 

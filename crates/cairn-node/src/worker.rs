@@ -14,7 +14,8 @@ pub trait Job: Send + 'static {
     fn run(&mut self, node: &Node) -> Result<String, NodeError>;
 }
 
-/// Garbage collection: removes blocks no pin, object, part or version reaches.
+/// Garbage collection: expires bucket roots past retention, then removes blocks no pin, object,
+/// part, version or retained root reaches.
 #[derive(Debug, Default)]
 pub struct Gc;
 
@@ -24,7 +25,7 @@ impl Job for Gc {
     }
 
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
-        let s = node.store().gc()?;
+        let s = node.collect_garbage()?;
         Ok(format!(
             "removed {} blocks ({} bytes), kept {}, missing {}",
             s.removed, s.freed_bytes, s.kept, s.missing

@@ -212,7 +212,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Gc => {
             let node = open()?;
-            let s = node.store().gc()?;
+            let s = node.collect_garbage()?;
             print_gc(s.removed, s.freed_bytes, s.kept, s.missing);
         }
         Command::Bench(args) => {

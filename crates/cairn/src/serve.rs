@@ -274,7 +274,7 @@ async fn serve(settings: Settings) -> Result<()> {
     });
     let roots_task = cairn_node::worker::spawn_periodic(
         node_for_api.clone(),
-        cairn_node::roots::RootsJob::default(),
+        cairn_node::roots::RootsJob,
         Duration::from_millis(250),
         stop_tx.subscribe(),
     );

@@ -1872,10 +1872,17 @@ async fn cli_talks_to_the_running_node() {
     }
 }
 
-/// The background GC worker removes what deleted objects left, and nothing else.
+/// The background GC worker removes what deleted objects left once no retained bucket root
+/// holds it (retention 0 here; the default keeps it 30 days), and nothing else.
 #[tokio::test]
 async fn background_gc_collects_deleted_objects() {
-    let server = Server::start_with(tempfile::tempdir().unwrap(), &["--gc-interval", "1"]);
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(
+        data.path().join("cairn.toml"),
+        "history_retention = \"0s\"\n",
+    )
+    .unwrap();
+    let server = Server::start_with(data, &["--gc-interval", "1"]);
     let dir = server.data.path().to_path_buf();
     let s3 = server.client();
     s3.create_bucket().bucket("gcb").send().await.unwrap();
@@ -1887,6 +1894,8 @@ async fn background_gc_collects_deleted_objects() {
         .send()
         .await
         .unwrap();
+    // the bucket's root with `keep` in it is committed before counting
+    assert!(cairn(&dir, &["bucket", "root", "gcb"]).status.success());
     let before = block_files(&dir).len();
     s3.put_object()
         .bucket("gcb")
