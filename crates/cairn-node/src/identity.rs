@@ -44,19 +44,7 @@ impl Identity {
                 let mut seed = [0u8; 32];
                 getrandom::fill(&mut seed)
                     .map_err(|e| NodeError::Unsupported(format!("no randomness: {e}")))?;
-                let tmp = path.with_extension("tmp");
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create(true).truncate(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut f = options
-                    .open(&tmp)
-                    .map_err(io_err(format!("create {}", tmp.display())))?;
-                f.write_all(&seed)
-                    .and_then(|()| f.sync_all())
-                    .map_err(io_err(format!("write {}", tmp.display())))?;
-                std::fs::rename(&tmp, &path)
-                    .map_err(io_err(format!("rename to {}", path.display())))?;
+                write_private(&path, &seed)?;
                 Ok(Identity::from_seed(seed))
             }
             Err(e) => Err(io_err(format!("read {}", path.display()))(e)),
@@ -79,6 +67,22 @@ impl Identity {
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.key.sign(message).to_bytes()
     }
+}
+
+/// Writes a secret file: mode 0600, temp → fsync → rename, so it is whole or absent.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(&tmp)
+        .map_err(io_err(format!("create {}", tmp.display())))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(io_err(format!("write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(io_err(format!("rename to {}", path.display())))
 }
 
 /// Whether `signature` is `public`'s signature of `message`.

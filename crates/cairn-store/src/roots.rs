@@ -199,23 +199,21 @@ impl MetaTxn<'_> {
     }
 }
 
-fn latest_root(
-    table: &impl ReadableTable<
-        &'static [u8],
-        (
-            &'static [u8],
-            &'static [u8],
-            &'static [u8],
-            u64,
-            &'static [u8],
-        ),
-    >,
+/// The history rows of `bucket`, oldest first.
+fn rows_of<'t>(
+    table: &'t impl ReadableTable<&'static [u8], RootValue>,
     bucket: &str,
-) -> Result<Option<RootRow>, StoreError> {
+) -> Result<redb::Range<'t, &'static [u8], RootValue>, StoreError> {
     let start = object_key(bucket, "");
     let end = root_key(bucket, u64::MAX);
-    let last = table.range(start.as_slice()..=end.as_slice())?.next_back();
-    match last {
+    Ok(table.range(start.as_slice()..=end.as_slice())?)
+}
+
+fn latest_root(
+    table: &impl ReadableTable<&'static [u8], RootValue>,
+    bucket: &str,
+) -> Result<Option<RootRow>, StoreError> {
+    match rows_of(table, bucket)?.next_back() {
         Some(row) => {
             let (k, v) = row?;
             Ok(Some(parse_root(k.value(), v.value())?))
@@ -225,24 +223,14 @@ fn latest_root(
 }
 
 fn history(
-    table: &impl ReadableTable<
-        &'static [u8],
-        (
-            &'static [u8],
-            &'static [u8],
-            &'static [u8],
-            u64,
-            &'static [u8],
-        ),
-    >,
+    table: &impl ReadableTable<&'static [u8], RootValue>,
     bucket: &str,
 ) -> Result<Vec<RootRow>, StoreError> {
-    let start = object_key(bucket, "");
-    let end = root_key(bucket, u64::MAX);
+    let key_len = object_key(bucket, "").len() + 8;
     let mut out = Vec::new();
-    for row in table.range(start.as_slice()..=end.as_slice())? {
+    for row in rows_of(table, bucket)? {
         let (k, v) = row?;
-        if k.value().len() == start.len() + 8 {
+        if k.value().len() == key_len {
             out.push(parse_root(k.value(), v.value())?);
         }
     }

@@ -182,19 +182,7 @@ fn root_credentials(data: &Path) -> Result<(String, String)> {
 
 /// Writes a file readable only by its owner: temp (0600) → fsync → rename.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    Ok(cairn_node::identity::write_private(path, bytes)?)
 }
 
 /// Runs the node until SIGINT/SIGTERM, then drains connections.
