@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p cairn
-bin=$PWD/target/release/cairn
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/cairn
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-s3bench.XXXXXX")
 trap 'pkill -f "cairn --data $work/store" || true; rm -rf "$work"' EXIT
 export CAIRN_ROOT_ACCESS_KEY=BENCHACCESSKEY000001 CAIRN_ROOT_SECRET_KEY=bench-secret-0123456789abcdefghijklmnopqr
-"$bin" --data "$work/store" serve --s3-listen 127.0.0.1:18099 --api-listen 127.0.0.1:0 > "$work/serve.log" 2>&1 &
+"$bin" --data "$work/store" serve --s3-listen 127.0.0.1:18099 --api-listen 127.0.0.1:0 --gateway-listen 127.0.0.1:0 > "$work/serve.log" 2>&1 &
 sleep 2
 echo "== baselines"
 s=$(date +%s.%N); dd if=/dev/urandom of="$work/dd" bs=1M count=512 conv=fsync status=none; e=$(date +%s.%N)
