@@ -110,6 +110,10 @@ async fn one_put_in_a_10000_object_bucket_rewrites_o_depth_blocks() {
         "one PUT wrote {} blocks",
         second[0].blocks_written
     );
+    eprintln!(
+        "10 000 objects: first roots wrote {written} blocks; one PUT then wrote {}",
+        second[0].blocks_written
+    );
     let changed = node
         .resolve(second[0].row.tree, "objects/object-04242")
         .unwrap();
