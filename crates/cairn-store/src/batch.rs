@@ -15,6 +15,8 @@ use crate::{BlockInfo, Store, StoreError};
 pub struct WriteBatch {
     store: Store,
     written: Mutex<HashMap<Vec<u8>, (Cid, BlockInfo)>>,
+    /// Blocks kept in the database, not as files: recorded with their bytes at commit.
+    inline: Mutex<HashMap<Vec<u8>, bytes::Bytes>>,
     _gc_guard: ArcRwLockReadGuard<RawRwLock, ()>,
     done: bool,
 }
@@ -33,6 +35,7 @@ impl WriteBatch {
         WriteBatch {
             store,
             written: Mutex::new(HashMap::new()),
+            inline: Mutex::new(HashMap::new()),
             _gc_guard: guard,
             done: false,
         }
@@ -43,7 +46,14 @@ impl WriteBatch {
     pub fn put(&self, block: &Block) -> Result<(), StoreError> {
         let inner = &self.store.inner;
         let mh = block.cid.hash().to_bytes();
-        if self.written.lock().contains_key(&mh) || self.store.has(&block.cid)? {
+        if self.written.lock().contains_key(&mh)
+            || self.inline.lock().contains_key(&mh)
+            || self.store.has(&block.cid)?
+        {
+            return Ok(());
+        }
+        if crate::inline_eligible(&block.cid, block.data.len()) {
+            self.inline.lock().insert(mh, block.data.clone());
             return Ok(());
         }
         let may_link = cairn_dag::block::codec_may_link(block.cid.codec())
@@ -66,9 +76,9 @@ impl WriteBatch {
         inner.files.write(&block.cid, &block.data)
     }
 
-    /// Number of blocks this batch wrote (not counting deduplicated ones).
+    /// Number of blocks this batch wrote (not counting deduplicated ones), inline ones included.
     pub fn written(&self) -> usize {
-        self.written.lock().len()
+        self.written.lock().len() + self.inline.lock().len()
     }
 
     /// Syncs the written blocks to disk, then records them and adds a reference to each of
@@ -95,14 +105,26 @@ impl WriteBatch {
             .iter()
             .map(|(mh, (cid, info))| ((mh.clone(), *info), *cid))
             .unzip();
+        let inline: Vec<(Vec<u8>, bytes::Bytes)> = self.inline.lock().drain().collect();
+        let mut recorded = written.clone();
+        for (mh, data) in &inline {
+            recorded.push((
+                mh.clone(),
+                BlockInfo {
+                    size: data.len() as u64,
+                    may_link: true,
+                },
+            ));
+        }
         let started = std::time::Instant::now();
         if !written.is_empty() {
             inner.files.sync_blocks(&cids)?;
         }
         let synced = started.elapsed();
-        let out = inner.index.commit_with(&written, f)?;
+        let out = inner.index.commit_with(&recorded, &inline, f)?;
         tracing::debug!(
             blocks = written.len(),
+            inline = inline.len(),
             sync_ms = synced.as_millis() as u64,
             index_ms = (started.elapsed() - synced).as_millis() as u64,
             "batch committed"

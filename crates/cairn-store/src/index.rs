@@ -10,6 +10,9 @@ use crate::StoreError;
 
 /// multihash bytes → (size, may_link)
 const BLOCKS: TableDefinition<&[u8], (u64, bool)> = TableDefinition::new("blocks");
+/// multihash bytes → block bytes, for blocks kept in the database instead of a file (see
+/// [`crate::inline_eligible`])
+const INLINE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("inline_blocks");
 /// CID bytes → reference count
 pub(crate) const PINS: TableDefinition<&[u8], u64> = TableDefinition::new("pins");
 
@@ -38,6 +41,7 @@ impl Index {
         };
         let txn = db.begin_write()?;
         txn.open_table(BLOCKS)?;
+        txn.open_table(INLINE)?;
         txn.open_table(PINS)?;
         crate::meta::create_tables(&txn)?;
         txn.commit()?;
@@ -54,11 +58,22 @@ impl Index {
         }))
     }
 
-    /// Records synced blocks and runs `f` on the metadata, in one transaction: committed only
-    /// if `f` succeeds.
+    /// The bytes of a block kept in the database, if it is one.
+    pub(crate) fn inline(&self, cid: &Cid) -> Result<Option<bytes::Bytes>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(INLINE)?;
+        let key = cid.hash().to_bytes();
+        Ok(table
+            .get(key.as_slice())?
+            .map(|v| bytes::Bytes::copy_from_slice(v.value())))
+    }
+
+    /// Records synced blocks (and blocks kept inline, with their bytes) and runs `f` on the
+    /// metadata, in one transaction: committed only if `f` succeeds.
     pub(crate) fn commit_with<T, E: From<StoreError>>(
         &self,
         blocks: &[(Vec<u8>, BlockInfo)],
+        inline: &[(Vec<u8>, bytes::Bytes)],
         f: impl FnOnce(&crate::meta::MetaTxn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let txn = self.db.begin_write().map_err(StoreError::from)?;
@@ -67,6 +82,12 @@ impl Index {
             for (mh, info) in blocks {
                 table
                     .insert(mh.as_slice(), (info.size, info.may_link))
+                    .map_err(StoreError::from)?;
+            }
+            let mut table = txn.open_table(INLINE).map_err(StoreError::from)?;
+            for (mh, data) in inline {
+                table
+                    .insert(mh.as_slice(), data.as_ref())
                     .map_err(StoreError::from)?;
             }
         }
@@ -79,8 +100,10 @@ impl Index {
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(BLOCKS)?;
+            let mut inline = txn.open_table(INLINE)?;
             for mh in multihashes {
                 table.remove(mh.as_slice())?;
+                inline.remove(mh.as_slice())?;
             }
         }
         txn.commit()?;

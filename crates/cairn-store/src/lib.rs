@@ -122,6 +122,16 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Whether a block is kept in the database instead of a file of its own: small dag-cbor
+/// blocks (bucket version and object records), so the roots job does not create one file per
+/// object version. Every other block is a file.
+pub fn inline_eligible(cid: &Cid, len: usize) -> bool {
+    cid.codec() == cairn_dag::DAG_CBOR && len <= INLINE_MAX
+}
+
+/// The largest block kept inline.
+pub const INLINE_MAX: usize = 4096;
+
 impl Store {
     /// Opens (creating if needed) the store in `dir`.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store, StoreError> {
@@ -148,7 +158,14 @@ impl Store {
     /// Reads and verifies a block. A block that fails verification is quarantined and reported
     /// as [`StoreError::CorruptBlock`]; wrong bytes are never returned.
     pub fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
-        let data = self.inner.files.read(cid)?;
+        let data = match self.inner.files.read(cid) {
+            Err(StoreError::NotFound(_)) if cid.codec() == cairn_dag::DAG_CBOR => self
+                .inner
+                .index
+                .inline(cid)?
+                .ok_or(StoreError::NotFound(*cid))?,
+            other => other?,
+        };
         match cairn_dag::verify(cid, &data) {
             Ok(()) => Ok(data),
             Err(DagError::HashMismatch(_)) => {
@@ -171,7 +188,9 @@ impl Store {
 
     /// Whether the block is durably stored (indexed and its file present).
     pub fn has(&self, cid: &Cid) -> Result<bool, StoreError> {
-        Ok(self.inner.index.block(cid)?.is_some() && self.inner.files.exists(cid))
+        Ok(self.inner.index.block(cid)?.is_some()
+            && (self.inner.files.exists(cid)
+                || (cid.codec() == cairn_dag::DAG_CBOR && self.inner.index.inline(cid)?.is_some())))
     }
 
     /// Index facts about a durable block.
@@ -295,6 +314,38 @@ mod tests {
         batch.commit(&[root.link.cid]).unwrap();
         assert_eq!(store.stats().unwrap().0, 2, "one leaf + the root");
         assert!(store.inner.inflight.lock().is_empty());
+    }
+
+    #[test]
+    fn small_dag_cbor_blocks_live_in_the_database_and_gc_sweeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (blocks, root) = encode_bytes(b"data", CidVersion::V1);
+        let record =
+            serde_ipld_dagcbor::to_vec(&ipld_core::ipld::Ipld::Link(root.link.cid)).unwrap();
+        let record = cairn_dag::Block::new(CidVersion::V1, cairn_dag::DAG_CBOR, record).unwrap();
+        let batch = store.batch();
+        batch.put(&blocks[0]).unwrap();
+        batch.put(&record).unwrap();
+        assert_eq!(batch.written(), 2);
+        batch.commit(&[record.cid]).unwrap();
+        assert!(
+            !store.inner.files.exists(&record.cid),
+            "no file for the record"
+        );
+        assert!(store.has(&record.cid).unwrap());
+        assert_eq!(store.get(&record.cid).unwrap(), record.data);
+        // the record keeps what it links to
+        assert_eq!(store.gc().unwrap().removed, 0);
+        assert_eq!(store.get(&root.link.cid).unwrap(), blocks[0].data);
+        store.unpin(&record.cid).unwrap();
+        store.gc().unwrap();
+        assert!(!store.has(&record.cid).unwrap());
+        assert!(matches!(
+            store.get(&record.cid),
+            Err(StoreError::NotFound(_))
+        ));
+        assert_eq!(store.stats().unwrap(), (0, 0));
     }
 
     #[test]

@@ -446,7 +446,7 @@ impl Store {
         &self,
         f: impl FnOnce(&MetaTxn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.inner.index.commit_with(&[], f)
+        self.inner.index.commit_with(&[], &[], f)
     }
 
     /// Every bucket and its record, by name.
