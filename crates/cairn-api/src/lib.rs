@@ -25,13 +25,16 @@ pub const API_FILE: &str = "api.toml";
 struct AppState {
     node: Node,
     token: String,
+    net: Option<cairn_net::NetHandle>,
 }
 
-/// The API's routes over `node`, requiring `token`.
-pub fn router(node: Node, token: String) -> Router {
-    let state = AppState { node, token };
+/// The API's routes over `node` (and its network, when it runs one), requiring `token`.
+pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> Router {
+    let state = AppState { node, token, net };
     Router::new()
         .route("/api/v0/id", get(id))
+        .route("/api/v0/swarm/peers", get(swarm_peers))
+        .route("/api/v0/swarm/connect", post(swarm_connect))
         .route("/api/v0/add", post(add))
         .route("/api/v0/cat", get(cat))
         .route("/api/v0/ls", get(ls))
@@ -138,7 +141,59 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn id(State(s): State<AppState>) -> ApiResult {
-    Ok(Json(json!({ "data": s.node.store().root().display().to_string() })).into_response())
+    let (peer_id, addrs) = match &s.net {
+        Some(net) => (
+            Some(net.peer_id().to_string()),
+            net.addrs()
+                .await
+                .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e))?
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+        ),
+        None => (None, Vec::new()),
+    };
+    Ok(Json(json!({
+        "data": s.node.store().root().display().to_string(),
+        "peer_id": peer_id,
+        "addrs": addrs,
+    }))
+    .into_response())
+}
+
+fn net(s: &AppState) -> Result<&cairn_net::NetHandle, ApiError> {
+    s.net
+        .as_ref()
+        .ok_or_else(|| fail(StatusCode::SERVICE_UNAVAILABLE, "this node runs no network"))
+}
+
+/// `GET /api/v0/swarm/peers` — connected peers.
+async fn swarm_peers(State(s): State<AppState>) -> ApiResult {
+    let peers = net(&s)?
+        .peers()
+        .await
+        .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    let list: Vec<_> = peers
+        .iter()
+        .map(|p| json!({ "peer_id": p.peer_id.to_string(), "agent": p.agent }))
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+/// `POST /api/v0/swarm/connect?arg=MULTIADDR` — dial a peer.
+async fn swarm_connect(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let addr = arg(&q, "arg")?;
+    let addr: cairn_net::libp2p::Multiaddr = addr.parse().map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            format!("invalid multiaddr {addr:?}: {e}"),
+        )
+    })?;
+    let peer = net(&s)?
+        .dial(addr)
+        .await
+        .map_err(|e| fail(StatusCode::BAD_GATEWAY, e))?;
+    Ok(Json(json!({ "peer_id": peer.to_string() })).into_response())
 }
 
 /// `POST /api/v0/add?cid_version=0|1&pin=true|false` — the body is the file.

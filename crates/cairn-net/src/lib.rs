@@ -62,7 +62,12 @@ pub struct NetConfig {
 impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/4001".parse().expect("valid multiaddr")],
+            listen: vec![
+                "/ip4/127.0.0.1/tcp/4001".parse().expect("valid multiaddr"),
+                "/ip4/127.0.0.1/udp/4001/quic-v1"
+                    .parse()
+                    .expect("valid multiaddr"),
+            ],
             bootstrap: Vec::new(),
             psk: None,
             allow: None,
@@ -292,15 +297,19 @@ pub async fn start(
     ))
 }
 
+/// A dial waiting for its connection: the peer (if the address names one), the address, the
+/// reply.
+type PendingDial = (
+    Option<PeerId>,
+    Multiaddr,
+    oneshot::Sender<Result<PeerId, NetError>>,
+);
+
 struct Task {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     /// Dials waiting for their connection: the peer (if the address names one) and the reply.
-    pending_dials: Vec<(
-        Option<PeerId>,
-        Multiaddr,
-        oneshot::Sender<Result<PeerId, NetError>>,
-    )>,
+    pending_dials: Vec<PendingDial>,
     agents: std::collections::HashMap<PeerId, String>,
 }
 

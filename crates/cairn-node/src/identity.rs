@@ -58,6 +58,11 @@ impl Identity {
         }
     }
 
+    /// The secret key's 32 bytes (what the network layer turns into the libp2p keypair).
+    pub fn secret_seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
     /// The public key.
     pub fn public_key(&self) -> [u8; 32] {
         self.key.verifying_key().to_bytes()

@@ -53,6 +53,19 @@ pub enum Command {
     /// Check a DAG: soft (every block present) or --hard (every block re-hashed, files
     /// re-assembled).
     Check(CheckArgs),
+    /// Print this node's peer id and (while it runs) its addresses.
+    Id {
+        /// Print `{"peer_id": ..., "addrs": [...]}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the running node's connected peers.
+    Peers,
+    /// Connect the running node to a peer (`/ip4/.../tcp/.../p2p/<id>`; an IPFS node too).
+    Dial {
+        /// The peer's multiaddr.
+        addr: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +82,12 @@ pub struct ServeArgs {
     /// IPFS HTTP gateway listen address (default 127.0.0.1:8080).
     #[arg(long)]
     pub gateway_listen: Option<std::net::SocketAddr>,
+    /// libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/4001 and its QUIC twin).
+    #[arg(long)]
+    pub p2p_listen: Vec<String>,
+    /// Peers to connect to at start (multiaddrs ending in /p2p/<id>).
+    #[arg(long)]
+    pub bootstrap: Vec<String>,
     /// CID version of new objects: 0 (what `ipfs add` gives, default) or 1.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub cid_version: Option<u8>,

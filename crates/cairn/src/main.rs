@@ -56,7 +56,8 @@ fn run(cli: Cli) -> Result<()> {
         let node = Node::open(&cli.data)
             .with_context(|| format!("opening store {}", cli.data.display()))?;
         // Roots folded in offline are built as the node's config says.
-        let settings = serve::Settings::resolve(&cli.data, None, (None, None, None), None, None)?;
+        let settings =
+            serve::Settings::resolve(&cli.data, None, (None, None, None), None, None, (&[], &[]))?;
         node.set_roots_config(cairn_node::roots::RootsConfig {
             version: settings.cid_version,
             retention: settings.history_retention,
@@ -71,6 +72,7 @@ fn run(cli: Cli) -> Result<()> {
                 (args.s3_listen, args.api_listen, args.gateway_listen),
                 args.cid_version,
                 args.gc_interval,
+                (&args.p2p_listen, &args.bootstrap),
             )?;
             serve::run(settings)?;
         }
@@ -274,6 +276,17 @@ fn run(cli: Cli) -> Result<()> {
             let node = open()?;
             bucket_cmd::offline(&node, &cmd)?;
         }
+        Command::Id { json } => {
+            let node = open()?;
+            let keypair = cairn_net::keypair_from_seed(node.identity()?.secret_seed())?;
+            print_id(&keypair.public().to_peer_id().to_string(), &[], json);
+        }
+        Command::Peers | Command::Dial { .. } => {
+            bail!(
+                "no node is running on {}: start `cairn serve` first",
+                cli.data.display()
+            )
+        }
         Command::Check(args) => {
             let node = open()?;
             let cid = resolve(&node, &args.path)?;
@@ -383,6 +396,21 @@ fn total_size(path: &std::path::Path, recursive: bool) -> u64 {
         meta.len()
     } else {
         0
+    }
+}
+
+/// What `cairn id` prints, offline or through the node.
+fn print_id(peer_id: &str, addrs: &[String], json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "peer_id": peer_id, "addrs": addrs })
+        );
+    } else {
+        println!("{peer_id}");
+        for a in addrs {
+            println!("{a}");
+        }
     }
 }
 

@@ -236,6 +236,39 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             Ok(())
         })(),
         Command::Bucket(cmd) => crate::bucket_cmd::remote(remote, cmd),
+        Command::Id { json } => (|| {
+            let v = Remote::json(remote.get("/id")?)?;
+            let addrs: Vec<String> = v["addrs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+            crate::print_id(v["peer_id"].as_str().unwrap_or_default(), &addrs, *json);
+            Ok(())
+        })(),
+        Command::Peers => (|| {
+            for p in Remote::json(remote.get("/swarm/peers")?)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "{} {}",
+                    p["peer_id"].as_str().unwrap_or_default(),
+                    p["agent"].as_str().unwrap_or("-")
+                );
+            }
+            Ok(())
+        })(),
+        Command::Dial { addr } => (|| {
+            let v = Remote::json(remote.post(
+                &format!("/swarm/connect?arg={}", encode(addr)),
+                &mut std::io::empty(),
+            )?)?;
+            println!("connected to {}", v["peer_id"].as_str().unwrap_or_default());
+            Ok(())
+        })(),
         Command::Gc => (|| {
             let v = Remote::json(remote.post("/gc", &mut std::io::empty())?)?;
             let n = |f: &str| {

@@ -33,6 +33,16 @@ pub struct FileConfig {
     /// How long old bucket roots stay pinned: `30d` (default), `12h`, `90m`, `3600s` or
     /// `forever`.
     pub history_retention: Option<String>,
+    /// libp2p listen multiaddrs.
+    pub p2p_listen: Option<Vec<String>>,
+    /// Peers to connect to at start.
+    pub bootstrap: Option<Vec<String>>,
+    /// A go-ipfs style `swarm.key` file: the pre-shared key of a private network (TCP only).
+    pub swarm_key_file: Option<PathBuf>,
+    /// Only these peer ids may connect.
+    pub allow_peers: Option<Vec<String>>,
+    /// Kademlia protocol (`/cairn/kad/1.0.0` by default; `/ipfs/kad/1.0.0` joins IPFS's DHT).
+    pub kad_protocol: Option<String>,
 }
 
 /// Effective settings.
@@ -47,6 +57,78 @@ pub struct Settings {
     pub gc_interval: Option<Duration>,
     /// How long old bucket roots stay pinned (`None`: forever).
     pub history_retention: Option<Duration>,
+    /// The libp2p node.
+    pub net: cairn_net::NetConfig,
+}
+
+fn multiaddrs(list: &[String]) -> Result<Vec<cairn_net::libp2p::Multiaddr>> {
+    list.iter()
+        .map(|a| {
+            a.parse()
+                .with_context(|| format!("invalid multiaddr {a:?}"))
+        })
+        .collect()
+}
+
+fn net_config(
+    file: &FileConfig,
+    p2p_listen: &[String],
+    bootstrap: &[String],
+) -> Result<cairn_net::NetConfig> {
+    let mut net = cairn_net::NetConfig::default();
+    let listen = if p2p_listen.is_empty() {
+        file.p2p_listen.clone().unwrap_or_default()
+    } else {
+        p2p_listen.to_vec()
+    };
+    if !listen.is_empty() {
+        net.listen = multiaddrs(&listen)?;
+    }
+    let defaulted = listen.is_empty();
+    let mut boot = file.bootstrap.clone().unwrap_or_default();
+    boot.extend(bootstrap.iter().cloned());
+    net.bootstrap = multiaddrs(&boot)?;
+    if let Some(path) = &file.swarm_key_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading swarm key {}", path.display()))?;
+        let psk: cairn_net::libp2p::pnet::PreSharedKey = text
+            .parse()
+            .map_err(|e| anyhow::anyhow!("swarm key {}: {e:?}", path.display()))?;
+        net.psk = Some(psk_bytes(&text)?);
+        if defaulted {
+            // QUIC cannot carry a pre-shared key: a private node listens on TCP only.
+            net.listen.retain(|a| {
+                !a.iter()
+                    .any(|p| matches!(p, cairn_net::libp2p::multiaddr::Protocol::QuicV1))
+            });
+        }
+        tracing::info!(fingerprint = %psk.fingerprint(), "private network");
+    }
+    if let Some(peers) = &file.allow_peers {
+        net.allow = Some(
+            peers
+                .iter()
+                .map(|p| p.parse().with_context(|| format!("invalid peer id {p:?}")))
+                .collect::<Result<_>>()?,
+        );
+    }
+    if let Some(p) = &file.kad_protocol {
+        net.kad_protocol = p.clone();
+    }
+    Ok(net)
+}
+
+/// The 32 key bytes of a `swarm.key` (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits).
+fn psk_bytes(text: &str) -> Result<[u8; 32]> {
+    let hex_line = text
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .context("empty swarm key")?;
+    let bytes = hex::decode(hex_line).context("swarm key: the last line must be 64 hex digits")?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("swarm key: the key must be 32 bytes"))
 }
 
 /// Parses `30d`, `12h`, `90m`, `3600s`, a bare number of days, or `forever`.
@@ -83,6 +165,7 @@ impl Settings {
         ),
         cid_version: Option<u8>,
         gc_interval_secs: Option<u64>,
+        (p2p_listen, bootstrap): (&[String], &[String]),
     ) -> Result<Self> {
         let default_file = data.join("cairn.toml");
         let file = match config {
@@ -119,6 +202,7 @@ impl Settings {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             gateway: cairn_gateway::GatewayConfig { serve_all },
             cid_version: CidVersion::try_from(version)?,
+            net: net_config(&from_file, p2p_listen, bootstrap)?,
             history_retention: match &from_file.history_retention {
                 Some(text) => parse_retention(text)?,
                 None => Some(Duration::from_secs(30 * 86_400)),
@@ -234,10 +318,18 @@ async fn serve(settings: Settings) -> Result<()> {
         .as_bytes(),
     )?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let api = axum::serve(api_listener, cairn_api::router(node_for_api.clone(), token))
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.changed().await;
-        });
+    let keypair = cairn_net::keypair_from_seed(node_for_api.identity()?.secret_seed())?;
+    let (net, net_task) = cairn_net::start(keypair, settings.net.clone(), stop_tx.subscribe())
+        .await
+        .context("starting the p2p node")?;
+    let p2p_addrs = net.addrs().await?;
+    let api = axum::serve(
+        api_listener,
+        cairn_api::router(node_for_api.clone(), token, Some(net.clone())),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop_rx.changed().await;
+    });
     let api_task = tokio::spawn(async move {
         if let Err(e) = api.await {
             tracing::error!("local API stopped: {e}");
@@ -277,7 +369,13 @@ async fn serve(settings: Settings) -> Result<()> {
 
     println!(
         "cairn: S3 API on http://{addr} (access key {access}); local API on {api_addr}; \
-         gateway on http://{gateway_addr}"
+         gateway on http://{gateway_addr} ; p2p on {} ; peer id {}",
+        p2p_addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+        net.peer_id()
     );
     use std::io::Write;
     std::io::stdout().flush()?;
@@ -320,6 +418,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = api_task.await;
     let _ = gateway_task.await;
     let _ = roots_task.await;
+    let _ = net_task.await;
     if let Some(task) = gc_task {
         let _ = task.await;
     }

@@ -42,6 +42,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--gateway-listen",
                 "127.0.0.1:0",
+                "--p2p-listen",
+                "/ip4/127.0.0.1/tcp/0",
             ])
             .args(extra)
             .arg("--data")

@@ -1,0 +1,57 @@
+//! The network through the CLI: `cairn id`, `dial` and `peers` against running nodes.
+
+mod common;
+
+use common::{Server, cairn};
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn id_dial_and_peers_through_running_nodes() {
+    let a = Server::start();
+    let b = Server::start();
+    let id: serde_json::Value =
+        serde_json::from_str(&ok(&cairn(a.data.path(), &["id", "--json"]))).unwrap();
+    let peer_id = id["peer_id"].as_str().unwrap().to_owned();
+    let addr = id["addrs"][0].as_str().unwrap().to_owned();
+    assert!(addr.starts_with("/ip4/127.0.0.1/tcp/"), "{addr}");
+    assert!(addr.ends_with(&format!("/p2p/{peer_id}")), "{addr}");
+
+    let dialed = ok(&cairn(b.data.path(), &["dial", &addr]));
+    assert!(dialed.contains(&peer_id), "{dialed}");
+    let mut listed = String::new();
+    for _ in 0..50 {
+        listed = ok(&cairn(b.data.path(), &["peers"]));
+        if listed.contains("cairn/") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        listed.contains(&peer_id) && listed.contains("cairn/"),
+        "{listed}"
+    );
+
+    // a bad address is a clear error, not a hang or a panic
+    let bad = cairn(
+        b.data.path(),
+        &["dial", "/ip4/127.0.0.1/tcp/1/p2p/nonsense"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cairn: error:"));
+
+    // the peer id survives restarts: the offline answer equals the running one
+    let data = a.kill_9();
+    let offline = ok(&cairn(data.path(), &["id"]));
+    assert_eq!(offline.trim(), peer_id);
+    let peers = cairn(data.path(), &["peers"]);
+    assert!(!peers.status.success(), "peers needs a running node");
+}
