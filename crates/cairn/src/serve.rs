@@ -457,6 +457,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn swarm_keys_parse() {
+        let key = format!("/key/swarm/psk/1.0.0/\n/base16/\n{}\n", "ab".repeat(32));
+        assert_eq!(psk_bytes(&key).unwrap(), [0xab; 32]);
+        assert!(psk_bytes("/key/swarm/psk/1.0.0/\n/base16/\nzz").is_err());
+        assert!(
+            psk_bytes(&format!(
+                "/key/swarm/psk/1.0.0/\n/base16/\n{}",
+                "ab".repeat(31)
+            ))
+            .is_err()
+        );
+        let file = FileConfig {
+            allow_peers: Some(vec!["not-a-peer".into()]),
+            ..FileConfig::default()
+        };
+        assert!(net_config(&file, &[], &[]).is_err());
+        let net = net_config(
+            &FileConfig::default(),
+            &[],
+            &["/ip4/127.0.0.1/tcp/1".into()],
+        )
+        .unwrap();
+        assert_eq!(net.bootstrap.len(), 1);
+        assert_eq!(net.listen.len(), 2, "TCP and QUIC by default");
+    }
+
+    #[test]
     fn retention_parses_units_and_forever() {
         assert_eq!(
             parse_retention("30d").unwrap(),
