@@ -6,7 +6,10 @@
 //! Bitswap and content routing of blocks plug in here in the next steps; this layer knows
 //! nothing about S3 or buckets.
 
+pub mod bitswap;
+
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -42,6 +45,9 @@ pub enum NetError {
     /// The network task is gone (node shutting down).
     #[error("the network task has stopped")]
     Stopped,
+    /// A block could not be fetched from the network.
+    #[error("fetching {0}: {1}")]
+    Fetch(cairn_dag::Cid, String),
 }
 
 /// How the node joins the network.
@@ -98,6 +104,7 @@ struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
+    stream: libp2p_stream::Behaviour,
 }
 
 enum Command {
@@ -107,10 +114,19 @@ enum Command {
 }
 
 /// A handle on the running network task; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NetHandle {
     peer_id: PeerId,
     commands: mpsc::Sender<Command>,
+    bitswap: mpsc::Sender<bitswap::BsCommand>,
+}
+
+impl std::fmt::Debug for NetHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetHandle")
+            .field("peer_id", &self.peer_id)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -156,6 +172,21 @@ impl NetHandle {
     pub async fn addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
         self.ask(Command::Addrs).await
     }
+
+    /// Fetches a block from connected peers by Bitswap; the bytes are verified against `cid`.
+    pub async fn fetch(&self, cid: cairn_dag::Cid) -> Result<bytes::Bytes, NetError> {
+        bitswap::fetch(&self.bitswap, cid).await
+    }
+
+    /// Bitswap counters and gauges.
+    pub async fn bitswap_stats(&self) -> Result<cairn_bitswap::Stats, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.bitswap
+            .send(bitswap::BsCommand::Stats(tx))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
 }
 
 fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
@@ -185,6 +216,7 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
             ),
             ping: ping::Behaviour::new(ping::Config::new()),
             kad,
+            stream: libp2p_stream::Behaviour::new(),
         }
     };
     let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(120));
@@ -232,9 +264,11 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
 pub async fn start(
     keypair: Keypair,
     config: NetConfig,
+    blocks: Arc<dyn bitswap::LocalBlocks>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NetError> {
     let mut swarm = build_swarm(keypair, &config)?;
+    let bitswap = bitswap::spawn(swarm.behaviour().stream.new_control(), blocks, stop.clone())?;
     let peer_id = *swarm.local_peer_id();
     for addr in &config.listen {
         if config.psk.is_some()
@@ -270,9 +304,11 @@ pub async fn start(
         }
     }
     let (tx, rx) = mpsc::channel(64);
+    let bitswap_for_task = bitswap.clone();
     let task = tokio::spawn(async move {
         let mut state = Task {
             swarm,
+            bitswap: bitswap_for_task,
             commands: rx,
             pending_dials: Vec::new(),
             agents: Default::default(),
@@ -292,6 +328,7 @@ pub async fn start(
         NetHandle {
             peer_id,
             commands: tx,
+            bitswap,
         },
         task,
     ))
@@ -307,6 +344,7 @@ type PendingDial = (
 
 struct Task {
     swarm: Swarm<Behaviour>,
+    bitswap: mpsc::Sender<bitswap::BsCommand>,
     commands: mpsc::Receiver<Command>,
     /// Dials waiting for their connection: the peer (if the address names one) and the reply.
     pending_dials: Vec<PendingDial>,
@@ -383,8 +421,16 @@ impl Task {
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                endpoint,
+                num_established,
+                ..
             } => {
+                if num_established.get() == 1 {
+                    let _ = self
+                        .bitswap
+                        .try_send(bitswap::BsCommand::Connected(peer_id));
+                }
                 tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connected");
                 let addr = endpoint.get_remote_address().clone();
                 self.finish_dials(peer_id, Some(&addr), Ok(()));
@@ -424,6 +470,9 @@ impl Task {
                 ..
             } => {
                 self.agents.remove(&peer_id);
+                let _ = self
+                    .bitswap
+                    .try_send(bitswap::BsCommand::Disconnected(peer_id));
             }
             _ => {}
         }

@@ -53,7 +53,7 @@ impl Node {
                 }
                 continue;
             }
-            match self.store().get(&cid) {
+            match self.store().get_local(&cid) {
                 Ok(data) => {
                     report.bytes_read += data.len() as u64;
                     let links = cairn_dag::links_of(&cid, &data)?;

@@ -42,7 +42,7 @@ impl Store {
                 Some(info) if !info.may_link => continue,
                 _ => {}
             }
-            match self.get(&cid) {
+            match self.get_local(&cid) {
                 Ok(data) => match cairn_dag::links_of(&cid, &data) {
                     Ok(links) => stack.extend(links),
                     // Verified but undecodable (e.g. from a CAR): kept, as a leaf.

@@ -97,7 +97,15 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
     move |source| StoreError::Io { context, source }
 }
 
+/// Where a store gets blocks it does not have (the network); called on blocking threads.
+pub trait RemoteBlocks: Send + Sync {
+    /// The block's bytes, if some peer has it (they are verified again before use).
+    fn fetch(&self, cid: &Cid) -> Option<Bytes>;
+}
+
 pub(crate) struct Inner {
+    /// Where missing blocks are fetched from, once the network is up.
+    pub(crate) remote: std::sync::OnceLock<Arc<dyn RemoteBlocks>>,
     pub(crate) files: files::BlockFiles,
     pub(crate) index: index::Index,
     /// Import batches hold this shared; GC holds it exclusively, so it never sweeps a block an
@@ -141,6 +149,7 @@ impl Store {
         let index = index::Index::open(&root.join("meta.redb"), &root)?;
         Ok(Store {
             inner: Arc::new(Inner {
+                remote: std::sync::OnceLock::new(),
                 files,
                 index,
                 gc_lock: Arc::new(RwLock::new(())),
@@ -155,9 +164,40 @@ impl Store {
         &self.inner.root
     }
 
-    /// Reads and verifies a block. A block that fails verification is quarantined and reported
-    /// as [`StoreError::CorruptBlock`]; wrong bytes are never returned.
+    /// Makes [`get`](Self::get) fetch missing blocks from `remote` (set once, at start).
+    pub fn set_remote(&self, remote: Arc<dyn RemoteBlocks>) {
+        let _ = self.inner.remote.set(remote);
+    }
+
+    /// Reads and verifies a block, fetching it from the network (and storing it) when it is
+    /// not here and a remote is set. Wrong bytes are never returned.
     pub fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        match self.get_local(cid) {
+            Err(StoreError::NotFound(_)) if self.inner.remote.get().is_some() => {
+                let remote = self.inner.remote.get().expect("checked");
+                let Some(data) = remote.fetch(cid) else {
+                    return Err(StoreError::NotFound(*cid));
+                };
+                if cairn_dag::verify(cid, &data).is_err() {
+                    tracing::warn!(%cid, "the network returned wrong bytes; refused");
+                    return Err(StoreError::NotFound(*cid));
+                }
+                let batch = self.batch();
+                batch.put(&cairn_dag::Block {
+                    cid: *cid,
+                    data: data.clone(),
+                })?;
+                batch.commit(&[])?;
+                Ok(data)
+            }
+            other => other,
+        }
+    }
+
+    /// Reads and verifies a block stored here (never the network). A block that fails
+    /// verification is quarantined and reported as [`StoreError::CorruptBlock`]; wrong bytes are
+    /// never returned.
+    pub fn get_local(&self, cid: &Cid) -> Result<Bytes, StoreError> {
         let data = match self.inner.files.read(cid) {
             Err(StoreError::NotFound(_)) if cid.codec() == cairn_dag::DAG_CBOR => self
                 .inner

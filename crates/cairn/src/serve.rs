@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -319,9 +320,18 @@ async fn serve(settings: Settings) -> Result<()> {
     )?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let keypair = cairn_net::keypair_from_seed(node_for_api.identity()?.secret_seed())?;
-    let (net, net_task) = cairn_net::start(keypair, settings.net.clone(), stop_tx.subscribe())
-        .await
-        .context("starting the p2p node")?;
+    let (net, net_task) = cairn_net::start(
+        keypair,
+        settings.net.clone(),
+        Arc::new(StoreBlocks(node_for_api.store().clone())),
+        stop_tx.subscribe(),
+    )
+    .await
+    .context("starting the p2p node")?;
+    node_for_api.store().set_remote(Arc::new(NetBlocks {
+        net: net.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    }));
     let p2p_addrs = net.addrs().await?;
     let api = axum::serve(
         api_listener,
@@ -429,6 +439,61 @@ async fn serve(settings: Settings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The store as Bitswap serves it.
+struct StoreBlocks(cairn_store::Store);
+
+impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
+    fn lookup(
+        &self,
+        queries: &[cairn_bitswap::BlockQuery],
+    ) -> Vec<(cairn_dag::Cid, cairn_bitswap::Lookup)> {
+        use cairn_bitswap::Lookup;
+        queries
+            .iter()
+            .map(|q| {
+                let answer = match self.0.block_info(&q.cid) {
+                    Ok(Some(info)) if info.size as usize > q.max_data => Lookup::Have {
+                        size: info.size as usize,
+                    },
+                    Ok(Some(_)) => match self.0.get_local(&q.cid) {
+                        Ok(data) => Lookup::Block(data),
+                        Err(_) => Lookup::Missing,
+                    },
+                    _ => Lookup::Missing,
+                };
+                (q.cid, answer)
+            })
+            .collect()
+    }
+
+    /// Fetched blocks are stored by the reader that asked (`Store::get`), in its own commit.
+    fn store(&self, _cid: &cairn_dag::Cid, _data: &bytes::Bytes) {}
+}
+
+/// The network as the store's source of missing blocks.
+struct NetBlocks {
+    net: cairn_net::NetHandle,
+    runtime: tokio::runtime::Handle,
+}
+
+impl cairn_store::RemoteBlocks for NetBlocks {
+    fn fetch(&self, cid: &cairn_dag::Cid) -> Option<bytes::Bytes> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (net, cid) = (self.net.clone(), *cid);
+        self.runtime.spawn(async move {
+            let _ = tx.send(net.fetch(cid).await);
+        });
+        match rx.recv() {
+            Ok(Ok(data)) => Some(data),
+            Ok(Err(e)) => {
+                tracing::debug!("{e}");
+                None
+            }
+            Err(_) => None,
+        }
+    }
 }
 
 async fn shutdown_signal() {

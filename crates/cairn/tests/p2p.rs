@@ -55,3 +55,37 @@ fn id_dial_and_peers_through_running_nodes() {
     let peers = cairn(data.path(), &["peers"]);
     assert!(!peers.status.success(), "peers needs a running node");
 }
+
+#[test]
+fn a_node_reads_by_cid_what_only_its_peer_holds() {
+    let a = Server::start();
+    let b = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.bin");
+    let data = common::pattern(3_000_000, 9); // 12 leaves and a root
+    std::fs::write(&file, &data).unwrap();
+    let added = ok(&cairn(
+        a.data.path(),
+        &["add", "-q", file.to_str().unwrap()],
+    ));
+    let cid = added.trim().to_owned();
+    // B does not have it (and is connected to nobody)
+    let alone = cairn(b.data.path(), &["cat", &cid]);
+    assert!(!alone.status.success());
+
+    let id: serde_json::Value =
+        serde_json::from_str(&ok(&cairn(a.data.path(), &["id", "--json"]))).unwrap();
+    ok(&cairn(
+        b.data.path(),
+        &["dial", id["addrs"][0].as_str().unwrap()],
+    ));
+    let out = cairn(b.data.path(), &["cat", &cid]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout == data, "bytes differ");
+    // now B holds every block itself: it passes a local hard check
+    ok(&cairn(b.data.path(), &["check", "--hard", &cid]));
+}
