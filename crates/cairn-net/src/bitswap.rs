@@ -23,6 +23,12 @@ pub trait LocalBlocks: Send + Sync + 'static {
     fn lookup(&self, queries: &[BlockQuery]) -> Vec<(Cid, Lookup)>;
     /// Stores a block received from a peer (already verified against its CID).
     fn store(&self, cid: &Cid, data: &Bytes);
+    /// Stores several received blocks (one commit, where the store can group them).
+    fn store_many(&self, blocks: &[(Cid, Bytes)]) {
+        for (cid, data) in blocks {
+            self.store(cid, data);
+        }
+    }
 }
 
 pub(crate) enum BsCommand {
@@ -32,7 +38,50 @@ pub(crate) enum BsCommand {
     Found(PeerId, Vec<(Cid, Lookup)>),
     Sent(PeerId),
     Want(Cid, oneshot::Sender<Result<Bytes, NetError>>),
+    /// Wants without a waiter (prefetch): blocks are stored as they arrive.
+    Prefetch(Vec<Cid>),
+    /// The storer committed these received blocks.
+    Stored(Vec<Cid>),
     Stats(oneshot::Sender<Stats>),
+}
+
+/// Outbound streams open at once to one peer (Helia, like yamux, limits inbound streams).
+const SENDS_PER_PEER: usize = 8;
+/// Prefetched blocks wanted at once; the rest wait their turn (bounds the memory of received
+/// blocks not yet stored).
+const PREFETCH_WINDOW: usize = 256;
+/// Received blocks are stored in groups of up to this many, or after `STORE_DELAY`.
+const STORE_GROUP: usize = 64;
+const STORE_DELAY: Duration = Duration::from_millis(20);
+
+/// Stores received blocks in groups on one blocking thread; reports what it stored.
+fn spawn_storer(
+    blocks: Arc<dyn LocalBlocks>,
+    done: mpsc::Sender<BsCommand>,
+) -> std::sync::mpsc::Sender<(Cid, Bytes)> {
+    let (tx, rx) = std::sync::mpsc::channel::<(Cid, Bytes)>();
+    std::thread::Builder::new()
+        .name("bitswap-store".into())
+        .spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut group = vec![first];
+                let until = Instant::now() + STORE_DELAY;
+                while group.len() < STORE_GROUP {
+                    let left = until.saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(left) {
+                        Ok(b) => group.push(b),
+                        Err(_) => break,
+                    }
+                }
+                blocks.store_many(&group);
+                let cids = group.into_iter().map(|(c, _)| c).collect();
+                if done.blocking_send(BsCommand::Stored(cids)).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("spawn the bitswap storer thread");
+    tx
 }
 
 /// Longest a single fetch waits before giving up.
@@ -88,6 +137,13 @@ pub(crate) fn spawn(
     let self_tx = tx.clone();
     tokio::spawn(async move {
         let mut engine = Bitswap::<PeerId>::new(config);
+        let storer = spawn_storer(blocks.clone(), self_tx.clone());
+        // Received blocks not yet stored: a reader asking meanwhile gets them from here.
+        let mut unstored: HashMap<Cid, Bytes> = HashMap::new();
+        let mut prefetch_queue: std::collections::VecDeque<Cid> = Default::default();
+        let mut send_slots: HashMap<PeerId, Arc<tokio::sync::Semaphore>> = HashMap::new();
+        // Prefetched wants, cancelled when they end (received or failed).
+        let mut prefetching: std::collections::HashSet<Cid> = Default::default();
         let mut waiters: HashMap<Cid, Vec<oneshot::Sender<Result<Bytes, NetError>>>> =
             HashMap::new();
         loop {
@@ -106,16 +162,32 @@ pub(crate) fn spawn(
                         BsCommand::Connected(peer) => {
                             engine.peer_connected(peer, now);
                         }
-                        BsCommand::Disconnected(peer) => engine.peer_disconnected(&peer, now),
+                        BsCommand::Disconnected(peer) => {
+                            send_slots.remove(&peer);
+                            engine.peer_disconnected(&peer, now)
+                        }
                         BsCommand::Inbound(peer, frame) => engine.handle_message(peer, &frame, now),
                         BsCommand::Found(peer, answers) => engine.blocks_found(&peer, answers),
                         BsCommand::Sent(peer) => engine.message_sent(&peer),
-                        BsCommand::Want(cid, reply) => match engine.want(cid, 1, now) {
-                            Ok(()) => waiters.entry(cid).or_default().push(reply),
-                            Err(e) => {
-                                let _ = reply.send(Err(NetError::Fetch(cid, e.to_string())));
+                        BsCommand::Want(cid, reply) => {
+                            if let Some(data) = unstored.get(&cid) {
+                                let _ = reply.send(Ok(data.clone()));
+                            } else {
+                                match engine.want(cid, 1, now) {
+                                    Ok(()) => waiters.entry(cid).or_default().push(reply),
+                                    Err(e) => {
+                                        let _ = reply
+                                            .send(Err(NetError::Fetch(cid, e.to_string())));
+                                    }
+                                }
                             }
-                        },
+                        }
+                        BsCommand::Prefetch(cids) => prefetch_queue.extend(cids),
+                        BsCommand::Stored(cids) => {
+                            for cid in cids {
+                                unstored.remove(&cid);
+                            }
+                        }
                         BsCommand::Stats(reply) => {
                             let _ = reply.send(engine.stats());
                         }
@@ -126,6 +198,16 @@ pub(crate) fn spawn(
             }
             // Waiters that gave up (fetch timed out) cancel their want.
             let now = Instant::now();
+            while prefetching.len() < PREFETCH_WINDOW
+                && let Some(cid) = prefetch_queue.pop_front()
+            {
+                if !unstored.contains_key(&cid)
+                    && prefetching.insert(cid)
+                    && engine.want(cid, 0, now).is_err()
+                {
+                    prefetching.remove(&cid);
+                }
+            }
             waiters.retain(|cid, list| {
                 let before = list.len();
                 list.retain(|w| !w.is_closed());
@@ -140,7 +222,14 @@ pub(crate) fn spawn(
                         let mut control = control.clone();
                         let tx = self_tx.clone();
                         let frame = message.encode_frame();
+                        let slots = send_slots
+                            .entry(peer)
+                            .or_insert_with(|| {
+                                Arc::new(tokio::sync::Semaphore::new(SENDS_PER_PEER))
+                            })
+                            .clone();
                         tokio::spawn(async move {
+                            let _slot = slots.acquire_owned().await;
                             match control.open_stream(peer, protocol()).await {
                                 Ok(mut stream) => {
                                     let written = async {
@@ -171,13 +260,18 @@ pub(crate) fn spawn(
                     Event::BlockReceived { cid, data, from } => {
                         tracing::trace!(%cid, %from, bytes = data.len(), "block received");
                         engine.block_added(&cid, &data);
+                        if prefetching.remove(&cid) {
+                            engine.cancel_want(&cid, Instant::now());
+                        }
                         for w in waiters.remove(&cid).unwrap_or_default() {
                             let _ = w.send(Ok(data.clone()));
                         }
-                        let blocks = blocks.clone();
-                        tokio::task::spawn_blocking(move || blocks.store(&cid, &data));
+                        if unstored.insert(cid, data.clone()).is_none() {
+                            let _ = storer.send((cid, data));
+                        }
                     }
                     Event::WantFailed { cid } => {
+                        prefetching.remove(&cid);
                         for w in waiters.remove(&cid).unwrap_or_default() {
                             let _ = w.send(Err(NetError::Fetch(cid, "no peer has it".into())));
                         }
@@ -190,6 +284,13 @@ pub(crate) fn spawn(
         }
     });
     Ok(tx)
+}
+
+/// Asks the network for blocks without waiting for them; they are stored as they arrive.
+pub(crate) async fn prefetch(tx: &mpsc::Sender<BsCommand>, cids: Vec<Cid>) -> Result<(), NetError> {
+    tx.send(BsCommand::Prefetch(cids))
+        .await
+        .map_err(|_| NetError::Stopped)
 }
 
 /// Asks the network for a block; `Ok` holds bytes verified against `cid`.

@@ -178,6 +178,11 @@ impl NetHandle {
         bitswap::fetch(&self.bitswap, cid).await
     }
 
+    /// Asks for blocks that will be read soon; they are stored as they arrive.
+    pub async fn prefetch(&self, cids: Vec<cairn_dag::Cid>) -> Result<(), NetError> {
+        bitswap::prefetch(&self.bitswap, cids).await
+    }
+
     /// Bitswap counters and gauges.
     pub async fn bitswap_stats(&self) -> Result<cairn_bitswap::Stats, NetError> {
         let (tx, rx) = oneshot::channel();

@@ -97,10 +97,15 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
     move |source| StoreError::Io { context, source }
 }
 
-/// Where a store gets blocks it does not have (the network); called on blocking threads.
+/// Where a store gets blocks it does not have (the network); called on blocking threads. The
+/// remote keeps what it fetches (through [`Store::put_fetched_many`], in groups), so a read
+/// does not wait for a commit per block.
 pub trait RemoteBlocks: Send + Sync {
     /// The block's bytes, if some peer has it (they are verified again before use).
     fn fetch(&self, cid: &Cid) -> Option<Bytes>;
+    /// A hint that these blocks will be read soon (the children of a node just fetched): ask
+    /// for them now, in parallel, and store them as they come.
+    fn prefetch(&self, _cids: &[Cid]) {}
 }
 
 pub(crate) struct Inner {
@@ -182,16 +187,42 @@ impl Store {
                     tracing::warn!(%cid, "the network returned wrong bytes; refused");
                     return Err(StoreError::NotFound(*cid));
                 }
-                let batch = self.batch();
-                batch.put(&cairn_dag::Block {
-                    cid: *cid,
-                    data: data.clone(),
-                })?;
-                batch.commit(&[])?;
+                // (the remote stores what it fetches, grouped: see `RemoteBlocks`)
+                // A node's children are read next: ask for all of them at once.
+                if let Ok(links) = cairn_dag::links_of(cid, &data) {
+                    let missing: Vec<Cid> = links
+                        .into_iter()
+                        .filter(|c| !matches!(self.has(c), Ok(true)))
+                        .collect();
+                    if !missing.is_empty() {
+                        remote.prefetch(&missing);
+                    }
+                }
                 Ok(data)
             }
             other => other,
         }
+    }
+
+    /// Stores a block fetched from the network (verified by the caller), unpinned: a cache
+    /// entry GC may sweep. Already-stored blocks are skipped.
+    pub fn put_fetched(&self, cid: &Cid, data: &Bytes) -> Result<(), StoreError> {
+        self.put_fetched_many(&[(*cid, data.clone())])
+    }
+
+    /// [`put_fetched`](Self::put_fetched) for several blocks, in one commit.
+    pub fn put_fetched_many(&self, blocks: &[(Cid, Bytes)]) -> Result<(), StoreError> {
+        let batch = self.batch();
+        for (cid, data) in blocks {
+            batch.put(&cairn_dag::Block {
+                cid: *cid,
+                data: data.clone(),
+            })?;
+        }
+        if batch.written() == 0 {
+            return Ok(());
+        }
+        batch.commit(&[])
     }
 
     /// Reads and verifies a block stored here (never the network). A block that fails

@@ -468,8 +468,15 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
             .collect()
     }
 
-    /// Fetched blocks are stored by the reader that asked (`Store::get`), in its own commit.
-    fn store(&self, _cid: &cairn_dag::Cid, _data: &bytes::Bytes) {}
+    fn store(&self, cid: &cairn_dag::Cid, data: &bytes::Bytes) {
+        self.store_many(&[(*cid, data.clone())]);
+    }
+
+    fn store_many(&self, blocks: &[(cairn_dag::Cid, bytes::Bytes)]) {
+        if let Err(e) = self.0.put_fetched_many(blocks) {
+            tracing::warn!("fetched blocks not stored: {e}");
+        }
+    }
 }
 
 /// The network as the store's source of missing blocks.
@@ -479,6 +486,15 @@ struct NetBlocks {
 }
 
 impl cairn_store::RemoteBlocks for NetBlocks {
+    fn prefetch(&self, cids: &[cairn_dag::Cid]) {
+        let (net, cids) = (self.net.clone(), cids.to_vec());
+        self.runtime.spawn(async move {
+            if let Err(e) = net.prefetch(cids).await {
+                tracing::debug!("prefetch: {e}");
+            }
+        });
+    }
+
     fn fetch(&self, cid: &cairn_dag::Cid) -> Option<bytes::Bytes> {
         let (tx, rx) = std::sync::mpsc::channel();
         let (net, cid) = (self.net.clone(), *cid);
