@@ -45,8 +45,13 @@ pub(crate) enum BsCommand {
     Stats(oneshot::Sender<Stats>),
 }
 
-/// Outbound streams open at once to one peer (Helia, like yamux, limits inbound streams).
-const SENDS_PER_PEER: usize = 8;
+/// Outbound streams open at once to one peer. One: `libp2p-stream` drops an inbound stream
+/// that arrives while the receiver's acceptor has not yet taken the previous one, so bursts
+/// of streams lose messages; one at a time (each message packs up to 1 MiB) does not.
+const SENDS_PER_PEER: usize = 1;
+/// A want that failed is asked again this many times while peers are connected (a message
+/// lost in transit otherwise fails a read that a single peer could serve).
+const WANT_RETRIES: u8 = 2;
 /// Prefetched blocks wanted at once; the rest wait their turn (bounds the memory of received
 /// blocks not yet stored).
 const PREFETCH_WINDOW: usize = 256;
@@ -141,6 +146,8 @@ pub(crate) fn spawn(
         // Received blocks not yet stored: a reader asking meanwhile gets them from here.
         let mut unstored: HashMap<Cid, Bytes> = HashMap::new();
         let mut prefetch_queue: std::collections::VecDeque<Cid> = Default::default();
+        let mut retries: HashMap<Cid, u8> = HashMap::new();
+        let mut connected = 0usize;
         let mut send_slots: HashMap<PeerId, Arc<tokio::sync::Semaphore>> = HashMap::new();
         // Prefetched wants, cancelled when they end (received or failed).
         let mut prefetching: std::collections::HashSet<Cid> = Default::default();
@@ -160,9 +167,11 @@ pub(crate) fn spawn(
                     let now = Instant::now();
                     match command {
                         BsCommand::Connected(peer) => {
+                            connected += 1;
                             engine.peer_connected(peer, now);
                         }
                         BsCommand::Disconnected(peer) => {
+                            connected = connected.saturating_sub(1);
                             send_slots.remove(&peer);
                             engine.peer_disconnected(&peer, now)
                         }
@@ -263,6 +272,7 @@ pub(crate) fn spawn(
                         if prefetching.remove(&cid) {
                             engine.cancel_want(&cid, Instant::now());
                         }
+                        retries.remove(&cid);
                         for w in waiters.remove(&cid).unwrap_or_default() {
                             let _ = w.send(Ok(data.clone()));
                         }
@@ -272,6 +282,17 @@ pub(crate) fn spawn(
                     }
                     Event::WantFailed { cid } => {
                         prefetching.remove(&cid);
+                        let tries = retries.entry(cid).or_insert(0);
+                        if waiters.contains_key(&cid)
+                            && connected > 0
+                            && *tries < WANT_RETRIES
+                            && engine.want(cid, 1, Instant::now()).is_ok()
+                        {
+                            *tries += 1;
+                            tracing::debug!(%cid, tries = *tries, "want failed; asking again");
+                            continue;
+                        }
+                        retries.remove(&cid);
                         for w in waiters.remove(&cid).unwrap_or_default() {
                             let _ = w.send(Err(NetError::Fetch(cid, "no peer has it".into())));
                         }
