@@ -100,6 +100,7 @@ pub(crate) fn protocol() -> StreamProtocol {
 pub(crate) fn spawn(
     mut control: libp2p_stream::Control,
     blocks: Arc<dyn LocalBlocks>,
+    metrics: Option<Arc<crate::metrics::NetMetrics>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<mpsc::Sender<BsCommand>, NetError> {
     let config = Config::default();
@@ -204,6 +205,9 @@ pub(crate) fn spawn(
                 }
                 () = sleep => {}
                 _ = stop.changed() => return,
+            }
+            if let Some(m) = &metrics {
+                m.observe_bitswap(&engine.stats());
             }
             // Waiters that gave up (fetch timed out) cancel their want.
             let now = Instant::now();

@@ -7,6 +7,7 @@
 //! nothing about S3 or buckets.
 
 pub mod bitswap;
+pub mod metrics;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -270,10 +271,16 @@ pub async fn start(
     keypair: Keypair,
     config: NetConfig,
     blocks: Arc<dyn bitswap::LocalBlocks>,
+    metrics: Option<Arc<metrics::NetMetrics>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NetError> {
     let mut swarm = build_swarm(keypair, &config)?;
-    let bitswap = bitswap::spawn(swarm.behaviour().stream.new_control(), blocks, stop.clone())?;
+    let bitswap = bitswap::spawn(
+        swarm.behaviour().stream.new_control(),
+        blocks,
+        metrics.clone(),
+        stop.clone(),
+    )?;
     let peer_id = *swarm.local_peer_id();
     for addr in &config.listen {
         if config.psk.is_some()
@@ -313,6 +320,7 @@ pub async fn start(
     let task = tokio::spawn(async move {
         let mut state = Task {
             swarm,
+            metrics,
             bitswap: bitswap_for_task,
             commands: rx,
             pending_dials: Vec::new(),
@@ -349,6 +357,7 @@ type PendingDial = (
 
 struct Task {
     swarm: Swarm<Behaviour>,
+    metrics: Option<Arc<metrics::NetMetrics>>,
     bitswap: mpsc::Sender<bitswap::BsCommand>,
     commands: mpsc::Receiver<Command>,
     /// Dials waiting for their connection: the peer (if the address names one) and the reply.
@@ -424,6 +433,23 @@ impl Task {
     }
 
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(m) = &self.metrics {
+            use libp2p::metrics::Recorder;
+            m.libp2p.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => m.libp2p.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => m.libp2p.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => m.libp2p.record(e),
+                _ => {}
+            }
+        }
+        self.on_event_inner(event);
+        if let Some(m) = &self.metrics {
+            m.set_peers(self.swarm.connected_peers().count());
+        }
+    }
+
+    fn on_event_inner(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::ConnectionEstablished {
                 peer_id,

@@ -54,10 +54,15 @@ async fn node_with(
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         ..config
     };
-    let (handle, _task) =
-        cairn_net::start(keypair_from_seed([seed; 32]).unwrap(), config, blocks, rx)
-            .await
-            .unwrap();
+    let (handle, _task) = cairn_net::start(
+        keypair_from_seed([seed; 32]).unwrap(),
+        config,
+        blocks,
+        None,
+        rx,
+    )
+    .await
+    .unwrap();
     (handle, stop)
 }
 
@@ -119,7 +124,7 @@ async fn a_wrong_pre_shared_key_gets_no_connection() {
     };
     let blocks = Arc::new(Memory::default());
     assert!(
-        cairn_net::start(keypair_from_seed([4; 32]).unwrap(), quic, blocks, rx)
+        cairn_net::start(keypair_from_seed([4; 32]).unwrap(), quic, blocks, None, rx)
             .await
             .is_err()
     );

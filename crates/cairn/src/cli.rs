@@ -82,6 +82,9 @@ pub struct ServeArgs {
     /// IPFS HTTP gateway listen address (default 127.0.0.1:8080).
     #[arg(long)]
     pub gateway_listen: Option<std::net::SocketAddr>,
+    /// Prometheus /metrics listen address (default 127.0.0.1:9464).
+    #[arg(long)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/4001 and its QUIC twin).
     #[arg(long)]
     pub p2p_listen: Vec<String>,

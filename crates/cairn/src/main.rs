@@ -56,8 +56,14 @@ fn run(cli: Cli) -> Result<()> {
         let node = Node::open(&cli.data)
             .with_context(|| format!("opening store {}", cli.data.display()))?;
         // Roots folded in offline are built as the node's config says.
-        let settings =
-            serve::Settings::resolve(&cli.data, None, (None, None, None), None, None, (&[], &[]))?;
+        let settings = serve::Settings::resolve(
+            &cli.data,
+            None,
+            (None, None, None, None),
+            None,
+            None,
+            (&[], &[]),
+        )?;
         node.set_roots_config(cairn_node::roots::RootsConfig {
             version: settings.cid_version,
             retention: settings.history_retention,
@@ -69,7 +75,12 @@ fn run(cli: Cli) -> Result<()> {
             let settings = serve::Settings::resolve(
                 &cli.data,
                 args.config.as_deref(),
-                (args.s3_listen, args.api_listen, args.gateway_listen),
+                (
+                    args.s3_listen,
+                    args.api_listen,
+                    args.gateway_listen,
+                    args.metrics_listen,
+                ),
                 args.cid_version,
                 args.gc_interval,
                 (&args.p2p_listen, &args.bootstrap),

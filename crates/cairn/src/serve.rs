@@ -7,6 +7,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use axum::response::IntoResponse;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -25,6 +27,8 @@ pub struct FileConfig {
     pub api_listen: Option<SocketAddr>,
     /// IPFS HTTP gateway listen address.
     pub gateway_listen: Option<SocketAddr>,
+    /// Prometheus `/metrics` listen address.
+    pub metrics_listen: Option<SocketAddr>,
     /// `public` (default): the gateway serves published CIDs only; `all`: every stored CID.
     pub gateway_policy: Option<String>,
     /// CID version of new objects (0 = what `ipfs add` gives; 1 = CIDv1 raw leaves).
@@ -53,6 +57,7 @@ pub struct Settings {
     pub s3_listen: SocketAddr,
     pub api_listen: SocketAddr,
     pub gateway_listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
     pub gateway: cairn_gateway::GatewayConfig,
     pub cid_version: CidVersion,
     pub gc_interval: Option<Duration>,
@@ -159,7 +164,8 @@ impl Settings {
     pub fn resolve(
         data: &Path,
         config: Option<&Path>,
-        (s3_listen, api_listen, gateway_listen): (
+        (s3_listen, api_listen, gateway_listen, metrics_listen): (
+            Option<SocketAddr>,
             Option<SocketAddr>,
             Option<SocketAddr>,
             Option<SocketAddr>,
@@ -201,6 +207,9 @@ impl Settings {
             gateway_listen: gateway_listen
                 .or(from_file.gateway_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            metrics_listen: metrics_listen
+                .or(from_file.metrics_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464))),
             gateway: cairn_gateway::GatewayConfig { serve_all },
             cid_version: CidVersion::try_from(version)?,
             net: net_config(&from_file, p2p_listen, bootstrap)?,
@@ -320,10 +329,28 @@ async fn serve(settings: Settings) -> Result<()> {
     )?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let keypair = cairn_net::keypair_from_seed(node_for_api.identity()?.secret_seed())?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let net_metrics = Arc::new(cairn_net::metrics::NetMetrics::new(&mut registry));
+    let registry = Arc::new(registry);
+    let metrics_listener = tokio::net::TcpListener::bind(settings.metrics_listen)
+        .await
+        .with_context(|| format!("binding /metrics on {}", settings.metrics_listen))?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let mut metrics_stop = stop_tx.subscribe();
+    let metrics_server = axum::serve(metrics_listener, metrics_router(registry))
+        .with_graceful_shutdown(async move {
+            let _ = metrics_stop.changed().await;
+        });
+    let metrics_task = tokio::spawn(async move {
+        if let Err(e) = metrics_server.await {
+            tracing::error!("metrics endpoint stopped: {e}");
+        }
+    });
     let (net, net_task) = cairn_net::start(
         keypair,
         settings.net.clone(),
         Arc::new(StoreBlocks(node_for_api.store().clone())),
+        Some(net_metrics),
         stop_tx.subscribe(),
     )
     .await
@@ -379,7 +406,8 @@ async fn serve(settings: Settings) -> Result<()> {
 
     println!(
         "cairn: S3 API on http://{addr} (access key {access}); local API on {api_addr}; \
-         gateway on http://{gateway_addr} ; p2p on {} ; peer id {}",
+         gateway on http://{gateway_addr} ; metrics on http://{metrics_addr}/metrics ; \
+         p2p on {} ; peer id {}",
         p2p_addrs
             .iter()
             .map(|a| a.to_string())
@@ -429,6 +457,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = gateway_task.await;
     let _ = roots_task.await;
     let _ = net_task.await;
+    let _ = metrics_task.await;
     if let Some(task) = gc_task {
         let _ = task.await;
     }
@@ -439,6 +468,31 @@ async fn serve(settings: Settings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `GET /metrics`: the registry in the Prometheus text format.
+fn metrics_router(registry: Arc<prometheus_client::registry::Registry>) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let registry = registry.clone();
+            async move {
+                let mut body = String::new();
+                match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                    Ok(()) => (
+                        [(
+                            "content-type",
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        body,
+                    )
+                        .into_response(),
+                    Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                        .into_response(),
+                }
+            }
+        }),
+    )
 }
 
 /// The store as Bitswap serves it.

@@ -18,6 +18,8 @@ pub struct Server {
     pub addr: String,
     /// `host:port` of the IPFS gateway.
     pub gateway: String,
+    /// `http://host:port/metrics`.
+    pub metrics: String,
     /// The node's data folder.
     pub data: tempfile::TempDir,
 }
@@ -44,6 +46,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--p2p-listen",
                 "/ip4/127.0.0.1/tcp/0",
+                "--metrics-listen",
+                "127.0.0.1:0",
             ])
             .args(extra)
             .arg("--data")
@@ -71,10 +75,17 @@ impl Server {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("no gateway address in {line:?}"))
             .to_owned();
+        let metrics = line
+            .split("metrics on ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+            .to_owned();
         Server {
             child,
             addr,
             gateway,
+            metrics,
             data,
         }
     }
