@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Transfer of one object from node A to node B over loopback (Bitswap), next to the same
 # transfer Helia → Helia and an `openssl dgst -sha256` of the file, all in the same run.
-# Usage: bench/p2p.sh [SIZE_MIB]   (default 256). Needs node/npm (crates/cairn/tests/helia).
+# Usage: bench/p2p.sh [SIZE_MIB]   (default 256). Needs node/npm (crates/cairn/tests/js).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-256}
 cargo build --release -q -p cairn
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/cairn
-helia=$PWD/crates/cairn/tests/helia
+helia=$PWD/crates/cairn/tests/js
 [ -d "$helia/node_modules" ] || (cd "$helia" && npm ci --no-audit --no-fund >/dev/null)
 work=$(mktemp -d "${TMPDIR:-/tmp}/cairn-p2pbench.XXXXXX")
 cleanup() { pkill -f "$work" || true; rm -rf "$work"; }

@@ -5,17 +5,7 @@
 mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
-use common::{Server, cairn, pattern};
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use common::{Server, cairn, ok, pattern};
 
 fn root(server: &Server, bucket: &str) -> String {
     ok(&cairn(server.data.path(), &["bucket", "root", bucket]))

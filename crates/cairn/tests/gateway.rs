@@ -1,6 +1,6 @@
 //! The IPFS HTTP gateway of `cairn serve` over real HTTP: byte-exact files and ranges,
 //! directories (redirect, `index.html`, listings, HAMT shards), raw blocks and CARs verified
-//! block by block (and by an independent JavaScript reader, `tests/gateway/verify-car.mjs`),
+//! block by block (and by an independent JavaScript reader, `tests/js/verify-car.mjs`),
 //! errors, HEAD and the publication policy.
 
 mod common;
@@ -14,7 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use cairn_dag::Cid;
 use cairn_dag::dir::{NodeKind, describe};
 use cairn_dag::read::FileRead;
-use common::{Server, added_root, cairn, cairn_add_cid, pattern};
+use common::{Server, added_root, cairn, cairn_add_cid, ok, pattern};
 use sha2::{Digest, Sha256};
 
 /// One HTTP/1.1 response.
@@ -117,15 +117,6 @@ fn request(server: &Server, method: &str, path: &str, headers: &[(&str, &str)]) 
 
 fn get(server: &Server, path: &str) -> Resp {
     request(server, "GET", path, &[])
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 /// `cairn add -q` through the running node.
@@ -810,11 +801,11 @@ fn a_corrupt_block_never_gives_wrong_bytes() {
     assert!(!r.complete || r.status >= 400, "status {}", r.status);
 }
 
-/// The independent reader: `tests/gateway/verify-car.mjs` (`@ipld/car` + `ipfs-unixfs-exporter`
+/// The independent reader: `tests/js/verify-car.mjs` (`@ipld/car` + `ipfs-unixfs-exporter`
 /// from npm) parses the gateway's CAR, checks every block and re-assembles the file.
 #[test]
 fn cars_verify_with_the_javascript_ipfs_stack() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/gateway");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
     if Command::new("npm").arg("--version").output().is_err() {
         eprintln!(
             "\n\n!!!! SKIPPED cars_verify_with_the_javascript_ipfs_stack: npm is not installed \

@@ -1,4 +1,4 @@
-//! Interop with an independent IPFS implementation: a Helia peer (npm, in tests/helia) fetches
+//! Interop with an independent IPFS implementation: a Helia peer (npm, in tests/js) fetches
 //! over Bitswap what Cairn holds, and Cairn fetches what only the Helia peer holds — CIDv0 and
 //! CIDv1, up to several hundred blocks, byte-exact and with the same CIDs.
 
@@ -8,10 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::{Server, cairn, pattern};
+use common::{Server, cairn, ok, pattern};
 
 fn helia_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helia")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
 }
 
 /// `node_modules` ready (CI runs `npm ci` there); `None` (skip, loudly) without node and npm.
@@ -31,16 +31,6 @@ fn helia_ready() -> bool {
         .unwrap();
     assert!(status.success(), "npm ci failed in {}", dir.display());
     true
-}
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 fn last_json(stdout: &str) -> serde_json::Value {

@@ -2,17 +2,7 @@
 
 mod common;
 
-use common::{Server, cairn};
-
-fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use common::{Server, cairn, ok};
 
 #[test]
 fn id_dial_and_peers_through_running_nodes() {

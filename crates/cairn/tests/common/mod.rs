@@ -218,6 +218,17 @@ pub fn cairn(data: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The stdout of a command that must have succeeded (its output shown when it did not).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
 /// What `cairn add -q` prints for a file, in a throwaway store.
 pub fn cairn_add_cid(file: &Path) -> String {
     let store = tempfile::tempdir().unwrap();
