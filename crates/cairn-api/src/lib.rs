@@ -175,7 +175,9 @@ async fn swarm_peers(State(s): State<AppState>) -> ApiResult {
         .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e))?;
     let list: Vec<_> = peers
         .iter()
-        .map(|p| json!({ "peer_id": p.peer_id.to_string(), "agent": p.agent }))
+        .map(|p| {
+            json!({ "peer_id": p.peer_id.to_string(), "addr": p.addr.to_string(), "agent": p.agent })
+        })
         .collect();
     Ok(Json(list).into_response())
 }

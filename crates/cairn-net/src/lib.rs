@@ -325,6 +325,7 @@ pub async fn start(
             commands: rx,
             pending_dials: Vec::new(),
             agents: Default::default(),
+            addrs: Default::default(),
         };
         loop {
             tokio::select! {
@@ -363,6 +364,8 @@ struct Task {
     /// Dials waiting for their connection: the peer (if the address names one) and the reply.
     pending_dials: Vec<PendingDial>,
     agents: std::collections::HashMap<PeerId, String>,
+    /// The remote address of the first connection to each connected peer.
+    addrs: std::collections::HashMap<PeerId, Multiaddr>,
 }
 
 impl Task {
@@ -394,7 +397,11 @@ impl Task {
                 for peer_id in self.swarm.connected_peers() {
                     peers.push(PeerInfo {
                         peer_id: *peer_id,
-                        addr: Multiaddr::empty(),
+                        addr: self
+                            .addrs
+                            .get(peer_id)
+                            .cloned()
+                            .unwrap_or_else(Multiaddr::empty),
                         agent: self.agents.get(peer_id).cloned(),
                     });
                 }
@@ -464,6 +471,7 @@ impl Task {
                 }
                 tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connected");
                 let addr = endpoint.get_remote_address().clone();
+                self.addrs.entry(peer_id).or_insert_with(|| addr.clone());
                 self.finish_dials(peer_id, Some(&addr), Ok(()));
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
@@ -501,6 +509,7 @@ impl Task {
                 ..
             } => {
                 self.agents.remove(&peer_id);
+                self.addrs.remove(&peer_id);
                 let _ = self
                     .bitswap
                     .try_send(bitswap::BsCommand::Disconnected(peer_id));

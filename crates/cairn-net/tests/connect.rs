@@ -96,6 +96,18 @@ async fn nodes_dial_and_identify_each_other() {
     assert_eq!(b.dial(addr).await.unwrap(), a.peer_id());
     assert!(wait_for_agent(&a, b.peer_id()).await.starts_with("cairn/"));
     assert!(wait_for_agent(&b, a.peer_id()).await.starts_with("cairn/"));
+    let seen = b.peers().await.unwrap();
+    let port = |a: &libp2p::Multiaddr| {
+        a.to_string()
+            .split("/tcp/")
+            .nth(1)
+            .map(|r| r.split('/').next().unwrap().to_owned())
+    };
+    assert_eq!(
+        port(&seen[0].addr),
+        port(&a.addrs().await.unwrap()[0]),
+        "{seen:?}"
+    );
     // the same seed gives the same peer id
     assert_eq!(
         keypair_from_seed([1; 32]).unwrap().public().to_peer_id(),

@@ -204,13 +204,8 @@ impl Store {
         }
     }
 
-    /// Stores a block fetched from the network (verified by the caller), unpinned: a cache
-    /// entry GC may sweep. Already-stored blocks are skipped.
-    pub fn put_fetched(&self, cid: &Cid, data: &Bytes) -> Result<(), StoreError> {
-        self.put_fetched_many(&[(*cid, data.clone())])
-    }
-
-    /// [`put_fetched`](Self::put_fetched) for several blocks, in one commit.
+    /// Stores blocks fetched from the network (verified by the caller) in one commit, unpinned:
+    /// cache entries GC may sweep. Already-stored blocks are skipped.
     pub fn put_fetched_many(&self, blocks: &[(Cid, Bytes)]) -> Result<(), StoreError> {
         let batch = self.batch();
         for (cid, data) in blocks {

@@ -254,8 +254,9 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
                 .flatten()
             {
                 println!(
-                    "{} {}",
+                    "{} {} {}",
                     p["peer_id"].as_str().unwrap_or_default(),
+                    p["addr"].as_str().unwrap_or("-"),
                     p["agent"].as_str().unwrap_or("-")
                 );
             }
