@@ -35,6 +35,7 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
         .route("/api/v0/id", get(id))
         .route("/api/v0/swarm/peers", get(swarm_peers))
         .route("/api/v0/swarm/connect", post(swarm_connect))
+        .route("/api/v0/routing/findprovs", get(find_providers))
         .route("/api/v0/add", post(add))
         .route("/api/v0/cat", get(cat))
         .route("/api/v0/ls", get(ls))
@@ -196,6 +197,23 @@ async fn swarm_connect(State(s): State<AppState>, Query(q): Params) -> ApiResult
         .await
         .map_err(|e| fail(StatusCode::BAD_GATEWAY, e))?;
     Ok(Json(json!({ "peer_id": peer.to_string() })).into_response())
+}
+
+/// `GET /api/v0/routing/findprovs?arg=CID` — peers that announced they provide `CID`.
+async fn find_providers(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let text = arg(&q, "arg")?;
+    let cid = cairn_dag::Cid::try_from(text).map_err(|e| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            format!("invalid CID {text:?}: {e}"),
+        )
+    })?;
+    let peers = net(&s)?
+        .find_providers(cid)
+        .await
+        .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    let list: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+    Ok(Json(list).into_response())
 }
 
 /// `POST /api/v0/add?cid_version=0|1&pin=true|false` — the body is the file.

@@ -1,5 +1,5 @@
 //! The async shell around `cairn-bitswap`: one task owns the Bitswap state machine and carries
-//! out its events — every outgoing message on a new outbound stream (`libp2p-stream`), block
+//! out its events — every outgoing message on a new outbound stream ([`crate::streams`]), block
 //! lookups and stores on blocking threads through [`LocalBlocks`], timers from
 //! `next_deadline`. Inbound streams are read by small tasks that feed frames back in.
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cairn_bitswap::{Bitswap, BlockQuery, Config, Event, FrameDecoder, Lookup, Stats};
 use cairn_dag::Cid;
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::{mpsc, oneshot};
 
@@ -42,12 +42,16 @@ pub(crate) enum BsCommand {
     Prefetch(Vec<Cid>),
     /// The storer committed these received blocks.
     Stored(Vec<Cid>),
+    /// Peers that announced `cid` (found in the DHT, now connected).
+    Providers(Cid, Vec<PeerId>),
+    /// Time to look up providers of a want still unanswered.
+    SearchDue(Cid),
     Stats(oneshot::Sender<Stats>),
 }
 
-/// Outbound streams open at once to one peer. One: `libp2p-stream` drops an inbound stream
-/// that arrives while the receiver's acceptor has not yet taken the previous one, so bursts
-/// of streams lose messages; one at a time (each message packs up to 1 MiB) does not.
+/// Outbound streams open at once to one peer (each message packs up to 1 MiB of blocks). One:
+/// with several, Helia answered on parallel streams with yamux frames over 1 MiB (its window
+/// grown by rust-yamux's auto-tuning), which rust-yamux then refuses, closing the connection.
 const SENDS_PER_PEER: usize = 1;
 /// A want that failed is asked again this many times while peers are connected (a message
 /// lost in transit otherwise fails a read that a single peer could serve).
@@ -89,6 +93,10 @@ fn spawn_storer(
     tx
 }
 
+/// A read no connected peer has answered after this long looks for providers in the DHT
+/// (at once when no peer is connected).
+const PROVIDER_SEARCH_DELAY: Duration = Duration::from_millis(500);
+
 /// Longest a single fetch waits before giving up.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -98,20 +106,18 @@ pub(crate) fn protocol() -> StreamProtocol {
 
 /// Starts the Bitswap task and the inbound-stream acceptor.
 pub(crate) fn spawn(
-    mut control: libp2p_stream::Control,
+    mut incoming: mpsc::Receiver<crate::streams::Inbound>,
     blocks: Arc<dyn LocalBlocks>,
     metrics: Option<Arc<crate::metrics::NetMetrics>>,
+    net: mpsc::Sender<crate::Command>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<mpsc::Sender<BsCommand>, NetError> {
     let config = Config::default();
     let max_message = config.max_message_size;
     let (tx, mut rx) = mpsc::channel::<BsCommand>(1024);
-    let mut incoming = control
-        .accept(protocol())
-        .map_err(|e| NetError::Setup(format!("bitswap protocol: {e}")))?;
     let inbound_tx = tx.clone();
     tokio::spawn(async move {
-        while let Some((peer, mut stream)) = incoming.next().await {
+        while let Some(crate::streams::Inbound { peer, mut stream }) = incoming.recv().await {
             let tx = inbound_tx.clone();
             tokio::spawn(async move {
                 let mut decoder = FrameDecoder::new(max_message);
@@ -184,7 +190,22 @@ pub(crate) fn spawn(
                                 let _ = reply.send(Ok(data.clone()));
                             } else {
                                 match engine.want(cid, 1, now) {
-                                    Ok(()) => waiters.entry(cid).or_default().push(reply),
+                                    Ok(()) => {
+                                        let list = waiters.entry(cid).or_default();
+                                        if list.is_empty() {
+                                            let delay = if connected == 0 {
+                                                Duration::ZERO
+                                            } else {
+                                                PROVIDER_SEARCH_DELAY
+                                            };
+                                            let tx = self_tx.clone();
+                                            tokio::spawn(async move {
+                                                tokio::time::sleep(delay).await;
+                                                let _ = tx.send(BsCommand::SearchDue(cid)).await;
+                                            });
+                                        }
+                                        list.push(reply);
+                                    }
                                     Err(e) => {
                                         let _ = reply
                                             .send(Err(NetError::Fetch(cid, e.to_string())));
@@ -196,6 +217,16 @@ pub(crate) fn spawn(
                         BsCommand::Stored(cids) => {
                             for cid in cids {
                                 unstored.remove(&cid);
+                            }
+                        }
+                        BsCommand::Providers(cid, peers) => engine.add_providers(&cid, peers, now),
+                        BsCommand::SearchDue(cid) => {
+                            if waiters.contains_key(&cid) {
+                                let _ = net.try_send(crate::Command::FindProviders {
+                                    cid,
+                                    connect: true,
+                                    reply: None,
+                                });
                             }
                         }
                         BsCommand::Stats(reply) => {
@@ -232,7 +263,7 @@ pub(crate) fn spawn(
             while let Some(event) = engine.poll(Instant::now()) {
                 match event {
                     Event::Send { peer, message } => {
-                        let mut control = control.clone();
+                        let net = net.clone();
                         let tx = self_tx.clone();
                         let frame = message.encode_frame();
                         let slots = send_slots
@@ -243,7 +274,7 @@ pub(crate) fn spawn(
                             .clone();
                         tokio::spawn(async move {
                             let _slot = slots.acquire_owned().await;
-                            match control.open_stream(peer, protocol()).await {
+                            match open_stream(&net, peer).await {
                                 Ok(mut stream) => {
                                     let written = async {
                                         stream.write_all(&frame).await?;
@@ -309,6 +340,19 @@ pub(crate) fn spawn(
         }
     });
     Ok(tx)
+}
+
+/// Opens an outbound Bitswap stream to `peer` through the swarm task.
+async fn open_stream(
+    net: &mpsc::Sender<crate::Command>,
+    peer: PeerId,
+) -> Result<libp2p::Stream, crate::streams::OpenError> {
+    let (tx, rx) = oneshot::channel();
+    let gone = || crate::streams::OpenError::Io("the network task has stopped".into());
+    net.send(crate::Command::OpenStream(peer, tx))
+        .await
+        .map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())?
 }
 
 /// Asks the network for blocks without waiting for them; they are stored as they arrive.

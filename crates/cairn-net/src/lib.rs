@@ -3,13 +3,19 @@
 //! of async commands. The node's ed25519 identity (`identity.key`) is its libp2p key, so the
 //! peer id is stable across restarts.
 //!
-//! Bitswap and content routing of blocks plug in here in the next steps; this layer knows
-//! nothing about S3 or buckets.
+//! Content routing: the node announces provider records for the roots it holds
+//! ([`NetHandle::provide`]); a block no connected peer has is looked up in the DHT and its
+//! providers dialled ([`NetHandle::find_providers`], and on its own for Bitswap misses). The
+//! Kademlia record store is on disk ([`kad_store`]). This layer knows nothing about S3 or
+//! buckets.
 
 pub mod bitswap;
+pub mod kad_store;
 pub mod metrics;
+pub mod streams;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +70,11 @@ pub struct NetConfig {
     pub allow: Option<HashSet<PeerId>>,
     /// Kademlia protocol name.
     pub kad_protocol: String,
+    /// Addresses other peers should use to reach this node (put in provider records); empty
+    /// announces the listen addresses.
+    pub announce: Vec<Multiaddr>,
+    /// Where the Kademlia record store lives (`dht.redb`); `None` keeps it in memory.
+    pub dht_path: Option<PathBuf>,
 }
 
 impl Default for NetConfig {
@@ -79,6 +90,8 @@ impl Default for NetConfig {
             psk: None,
             allow: None,
             kad_protocol: DEFAULT_KAD_PROTOCOL.into(),
+            announce: Vec::new(),
+            dht_path: None,
         }
     }
 }
@@ -104,14 +117,24 @@ struct Behaviour {
     allow: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
-    kad: kad::Behaviour<kad::store::MemoryStore>,
-    stream: libp2p_stream::Behaviour,
+    kad: kad::Behaviour<kad_store::RedbStore>,
+    bitswap: streams::Behaviour,
 }
 
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NetError>>),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Addrs(oneshot::Sender<Vec<Multiaddr>>),
+    /// Announce provider records; the reply counts the announcements that reached a peer.
+    Provide(Vec<cairn_dag::Cid>, oneshot::Sender<usize>),
+    /// Open an outbound Bitswap stream.
+    OpenStream(PeerId, streams::OpenReply),
+    /// Look providers up; with `connect`, dial them and hand them to Bitswap for `cid`.
+    FindProviders {
+        cid: cairn_dag::Cid,
+        connect: bool,
+        reply: Option<oneshot::Sender<Vec<PeerId>>>,
+    },
 }
 
 /// A handle on the running network task; cheap to clone.
@@ -136,6 +159,9 @@ impl std::fmt::Debug for Command {
             Command::Dial(..) => "Dial",
             Command::Peers(_) => "Peers",
             Command::Addrs(_) => "Addrs",
+            Command::Provide(..) => "Provide",
+            Command::OpenStream(..) => "OpenStream",
+            Command::FindProviders { .. } => "FindProviders",
         })
     }
 }
@@ -174,6 +200,27 @@ impl NetHandle {
         self.ask(Command::Addrs).await
     }
 
+    /// Announces in the DHT that this node provides `cids` (their records are kept in the
+    /// persistent store and announced to the closest peers). Returns once every announcement
+    /// has finished; the count is of those that reached at least one peer.
+    pub async fn provide(&self, cids: Vec<cairn_dag::Cid>) -> Result<usize, NetError> {
+        self.ask(|tx| Command::Provide(cids, tx)).await
+    }
+
+    /// Peers that announced they provide `cid` (the DHT, then this node's own store).
+    pub async fn find_providers(&self, cid: cairn_dag::Cid) -> Result<Vec<PeerId>, NetError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::FindProviders {
+                cid,
+                connect: false,
+                reply: Some(tx),
+            })
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
     /// Fetches a block from connected peers by Bitswap; the bytes are verified against `cid`.
     pub async fn fetch(&self, cid: cairn_dag::Cid) -> Result<bytes::Bytes, NetError> {
         bitswap::fetch(&self.bitswap, cid).await
@@ -200,12 +247,20 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
     let kad_protocol =
         StreamProtocol::try_from_owned(config.kad_protocol.clone()).map_err(|e| setup(&e))?;
     let allow = config.allow.clone();
+    let local = keypair.public().to_peer_id();
+    let limits = kad_store::StoreLimits::default();
+    let store = match &config.dht_path {
+        Some(path) => kad_store::RedbStore::open(path, local, limits)?,
+        None => kad_store::RedbStore::in_memory(local, limits)?,
+    };
     let behaviour = move |key: &Keypair| {
         let peer_id = key.public().to_peer_id();
         let mut kad_config = kad::Config::new(kad_protocol);
         kad_config.set_query_timeout(Duration::from_secs(30));
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
+        // Cairn re-announces what it holds itself, in bounded batches (`NetHandle::provide`),
+        // rather than kad's job that starts a query for every provided key at once.
+        kad_config.set_provider_publication_interval(None);
+        let mut kad = kad::Behaviour::with_config(peer_id, store, kad_config);
         kad.set_mode(Some(kad::Mode::Server));
         let allow = allow.map(|peers| {
             let mut list = allow_block_list::Behaviour::<allow_block_list::AllowedPeers>::default();
@@ -222,7 +277,7 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
             ),
             ping: ping::Behaviour::new(ping::Config::new()),
             kad,
-            stream: libp2p_stream::Behaviour::new(),
+            bitswap: streams::Behaviour::new(bitswap::protocol()),
         }
     };
     let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(120));
@@ -275,10 +330,13 @@ pub async fn start(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NetError> {
     let mut swarm = build_swarm(keypair, &config)?;
+    let (tx, rx) = mpsc::channel(256);
+    let (inbound_tx, inbound_rx) = mpsc::channel(256);
     let bitswap = bitswap::spawn(
-        swarm.behaviour().stream.new_control(),
+        inbound_rx,
         blocks,
         metrics.clone(),
+        tx.clone(),
         stop.clone(),
     )?;
     let peer_id = *swarm.local_peer_id();
@@ -300,7 +358,15 @@ pub async fn start(
     let mut bound = 0;
     while bound < config.listen.len() {
         match swarm.select_next_some().await {
-            SwarmEvent::NewListenAddr { .. } => bound += 1,
+            SwarmEvent::NewListenAddr { address, .. } => {
+                // Provider records carry the provider's external addresses: without them a
+                // peer that does not already know this node cannot reach it. A node with no
+                // other way to learn them (no AutoNAT here) announces what it listens on.
+                if config.announce.is_empty() {
+                    swarm.add_external_address(address);
+                }
+                bound += 1;
+            }
             SwarmEvent::ListenerError { error, .. }
             | SwarmEvent::ListenerClosed {
                 reason: Err(error), ..
@@ -310,33 +376,44 @@ pub async fn start(
             _ => {}
         }
     }
+    for addr in &config.announce {
+        swarm.add_external_address(addr.clone());
+    }
     for addr in &config.bootstrap {
         if let Err(e) = swarm.dial(addr.clone()) {
             tracing::warn!(%addr, "bootstrap dial failed: {e}");
         }
     }
-    let (tx, rx) = mpsc::channel(64);
     let bitswap_for_task = bitswap.clone();
     let task = tokio::spawn(async move {
         let mut state = Task {
             swarm,
             metrics,
             bitswap: bitswap_for_task,
+            inbound_streams: inbound_tx,
             commands: rx,
             pending_dials: Vec::new(),
             agents: Default::default(),
             addrs: Default::default(),
+            provides: Default::default(),
+            batches: Default::default(),
+            next_batch: 0,
+            finds: Default::default(),
+            provider_dials: Default::default(),
         };
+        let mut flush = tokio::time::interval(DHT_FLUSH_INTERVAL);
         loop {
             tokio::select! {
                 event = state.swarm.select_next_some() => state.on_event(event),
                 command = state.commands.recv() => match command {
                     Some(c) => state.on_command(c),
-                    None => return,
+                    None => break,
                 },
-                _ = stop.changed() => return,
+                _ = flush.tick() => state.flush_dht(),
+                _ = stop.changed() => break,
             }
         }
+        state.flush_dht();
     });
     Ok((
         NetHandle {
@@ -356,21 +433,200 @@ type PendingDial = (
     oneshot::Sender<Result<PeerId, NetError>>,
 );
 
+/// How often the DHT record store's writes are made durable.
+const DHT_FLUSH_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A batch of provider announcements: queries left, how many reached a peer, the reply.
+struct ProvideBatch {
+    left: usize,
+    reached: usize,
+    reply: Option<oneshot::Sender<usize>>,
+}
+
+/// A provider lookup in flight.
+struct FindQuery {
+    cid: cairn_dag::Cid,
+    connect: bool,
+    found: HashSet<PeerId>,
+    reply: Option<oneshot::Sender<Vec<PeerId>>>,
+}
+
+/// The DHT key of a CID: its multihash, as Kubo and Helia use.
+pub fn provider_key(cid: &cairn_dag::Cid) -> kad::RecordKey {
+    kad::RecordKey::new(&cid.hash().to_bytes())
+}
+
 struct Task {
     swarm: Swarm<Behaviour>,
     metrics: Option<Arc<metrics::NetMetrics>>,
     bitswap: mpsc::Sender<bitswap::BsCommand>,
+    /// Inbound Bitswap streams, to the task that starts their readers.
+    inbound_streams: mpsc::Sender<streams::Inbound>,
     commands: mpsc::Receiver<Command>,
     /// Dials waiting for their connection: the peer (if the address names one) and the reply.
     pending_dials: Vec<PendingDial>,
     agents: std::collections::HashMap<PeerId, String>,
     /// The remote address of the first connection to each connected peer.
     addrs: std::collections::HashMap<PeerId, Multiaddr>,
+    /// Provider announcements in flight (query → batch), and the batches.
+    provides: HashMap<kad::QueryId, u64>,
+    batches: HashMap<u64, ProvideBatch>,
+    next_batch: u64,
+    /// Provider lookups in flight.
+    finds: HashMap<kad::QueryId, FindQuery>,
+    /// Providers being dialled, and the CIDs Bitswap should ask them for once connected.
+    provider_dials: HashMap<PeerId, Vec<cairn_dag::Cid>>,
 }
 
 impl Task {
+    fn flush_dht(&mut self) {
+        if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().flush() {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Hands `provider` to Bitswap for `cid`, dialling it first when not connected.
+    fn use_provider(&mut self, cid: cairn_dag::Cid, provider: PeerId) {
+        if self.swarm.is_connected(&provider) {
+            let _ = self
+                .bitswap
+                .try_send(bitswap::BsCommand::Providers(cid, vec![provider]));
+            return;
+        }
+        let waiting = self.provider_dials.entry(provider).or_default();
+        let first = waiting.is_empty();
+        if !waiting.contains(&cid) {
+            waiting.push(cid);
+        }
+        if first {
+            // Kademlia supplies the addresses (routing table and the lookup's peers).
+            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(provider).build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%provider, "provider dial failed: {e}");
+                self.provider_dials.remove(&provider);
+            }
+        }
+    }
+
+    fn on_kad(&mut self, event: kad::Event) {
+        let kad::Event::OutboundQueryProgressed {
+            id, result, step, ..
+        } = event
+        else {
+            return;
+        };
+        match result {
+            kad::QueryResult::StartProviding(result) => {
+                let Some(batch) = self.provides.remove(&id) else {
+                    return;
+                };
+                let Some(b) = self.batches.get_mut(&batch) else {
+                    return;
+                };
+                b.left -= 1;
+                match result {
+                    Ok(_) => b.reached += 1,
+                    Err(e) => tracing::debug!("provider announcement: {e:?}"),
+                }
+                if b.left == 0
+                    && let Some(b) = self.batches.remove(&batch)
+                    && let Some(reply) = b.reply
+                {
+                    let _ = reply.send(b.reached);
+                }
+            }
+            kad::QueryResult::GetProviders(result) => {
+                let me = *self.swarm.local_peer_id();
+                let found: Vec<PeerId> = match result {
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
+                        providers.into_iter().filter(|p| *p != me).collect()
+                    }
+                    Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => Vec::new(),
+                    Err(e) => {
+                        tracing::debug!("provider lookup: {e:?}");
+                        Vec::new()
+                    }
+                };
+                let Some(query) = self.finds.get_mut(&id) else {
+                    return;
+                };
+                let (cid, connect) = (query.cid, query.connect);
+                let new: Vec<PeerId> = found
+                    .into_iter()
+                    .filter(|p| query.found.insert(*p))
+                    .collect();
+                if step.last {
+                    let query = self.finds.remove(&id).expect("query present");
+                    if let Some(reply) = query.reply {
+                        let _ = reply.send(query.found.into_iter().collect());
+                    }
+                }
+                if connect {
+                    for p in new {
+                        self.use_provider(cid, p);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn on_command(&mut self, command: Command) {
         match command {
+            Command::Provide(cids, reply) => {
+                let batch = self.next_batch;
+                self.next_batch += 1;
+                let mut left = 0;
+                for cid in cids {
+                    match self
+                        .swarm
+                        .behaviour_mut()
+                        .kad
+                        .start_providing(provider_key(&cid))
+                    {
+                        Ok(id) => {
+                            left += 1;
+                            self.provides.insert(id, batch);
+                        }
+                        Err(e) => tracing::warn!(%cid, "provider record not stored: {e}"),
+                    }
+                }
+                if left == 0 {
+                    let _ = reply.send(0);
+                } else {
+                    self.batches.insert(
+                        batch,
+                        ProvideBatch {
+                            left,
+                            reached: 0,
+                            reply: Some(reply),
+                        },
+                    );
+                }
+            }
+            Command::OpenStream(peer, reply) => {
+                self.swarm.behaviour_mut().bitswap.open(peer, reply);
+            }
+            Command::FindProviders {
+                cid,
+                connect,
+                reply,
+            } => {
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(provider_key(&cid));
+                self.finds.insert(
+                    id,
+                    FindQuery {
+                        cid,
+                        connect,
+                        found: HashSet::new(),
+                        reply,
+                    },
+                );
+            }
             Command::Dial(addr, reply) => {
                 let peer = addr.iter().find_map(|p| match p {
                     libp2p::multiaddr::Protocol::P2p(id) => Some(id),
@@ -469,6 +725,13 @@ impl Task {
                         .bitswap
                         .try_send(bitswap::BsCommand::Connected(peer_id));
                 }
+                if let Some(cids) = self.provider_dials.remove(&peer_id) {
+                    for cid in cids {
+                        let _ = self
+                            .bitswap
+                            .try_send(bitswap::BsCommand::Providers(cid, vec![peer_id]));
+                    }
+                }
                 tracing::debug!(%peer_id, addr = %endpoint.get_remote_address(), "connected");
                 let addr = endpoint.get_remote_address().clone();
                 self.addrs.entry(peer_id).or_insert_with(|| addr.clone());
@@ -476,6 +739,9 @@ impl Task {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 tracing::debug!(?peer_id, "dial failed: {error}");
+                if let Some(peer) = peer_id {
+                    self.provider_dials.remove(&peer);
+                }
                 let reason = error.to_string();
                 match peer_id {
                     Some(peer) => self.finish_dials(peer, None, Err(reason)),
@@ -503,11 +769,22 @@ impl Task {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Bitswap(inbound)) => {
+                if let Err(e) = self.inbound_streams.try_send(inbound) {
+                    tracing::warn!("bitswap stream dropped: {e}");
+                }
+            }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                num_established,
+                cause,
                 ..
             } => {
+                tracing::debug!(%peer_id, ?cause, "connection closed");
+                if num_established > 0 {
+                    return;
+                }
                 self.agents.remove(&peer_id);
                 self.addrs.remove(&peer_id);
                 let _ = self

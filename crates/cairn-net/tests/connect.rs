@@ -49,12 +49,25 @@ async fn node_with(
     config: NetConfig,
     blocks: Arc<Memory>,
 ) -> (NetHandle, tokio::sync::watch::Sender<bool>) {
+    let (handle, stop, _task) = node_task(seed, config, blocks).await;
+    (handle, stop)
+}
+
+async fn node_task(
+    seed: u8,
+    config: NetConfig,
+    blocks: Arc<Memory>,
+) -> (
+    NetHandle,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop, rx) = tokio::sync::watch::channel(false);
     let config = NetConfig {
         listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
         ..config
     };
-    let (handle, _task) = cairn_net::start(
+    let (handle, task) = cairn_net::start(
         keypair_from_seed([seed; 32]).unwrap(),
         config,
         blocks,
@@ -63,7 +76,7 @@ async fn node_with(
     )
     .await
     .unwrap();
-    (handle, stop)
+    (handle, stop, task)
 }
 
 async fn wait_for_agent(on: &NetHandle, peer: libp2p::PeerId) -> String {
@@ -217,4 +230,77 @@ async fn blocks_move_by_bitswap_and_forged_ones_are_refused() {
     // with an honest peer as well, the fetch succeeds with the right bytes
     c.dial(a.addrs().await.unwrap().remove(0)).await.unwrap();
     assert_eq!(c.fetch(small.cid).await.unwrap(), small.data);
+}
+
+#[tokio::test]
+async fn providers_are_found_through_the_dht_and_kept_across_restarts() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let dht = NetConfig {
+        dht_path: Some(dir.path().join("dht.redb")),
+        ..NetConfig::default()
+    };
+    let data: Vec<u8> = (0..600_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let (blocks, root) = cairn_dag::file::encode_bytes(&data, cairn_dag::CidVersion::V1);
+    let holder = Arc::new(Memory::default());
+    for b in &blocks {
+        holder.store(&b.cid, &b.data);
+    }
+    // H is the bootstrap hub; A holds the file; C only knows H.
+    let (h, stop_h, task_h) = node_task(10, dht.clone(), Arc::new(Memory::default())).await;
+    let (a, _sa) = node_with(11, NetConfig::default(), holder).await;
+    let (c, _sc) = node(12, NetConfig::default()).await;
+    let hub = h.addrs().await.unwrap().remove(0);
+    eprintln!("H={} A={} C={}", h.peer_id(), a.peer_id(), c.peer_id());
+    a.dial(hub.clone()).await.unwrap();
+    c.dial(hub.clone()).await.unwrap();
+    wait_for_agent(&a, h.peer_id()).await;
+    wait_for_agent(&c, h.peer_id()).await;
+    wait_for_agent(&h, a.peer_id()).await;
+
+    assert!(a.provide(vec![root.link.cid]).await.unwrap() >= 1);
+    let found = c.find_providers(root.link.cid).await.unwrap();
+    assert_eq!(found, vec![a.peer_id()]);
+    // A read on C finds A through the DHT and fetches every block from it.
+    for blk in blocks.iter().rev() {
+        assert_eq!(c.fetch(blk.cid).await.unwrap(), blk.data);
+    }
+    assert!(
+        c.peers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.peer_id == a.peer_id())
+    );
+
+    // H restarts on its record store: a new node asking H still learns that A provides the
+    // root, though A announced nothing since.
+    stop_h.send(true).unwrap();
+    task_h.await.unwrap();
+    drop(h);
+    {
+        use libp2p::kad::store::RecordStore;
+        let s = cairn_net::kad_store::RedbStore::open(
+            &dir.path().join("dht.redb"),
+            keypair_from_seed([10; 32]).unwrap().public().to_peer_id(),
+            Default::default(),
+        )
+        .unwrap();
+        let stored: Vec<_> = s
+            .providers(&cairn_net::provider_key(&root.link.cid))
+            .into_iter()
+            .map(|p| p.provider)
+            .collect();
+        assert_eq!(stored, vec![a.peer_id()], "H kept A's record on disk");
+    }
+    let (h2, _sh2, _t) = node_task(10, dht, Arc::new(Memory::default())).await;
+    let (d, _sd) = node(13, NetConfig::default()).await;
+    d.dial(h2.addrs().await.unwrap().remove(0)).await.unwrap();
+    wait_for_agent(&d, h2.peer_id()).await;
+    wait_for_agent(&h2, d.peer_id()).await;
+    let found = d.find_providers(root.link.cid).await.unwrap();
+    assert!(found.contains(&a.peer_id()), "{found:?}");
 }

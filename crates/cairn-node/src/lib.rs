@@ -28,6 +28,7 @@ pub mod import;
 pub mod keys;
 pub mod multipart;
 pub mod objects;
+pub mod provide;
 pub mod published;
 pub mod roots;
 pub mod versions;

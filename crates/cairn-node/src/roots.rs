@@ -232,6 +232,8 @@ pub(crate) struct RootsState {
     identity: std::sync::OnceLock<Identity>,
     /// One root build at a time.
     building: parking_lot::Mutex<()>,
+    /// Roots to announce to the network.
+    pub(crate) provide: crate::provide::ProvideQueue,
 }
 
 /// One root build: the bucket, the blocks it makes, sizes it looked up.
@@ -241,6 +243,8 @@ struct Build<'a> {
     version: CidVersion,
     out: Vec<Block>,
     dag_sizes: HashMap<Cid, u64>,
+    /// Object roots the build met (changed keys): announced once the root commits.
+    fresh: Vec<Cid>,
 }
 
 impl Build<'_> {
@@ -329,6 +333,7 @@ impl Build<'_> {
         for key in keys {
             let link = match self.object(key)? {
                 Some((data, rec)) => {
+                    self.fresh.push(data);
                     let record = ObjectRecord {
                         key: (*key).to_owned(),
                         data,
@@ -366,6 +371,11 @@ impl Node {
     /// How roots are built and kept.
     pub fn roots_config(&self) -> RootsConfig {
         *self.roots_state().config.read()
+    }
+
+    /// Roots waiting to be announced to the network.
+    pub(crate) fn provide_queue(&self) -> &crate::provide::ProvideQueue {
+        &self.roots_state().provide
     }
 
     /// The node's identity (loaded from, or created in, the data folder on first use).
@@ -411,6 +421,7 @@ impl Node {
             version: config.version,
             out: Vec::new(),
             dag_sizes: HashMap::new(),
+            fresh: Vec::new(),
         };
         let names: Vec<&str> = keys.iter().map(|d| d.key.as_str()).collect();
         let mut patch = Patch::default();
@@ -493,6 +504,8 @@ impl Node {
             clear(txn)
         })?;
         tracing::debug!(bucket, seq, %tree, blocks_written, "bucket root committed");
+        build.fresh.push(tree);
+        self.provide_queue().push(build.fresh);
         Ok(Some(CommittedRoot {
             bucket: bucket.to_owned(),
             row,

@@ -224,3 +224,46 @@ async fn heads_are_signed_by_the_node_identity() {
     assert!(SignedHead::verify(&root.head, Some(&[7u8; 32])).is_err());
     assert!(SignedHead::verify(b"garbage", None).is_err());
 }
+
+#[tokio::test]
+async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
+    let (_dir, node) = node();
+    let mut cids = Vec::new();
+    for i in 0..25u32 {
+        cids.push(put(&node, &format!("k{i}"), &i.to_be_bytes()).await.cid);
+    }
+    // the same bytes under another key: one root, announced once by a sweep
+    put(&node, "again", &0u32.to_be_bytes()).await;
+    assert!(
+        node.take_fresh_roots(100).cids.is_empty(),
+        "nothing before a root commit"
+    );
+    node.commit_roots().unwrap();
+    let root = node.bucket_root("bkt").unwrap().tree;
+    let fresh = node.take_fresh_roots(1000);
+    assert!(!fresh.overflowed);
+    for cid in cids.iter().chain([&root]) {
+        assert!(fresh.cids.contains(cid), "{cid} queued");
+    }
+    assert!(node.take_fresh_roots(1000).cids.is_empty(), "taken once");
+
+    // a sweep in pages of 10 sees every object root once, plus the bucket root
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let (page, next) = node.provide_sweep(cursor, 10).unwrap();
+        seen.extend(page);
+        pages += 1;
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert!(pages >= 3);
+    let mut want = cids.clone();
+    want.push(root);
+    want.sort();
+    seen.sort();
+    assert_eq!(seen, want);
+}

@@ -287,6 +287,45 @@ impl Store {
         Ok(out)
     }
 
+    /// Distinct DAG roots of current objects, in CID-byte order, after `after` (exclusive);
+    /// at most `limit`. Pages through every object root without holding them all.
+    pub fn current_object_roots(
+        &self,
+        after: Option<&Cid>,
+        limit: usize,
+    ) -> Result<Vec<Cid>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(BY_CID)?;
+        // Every row of `after` starts with its bytes; the first row past them all is the
+        // first one not starting with them.
+        let start = after.map(|c| c.to_bytes()).unwrap_or_default();
+        let mut out: Vec<Cid> = Vec::new();
+        for row in table.range(start.as_slice()..)? {
+            let (k, _) = row?;
+            let k = k.value();
+            if !start.is_empty() && k.starts_with(&start) {
+                continue;
+            }
+            if out
+                .last()
+                .is_some_and(|last| k.starts_with(&last.to_bytes()))
+            {
+                continue;
+            }
+            if out.len() == limit {
+                break;
+            }
+            let mut reader = k;
+            let cid = Cid::read_bytes(&mut reader).map_err(|e| {
+                StoreError::Dag(Box::new(cairn_dag::DagError::Unsupported(format!(
+                    "unreadable CID in metadata: {e}"
+                ))))
+            })?;
+            out.push(cid);
+        }
+        Ok(out)
+    }
+
     /// Current objects whose DAG root is `cid`: (bucket, key) pairs.
     pub fn objects_with_cid(&self, cid: &Cid) -> Result<Vec<(String, String)>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;

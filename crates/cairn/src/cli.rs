@@ -61,6 +61,11 @@ pub enum Command {
     },
     /// List the running node's connected peers.
     Peers,
+    /// Peers that announced in the DHT that they provide a CID (asks the running node).
+    Providers {
+        /// The CID.
+        cid: String,
+    },
     /// Connect the running node to a peer (`/ip4/.../tcp/.../p2p/<id>`; an IPFS node too).
     Dial {
         /// The peer's multiaddr.

@@ -4,6 +4,7 @@
 
 mod bucket_cmd;
 mod cli;
+mod provide;
 mod remote;
 mod serve;
 
@@ -292,7 +293,7 @@ fn run(cli: Cli) -> Result<()> {
             let keypair = cairn_net::keypair_from_seed(node.identity()?.secret_seed())?;
             print_id(&keypair.public().to_peer_id().to_string(), &[], json);
         }
-        Command::Peers | Command::Dial { .. } => {
+        Command::Peers | Command::Dial { .. } | Command::Providers { .. } => {
             bail!(
                 "no node is running on {}: start `cairn serve` first",
                 cli.data.display()

@@ -262,6 +262,16 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             }
             Ok(())
         })(),
+        Command::Providers { cid } => (|| {
+            for p in Remote::json(remote.get(&format!("/routing/findprovs?arg={}", encode(cid)))?)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                println!("{}", p.as_str().unwrap_or_default());
+            }
+            Ok(())
+        })(),
         Command::Dial { addr } => (|| {
             let v = Remote::json(remote.post(
                 &format!("/swarm/connect?arg={}", encode(addr)),

@@ -48,6 +48,10 @@ pub struct FileConfig {
     pub allow_peers: Option<Vec<String>>,
     /// Kademlia protocol (`/cairn/kad/1.0.0` by default; `/ipfs/kad/1.0.0` joins IPFS's DHT).
     pub kad_protocol: Option<String>,
+    /// Addresses put in provider records (default: the listen addresses).
+    pub announce: Option<Vec<String>>,
+    /// How often every root is announced again: `12h` (default), `30m`, ... (`d h m s`).
+    pub reprovide_interval: Option<String>,
 }
 
 /// Effective settings.
@@ -65,6 +69,8 @@ pub struct Settings {
     pub history_retention: Option<Duration>,
     /// The libp2p node.
     pub net: cairn_net::NetConfig,
+    /// How often every provided root is announced again.
+    pub reprovide_interval: Duration,
 }
 
 fn multiaddrs(list: &[String]) -> Result<Vec<cairn_net::libp2p::Multiaddr>> {
@@ -121,6 +127,9 @@ fn net_config(
     if let Some(p) = &file.kad_protocol {
         net.kad_protocol = p.clone();
     }
+    if let Some(addrs) = &file.announce {
+        net.announce = multiaddrs(addrs)?;
+    }
     Ok(net)
 }
 
@@ -139,25 +148,30 @@ fn psk_bytes(text: &str) -> Result<[u8; 32]> {
 
 /// Parses `30d`, `12h`, `90m`, `3600s`, a bare number of days, or `forever`.
 pub fn parse_retention(text: &str) -> Result<Option<Duration>> {
-    let text = text.trim();
-    if text == "forever" {
+    if text.trim() == "forever" {
         return Ok(None);
     }
+    parse_duration("history_retention", text).map(Some)
+}
+
+/// Parses `30d`, `12h`, `90m`, `3600s` or a bare number of days, for setting `what`.
+fn parse_duration(what: &str, text: &str) -> Result<Duration> {
+    let text = text.trim();
     let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => text.split_at(at),
         None => (text, "d"),
     };
     let n: u64 = number
         .parse()
-        .with_context(|| format!("history_retention {text:?}: expected e.g. 30d or forever"))?;
+        .with_context(|| format!("{what} {text:?}: expected e.g. 30d, 12h or 90m"))?;
     let secs = match unit {
         "d" => n * 86_400,
         "h" => n * 3_600,
         "m" => n * 60,
         "s" => n,
-        other => anyhow::bail!("history_retention {text:?}: unknown unit {other:?} (d, h, m, s)"),
+        other => anyhow::bail!("{what} {text:?}: unknown unit {other:?} (d, h, m, s)"),
     };
-    Ok(Some(Duration::from_secs(secs)))
+    Ok(Duration::from_secs(secs))
 }
 
 impl Settings {
@@ -212,7 +226,14 @@ impl Settings {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464))),
             gateway: cairn_gateway::GatewayConfig { serve_all },
             cid_version: CidVersion::try_from(version)?,
-            net: net_config(&from_file, p2p_listen, bootstrap)?,
+            net: cairn_net::NetConfig {
+                dht_path: Some(data.join("dht.redb")),
+                ..net_config(&from_file, p2p_listen, bootstrap)?
+            },
+            reprovide_interval: match &from_file.reprovide_interval {
+                Some(text) => parse_duration("reprovide_interval", text)?,
+                None => Duration::from_secs(12 * 3600),
+            },
             history_retention: match &from_file.history_retention {
                 Some(text) => parse_retention(text)?,
                 None => Some(Duration::from_secs(30 * 86_400)),
@@ -395,6 +416,17 @@ async fn serve(settings: Settings) -> Result<()> {
         Duration::from_millis(250),
         stop_tx.subscribe(),
     );
+    let provide_task = cairn_node::worker::spawn_periodic(
+        node_for_api.clone(),
+        crate::provide::Announce {
+            net: net.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            every: settings.reprovide_interval,
+            last_sweep: None,
+        },
+        crate::provide::PROVIDE_TICK,
+        stop_tx.subscribe(),
+    );
     let gc_task = settings.gc_interval.map(|every| {
         cairn_node::worker::spawn_periodic(
             node_for_api.clone(),
@@ -456,6 +488,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = api_task.await;
     let _ = gateway_task.await;
     let _ = roots_task.await;
+    let _ = provide_task.await;
     let _ = net_task.await;
     let _ = metrics_task.await;
     if let Some(task) = gc_task {

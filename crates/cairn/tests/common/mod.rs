@@ -56,7 +56,16 @@ impl Server {
             .env("CAIRN_ROOT_SECRET_KEY", SECRET)
             .env_remove("CAIRN_DATA")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(match std::env::var_os("CAIRN_TEST_SERVE_LOG") {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("open the serve log"),
+                ),
+                None => Stdio::null(),
+            })
             .spawn()
             .unwrap();
         let mut line = String::new();

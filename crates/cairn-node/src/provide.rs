@@ -1,0 +1,80 @@
+//! What this node announces to the network as a provider: the DAG roots of its current
+//! objects, its buckets' latest roots and its pins — never every block (IPFS peers find the
+//! rest of a DAG from whoever gave them its root).
+//!
+//! Fresh roots (from each bucket-root commit) wait in a bounded in-memory queue for the next
+//! announcement run; a full sweep ([`Node::provide_sweep`]) pages through everything, at
+//! start, on the re-announce timer, and whenever the queue overflowed.
+
+use std::collections::VecDeque;
+
+use cairn_dag::Cid;
+
+use crate::{Node, NodeError};
+
+/// Fresh roots kept at most; past this the next run sweeps instead.
+const FRESH_MAX: usize = 100_000;
+
+/// Roots waiting to be announced.
+#[derive(Debug, Default)]
+pub(crate) struct ProvideQueue {
+    inner: parking_lot::Mutex<(VecDeque<Cid>, bool)>,
+}
+
+impl ProvideQueue {
+    pub(crate) fn push(&self, cids: impl IntoIterator<Item = Cid>) {
+        let mut q = self.inner.lock();
+        for cid in cids {
+            if q.0.len() >= FRESH_MAX {
+                q.1 = true;
+                q.0.clear();
+                return;
+            }
+            q.0.push_back(cid);
+        }
+    }
+}
+
+/// Roots taken from the queue.
+#[derive(Debug, Default)]
+pub struct Fresh {
+    /// Roots to announce.
+    pub cids: Vec<Cid>,
+    /// Some were dropped: announce everything with a sweep.
+    pub overflowed: bool,
+}
+
+impl Node {
+    /// Takes up to `max` roots queued since the last call.
+    pub fn take_fresh_roots(&self, max: usize) -> Fresh {
+        let mut q = self.provide_queue().inner.lock();
+        let n = q.0.len().min(max);
+        Fresh {
+            cids: q.0.drain(..n).collect(),
+            overflowed: std::mem::take(&mut q.1),
+        }
+    }
+
+    /// One page of everything this node provides, after the cursor `after` (`None`: from the
+    /// start; the first page also carries pins and bucket roots). Returns the page and the
+    /// cursor of the next one (`None` when this was the last).
+    pub fn provide_sweep(
+        &self,
+        after: Option<Cid>,
+        limit: usize,
+    ) -> Result<(Vec<Cid>, Option<Cid>), NodeError> {
+        let mut page = Vec::new();
+        if after.is_none() {
+            page.extend(self.store().pins()?.into_iter().map(|(cid, _)| cid));
+            for (bucket, _) in self.buckets()? {
+                if let Some(root) = self.store().latest_root(&bucket)? {
+                    page.push(root.tree);
+                }
+            }
+        }
+        let objects = self.store().current_object_roots(after.as_ref(), limit)?;
+        let next = (objects.len() == limit).then(|| *objects.last().expect("a full page"));
+        page.extend(objects);
+        Ok((page, next))
+    }
+}
