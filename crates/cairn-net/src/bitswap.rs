@@ -23,6 +23,11 @@ pub trait LocalBlocks: Send + Sync + 'static {
     fn lookup(&self, queries: &[BlockQuery]) -> Vec<(Cid, Lookup)>;
     /// Stores a block received from a peer (already verified against its CID).
     fn store(&self, cid: &Cid, data: &Bytes);
+    /// The heads of the buckets this node owns, encoded by the node layer, for peers that ask
+    /// (`/cairn/heads/1.0.0`); empty when it has none to share.
+    fn bucket_heads(&self) -> Vec<u8> {
+        Vec::new()
+    }
     /// Stores several received blocks (one commit, where the store can group them).
     fn store_many(&self, blocks: &[(Cid, Bytes)]) {
         for (cid, data) in blocks {

@@ -10,6 +10,7 @@
 //! buckets.
 
 pub mod bitswap;
+pub mod heads;
 pub mod kad_store;
 pub mod metrics;
 pub mod streams;
@@ -52,6 +53,9 @@ pub enum NetError {
     /// The network task is gone (node shutting down).
     #[error("the network task has stopped")]
     Stopped,
+    /// A peer's bucket heads could not be fetched.
+    #[error("bucket heads: {0}")]
+    Heads(String),
     /// A block could not be fetched from the network.
     #[error("fetching {0}: {1}")]
     Fetch(cairn_dag::Cid, String),
@@ -119,6 +123,7 @@ struct Behaviour {
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad_store::RedbStore>,
     bitswap: streams::Behaviour,
+    heads: libp2p::request_response::Behaviour<heads::Codec>,
 }
 
 enum Command {
@@ -127,6 +132,10 @@ enum Command {
     Addrs(oneshot::Sender<Vec<Multiaddr>>),
     /// Announce provider records; the reply counts the announcements that reached a peer.
     Provide(Vec<cairn_dag::Cid>, oneshot::Sender<usize>),
+    /// Ask a peer for the heads of its buckets.
+    Heads(PeerId, oneshot::Sender<Result<Vec<u8>, NetError>>),
+    /// Answer a peer's heads request.
+    HeadsAnswer(libp2p::request_response::ResponseChannel<Vec<u8>>, Vec<u8>),
     /// Open an outbound Bitswap stream.
     OpenStream(PeerId, streams::OpenReply),
     /// Look providers up; with `connect`, dial them and hand them to Bitswap for `cid`.
@@ -161,6 +170,8 @@ impl std::fmt::Debug for Command {
             Command::Addrs(_) => "Addrs",
             Command::Provide(..) => "Provide",
             Command::OpenStream(..) => "OpenStream",
+            Command::Heads(..) => "Heads",
+            Command::HeadsAnswer(..) => "HeadsAnswer",
             Command::FindProviders { .. } => "FindProviders",
         })
     }
@@ -205,6 +216,11 @@ impl NetHandle {
     /// has finished; the count is of those that reached at least one peer.
     pub async fn provide(&self, cids: Vec<cairn_dag::Cid>) -> Result<usize, NetError> {
         self.ask(|tx| Command::Provide(cids, tx)).await
+    }
+
+    /// The bucket heads `peer` owns (the bytes its node layer sent; verify before use).
+    pub async fn bucket_heads(&self, peer: PeerId) -> Result<Vec<u8>, NetError> {
+        self.ask(|tx| Command::Heads(peer, tx)).await?
     }
 
     /// Peers that announced they provide `cid` (the DHT, then this node's own store).
@@ -278,6 +294,14 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
             ping: ping::Behaviour::new(ping::Config::new()),
             kad,
             bitswap: streams::Behaviour::new(bitswap::protocol()),
+            heads: libp2p::request_response::Behaviour::new(
+                [(
+                    heads::PROTOCOL,
+                    libp2p::request_response::ProtocolSupport::Full,
+                )],
+                libp2p::request_response::Config::default()
+                    .with_request_timeout(Duration::from_secs(20)),
+            ),
         }
     };
     let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(120));
@@ -332,6 +356,8 @@ pub async fn start(
     let mut swarm = build_swarm(keypair, &config)?;
     let (tx, rx) = mpsc::channel(256);
     let (inbound_tx, inbound_rx) = mpsc::channel(256);
+    let blocks_for_task = blocks.clone();
+    let tx_for_task = tx.clone();
     let bitswap = bitswap::spawn(
         inbound_rx,
         blocks,
@@ -400,6 +426,9 @@ pub async fn start(
             next_batch: 0,
             finds: Default::default(),
             provider_dials: Default::default(),
+            heads_asked: Default::default(),
+            blocks: blocks_for_task,
+            commands_tx: tx_for_task,
         };
         let mut flush = tokio::time::interval(DHT_FLUSH_INTERVAL);
         loop {
@@ -474,6 +503,14 @@ struct Task {
     next_batch: u64,
     /// Provider lookups in flight.
     finds: HashMap<kad::QueryId, FindQuery>,
+    /// Heads requests waiting for their answer.
+    heads_asked: HashMap<
+        libp2p::request_response::OutboundRequestId,
+        oneshot::Sender<Result<Vec<u8>, NetError>>,
+    >,
+    /// Where the node's own heads come from, and the way back for answers.
+    blocks: Arc<dyn bitswap::LocalBlocks>,
+    commands_tx: mpsc::Sender<Command>,
     /// Providers being dialled, and the CIDs Bitswap should ask them for once connected.
     provider_dials: HashMap<PeerId, Vec<cairn_dag::Cid>>,
 }
@@ -505,6 +542,47 @@ impl Task {
                 tracing::debug!(%provider, "provider dial failed: {e}");
                 self.provider_dials.remove(&provider);
             }
+        }
+    }
+
+    fn on_heads(&mut self, event: libp2p::request_response::Event<(), Vec<u8>>) {
+        use libp2p::request_response::{Event, Message};
+        match event {
+            Event::Message {
+                message: Message::Request { channel, .. },
+                ..
+            } => {
+                // Read on a blocking thread; the answer comes back as a command.
+                let blocks = self.blocks.clone();
+                let tx = self.commands_tx.clone();
+                tokio::spawn(async move {
+                    if let Ok(body) =
+                        tokio::task::spawn_blocking(move || blocks.bucket_heads()).await
+                    {
+                        let _ = tx.send(Command::HeadsAnswer(channel, body)).await;
+                    }
+                });
+            }
+            Event::Message {
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if let Some(reply) = self.heads_asked.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure {
+                request_id, error, ..
+            } => {
+                if let Some(reply) = self.heads_asked.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Heads(error.to_string())));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -603,6 +681,17 @@ impl Task {
                         },
                     );
                 }
+            }
+            Command::Heads(peer, reply) => {
+                let id = self.swarm.behaviour_mut().heads.send_request(&peer, ());
+                self.heads_asked.insert(id, reply);
+            }
+            Command::HeadsAnswer(channel, body) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .heads
+                    .send_response(channel, body);
             }
             Command::OpenStream(peer, reply) => {
                 self.swarm.behaviour_mut().bitswap.open(peer, reply);
@@ -770,6 +859,7 @@ impl Task {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Heads(event)) => self.on_heads(event),
             SwarmEvent::Behaviour(BehaviourEvent::Bitswap(inbound)) => {
                 if let Err(e) = self.inbound_streams.try_send(inbound) {
                     tracing::warn!("bitswap stream dropped: {e}");

@@ -274,6 +274,9 @@ impl Node {
         }
         let root = added.last().expect("at least the argument itself").cid;
         commit(ctx.batch, opts.pin.then_some(root))?;
+        if opts.pin {
+            self.provide_queue().push([root]);
+        }
         Ok(added)
     }
 

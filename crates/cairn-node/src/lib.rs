@@ -23,6 +23,7 @@ pub mod bucket_car;
 pub mod car;
 pub mod check;
 pub mod export;
+pub mod follow;
 pub mod identity;
 pub mod import;
 pub mod keys;
@@ -164,6 +165,7 @@ impl Node {
             )));
         }
         self.store.pin(cid)?;
+        self.provide_queue().push([*cid]);
         Ok(())
     }
 }

@@ -38,6 +38,9 @@ pub struct BucketRecord {
     /// Versioning state: `None` (never enabled), `Enabled` or `Suspended`.
     #[serde(default)]
     pub versioning: Option<String>,
+    /// Set when the bucket is another node's, mirrored here read-only.
+    #[serde(default)]
+    pub mirror: Option<crate::follow::Mirror>,
 }
 
 impl BucketRecord {
@@ -251,6 +254,7 @@ impl Node {
             policy_public: false,
             policy: None,
             versioning: None,
+            mirror: None,
         })?;
         self.store().update(|txn| {
             if let Some(existing) = txn.bucket(name)? {
@@ -405,6 +409,7 @@ impl Node {
         let link = staged.link;
         let pins: Vec<Cid> = pin.then_some(link.cid).into_iter().collect();
         staged.batch.commit(&pins)?;
+        self.provide_queue().push(pins);
         Ok(link)
     }
 

@@ -267,3 +267,77 @@ async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     seen.sort();
     assert_eq!(seen, want);
 }
+
+/// Another node's store as the network.
+struct Peer(cairn_store::Store);
+
+impl cairn_store::RemoteBlocks for Peer {
+    fn fetch(&self, cid: &Cid) -> Option<Bytes> {
+        self.0.get_local(cid).ok()
+    }
+}
+
+#[tokio::test]
+async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
+    let (_a_dir, a) = node();
+    put(&a, "k1", b"one").await;
+    let k2 = put(&a, "dir/k2", b"two").await;
+    a.commit_roots().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = Node::open(b_dir.path()).unwrap();
+    b.store()
+        .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
+
+    let heads = a.shared_heads().unwrap();
+    // a flipped signature byte is refused, and nothing is mirrored
+    let head = a.store().latest_root("bkt").unwrap().unwrap().head;
+    let signature = SignedHead::verify(&head, None).unwrap().signature.to_vec();
+    let at = heads
+        .windows(signature.len())
+        .position(|w| w == signature.as_slice())
+        .unwrap();
+    let mut forged = heads.clone();
+    forged[at + 3] ^= 1;
+    assert!(b.follow_heads(&forged).is_err());
+    assert!(b.bucket("bkt").is_err());
+
+    let done = b.follow_heads(&heads).unwrap();
+    assert_eq!(done.updated, ["bkt"]);
+    assert_eq!(done.objects, 2);
+    assert_eq!(b.object("bkt", "dir/k2").unwrap().cid, k2.cid);
+    assert!(b.bucket("bkt").unwrap().mirror.is_some());
+    // the mirror's root is the owner's, and the mirror is not shared onwards
+    assert_eq!(
+        b.bucket_root("bkt").unwrap().tree,
+        a.bucket_root("bkt").unwrap().tree
+    );
+    let c_dir = tempfile::tempdir().unwrap();
+    let c = Node::open(c_dir.path()).unwrap();
+    assert!(
+        c.follow_heads(&b.shared_heads().unwrap())
+            .unwrap()
+            .updated
+            .is_empty()
+    );
+    // the same head again changes nothing; a newer one replaces the mirror whole
+    assert!(b.follow_heads(&heads).unwrap().updated.is_empty());
+    a.store().update(|t| t.delete_object("bkt", "k1")).unwrap();
+    a.commit_roots().unwrap();
+    assert_eq!(
+        b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+        ["bkt"]
+    );
+    assert!(b.object("bkt", "k1").is_err());
+    assert_eq!(b.object("bkt", "dir/k2").unwrap().cid, k2.cid);
+    // a bucket of this node's own is never replaced by another's head
+    let (_o_dir, other) = node();
+    put(&other, "k1", b"other").await;
+    other.commit_roots().unwrap();
+    assert!(
+        a.follow_heads(&other.shared_heads().unwrap())
+            .unwrap()
+            .updated
+            .is_empty()
+    );
+    assert_eq!(a.object("bkt", "dir/k2").unwrap().cid, k2.cid);
+}

@@ -102,6 +102,17 @@ impl S3Access for CairnAccess {
             // NoSuchBucket (or CreateBucket of a new name): let the operation answer.
             Err(_) => return Ok(()),
         };
+        if let Some(mirror) = &record.mirror
+            && !["Get", "Head", "List"].iter().any(|p| op.starts_with(p))
+        {
+            return Err(s3_error!(
+                ServiceUnavailable,
+                "bucket {bucket} is owned by another node (key {}…, version {}); it is served \
+                 read-only here — write through its owner",
+                &mirror.owner_key[..mirror.owner_key.len().min(16)],
+                mirror.seq
+            ));
+        }
         if let Some(user) = &user
             && (*user == record.owner || user == ROOT_USER || op == "CreateBucket")
         {

@@ -4,6 +4,7 @@
 
 mod bucket_cmd;
 mod cli;
+mod follow;
 mod provide;
 mod remote;
 mod serve;

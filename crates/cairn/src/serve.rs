@@ -370,7 +370,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let (net, net_task) = cairn_net::start(
         keypair,
         settings.net.clone(),
-        Arc::new(StoreBlocks(node_for_api.store().clone())),
+        Arc::new(StoreBlocks(node_for_api.clone())),
         Some(net_metrics),
         stop_tx.subscribe(),
     )
@@ -425,6 +425,15 @@ async fn serve(settings: Settings) -> Result<()> {
             last_sweep: None,
         },
         crate::provide::PROVIDE_TICK,
+        stop_tx.subscribe(),
+    );
+    let follow_task = cairn_node::worker::spawn_periodic(
+        node_for_api.clone(),
+        crate::follow::Follow {
+            net: net.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        },
+        crate::follow::FOLLOW_TICK,
         stop_tx.subscribe(),
     );
     let gc_task = settings.gc_interval.map(|every| {
@@ -489,6 +498,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = gateway_task.await;
     let _ = roots_task.await;
     let _ = provide_task.await;
+    let _ = follow_task.await;
     let _ = net_task.await;
     let _ = metrics_task.await;
     if let Some(task) = gc_task {
@@ -529,7 +539,8 @@ fn metrics_router(registry: Arc<prometheus_client::registry::Registry>) -> axum:
 }
 
 /// The store as Bitswap serves it.
-struct StoreBlocks(cairn_store::Store);
+/// What the node serves to peers: its blocks (Bitswap) and the heads of its buckets.
+struct StoreBlocks(Node);
 
 impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
     fn lookup(
@@ -540,11 +551,11 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
         queries
             .iter()
             .map(|q| {
-                let answer = match self.0.block_info(&q.cid) {
+                let answer = match self.0.store().block_info(&q.cid) {
                     Ok(Some(info)) if info.size as usize > q.max_data => Lookup::Have {
                         size: info.size as usize,
                     },
-                    Ok(Some(_)) => match self.0.get_local(&q.cid) {
+                    Ok(Some(_)) => match self.0.store().get_local(&q.cid) {
                         Ok(data) => Lookup::Block(data),
                         Err(_) => Lookup::Missing,
                     },
@@ -555,12 +566,19 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
             .collect()
     }
 
+    fn bucket_heads(&self) -> Vec<u8> {
+        self.0.shared_heads().unwrap_or_else(|e| {
+            tracing::warn!("bucket heads not shared: {e}");
+            Vec::new()
+        })
+    }
+
     fn store(&self, cid: &cairn_dag::Cid, data: &bytes::Bytes) {
         self.store_many(&[(*cid, data.clone())]);
     }
 
     fn store_many(&self, blocks: &[(cairn_dag::Cid, bytes::Bytes)]) {
-        if let Err(e) = self.0.put_fetched_many(blocks) {
+        if let Err(e) = self.0.store().put_fetched_many(blocks) {
             tracing::warn!("fetched blocks not stored: {e}");
         }
     }
