@@ -23,7 +23,8 @@ echo "openssl dgst -sha256 ${size} MiB: $(rate "$s" "$e") MiB/s"
 echo "== cairn A → cairn B"
 for n in a b; do
   "$bin" --data "$work/$n" serve --s3-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
-    --gateway-listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 > "$work/$n.log" 2>&1 &
+    --gateway-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 \
+    > "$work/$n.log" 2>&1 &
 done
 for n in a b; do until grep -q "peer id" "$work/$n.log"; do sleep 0.2; done; done
 cid=$("$bin" --data "$work/a" add -q "$work/file")

@@ -49,15 +49,20 @@ pub(crate) enum BsCommand {
     Stored(Vec<Cid>),
     /// Peers that announced `cid` (found in the DHT, now connected).
     Providers(Cid, Vec<PeerId>),
+    /// The peer runs Cairn (identify): messages to it may go out in parallel.
+    CairnPeer(PeerId),
     /// Time to look up providers of a want still unanswered.
     SearchDue(Cid),
     Stats(oneshot::Sender<Stats>),
 }
 
-/// Outbound streams open at once to one peer (each message packs up to 1 MiB of blocks). One:
-/// with several, Helia answered on parallel streams with yamux frames over 1 MiB (its window
-/// grown by rust-yamux's auto-tuning), which rust-yamux then refuses, closing the connection.
+/// Outbound streams open at once to one peer (each message packs up to 1 MiB of blocks). One
+/// for other implementations: with several, Helia answered on parallel streams with yamux
+/// frames over 1 MiB (its window grown by rust-yamux's auto-tuning), which rust-yamux then
+/// refuses, closing the connection.
 const SENDS_PER_PEER: usize = 1;
+/// The same between Cairn nodes (rust-yamux on both sides splits frames).
+const SENDS_PER_CAIRN_PEER: usize = 4;
 /// A want that failed is asked again this many times while peers are connected (a message
 /// lost in transit otherwise fails a read that a single peer could serve).
 const WANT_RETRIES: u8 = 2;
@@ -223,6 +228,12 @@ pub(crate) fn spawn(
                             for cid in cids {
                                 unstored.remove(&cid);
                             }
+                        }
+                        BsCommand::CairnPeer(peer) => {
+                            let slots = send_slots.entry(peer).or_insert_with(|| {
+                                Arc::new(tokio::sync::Semaphore::new(SENDS_PER_PEER))
+                            });
+                            slots.add_permits(SENDS_PER_CAIRN_PEER - SENDS_PER_PEER);
                         }
                         BsCommand::Providers(cid, peers) => engine.add_providers(&cid, peers, now),
                         BsCommand::SearchDue(cid) => {

@@ -850,6 +850,11 @@ impl Task {
                 info,
                 ..
             })) => {
+                if info.agent_version.starts_with("cairn/") && !self.agents.contains_key(&peer_id) {
+                    let _ = self
+                        .bitswap
+                        .try_send(bitswap::BsCommand::CairnPeer(peer_id));
+                }
                 self.agents.insert(peer_id, info.agent_version.clone());
                 let kad_protocol = self.swarm.behaviour().kad.protocol_names().first().cloned();
                 if kad_protocol.is_some_and(|p| info.protocols.contains(&p)) {

@@ -21,6 +21,18 @@ fn peer_id(server: &Server) -> String {
     id["peer_id"].as_str().unwrap().to_owned()
 }
 
+async fn head_big(
+    client: &aws_sdk_s3::Client,
+) -> aws_sdk_s3::operation::head_object::HeadObjectOutput {
+    client
+        .head_object()
+        .bucket("shared")
+        .key("big.bin")
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Retries `f` until it returns `Some`, for up to `secs`.
 async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
 where
@@ -72,13 +84,7 @@ async fn every_node_reads_what_any_node_wrote() {
             .await
             .unwrap();
     }
-    let head = s3
-        .head_object()
-        .bucket("shared")
-        .key("big.bin")
-        .send()
-        .await
-        .unwrap();
+    let head = head_big(&s3).await;
     let big_cid = head.metadata().unwrap()["cid"].clone();
 
     // Node 2 adds a file by CID only.
@@ -122,13 +128,7 @@ async fn every_node_reads_what_any_node_wrote() {
         let mut keys: Vec<_> = listed.contents().iter().filter_map(|o| o.key()).collect();
         keys.sort();
         assert_eq!(keys, ["big.bin", "dir/nested.bin", "small.txt"], "node {i}");
-        let h = client
-            .head_object()
-            .bucket("shared")
-            .key("big.bin")
-            .send()
-            .await
-            .unwrap();
+        let h = head_big(&client).await;
         assert_eq!(h.content_length(), Some(3_000_000));
         assert_eq!(h.e_tag(), head.e_tag());
 
