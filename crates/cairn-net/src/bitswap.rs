@@ -16,7 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::NetError;
 
-/// The node's own blocks, as Bitswap needs them. Both calls run on blocking threads.
+/// What the node serves to peers: its blocks (Bitswap) and the heads of the buckets it owns
+/// (`/cairn/heads/1.0.0`). Every call runs on a blocking thread.
 pub trait LocalBlocks: Send + Sync + 'static {
     /// Answers lookups: the verified bytes of a present block of at most `max_data` bytes,
     /// `Have` for a larger one, `Missing` otherwise.

@@ -254,7 +254,6 @@ async fn providers_are_found_through_the_dht_and_kept_across_restarts() {
     let (a, _sa) = node_with(11, NetConfig::default(), holder).await;
     let (c, _sc) = node(12, NetConfig::default()).await;
     let hub = h.addrs().await.unwrap().remove(0);
-    eprintln!("H={} A={} C={}", h.peer_id(), a.peer_id(), c.peer_id());
     a.dial(hub.clone()).await.unwrap();
     c.dial(hub.clone()).await.unwrap();
     wait_for_agent(&a, h.peer_id()).await;

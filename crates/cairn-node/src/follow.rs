@@ -97,11 +97,7 @@ impl Node {
                 "head of {bucket:?} names a record of another version"
             )));
         }
-        let objects: Vec<ObjectRecord> = self
-            .list(&version.objects)?
-            .into_iter()
-            .map(|entry| decode::<ObjectRecord>(&self.store().get(&entry.cid)?))
-            .collect::<Result<_, _>>()?;
+        let objects = self.index_objects(&version.objects)?;
         record.mirror = Some(Mirror {
             owner_key: hex(&head.public_key),
             seq: head.payload.seq,

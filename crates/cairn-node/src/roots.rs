@@ -548,7 +548,12 @@ impl Node {
 
     /// Every object record of a version record's index.
     pub fn root_objects(&self, row: &RootRow) -> Result<Vec<ObjectRecord>, NodeError> {
-        self.list(&row.index)?
+        self.index_objects(&row.index)
+    }
+
+    /// Every object record of the index directory `index`.
+    pub(crate) fn index_objects(&self, index: &Cid) -> Result<Vec<ObjectRecord>, NodeError> {
+        self.list(index)?
             .into_iter()
             .map(|entry| decode::<ObjectRecord>(&self.store().get(&entry.cid)?))
             .collect()
