@@ -2,6 +2,9 @@
 //! together by one filesystem sync followed by one redb commit that also pins the roots.
 //! Dropping an uncommitted batch removes the files it wrote (unless another batch also wrote
 //! them or they became durable meanwhile), so a rejected import stores nothing.
+//!
+//! A forwarding batch hands every block to a [`BlockSink`] instead of writing it: in a cluster
+//! the blocks of a write live on their placement targets, not necessarily here.
 
 use std::collections::HashMap;
 
@@ -10,10 +13,18 @@ use parking_lot::{Mutex, RawRwLock, lock_api::ArcRwLockReadGuard};
 
 use crate::{BlockInfo, Store, StoreError};
 
+/// Where a forwarding batch sends its blocks. Called from the threads that `put`; may block
+/// (back-pressure) and may refuse.
+pub trait BlockSink: Send + Sync {
+    /// Takes one block of the batch.
+    fn block(&self, block: &Block) -> Result<(), StoreError>;
+}
+
 /// A group of block writes committed (or discarded) together. `put` may be called from many
 /// threads at once.
 pub struct WriteBatch {
     store: Store,
+    sink: Option<std::sync::Arc<dyn BlockSink>>,
     written: Mutex<HashMap<Vec<u8>, (Cid, BlockInfo)>>,
     /// Blocks kept in the database, not as files: recorded with their bytes at commit.
     inline: Mutex<HashMap<Vec<u8>, bytes::Bytes>>,
@@ -30,10 +41,11 @@ impl std::fmt::Debug for WriteBatch {
 }
 
 impl WriteBatch {
-    pub(crate) fn new(store: Store) -> Self {
+    pub(crate) fn new(store: Store, sink: Option<std::sync::Arc<dyn BlockSink>>) -> Self {
         let guard = store.inner.gc_lock.read_arc();
         WriteBatch {
             store,
+            sink,
             written: Mutex::new(HashMap::new()),
             inline: Mutex::new(HashMap::new()),
             _gc_guard: guard,
@@ -46,6 +58,12 @@ impl WriteBatch {
     pub fn put(&self, block: &Block) -> Result<(), StoreError> {
         let inner = &self.store.inner;
         let mh = block.cid.hash().to_bytes();
+        if let Some(sink) = &self.sink {
+            sink.block(block)?;
+            if !crate::inline_eligible(&block.cid, block.data.len()) {
+                return Ok(());
+            }
+        }
         if self.written.lock().contains_key(&mh)
             || self.inline.lock().contains_key(&mh)
             || self.store.has(&block.cid)?

@@ -34,6 +34,8 @@ impl Store {
         let (trees, records) = self.history_roots()?;
         stack.extend(trees);
         marked.extend(records.iter().map(|c| c.hash().to_bytes()));
+        // Pieces kept for the cluster are kept as they are (their DAGs live on other nodes).
+        marked.extend(self.piece_marks()?);
         while let Some(cid) = stack.pop() {
             if !marked.insert(cid.hash().to_bytes()) {
                 continue;
@@ -49,7 +51,8 @@ impl Store {
                     Err(e) => tracing::warn!(%cid, "links unreadable, treated as leaf: {e}"),
                 },
                 Err(StoreError::NotFound(_)) | Err(StoreError::CorruptBlock { .. }) => {
-                    tracing::warn!(%cid, "pinned DAG is missing a block");
+                    // In a cluster most of an object's blocks live on other nodes.
+                    tracing::debug!(%cid, "a reachable block is not here");
                     stats.missing += 1;
                 }
                 Err(e) => return Err(e),
@@ -78,6 +81,12 @@ impl Store {
                 .filter(|mh| !marked.contains(mh)),
         );
         self.inner.index.forget(&forget)?;
+        if stats.missing > 0 {
+            tracing::info!(
+                missing = stats.missing,
+                "GC: reachable blocks not stored here"
+            );
+        }
         Ok(stats)
     }
 }

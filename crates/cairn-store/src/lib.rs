@@ -10,6 +10,8 @@
 //! * [`meta`] — bucket and object records, updated atomically with the blocks they need.
 //! * [`roots`] — bucket roots: the keys changed since a bucket's last root, every root of its
 //!   history, and the index from a CID to the objects that have it.
+//! * [`pieces`] — blocks this node keeps for the cluster (replicas and stripe shards), the
+//!   stripe manifests it holds and which stripe each data block belongs to.
 //! * [`gc`] — mark from pinned roots, object roots and bucket roots, sweep everything else.
 //!
 //! A crash at any point leaves a store that opens cleanly: block files not in the index are
@@ -21,6 +23,7 @@ pub mod files;
 pub mod gc;
 pub mod index;
 pub mod meta;
+pub mod pieces;
 pub mod roots;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +33,7 @@ use bytes::Bytes;
 use cairn_dag::{Cid, DagError};
 use parking_lot::{Mutex, RwLock};
 
-pub use batch::WriteBatch;
+pub use batch::{BlockSink, WriteBatch};
 pub use gc::GcStats;
 pub use index::BlockInfo;
 pub use meta::{MetaTxn, ObjectEntry, PartEntry, VersionEntry};
@@ -67,6 +70,9 @@ pub enum StoreError {
     /// A block could not be decoded.
     #[error(transparent)]
     Dag(Box<DagError>),
+    /// A batch's [`BlockSink`] refused a block (e.g. it could not be placed on peers).
+    #[error("{0}")]
+    Sink(String),
 }
 
 impl From<DagError> for StoreError {
@@ -266,7 +272,14 @@ impl Store {
 
     /// Starts a batch of writes.
     pub fn batch(&self) -> WriteBatch {
-        WriteBatch::new(self.clone())
+        WriteBatch::new(self.clone(), None)
+    }
+
+    /// Starts a batch whose blocks go to `sink` (the cluster, which places them on their
+    /// targets) instead of this node's block files; only blocks kept inline are also written
+    /// here. Committing it records the metadata.
+    pub fn forwarding_batch(&self, sink: Arc<dyn BlockSink>) -> WriteBatch {
+        WriteBatch::new(self.clone(), Some(sink))
     }
 
     /// Pinned roots and their reference counts.

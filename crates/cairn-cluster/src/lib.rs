@@ -1,0 +1,190 @@
+//! Cairn's cluster layer: how a node's data survives the loss of other nodes.
+//!
+//! * [`policy`] — `replicas:N` / `ec:K+M` and the write quorum (pure).
+//! * [`placement`] — XOR-closest targets over zones (pure).
+//! * [`stripe`] — Reed-Solomon stripes over IPFS blocks and their manifests (pure).
+//! * [`proto`] — the `/cairn/piece/1.0.0` messages (pure).
+//! * [`members`] — who is in the cluster, from the network's view plus heartbeats.
+//! * [`Cluster`] — the async shell: answers peers ([`Cluster::handle`]), places what a write
+//!   produces ([`Placer`]), reads what is missing here ([`Cluster::fetch`]), rebuilding from
+//!   stripes when a holder is gone.
+//!
+//! The network is behind [`Transport`], so this layer runs the same over libp2p and over an
+//! in-memory switch in tests.
+
+pub mod members;
+pub mod placement;
+pub mod policy;
+pub mod proto;
+mod read;
+mod server;
+pub mod stripe;
+mod write;
+
+use std::sync::Arc;
+
+use cairn_store::Store;
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+
+pub use members::Membership;
+pub use placement::Member;
+pub use policy::Redundancy;
+pub use write::{PlaceReport, Placer};
+
+/// Errors of the cluster layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A redundancy policy that cannot be used.
+    #[error("redundancy policy {0}")]
+    Policy(String),
+    /// Bytes that do not decode to what they should.
+    #[error("malformed: {0}")]
+    Malformed(String),
+    /// The erasure coder refused its input.
+    #[error("erasure coding: {0}")]
+    Coding(String),
+    /// Too few shards of a stripe are left to rebuild it.
+    #[error("unrecoverable: {0}")]
+    Unrecoverable(String),
+    /// A write could not reach its quorum.
+    #[error(
+        "only {stored} of {needed} required pieces could be stored on peers ({width} targets); the write is refused"
+    )]
+    Quorum {
+        /// Pieces stored.
+        stored: usize,
+        /// Pieces needed.
+        needed: usize,
+        /// Pieces wanted.
+        width: usize,
+    },
+    /// A peer could not be asked.
+    #[error("peer: {0}")]
+    Transport(String),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] cairn_store::StoreError),
+    /// A block failed to decode or verify.
+    #[error(transparent)]
+    Dag(Box<cairn_dag::DagError>),
+}
+
+impl From<cairn_dag::DagError> for ClusterError {
+    fn from(e: cairn_dag::DagError) -> Self {
+        ClusterError::Dag(Box::new(e))
+    }
+}
+
+/// How requests reach other nodes: `/cairn/piece/1.0.0` over libp2p in a real node.
+pub trait Transport: Send + Sync + 'static {
+    /// Sends `request` to `peer` (peer id bytes) and returns its answer.
+    fn call(&self, peer: Vec<u8>, request: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, String>>;
+}
+
+/// What a node needs to take part in a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's peer id bytes.
+    pub me: Vec<u8>,
+    /// This node's zone label.
+    pub zone: Option<String>,
+    /// The cluster's redundancy.
+    pub policy: Redundancy,
+    /// How long a member may be unreachable before it leaves placement (and its pieces are
+    /// re-created elsewhere).
+    pub down_after: std::time::Duration,
+}
+
+/// A node's cluster service; cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    policy: Redundancy,
+    members: Mutex<Membership>,
+    transport: Arc<dyn Transport>,
+    runtime: tokio::runtime::Handle,
+    read: read::ReadState,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("policy", &self.inner.policy)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// A cluster service over `store`, talking through `transport`; must be created inside a
+    /// tokio runtime, which its background work uses.
+    pub fn new(store: Store, config: ClusterConfig, transport: Arc<dyn Transport>) -> Self {
+        let me = Member {
+            id: config.me,
+            zone: config.zone,
+        };
+        Cluster {
+            inner: Arc::new(Inner {
+                store,
+                policy: config.policy,
+                members: Mutex::new(Membership::new(me, config.down_after)),
+                transport,
+                runtime: tokio::runtime::Handle::current(),
+                read: Default::default(),
+            }),
+        }
+    }
+
+    /// The redundancy policy.
+    pub fn policy(&self) -> Redundancy {
+        self.inner.policy
+    }
+
+    /// The local store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Records which cluster members are connected now (a heartbeat).
+    pub fn observe(&self, connected: &[Member]) {
+        self.inner
+            .members
+            .lock()
+            .observe(connected, std::time::Instant::now());
+    }
+
+    /// The members placement counts on now (this node included).
+    pub fn placement_members(&self) -> Vec<Member> {
+        self.inner
+            .members
+            .lock()
+            .placement(std::time::Instant::now())
+    }
+
+    /// Sends one request to `peer`, answering it here when `peer` is this node.
+    async fn call(
+        &self,
+        peer: &[u8],
+        request: &proto::Request,
+    ) -> Result<proto::Response, ClusterError> {
+        let me = self.inner.members.lock().me().id.clone();
+        if peer == me.as_slice() {
+            let this = self.clone();
+            let request = request.clone();
+            return tokio::task::spawn_blocking(move || this.answer(request))
+                .await
+                .map_err(|e| ClusterError::Transport(e.to_string()));
+        }
+        let bytes = self
+            .inner
+            .transport
+            .call(peer.to_vec(), proto::encode(request))
+            .await
+            .map_err(ClusterError::Transport)?;
+        proto::decode(&bytes)
+    }
+}

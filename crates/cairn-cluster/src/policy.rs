@@ -1,0 +1,139 @@
+//! The redundancy policy: `replicas:N` (N whole copies of every block) or `ec:K+M` (stripes of
+//! K data blocks plus M Reed-Solomon parity shards), how it is written in a config file, and the
+//! write quorum each one needs before a PUT is acknowledged.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ClusterError;
+
+/// How data is kept across the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Redundancy {
+    /// `replicas:N`: N copies of every block on N distinct nodes.
+    Replicas(u8),
+    /// `ec:K+M`: stripes of up to K data blocks and M parity shards on K+M distinct nodes; any K
+    /// shards of a stripe rebuild it.
+    Ec {
+        /// Data shards per stripe.
+        k: u8,
+        /// Parity shards per stripe.
+        m: u8,
+    },
+}
+
+/// Largest K or M accepted (stripes must stay small enough to read back in one go).
+pub const MAX_SHARDS: u8 = 64;
+
+impl Redundancy {
+    /// How many pieces of a unit (a block, or a stripe of `data` blocks) exist in all.
+    pub fn width(&self, data: usize) -> usize {
+        match *self {
+            Redundancy::Replicas(n) => n as usize,
+            Redundancy::Ec { m, .. } => data + m as usize,
+        }
+    }
+
+    /// How many pieces may be lost while the unit stays readable.
+    pub fn tolerance(&self) -> usize {
+        match *self {
+            Redundancy::Replicas(n) => n as usize - 1,
+            Redundancy::Ec { m, .. } => m as usize,
+        }
+    }
+
+    /// Pieces that must be durable before a write is acknowledged: all of them when every
+    /// target answers, and never fewer than enough to survive one more loss (a unit of `data`
+    /// blocks needs `data + 1` shards, a replicated block 2 copies); the rest are queued for
+    /// repair.
+    pub fn quorum(&self, data: usize) -> usize {
+        let needed = match *self {
+            Redundancy::Replicas(_) => 2,
+            Redundancy::Ec { .. } => data + 1,
+        };
+        needed.min(self.width(data))
+    }
+}
+
+impl fmt::Display for Redundancy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Redundancy::Replicas(n) => write!(f, "replicas:{n}"),
+            Redundancy::Ec { k, m } => write!(f, "ec:{k}+{m}"),
+        }
+    }
+}
+
+impl FromStr for Redundancy {
+    type Err = ClusterError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| {
+            ClusterError::Policy(format!(
+                "{s:?}: {why} (expected \"replicas:N\" or \"ec:K+M\", e.g. \"ec:4+2\")"
+            ))
+        };
+        let number = |t: &str| -> Result<u8, ClusterError> {
+            match t.trim().parse::<u8>() {
+                Ok(n) if (1..=MAX_SHARDS).contains(&n) => Ok(n),
+                _ => Err(bad(&format!(
+                    "{t:?} is not a number from 1 to {MAX_SHARDS}"
+                ))),
+            }
+        };
+        let (kind, rest) = s.trim().split_once(':').ok_or_else(|| bad("no ':'"))?;
+        match kind {
+            "replicas" => Ok(Redundancy::Replicas(number(rest)?)),
+            "ec" => {
+                let (k, m) = rest.split_once('+').ok_or_else(|| bad("no '+'"))?;
+                Ok(Redundancy::Ec {
+                    k: number(k)?,
+                    m: number(m)?,
+                })
+            }
+            _ => Err(bad("unknown kind")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_print_and_reject_nonsense() {
+        for text in ["replicas:3", "ec:4+2", "ec:16+4", "replicas:1"] {
+            let p: Redundancy = text.parse().unwrap();
+            assert_eq!(p.to_string(), text);
+        }
+        assert_eq!(
+            "ec:16+4".parse::<Redundancy>().unwrap(),
+            Redundancy::Ec { k: 16, m: 4 }
+        );
+        for bad in [
+            "",
+            "ec:4",
+            "ec:0+2",
+            "ec:4+0",
+            "replicas:",
+            "raid:5",
+            "ec:a+b",
+            "ec:65+1",
+        ] {
+            let err = bad.parse::<Redundancy>().unwrap_err().to_string();
+            assert!(err.contains("expected"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn quorum_survives_one_more_loss_and_never_exceeds_the_width() {
+        let ec = Redundancy::Ec { k: 4, m: 2 };
+        assert_eq!((ec.width(4), ec.quorum(4), ec.tolerance()), (6, 5, 2));
+        assert_eq!((ec.width(1), ec.quorum(1)), (3, 2));
+        let ec16 = Redundancy::Ec { k: 16, m: 4 };
+        assert_eq!((ec16.width(16), ec16.quorum(16)), (20, 17));
+        let r3 = Redundancy::Replicas(3);
+        assert_eq!((r3.width(1), r3.quorum(1), r3.tolerance()), (3, 2, 2));
+        assert_eq!(Redundancy::Replicas(1).quorum(1), 1);
+    }
+}

@@ -1,0 +1,263 @@
+//! In-process clusters: N nodes, each a real store in its own folder, joined by an in-memory
+//! switch that can "kill" nodes. Writes go through the same `Placer` a PUT uses; reads through
+//! `Cluster::fetch`, the path a node takes for a block it does not have.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_cluster::{Cluster, ClusterConfig, Member, Redundancy, Transport};
+use cairn_dag::{Block, CidVersion};
+use cairn_store::{BlockSink, Store};
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+
+#[derive(Default)]
+struct Switch {
+    nodes: Mutex<HashMap<Vec<u8>, Cluster>>,
+    dead: Mutex<HashSet<Vec<u8>>>,
+}
+
+struct Port(Arc<Switch>);
+
+impl Transport for Port {
+    fn call(&self, peer: Vec<u8>, request: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let switch = self.0.clone();
+        Box::pin(async move {
+            if switch.dead.lock().contains(&peer) {
+                return Err("connection refused".into());
+            }
+            let node = switch
+                .nodes
+                .lock()
+                .get(&peer)
+                .cloned()
+                .ok_or("no such peer")?;
+            tokio::task::spawn_blocking(move || node.handle(&request))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+struct Harness {
+    switch: Arc<Switch>,
+    nodes: Vec<(Vec<u8>, Cluster)>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl Harness {
+    fn new(n: usize, policy: Redundancy) -> Self {
+        let switch = Arc::new(Switch::default());
+        let mut nodes = Vec::new();
+        let mut dirs = Vec::new();
+        for i in 0..n {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let id = format!("node-{i}").into_bytes();
+            let cluster = Cluster::new(
+                store,
+                ClusterConfig {
+                    me: id.clone(),
+                    zone: None,
+                    policy,
+                    down_after: Duration::from_secs(3600),
+                },
+                Arc::new(Port(switch.clone())),
+            );
+            switch.nodes.lock().insert(id.clone(), cluster.clone());
+            nodes.push((id, cluster));
+            dirs.push(dir);
+        }
+        let h = Harness {
+            switch,
+            nodes,
+            _dirs: dirs,
+        };
+        h.heartbeat();
+        h
+    }
+
+    fn alive(&self) -> Vec<&(Vec<u8>, Cluster)> {
+        let dead = self.switch.dead.lock();
+        self.nodes
+            .iter()
+            .filter(|(id, _)| !dead.contains(id))
+            .collect()
+    }
+
+    /// Every live node sees every other live node connected.
+    fn heartbeat(&self) {
+        let members: Vec<Member> = self
+            .alive()
+            .iter()
+            .map(|(id, _)| Member::new(id.clone()))
+            .collect();
+        for (_, c) in self.alive() {
+            c.observe(&members);
+        }
+    }
+
+    fn kill(&self, which: &[usize]) {
+        for &i in which {
+            self.switch.dead.lock().insert(self.nodes[i].0.clone());
+        }
+        self.heartbeat();
+    }
+
+    /// Bytes of all blocks stored on all nodes (dead ones too).
+    fn stored_bytes(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|(_, c)| c.store().stats().unwrap().1)
+            .sum()
+    }
+}
+
+/// A file's blocks as the importer makes them (CIDv1, raw leaves).
+fn file(size: usize, seed: u64) -> (Vec<Block>, u64) {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let data: Vec<u8> = (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let (blocks, _) = cairn_dag::file::encode_bytes(&data, CidVersion::V1);
+    (blocks, size as u64)
+}
+
+async fn write(cluster: &Cluster, blocks: Vec<Block>) -> cairn_cluster::PlaceReport {
+    let placer = cluster.placer();
+    tokio::task::spawn_blocking(move || {
+        for b in &blocks {
+            placer.block(b).unwrap();
+        }
+        placer.finish_blocking().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn read_all(h: &Harness, objects: &[Vec<Block>]) {
+    for (id, reader) in h.alive() {
+        for blocks in objects {
+            for b in blocks {
+                let got = match reader.store().get_local(&b.cid) {
+                    Ok(data) => Some(data),
+                    Err(_) => reader.fetch(&b.cid).await,
+                };
+                assert_eq!(
+                    got.as_ref(),
+                    Some(&b.data),
+                    "{} reading {}",
+                    String::from_utf8_lossy(id),
+                    b.cid
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_nodes_ec_4_2_lose_two_and_read_everything() {
+    let h = Harness::new(6, Redundancy::Ec { k: 4, m: 2 });
+    let sizes = [
+        1usize,
+        100,
+        4096,
+        262_144,
+        262_145,
+        1 << 20,
+        3 << 20,
+        5_000_000,
+    ];
+    let mut objects = Vec::new();
+    let mut logical = 0;
+    for (i, &size) in sizes.iter().cycle().take(24).enumerate() {
+        let (blocks, len) = file(size, i as u64);
+        logical += blocks.iter().map(|b| b.data.len() as u64).sum::<u64>();
+        let _ = len;
+        let report = write(&h.nodes[i % 6].1, blocks.clone()).await;
+        assert_eq!(report.short, 0);
+        objects.push(blocks);
+    }
+    let overhead = h.stored_bytes() as f64 / logical as f64;
+    println!("stored/logical = {overhead:.3} (ideal 1.5)");
+    assert!((1.45..1.65).contains(&overhead), "overhead {overhead}");
+    h.kill(&[1, 4]);
+    read_all(&h, &objects).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_nodes_ec_16_4_survive_four_losses() {
+    let h = Harness::new(20, Redundancy::Ec { k: 16, m: 4 });
+    let mut objects = Vec::new();
+    for (i, size) in [1usize, 300_000, 4 << 20, 9 << 20].into_iter().enumerate() {
+        let (blocks, _) = file(size, 100 + i as u64);
+        write(&h.nodes[i].1, blocks.clone()).await;
+        objects.push(blocks);
+    }
+    h.kill(&[0, 5, 11, 19]);
+    read_all(&h, &objects).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_3_lose_two_holders() {
+    let h = Harness::new(5, Redundancy::Replicas(3));
+    let (blocks, _) = file(2 << 20, 7);
+    write(&h.nodes[0].1, blocks.clone()).await;
+    // Kill two of the three holders of the root block.
+    let root = blocks.last().unwrap().cid;
+    let holders: Vec<usize> = (0..5)
+        .filter(|&i| h.nodes[i].1.store().piece(&root).unwrap().is_some())
+        .collect();
+    assert_eq!(holders.len(), 3);
+    h.kill(&holders[..2]);
+    read_all(&h, &[blocks]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_without_quorum_is_refused_and_forged_pieces_are_not_kept() {
+    let h = Harness::new(3, Redundancy::Ec { k: 4, m: 2 });
+    h.kill(&[1, 2]);
+    let placer = h.nodes[0].1.placer();
+    let (blocks, _) = file(1 << 20, 9);
+    let err = tokio::task::spawn_blocking(move || {
+        for b in &blocks {
+            let _ = placer.block(b);
+        }
+        placer.finish_blocking().unwrap_err()
+    })
+    .await
+    .unwrap();
+    assert!(err.to_string().contains("required pieces"), "{err}");
+
+    // A Put whose bytes do not match the CID is refused.
+    let good = Block::new(CidVersion::V1, cairn_dag::RAW, b"hello".to_vec()).unwrap();
+    let forged = cairn_cluster::proto::Request::Put {
+        pieces: vec![cairn_cluster::proto::WireBlock {
+            cid: good.cid,
+            data: serde_bytes::ByteBuf::from(b"jello".to_vec()),
+        }],
+        stripe: None,
+    };
+    let node = h.nodes[0].1.clone();
+    let answer =
+        tokio::task::spawn_blocking(move || node.handle(&cairn_cluster::proto::encode(&forged)))
+            .await
+            .unwrap();
+    let answer: cairn_cluster::proto::Response = cairn_cluster::proto::decode(&answer).unwrap();
+    assert!(
+        matches!(answer, cairn_cluster::proto::Response::Error(_)),
+        "{answer:?}"
+    );
+    assert!(!h.nodes[0].1.store().has(&good.cid).unwrap());
+    let garbage = h.nodes[0].1.handle(b"\x00\x01");
+    assert!(matches!(
+        cairn_cluster::proto::decode::<cairn_cluster::proto::Response>(&garbage).unwrap(),
+        cairn_cluster::proto::Response::Error(_)
+    ));
+}
