@@ -49,13 +49,13 @@ pub enum ClusterError {
     Unrecoverable(String),
     /// A write could not reach its quorum.
     #[error(
-        "only {stored} of {needed} required pieces could be stored on peers ({width} targets); the write is refused"
+        "only {stored} of {width} pieces could be stored, on {nodes} node(s): the write would not survive one more node failure, so it is refused"
     )]
     Quorum {
         /// Pieces stored.
         stored: usize,
-        /// Pieces needed.
-        needed: usize,
+        /// Nodes they are on.
+        nodes: usize,
         /// Pieces wanted.
         width: usize,
     },

@@ -42,16 +42,24 @@ impl Redundancy {
         }
     }
 
-    /// Pieces that must be durable before a write is acknowledged: all of them when every
-    /// target answers, and never fewer than enough to survive one more loss (a unit of `data`
-    /// blocks needs `data + 1` shards, a replicated block 2 copies); the rest are queued for
-    /// repair.
-    pub fn quorum(&self, data: usize) -> usize {
-        let needed = match *self {
-            Redundancy::Replicas(_) => 2,
-            Redundancy::Ec { .. } => data + 1,
-        };
-        needed.min(self.width(data))
+    /// Pieces that must exist for the unit to be read: K' data blocks' worth of shards, or one
+    /// copy.
+    pub fn needed(&self, data: usize) -> usize {
+        match *self {
+            Redundancy::Replicas(_) => 1,
+            Redundancy::Ec { .. } => data,
+        }
+    }
+
+    /// The write quorum: whether a unit whose pieces are durable on nodes holding `per_node`
+    /// pieces each may be acknowledged. It may when it would still be readable after losing
+    /// any one more node — all pieces stored, or the missing ones queued for repair — and
+    /// never when one node holds everything (a cluster that cannot yet spread a write refuses
+    /// it rather than acknowledge data one failure away from loss).
+    pub fn acknowledges(&self, per_node: &[usize], data: usize) -> bool {
+        let total: usize = per_node.iter().sum();
+        let largest = per_node.iter().copied().max().unwrap_or(0);
+        total - largest >= self.needed(data)
     }
 }
 
@@ -126,14 +134,20 @@ mod tests {
     }
 
     #[test]
-    fn quorum_survives_one_more_loss_and_never_exceeds_the_width() {
+    fn quorum_survives_one_more_node_loss() {
         let ec = Redundancy::Ec { k: 4, m: 2 };
-        assert_eq!((ec.width(4), ec.quorum(4), ec.tolerance()), (6, 5, 2));
-        assert_eq!((ec.width(1), ec.quorum(1)), (3, 2));
+        assert_eq!((ec.width(4), ec.needed(4), ec.tolerance()), (6, 4, 2));
+        assert!(ec.acknowledges(&[1; 6], 4));
+        assert!(ec.acknowledges(&[1; 5], 4), "one target down: 5 of 6");
+        assert!(!ec.acknowledges(&[1; 4], 4), "one more loss would leave 3");
+        assert!(ec.acknowledges(&[2, 2, 1, 1], 4), "6 shards on 4 nodes");
+        assert!(!ec.acknowledges(&[6], 4), "everything on one node");
+        assert!(ec.acknowledges(&[1, 1, 1], 1), "a one-block stripe: 1+2");
         let ec16 = Redundancy::Ec { k: 16, m: 4 };
-        assert_eq!((ec16.width(16), ec16.quorum(16)), (20, 17));
+        assert!(ec16.acknowledges(&[1; 17], 16) && !ec16.acknowledges(&[1; 16], 16));
         let r3 = Redundancy::Replicas(3);
-        assert_eq!((r3.width(1), r3.quorum(1), r3.tolerance()), (3, 2, 2));
-        assert_eq!(Redundancy::Replicas(1).quorum(1), 1);
+        assert_eq!((r3.width(1), r3.tolerance()), (3, 2));
+        assert!(r3.acknowledges(&[1, 1], 1) && !r3.acknowledges(&[1], 1));
+        assert!(!r3.acknowledges(&[3], 1), "three copies on one node");
     }
 }

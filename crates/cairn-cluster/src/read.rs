@@ -37,12 +37,26 @@ enum Slot {
     Ready(Bytes, Instant),
 }
 
-#[derive(Default)]
 pub(crate) struct ReadState {
     slots: Mutex<HashMap<Vec<u8>, Slot>>,
+    /// Read-ahead fetches running at once (later ones then find their stripe already known).
+    ahead: std::sync::Arc<tokio::sync::Semaphore>,
     /// data block multihash → (manifest CID, manifest)
     manifests: Mutex<HashMap<Vec<u8>, KnownStripe>>,
 }
+
+impl Default for ReadState {
+    fn default() -> Self {
+        ReadState {
+            slots: Default::default(),
+            ahead: std::sync::Arc::new(tokio::sync::Semaphore::new(AHEAD_AT_ONCE)),
+            manifests: Default::default(),
+        }
+    }
+}
+
+/// Read-ahead fetches running at once.
+const AHEAD_AT_ONCE: usize = 16;
 
 impl RemoteBlocks for Cluster {
     fn fetch(&self, cid: &Cid) -> Option<Bytes> {
@@ -104,7 +118,9 @@ impl Cluster {
             slots.insert(mh.clone(), Slot::Pending(Vec::new()));
             let this = self.clone();
             let cid = *cid;
+            let ahead = self.inner.read.ahead.clone();
             self.inner.runtime.spawn(async move {
+                let _permit = ahead.acquire_owned().await;
                 let got = this.fetch_now(&cid).await;
                 this.settle(&mh, got, true);
             });

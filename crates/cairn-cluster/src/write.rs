@@ -177,7 +177,6 @@ impl Cluster {
             Redundancy::Replicas(_) => 1,
         };
         let width = policy.width(data);
-        let needed = policy.quorum(data);
         let members = self.placement_members();
         let chosen = targets(&members, &key, width);
         let mut sends = FuturesUnordered::new();
@@ -194,18 +193,20 @@ impl Cluster {
             let this = self.clone();
             sends.push(async move { (peer.clone(), this.call(&peer, &request).await) });
         }
-        let mut stored = 0;
+        let mut per_node: std::collections::HashMap<Vec<u8>, usize> = Default::default();
         while let Some((peer, answer)) = sends.next().await {
             match answer {
-                Ok(Response::Stored) => stored += 1,
+                Ok(Response::Stored) => *per_node.entry(peer).or_default() += 1,
                 Ok(other) => tracing::debug!(peer = %hex(&peer), "piece not stored: {other:?}"),
                 Err(e) => tracing::debug!(peer = %hex(&peer), "piece not stored: {e}"),
             }
         }
-        if stored < needed {
+        let counts: Vec<usize> = per_node.into_values().collect();
+        let stored: usize = counts.iter().sum();
+        if !policy.acknowledges(&counts, data) {
             return Err(ClusterError::Quorum {
                 stored,
-                needed,
+                nodes: counts.len(),
                 width,
             });
         }

@@ -16,8 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::NetError;
 
-/// What the node serves to peers: its blocks (Bitswap) and the heads of the buckets it owns
-/// (`/cairn/heads/1.0.0`). Every call runs on a blocking thread.
+/// What the node serves to peers: its blocks (Bitswap), the heads of the buckets it owns
+/// (`/cairn/heads/1.0.0`) and cluster piece requests (`/cairn/piece/1.0.0`). Every call runs on
+/// a blocking thread.
 pub trait LocalBlocks: Send + Sync + 'static {
     /// Answers lookups: the verified bytes of a present block of at most `max_data` bytes,
     /// `Have` for a larger one, `Missing` otherwise.
@@ -27,6 +28,11 @@ pub trait LocalBlocks: Send + Sync + 'static {
     /// The heads of the buckets this node owns, encoded by the node layer, for peers that ask
     /// (`/cairn/heads/1.0.0`); empty when it has none to share.
     fn bucket_heads(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Answers a cluster piece request from `peer` (empty: this node takes no part in a
+    /// cluster).
+    fn piece_request(&self, _peer: PeerId, _request: Vec<u8>) -> Vec<u8> {
         Vec::new()
     }
     /// Stores several received blocks (one commit, where the store can group them).

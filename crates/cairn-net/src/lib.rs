@@ -10,9 +10,9 @@
 //! buckets.
 
 pub mod bitswap;
-pub mod heads;
 pub mod kad_store;
 pub mod metrics;
+pub mod rpc;
 pub mod streams;
 
 use std::collections::{HashMap, HashSet};
@@ -53,9 +53,9 @@ pub enum NetError {
     /// The network task is gone (node shutting down).
     #[error("the network task has stopped")]
     Stopped,
-    /// A peer's bucket heads could not be fetched.
-    #[error("bucket heads: {0}")]
-    Heads(String),
+    /// A request to a peer (bucket heads, cluster pieces) failed.
+    #[error("peer request: {0}")]
+    Request(String),
     /// A block could not be fetched from the network.
     #[error("fetching {0}: {1}")]
     Fetch(cairn_dag::Cid, String),
@@ -79,6 +79,16 @@ pub struct NetConfig {
     pub announce: Vec<Multiaddr>,
     /// Where the Kademlia record store lives (`dht.redb`); `None` keeps it in memory.
     pub dht_path: Option<PathBuf>,
+    /// This node's failure domain, told to peers in its identify agent (`cairn/V zone=Z`).
+    pub zone: Option<String>,
+}
+
+/// The zone a Cairn peer's identify agent names, if any.
+pub fn zone_of_agent(agent: &str) -> Option<&str> {
+    agent
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("zone="))
+        .filter(|z| !z.is_empty())
 }
 
 impl Default for NetConfig {
@@ -96,6 +106,7 @@ impl Default for NetConfig {
             kad_protocol: DEFAULT_KAD_PROTOCOL.into(),
             announce: Vec::new(),
             dht_path: None,
+            zone: None,
         }
     }
 }
@@ -123,7 +134,18 @@ struct Behaviour {
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad_store::RedbStore>,
     bitswap: streams::Behaviour,
-    heads: libp2p::request_response::Behaviour<heads::Codec>,
+    heads: libp2p::request_response::Behaviour<rpc::Codec>,
+    pieces: libp2p::request_response::Behaviour<rpc::Codec>,
+}
+
+/// Where the answer to a request goes.
+type Reply = oneshot::Sender<Result<Vec<u8>, NetError>>;
+
+/// Which request-response protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Rpc {
+    Heads,
+    Pieces,
 }
 
 enum Command {
@@ -132,10 +154,14 @@ enum Command {
     Addrs(oneshot::Sender<Vec<Multiaddr>>),
     /// Announce provider records; the reply counts the announcements that reached a peer.
     Provide(Vec<cairn_dag::Cid>, oneshot::Sender<usize>),
-    /// Ask a peer for the heads of its buckets.
-    Heads(PeerId, oneshot::Sender<Result<Vec<u8>, NetError>>),
-    /// Answer a peer's heads request.
-    HeadsAnswer(libp2p::request_response::ResponseChannel<Vec<u8>>, Vec<u8>),
+    /// Send a request (heads: empty) to a peer.
+    Ask(Rpc, PeerId, Vec<u8>, Reply),
+    /// Answer a peer's request.
+    Answer(
+        Rpc,
+        libp2p::request_response::ResponseChannel<Vec<u8>>,
+        Vec<u8>,
+    ),
     /// Open an outbound Bitswap stream.
     OpenStream(PeerId, streams::OpenReply),
     /// Look providers up; with `connect`, dial them and hand them to Bitswap for `cid`.
@@ -170,8 +196,8 @@ impl std::fmt::Debug for Command {
             Command::Addrs(_) => "Addrs",
             Command::Provide(..) => "Provide",
             Command::OpenStream(..) => "OpenStream",
-            Command::Heads(..) => "Heads",
-            Command::HeadsAnswer(..) => "HeadsAnswer",
+            Command::Ask(..) => "Ask",
+            Command::Answer(..) => "Answer",
             Command::FindProviders { .. } => "FindProviders",
         })
     }
@@ -220,7 +246,14 @@ impl NetHandle {
 
     /// The bucket heads `peer` owns (the bytes its node layer sent; verify before use).
     pub async fn bucket_heads(&self, peer: PeerId) -> Result<Vec<u8>, NetError> {
-        self.ask(|tx| Command::Heads(peer, tx)).await?
+        self.ask(|tx| Command::Ask(Rpc::Heads, peer, Vec::new(), tx))
+            .await?
+    }
+
+    /// Sends a cluster piece request to `peer` and returns its answer.
+    pub async fn piece_request(&self, peer: PeerId, request: Vec<u8>) -> Result<Vec<u8>, NetError> {
+        self.ask(|tx| Command::Ask(Rpc::Pieces, peer, request, tx))
+            .await?
     }
 
     /// Peers that announced they provide `cid` (the DHT, then this node's own store).
@@ -288,20 +321,18 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
         Behaviour {
             allow: Toggle::from(allow),
             identify: identify::Behaviour::new(
-                identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                    .with_agent_version(format!("cairn/{}", env!("CARGO_PKG_VERSION"))),
+                identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public()).with_agent_version(
+                    match &config.zone {
+                        Some(zone) => format!("cairn/{} zone={zone}", env!("CARGO_PKG_VERSION")),
+                        None => format!("cairn/{}", env!("CARGO_PKG_VERSION")),
+                    },
+                ),
             ),
             ping: ping::Behaviour::new(ping::Config::new()),
             kad,
             bitswap: streams::Behaviour::new(bitswap::protocol()),
-            heads: libp2p::request_response::Behaviour::new(
-                [(
-                    heads::PROTOCOL,
-                    libp2p::request_response::ProtocolSupport::Full,
-                )],
-                libp2p::request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(20)),
-            ),
+            heads: rpc_behaviour(rpc::HEADS),
+            pieces: rpc_behaviour(rpc::PIECES),
         }
     };
     let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(120));
@@ -342,6 +373,17 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
             .build(),
     };
     Ok(swarm)
+}
+
+fn rpc_behaviour(
+    protocol: libp2p::StreamProtocol,
+) -> libp2p::request_response::Behaviour<rpc::Codec> {
+    libp2p::request_response::Behaviour::new(
+        [(protocol, libp2p::request_response::ProtocolSupport::Full)],
+        libp2p::request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(20))
+            .with_max_concurrent_streams(256),
+    )
 }
 
 /// Starts the network: binds the listen addresses, dials the bootstrap peers, and runs the
@@ -426,7 +468,7 @@ pub async fn start(
             next_batch: 0,
             finds: Default::default(),
             provider_dials: Default::default(),
-            heads_asked: Default::default(),
+            asked: Default::default(),
             blocks: blocks_for_task,
             commands_tx: tx_for_task,
         };
@@ -503,12 +545,9 @@ struct Task {
     next_batch: u64,
     /// Provider lookups in flight.
     finds: HashMap<kad::QueryId, FindQuery>,
-    /// Heads requests waiting for their answer.
-    heads_asked: HashMap<
-        libp2p::request_response::OutboundRequestId,
-        oneshot::Sender<Result<Vec<u8>, NetError>>,
-    >,
-    /// Where the node's own heads come from, and the way back for answers.
+    /// Requests waiting for their answer.
+    asked: HashMap<(Rpc, libp2p::request_response::OutboundRequestId), Reply>,
+    /// Where answers to peers come from (heads, pieces), and the way back for them.
     blocks: Arc<dyn bitswap::LocalBlocks>,
     commands_tx: mpsc::Sender<Command>,
     /// Providers being dialled, and the CIDs Bitswap should ask them for once connected.
@@ -545,21 +584,28 @@ impl Task {
         }
     }
 
-    fn on_heads(&mut self, event: libp2p::request_response::Event<(), Vec<u8>>) {
+    fn on_rpc(&mut self, kind: Rpc, event: libp2p::request_response::Event<Vec<u8>, Vec<u8>>) {
         use libp2p::request_response::{Event, Message};
         match event {
             Event::Message {
-                message: Message::Request { channel, .. },
+                peer,
+                message:
+                    Message::Request {
+                        channel, request, ..
+                    },
                 ..
             } => {
-                // Read on a blocking thread; the answer comes back as a command.
+                // Answered on a blocking thread; the answer comes back as a command.
                 let blocks = self.blocks.clone();
                 let tx = self.commands_tx.clone();
                 tokio::spawn(async move {
-                    if let Ok(body) =
-                        tokio::task::spawn_blocking(move || blocks.bucket_heads()).await
-                    {
-                        let _ = tx.send(Command::HeadsAnswer(channel, body)).await;
+                    let answer = tokio::task::spawn_blocking(move || match kind {
+                        Rpc::Heads => blocks.bucket_heads(),
+                        Rpc::Pieces => blocks.piece_request(peer, request),
+                    })
+                    .await;
+                    if let Ok(body) = answer {
+                        let _ = tx.send(Command::Answer(kind, channel, body)).await;
                     }
                 });
             }
@@ -571,18 +617,25 @@ impl Task {
                     },
                 ..
             } => {
-                if let Some(reply) = self.heads_asked.remove(&request_id) {
+                if let Some(reply) = self.asked.remove(&(kind, request_id)) {
                     let _ = reply.send(Ok(response));
                 }
             }
             Event::OutboundFailure {
                 request_id, error, ..
             } => {
-                if let Some(reply) = self.heads_asked.remove(&request_id) {
-                    let _ = reply.send(Err(NetError::Heads(error.to_string())));
+                if let Some(reply) = self.asked.remove(&(kind, request_id)) {
+                    let _ = reply.send(Err(NetError::Request(error.to_string())));
                 }
             }
             _ => {}
+        }
+    }
+
+    fn rpc(&mut self, kind: Rpc) -> &mut libp2p::request_response::Behaviour<rpc::Codec> {
+        match kind {
+            Rpc::Heads => &mut self.swarm.behaviour_mut().heads,
+            Rpc::Pieces => &mut self.swarm.behaviour_mut().pieces,
         }
     }
 
@@ -682,16 +735,12 @@ impl Task {
                     );
                 }
             }
-            Command::Heads(peer, reply) => {
-                let id = self.swarm.behaviour_mut().heads.send_request(&peer, ());
-                self.heads_asked.insert(id, reply);
+            Command::Ask(kind, peer, body, reply) => {
+                let id = self.rpc(kind).send_request(&peer, body);
+                self.asked.insert((kind, id), reply);
             }
-            Command::HeadsAnswer(channel, body) => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .heads
-                    .send_response(channel, body);
+            Command::Answer(kind, channel, body) => {
+                let _ = self.rpc(kind).send_response(channel, body);
             }
             Command::OpenStream(peer, reply) => {
                 self.swarm.behaviour_mut().bitswap.open(peer, reply);
@@ -864,7 +913,8 @@ impl Task {
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
-            SwarmEvent::Behaviour(BehaviourEvent::Heads(event)) => self.on_heads(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Heads(event)) => self.on_rpc(Rpc::Heads, event),
+            SwarmEvent::Behaviour(BehaviourEvent::Pieces(event)) => self.on_rpc(Rpc::Pieces, event),
             SwarmEvent::Behaviour(BehaviourEvent::Bitswap(inbound)) => {
                 if let Err(e) = self.inbound_streams.try_send(inbound) {
                     tracing::warn!("bitswap stream dropped: {e}");

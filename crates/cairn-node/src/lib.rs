@@ -36,7 +36,7 @@ pub mod versions;
 pub mod worker;
 
 use cairn_dag::{Cid, DagError};
-use cairn_store::{Store, StoreError};
+use cairn_store::{Store, StoreError, WriteBatch};
 
 pub use cairn_dag::CidVersion;
 
@@ -112,10 +112,33 @@ pub enum NodeError {
     /// A part other than the last is under 5 MiB.
     #[error("part {0} is smaller than the 5 MiB minimum")]
     EntityTooSmall(u32),
+    /// The cluster could not keep a write with the redundancy it needs (too few peers up).
+    #[error("cluster: {0}")]
+    Unavailable(String),
     /// The request body failed while streaming (signature, checksum, client gone); the
     /// front end's own error is kept so it can answer with it.
     #[error("request body: {0}")]
     Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<cairn_cluster::ClusterError> for NodeError {
+    fn from(e: cairn_cluster::ClusterError) -> Self {
+        match e {
+            cairn_cluster::ClusterError::Store(s) => NodeError::Store(s),
+            other => NodeError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Waits (on a blocking thread) until a write's blocks are placed with their quorum.
+pub(crate) fn placed(
+    placer: Option<std::sync::Arc<cairn_cluster::Placer>>,
+) -> Result<(), NodeError> {
+    if let Some(p) = placer {
+        let report = p.finish_blocking()?;
+        tracing::debug!(?report, "write placed");
+    }
+    Ok(())
 }
 
 impl From<DagError> for NodeError {
@@ -134,6 +157,8 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
 pub struct Node {
     store: Store,
     roots: std::sync::Arc<roots::RootsState>,
+    /// Where writes are placed when this node is part of a cluster (set once, at start).
+    cluster: std::sync::Arc<std::sync::OnceLock<cairn_cluster::Cluster>>,
 }
 
 impl Node {
@@ -142,6 +167,7 @@ impl Node {
         Node {
             store,
             roots: Default::default(),
+            cluster: Default::default(),
         }
     }
 
@@ -153,6 +179,30 @@ impl Node {
     /// The block store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Makes this node place what it writes on the cluster (and read what it misses from it).
+    pub fn set_cluster(&self, cluster: cairn_cluster::Cluster) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// The cluster this node writes to, if any.
+    pub fn cluster(&self) -> Option<&cairn_cluster::Cluster> {
+        self.cluster.get()
+    }
+
+    /// A batch for a write: in a cluster its blocks go to their placement targets as they
+    /// come (the returned placer says when they are all placed), otherwise to this store.
+    pub(crate) fn write_batch(
+        &self,
+    ) -> (WriteBatch, Option<std::sync::Arc<cairn_cluster::Placer>>) {
+        match self.cluster.get() {
+            Some(cluster) => {
+                let placer = cluster.placer();
+                (self.store.forwarding_batch(placer.clone()), Some(placer))
+            }
+            None => (self.store.batch(), None),
+        }
     }
 
     /// Pins `cid` after checking its whole DAG is present.

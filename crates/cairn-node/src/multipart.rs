@@ -228,7 +228,8 @@ impl Node {
         }
         let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
 
-        let batch = Arc::new(self.store().batch());
+        let (batch, placer) = self.write_batch();
+        let batch = Arc::new(batch);
         let aligned = chosen[..chosen.len() - 1]
             .iter()
             .all(|p| p.record.size % CHUNK_SIZE as u64 == 0);
@@ -237,6 +238,7 @@ impl Node {
         } else {
             self.rechunk_parts(&batch, &chosen, version)?
         };
+        crate::placed(placer)?;
 
         let mut meta = upload.meta;
         meta.upload_id = Some(id.to_owned());

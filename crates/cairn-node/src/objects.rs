@@ -363,10 +363,11 @@ impl Node {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-        let store = self.store().clone();
+        let node = self.clone();
         let worker = tokio::task::spawn_blocking(move || {
             // Opening a batch waits while a GC runs: do it here, not on an async worker.
-            let batch = Arc::new(store.batch());
+            let (batch, placer) = node.write_batch();
+            let batch = Arc::new(batch);
             let mut importer = FileImporter::new(batch.clone(), version);
             let mut md5 = Md5::new();
             while let Some(piece) = rx.blocking_recv() {
@@ -374,6 +375,7 @@ impl Node {
                 importer.write(&piece)?;
             }
             let link = importer.finish()?;
+            crate::placed(placer)?;
             Ok::<_, NodeError>((batch, link, <[u8; 16]>::from(md5.finalize())))
         });
         let mut failure = None;

@@ -489,10 +489,12 @@ impl Node {
             head: head.to_bytes()?,
         };
         build.out.push(record);
-        let batch = self.store().batch();
+        // In a cluster the bucket's metadata DAG is kept with the same redundancy as its data.
+        let (batch, placer) = self.write_batch();
         for block in &build.out {
             batch.put(block)?;
         }
+        crate::placed(placer)?;
         let blocks_written = batch.written();
         batch.commit_with(|txn| {
             if txn.latest_root(bucket)?.map(|r| r.seq) != prev.as_ref().map(|p| p.seq) {

@@ -50,6 +50,10 @@ pub fn s3_err(e: NodeError) -> S3Error {
                 "part {n} is smaller than the minimum allowed size"
             )
         }
+        NodeError::Unavailable(why) => S3Error::with_message(
+            S3ErrorCode::ServiceUnavailable,
+            format!("the cluster cannot keep this write now: {why}"),
+        ),
         other => {
             tracing::error!("internal error: {other}");
             S3Error::with_message(S3ErrorCode::InternalError, other.to_string())

@@ -4,6 +4,7 @@
 
 mod bucket_cmd;
 mod cli;
+mod cluster;
 mod follow;
 mod provide;
 mod remote;

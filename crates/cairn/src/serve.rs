@@ -52,6 +52,29 @@ pub struct FileConfig {
     pub announce: Option<Vec<String>>,
     /// How often every root is announced again: `12h` (default), `30m`, ... (`d h m s`).
     pub reprovide_interval: Option<String>,
+    /// `[storage]`: how data is kept across the cluster.
+    pub storage: Option<StorageConfig>,
+}
+
+/// The `[storage]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `"replicas:N"` or `"ec:K+M"`; unset: this node keeps its own data (no cluster).
+    pub redundancy: Option<String>,
+    /// This node's failure domain; placement spreads pieces over zones first.
+    pub zone: Option<String>,
+    /// How long a member may be unreachable before its pieces are re-created elsewhere
+    /// (`10m` default; `d h m s`).
+    pub down_after: Option<String>,
+}
+
+/// Effective cluster settings.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub redundancy: cairn_cluster::Redundancy,
+    pub zone: Option<String>,
+    pub down_after: Duration,
 }
 
 /// Effective settings.
@@ -71,6 +94,8 @@ pub struct Settings {
     pub net: cairn_net::NetConfig,
     /// How often every provided root is announced again.
     pub reprovide_interval: Duration,
+    /// Cluster durability, when `[storage] redundancy` is set.
+    pub cluster: Option<ClusterSettings>,
 }
 
 fn multiaddrs(list: &[String]) -> Result<Vec<cairn_net::libp2p::Multiaddr>> {
@@ -155,6 +180,25 @@ pub fn parse_retention(text: &str) -> Result<Option<Duration>> {
 }
 
 /// Parses `30d`, `12h`, `90m`, `3600s` or a bare number of days, for setting `what`.
+fn cluster_settings(storage: Option<&StorageConfig>) -> Result<Option<ClusterSettings>> {
+    let Some(storage) = storage else {
+        return Ok(None);
+    };
+    let Some(redundancy) = &storage.redundancy else {
+        return Ok(None);
+    };
+    Ok(Some(ClusterSettings {
+        redundancy: redundancy
+            .parse()
+            .map_err(|e| anyhow::anyhow!("[storage] redundancy: {e}"))?,
+        zone: storage.zone.clone(),
+        down_after: match &storage.down_after {
+            Some(text) => parse_duration("[storage] down_after", text)?,
+            None => Duration::from_secs(600),
+        },
+    }))
+}
+
 fn parse_duration(what: &str, text: &str) -> Result<Duration> {
     let text = text.trim();
     let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
@@ -228,8 +272,10 @@ impl Settings {
             cid_version: CidVersion::try_from(version)?,
             net: cairn_net::NetConfig {
                 dht_path: Some(data.join("dht.redb")),
+                zone: from_file.storage.as_ref().and_then(|s| s.zone.clone()),
                 ..net_config(&from_file, p2p_listen, bootstrap)?
             },
+            cluster: cluster_settings(from_file.storage.as_ref())?,
             reprovide_interval: match &from_file.reprovide_interval {
                 Some(text) => parse_duration("reprovide_interval", text)?,
                 None => Duration::from_secs(12 * 3600),
@@ -376,10 +422,35 @@ async fn serve(settings: Settings) -> Result<()> {
     )
     .await
     .context("starting the p2p node")?;
-    node_for_api.store().set_remote(Arc::new(NetBlocks {
+    let from_network: Arc<dyn cairn_store::RemoteBlocks> = Arc::new(NetBlocks {
         net: net.clone(),
         runtime: tokio::runtime::Handle::current(),
-    }));
+    });
+    let members_task = match &settings.cluster {
+        Some(c) => {
+            let cluster = crate::cluster::join(&node_for_api, &net, c);
+            node_for_api
+                .store()
+                .set_remote(Arc::new(crate::cluster::ClusterFirst {
+                    cluster: cluster.clone(),
+                    then: from_network,
+                }));
+            Some(cairn_node::worker::spawn_periodic(
+                node_for_api.clone(),
+                crate::cluster::Members {
+                    net: net.clone(),
+                    cluster,
+                    runtime: tokio::runtime::Handle::current(),
+                },
+                crate::cluster::MEMBERS_TICK,
+                stop_tx.subscribe(),
+            ))
+        }
+        None => {
+            node_for_api.store().set_remote(from_network);
+            None
+        }
+    };
     let p2p_addrs = net.addrs().await?;
     let api = axum::serve(
         api_listener,
@@ -501,7 +572,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = follow_task.await;
     let _ = net_task.await;
     let _ = metrics_task.await;
-    if let Some(task) = gc_task {
+    for task in [gc_task, members_task].into_iter().flatten() {
         let _ = task.await;
     }
     tokio::select! {
@@ -564,6 +635,13 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
                 (q.cid, answer)
             })
             .collect()
+    }
+
+    fn piece_request(&self, _peer: cairn_net::libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
+        match self.0.cluster() {
+            Some(cluster) => cluster.handle(&request),
+            None => Vec::new(),
+        }
     }
 
     fn bucket_heads(&self) -> Vec<u8> {

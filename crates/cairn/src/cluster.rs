@@ -1,0 +1,96 @@
+//! Joining a cluster: the piece protocol over libp2p as the cluster's transport, the members
+//! job (every connected Cairn peer is a member; a heartbeat each tick), and the order in which
+//! a missing block is looked for (the cluster's placement first, then Bitswap and the DHT).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_cluster::{Cluster, ClusterConfig, Member, Transport};
+use cairn_net::NetHandle;
+use cairn_node::{Node, NodeError};
+use futures::future::BoxFuture;
+
+use crate::serve::ClusterSettings;
+
+/// How often membership is refreshed from the network.
+pub const MEMBERS_TICK: Duration = Duration::from_secs(1);
+
+/// `/cairn/piece/1.0.0` over the node's swarm.
+struct NetTransport(NetHandle);
+
+impl Transport for NetTransport {
+    fn call(&self, peer: Vec<u8>, request: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let net = self.0.clone();
+        Box::pin(async move {
+            let peer = cairn_net::libp2p::PeerId::from_bytes(&peer).map_err(|e| e.to_string())?;
+            net.piece_request(peer, request)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Makes `node` a cluster member: its writes are placed, its misses read from the cluster.
+pub fn join(node: &Node, net: &NetHandle, settings: &ClusterSettings) -> Cluster {
+    let cluster = Cluster::new(
+        node.store().clone(),
+        ClusterConfig {
+            me: net.peer_id().to_bytes(),
+            zone: settings.zone.clone(),
+            policy: settings.redundancy,
+            down_after: settings.down_after,
+        },
+        Arc::new(NetTransport(net.clone())),
+    );
+    node.set_cluster(cluster.clone());
+    tracing::info!(redundancy = %settings.redundancy, zone = ?settings.zone, "cluster storage on");
+    cluster
+}
+
+/// The members job: every connected peer whose agent is Cairn's is a member.
+pub struct Members {
+    pub net: NetHandle,
+    pub cluster: Cluster,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl cairn_node::worker::Job for Members {
+    fn name(&self) -> &'static str {
+        "members"
+    }
+
+    fn run(&mut self, _node: &Node) -> Result<String, NodeError> {
+        let Ok(peers) = self.runtime.block_on(self.net.peers()) else {
+            return Ok(String::new());
+        };
+        let members: Vec<Member> = peers
+            .iter()
+            .filter_map(|p| {
+                let agent = p.agent.as_deref()?;
+                agent.starts_with("cairn/").then(|| Member {
+                    id: p.peer_id.to_bytes(),
+                    zone: cairn_net::zone_of_agent(agent).map(str::to_owned),
+                })
+            })
+            .collect();
+        self.cluster.observe(&members);
+        Ok(String::new())
+    }
+}
+
+/// Missing blocks: the cluster first (it knows where pieces are and rebuilds lost ones), then
+/// the network at large.
+pub struct ClusterFirst {
+    pub cluster: Cluster,
+    pub then: Arc<dyn cairn_store::RemoteBlocks>,
+}
+
+impl cairn_store::RemoteBlocks for ClusterFirst {
+    fn fetch(&self, cid: &cairn_dag::Cid) -> Option<bytes::Bytes> {
+        cairn_store::RemoteBlocks::fetch(&self.cluster, cid).or_else(|| self.then.fetch(cid))
+    }
+
+    fn prefetch(&self, cids: &[cairn_dag::Cid]) {
+        self.cluster.prefetch(cids);
+    }
+}

@@ -1,0 +1,184 @@
+//! Durability across processes: six `cairn serve` nodes with `[storage] redundancy = "ec:4+2"`
+//! on 127.0.0.1, fully meshed. 100 objects of 1 B to 20 MiB go in through S3 on one node;
+//! then two nodes — the bucket's owner among them — are killed with SIGKILL, and every object
+//! still reads byte-exact from every survivor through S3 and the gateway.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::{Server, cairn, ok, pattern};
+
+fn addr_of(server: &Server) -> String {
+    let id: serde_json::Value =
+        serde_json::from_str(&ok(&cairn(server.data.path(), &["id", "--json"]))).unwrap();
+    id["addrs"][0].as_str().unwrap().to_owned()
+}
+
+/// Starts `n` nodes with `redundancy`, each bootstrapping from all before it, and waits until
+/// every node sees every other.
+fn cluster(n: usize, redundancy: &str) -> Vec<Server> {
+    let mut nodes: Vec<Server> = Vec::new();
+    let mut addrs: Vec<String> = Vec::new();
+    for _ in 0..n {
+        let data = tempfile::tempdir().unwrap();
+        std::fs::write(
+            data.path().join("cairn.toml"),
+            format!("[storage]\nredundancy = \"{redundancy}\"\ndown_after = \"5s\"\n"),
+        )
+        .unwrap();
+        let mut extra = Vec::new();
+        for a in &addrs {
+            extra.push("--bootstrap");
+            extra.push(a.as_str());
+        }
+        let node = Server::start_with(data, &extra);
+        addrs.push(addr_of(&node));
+        nodes.push(node);
+    }
+    let until = Instant::now() + Duration::from_secs(30);
+    for (i, node) in nodes.iter().enumerate() {
+        loop {
+            let peers = ok(&cairn(node.data.path(), &["peers"]));
+            if peers.matches("cairn/").count() >= n - 1 {
+                break;
+            }
+            assert!(Instant::now() < until, "node {i} sees only:\n{peers}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2)); // a members tick on every node
+    nodes
+}
+
+/// Bytes of block files under a data folder.
+fn block_bytes(data: &Path) -> u64 {
+    common::block_files(data)
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+fn sizes() -> Vec<usize> {
+    let cycle = [
+        1usize, 100, 4096, 70_000, 262_144, 262_145, 600_000, 1_500_000, 3_000_000, 2_000_000,
+    ];
+    let mut out: Vec<usize> = (0..100).map(|i| cycle[i % cycle.len()]).collect();
+    out[9] = 20 << 20;
+    out
+}
+
+async fn get(client: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
+    let out = client
+        .get_object()
+        .bucket("durable")
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    Some(out.body.collect().await.ok()?.into_bytes().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
+    let mut nodes = cluster(6, "ec:4+2");
+    let s3 = nodes[0].client();
+    s3.create_bucket().bucket("durable").send().await.unwrap();
+    s3.put_bucket_acl()
+        .bucket("durable")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let sizes = sizes();
+    let mut logical = 0u64;
+    let mut cids = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let key = format!("obj/{i:03}");
+        s3.put_object()
+            .bucket("durable")
+            .key(&key)
+            .body(ByteStream::from(pattern(size, i as u8)))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+        let head = s3
+            .head_object()
+            .bucket("durable")
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+        cids.push(head.metadata().unwrap()["cid"].clone());
+        logical += size as u64;
+    }
+
+    // Every node has the bucket's latest head before anything dies.
+    for (i, node) in nodes.iter().enumerate() {
+        let client = node.client();
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let listed = client
+                .list_objects_v2()
+                .bucket("durable")
+                .send()
+                .await
+                .ok()
+                .map(|l| l.key_count().unwrap_or(0));
+            if listed == Some(100) {
+                break;
+            }
+            assert!(Instant::now() < until, "node {i} lists {listed:?} objects");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let stored: u64 = nodes.iter().map(|n| block_bytes(n.data.path())).sum();
+    let overhead = stored as f64 / logical as f64;
+    println!("stored {stored} bytes for {logical} logical: {overhead:.3} (ideal 1.5)");
+    assert!((1.4..1.75).contains(&overhead), "overhead {overhead}");
+
+    // Kill the owner and one more node.
+    let _owner = nodes.remove(0).kill_9();
+    let _other = nodes.remove(2).kill_9();
+    for (i, node) in nodes.iter().enumerate() {
+        let client = node.client();
+        for (n, &size) in sizes.iter().enumerate() {
+            let key = format!("obj/{n:03}");
+            let body = get(&client, &key)
+                .await
+                .unwrap_or_else(|| panic!("survivor {i} cannot read {key}"));
+            assert!(
+                body == pattern(size, n as u8),
+                "{key} differs on survivor {i}"
+            );
+        }
+        for (n, cid) in cids.iter().enumerate() {
+            let url = format!("http://{}/ipfs/{cid}", node.gateway);
+            let body = ureq::get(&url)
+                .call()
+                .unwrap_or_else(|e| panic!("gateway {url}: {e}"))
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .unwrap();
+            assert!(
+                body == pattern(sizes[n], n as u8),
+                "gateway {cid} on survivor {i}"
+            );
+        }
+        // The owner is gone: its bucket is read-only here, with a clear error.
+        let err = client
+            .put_object()
+            .bucket("durable")
+            .key("new")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
+        let text = format!("{err:?}");
+        assert!(text.contains("ServiceUnavailable"), "{text}");
+    }
+}
