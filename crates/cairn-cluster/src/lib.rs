@@ -17,6 +17,7 @@ pub mod placement;
 pub mod policy;
 pub mod proto;
 mod read;
+pub mod repair;
 mod server;
 pub mod stripe;
 mod write;
@@ -109,6 +110,8 @@ struct Inner {
     transport: Arc<dyn Transport>,
     runtime: tokio::runtime::Handle,
     read: read::ReadState,
+    /// Where the next check pass starts: (stripe manifest, piece multihash).
+    check_cursor: Mutex<(Option<cairn_dag::Cid>, Option<Vec<u8>>)>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -135,6 +138,7 @@ impl Cluster {
                 transport,
                 runtime: tokio::runtime::Handle::current(),
                 read: Default::default(),
+                check_cursor: Default::default(),
             }),
         }
     }

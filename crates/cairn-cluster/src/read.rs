@@ -172,7 +172,7 @@ impl Cluster {
         }
     }
 
-    async fn ask(&self, peer: &[u8], request: &Request) -> Option<Response> {
+    pub(crate) async fn ask(&self, peer: &[u8], request: &Request) -> Option<Response> {
         match tokio::time::timeout(ASK_TIMEOUT, self.call(peer, request)).await {
             Ok(Ok(r)) => Some(r),
             Ok(Err(e)) => {

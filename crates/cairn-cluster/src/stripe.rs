@@ -1,8 +1,11 @@
 //! Reed-Solomon stripes (pure). A stripe is up to K blocks as they are — the IPFS blocks
 //! themselves, so any IPFS peer can still fetch them by CID — plus M parity shards computed
-//! over the blocks zero-padded to one shard length. Parity shards are raw blocks named by their
-//! sha2-256 CID, which is their checksum; data shards are checked by their own CIDs. The
-//! dag-cbor stripe manifest lists them all and is itself content-addressed.
+//! over the blocks zero-padded to one shard length. Parity shard `j` is a raw block holding the
+//! byte `j` then the parity bytes, named by its sha2-256 CID, which is its checksum: the
+//! leading index keeps parity shards distinct even when their bytes agree (a one-block stripe's
+//! parity shards are all copies of it), so each shard's holders can be counted apart. Data
+//! shards are checked by their own CIDs. The dag-cbor stripe manifest lists them all and is
+//! itself content-addressed.
 
 use bytes::Bytes;
 use cairn_dag::{Block, Cid, CidVersion};
@@ -103,11 +106,15 @@ pub fn encode(blocks: &[Block], m: usize) -> Result<(Manifest, Block, Vec<Block>
         .map_err(|e| ClusterError::Coding(e.to_string()))?;
     let parity: Vec<Block> = parity
         .into_iter()
-        .map(|p| {
-            let cid = cairn_dag::cid_of(CidVersion::V1, cairn_dag::RAW, &p)?;
+        .enumerate()
+        .map(|(j, p)| {
+            let mut framed = Vec::with_capacity(p.len() + 1);
+            framed.push(j as u8);
+            framed.extend_from_slice(&p);
+            let cid = cairn_dag::cid_of(CidVersion::V1, cairn_dag::RAW, &framed)?;
             Ok(Block {
                 cid,
-                data: p.into(),
+                data: framed.into(),
             })
         })
         .collect::<Result<_, ClusterError>>()?;
@@ -141,8 +148,16 @@ pub fn rebuild(manifest: &Manifest, shards: &[Option<Bytes>]) -> Result<Vec<Bloc
             .enumerate()
             .filter_map(|(i, d)| d.as_ref().map(|d| (i, padded(d, len))))
             .collect();
-        let recovery: Vec<(usize, &Bytes)> = (0..manifest.parity.len())
-            .filter_map(|j| good(k + j).map(|p| (j, p)))
+        let recovery: Vec<(usize, &[u8])> = (0..manifest.parity.len())
+            .filter_map(|j| {
+                let framed = good(k + j)?;
+                match framed.split_first() {
+                    Some((&index, parity)) if index as usize == j && parity.len() == len => {
+                        Some((j, parity))
+                    }
+                    _ => None,
+                }
+            })
             .collect();
         if originals.len() + recovery.len() < k {
             return Err(ClusterError::Unrecoverable(format!(

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cairn_cluster::repair::{CheckReport, Mode};
 use cairn_cluster::{Cluster, ClusterConfig, Member, Redundancy, Transport};
 use cairn_dag::{Block, CidVersion};
 use cairn_store::{BlockSink, Store};
@@ -48,6 +49,10 @@ struct Harness {
 
 impl Harness {
     fn new(n: usize, policy: Redundancy) -> Self {
+        Harness::with_down_after(n, policy, Duration::from_secs(3600))
+    }
+
+    fn with_down_after(n: usize, policy: Redundancy, down_after: Duration) -> Self {
         let switch = Arc::new(Switch::default());
         let mut nodes = Vec::new();
         let mut dirs = Vec::new();
@@ -61,7 +66,7 @@ impl Harness {
                     me: id.clone(),
                     zone: None,
                     policy,
-                    down_after: Duration::from_secs(3600),
+                    down_after,
                 },
                 Arc::new(Port(switch.clone())),
             );
@@ -103,6 +108,23 @@ impl Harness {
             self.switch.dead.lock().insert(self.nodes[i].0.clone());
         }
         self.heartbeat();
+    }
+
+    /// One pass of `mode` on every live node, summed.
+    async fn pass(&self, mode: Mode) -> CheckReport {
+        let mut sum = CheckReport::default();
+        for (_, c) in self.alive() {
+            let r = c.check_pass(mode, 100_000).await.unwrap();
+            assert!(r.wrapped);
+            sum.led += r.led;
+            sum.at_full_margin += r.at_full_margin;
+            sum.degraded += r.degraded;
+            sum.lost += r.lost;
+            sum.repaired += r.repaired;
+            sum.verified += r.verified;
+            sum.failed += r.failed;
+        }
+        sum
     }
 
     /// Bytes of all blocks stored on all nodes (dead ones too).
@@ -149,6 +171,28 @@ async fn read_all(h: &Harness, objects: &[Vec<Block>]) {
                     Ok(data) => Some(data),
                     Err(_) => reader.fetch(&b.cid).await,
                 };
+                if got.is_none() {
+                    for (id, n) in &h.nodes {
+                        let st = n.store();
+                        let m = st.stripe_of(&b.cid).unwrap();
+                        eprintln!(
+                            "{}: has {} piece {:?} stripe {:?} dead {}",
+                            String::from_utf8_lossy(id),
+                            st.has(&b.cid).unwrap(),
+                            st.piece(&b.cid).unwrap(),
+                            m,
+                            h.switch.dead.lock().contains(id)
+                        );
+                        if let Some(m) = m {
+                            let bytes = st.get_local(&m).unwrap();
+                            let man =
+                                cairn_cluster::stripe::Manifest::from_block(&m, &bytes).unwrap();
+                            for c in man.shards() {
+                                eprintln!("   shard {c} held {}", st.has(c).unwrap());
+                            }
+                        }
+                    }
+                }
                 assert_eq!(
                     got.as_ref(),
                     Some(&b.data),
@@ -188,6 +232,87 @@ async fn six_nodes_ec_4_2_lose_two_and_read_everything() {
     println!("stored/logical = {overhead:.3} (ideal 1.5)");
     assert!((1.45..1.65).contains(&overhead), "overhead {overhead}");
     h.kill(&[1, 4]);
+    read_all(&h, &objects).await;
+}
+
+/// The block file of `cid` in a store folder.
+fn block_file(dir: &std::path::Path, cid: &cairn_dag::Cid) -> std::path::PathBuf {
+    let key = cairn_store::files::key_of(cid);
+    for shard in std::fs::read_dir(dir.join("blocks")).unwrap().flatten() {
+        let p = shard.path().join(&key);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("no file for {cid}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_restores_full_margin_after_losses_and_corruption() {
+    // 8 nodes: after 2 die, the 6 left can again hold every stripe's 6 shards on 6 nodes.
+    let h = Harness::with_down_after(8, Redundancy::Ec { k: 4, m: 2 }, Duration::ZERO);
+    let mut objects = Vec::new();
+    for (i, size) in [1usize, 200_000, 1 << 20, 3_000_000, 6 << 20]
+        .into_iter()
+        .enumerate()
+    {
+        let (blocks, _) = file(size, 200 + i as u64);
+        write(&h.nodes[i].1, blocks.clone()).await;
+        objects.push(blocks);
+    }
+    let healthy = h.pass(Mode::Soft).await;
+    assert!(
+        healthy.led > 0 && healthy.degraded == 0 && healthy.lost == 0,
+        "{healthy:?}"
+    );
+    let stripes = healthy.led;
+    assert_eq!(healthy.at_full_margin, stripes);
+
+    h.kill(&[2, 6]);
+    let hurt = h.pass(Mode::Soft).await;
+    assert_eq!(hurt.lost, 0, "{hurt:?}");
+    assert!(
+        hurt.degraded > 0,
+        "two of eight nodes held some shards: {hurt:?}"
+    );
+    let fixed = h.pass(Mode::Repair).await;
+    assert!(fixed.repaired > 0 && fixed.failed == 0, "{fixed:?}");
+    let after = h.pass(Mode::Soft).await;
+    assert_eq!(
+        (after.led, after.at_full_margin, after.degraded, after.lost),
+        (stripes, stripes, 0, 0),
+        "every stripe back to full margin"
+    );
+    let hard = h.pass(Mode::Hard).await;
+    assert_eq!((hard.verified, hard.failed), (stripes, 0), "{hard:?}");
+
+    // A flipped byte in a shard file: never served, found, re-created.
+    let (victim, blocks) = (&h.nodes[0], &objects[4]);
+    let dir = victim.1.store().root().to_path_buf();
+    let held = blocks
+        .iter()
+        .find(|b| victim.1.store().has(&b.cid).unwrap() && b.data.len() > 1000)
+        .expect("node 0 holds a leaf of the big object");
+    let path = block_file(&dir, &held.cid);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[500] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let hard = h.pass(Mode::Hard).await;
+    assert_eq!(hard.failed, 0, "{hard:?}");
+    assert!(
+        !victim.1.store().has(&held.cid).unwrap(),
+        "the corrupt file was quarantined"
+    );
+    h.pass(Mode::Repair).await;
+    let again = h.pass(Mode::Soft).await;
+    assert_eq!(
+        (again.at_full_margin, again.degraded),
+        (stripes, 0),
+        "{again:?}"
+    );
+
+    // Two more losses: still everything reads.
+    h.kill(&[0, 5]);
     read_all(&h, &objects).await;
 }
 

@@ -10,7 +10,8 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use crate::meta::parse_cid;
 use crate::{Store, StoreError};
 
-/// piece multihash → CID bytes of its stripe's manifest (empty for a whole replica).
+/// piece multihash → `1 ‖ CID of its stripe's manifest` for a shard, `0 ‖ its own CID` for a
+/// whole replica.
 const PIECES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pieces");
 /// manifest CID bytes → () for every stripe manifest held here.
 const STRIPES: TableDefinition<&[u8], ()> = TableDefinition::new("stripes");
@@ -24,8 +25,38 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A piece held here: its multihash and the manifest of its stripe (`None`: a replica).
-pub type PieceRow = (Vec<u8>, Option<Cid>);
+/// A piece held here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PieceRow {
+    /// Its multihash (the key pieces are paged by).
+    pub key: Vec<u8>,
+    /// What it is.
+    pub of: PieceOf,
+}
+
+/// What a piece is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceOf {
+    /// A shard of the stripe with this manifest.
+    Stripe(Cid),
+    /// A whole replica of the block with this CID.
+    Replica(Cid),
+}
+
+fn piece_value(block: &Block, stripe: Option<&Cid>) -> Vec<u8> {
+    match stripe {
+        Some(m) => [&[1u8][..], &m.to_bytes()].concat(),
+        None => [&[0u8][..], &block.cid.to_bytes()].concat(),
+    }
+}
+
+fn parse_piece(v: &[u8]) -> Result<PieceOf, StoreError> {
+    match v.split_first() {
+        Some((1, cid)) => Ok(PieceOf::Stripe(parse_cid(cid)?)),
+        Some((0, cid)) => Ok(PieceOf::Replica(parse_cid(cid)?)),
+        _ => Err(StoreError::Sink("unreadable piece row".into())),
+    }
+}
 
 /// A stripe manifest to keep, with the data blocks it lists.
 #[derive(Debug, Clone, Copy)]
@@ -55,14 +86,15 @@ impl Store {
         batch.commit_with(|meta| {
             let mut table = meta.txn.open_table(PIECES)?;
             for (block, of) in pieces {
-                let of = of.map(|c| c.to_bytes()).unwrap_or_default();
-                table.insert(block.cid.hash().to_bytes().as_slice(), of.as_slice())?;
+                let value = piece_value(block, of.as_ref());
+                table.insert(block.cid.hash().to_bytes().as_slice(), value.as_slice())?;
             }
             if let Some(s) = stripe {
                 let manifest = s.manifest.cid.to_bytes();
+                let value = piece_value(s.manifest, Some(&s.manifest.cid));
                 table.insert(
                     s.manifest.cid.hash().to_bytes().as_slice(),
-                    manifest.as_slice(),
+                    value.as_slice(),
                 )?;
                 meta.txn
                     .open_table(STRIPES)?
@@ -76,19 +108,14 @@ impl Store {
         })
     }
 
-    /// Whether `cid` is kept here as a piece, and of which stripe (`Some(None)`: a replica).
-    pub fn piece(&self, cid: &Cid) -> Result<Option<Option<Cid>>, StoreError> {
+    /// Whether `cid` is kept here as a piece, and as what.
+    pub fn piece(&self, cid: &Cid) -> Result<Option<PieceOf>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
         let table = txn.open_table(PIECES)?;
-        let Some(v) = table.get(cid.hash().to_bytes().as_slice())? else {
-            return Ok(None);
-        };
-        let v = v.value();
-        Ok(Some(if v.is_empty() {
-            None
-        } else {
-            Some(parse_cid(v)?)
-        }))
+        table
+            .get(cid.hash().to_bytes().as_slice())?
+            .map(|v| parse_piece(v.value()))
+            .transpose()
     }
 
     /// The manifest of the stripe that can rebuild data block `cid`, if this node holds it.
@@ -123,7 +150,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Up to `limit` pieces held here after multihash `after`: (multihash, stripe).
+    /// Up to `limit` pieces held here after multihash `after`.
     pub fn pieces_page(
         &self,
         after: Option<&[u8]>,
@@ -143,15 +170,10 @@ impl Store {
                 break;
             }
             let (k, v) = row?;
-            let v = v.value();
-            out.push((
-                k.value().to_vec(),
-                if v.is_empty() {
-                    None
-                } else {
-                    Some(parse_cid(v)?)
-                },
-            ));
+            out.push(PieceRow {
+                key: k.value().to_vec(),
+                of: parse_piece(v.value())?,
+            });
         }
         Ok(out)
     }
@@ -222,8 +244,11 @@ mod tests {
             store.put_pieces(&[(b.clone(), None)], None).unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.piece(&a.cid).unwrap(), Some(Some(manifest.cid)));
-        assert_eq!(store.piece(&b.cid).unwrap(), Some(None));
+        assert_eq!(
+            store.piece(&a.cid).unwrap(),
+            Some(PieceOf::Stripe(manifest.cid))
+        );
+        assert_eq!(store.piece(&b.cid).unwrap(), Some(PieceOf::Replica(b.cid)));
         assert_eq!(store.piece(&raw(b"x").cid).unwrap(), None);
         assert_eq!(store.stripe_of(&b.cid).unwrap(), Some(manifest.cid));
         assert_eq!(store.stripes_page(None, 10).unwrap(), vec![manifest.cid]);

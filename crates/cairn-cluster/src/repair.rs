@@ -1,0 +1,411 @@
+//! Checks and repair of the pieces this node holds. For every stripe manifest (or whole
+//! replica) kept here, the current targets are asked which shards they hold:
+//! * a **soft check** counts the distinct shards on their targets; the margin is how many more
+//!   may be lost before the stripe cannot be read (full margin: M, or N-1 copies);
+//! * a **hard check** also rebuilds the data from parity and compares every CID;
+//! * **repair** re-creates the shards no target holds — copied from wherever a copy is, or
+//!   rebuilt from any K — on targets that hold none, after a member has been gone longer than
+//!   `down_after` or a write was stored short. One node acts per unit: the first live target
+//!   holding its manifest (or replica), so repairs are not done twice.
+//!
+//! Work is paged: a pass takes up to `limit` units and the next pass continues after them.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use cairn_dag::{Block, Cid};
+use serde_bytes::ByteBuf;
+
+use crate::placement::targets;
+use crate::proto::{Request, Response, WireBlock};
+use crate::stripe::{self, Manifest};
+use crate::{Cluster, ClusterError};
+
+/// What one pass found and did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Units looked at.
+    pub checked: u64,
+    /// Units this node leads (the others are counted by their leaders).
+    pub led: u64,
+    /// Led units by margin: `[0]` = not readable, `[i]` = i-1 more losses survivable... see
+    /// [`CheckReport::by_margin`].
+    pub at_full_margin: u64,
+    /// Led units below full margin but readable.
+    pub degraded: u64,
+    /// Led units that cannot be read.
+    pub lost: u64,
+    /// Pieces re-created.
+    pub repaired: u64,
+    /// Hard checks that rebuilt and verified.
+    pub verified: u64,
+    /// Hard checks or repairs that failed.
+    pub failed: u64,
+    /// Whether the pass reached the end (the next one starts over).
+    pub wrapped: bool,
+}
+
+/// What to do with each unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Count pieces.
+    Soft,
+    /// Count, then rebuild and verify.
+    Hard,
+    /// Count, then re-create what is missing.
+    Repair,
+}
+
+/// A unit's pieces and who holds them.
+struct Survey {
+    shards: Vec<Cid>,
+    /// Current targets (peer ids), in placement order.
+    targets: Vec<Vec<u8>>,
+    /// For each target, which shards it holds (empty: unreachable).
+    held: Vec<Vec<bool>>,
+    /// Pieces needed to read.
+    needed: usize,
+}
+
+impl Survey {
+    fn present(held: &[&Vec<bool>], width: usize) -> usize {
+        (0..width)
+            .filter(|&i| held.iter().any(|h| h.get(i) == Some(&true)))
+            .count()
+    }
+
+    /// How many more target nodes may be lost with the unit still readable (`None`: it cannot
+    /// be read now), losing the nodes that hold the most shards first.
+    fn margin(&self) -> Option<usize> {
+        let width = self.shards.len();
+        let mut left: Vec<&Vec<bool>> = self.held.iter().filter(|h| h.iter().any(|x| *x)).collect();
+        if Survey::present(&left, width) < self.needed {
+            return None;
+        }
+        let mut lost = 0;
+        while !left.is_empty() {
+            // Lose the node whose loss removes the most shards held nowhere else.
+            let worst = (0..left.len())
+                .max_by_key(|&i| {
+                    let others: Vec<&Vec<bool>> = left
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, h)| *h)
+                        .collect();
+                    width - Survey::present(&others, width)
+                })
+                .expect("not empty");
+            left.remove(worst);
+            if Survey::present(&left, width) < self.needed {
+                break;
+            }
+            lost += 1;
+        }
+        Some(lost)
+    }
+}
+
+impl Cluster {
+    /// One pass of `mode` over up to `limit` stripes and replicas held here.
+    pub async fn check_pass(&self, mode: Mode, limit: usize) -> Result<CheckReport, ClusterError> {
+        let mut report = CheckReport::default();
+        let cursor = self.inner.check_cursor.lock().clone();
+        let store = self.store().clone();
+        let (stripes, pieces) = tokio::task::spawn_blocking(move || {
+            let stripes = store.stripes_page(cursor.0.as_ref(), limit)?;
+            let pieces = store.pieces_page(cursor.1.as_deref(), limit)?;
+            Ok::<_, ClusterError>((stripes, pieces))
+        })
+        .await
+        .map_err(|e| ClusterError::Transport(e.to_string()))??;
+        let replicas: Vec<Cid> = pieces
+            .iter()
+            .filter_map(|p| match p.of {
+                cairn_store::pieces::PieceOf::Replica(cid) => Some(cid),
+                cairn_store::pieces::PieceOf::Stripe(_) => None,
+            })
+            .collect();
+        for mcid in &stripes {
+            report.checked += 1;
+            if let Err(e) = self.check_stripe(mcid, mode, &mut report).await {
+                tracing::warn!(stripe = %mcid, "check: {e}");
+                report.failed += 1;
+            }
+        }
+        for cid in &replicas {
+            report.checked += 1;
+            if let Err(e) = self.check_replica(cid, mode, &mut report).await {
+                tracing::warn!(%cid, "check: {e}");
+                report.failed += 1;
+            }
+        }
+        let mut cursor = self.inner.check_cursor.lock();
+        let stripes_done = stripes.len() < limit;
+        let pieces_done = pieces.len() < limit;
+        cursor.0 = if stripes_done {
+            None
+        } else {
+            stripes.last().copied()
+        };
+        cursor.1 = if pieces_done {
+            None
+        } else {
+            pieces.last().map(|p| p.key.clone())
+        };
+        report.wrapped = stripes_done && pieces_done;
+        Ok(report)
+    }
+
+    /// Asks every current target which of `shards` it holds.
+    async fn survey(&self, key: &[u8], shards: Vec<Cid>, width: usize, needed: usize) -> Survey {
+        let members = self.placement_members();
+        let targets: Vec<Vec<u8>> = targets(&members, key, width)
+            .into_iter()
+            .map(|i| members[i].id.clone())
+            .collect();
+        let question = Request::Has {
+            cids: shards.clone(),
+        };
+        let question = &question;
+        let held = futures::future::join_all(targets.iter().map(|t| async move {
+            match self.ask(t, question).await {
+                Some(Response::Held(h)) if h.len() == question_len(question) => h,
+                _ => Vec::new(),
+            }
+        }))
+        .await;
+        Survey {
+            shards,
+            targets,
+            held,
+            needed,
+        }
+    }
+
+    fn me(&self) -> Vec<u8> {
+        self.inner.members.lock().me().id.clone()
+    }
+
+    /// Whether this node acts for a unit: it is the first target holding `marker` (the
+    /// manifest's position, or the replica), or no target holds it and this node does.
+    fn leads(&self, survey: &Survey, marker: usize) -> bool {
+        let me = self.me();
+        match survey
+            .targets
+            .iter()
+            .zip(&survey.held)
+            .find(|(_, h)| h.get(marker) == Some(&true))
+        {
+            Some((t, _)) => *t == me,
+            None => true,
+        }
+    }
+
+    fn tally(&self, survey: &Survey, full: usize, report: &mut CheckReport) {
+        report.led += 1;
+        match survey.margin() {
+            None => report.lost += 1,
+            Some(m) if m >= full => report.at_full_margin += 1,
+            Some(_) => report.degraded += 1,
+        }
+    }
+
+    async fn check_stripe(
+        &self,
+        mcid: &Cid,
+        mode: Mode,
+        report: &mut CheckReport,
+    ) -> Result<(), ClusterError> {
+        let Some(bytes) = self.local_block(mcid)? else {
+            return Ok(());
+        };
+        let manifest = Manifest::from_block(mcid, &bytes)?;
+        let mut shards: Vec<Cid> = manifest.shards().copied().collect();
+        let width = shards.len();
+        shards.push(*mcid); // the marker: who holds the manifest
+        let survey = self
+            .survey(&mcid.hash().to_bytes(), shards, width, manifest.k())
+            .await;
+        if !self.leads(&survey, width) {
+            return Ok(());
+        }
+        let mut survey = survey;
+        survey.shards.truncate(width);
+        for h in &mut survey.held {
+            h.truncate(width);
+        }
+        self.tally(&survey, manifest.parity.len(), report);
+        match mode {
+            Mode::Soft => {}
+            Mode::Hard => {
+                let blocks = self.rebuild_forced(mcid, &manifest).await?;
+                if blocks.len() == manifest.k() {
+                    report.verified += 1;
+                }
+            }
+            Mode::Repair => {
+                let wire = WireBlock {
+                    cid: *mcid,
+                    data: ByteBuf::from(bytes.to_vec()),
+                };
+                report.repaired += self
+                    .fill(&survey, Some(wire), |this| {
+                        let manifest = manifest.clone();
+                        let mcid = *mcid;
+                        async move { this.all_shards(&mcid, &manifest).await }
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_replica(
+        &self,
+        cid: &Cid,
+        mode: Mode,
+        report: &mut CheckReport,
+    ) -> Result<(), ClusterError> {
+        let policy = self.policy();
+        let n = policy.width(1);
+        let survey = self
+            .survey(&cid.hash().to_bytes(), vec![*cid; n], n, 1)
+            .await;
+        // One copy per target: target i "holds shard i" when it has the block.
+        let mut survey = survey;
+        for (i, h) in survey.held.iter_mut().enumerate() {
+            let has = h.first() == Some(&true);
+            *h = (0..n).map(|j| j == i && has).collect();
+        }
+        let me = self.me();
+        let first_holder = survey
+            .targets
+            .iter()
+            .zip(&survey.held)
+            .find(|(_, h)| h.iter().any(|x| *x))
+            .map(|(t, _)| t.clone());
+        if first_holder.is_some_and(|t| t != me) {
+            return Ok(());
+        }
+        self.tally(&survey, n - 1, report);
+        if mode == Mode::Repair {
+            let cid = *cid;
+            report.repaired += self
+                .fill(&survey, None, |this| async move {
+                    let data = match this.local_block(&cid)? {
+                        Some(d) => d,
+                        None => this.fetch(&cid).await.ok_or_else(|| {
+                            ClusterError::Unrecoverable(format!("no copy of {cid} left"))
+                        })?,
+                    };
+                    Ok(vec![Block { cid, data }; n])
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Puts every piece no target holds on a target that holds none; `pieces` produces all
+    /// pieces of the unit when some are needed.
+    async fn fill<F, Fut>(
+        &self,
+        survey: &Survey,
+        stripe: Option<WireBlock>,
+        pieces: F,
+    ) -> Result<u64, ClusterError>
+    where
+        F: FnOnce(Cluster) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<Block>, ClusterError>>,
+    {
+        let missing: Vec<usize> = (0..survey.shards.len())
+            .filter(|&i| !survey.held.iter().any(|h| h.get(i) == Some(&true)))
+            .collect();
+        let mut free: Vec<&Vec<u8>> = survey
+            .targets
+            .iter()
+            .zip(&survey.held)
+            .filter(|(t, h)| h.iter().all(|x| !x) && self.inner.members.lock().is_up(t))
+            .map(|(t, _)| t)
+            .collect();
+        if missing.is_empty() || free.is_empty() {
+            return Ok(0);
+        }
+        let all = pieces(self.clone()).await?;
+        let mut done = 0;
+        let mut used: HashSet<Vec<u8>> = HashSet::new();
+        for i in missing {
+            let Some(target) = free.pop() else { break };
+            let piece = &all[i];
+            let request = Request::Put {
+                pieces: vec![WireBlock {
+                    cid: piece.cid,
+                    data: ByteBuf::from(piece.data.to_vec()),
+                }],
+                stripe: stripe.clone(),
+            };
+            match self.ask(target, &request).await {
+                Some(Response::Stored) => {
+                    done += 1;
+                    used.insert(target.clone());
+                }
+                other => tracing::warn!(cid = %piece.cid, "repair put refused: {other:?}"),
+            }
+        }
+        if done > 0 {
+            tracing::info!(pieces = done, targets = used.len(), "pieces re-created");
+        }
+        Ok(done)
+    }
+
+    /// Every shard of a stripe (data rebuilt when missing, parity re-encoded and checked).
+    async fn all_shards(
+        &self,
+        mcid: &Cid,
+        manifest: &Manifest,
+    ) -> Result<Vec<Block>, ClusterError> {
+        let data = self.rebuild(mcid, manifest).await?;
+        let m = manifest.parity.len();
+        let (again, _, parity) = tokio::task::spawn_blocking({
+            let data = data.clone();
+            move || stripe::encode(&data, m)
+        })
+        .await
+        .map_err(|e| ClusterError::Coding(e.to_string()))??;
+        if again.parity != manifest.parity {
+            return Err(ClusterError::Unrecoverable(format!(
+                "stripe {mcid}: re-encoded parity differs from the manifest"
+            )));
+        }
+        let mut all = data;
+        all.extend(parity);
+        Ok(all)
+    }
+
+    /// A hard check: rebuild the data from as many parity shards as can stand in for data
+    /// shards, so the decoder runs, and verify every CID.
+    async fn rebuild_forced(
+        &self,
+        mcid: &Cid,
+        manifest: &Manifest,
+    ) -> Result<Vec<Block>, ClusterError> {
+        let all = self.all_shards(mcid, manifest).await?;
+        let k = manifest.k();
+        let m = manifest.parity.len();
+        let mut shards: Vec<Option<Bytes>> = all.iter().map(|b| Some(b.data.clone())).collect();
+        for s in shards.iter_mut().take(m.min(k)) {
+            *s = None;
+        }
+        let manifest = manifest.clone();
+        tokio::task::spawn_blocking(move || stripe::rebuild(&manifest, &shards))
+            .await
+            .map_err(|e| ClusterError::Coding(e.to_string()))?
+    }
+}
+
+fn question_len(q: &Request) -> usize {
+    match q {
+        Request::Has { cids } => cids.len(),
+        _ => 0,
+    }
+}
