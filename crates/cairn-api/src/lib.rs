@@ -58,6 +58,8 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
         .route("/api/v0/bucket/restore", post(buckets::restore))
         .route("/api/v0/bucket/head", get(buckets::head))
         .route("/api/v0/bucket/import", post(buckets::import))
+        .route("/api/v0/workers", get(workers))
+        .route("/api/v0/cluster/check", post(cluster_check))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
 }
@@ -214,6 +216,41 @@ async fn find_providers(State(s): State<AppState>, Query(q): Params) -> ApiResul
         .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e))?;
     let list: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
     Ok(Json(list).into_response())
+}
+
+/// `GET /api/v0/workers` — every background job's last run.
+async fn workers(State(s): State<AppState>) -> ApiResult {
+    let list: Vec<serde_json::Value> = s
+        .node
+        .workers()
+        .snapshot()
+        .into_iter()
+        .map(|(name, status)| json!({ "name": name, "status": status }))
+        .collect();
+    Ok(Json(list).into_response())
+}
+
+/// `POST /api/v0/cluster/check?mode=soft|hard|repair` — one full pass over the stripes and
+/// replicas this node holds (the units it leads are counted).
+async fn cluster_check(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    use cairn_cluster::repair::Mode;
+    let mode = match q.get("mode").map(String::as_str).unwrap_or("soft") {
+        "soft" => Mode::Soft,
+        "hard" => Mode::Hard,
+        "repair" => Mode::Repair,
+        other => return Err(fail(StatusCode::BAD_REQUEST, format!("mode {other:?}"))),
+    };
+    let cluster = s.node.cluster().cloned().ok_or_else(|| {
+        fail(
+            StatusCode::CONFLICT,
+            "this node is not in a cluster ([storage] redundancy is not set)",
+        )
+    })?;
+    let report = cluster
+        .check_all(mode)
+        .await
+        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(Json(report).into_response())
 }
 
 /// `POST /api/v0/add?cid_version=0|1&pin=true|false` — the body is the file.

@@ -40,6 +40,12 @@ pub enum Request {
         /// The blocks.
         cids: Vec<Cid>,
     },
+    /// Which of these blocks are kept here as pieces (copies cached by reads do not count:
+    /// GC may drop them).
+    Pieces {
+        /// The blocks.
+        cids: Vec<Cid>,
+    },
     /// Whether this node has `cid`, and the manifest of the stripe that can rebuild it.
     Locate {
         /// The block.
@@ -54,7 +60,7 @@ pub enum Response {
     Stored,
     /// A block's bytes.
     Block(ByteBuf),
-    /// For `Has`: one flag per asked CID.
+    /// For `Has` and `Pieces`: one flag per asked CID.
     Held(Vec<bool>),
     /// For `Locate`.
     Located {

@@ -5,7 +5,8 @@
 //! * a **hard check** also rebuilds the data from parity and compares every CID;
 //! * **repair** re-creates the shards no target holds — copied from wherever a copy is, or
 //!   rebuilt from any K — on targets that hold none, after a member has been gone longer than
-//!   `down_after` or a write was stored short. One node acts per unit: the first live target
+//!   `down_after` or a write was stored short; it also spreads shards that share a node (a
+//!   write made while the cluster looked smaller) onto targets that hold none. One node acts per unit: the first live target
 //!   holding its manifest (or replica), so repairs are not done twice.
 //!
 //! Work is paged: a pass takes up to `limit` units and the next pass continues after them.
@@ -22,14 +23,13 @@ use crate::stripe::{self, Manifest};
 use crate::{Cluster, ClusterError};
 
 /// What one pass found and did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct CheckReport {
     /// Units looked at.
     pub checked: u64,
     /// Units this node leads (the others are counted by their leaders).
     pub led: u64,
-    /// Led units by margin: `[0]` = not readable, `[i]` = i-1 more losses survivable... see
-    /// [`CheckReport::by_margin`].
+    /// Led units that can lose as many nodes as the policy allows (M, or N-1 copies).
     pub at_full_margin: u64,
     /// Led units below full margin but readable.
     pub degraded: u64,
@@ -45,6 +45,36 @@ pub struct CheckReport {
     pub wrapped: bool,
 }
 
+impl CheckReport {
+    /// Adds another pass's counts to these.
+    pub fn add(&mut self, other: &CheckReport) {
+        self.checked += other.checked;
+        self.led += other.led;
+        self.at_full_margin += other.at_full_margin;
+        self.degraded += other.degraded;
+        self.lost += other.lost;
+        self.repaired += other.repaired;
+        self.verified += other.verified;
+        self.failed += other.failed;
+        self.wrapped = other.wrapped;
+    }
+
+    /// A one-line summary.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} units checked, {} led: {} at full margin, {} degraded, {} lost; {} pieces re-created, {} verified, {} failed",
+            self.checked,
+            self.led,
+            self.at_full_margin,
+            self.degraded,
+            self.lost,
+            self.repaired,
+            self.verified,
+            self.failed
+        )
+    }
+}
+
 /// What to do with each unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -58,6 +88,7 @@ pub enum Mode {
 
 /// A unit's pieces and who holds them.
 struct Survey {
+    key: Vec<u8>,
     shards: Vec<Cid>,
     /// Current targets (peer ids), in placement order.
     targets: Vec<Vec<u8>>,
@@ -68,6 +99,10 @@ struct Survey {
 }
 
 impl Survey {
+    fn key_hex(&self) -> String {
+        crate::write::hex(&self.key)
+    }
+
     fn present(held: &[&Vec<bool>], width: usize) -> usize {
         (0..width)
             .filter(|&i| held.iter().any(|h| h.get(i) == Some(&true)))
@@ -107,6 +142,19 @@ impl Survey {
 }
 
 impl Cluster {
+    /// Passes of `mode` until every stripe and replica held here has been seen once.
+    pub async fn check_all(&self, mode: Mode) -> Result<CheckReport, ClusterError> {
+        *self.inner.check_cursor.lock() = Default::default();
+        let mut total = CheckReport::default();
+        loop {
+            let r = self.check_pass(mode, 1024).await?;
+            total.add(&r);
+            if r.wrapped {
+                return Ok(total);
+            }
+        }
+    }
+
     /// One pass of `mode` over up to `limit` stripes and replicas held here.
     pub async fn check_pass(&self, mode: Mode, limit: usize) -> Result<CheckReport, ClusterError> {
         let mut report = CheckReport::default();
@@ -164,7 +212,7 @@ impl Cluster {
             .into_iter()
             .map(|i| members[i].id.clone())
             .collect();
-        let question = Request::Has {
+        let question = Request::Pieces {
             cids: shards.clone(),
         };
         let question = &question;
@@ -176,6 +224,7 @@ impl Cluster {
         }))
         .await;
         Survey {
+            key: key.to_vec(),
             shards,
             targets,
             held,
@@ -207,7 +256,19 @@ impl Cluster {
         match survey.margin() {
             None => report.lost += 1,
             Some(m) if m >= full => report.at_full_margin += 1,
-            Some(_) => report.degraded += 1,
+            Some(m) => {
+                report.degraded += 1;
+                let held: Vec<String> = survey
+                    .targets
+                    .iter()
+                    .zip(&survey.held)
+                    .map(|(t, h)| {
+                        let bits: String = h.iter().map(|x| if *x { '1' } else { '0' }).collect();
+                        format!("{}:{bits}", crate::write::hex(t))
+                    })
+                    .collect();
+                tracing::debug!(unit = %survey.key_hex(), margin = m, held = ?held, "degraded unit");
+            }
         }
     }
 
@@ -318,16 +379,32 @@ impl Cluster {
         F: FnOnce(Cluster) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<Block>, ClusterError>>,
     {
-        let missing: Vec<usize> = (0..survey.shards.len())
-            .filter(|&i| !survey.held.iter().any(|h| h.get(i) == Some(&true)))
+        // Shards no target holds first, then shards whose every holder holds others too (a
+        // node with two shards of a stripe loses both at once).
+        let holders = |i: usize| survey.held.iter().filter(move |h| h.get(i) == Some(&true));
+        let count = |h: &Vec<bool>| h.iter().filter(|x| **x).count();
+        let mut missing: Vec<usize> = (0..survey.shards.len())
+            .filter(|&i| holders(i).next().is_none())
             .collect();
+        missing.extend(
+            (0..survey.shards.len())
+                .filter(|&i| holders(i).next().is_some() && holders(i).all(|h| count(h) > 1)),
+        );
+        // Targets that hold no shard no one else holds can take one: a block shared with
+        // another stripe (the same bytes written twice) is a copy, not this target's shard.
+        let sole = |h: &Vec<bool>| {
+            (0..h.len())
+                .filter(|&i| h[i] && holders(i).count() == 1)
+                .count()
+        };
         let mut free: Vec<&Vec<u8>> = survey
             .targets
             .iter()
             .zip(&survey.held)
-            .filter(|(t, h)| h.iter().all(|x| !x) && self.inner.members.lock().is_up(t))
+            .filter(|(t, h)| sole(h) == 0 && self.inner.members.lock().is_up(t))
             .map(|(t, _)| t)
             .collect();
+        free.reverse(); // popped from the end: closest targets first
         if missing.is_empty() || free.is_empty() {
             return Ok(0);
         }
@@ -336,6 +413,7 @@ impl Cluster {
         let mut used: HashSet<Vec<u8>> = HashSet::new();
         for i in missing {
             let Some(target) = free.pop() else { break };
+            tracing::debug!(unit = %survey.key_hex(), shard = i, target = %crate::write::hex(target), "re-creating");
             let piece = &all[i];
             let request = Request::Put {
                 pieces: vec![WireBlock {
@@ -353,7 +431,7 @@ impl Cluster {
             }
         }
         if done > 0 {
-            tracing::info!(pieces = done, targets = used.len(), "pieces re-created");
+            tracing::info!(unit = %survey.key_hex(), pieces = done, targets = used.len(), "pieces re-created");
         }
         Ok(done)
     }
@@ -405,7 +483,7 @@ impl Cluster {
 
 fn question_len(q: &Request) -> usize {
     match q {
-        Request::Has { cids } => cids.len(),
+        Request::Has { cids } | Request::Pieces { cids } => cids.len(),
         _ => 0,
     }
 }

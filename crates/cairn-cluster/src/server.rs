@@ -36,6 +36,12 @@ impl Cluster {
                 .collect::<Result<Vec<bool>, _>>()
                 .map(Response::Held)
                 .map_err(ClusterError::from),
+            Request::Pieces { cids } => cids
+                .iter()
+                .map(|c| Ok(self.store().piece(c)?.is_some() && self.store().has(c)?))
+                .collect::<Result<Vec<bool>, cairn_store::StoreError>>()
+                .map(Response::Held)
+                .map_err(ClusterError::from),
             Request::Locate { cid } => self.locate_here(&cid),
         };
         result.unwrap_or_else(|e| Response::Error(e.to_string()))

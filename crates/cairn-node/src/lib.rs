@@ -159,6 +159,8 @@ pub struct Node {
     roots: std::sync::Arc<roots::RootsState>,
     /// Where writes are placed when this node is part of a cluster (set once, at start).
     cluster: std::sync::Arc<std::sync::OnceLock<cairn_cluster::Cluster>>,
+    /// What the background jobs last did.
+    workers: std::sync::Arc<worker::WorkerBoard>,
 }
 
 impl Node {
@@ -168,6 +170,7 @@ impl Node {
             store,
             roots: Default::default(),
             cluster: Default::default(),
+            workers: Default::default(),
         }
     }
 
@@ -184,6 +187,11 @@ impl Node {
     /// Makes this node place what it writes on the cluster (and read what it misses from it).
     pub fn set_cluster(&self, cluster: cairn_cluster::Cluster) {
         let _ = self.cluster.set(cluster);
+    }
+
+    /// The background jobs' status board.
+    pub fn workers(&self) -> &std::sync::Arc<worker::WorkerBoard> {
+        &self.workers
     }
 
     /// The cluster this node writes to, if any.

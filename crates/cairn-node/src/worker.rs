@@ -2,9 +2,46 @@
 //! `interval`, until shutdown. GC is the first; provider re-announcement, repair and scrub will
 //! use the same shape.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::{Node, NodeError};
+
+/// What a background job last did (`cairn workers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WorkerStatus {
+    /// Runs finished.
+    pub runs: u64,
+    /// Whether one is running now.
+    pub running: bool,
+    /// When the last run ended, Unix milliseconds.
+    pub last_end_ms: i64,
+    /// How long it took.
+    pub last_took_ms: u64,
+    /// Its summary, or its error.
+    pub last: String,
+    /// Whether it failed.
+    pub last_failed: bool,
+}
+
+/// Every job's status, by name.
+#[derive(Debug, Default)]
+pub struct WorkerBoard(parking_lot::Mutex<BTreeMap<&'static str, WorkerStatus>>);
+
+impl WorkerBoard {
+    fn update(&self, name: &'static str, f: impl FnOnce(&mut WorkerStatus)) {
+        f(self.0.lock().entry(name).or_default());
+    }
+
+    /// A copy of every job's status.
+    pub fn snapshot(&self) -> Vec<(String, WorkerStatus)> {
+        self.0
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+}
 
 /// A background job.
 pub trait Job: Send + 'static {
@@ -48,8 +85,10 @@ pub fn spawn_periodic(
                 _ = ticks.tick() => {}
                 _ = stop.changed() => return,
             }
-            let node = node.clone();
             let name = job.name();
+            let board = node.workers().clone();
+            board.update(name, |w| w.running = true);
+            let node = node.clone();
             let outcome = tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
                 let r = job.run(&node);
@@ -59,6 +98,17 @@ pub fn spawn_periodic(
             match outcome {
                 Ok((j, result, took)) => {
                     job = j;
+                    board.update(name, |w| {
+                        w.running = false;
+                        w.runs += 1;
+                        w.last_end_ms = crate::objects::now_ms();
+                        w.last_took_ms = took.as_millis() as u64;
+                        w.last_failed = result.is_err();
+                        w.last = match &result {
+                            Ok(summary) => summary.clone(),
+                            Err(e) => e.to_string(),
+                        };
+                    });
                     match result {
                         Ok(summary) if summary.is_empty() => {
                             tracing::trace!(job = name, ?took, "nothing to do")

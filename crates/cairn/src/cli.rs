@@ -61,6 +61,11 @@ pub enum Command {
     },
     /// List the running node's connected peers.
     Peers,
+    /// What the running node's background jobs last did (GC, roots, repair, ...).
+    Workers,
+    /// Cluster durability on the running node: checks and repair.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Peers that announced in the DHT that they provide a CID (asks the running node).
     Providers {
         /// The CID.
@@ -308,4 +313,18 @@ pub struct BenchArgs {
     /// Size of the multipart object, in MiB (8 MiB parts).
     #[arg(long, default_value_t = 256)]
     pub multipart_mib: usize,
+}
+
+/// `cairn cluster ...`
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Check the stripes and replicas this node holds: soft (every piece where it should be,
+    /// and the margin), or `--hard` (rebuild from parity and compare every CID).
+    Check {
+        /// Rebuild and verify instead of only counting pieces.
+        #[arg(long)]
+        hard: bool,
+    },
+    /// Re-create now the pieces that are missing from their targets.
+    Repair,
 }

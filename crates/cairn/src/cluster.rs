@@ -94,3 +94,30 @@ impl cairn_store::RemoteBlocks for ClusterFirst {
         self.cluster.prefetch(cids);
     }
 }
+
+/// The repair job: a check-and-repair pass over the pieces this node holds (paged, so one
+/// run stays short; the next continues where it stopped).
+pub struct Repair {
+    pub cluster: Cluster,
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// Units per repair run.
+const REPAIR_PAGE: usize = 256;
+
+impl cairn_node::worker::Job for Repair {
+    fn name(&self) -> &'static str {
+        "repair"
+    }
+
+    fn run(&mut self, _node: &Node) -> Result<String, NodeError> {
+        let report = self
+            .runtime
+            .block_on(
+                self.cluster
+                    .check_pass(cairn_cluster::repair::Mode::Repair, REPAIR_PAGE),
+            )
+            .map_err(NodeError::from)?;
+        Ok(report.summary())
+    }
+}

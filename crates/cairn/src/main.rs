@@ -295,7 +295,11 @@ fn run(cli: Cli) -> Result<()> {
             let keypair = cairn_net::keypair_from_seed(node.identity()?.secret_seed())?;
             print_id(&keypair.public().to_peer_id().to_string(), &[], json);
         }
-        Command::Peers | Command::Dial { .. } | Command::Providers { .. } => {
+        Command::Peers
+        | Command::Dial { .. }
+        | Command::Providers { .. }
+        | Command::Workers
+        | Command::Cluster(_) => {
             bail!(
                 "no node is running on {}: start `cairn serve` first",
                 cli.data.display()

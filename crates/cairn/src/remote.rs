@@ -262,6 +262,59 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             }
             Ok(())
         })(),
+        Command::Workers => (|| {
+            for w in Remote::json(remote.get("/workers")?)?
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let st = &w["status"];
+                println!(
+                    "{:<10} runs {:<6} {} last {} ms: {}{}",
+                    w["name"].as_str().unwrap_or_default(),
+                    st["runs"].as_u64().unwrap_or_default(),
+                    if st["running"].as_bool() == Some(true) {
+                        "running"
+                    } else {
+                        "idle   "
+                    },
+                    st["last_took_ms"].as_u64().unwrap_or_default(),
+                    if st["last_failed"].as_bool() == Some(true) {
+                        "FAILED: "
+                    } else {
+                        ""
+                    },
+                    st["last"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        })(),
+        Command::Cluster(cmd) => (|| {
+            let mode = match cmd {
+                crate::cli::ClusterCommand::Check { hard: false } => "soft",
+                crate::cli::ClusterCommand::Check { hard: true } => "hard",
+                crate::cli::ClusterCommand::Repair => "repair",
+            };
+            let v = Remote::json(remote.post(
+                &format!("/cluster/check?mode={mode}"),
+                &mut std::io::empty(),
+            )?)?;
+            let n = |f: &str| v[f].as_u64().unwrap_or_default();
+            println!(
+                "{} units checked; led here: {} at full margin, {} degraded, {} lost; {} pieces re-created, {} verified, {} failed",
+                n("checked"),
+                n("at_full_margin"),
+                n("degraded"),
+                n("lost"),
+                n("repaired"),
+                n("verified"),
+                n("failed")
+            );
+            if n("lost") > 0 || n("failed") > 0 {
+                bail!("some data cannot be read or verified");
+            }
+            Ok(())
+        })(),
         Command::Providers { cid } => (|| {
             for p in Remote::json(remote.get(&format!("/routing/findprovs?arg={}", encode(cid)))?)?
                 .as_array()

@@ -67,6 +67,8 @@ pub struct StorageConfig {
     /// How long a member may be unreachable before its pieces are re-created elsewhere
     /// (`10m` default; `d h m s`).
     pub down_after: Option<String>,
+    /// How often the repair job runs a pass (`1m` default).
+    pub repair_interval: Option<String>,
 }
 
 /// Effective cluster settings.
@@ -75,6 +77,7 @@ pub struct ClusterSettings {
     pub redundancy: cairn_cluster::Redundancy,
     pub zone: Option<String>,
     pub down_after: Duration,
+    pub repair_interval: Duration,
 }
 
 /// Effective settings.
@@ -195,6 +198,10 @@ fn cluster_settings(storage: Option<&StorageConfig>) -> Result<Option<ClusterSet
         down_after: match &storage.down_after {
             Some(text) => parse_duration("[storage] down_after", text)?,
             None => Duration::from_secs(600),
+        },
+        repair_interval: match &storage.repair_interval {
+            Some(text) => parse_duration("[storage] repair_interval", text)?,
+            None => Duration::from_secs(60),
         },
     }))
 }
@@ -426,7 +433,7 @@ async fn serve(settings: Settings) -> Result<()> {
         net: net.clone(),
         runtime: tokio::runtime::Handle::current(),
     });
-    let members_task = match &settings.cluster {
+    let cluster_tasks = match &settings.cluster {
         Some(c) => {
             let cluster = crate::cluster::join(&node_for_api, &net, c);
             node_for_api
@@ -435,20 +442,31 @@ async fn serve(settings: Settings) -> Result<()> {
                     cluster: cluster.clone(),
                     then: from_network,
                 }));
-            Some(cairn_node::worker::spawn_periodic(
-                node_for_api.clone(),
-                crate::cluster::Members {
-                    net: net.clone(),
-                    cluster,
-                    runtime: tokio::runtime::Handle::current(),
-                },
-                crate::cluster::MEMBERS_TICK,
-                stop_tx.subscribe(),
-            ))
+            vec![
+                cairn_node::worker::spawn_periodic(
+                    node_for_api.clone(),
+                    crate::cluster::Members {
+                        net: net.clone(),
+                        cluster: cluster.clone(),
+                        runtime: tokio::runtime::Handle::current(),
+                    },
+                    crate::cluster::MEMBERS_TICK,
+                    stop_tx.subscribe(),
+                ),
+                cairn_node::worker::spawn_periodic(
+                    node_for_api.clone(),
+                    crate::cluster::Repair {
+                        cluster,
+                        runtime: tokio::runtime::Handle::current(),
+                    },
+                    c.repair_interval,
+                    stop_tx.subscribe(),
+                ),
+            ]
         }
         None => {
             node_for_api.store().set_remote(from_network);
-            None
+            Vec::new()
         }
     };
     let p2p_addrs = net.addrs().await?;
@@ -572,7 +590,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = follow_task.await;
     let _ = net_task.await;
     let _ = metrics_task.await;
-    for task in [gc_task, members_task].into_iter().flatten() {
+    for task in gc_task.into_iter().chain(cluster_tasks) {
         let _ = task.await;
     }
     tokio::select! {

@@ -1,7 +1,12 @@
 //! Durability across processes: six `cairn serve` nodes with `[storage] redundancy = "ec:4+2"`
 //! on 127.0.0.1, fully meshed. 100 objects of 1 B to 20 MiB go in through S3 on one node;
 //! then two nodes — the bucket's owner among them — are killed with SIGKILL, and every object
-//! still reads byte-exact from every survivor through S3 and the gateway.
+//! still reads byte-exact from every survivor through S3 and the gateway. Two empty nodes
+//! replace the dead ones; repair brings every stripe back to full margin (six shards on six
+//! live nodes); two more of the original nodes are killed and everything still reads.
+//!
+//! (With six nodes and 4+2 stripes, "kill two, repair, kill two more" needs replacements: four
+//! nodes cannot hold six shards so that any two of them may go.)
 
 mod common;
 
@@ -20,13 +25,19 @@ fn addr_of(server: &Server) -> String {
 /// Starts `n` nodes with `redundancy`, each bootstrapping from all before it, and waits until
 /// every node sees every other.
 fn cluster(n: usize, redundancy: &str) -> Vec<Server> {
-    let mut nodes: Vec<Server> = Vec::new();
-    let mut addrs: Vec<String> = Vec::new();
+    grow(Vec::new(), n, redundancy)
+}
+
+/// Adds `n` nodes that bootstrap from every node already there, and waits until all see all.
+fn grow(mut nodes: Vec<Server>, n: usize, redundancy: &str) -> Vec<Server> {
+    let mut addrs: Vec<String> = nodes.iter().map(addr_of).collect();
     for _ in 0..n {
         let data = tempfile::tempdir().unwrap();
         std::fs::write(
             data.path().join("cairn.toml"),
-            format!("[storage]\nredundancy = \"{redundancy}\"\ndown_after = \"5s\"\n"),
+            format!(
+                "[storage]\nredundancy = \"{redundancy}\"\ndown_after = \"3s\"\nrepair_interval = \"1h\"\n"
+            ),
         )
         .unwrap();
         let mut extra = Vec::new();
@@ -39,10 +50,11 @@ fn cluster(n: usize, redundancy: &str) -> Vec<Server> {
         nodes.push(node);
     }
     let until = Instant::now() + Duration::from_secs(30);
+    let total = nodes.len();
     for (i, node) in nodes.iter().enumerate() {
         loop {
             let peers = ok(&cairn(node.data.path(), &["peers"]));
-            if peers.matches("cairn/").count() >= n - 1 {
+            if peers.matches("cairn/").count() >= total - 1 {
                 break;
             }
             assert!(Instant::now() < until, "node {i} sees only:\n{peers}");
@@ -68,6 +80,55 @@ fn sizes() -> Vec<usize> {
     let mut out: Vec<usize> = (0..100).map(|i| cycle[i % cycle.len()]).collect();
     out[9] = 20 << 20;
     out
+}
+
+/// `cairn cluster <args>` on every node, summing "N at full margin, N degraded, N lost".
+fn cluster_cmd(nodes: &[Server], args: &[&str]) -> (u64, u64, u64) {
+    let mut sum = (0, 0, 0);
+    for node in nodes {
+        let mut full = vec!["cluster"];
+        full.extend_from_slice(args);
+        let out = ok(&cairn(node.data.path(), &full));
+        let num = |label: &str| -> u64 {
+            let before = out.split(label).next().unwrap();
+            before.split_whitespace().last().unwrap().parse().unwrap()
+        };
+        sum.0 += num(" at full margin");
+        sum.1 += num(" degraded");
+        sum.2 += num(" lost");
+    }
+    sum
+}
+
+async fn read_everything(nodes: &[Server], sizes: &[usize], cids: &[String]) {
+    for (i, node) in nodes.iter().enumerate() {
+        let client = node.client();
+        for (n, &size) in sizes.iter().enumerate() {
+            let key = format!("obj/{n:03}");
+            let body = get(&client, &key)
+                .await
+                .unwrap_or_else(|| panic!("survivor {i} cannot read {key}"));
+            assert!(
+                body == pattern(size, n as u8),
+                "{key} differs on survivor {i}"
+            );
+        }
+        for (n, cid) in cids.iter().enumerate() {
+            let url = format!("http://{}/ipfs/{cid}", node.gateway);
+            let body = ureq::get(&url)
+                .call()
+                .unwrap_or_else(|e| panic!("gateway {url}: {e}"))
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .unwrap();
+            assert!(
+                body == pattern(sizes[n], n as u8),
+                "gateway {cid} on survivor {i}"
+            );
+        }
+    }
 }
 
 async fn get(client: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
@@ -142,35 +203,11 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
     // Kill the owner and one more node.
     let _owner = nodes.remove(0).kill_9();
     let _other = nodes.remove(2).kill_9();
-    for (i, node) in nodes.iter().enumerate() {
-        let client = node.client();
-        for (n, &size) in sizes.iter().enumerate() {
-            let key = format!("obj/{n:03}");
-            let body = get(&client, &key)
-                .await
-                .unwrap_or_else(|| panic!("survivor {i} cannot read {key}"));
-            assert!(
-                body == pattern(size, n as u8),
-                "{key} differs on survivor {i}"
-            );
-        }
-        for (n, cid) in cids.iter().enumerate() {
-            let url = format!("http://{}/ipfs/{cid}", node.gateway);
-            let body = ureq::get(&url)
-                .call()
-                .unwrap_or_else(|e| panic!("gateway {url}: {e}"))
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_vec()
-                .unwrap();
-            assert!(
-                body == pattern(sizes[n], n as u8),
-                "gateway {cid} on survivor {i}"
-            );
-        }
+    read_everything(&nodes, &sizes, &cids).await;
+    for node in &nodes {
         // The owner is gone: its bucket is read-only here, with a clear error.
-        let err = client
+        let err = node
+            .client()
             .put_object()
             .bucket("durable")
             .key("new")
@@ -181,4 +218,33 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
         let text = format!("{err:?}");
         assert!(text.contains("ServiceUnavailable"), "{text}");
     }
+    let (_, degraded, lost) = cluster_cmd(&nodes, &["check"]);
+    assert!(
+        degraded > 0 && lost == 0,
+        "after two losses: {degraded} degraded, {lost} lost"
+    );
+
+    // Two empty nodes join; once the dead are past down_after, repair refills every stripe.
+    let mut nodes = grow(nodes, 2, "ec:4+2");
+    std::thread::sleep(Duration::from_secs(4));
+    let (_, _, lost) = cluster_cmd(&nodes, &["repair"]);
+    assert_eq!(lost, 0);
+    let (full, degraded, lost) = cluster_cmd(&nodes, &["check"]);
+    println!("after repair: {full} stripes at full margin, {degraded} degraded, {lost} lost");
+    assert!(
+        full > 0 && degraded == 0 && lost == 0,
+        "{full} {degraded} {lost}"
+    );
+    let (_, _, lost) = cluster_cmd(&nodes, &["check", "--hard"]);
+    assert_eq!(lost, 0);
+    let workers = ok(&cairn(nodes[0].data.path(), &["workers"]));
+    assert!(
+        workers.contains("members") && workers.contains("roots"),
+        "{workers}"
+    );
+
+    // Two more of the original nodes die: the two originals left still read everything.
+    let _third = nodes.remove(0).kill_9();
+    let _fourth = nodes.remove(0).kill_9();
+    read_everything(&nodes[..2], &sizes, &cids).await;
 }
