@@ -162,7 +162,7 @@ impl Cluster {
     }
 
     /// The members placement counts on now (this node included).
-    pub fn placement_members(&self) -> Vec<Member> {
+    pub fn placement_members(&self) -> Arc<placement::Ring> {
         self.inner
             .members
             .lock()

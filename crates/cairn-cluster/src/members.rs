@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::placement::Member;
+use std::sync::Arc;
+
+use crate::placement::{Member, Ring};
 
 #[derive(Debug, Clone)]
 struct Seen {
@@ -21,6 +23,8 @@ pub struct Membership {
     me: Member,
     peers: BTreeMap<Vec<u8>, Seen>,
     down_after: Duration,
+    /// The last ring handed out, reused while the member list is the same.
+    ring: Option<Arc<Ring>>,
 }
 
 impl Membership {
@@ -30,6 +34,7 @@ impl Membership {
             me,
             peers: BTreeMap::new(),
             down_after,
+            ring: None,
         }
     }
 
@@ -55,9 +60,21 @@ impl Membership {
         }
     }
 
-    /// The members placement counts on: this node, and every peer connected now or seen within
-    /// `down_after`.
-    pub fn placement(&self, now: Instant) -> Vec<Member> {
+    /// The members placement counts on — this node, and every peer connected now or seen
+    /// within `down_after` — as a ring (rebuilt only when that list changes).
+    pub fn placement(&mut self, now: Instant) -> Arc<Ring> {
+        let members = self.members_at(now);
+        match &self.ring {
+            Some(ring) if ring.members() == members.as_slice() => ring.clone(),
+            _ => {
+                let ring = Arc::new(Ring::new(members));
+                self.ring = Some(ring.clone());
+                ring
+            }
+        }
+    }
+
+    fn members_at(&self, now: Instant) -> Vec<Member> {
         let mut out = vec![self.me.clone()];
         out.extend(
             self.peers
@@ -95,18 +112,27 @@ mod tests {
         let t0 = Instant::now();
         let mut m = Membership::new(Member::new("me"), Duration::from_secs(60));
         m.observe(&[Member::new("a"), Member::new("b"), Member::new("me")], t0);
-        assert_eq!(m.placement(t0).len(), 3);
+        assert_eq!(m.placement(t0).members().len(), 3);
+        assert!(
+            Arc::ptr_eq(&m.placement(t0), &m.placement(t0)),
+            "the ring is reused"
+        );
         m.observe(&[Member::new("a")], t0 + Duration::from_secs(30));
         assert_eq!(m.connected(), vec![b"a".to_vec()]);
         assert!(!m.is_up(b"b") && m.is_up(b"me") && m.is_up(b"a"));
         assert_eq!(
-            m.placement(t0 + Duration::from_secs(59)).len(),
+            m.placement(t0 + Duration::from_secs(59)).members().len(),
             3,
             "b only missed"
         );
         let later = t0 + Duration::from_secs(61);
         m.observe(&[Member::new("a")], later);
-        let ids: Vec<_> = m.placement(later).into_iter().map(|m| m.id).collect();
+        let ids: Vec<_> = m
+            .placement(later)
+            .members()
+            .iter()
+            .map(|m| m.id.clone())
+            .collect();
         assert_eq!(ids, vec![b"me".to_vec(), b"a".to_vec()], "b is down");
     }
 }

@@ -47,56 +47,89 @@ pub fn point(bytes: &[u8]) -> Point {
     Sha256::digest(bytes).into()
 }
 
-/// A member's distance to a key point: that of its closest point.
-fn member_distance(id: &[u8], at: &Point) -> Point {
+fn distance(a: &Point, b: &Point) -> Point {
+    std::array::from_fn(|i| a[i] ^ b[i])
+}
+
+/// A member's points.
+fn member_points(id: &[u8]) -> Vec<Point> {
     (0..POINTS)
         .map(|i| {
             let mut h = Sha256::new();
             h.update(id);
             h.update([i]);
-            let p: Point = h.finalize().into();
-            distance(&p, at)
+            h.finalize().into()
         })
-        .min()
-        .expect("POINTS > 0")
+        .collect()
 }
 
-fn distance(a: &Point, b: &Point) -> Point {
-    std::array::from_fn(|i| a[i] ^ b[i])
+/// Members with their points computed once (hashing them is most of a placement's cost, and
+/// reads place every block they miss).
+#[derive(Debug, Clone)]
+pub struct Ring {
+    members: Vec<Member>,
+    points: Vec<Vec<Point>>,
 }
 
-/// The indexes (into `members`) of the `n` targets of `key`, closest first within each round
-/// over the zones. With fewer than `n` members every member is returned once (the caller
-/// decides what several shards on one node mean).
-pub fn targets(members: &[Member], key: &[u8], n: usize) -> Vec<usize> {
-    let at = point(key);
-    let mut order: Vec<(Point, usize)> = members
-        .iter()
-        .enumerate()
-        .map(|(i, m)| (member_distance(&m.id, &at), i))
-        .collect();
-    order.sort();
-    let mut chosen = Vec::with_capacity(n.min(members.len()));
-    let mut taken = vec![false; members.len()];
-    // Rounds: each takes the closest not-yet-chosen member of every zone not yet used in the
-    // round, so the first targets span as many zones as exist. Members without a label share
-    // one zone, so with no labels at all this is plainly the n closest.
-    while chosen.len() < n && chosen.len() < members.len() {
-        let mut zones_used: Vec<Option<&str>> = Vec::new();
-        for &(_, i) in &order {
-            if chosen.len() == n {
-                break;
-            }
-            let zone = members[i].zone.as_deref();
-            if taken[i] || zones_used.contains(&zone) {
-                continue;
-            }
-            zones_used.push(zone);
-            taken[i] = true;
-            chosen.push(i);
-        }
+impl Ring {
+    /// The ring of `members`.
+    pub fn new(members: Vec<Member>) -> Ring {
+        let points = members.iter().map(|m| member_points(&m.id)).collect();
+        Ring { members, points }
     }
-    chosen
+
+    /// Its members.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The indexes (into [`members`](Self::members)) of the `n` targets of `key`, closest
+    /// first within each round over the zones. With fewer than `n` members every member is
+    /// returned once (the caller decides what several shards on one node mean).
+    pub fn targets(&self, key: &[u8], n: usize) -> Vec<usize> {
+        let at = point(key);
+        let mut order: Vec<(Point, usize)> = self
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, pts)| {
+                let d = pts
+                    .iter()
+                    .map(|p| distance(p, &at))
+                    .min()
+                    .expect("POINTS > 0");
+                (d, i)
+            })
+            .collect();
+        order.sort();
+        let members = &self.members;
+        let mut chosen = Vec::with_capacity(n.min(members.len()));
+        let mut taken = vec![false; members.len()];
+        // Rounds: each takes the closest not-yet-chosen member of every zone not yet used in
+        // the round, so the first targets span as many zones as exist. Members without a label
+        // share one zone, so with no labels at all this is plainly the n closest.
+        while chosen.len() < n && chosen.len() < members.len() {
+            let mut zones_used: Vec<Option<&str>> = Vec::new();
+            for &(_, i) in &order {
+                if chosen.len() == n {
+                    break;
+                }
+                let zone = members[i].zone.as_deref();
+                if taken[i] || zones_used.contains(&zone) {
+                    continue;
+                }
+                zones_used.push(zone);
+                taken[i] = true;
+                chosen.push(i);
+            }
+        }
+        chosen
+    }
+}
+
+/// [`Ring::targets`] over `members` (computing their points).
+pub fn targets(members: &[Member], key: &[u8], n: usize) -> Vec<usize> {
+    Ring::new(members.to_vec()).targets(key, n)
 }
 
 #[cfg(test)]

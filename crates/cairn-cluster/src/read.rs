@@ -15,7 +15,6 @@ use futures::stream::FuturesUnordered;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::placement::targets;
 use crate::proto::{Request, Response};
 use crate::stripe::{self, Manifest};
 use crate::{Cluster, ClusterError, Redundancy};
@@ -221,11 +220,12 @@ impl Cluster {
 
     /// Members to ask, likely holders first.
     fn candidates(&self, key: &[u8], width: usize) -> Vec<Vec<u8>> {
-        let members = self.placement_members();
+        let ring = self.placement_members();
         let me = self.inner.members.lock().me().id.clone();
-        let mut out: Vec<Vec<u8>> = targets(&members, key, width)
+        let mut out: Vec<Vec<u8>> = ring
+            .targets(key, width)
             .into_iter()
-            .map(|i| members[i].id.clone())
+            .map(|i| ring.members()[i].id.clone())
             .collect();
         for c in self.inner.members.lock().connected() {
             if !out.contains(&c) {
@@ -246,11 +246,11 @@ impl Cluster {
                 .take(n as usize)
                 .collect(),
             (Redundancy::Ec { .. }, Some((mcid, m))) => {
-                let members = self.placement_members();
+                let ring = self.placement_members();
                 let pos = m.position(cid)?;
-                let t = targets(&members, &mcid.hash().to_bytes(), m.k() + m.parity.len());
+                let t = ring.targets(&mcid.hash().to_bytes(), m.k() + m.parity.len());
                 t.get(pos)
-                    .map(|&i| members[i].id.clone())
+                    .map(|&i| ring.members()[i].id.clone())
                     .filter(|p| self.inner.members.lock().is_up(p))
                     .into_iter()
                     .collect()

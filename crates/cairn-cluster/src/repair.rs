@@ -17,7 +17,6 @@ use bytes::Bytes;
 use cairn_dag::{Block, Cid};
 use serde_bytes::ByteBuf;
 
-use crate::placement::targets;
 use crate::proto::{Request, Response, WireBlock};
 use crate::stripe::{self, Manifest};
 use crate::{Cluster, ClusterError};
@@ -207,18 +206,20 @@ impl Cluster {
 
     /// Asks every current target which of `shards` it holds.
     async fn survey(&self, key: &[u8], shards: Vec<Cid>, width: usize, needed: usize) -> Survey {
-        let members = self.placement_members();
-        let targets: Vec<Vec<u8>> = targets(&members, key, width)
+        let ring = self.placement_members();
+        let targets: Vec<Vec<u8>> = ring
+            .targets(key, width)
             .into_iter()
-            .map(|i| members[i].id.clone())
+            .map(|i| ring.members()[i].id.clone())
             .collect();
+        let asked = shards.len();
         let question = Request::Pieces {
             cids: shards.clone(),
         };
         let question = &question;
         let held = futures::future::join_all(targets.iter().map(|t| async move {
             match self.ask(t, question).await {
-                Some(Response::Held(h)) if h.len() == question_len(question) => h,
+                Some(Response::Held(h)) if h.len() == asked => h,
                 _ => Vec::new(),
             }
         }))
@@ -478,12 +479,5 @@ impl Cluster {
         tokio::task::spawn_blocking(move || stripe::rebuild(&manifest, &shards))
             .await
             .map_err(|e| ClusterError::Coding(e.to_string()))?
-    }
-}
-
-fn question_len(q: &Request) -> usize {
-    match q {
-        Request::Has { cids } | Request::Pieces { cids } => cids.len(),
-        _ => 0,
     }
 }

@@ -16,7 +16,6 @@ use parking_lot::Mutex;
 use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::placement::targets;
 use crate::proto::{Request, Response, WireBlock};
 use crate::{Cluster, ClusterError, Redundancy, stripe};
 
@@ -56,29 +55,28 @@ impl BlockSink for Placer {
 }
 
 impl Placer {
+    /// Closes the queue; the receiver of the placement task's verdict.
+    fn close(&self) -> Result<oneshot::Receiver<Result<PlaceReport, ClusterError>>, ClusterError> {
+        self.tx.lock().take();
+        self.done
+            .lock()
+            .take()
+            .ok_or_else(|| ClusterError::Transport("placement already finished".into()))
+    }
+
     /// Waits until every block given so far is placed.
     pub async fn finish(&self) -> Result<PlaceReport, ClusterError> {
-        self.tx.lock().take();
-        let done = self.done.lock().take();
-        match done {
-            Some(rx) => rx
-                .await
-                .map_err(|_| ClusterError::Transport("placement task stopped".into()))?,
-            None => Err(ClusterError::Transport("placement already finished".into())),
-        }
+        self.close()?.await.map_err(|_| stopped())?
     }
 
     /// [`finish`](Self::finish) from a blocking thread.
     pub fn finish_blocking(&self) -> Result<PlaceReport, ClusterError> {
-        self.tx.lock().take();
-        let done = self.done.lock().take();
-        match done {
-            Some(rx) => rx
-                .blocking_recv()
-                .map_err(|_| ClusterError::Transport("placement task stopped".into()))?,
-            None => Err(ClusterError::Transport("placement already finished".into())),
-        }
+        self.close()?.blocking_recv().map_err(|_| stopped())?
     }
+}
+
+fn stopped() -> ClusterError {
+    ClusterError::Transport("placement task stopped".into())
 }
 
 impl Cluster {
@@ -177,8 +175,9 @@ impl Cluster {
             Redundancy::Replicas(_) => 1,
         };
         let width = policy.width(data);
-        let members = self.placement_members();
-        let chosen = targets(&members, &key, width);
+        let ring = self.placement_members();
+        let members = ring.members();
+        let chosen = ring.targets(&key, width);
         let mut sends = FuturesUnordered::new();
         for (i, shard) in shards.into_iter().enumerate() {
             // Fewer members than pieces: several pieces share a node (said in the docs).
