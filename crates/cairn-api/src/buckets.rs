@@ -66,6 +66,16 @@ pub(crate) async fn restore(State(s): State<AppState>, Query(q): Params) -> ApiR
     Ok(Json(blocking(move || restore_value(&node, &bucket, &root)).await?).into_response())
 }
 
+/// `POST /api/v0/bucket/promote?arg=B[&force=true]` — take over a mirrored bucket whose owner
+/// is gone; answers `{"seq"}` of the first head signed here.
+pub(crate) async fn promote(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let bucket = arg(&q, "arg")?.to_owned();
+    let force = q.get("force").is_some_and(|f| f == "true");
+    let node = s.node.clone();
+    let seq = blocking(move || node.promote(&bucket, force)).await?;
+    Ok(Json(json!({ "seq": seq })).into_response())
+}
+
 /// `GET /api/v0/bucket/head?arg=B` — the signed head, dag-cbor.
 pub(crate) async fn head(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     let bucket = arg(&q, "arg")?.to_owned();

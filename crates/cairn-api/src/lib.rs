@@ -57,6 +57,7 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
         .route("/api/v0/bucket/history", get(buckets::history))
         .route("/api/v0/bucket/restore", post(buckets::restore))
         .route("/api/v0/bucket/head", get(buckets::head))
+        .route("/api/v0/bucket/promote", post(buckets::promote))
         .route("/api/v0/bucket/import", post(buckets::import))
         .route("/api/v0/workers", get(workers))
         .route("/api/v0/cluster/check", post(cluster_check))

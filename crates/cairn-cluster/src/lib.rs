@@ -8,6 +8,7 @@
 //! * [`Cluster`] — the async shell: answers peers ([`Cluster::handle`]), places what a write
 //!   produces ([`Placer`]), reads what is missing here ([`Cluster::fetch`]), rebuilding from
 //!   stripes when a holder is gone.
+//! * [`records`] — small records (bucket heads) on a key's replica set.
 //!
 //! The network is behind [`Transport`], so this layer runs the same over libp2p and over an
 //! in-memory switch in tests.
@@ -17,6 +18,7 @@ pub mod placement;
 pub mod policy;
 pub mod proto;
 mod read;
+pub mod records;
 pub mod repair;
 mod server;
 pub mod stripe;
@@ -31,6 +33,7 @@ use parking_lot::Mutex;
 pub use members::Membership;
 pub use placement::Member;
 pub use policy::Redundancy;
+pub use records::RecordSink;
 pub use write::{PlaceReport, Placer};
 
 /// Errors of the cluster layer.
@@ -112,6 +115,8 @@ struct Inner {
     read: read::ReadState,
     /// Where the next check pass starts: (stripe manifest, piece multihash).
     check_cursor: Mutex<(Option<cairn_dag::Cid>, Option<Vec<u8>>)>,
+    /// Where records from peers are kept.
+    records: std::sync::OnceLock<Arc<dyn RecordSink>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -139,6 +144,7 @@ impl Cluster {
                 runtime: tokio::runtime::Handle::current(),
                 read: Default::default(),
                 check_cursor: Default::default(),
+                records: Default::default(),
             }),
         }
     }

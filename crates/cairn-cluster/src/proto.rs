@@ -51,6 +51,18 @@ pub enum Request {
         /// The block.
         cid: Cid,
     },
+    /// Keep this record (see [`crate::records`]); answered `Stored` once it is durable.
+    PutRecord {
+        /// Its key.
+        key: String,
+        /// Its bytes, opaque to the cluster.
+        bytes: ByteBuf,
+    },
+    /// The record kept here under `key` (`Block`), or `NotFound`.
+    GetRecord {
+        /// Its key.
+        key: String,
+    },
 }
 
 /// An answer.
@@ -112,6 +124,11 @@ mod tests {
                 cids: vec![cid, cid],
             },
             Request::Locate { cid },
+            Request::PutRecord {
+                key: "head/b".into(),
+                bytes: ByteBuf::from(vec![1, 2]),
+            },
+            Request::GetRecord { key: "k".into() },
         ];
         for m in msgs {
             assert_eq!(decode::<Request>(&encode(&m)).unwrap(), m);

@@ -43,6 +43,8 @@ impl Cluster {
                 .map(Response::Held)
                 .map_err(ClusterError::from),
             Request::Locate { cid } => self.locate_here(&cid),
+            Request::PutRecord { key, bytes } => Ok(self.keep_record(&key, &bytes)),
+            Request::GetRecord { key } => Ok(self.record_here(&key)),
         };
         result.unwrap_or_else(|e| Response::Error(e.to_string()))
     }

@@ -127,6 +127,7 @@ impl Node {
             }
             Ok::<_, NodeError>(())
         })?;
+        self.replicate_bucket(bucket)?;
         Ok(report)
     }
 }

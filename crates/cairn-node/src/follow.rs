@@ -1,13 +1,22 @@
-//! Buckets other nodes own, served read-only here: each node shares the signed heads of its
-//! own buckets (`/cairn/heads/1.0.0`, carried by the network layer), and a node that learns
-//! of a newer head verifies its signature and mirrors that version — bucket record and
-//! object rows, pointing at the owner's DAGs, whose blocks come over Bitswap when read. So
-//! S3 GET/HEAD/LIST, the gateway and `cairn cat` on any node of a cluster read every bucket.
+//! Buckets other nodes own, served read-only here, and taking one over.
 //!
-//! A mirror is read-only (S3 writes answer `ServiceUnavailable`) and is replaced whole by
-//! each newer head. A name that is also a local bucket stays local: the first owner wins.
-//! Trust: any valid signature from a connected peer — a cluster gates who connects with its
-//! pre-shared key or allow-list.
+//! Every node shares the signed heads it knows (`/cairn/heads/1.0.0`, carried by the network
+//! layer): those of its own buckets and those it holds for others. In a cluster an owner also
+//! pushes each new head to the bucket's replica set before acknowledging the write
+//! ([`crate::replicate`]), which keeps it as a record (`head/BUCKET`). Received heads are
+//! verified and held ([`Node::hold_heads`]); [`Node::mirror_held`] then makes each held bucket
+//! a read-only mirror of its newest head — bucket record and object rows pointing at the
+//! owner's DAGs, whose blocks come from the cluster or Bitswap when read. So S3 GET/HEAD/LIST,
+//! the gateway and `cairn cat` on any node serve every bucket, including those of a dead
+//! owner (heads are re-shared, so a node that joins later learns them too).
+//!
+//! A mirror is read-only (S3 writes answer `ServiceUnavailable`). [`Node::promote`] takes a
+//! mirrored bucket over: the node gathers the newest head from its peers, becomes the owner
+//! and signs its next heads with `taken_from` naming the previous owner and a sequence that
+//! continues the previous one. A previous owner that comes back and sees such a head steps
+//! down to a mirror. A name that is also a local bucket otherwise stays local (first owner
+//! wins). Trust: any valid signature from a connected peer — a cluster gates who connects
+//! with its pre-shared key or allow-list.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,10 +35,10 @@ pub struct Mirror {
 
 /// One shared bucket: its signed head and its record (ACL, owner, versioning).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SharedBucket {
+pub(crate) struct SharedBucket {
     #[serde(with = "serde_bytes")]
-    head: Vec<u8>,
-    bucket: BucketRecord,
+    pub(crate) head: Vec<u8>,
+    pub(crate) bucket: BucketRecord,
 }
 
 /// What one run of following did.
@@ -41,8 +50,14 @@ pub struct Followed {
     pub objects: usize,
 }
 
+/// The record key under which a bucket's head is kept on its replica set.
+pub fn head_key(bucket: &str) -> String {
+    format!("head/{bucket}")
+}
+
 impl Node {
-    /// The heads of the buckets this node owns, encoded for peers.
+    /// The heads this node knows, encoded for peers: its own buckets' and those it holds for
+    /// others (so a node that joins after an owner died still learns its buckets).
     pub fn shared_heads(&self) -> Result<Vec<u8>, NodeError> {
         let mut out = Vec::new();
         for (name, bucket) in self.buckets()? {
@@ -56,25 +71,96 @@ impl Node {
                 });
             }
         }
+        for (key, bytes) in self.store().records()? {
+            if key.starts_with("head/") {
+                out.push(decode(&bytes)?);
+            }
+        }
         encode(&out)
     }
 
-    /// Mirrors every bucket in `shared` (another node's [`Node::shared_heads`]) whose head is
-    /// newer than what this node holds. Bad signatures are refused.
+    /// Holds every head of `shared` (another node's [`Node::shared_heads`]) newer than the one
+    /// held for its bucket, then mirrors what changed. Bad signatures are refused.
     pub fn follow_heads(&self, shared: &[u8]) -> Result<Followed, NodeError> {
+        self.hold_shared(shared)?;
+        self.mirror_held()
+    }
+
+    /// Holds every head of `shared` newer than the one held for its bucket (mirrored by the
+    /// next [`Node::mirror_held`]). Bad signatures are refused.
+    pub fn hold_shared(&self, shared: &[u8]) -> Result<(), NodeError> {
         let list: Vec<SharedBucket> = decode(shared)?;
-        let mut done = Followed::default();
         for item in list {
-            let head = SignedHead::verify(&item.head, None)?;
-            let name = head.payload.bucket.clone();
-            if !crate::objects::valid_bucket_name(&name) {
+            self.hold_head(item)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps one encoded [`SharedBucket`] pushed by its owner (a record of the bucket's
+    /// replica set) when it verifies and is newer than the one held.
+    pub fn hold_heads(&self, key: &str, bytes: &[u8]) -> Result<(), NodeError> {
+        let item: SharedBucket = decode(bytes)?;
+        let head = SignedHead::verify(&item.head, None)?;
+        if key != head_key(&head.payload.bucket) {
+            return Err(NodeError::Unsupported(format!(
+                "record {key:?} holds the head of bucket {:?}",
+                head.payload.bucket
+            )));
+        }
+        self.hold_head(item)
+    }
+
+    fn hold_head(&self, item: SharedBucket) -> Result<(), NodeError> {
+        let head = SignedHead::verify(&item.head, None)?;
+        let name = &head.payload.bucket;
+        if !crate::objects::valid_bucket_name(name)
+            || head.public_key.as_slice() == self.identity()?.public_key()
+        {
+            return Ok(()); // not a bucket, or our own
+        }
+        let key = head_key(name);
+        let bytes = encode(&item)?;
+        self.store().update(|txn| {
+            if let Some(held) = txn.record(&key)? {
+                let held: SharedBucket = decode(&held)?;
+                if SignedHead::verify(&held.head, None)?.payload.seq >= head.payload.seq {
+                    return Ok(());
+                }
+            }
+            txn.put_record(&key, &bytes)?;
+            Ok::<_, NodeError>(())
+        })
+    }
+
+    /// Mirrors every held head newer than the local mirror of its bucket.
+    pub fn mirror_held(&self) -> Result<Followed, NodeError> {
+        let mut done = Followed::default();
+        let me = self.identity()?.public_key();
+        for (key, bytes) in self.store().records()? {
+            if !key.starts_with("head/") {
                 continue;
             }
+            let item: SharedBucket = decode(&bytes)?;
+            let head = SignedHead::verify(&item.head, None)?;
+            let name = head.payload.bucket.clone();
             match self.bucket(&name) {
                 Ok(local) => match &local.mirror {
-                    None => continue, // ours
                     Some(m) if m.seq >= head.payload.seq => continue,
                     Some(_) => {}
+                    None => {
+                        // Ours — unless another node took it over from us meanwhile.
+                        let ours = self.store().latest_root(&name)?.map_or(0, |r| r.seq);
+                        let from_us =
+                            head.payload.taken_from.as_ref().map(|k| k.as_slice()) == Some(&me[..]);
+                        if !(from_us && head.payload.seq > ours) {
+                            continue;
+                        }
+                        tracing::warn!(
+                            bucket = name,
+                            seq = head.payload.seq,
+                            "bucket was taken over by another node; serving it read-only"
+                        );
+                    }
                 },
                 Err(NodeError::NoSuchBucket(_)) => {}
                 Err(e) => return Err(e),
@@ -86,6 +172,57 @@ impl Node {
             self.commit_roots()?;
         }
         Ok(done)
+    }
+
+    /// Takes over `bucket`, a mirror of a node that is gone: gathers the newest head the
+    /// cluster holds, mirrors it, and makes this node the owner, its next head continuing
+    /// the previous owner's sequence. Refused while the owner is connected (unless `force`)
+    /// and for a bucket that is already this node's. Returns the new head's sequence.
+    pub fn promote(&self, bucket: &str, force: bool) -> Result<u64, NodeError> {
+        if let Some(cluster) = self.cluster() {
+            for bytes in cluster.gather_records_blocking(&head_key(bucket)) {
+                if let Ok(item) = decode::<SharedBucket>(&bytes)
+                    && let Err(e) = self.hold_head(item)
+                {
+                    tracing::debug!(bucket, "a gathered head was refused: {e}");
+                }
+            }
+        }
+        self.mirror_held()?;
+        let record = self.bucket(bucket)?;
+        let Some(mirror) = record.mirror.clone() else {
+            return Err(NodeError::Unsupported(format!(
+                "bucket {bucket:?} is already this node's"
+            )));
+        };
+        if !force
+            && let Some(cluster) = self.cluster()
+            && cluster.is_up(&peer_id_of(&unhex(&mirror.owner_key)))
+        {
+            return Err(NodeError::Unsupported(format!(
+                "the owner of {bucket:?} is connected; write through it (or force the takeover)"
+            )));
+        }
+        self.store().update(|txn| {
+            let record = BucketRecord {
+                mirror: None,
+                taken_over: Some(mirror.clone()),
+                ..record
+            };
+            txn.put_bucket(bucket, &encode(&record)?)?;
+            txn.touch_bucket(bucket)?;
+            Ok::<_, NodeError>(())
+        })?;
+        self.commit_roots()?;
+        self.replicate_bucket(bucket)?;
+        let seq = self.store().latest_root(bucket)?.map_or(0, |r| r.seq);
+        tracing::info!(
+            bucket,
+            seq,
+            from = mirror.owner_key,
+            "bucket taken over: this node owns it now"
+        );
+        Ok(seq)
     }
 
     /// Makes the local mirror of `head.bucket` exactly that version.
@@ -102,6 +239,7 @@ impl Node {
             owner_key: hex(&head.public_key),
             seq: head.payload.seq,
         });
+        record.taken_over = None;
         let wanted: std::collections::BTreeMap<&str, &ObjectRecord> =
             objects.iter().map(|o| (o.key.as_str(), o)).collect();
         let stale: Vec<String> = self
@@ -131,6 +269,52 @@ impl Node {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Records received from cluster peers: bucket heads, verified and held by the node.
+pub(crate) struct HeadRecords(pub(crate) Node);
+
+impl cairn_cluster::RecordSink for HeadRecords {
+    fn accept(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        self.0.hold_heads(key, bytes).map_err(|e| e.to_string())
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.store().record(key).ok().flatten()
+    }
+}
+
+/// The libp2p peer id (bytes) of an ed25519 public key: the identity multihash of its
+/// protobuf encoding (`KeyType = Ed25519`, `Data = key`), as the libp2p spec defines it.
+pub fn peer_id_of(public_key: &[u8]) -> Vec<u8> {
+    let mut protobuf = vec![0x08, 0x01, 0x12, public_key.len() as u8];
+    protobuf.extend_from_slice(public_key);
+    let mut id = vec![0x00, protobuf.len() as u8];
+    id.extend_from_slice(&protobuf);
+    id
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex to bytes (invalid digits give an empty result: no key matches it).
+pub(crate) fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips_and_peer_ids_follow_the_libp2p_spec() {
+        let key = [7u8; 32];
+        assert_eq!(unhex(&hex(&key)), key.to_vec());
+        assert!(unhex("zz").is_empty());
+        let id = peer_id_of(&key);
+        assert_eq!(id.len(), 38);
+        assert_eq!(&id[..6], &[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
+    }
 }

@@ -11,6 +11,8 @@
 //! * [`keys`] — users' S3 access keys.
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`versions`] — bucket versioning: version ids, delete markers, history.
+//! * [`follow`] — other nodes' buckets mirrored read-only, held heads, `promote`.
+//! * [`replicate`] — in a cluster, writes wait for their bucket head on its replica set.
 //! * [`roots`] — buckets as IPLD: a UnixFS root per bucket version, dag-cbor version records
 //!   linked into a history, signed heads, restore.
 //! * [`identity`] — the node's ed25519 key.
@@ -31,6 +33,7 @@ pub mod multipart;
 pub mod objects;
 pub mod provide;
 pub mod published;
+pub mod replicate;
 pub mod roots;
 pub mod versions;
 pub mod worker;
@@ -157,6 +160,7 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
 pub struct Node {
     store: Store,
     roots: std::sync::Arc<roots::RootsState>,
+    replicate: std::sync::Arc<replicate::ReplicateState>,
     /// Where writes are placed when this node is part of a cluster (set once, at start).
     cluster: std::sync::Arc<std::sync::OnceLock<cairn_cluster::Cluster>>,
     /// What the background jobs last did.
@@ -169,6 +173,7 @@ impl Node {
         Node {
             store,
             roots: Default::default(),
+            replicate: Default::default(),
             cluster: Default::default(),
             workers: Default::default(),
         }
@@ -186,6 +191,7 @@ impl Node {
 
     /// Makes this node place what it writes on the cluster (and read what it misses from it).
     pub fn set_cluster(&self, cluster: cairn_cluster::Cluster) {
+        cluster.set_record_sink(std::sync::Arc::new(follow::HeadRecords(self.clone())));
         let _ = self.cluster.set(cluster);
     }
 

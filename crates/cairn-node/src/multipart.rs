@@ -256,6 +256,7 @@ impl Node {
             crate::versions::record_put(txn, bucket, key, &root.cid, &mut meta)?;
             Ok(())
         })?;
+        self.replicate_bucket(bucket)?;
         Ok(ObjectInfo {
             key: key.to_owned(),
             cid: root.cid,

@@ -41,6 +41,10 @@ pub struct BucketRecord {
     /// Set when the bucket is another node's, mirrored here read-only.
     #[serde(default)]
     pub mirror: Option<crate::follow::Mirror>,
+    /// Set when this node took the bucket over from a mirror (`cairn bucket promote`): whose
+    /// it was and the last version seen of it.
+    #[serde(default)]
+    pub taken_over: Option<crate::follow::Mirror>,
 }
 
 impl BucketRecord {
@@ -255,6 +259,7 @@ impl Node {
             policy: None,
             versioning: None,
             mirror: None,
+            taken_over: None,
         })?;
         self.store().update(|txn| {
             if let Some(existing) = txn.bucket(name)? {
@@ -268,7 +273,8 @@ impl Node {
             txn.put_bucket(name, &record)?;
             txn.touch_bucket(name)?;
             Ok(())
-        })
+        })?;
+        self.replicate_bucket(name)
     }
 
     /// Changes a bucket's record (public flag, policy) in one transaction.
@@ -295,7 +301,7 @@ impl Node {
         key: &str,
         change: impl FnOnce(&mut ObjectMeta),
     ) -> Result<ObjectInfo, NodeError> {
-        self.store().update(|txn| {
+        let info = self.store().update(|txn| {
             let Some((cid, rec)) = txn.object(bucket, key)? else {
                 return Err(NodeError::NoSuchKey {
                     bucket: bucket.to_owned(),
@@ -317,7 +323,9 @@ impl Node {
                 cid,
                 meta,
             })
-        })
+        })?;
+        self.replicate_bucket(bucket)?;
+        Ok(info)
     }
 
     /// Deletes an empty bucket.
@@ -463,6 +471,7 @@ impl Node {
             crate::versions::record_put(txn, bucket, key, &cid, &mut meta)?;
             Ok(())
         })?;
+        self.replicate_bucket(bucket)?;
         Ok(ObjectInfo {
             key: key.to_owned(),
             cid,
@@ -501,7 +510,7 @@ impl Node {
             Some(v) => Some(self.object_version(src_bucket, src_key, v)?),
             None => None,
         };
-        self.store().update(|txn| {
+        let info = self.store().update(|txn| {
             let current = match &source {
                 Some(info) => Some((info.cid, encode(&info.meta)?)),
                 None => txn.object(src_bucket, src_key)?,
@@ -531,7 +540,9 @@ impl Node {
                 cid,
                 meta,
             })
-        })
+        })?;
+        self.replicate_bucket(dst_bucket)?;
+        Ok(info)
     }
 
     /// Lists a bucket like ListObjects: keys under `prefix` after `after`, rolled up at the

@@ -93,6 +93,10 @@ pub struct HeadPayload {
     pub tree: Cid,
     /// The version record.
     pub record: Cid,
+    /// Set on the heads of a bucket taken over with `cairn bucket promote`: the previous
+    /// owner's public key (a returning previous owner that sees it steps down to a mirror).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_from: Option<serde_bytes::ByteBuf>,
 }
 
 /// A bucket head signed by a node's ed25519 key (dag-cbor); the signature covers
@@ -445,6 +449,11 @@ impl Node {
             Err(e) => return Err(e),
         };
         let tree = tree.expect("the root directory is always kept").cid;
+        // A bucket taken over from another node continues the previous owner's sequence,
+        // and its first root here is signed even when nothing changed (peers learn of the
+        // new owner from it).
+        let taken = self.bucket(bucket).ok().and_then(|b| b.taken_over);
+        let floor = taken.as_ref().map_or(0, |t| t.seq);
         let clear = |txn: &cairn_store::MetaTxn<'_>| {
             for d in keys {
                 txn.clear_dirty(bucket, &d.key, d.stamp)?;
@@ -454,11 +463,12 @@ impl Node {
         if let Some(p) = &prev
             && p.tree == tree
             && p.index == index
+            && p.seq > floor
         {
             self.store().update(clear)?;
             return Ok(None);
         }
-        let seq = prev.as_ref().map_or(1, |p| p.seq + 1);
+        let seq = prev.as_ref().map_or(0, |p| p.seq).max(floor) + 1;
         let time_ms = now_ms() as u64;
         let record = VersionRecord {
             kind: RECORD_KIND.into(),
@@ -477,6 +487,8 @@ impl Node {
                 time_ms,
                 tree,
                 record: record.cid,
+                taken_from: taken
+                    .map(|t| serde_bytes::ByteBuf::from(crate::follow::unhex(&t.owner_key))),
             },
             self.identity()?,
         )?;
@@ -612,6 +624,7 @@ impl Node {
             Ok::<_, NodeError>(done)
         })?;
         self.commit_roots()?;
+        self.replicate_bucket(bucket)?;
         Ok(restored)
     }
 

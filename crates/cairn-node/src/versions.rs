@@ -174,7 +174,7 @@ impl Node {
         key: &str,
         version: Option<&str>,
     ) -> Result<Deleted, NodeError> {
-        self.store().update(|txn| {
+        let deleted = self.store().update(|txn| {
             bucket_of(txn, bucket)?;
             let Some(id) = version else {
                 return record_delete(txn, bucket, key);
@@ -205,7 +205,9 @@ impl Node {
                 version_id: meta.version_id.or_else(|| Some("null".into())),
                 delete_marker: removed.cid.is_none(),
             })
-        })
+        })?;
+        self.replicate_bucket(bucket)?;
+        Ok(deleted)
     }
 
     /// A specific version of an object. A delete marker answers `MethodNotAllowed`.

@@ -306,19 +306,21 @@ async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
     assert_eq!(done.objects, 2);
     assert_eq!(b.object("bkt", "dir/k2").unwrap().cid, k2.cid);
     assert!(b.bucket("bkt").unwrap().mirror.is_some());
-    // the mirror's root is the owner's, and the mirror is not shared onwards
+    // the mirror's root is the owner's, and the mirror is shared onwards (a node that joins
+    // after the owner died still learns its buckets)
     assert_eq!(
         b.bucket_root("bkt").unwrap().tree,
         a.bucket_root("bkt").unwrap().tree
     );
     let c_dir = tempfile::tempdir().unwrap();
     let c = Node::open(c_dir.path()).unwrap();
-    assert!(
-        c.follow_heads(&b.shared_heads().unwrap())
-            .unwrap()
-            .updated
-            .is_empty()
+    c.store()
+        .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
+    assert_eq!(
+        c.follow_heads(&b.shared_heads().unwrap()).unwrap().updated,
+        ["bkt"]
     );
+    assert_eq!(c.object("bkt", "dir/k2").unwrap().cid, k2.cid);
     // the same head again changes nothing; a newer one replaces the mirror whole
     assert!(b.follow_heads(&heads).unwrap().updated.is_empty());
     a.store().update(|t| t.delete_object("bkt", "k1")).unwrap();
@@ -340,4 +342,51 @@ async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
             .is_empty()
     );
     assert_eq!(a.object("bkt", "dir/k2").unwrap().cid, k2.cid);
+}
+
+#[tokio::test]
+async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down() {
+    let (_a_dir, a) = node();
+    put(&a, "k1", b"one").await;
+    a.commit_roots().unwrap();
+    let a_seq = a.store().latest_root("bkt").unwrap().unwrap().seq;
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = Node::open(b_dir.path()).unwrap();
+    b.store()
+        .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
+    b.follow_heads(&a.shared_heads().unwrap()).unwrap();
+    // a bucket of its own cannot be promoted; the mirror can, and writes work there then
+    assert!(a.promote("bkt", false).is_err());
+    let seq = b.promote("bkt", false).unwrap();
+    assert!(seq > a_seq, "{seq} continues {a_seq}");
+    let record = b.bucket("bkt").unwrap();
+    assert!(record.mirror.is_none() && record.taken_over.is_some());
+    let head = SignedHead::verify(&b.bucket_head("bkt").unwrap(), None).unwrap();
+    assert_eq!(
+        head.payload.taken_from.as_deref().map(|k| k.to_vec()),
+        Some(a.identity().unwrap().public_key().to_vec())
+    );
+    let k2 = put(&b, "k2", b"two").await;
+    b.commit_roots().unwrap();
+    // the previous owner, back, sees the takeover and serves the new owner's version
+    b.store()
+        .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
+    a.store()
+        .set_remote(std::sync::Arc::new(Peer(b.store().clone())));
+    assert_eq!(
+        a.follow_heads(&b.shared_heads().unwrap()).unwrap().updated,
+        ["bkt"]
+    );
+    assert!(a.bucket("bkt").unwrap().mirror.is_some());
+    assert_eq!(a.object("bkt", "k2").unwrap().cid, k2.cid);
+    // and an unrelated node's bucket of the same name never takes ours
+    let (_o_dir, other) = node();
+    put(&other, "k9", b"nine").await;
+    other.commit_roots().unwrap();
+    assert!(
+        b.follow_heads(&other.shared_heads().unwrap())
+            .unwrap()
+            .updated
+            .is_empty()
+    );
 }

@@ -108,7 +108,8 @@ impl S3Access for CairnAccess {
             return Err(s3_error!(
                 ServiceUnavailable,
                 "bucket {bucket} is owned by another node (key {}…, version {}); it is served \
-                 read-only here — write through its owner",
+                 read-only here — write through its owner, or run `cairn bucket promote \
+                 {bucket}` on this node if the owner is gone",
                 &mirror.owner_key[..mirror.owner_key.len().min(16)],
                 mirror.seq
             ));

@@ -24,6 +24,9 @@ const VERSIONS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("v
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// access key → key record (secret, user)
 const KEYS: NamedTable = TableDefinition::new("keys");
+/// Records kept for other nodes (cluster replica sets): key → opaque bytes (a bucket's
+/// signed head and record).
+const RECORDS: NamedTable = TableDefinition::new("records");
 /// multipart upload id → upload record
 const UPLOADS: NamedTable = TableDefinition::new("uploads");
 /// `upload id \0 part number (u32 BE)` → (part DAG root CID bytes, part record)
@@ -37,6 +40,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(UPLOADS)?;
     txn.open_table(PARTS)?;
     txn.open_table(KEYS)?;
+    txn.open_table(RECORDS)?;
     txn.open_table(VERSIONS)?;
     txn.open_table(COUNTERS)?;
     // Stores from before bucket roots: index every object by CID and queue it for its root.
@@ -418,6 +422,16 @@ impl MetaTxn<'_> {
         self.delete_named(KEYS, access)
     }
 
+    /// A record kept for the cluster.
+    pub fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.named(RECORDS, key)
+    }
+
+    /// Keeps a record for the cluster.
+    pub fn put_record(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_named(RECORDS, key, bytes)
+    }
+
     /// Removes one reference to a pin (the pin goes with its last reference).
     pub fn unpin_once(&self, cid: &Cid) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(PINS)?;
@@ -537,6 +551,16 @@ impl Store {
     /// An access key's record.
     pub fn key(&self, access: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.read_named(KEYS, access)
+    }
+
+    /// A record kept for the cluster.
+    pub fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_named(RECORDS, key)
+    }
+
+    /// Every record kept for the cluster, by key.
+    pub fn records(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read_all_named(RECORDS)
     }
 
     /// Every access key and its record.

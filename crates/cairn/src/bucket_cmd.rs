@@ -1,4 +1,4 @@
-//! `cairn bucket root|history|restore|export|import|head|verify-head`: the same JSON from the
+//! `cairn bucket root|history|restore|promote|export|import|head|verify-head`: the same JSON from the
 //! node (offline) or its local API (while `serve` runs), printed by one set of functions.
 
 use std::path::Path;
@@ -36,6 +36,10 @@ fn print(cmd: &BucketCmd, v: &Value) {
             v["written"],
             v["deleted"],
             s("root"),
+            v["seq"]
+        ),
+        BucketCmd::Promote { bucket, .. } => println!(
+            "bucket {bucket} is this node's now (version {}); writes are accepted here",
             v["seq"]
         ),
         BucketCmd::Import { bucket, .. } => {
@@ -80,6 +84,9 @@ pub fn offline(node: &Node, cmd: &BucketCmd) -> Result<()> {
         BucketCmd::History { bucket } => cairn_api::buckets::history_value(node, bucket)?,
         BucketCmd::Restore { bucket, root } => {
             cairn_api::buckets::restore_value(node, bucket, root)?
+        }
+        BucketCmd::Promote { bucket, force } => {
+            serde_json::json!({ "seq": node.promote(bucket, *force)? })
         }
         BucketCmd::Export { bucket, output } => {
             let root = node.bucket_root(bucket)?.tree;
@@ -134,6 +141,10 @@ pub fn remote(remote: &Remote, cmd: &BucketCmd) -> Result<()> {
                 encode(bucket),
                 encode(root)
             ),
+            &mut std::io::empty(),
+        )?)?,
+        BucketCmd::Promote { bucket, force } => Remote::json(remote.post(
+            &format!("/bucket/promote?arg={}&force={force}", encode(bucket)),
             &mut std::io::empty(),
         )?)?,
         BucketCmd::Export { bucket, output } => {

@@ -251,6 +251,15 @@ pub enum BucketCmd {
         #[arg(long)]
         root: String,
     },
+    /// Take over a bucket whose owner node is gone (a read-only mirror here): this node
+    /// gathers the newest head the cluster holds and becomes the owner, so writes work again.
+    Promote {
+        /// The bucket.
+        bucket: String,
+        /// Even while the owner is connected (it steps down when it sees the new head).
+        #[arg(long)]
+        force: bool,
+    },
     /// Write the bucket's current root as a CARv1 file.
     Export {
         /// The bucket.

@@ -1,6 +1,7 @@
-//! The follow job: every couple of seconds it asks each connected Cairn peer for the heads
-//! of the buckets it owns and mirrors the newer ones read-only (cairn_node::follow), so every
-//! node of a cluster serves every bucket.
+//! The follow job: every couple of seconds it asks each connected Cairn peer for the bucket
+//! heads it knows, holds the newer ones, and mirrors every held head newer than its local
+//! mirror — including heads owners pushed here since the last run (cairn_node::follow) — so
+//! every node of a cluster serves every bucket.
 
 use std::time::Duration;
 
@@ -21,10 +22,7 @@ impl cairn_node::worker::Job for Follow {
     }
 
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
-        let Ok(peers) = self.runtime.block_on(self.net.peers()) else {
-            return Ok(String::new());
-        };
-        let mut summary = Vec::new();
+        let peers = self.runtime.block_on(self.net.peers()).unwrap_or_default();
         for peer in peers {
             if !peer
                 .agent
@@ -41,21 +39,19 @@ impl cairn_node::worker::Job for Follow {
                     continue;
                 }
             };
-            match node.follow_heads(&heads) {
-                Ok(done) if !done.updated.is_empty() => summary.push(format!(
-                    "{} from {} ({} objects)",
-                    done.updated.join(","),
-                    peer.peer_id,
-                    done.objects
-                )),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(peer = %peer.peer_id, "bucket heads refused: {e}"),
+            if let Err(e) = node.hold_shared(&heads) {
+                tracing::warn!(peer = %peer.peer_id, "bucket heads refused: {e}");
             }
         }
-        Ok(if summary.is_empty() {
+        let done = node.mirror_held()?;
+        Ok(if done.updated.is_empty() {
             String::new()
         } else {
-            format!("mirrored {}", summary.join("; "))
+            format!(
+                "mirrored {} ({} objects)",
+                done.updated.join(","),
+                done.objects
+            )
         })
     }
 }

@@ -1,7 +1,10 @@
 //! Durability across processes: six `cairn serve` nodes with `[storage] redundancy = "ec:4+2"`
 //! on 127.0.0.1, fully meshed. 100 objects of 1 B to 20 MiB go in through S3 on one node;
 //! then two nodes — the bucket's owner among them — are killed with SIGKILL, and every object
-//! still reads byte-exact from every survivor through S3 and the gateway. Two empty nodes
+//! still reads byte-exact from every survivor through S3 and the gateway (the owner dies right
+//! after its last acknowledged write: heads reach the bucket's replica set before the ack).
+//! Writes answer ServiceUnavailable until `cairn bucket promote` on a survivor; then they work
+//! there and the other survivors follow the new owner. Two empty nodes
 //! replace the dead ones; repair brings every stripe back to full margin (six shards on six
 //! live nodes); two more of the original nodes are killed and everything still reads.
 //!
@@ -131,6 +134,28 @@ async fn read_everything(nodes: &[Server], sizes: &[usize], cids: &[String]) {
     }
 }
 
+/// Waits until every node lists `count` objects in the bucket.
+async fn wait_listing(nodes: &[Server], count: i32) {
+    for (i, node) in nodes.iter().enumerate() {
+        let client = node.client();
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let listed = client
+                .list_objects_v2()
+                .bucket("durable")
+                .send()
+                .await
+                .ok()
+                .map(|l| l.key_count().unwrap_or(0));
+            if listed == Some(count) {
+                break;
+            }
+            assert!(Instant::now() < until, "node {i} lists {listed:?} objects");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
 async fn get(client: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
     let out = client
         .get_object()
@@ -176,33 +201,17 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
         logical += size as u64;
     }
 
-    // Every node has the bucket's latest head before anything dies.
-    for (i, node) in nodes.iter().enumerate() {
-        let client = node.client();
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            let listed = client
-                .list_objects_v2()
-                .bucket("durable")
-                .send()
-                .await
-                .ok()
-                .map(|l| l.key_count().unwrap_or(0));
-            if listed == Some(100) {
-                break;
-            }
-            assert!(Instant::now() < until, "node {i} lists {listed:?} objects");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
     let stored: u64 = nodes.iter().map(|n| block_bytes(n.data.path())).sum();
     let overhead = stored as f64 / logical as f64;
     println!("stored {stored} bytes for {logical} logical: {overhead:.3} (ideal 1.5)");
     assert!((1.4..1.75).contains(&overhead), "overhead {overhead}");
 
-    // Kill the owner and one more node.
+    // Kill the owner right after its last acknowledged write, and one more node: the
+    // bucket's head went to its replica set before each write was acknowledged, so every
+    // survivor comes to list all 100 objects (from a held head, shared onwards).
     let _owner = nodes.remove(0).kill_9();
     let _other = nodes.remove(2).kill_9();
+    wait_listing(&nodes, 100).await;
     read_everything(&nodes, &sizes, &cids).await;
     for node in &nodes {
         // The owner is gone: its bucket is read-only here, with a clear error.
@@ -223,6 +232,28 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
         degraded > 0 && lost == 0,
         "after two losses: {degraded} degraded, {lost} lost"
     );
+
+    // An operator takes the bucket over on a survivor: writes work there again, nothing
+    // acknowledged is lost, and the other survivors follow the new owner.
+    let out = ok(&cairn(
+        nodes[0].data.path(),
+        &["bucket", "promote", "durable"],
+    ));
+    assert!(out.contains("this node's now"), "{out}");
+    nodes[0]
+        .client()
+        .put_object()
+        .bucket("durable")
+        .key("after-promote")
+        .body(ByteStream::from_static(b"written by the new owner"))
+        .send()
+        .await
+        .unwrap();
+    wait_listing(&nodes, 101).await;
+    for node in &nodes {
+        let body = get(&node.client(), "after-promote").await.unwrap();
+        assert_eq!(body, b"written by the new owner");
+    }
 
     // Two empty nodes join; once the dead are past down_after, repair refills every stripe.
     let mut nodes = grow(nodes, 2, "ec:4+2");

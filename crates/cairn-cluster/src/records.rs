@@ -1,0 +1,142 @@
+//! Small records kept on a key's replica set — a bucket's signed head is one. The cluster
+//! carries them and counts copies; what a record means, whether it is valid and which of two
+//! is newer belongs to the [`RecordSink`] (the node layer, which checks signatures).
+//!
+//! A record's replica set is the `tolerance + 1` members closest to `sha256("record\0" ‖ key)`,
+//! so it survives as many losses as the data it describes. [`Cluster::replicate_record`]
+//! returns once the record is on enough nodes to survive one more loss (the writer and at
+//! least one other), the same rule as the write quorum of data.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
+
+use crate::proto::{Request, Response};
+use crate::{Cluster, ClusterError};
+
+/// Where records received from peers are kept (the node layer).
+pub trait RecordSink: Send + Sync + 'static {
+    /// Keeps `bytes` under `key` when they are valid (and newer than what is kept).
+    fn accept(&self, key: &str, bytes: &[u8]) -> Result<(), String>;
+    /// The record kept under `key`, if any.
+    fn get(&self, key: &str) -> Option<Vec<u8>>;
+}
+
+/// The placement key of a record.
+fn record_key(key: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"record\0");
+    h.update(key.as_bytes());
+    h.finalize().to_vec()
+}
+
+impl Cluster {
+    /// Sets where records from peers go; until then they are refused.
+    pub fn set_record_sink(&self, sink: Arc<dyn RecordSink>) {
+        let _ = self.inner.records.set(sink);
+    }
+
+    /// The peer ids of `key`'s replica set, this node excluded.
+    pub fn record_targets(&self, key: &str) -> Vec<Vec<u8>> {
+        let me = self.inner.members.lock().me().id.clone();
+        let ring = self.placement_members();
+        ring.targets(&record_key(key), self.policy().tolerance() + 1)
+            .into_iter()
+            .map(|i| ring.members()[i].id.clone())
+            .filter(|id| *id != me)
+            .collect()
+    }
+
+    /// Sends `bytes` (already kept here) to `key`'s replica set and returns how many nodes
+    /// hold it, this one included; fewer than two (it would not survive losing this node) is
+    /// a quorum error.
+    pub async fn replicate_record(&self, key: &str, bytes: Vec<u8>) -> Result<usize, ClusterError> {
+        let targets = self.record_targets(key);
+        let width = targets.len() + 1;
+        let request = Request::PutRecord {
+            key: key.to_owned(),
+            bytes: ByteBuf::from(bytes),
+        };
+        let answers = join_all(targets.iter().map(|t| self.call(t, &request))).await;
+        let mut held = 1;
+        for (target, answer) in targets.iter().zip(answers) {
+            match answer {
+                Ok(Response::Stored) => held += 1,
+                Ok(other) => {
+                    tracing::debug!(peer = %crate::write::hex(target), "record refused: {other:?}")
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %crate::write::hex(target), "record not sent: {e}")
+                }
+            }
+        }
+        if held < 2 {
+            return Err(ClusterError::Quorum {
+                stored: held,
+                nodes: held,
+                width,
+            });
+        }
+        Ok(held)
+    }
+
+    /// Every copy of `key`'s record the connected members hold (to pick the newest from).
+    pub async fn gather_records(&self, key: &str) -> Vec<Vec<u8>> {
+        let peers = self.inner.members.lock().connected();
+        let request = Request::GetRecord {
+            key: key.to_owned(),
+        };
+        let answers = join_all(peers.iter().map(|p| self.call(p, &request))).await;
+        answers
+            .into_iter()
+            .filter_map(|a| match a {
+                Ok(Response::Block(bytes)) => Some(bytes.into_vec()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Answers `PutRecord`.
+    pub(crate) fn keep_record(&self, key: &str, bytes: &[u8]) -> Response {
+        match self.inner.records.get() {
+            Some(sink) => match sink.accept(key, bytes) {
+                Ok(()) => Response::Stored,
+                Err(e) => Response::Error(e),
+            },
+            None => Response::Error("this node keeps no records".into()),
+        }
+    }
+
+    /// Answers `GetRecord`.
+    pub(crate) fn record_here(&self, key: &str) -> Response {
+        match self.inner.records.get().and_then(|s| s.get(key)) {
+            Some(bytes) => Response::Block(ByteBuf::from(bytes)),
+            None => Response::NotFound,
+        }
+    }
+}
+
+impl Cluster {
+    /// [`replicate_record`](Self::replicate_record) from a blocking thread.
+    pub fn replicate_record_blocking(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+    ) -> Result<usize, ClusterError> {
+        self.inner
+            .runtime
+            .block_on(self.replicate_record(key, bytes))
+    }
+
+    /// [`gather_records`](Self::gather_records) from a blocking thread.
+    pub fn gather_records_blocking(&self, key: &str) -> Vec<Vec<u8>> {
+        self.inner.runtime.block_on(self.gather_records(key))
+    }
+
+    /// Whether `id` (peer id bytes) is this node or a connected member.
+    pub fn is_up(&self, id: &[u8]) -> bool {
+        self.inner.members.lock().is_up(id)
+    }
+}
