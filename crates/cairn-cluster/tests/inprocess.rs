@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_cluster::repair::{CheckReport, Mode};
-use cairn_cluster::{Cluster, ClusterConfig, Member, Redundancy, Transport};
+use cairn_cluster::{Cluster, ClusterConfig, Member, RecordSink, Redundancy, Transport};
 use cairn_dag::{Block, CidVersion};
 use cairn_store::{BlockSink, Store};
 use futures::future::BoxFuture;
@@ -357,4 +357,71 @@ async fn a_write_without_quorum_is_refused_and_forged_pieces_are_not_kept() {
         cairn_cluster::proto::decode::<cairn_cluster::proto::Response>(&garbage).unwrap(),
         cairn_cluster::proto::Response::Error(_)
     ));
+}
+
+/// A record sink that keeps the longest record seen (newest, for the test).
+#[derive(Default)]
+struct Keep(Mutex<HashMap<String, Vec<u8>>>);
+
+impl RecordSink for Keep {
+    fn accept(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
+        if bytes.is_empty() {
+            return Err("empty record".into());
+        }
+        let mut kept = self.0.lock();
+        let slot = kept.entry(key.to_owned()).or_default();
+        if bytes.len() > slot.len() {
+            *slot = bytes.to_vec();
+        }
+        Ok(())
+    }
+
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.0.lock().get(key).cloned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_reach_their_replica_set_and_survive_its_writer() {
+    let h = Harness::new(6, Redundancy::Ec { k: 4, m: 2 });
+    let sinks: Vec<Arc<Keep>> = h
+        .nodes
+        .iter()
+        .map(|(_, c)| {
+            let sink = Arc::new(Keep::default());
+            c.set_record_sink(sink.clone());
+            sink
+        })
+        .collect();
+    let writer = &h.nodes[0].1;
+    // tolerance 2 → three targets; with the writer, the record is on up to four nodes
+    let targets = writer.record_targets("head/b");
+    assert!((2..=3).contains(&targets.len()), "{targets:?}");
+    let held = writer
+        .replicate_record("head/b", b"version-1".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(held, targets.len() + 1);
+    let holders: Vec<usize> = (0..6)
+        .filter(|&i| sinks[i].get("head/b").is_some())
+        .collect();
+    assert_eq!(holders.len(), targets.len());
+    // refused records are not counted: an empty one reaches no quorum
+    assert!(writer.replicate_record("head/b", Vec::new()).await.is_err());
+    // the writer dies; any survivor gathers the record from the replica set
+    writer
+        .replicate_record("head/b", b"version-22".to_vec())
+        .await
+        .unwrap();
+    h.kill(&[0]);
+    let gathered = h.nodes[1].1.gather_records("head/b").await;
+    assert!(gathered.iter().any(|r| r == b"version-22"), "{gathered:?}");
+    // a writer alone cannot reach quorum
+    h.kill(&[2, 3, 4, 5]);
+    let err = h.nodes[1]
+        .1
+        .replicate_record("head/c", b"x".to_vec())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("would not survive"), "{err}");
 }

@@ -121,3 +121,18 @@ impl cairn_node::worker::Job for Repair {
         Ok(report.summary())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `promote` recognises a bucket owner among the connected members by its peer id,
+    /// derived from the owner's ed25519 key in the node layer: it must be libp2p's.
+    #[test]
+    fn owner_keys_map_to_libp2p_peer_ids() {
+        let id = cairn_node::identity::Identity::from_seed([3; 32]);
+        let keypair = cairn_net::keypair_from_seed(id.secret_seed()).unwrap();
+        assert_eq!(
+            cairn_net::libp2p::PeerId::from(keypair.public()).to_bytes(),
+            cairn_node::follow::peer_id_of(&id.public_key())
+        );
+    }
+}
