@@ -40,6 +40,7 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
         .route("/api/v0/cat", get(cat))
         .route("/api/v0/ls", get(ls))
         .route("/api/v0/gc", post(gc))
+        .route("/api/v0/scrub", post(scrub))
         .route("/api/v0/pin/ls", get(pin_ls))
         .route("/api/v0/pin/add", post(pin_add))
         .route("/api/v0/pin/rm", post(pin_rm))
@@ -61,6 +62,7 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
         .route("/api/v0/bucket/import", post(buckets::import))
         .route("/api/v0/workers", get(workers))
         .route("/api/v0/cluster/check", post(cluster_check))
+        .route("/api/v0/cluster/margins", get(cluster_margins))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
 }
@@ -229,6 +231,40 @@ async fn workers(State(s): State<AppState>) -> ApiResult {
         .map(|(name, status)| json!({ "name": name, "status": status }))
         .collect();
     Ok(Json(list).into_response())
+}
+
+/// `GET /api/v0/cluster/margins?[bucket=B[&key=K|&prefix=P]]&hard=BOOL` — objects by margin
+/// (how many more node losses each survives): one object, a bucket, or every bucket.
+async fn cluster_margins(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let hard = q.get("hard").is_some_and(|h| h == "true");
+    let node = s.node.clone();
+    let v = blocking(move || {
+        let prefix = q.get("prefix").map_or("", String::as_str);
+        match (q.get("bucket"), q.get("key")) {
+            (Some(bucket), Some(key)) => {
+                let object = node.object(bucket, key)?;
+                let mut one = cairn_node::check::BucketMargins::default();
+                one.add(key, &node.margins(&object.cid, hard)?);
+                Ok(one)
+            }
+            (Some(bucket), None) => node.bucket_margins(bucket, prefix, hard),
+            (None, _) => node.all_margins(hard),
+        }
+    })
+    .await?;
+    Ok(Json(v).into_response())
+}
+
+/// `POST /api/v0/scrub` — re-hash every block file now; failing ones are quarantined.
+async fn scrub(State(s): State<AppState>) -> ApiResult {
+    let node = s.node.clone();
+    let page = blocking(move || Ok(node.store().scrub_all()?)).await?;
+    Ok(Json(json!({
+        "checked": page.checked,
+        "bytes": page.bytes,
+        "corrupt": page.corrupt.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+    }))
+    .into_response())
 }
 
 /// `POST /api/v0/cluster/check?mode=soft|hard|repair` — one full pass over the stripes and

@@ -8,11 +8,13 @@
 //! * [`Cluster`] — the async shell: answers peers ([`Cluster::handle`]), places what a write
 //!   produces ([`Placer`]), reads what is missing here ([`Cluster::fetch`]), rebuilding from
 //!   stripes when a holder is gone.
+//! * [`margins`] — how many more losses a set of blocks (an object, a bucket) survives.
 //! * [`records`] — small records (bucket heads) on a key's replica set.
 //!
 //! The network is behind [`Transport`], so this layer runs the same over libp2p and over an
 //! in-memory switch in tests.
 
+pub mod margins;
 pub mod members;
 pub mod placement;
 pub mod policy;

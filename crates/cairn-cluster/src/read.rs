@@ -196,7 +196,7 @@ impl Cluster {
         }
     }
 
-    fn remember(&self, mcid: Cid, manifest: Manifest) -> std::sync::Arc<Manifest> {
+    pub(crate) fn remember(&self, mcid: Cid, manifest: Manifest) -> std::sync::Arc<Manifest> {
         let manifest = std::sync::Arc::new(manifest);
         let mut map = self.inner.read.manifests.lock();
         if map.len() + manifest.data.len() > MANIFESTS {
@@ -208,7 +208,7 @@ impl Cluster {
         manifest
     }
 
-    fn known_manifest(&self, cid: &Cid) -> Option<KnownStripe> {
+    pub(crate) fn known_manifest(&self, cid: &Cid) -> Option<KnownStripe> {
         if let Some(found) = self.inner.read.manifests.lock().get(&cid.hash().to_bytes()) {
             return Some(found.clone());
         }

@@ -86,7 +86,7 @@ pub enum Mode {
 }
 
 /// A unit's pieces and who holds them.
-struct Survey {
+pub(crate) struct Survey {
     key: Vec<u8>,
     shards: Vec<Cid>,
     /// Current targets (peer ids), in placement order.
@@ -110,7 +110,7 @@ impl Survey {
 
     /// How many more target nodes may be lost with the unit still readable (`None`: it cannot
     /// be read now), losing the nodes that hold the most shards first.
-    fn margin(&self) -> Option<usize> {
+    pub(crate) fn margin(&self) -> Option<usize> {
         let width = self.shards.len();
         let mut left: Vec<&Vec<bool>> = self.held.iter().filter(|h| h.iter().any(|x| *x)).collect();
         if Survey::present(&left, width) < self.needed {
@@ -233,6 +233,28 @@ impl Cluster {
         }
     }
 
+    /// Asks a whole replica's targets whether they hold it: target i "holds shard i" when it
+    /// has the block.
+    pub(crate) async fn replica_survey(&self, cid: &Cid) -> Survey {
+        let n = self.policy().width(1);
+        let mut survey = self
+            .survey(&cid.hash().to_bytes(), vec![*cid; n], n, 1)
+            .await;
+        for (i, h) in survey.held.iter_mut().enumerate() {
+            let has = h.first() == Some(&true);
+            *h = (0..n).map(|j| j == i && has).collect();
+        }
+        survey
+    }
+
+    /// Asks a stripe's targets which of its shards they hold.
+    pub(crate) async fn stripe_survey(&self, mcid: &Cid, manifest: &Manifest) -> Survey {
+        let shards: Vec<Cid> = manifest.shards().copied().collect();
+        let width = shards.len();
+        self.survey(&mcid.hash().to_bytes(), shards, width, manifest.k())
+            .await
+    }
+
     fn me(&self) -> Vec<u8> {
         self.inner.members.lock().me().id.clone()
     }
@@ -329,17 +351,8 @@ impl Cluster {
         mode: Mode,
         report: &mut CheckReport,
     ) -> Result<(), ClusterError> {
-        let policy = self.policy();
-        let n = policy.width(1);
-        let survey = self
-            .survey(&cid.hash().to_bytes(), vec![*cid; n], n, 1)
-            .await;
-        // One copy per target: target i "holds shard i" when it has the block.
-        let mut survey = survey;
-        for (i, h) in survey.held.iter_mut().enumerate() {
-            let has = h.first() == Some(&true);
-            *h = (0..n).map(|j| j == i && has).collect();
-        }
+        let n = self.policy().width(1);
+        let survey = self.replica_survey(cid).await;
         let me = self.me();
         let first_holder = survey
             .targets

@@ -97,3 +97,128 @@ impl Node {
         Ok(())
     }
 }
+
+/// Objects of a bucket by how many more node losses they survive (a soft check in a cluster).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BucketMargins {
+    /// Objects checked.
+    pub objects: u64,
+    /// Objects per margin (`"0"`, `"1"`, … and `"lost"`).
+    pub by_margin: std::collections::BTreeMap<String, u64>,
+    /// The margin a healthy object has.
+    pub full: usize,
+    /// Up to 100 objects below full margin, with theirs (`None`: cannot be read now).
+    pub below_full: Vec<(String, Option<usize>)>,
+}
+
+impl BucketMargins {
+    /// Adds one object.
+    pub fn add(&mut self, key: &str, m: &cairn_cluster::margins::Margins) {
+        self.objects += 1;
+        self.full = m.full;
+        let label = m.margin.map_or("lost".to_owned(), |n| n.to_string());
+        *self.by_margin.entry(label).or_default() += 1;
+        if m.margin.is_none_or(|n| n < m.full) && self.below_full.len() < 100 {
+            self.below_full.push((key.to_owned(), m.margin));
+        }
+    }
+
+    /// Adds another bucket's counts.
+    pub fn merge(&mut self, other: BucketMargins) {
+        self.objects += other.objects;
+        self.full = other.full.max(self.full);
+        for (k, v) in other.by_margin {
+            *self.by_margin.entry(k).or_default() += v;
+        }
+        let room = 100usize.saturating_sub(self.below_full.len());
+        self.below_full
+            .extend(other.below_full.into_iter().take(room));
+    }
+}
+
+impl Node {
+    /// In a cluster: the margin of the DAG under `root` — every block's stripe or replica set
+    /// surveyed on its targets; `hard` also reads (fetching or rebuilding as needed) and
+    /// re-hashes every block, counting failures in `lost`.
+    pub fn margins(
+        &self,
+        root: &Cid,
+        hard: bool,
+    ) -> Result<cairn_cluster::margins::Margins, NodeError> {
+        let cluster = self
+            .cluster()
+            .ok_or_else(|| NodeError::Unsupported("this node is not in a cluster".into()))?;
+        let mut cids = Vec::new();
+        let mut seen = HashSet::new();
+        // (block, known to have no links)
+        let mut stack = vec![(*root, false)];
+        let mut unreadable = 0;
+        while let Some((cid, leaf)) = stack.pop() {
+            if !seen.insert(cid) {
+                continue;
+            }
+            cids.push(cid);
+            // Raw blocks and file leaves have no links: only a hard check reads them.
+            if (leaf || cid.codec() == cairn_dag::RAW) && !hard {
+                continue;
+            }
+            match self.store().get(&cid) {
+                Ok(data) => match cairn_dag::file::branch_links(&cid, &data) {
+                    // A file branch's child covering at most one chunk is a leaf (Cairn's
+                    // importer never makes a branch over a single chunk).
+                    Some(links) => stack.extend(
+                        links
+                            .iter()
+                            .map(|l| (l.cid, l.file_size <= cairn_dag::CHUNK_SIZE as u64)),
+                    ),
+                    None => stack.extend(
+                        cairn_dag::links_of(&cid, &data)?
+                            .into_iter()
+                            .map(|c| (c, false)),
+                    ),
+                },
+                Err(StoreError::NotFound(_)) | Err(StoreError::CorruptBlock { .. }) => {
+                    unreadable += 1
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut m = cluster.margins_blocking(&cids);
+        if unreadable > 0 {
+            m.lost += unreadable;
+            m.margin = None;
+        }
+        Ok(m)
+    }
+
+    /// [`Node::margins`] of every object in `bucket` whose key starts with `prefix`.
+    pub fn bucket_margins(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        hard: bool,
+    ) -> Result<BucketMargins, NodeError> {
+        self.bucket(bucket)?;
+        let mut out = BucketMargins::default();
+        for o in self.store().objects(bucket, prefix, None, usize::MAX)? {
+            out.add(&o.key, &self.margins(&o.cid, hard)?);
+        }
+        Ok(out)
+    }
+
+    /// [`Node::bucket_margins`] of every bucket; the result is also kept for metrics
+    /// ([`Node::last_margins`]).
+    pub fn all_margins(&self, hard: bool) -> Result<BucketMargins, NodeError> {
+        let mut out = BucketMargins::default();
+        for (name, _) in self.buckets()? {
+            out.merge(self.bucket_margins(&name, "", hard)?);
+        }
+        *self.last_margins.lock() = Some(out.clone());
+        Ok(out)
+    }
+
+    /// The last count of every object by margin, if one ran.
+    pub fn last_margins(&self) -> Option<BucketMargins> {
+        self.last_margins.lock().clone()
+    }
+}

@@ -165,6 +165,8 @@ pub struct Node {
     cluster: std::sync::Arc<std::sync::OnceLock<cairn_cluster::Cluster>>,
     /// What the background jobs last did.
     workers: std::sync::Arc<worker::WorkerBoard>,
+    /// The last count of objects by margin (metrics).
+    last_margins: std::sync::Arc<parking_lot::Mutex<Option<check::BucketMargins>>>,
 }
 
 impl Node {
@@ -176,6 +178,7 @@ impl Node {
             replicate: Default::default(),
             cluster: Default::default(),
             workers: Default::default(),
+            last_margins: Default::default(),
         }
     }
 

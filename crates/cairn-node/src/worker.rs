@@ -1,6 +1,6 @@
 //! The one shape of Cairn's background jobs: a [`Job`] run on a blocking thread every
-//! `interval`, until shutdown. GC is the first; provider re-announcement, repair and scrub will
-//! use the same shape.
+//! `interval`, until shutdown: GC, scrub, roots, provider re-announcement, follow, members,
+//! repair and margins all have this shape.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -66,6 +66,58 @@ impl Job for Gc {
         Ok(format!(
             "removed {} blocks ({} bytes), kept {}, missing {}",
             s.removed, s.freed_bytes, s.kept, s.missing
+        ))
+    }
+}
+
+/// Scrubbing: each run re-hashes about `bytes_per_run` bytes of block files, continuing where
+/// the last run stopped, so every block is re-read once per pass; a block that fails is
+/// quarantined (and, in a cluster, re-created by repair from its peers).
+#[derive(Debug)]
+pub struct Scrub {
+    /// Bytes re-hashed per run (the throttle, with the run interval).
+    pub bytes_per_run: u64,
+    cursor: Option<Vec<u8>>,
+    passes: u64,
+    found: u64,
+}
+
+impl Scrub {
+    /// A scrubber reading about `bytes_per_run` bytes per run.
+    pub fn new(bytes_per_run: u64) -> Self {
+        Scrub {
+            bytes_per_run,
+            cursor: None,
+            passes: 0,
+            found: 0,
+        }
+    }
+}
+
+impl Job for Scrub {
+    fn name(&self) -> &'static str {
+        "scrub"
+    }
+
+    fn run(&mut self, node: &Node) -> Result<String, NodeError> {
+        let page = node
+            .store()
+            .scrub_page(self.cursor.as_deref(), self.bytes_per_run)?;
+        self.cursor = page.next;
+        if self.cursor.is_none() {
+            self.passes += 1;
+        }
+        for cid in &page.corrupt {
+            tracing::error!(%cid, "scrub: block failed its hash; quarantined");
+        }
+        self.found += page.corrupt.len() as u64;
+        Ok(format!(
+            "re-hashed {} blocks ({} bytes), {} corrupt quarantined ({} since start); {} full passes",
+            page.checked,
+            page.bytes,
+            page.corrupt.len(),
+            self.found,
+            self.passes
         ))
     }
 }

@@ -140,6 +140,27 @@ impl Index {
         Ok(out)
     }
 
+    /// Up to `limit` durable blocks' multihash bytes after `after`, in key order.
+    pub(crate) fn block_keys_after(
+        &self,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(BLOCKS)?;
+        let range = match after {
+            Some(a) => {
+                table.range::<&[u8]>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))?
+            }
+            None => table.range::<&[u8]>(..)?,
+        };
+        let mut out = Vec::new();
+        for row in range.take(limit) {
+            out.push(row?.0.value().to_vec());
+        }
+        Ok(out)
+    }
+
     /// Every durable block's multihash bytes.
     pub(crate) fn block_keys(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read()?;

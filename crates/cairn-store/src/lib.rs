@@ -25,6 +25,7 @@ pub mod index;
 pub mod meta;
 pub mod pieces;
 pub mod roots;
+pub mod scrub;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -42,6 +42,9 @@ pub enum Command {
     Pin(PinCmd),
     /// Remove every block no pinned root reaches.
     Gc,
+    /// Re-read and re-hash every block file now (the scrub job does it slowly in the
+    /// background); failing blocks are quarantined (in a cluster, repair re-creates them).
+    Scrub,
     /// Load-test any S3 endpoint: large and 4 KiB objects, listing, multipart; prints a table.
     Bench(BenchArgs),
     /// Manage users' S3 access keys.
@@ -328,11 +331,18 @@ pub struct BenchArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
     /// Check the stripes and replicas this node holds: soft (every piece where it should be,
-    /// and the margin), or `--hard` (rebuild from parity and compare every CID).
+    /// and the margin), or `--hard` (rebuild from parity and compare every CID). With
+    /// `BUCKET`, `BUCKET/KEY` or `--objects`: the objects, by margin (how many more node
+    /// losses each survives; `--hard` also reads and re-hashes every block).
     Check {
         /// Rebuild and verify instead of only counting pieces.
         #[arg(long)]
         hard: bool,
+        /// A bucket, or one object as `BUCKET/KEY`.
+        target: Option<String>,
+        /// Every object of every bucket.
+        #[arg(long, conflicts_with = "target")]
+        objects: bool,
     },
     /// Re-create now the pieces that are missing from their targets.
     Repair,

@@ -122,6 +122,56 @@ impl cairn_node::worker::Job for Repair {
     }
 }
 
+/// `cairn_objects_by_margin{margin="N"|"lost"}`: how many objects survive N more node losses,
+/// as last counted (by the margins job, or a `cairn cluster check --objects`).
+#[derive(Clone)]
+pub struct MarginGauges(
+    prometheus_client::metrics::family::Family<
+        Vec<(String, String)>,
+        prometheus_client::metrics::gauge::Gauge,
+    >,
+);
+
+impl MarginGauges {
+    /// Registers the family.
+    pub fn new(registry: &mut prometheus_client::registry::Registry) -> Self {
+        let family = prometheus_client::metrics::family::Family::default();
+        registry.register(
+            "cairn_objects_by_margin",
+            "Objects by how many more node losses they survive (\"lost\": unreadable now)",
+            family.clone(),
+        );
+        MarginGauges(family)
+    }
+
+    /// Sets the gauges from the node's last count.
+    pub fn refresh(&self, node: &Node) {
+        let Some(last) = node.last_margins() else {
+            return;
+        };
+        self.0.clear();
+        for (margin, count) in &last.by_margin {
+            self.0
+                .get_or_create(&vec![("margin".to_owned(), margin.clone())])
+                .set(*count as i64);
+        }
+    }
+}
+
+/// The margins job: a soft check of every object of every bucket (kept for the metrics).
+pub struct Margins;
+
+impl cairn_node::worker::Job for Margins {
+    fn name(&self) -> &'static str {
+        "margins"
+    }
+
+    fn run(&mut self, node: &Node) -> Result<String, NodeError> {
+        let all = node.all_margins(false)?;
+        Ok(format!("{} objects: {:?}", all.objects, all.by_margin))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// `promote` recognises a bucket owner among the connected members by its peer id,

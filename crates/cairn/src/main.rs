@@ -231,6 +231,12 @@ fn run(cli: Cli) -> Result<()> {
             let s = node.collect_garbage()?;
             print_gc(s.removed, s.freed_bytes, s.kept, s.missing);
         }
+        Command::Scrub => {
+            let node = open()?;
+            let s = node.store().scrub_all()?;
+            let corrupt: Vec<String> = s.corrupt.iter().map(|c| c.to_string()).collect();
+            print_scrub(s.checked, s.bytes, &corrupt)?;
+        }
         Command::Bench(args) => {
             let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok());
             let cfg = cairn_bench::Config {
@@ -333,6 +339,21 @@ fn run(cli: Cli) -> Result<()> {
                 if args.hard { "hard" } else { "soft" }
             );
         }
+    }
+    Ok(())
+}
+
+/// Prints a scrub pass; fails when a block was quarantined.
+fn print_scrub(checked: u64, bytes: u64, corrupt: &[String]) -> Result<()> {
+    println!("re-hashed {checked} blocks ({bytes} bytes)");
+    for c in corrupt {
+        eprintln!("CorruptBlock {c} (quarantined)");
+    }
+    if !corrupt.is_empty() {
+        bail!(
+            "{} corrupt block(s) quarantined; in a cluster `cairn cluster repair` re-creates them",
+            corrupt.len()
+        );
     }
     Ok(())
 }

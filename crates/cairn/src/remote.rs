@@ -289,10 +289,48 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             }
             Ok(())
         })(),
+        Command::Cluster(crate::cli::ClusterCommand::Check {
+            hard,
+            target,
+            objects,
+        }) if target.is_some() || *objects => (|| {
+            let mut query = format!("/cluster/margins?hard={hard}");
+            if let Some(t) = target {
+                let (bucket, key) = t.split_once('/').unwrap_or((t, ""));
+                query += &format!("&bucket={}", encode(bucket));
+                if !key.is_empty() {
+                    query += &format!("&key={}", encode(key));
+                }
+            }
+            let v = Remote::json(remote.get(&query)?)?;
+            let by: Vec<String> = v["by_margin"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(m, n)| format!("{n} at margin {m}"))
+                .collect();
+            println!(
+                "{} objects (full margin {}): {}",
+                v["objects"],
+                v["full"],
+                by.join(", ")
+            );
+            for o in v["below_full"].as_array().into_iter().flatten() {
+                println!(
+                    "  {} margin {}",
+                    o[0].as_str().unwrap_or_default(),
+                    o[1].as_u64().map_or("LOST".to_owned(), |m| m.to_string())
+                );
+            }
+            if v["by_margin"]["lost"].as_u64().unwrap_or_default() > 0 {
+                bail!("some objects cannot be read");
+            }
+            Ok(())
+        })(),
         Command::Cluster(cmd) => (|| {
             let mode = match cmd {
-                crate::cli::ClusterCommand::Check { hard: false } => "soft",
-                crate::cli::ClusterCommand::Check { hard: true } => "hard",
+                crate::cli::ClusterCommand::Check { hard: false, .. } => "soft",
+                crate::cli::ClusterCommand::Check { hard: true, .. } => "hard",
                 crate::cli::ClusterCommand::Repair => "repair",
             };
             let v = Remote::json(remote.post(
@@ -332,6 +370,20 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             )?)?;
             println!("connected to {}", v["peer_id"].as_str().unwrap_or_default());
             Ok(())
+        })(),
+        Command::Scrub => (|| {
+            let v = Remote::json(remote.post("/scrub", &mut std::io::empty())?)?;
+            let corrupt: Vec<String> = v["corrupt"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect();
+            crate::print_scrub(
+                v["checked"].as_u64().unwrap_or_default(),
+                v["bytes"].as_u64().unwrap_or_default(),
+                &corrupt,
+            )
         })(),
         Command::Gc => (|| {
             let v = Remote::json(remote.post("/gc", &mut std::io::empty())?)?;

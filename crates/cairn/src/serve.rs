@@ -69,6 +69,11 @@ pub struct StorageConfig {
     pub down_after: Option<String>,
     /// How often the repair job runs a pass (`1m` default).
     pub repair_interval: Option<String>,
+    /// How often the objects-by-margin metrics are recounted (`10m` default).
+    pub margins_interval: Option<String>,
+    /// How often the scrubber re-hashes its next 64 MiB of blocks (`10s` default, so at most
+    /// 6.4 MiB/s; a node scrubs with or without a cluster).
+    pub scrub_interval: Option<String>,
 }
 
 /// Effective cluster settings.
@@ -78,6 +83,7 @@ pub struct ClusterSettings {
     pub zone: Option<String>,
     pub down_after: Duration,
     pub repair_interval: Duration,
+    pub margins_interval: Duration,
 }
 
 /// Effective settings.
@@ -99,7 +105,12 @@ pub struct Settings {
     pub reprovide_interval: Duration,
     /// Cluster durability, when `[storage] redundancy` is set.
     pub cluster: Option<ClusterSettings>,
+    /// How often the scrubber runs (each run re-hashes up to [`SCRUB_BYTES`]).
+    pub scrub_interval: Duration,
 }
+
+/// Bytes the scrubber re-hashes per run.
+pub const SCRUB_BYTES: u64 = 64 << 20;
 
 fn multiaddrs(list: &[String]) -> Result<Vec<cairn_net::libp2p::Multiaddr>> {
     list.iter()
@@ -203,6 +214,10 @@ fn cluster_settings(storage: Option<&StorageConfig>) -> Result<Option<ClusterSet
             Some(text) => parse_duration("[storage] repair_interval", text)?,
             None => Duration::from_secs(60),
         },
+        margins_interval: match &storage.margins_interval {
+            Some(text) => parse_duration("[storage] margins_interval", text)?,
+            None => Duration::from_secs(600),
+        },
     }))
 }
 
@@ -283,6 +298,16 @@ impl Settings {
                 ..net_config(&from_file, p2p_listen, bootstrap)?
             },
             cluster: cluster_settings(from_file.storage.as_ref())?,
+            scrub_interval: match from_file
+                .storage
+                .as_ref()
+                .and_then(|s| s.scrub_interval.as_ref())
+            {
+                Some(text) => {
+                    parse_duration("[storage] scrub_interval", text)?.max(Duration::from_secs(1))
+                }
+                None => Duration::from_secs(10),
+            },
             reprovide_interval: match &from_file.reprovide_interval {
                 Some(text) => parse_duration("reprovide_interval", text)?,
                 None => Duration::from_secs(12 * 3600),
@@ -405,13 +430,18 @@ async fn serve(settings: Settings) -> Result<()> {
     let keypair = cairn_net::keypair_from_seed(node_for_api.identity()?.secret_seed())?;
     let mut registry = prometheus_client::registry::Registry::default();
     let net_metrics = Arc::new(cairn_net::metrics::NetMetrics::new(&mut registry));
+    let margin_gauges = crate::cluster::MarginGauges::new(&mut registry);
     let registry = Arc::new(registry);
     let metrics_listener = tokio::net::TcpListener::bind(settings.metrics_listen)
         .await
         .with_context(|| format!("binding /metrics on {}", settings.metrics_listen))?;
     let metrics_addr = metrics_listener.local_addr()?;
     let mut metrics_stop = stop_tx.subscribe();
-    let metrics_server = axum::serve(metrics_listener, metrics_router(registry))
+    let refresh = {
+        let (node, gauges) = (node_for_api.clone(), margin_gauges.clone());
+        move || gauges.refresh(&node)
+    };
+    let metrics_server = axum::serve(metrics_listener, metrics_router(registry, refresh))
         .with_graceful_shutdown(async move {
             let _ = metrics_stop.changed().await;
         });
@@ -460,6 +490,12 @@ async fn serve(settings: Settings) -> Result<()> {
                         runtime: tokio::runtime::Handle::current(),
                     },
                     c.repair_interval,
+                    stop_tx.subscribe(),
+                ),
+                cairn_node::worker::spawn_periodic(
+                    node_for_api.clone(),
+                    crate::cluster::Margins,
+                    c.margins_interval,
                     stop_tx.subscribe(),
                 ),
             ]
@@ -525,6 +561,12 @@ async fn serve(settings: Settings) -> Result<()> {
         crate::follow::FOLLOW_TICK,
         stop_tx.subscribe(),
     );
+    let scrub_task = cairn_node::worker::spawn_periodic(
+        node_for_api.clone(),
+        cairn_node::worker::Scrub::new(SCRUB_BYTES),
+        settings.scrub_interval,
+        stop_tx.subscribe(),
+    );
     let gc_task = settings.gc_interval.map(|every| {
         cairn_node::worker::spawn_periodic(
             node_for_api.clone(),
@@ -588,6 +630,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = roots_task.await;
     let _ = provide_task.await;
     let _ = follow_task.await;
+    let _ = scrub_task.await;
     let _ = net_task.await;
     let _ = metrics_task.await;
     for task in gc_task.into_iter().chain(cluster_tasks) {
@@ -603,12 +646,18 @@ async fn serve(settings: Settings) -> Result<()> {
 }
 
 /// `GET /metrics`: the registry in the Prometheus text format.
-fn metrics_router(registry: Arc<prometheus_client::registry::Registry>) -> axum::Router {
+/// `refresh` runs before each scrape (gauges read from the node's last counts).
+fn metrics_router(
+    registry: Arc<prometheus_client::registry::Registry>,
+    refresh: impl Fn() + Clone + Send + Sync + 'static,
+) -> axum::Router {
     axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
             let registry = registry.clone();
+            let refresh = refresh.clone();
             async move {
+                refresh();
                 let mut body = String::new();
                 match prometheus_client::encoding::text::encode(&mut body, &registry) {
                     Ok(()) => (

@@ -134,6 +134,23 @@ async fn read_everything(nodes: &[Server], sizes: &[usize], cids: &[String]) {
     }
 }
 
+/// Waits until `node`'s metrics show `line`.
+fn wait_for_metric(node: &Server, line: &str) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = ureq::get(&node.metrics)
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        if text.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(Instant::now() < until, "no {line:?} in:\n{text}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Waits until every node lists `count` objects in the bucket.
 async fn wait_listing(nodes: &[Server], count: i32) {
     for (i, node) in nodes.iter().enumerate() {
@@ -232,6 +249,22 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
         degraded > 0 && lost == 0,
         "after two losses: {degraded} degraded, {lost} lost"
     );
+    // Objects by margin: none lost, some down to margin 0 or 1; one object on its own.
+    let out = ok(&cairn(
+        nodes[0].data.path(),
+        &["cluster", "check", "durable"],
+    ));
+    println!("{out}");
+    assert!(out.starts_with("100 objects (full margin 2)"), "{out}");
+    assert!(
+        out.contains("margin 1") || out.contains("margin 0"),
+        "{out}"
+    );
+    let out = ok(&cairn(
+        nodes[1].data.path(),
+        &["cluster", "check", "durable/obj/009", "--hard"],
+    ));
+    assert!(out.starts_with("1 objects"), "{out}");
 
     // An operator takes the bucket over on a survivor: writes work there again, nothing
     // acknowledged is lost, and the other survivors follow the new owner.
@@ -279,6 +312,46 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
     );
     let (_, _, lost) = cluster_cmd(&nodes, &["check", "--hard"]);
     assert_eq!(lost, 0);
+    let out = ok(&cairn(
+        nodes[2].data.path(),
+        &["cluster", "check", "--objects"],
+    ));
+    assert!(
+        out.starts_with("101 objects (full margin 2): 101 at margin 2"),
+        "{out}"
+    );
+    // The last count is exported as metrics.
+    wait_for_metric(&nodes[2], "cairn_objects_by_margin{margin=\"2\"} 101");
+
+    // A flipped byte in a shard file: the scrubber finds and quarantines it, repair puts the
+    // piece back, and the stripe is at full margin again.
+    let victim = common::block_files(nodes[1].data.path())
+        .into_iter()
+        .find(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0) > 100_000)
+        .expect("a shard file");
+    let mut bytes = std::fs::read(&victim).unwrap();
+    bytes[1000] ^= 0x40;
+    std::fs::write(&victim, bytes).unwrap();
+    // (`cairn scrub` runs a pass now; the scrub job may have been first.)
+    let out = cairn(nodes[1].data.path(), &["scrub"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let workers = ok(&cairn(nodes[1].data.path(), &["workers"]));
+    assert!(
+        (!out.status.success() && err.contains("1 corrupt block(s) quarantined"))
+            || workers.contains("(1 since start)"),
+        "{err}\n{workers}"
+    );
+    assert!(!victim.exists(), "the corrupt file is quarantined");
+    let mut passes = 0;
+    loop {
+        passes += 1;
+        cluster_cmd(&nodes, &["repair"]);
+        let (_, degraded, lost) = cluster_cmd(&nodes, &["check"]);
+        if (degraded == 0 && lost == 0) || passes == 3 {
+            assert_eq!((degraded, lost), (0, 0));
+            break;
+        }
+    }
     let workers = ok(&cairn(nodes[0].data.path(), &["workers"]));
     assert!(
         workers.contains("members") && workers.contains("roots"),
