@@ -13,68 +13,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use common::nodes::{block_bytes, cluster, cluster_cmd, get, grow, wait_for_metric, wait_listing};
 use common::{Server, cairn, ok, pattern};
-
-fn addr_of(server: &Server) -> String {
-    let id: serde_json::Value =
-        serde_json::from_str(&ok(&cairn(server.data.path(), &["id", "--json"]))).unwrap();
-    id["addrs"][0].as_str().unwrap().to_owned()
-}
-
-/// Starts `n` nodes with `redundancy`, each bootstrapping from all before it, and waits until
-/// every node sees every other.
-fn cluster(n: usize, redundancy: &str) -> Vec<Server> {
-    grow(Vec::new(), n, redundancy)
-}
-
-/// Adds `n` nodes that bootstrap from every node already there, and waits until all see all.
-fn grow(mut nodes: Vec<Server>, n: usize, redundancy: &str) -> Vec<Server> {
-    let mut addrs: Vec<String> = nodes.iter().map(addr_of).collect();
-    for _ in 0..n {
-        let data = tempfile::tempdir().unwrap();
-        std::fs::write(
-            data.path().join("cairn.toml"),
-            format!(
-                "[storage]\nredundancy = \"{redundancy}\"\ndown_after = \"3s\"\nrepair_interval = \"1h\"\n"
-            ),
-        )
-        .unwrap();
-        let mut extra = Vec::new();
-        for a in &addrs {
-            extra.push("--bootstrap");
-            extra.push(a.as_str());
-        }
-        let node = Server::start_with(data, &extra);
-        addrs.push(addr_of(&node));
-        nodes.push(node);
-    }
-    let until = Instant::now() + Duration::from_secs(30);
-    let total = nodes.len();
-    for (i, node) in nodes.iter().enumerate() {
-        loop {
-            let peers = ok(&cairn(node.data.path(), &["peers"]));
-            if peers.matches("cairn/").count() >= total - 1 {
-                break;
-            }
-            assert!(Instant::now() < until, "node {i} sees only:\n{peers}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    std::thread::sleep(Duration::from_secs(2)); // a members tick on every node
-    nodes
-}
-
-/// Bytes of block files under a data folder.
-fn block_bytes(data: &Path) -> u64 {
-    common::block_files(data)
-        .iter()
-        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
-        .sum()
-}
 
 fn sizes() -> Vec<usize> {
     let cycle = [
@@ -85,30 +28,12 @@ fn sizes() -> Vec<usize> {
     out
 }
 
-/// `cairn cluster <args>` on every node, summing "N at full margin, N degraded, N lost".
-fn cluster_cmd(nodes: &[Server], args: &[&str]) -> (u64, u64, u64) {
-    let mut sum = (0, 0, 0);
-    for node in nodes {
-        let mut full = vec!["cluster"];
-        full.extend_from_slice(args);
-        let out = ok(&cairn(node.data.path(), &full));
-        let num = |label: &str| -> u64 {
-            let before = out.split(label).next().unwrap();
-            before.split_whitespace().last().unwrap().parse().unwrap()
-        };
-        sum.0 += num(" at full margin");
-        sum.1 += num(" degraded");
-        sum.2 += num(" lost");
-    }
-    sum
-}
-
 async fn read_everything(nodes: &[Server], sizes: &[usize], cids: &[String]) {
     for (i, node) in nodes.iter().enumerate() {
         let client = node.client();
         for (n, &size) in sizes.iter().enumerate() {
             let key = format!("obj/{n:03}");
-            let body = get(&client, &key)
+            let body = get(&client, "durable", &key)
                 .await
                 .unwrap_or_else(|| panic!("survivor {i} cannot read {key}"));
             assert!(
@@ -132,56 +57,6 @@ async fn read_everything(nodes: &[Server], sizes: &[usize], cids: &[String]) {
             );
         }
     }
-}
-
-/// Waits until `node`'s metrics show `line`.
-fn wait_for_metric(node: &Server, line: &str) {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = ureq::get(&node.metrics)
-            .call()
-            .ok()
-            .and_then(|mut r| r.body_mut().read_to_string().ok())
-            .unwrap_or_default();
-        if text.lines().any(|l| l == line) {
-            return;
-        }
-        assert!(Instant::now() < until, "no {line:?} in:\n{text}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Waits until every node lists `count` objects in the bucket.
-async fn wait_listing(nodes: &[Server], count: i32) {
-    for (i, node) in nodes.iter().enumerate() {
-        let client = node.client();
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            let listed = client
-                .list_objects_v2()
-                .bucket("durable")
-                .send()
-                .await
-                .ok()
-                .map(|l| l.key_count().unwrap_or(0));
-            if listed == Some(count) {
-                break;
-            }
-            assert!(Instant::now() < until, "node {i} lists {listed:?} objects");
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-async fn get(client: &aws_sdk_s3::Client, key: &str) -> Option<Vec<u8>> {
-    let out = client
-        .get_object()
-        .bucket("durable")
-        .key(key)
-        .send()
-        .await
-        .ok()?;
-    Some(out.body.collect().await.ok()?.into_bytes().to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -228,7 +103,7 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
     // survivor comes to list all 100 objects (from a held head, shared onwards).
     let _owner = nodes.remove(0).kill_9();
     let _other = nodes.remove(2).kill_9();
-    wait_listing(&nodes, 100).await;
+    wait_listing(&nodes, "durable", 100).await;
     read_everything(&nodes, &sizes, &cids).await;
     for node in &nodes {
         // The owner is gone: its bucket is read-only here, with a clear error.
@@ -282,9 +157,11 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
         .send()
         .await
         .unwrap();
-    wait_listing(&nodes, 101).await;
+    wait_listing(&nodes, "durable", 101).await;
     for node in &nodes {
-        let body = get(&node.client(), "after-promote").await.unwrap();
+        let body = get(&node.client(), "durable", "after-promote")
+            .await
+            .unwrap();
         assert_eq!(body, b"written by the new owner");
     }
 

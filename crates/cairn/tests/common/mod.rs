@@ -2,6 +2,8 @@
 //! fixed root credentials, clients for it, and the way to `../shared`.
 #![allow(dead_code)]
 
+pub mod nodes;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
