@@ -15,10 +15,13 @@ use cairn_node::{Node, NodeError};
 use futures::future::BoxFuture;
 use parking_lot::Mutex;
 
+/// A record as a peer received it: (peer, key, bytes).
+type Received = (Vec<u8>, String, Vec<u8>);
+
 /// Peers that keep every piece, and record (or refuse) every record pushed to them.
 #[derive(Default)]
 struct Peers {
-    records: Mutex<Vec<(Vec<u8>, String, Vec<u8>)>>,
+    records: Mutex<Vec<Received>>,
     refuse_records: AtomicBool,
 }
 
