@@ -82,8 +82,9 @@ pub fn cluster_cmd(nodes: &[Server], args: &[&str]) -> (u64, u64, u64) {
     sum
 }
 
-/// Waits until `node`'s metrics show `line`.
-pub fn wait_for_metric(node: &Server, line: &str) {
+/// `cairn_objects_by_margin` from `node`'s metrics: margin label → objects (waits until the
+/// family appears).
+pub fn objects_by_margin(node: &Server) -> std::collections::BTreeMap<String, u64> {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let text = ureq::get(&node.metrics)
@@ -91,10 +92,21 @@ pub fn wait_for_metric(node: &Server, line: &str) {
             .ok()
             .and_then(|mut r| r.body_mut().read_to_string().ok())
             .unwrap_or_default();
-        if text.lines().any(|l| l == line) {
-            return;
+        let found: std::collections::BTreeMap<String, u64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("cairn_objects_by_margin{margin=\""))
+            .filter_map(|l| {
+                let (margin, rest) = l.split_once("\"} ")?;
+                Some((margin.to_owned(), rest.trim().parse().ok()?))
+            })
+            .collect();
+        if !found.is_empty() {
+            return found;
         }
-        assert!(Instant::now() < until, "no {line:?} in:\n{text}");
+        assert!(
+            Instant::now() < until,
+            "no cairn_objects_by_margin in:\n{text}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
