@@ -91,7 +91,8 @@ impl Node {
     pub fn hold_shared(&self, shared: &[u8]) -> Result<(), NodeError> {
         let list: Vec<SharedBucket> = decode(shared)?;
         for item in list {
-            self.hold_head(item)?;
+            let head = SignedHead::verify(&item.head, None)?;
+            self.hold_head(item, &head)?;
         }
         Ok(())
     }
@@ -107,11 +108,12 @@ impl Node {
                 head.payload.bucket
             )));
         }
-        self.hold_head(item)
+        self.hold_head(item, &head)
     }
 
-    fn hold_head(&self, item: SharedBucket) -> Result<(), NodeError> {
-        let head = SignedHead::verify(&item.head, None)?;
+    /// Keeps `item`, whose head (already verified) is `head`, when it is newer than the one
+    /// held. Only verified heads are ever kept, so held ones are read back without verifying.
+    fn hold_head(&self, item: SharedBucket, head: &SignedHead) -> Result<(), NodeError> {
         let name = &head.payload.bucket;
         if !crate::objects::valid_bucket_name(name)
             || head.public_key.as_slice() == self.identity()?.public_key()
@@ -121,11 +123,10 @@ impl Node {
         let key = head_key(name);
         let bytes = encode(&item)?;
         self.store().update(|txn| {
-            if let Some(held) = txn.record(&key)? {
-                let held: SharedBucket = decode(&held)?;
-                if SignedHead::verify(&held.head, None)?.payload.seq >= head.payload.seq {
-                    return Ok(());
-                }
+            if let Some(held) = txn.record(&key)?
+                && held_head(&held)?.1.payload.seq >= head.payload.seq
+            {
+                return Ok(());
             }
             txn.put_record(&key, &bytes)?;
             Ok::<_, NodeError>(())
@@ -140,8 +141,7 @@ impl Node {
             if !key.starts_with("head/") {
                 continue;
             }
-            let item: SharedBucket = decode(&bytes)?;
-            let head = SignedHead::verify(&item.head, None)?;
+            let (item, head) = held_head(&bytes)?;
             let name = head.payload.bucket.clone();
             match self.bucket(&name) {
                 Ok(local) => match &local.mirror {
@@ -181,9 +181,11 @@ impl Node {
     pub fn promote(&self, bucket: &str, force: bool) -> Result<u64, NodeError> {
         if let Some(cluster) = self.cluster() {
             for bytes in cluster.gather_records_blocking(&head_key(bucket)) {
-                if let Ok(item) = decode::<SharedBucket>(&bytes)
-                    && let Err(e) = self.hold_head(item)
-                {
+                let held = decode::<SharedBucket>(&bytes).and_then(|item| {
+                    let head = SignedHead::verify(&item.head, None)?;
+                    self.hold_head(item, &head)
+                });
+                if let Err(e) = held {
                     tracing::debug!(bucket, "a gathered head was refused: {e}");
                 }
             }
@@ -267,6 +269,13 @@ impl Node {
         );
         Ok(objects.len())
     }
+}
+
+/// A held record and its head, decoded (verified when it was kept).
+fn held_head(bytes: &[u8]) -> Result<(SharedBucket, SignedHead), NodeError> {
+    let item: SharedBucket = decode(bytes)?;
+    let head = decode(&item.head)?;
+    Ok((item, head))
 }
 
 /// Records received from cluster peers: bucket heads, verified and held by the node.
