@@ -1,4 +1,5 @@
-//! Bucket roots over the API: current root, history, restore, signed head, import from CAR.
+//! Bucket roots over the API: current root, history, restore, signed head, import from CAR,
+//! and the bucket's own redundancy policy.
 //! The JSON shapes are built here once, for the API and for the CLI working offline.
 
 use axum::body::Body;
@@ -46,6 +47,33 @@ pub fn restore_value(node: &Node, bucket: &str, root: &str) -> Result<Value, Nod
         "root": now.tree.to_string(),
         "seq": now.seq,
     }))
+}
+
+/// The bucket's redundancy: its own policy if set (with `set`: after setting it, `""` or
+/// `"default"` clearing it), and the one its writes get (`effective`; `null` outside a
+/// cluster).
+pub fn redundancy_value(node: &Node, bucket: &str, set: Option<&str>) -> Result<Value, NodeError> {
+    let record = match set {
+        Some("" | "default") => node.set_bucket_redundancy(bucket, None)?,
+        Some(policy) => node.set_bucket_redundancy(bucket, Some(policy))?,
+        None => node.bucket(bucket)?,
+    };
+    let effective = node.bucket_redundancy(Some(bucket))?;
+    Ok(json!({
+        "bucket": bucket,
+        "redundancy": record.redundancy,
+        "effective": effective.map(|p| p.to_string()),
+    }))
+}
+
+/// `GET /api/v0/bucket/redundancy?arg=B` reads it; `POST …&policy=P` sets it (`default`
+/// clears it).
+pub(crate) async fn redundancy(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let bucket = arg(&q, "arg")?.to_owned();
+    let set = q.get("policy").cloned();
+    let node = s.node.clone();
+    let v = blocking(move || redundancy_value(&node, &bucket, set.as_deref())).await?;
+    Ok(Json(v).into_response())
 }
 
 pub(crate) async fn root(State(s): State<AppState>, Query(q): Params) -> ApiResult {

@@ -59,6 +59,10 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
         .route("/api/v0/bucket/restore", post(buckets::restore))
         .route("/api/v0/bucket/head", get(buckets::head))
         .route("/api/v0/bucket/promote", post(buckets::promote))
+        .route(
+            "/api/v0/bucket/redundancy",
+            get(buckets::redundancy).post(buckets::redundancy),
+        )
         .route("/api/v0/bucket/import", post(buckets::import))
         .route("/api/v0/workers", get(workers))
         .route("/api/v0/cluster/check", post(cluster_check))
@@ -244,7 +248,7 @@ async fn cluster_margins(State(s): State<AppState>, Query(q): Params) -> ApiResu
             (Some(bucket), Some(key)) => {
                 let object = node.object(bucket, key)?;
                 let mut one = cairn_node::check::BucketMargins::default();
-                one.add(key, &node.margins(&object.cid, hard)?);
+                one.add(key, &node.margins(bucket, &object.cid, hard)?);
                 Ok(one)
             }
             (Some(bucket), None) => node.bucket_margins(bucket, prefix, hard),
@@ -294,7 +298,7 @@ async fn cluster_check(State(s): State<AppState>, Query(q): Params) -> ApiResult
 async fn add(State(s): State<AppState>, Query(q): Params, body: Body) -> ApiResult {
     let (version, pin) = (cid_version(&q)?, pin(&q));
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let staged = s.node.stage_object(Box::pin(stream), version).await?;
+    let staged = s.node.stage_object(None, Box::pin(stream), version).await?;
     let node = s.node.clone();
     let link = blocking(move || node.commit_file(staged, pin)).await?;
     Ok(Json(json!({

@@ -47,9 +47,9 @@ impl Margins {
 }
 
 impl Cluster {
-    /// Surveys the units keeping `cids` and reports the lowest margin among them.
-    pub async fn margins(&self, cids: &[Cid]) -> Margins {
-        let policy = self.policy();
+    /// Surveys the units keeping `cids`, written with `policy` (their bucket's), and reports
+    /// the lowest margin among them.
+    pub async fn margins(&self, cids: &[Cid], policy: Redundancy) -> Margins {
         let mut out = Margins {
             full: policy.tolerance(),
             ..Margins::default()
@@ -58,8 +58,8 @@ impl Cluster {
         for cid in cids {
             out.blocks += 1;
             match policy {
-                Redundancy::Replicas(_) => {
-                    let survey = self.replica_survey(cid).await;
+                Redundancy::Replicas(n) => {
+                    let survey = self.replica_survey(cid, n as usize).await;
                     out.unit(survey.margin());
                 }
                 Redundancy::Ec { .. } => match self.find_manifest(cid).await {
@@ -80,8 +80,8 @@ impl Cluster {
     }
 
     /// [`margins`](Self::margins) from a blocking thread.
-    pub fn margins_blocking(&self, cids: &[Cid]) -> Margins {
-        self.inner.runtime.block_on(self.margins(cids))
+    pub fn margins_blocking(&self, cids: &[Cid], policy: Redundancy) -> Margins {
+        self.inner.runtime.block_on(self.margins(cids, policy))
     }
 
     /// The manifest of the stripe keeping `cid`: known here, or from the first member that

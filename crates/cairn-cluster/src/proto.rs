@@ -29,6 +29,10 @@ pub enum Request {
         pieces: Vec<WireBlock>,
         /// The stripe manifest block.
         stripe: Option<WireBlock>,
+        /// For whole replicas: how many copies the cluster keeps of them (a bucket's own
+        /// policy); absent: the cluster's default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copies: Option<u8>,
     },
     /// The bytes of a block held here (as a piece or otherwise).
     Get {
@@ -118,6 +122,7 @@ mod tests {
                     data: ByteBuf::from(b"x".to_vec()),
                 }],
                 stripe: None,
+                copies: Some(3),
             },
             Request::Get { cid },
             Request::Has {

@@ -239,13 +239,10 @@ impl Cluster {
     async fn fetch_now(&self, cid: &Cid) -> Option<Bytes> {
         // 1. The likely holder: a replica target, or the stripe's nominal holder.
         let mut manifest = self.known_manifest(cid);
+        // (A bucket may keep its blocks otherwise than the cluster's default: a known stripe
+        // wins, and a wrong guess only costs the ask.)
         let likely: Vec<Vec<u8>> = match (self.policy(), &manifest) {
-            (Redundancy::Replicas(n), _) => self
-                .candidates(&cid.hash().to_bytes(), n as usize)
-                .into_iter()
-                .take(n as usize)
-                .collect(),
-            (Redundancy::Ec { .. }, Some((mcid, m))) => {
+            (_, Some((mcid, m))) => {
                 let ring = self.placement_members();
                 let pos = m.position(cid)?;
                 let t = ring.targets(&mcid.hash().to_bytes(), m.k() + m.parity.len());
@@ -255,18 +252,23 @@ impl Cluster {
                     .into_iter()
                     .collect()
             }
-            _ => Vec::new(),
+            (Redundancy::Replicas(n), None) => self
+                .candidates(&cid.hash().to_bytes(), n as usize)
+                .into_iter()
+                .take(n as usize)
+                .collect(),
+            (Redundancy::Ec { .. }, None) => Vec::new(),
         };
         for peer in &likely {
             if let Some(data) = self.get_from(peer, cid).await {
                 return Some(data);
             }
         }
-        // 2. Ask every connected member who has it, or which stripe rebuilds it.
+        // 2. Ask every connected member who has it, or which stripe rebuilds it (the likely
+        //    holders too: without the block they may still hold its stripe's manifest).
         let peers = self.inner.members.lock().connected();
         let mut asks: FuturesUnordered<_> = peers
             .iter()
-            .filter(|p| !likely.contains(p))
             .map(|p| async move { (p.clone(), self.ask(p, &Request::Locate { cid: *cid }).await) })
             .collect();
         let mut holders = Vec::new();

@@ -166,10 +166,13 @@ impl Cluster {
         })
         .await
         .map_err(|e| ClusterError::Transport(e.to_string()))??;
-        let replicas: Vec<Cid> = pieces
+        let replicas: Vec<(Cid, usize)> = pieces
             .iter()
             .filter_map(|p| match p.of {
-                cairn_store::pieces::PieceOf::Replica(cid) => Some(cid),
+                cairn_store::pieces::PieceOf::Replica { cid, copies } => Some((
+                    cid,
+                    copies.map_or_else(|| self.policy().width(1), usize::from),
+                )),
                 cairn_store::pieces::PieceOf::Stripe(_) => None,
             })
             .collect();
@@ -180,9 +183,9 @@ impl Cluster {
                 report.failed += 1;
             }
         }
-        for cid in &replicas {
+        for (cid, copies) in &replicas {
             report.checked += 1;
-            if let Err(e) = self.check_replica(cid, mode, &mut report).await {
+            if let Err(e) = self.check_replica(cid, *copies, mode, &mut report).await {
                 tracing::warn!(%cid, "check: {e}");
                 report.failed += 1;
             }
@@ -233,10 +236,9 @@ impl Cluster {
         }
     }
 
-    /// Asks a whole replica's targets whether they hold it: target i "holds shard i" when it
-    /// has the block.
-    pub(crate) async fn replica_survey(&self, cid: &Cid) -> Survey {
-        let n = self.policy().width(1);
+    /// Asks the `n` targets of a block kept as whole copies whether they hold it: target i
+    /// "holds shard i" when it has the block.
+    pub(crate) async fn replica_survey(&self, cid: &Cid, n: usize) -> Survey {
         let mut survey = self
             .survey(&cid.hash().to_bytes(), vec![*cid; n], n, 1)
             .await;
@@ -334,7 +336,7 @@ impl Cluster {
                     data: ByteBuf::from(bytes.to_vec()),
                 };
                 report.repaired += self
-                    .fill(&survey, Some(wire), |this| {
+                    .fill(&survey, Some(wire), None, |this| {
                         let manifest = manifest.clone();
                         let mcid = *mcid;
                         async move { this.all_shards(&mcid, &manifest).await }
@@ -348,11 +350,11 @@ impl Cluster {
     async fn check_replica(
         &self,
         cid: &Cid,
+        n: usize,
         mode: Mode,
         report: &mut CheckReport,
     ) -> Result<(), ClusterError> {
-        let n = self.policy().width(1);
-        let survey = self.replica_survey(cid).await;
+        let survey = self.replica_survey(cid, n).await;
         let me = self.me();
         let first_holder = survey
             .targets
@@ -366,8 +368,9 @@ impl Cluster {
         self.tally(&survey, n - 1, report);
         if mode == Mode::Repair {
             let cid = *cid;
+            let copies = u8::try_from(n).ok();
             report.repaired += self
-                .fill(&survey, None, |this| async move {
+                .fill(&survey, None, copies, |this| async move {
                     let data = match this.local_block(&cid)? {
                         Some(d) => d,
                         None => this.fetch(&cid).await.ok_or_else(|| {
@@ -387,6 +390,7 @@ impl Cluster {
         &self,
         survey: &Survey,
         stripe: Option<WireBlock>,
+        copies: Option<u8>,
         pieces: F,
     ) -> Result<u64, ClusterError>
     where
@@ -435,6 +439,7 @@ impl Cluster {
                     data: ByteBuf::from(piece.data.to_vec()),
                 }],
                 stripe: stripe.clone(),
+                copies,
             };
             match self.ask(target, &request).await {
                 Some(Response::Stored) => {

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use cairn_dag::{Block, Cid};
 use cairn_store::StoreError;
-use cairn_store::pieces::StripeRecord;
+use cairn_store::pieces::{PieceOf, StripeRecord};
 use serde_bytes::ByteBuf;
 
 use crate::proto::{Request, Response, WireBlock};
@@ -25,7 +25,11 @@ impl Cluster {
 
     pub(crate) fn answer(&self, request: Request) -> Response {
         let result = match request {
-            Request::Put { pieces, stripe } => self.keep(pieces, stripe).map(|()| Response::Stored),
+            Request::Put {
+                pieces,
+                stripe,
+                copies,
+            } => self.keep(pieces, stripe, copies).map(|()| Response::Stored),
             Request::Get { cid } => self.local_block(&cid).map(|b| match b {
                 Some(data) => Response::Block(ByteBuf::from(data.to_vec())),
                 None => Response::NotFound,
@@ -85,7 +89,12 @@ impl Cluster {
         Ok(Response::Located { have, stripe })
     }
 
-    fn keep(&self, pieces: Vec<WireBlock>, stripe: Option<WireBlock>) -> Result<(), ClusterError> {
+    fn keep(
+        &self,
+        pieces: Vec<WireBlock>,
+        stripe: Option<WireBlock>,
+        copies: Option<u8>,
+    ) -> Result<(), ClusterError> {
         let stripe = match stripe {
             Some(w) => {
                 let manifest = Manifest::from_block(&w.cid, &w.data)?;
@@ -110,12 +119,16 @@ impl Cluster {
                     p.cid
                 )));
             }
+            let of = match &stripe {
+                Some((b, _)) => PieceOf::Stripe(b.cid),
+                None => PieceOf::Replica { cid: p.cid, copies },
+            };
             blocks.push((
                 Block {
                     cid: p.cid,
                     data: p.data.into_vec().into(),
                 },
-                stripe.as_ref().map(|(b, _)| b.cid),
+                of,
             ));
         }
         let record = stripe.as_ref().map(|(block, manifest)| StripeRecord {

@@ -80,13 +80,20 @@ fn stopped() -> ClusterError {
 }
 
 impl Cluster {
-    /// A placer for one write.
+    /// A placer for one write with the cluster's policy.
     pub fn placer(&self) -> Arc<Placer> {
+        self.placer_for(self.policy())
+    }
+
+    /// A placer for one write kept with `policy` (a bucket's own): stripes carry their K and
+    /// M in their manifests and replicas their number of copies, so checks and repair keep
+    /// each unit as it was written whatever the cluster's default.
+    pub fn placer_for(&self, policy: Redundancy) -> Arc<Placer> {
         let (tx, rx) = mpsc::channel(64);
         let (done_tx, done_rx) = oneshot::channel();
         let this = self.clone();
         self.inner.runtime.spawn(async move {
-            let _ = done_tx.send(this.run_placer(rx).await);
+            let _ = done_tx.send(this.run_placer(policy, rx).await);
         });
         Arc::new(Placer {
             tx: Mutex::new(Some(tx)),
@@ -94,13 +101,17 @@ impl Cluster {
         })
     }
 
-    async fn run_placer(&self, mut rx: mpsc::Receiver<Block>) -> Result<PlaceReport, ClusterError> {
+    async fn run_placer(
+        &self,
+        policy: Redundancy,
+        mut rx: mpsc::Receiver<Block>,
+    ) -> Result<PlaceReport, ClusterError> {
         let mut report = PlaceReport::default();
         let mut seen = HashSet::new();
         let mut pending: Vec<Block> = Vec::new();
         let mut flying = FuturesUnordered::new();
         let mut failure: Option<ClusterError> = None;
-        let unit = match self.policy() {
+        let unit = match policy {
             Redundancy::Ec { k, .. } => k as usize,
             Redundancy::Replicas(_) => 1,
         };
@@ -114,7 +125,7 @@ impl Cluster {
                 let take = pending.len().min(unit);
                 let blocks: Vec<Block> = pending.drain(..take).collect();
                 let this = self.clone();
-                flying.push(async move { this.place_unit(blocks).await });
+                flying.push(async move { this.place_unit(policy, blocks).await });
                 continue;
             }
             if closed && (pending.is_empty() || failure.is_some()) && flying.is_empty() {
@@ -150,8 +161,15 @@ impl Cluster {
 
     /// Places one unit: a stripe of blocks (EC) or one block (replicas). Returns whether it is
     /// short of its full width.
-    async fn place_unit(&self, blocks: Vec<Block>) -> Result<bool, ClusterError> {
-        let policy = self.policy();
+    async fn place_unit(
+        &self,
+        policy: Redundancy,
+        blocks: Vec<Block>,
+    ) -> Result<bool, ClusterError> {
+        let copies = match policy {
+            Redundancy::Replicas(n) => Some(n),
+            Redundancy::Ec { .. } => None,
+        };
         let (key, stripe, shards): (Vec<u8>, Option<WireBlock>, Vec<Block>) = match policy {
             Redundancy::Ec { m, .. } => {
                 let (_, mblock, parity) = stripe::encode(&blocks, m as usize)?;
@@ -188,6 +206,7 @@ impl Cluster {
                     data: ByteBuf::from(shard.data.to_vec()),
                 }],
                 stripe: stripe.clone(),
+                copies,
             };
             let this = self.clone();
             sends.push(async move { (peer.clone(), this.call(&peer, &request).await) });

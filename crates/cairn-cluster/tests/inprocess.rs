@@ -146,7 +146,16 @@ fn file(size: usize, seed: u64) -> (Vec<Block>, u64) {
 }
 
 async fn write(cluster: &Cluster, blocks: Vec<Block>) -> cairn_cluster::PlaceReport {
-    let placer = cluster.placer();
+    write_as(cluster, cluster.policy(), blocks).await
+}
+
+/// Writes `blocks` kept with `policy` (a bucket's own) rather than the cluster's.
+async fn write_as(
+    cluster: &Cluster,
+    policy: Redundancy,
+    blocks: Vec<Block>,
+) -> cairn_cluster::PlaceReport {
+    let placer = cluster.placer_for(policy);
     tokio::task::spawn_blocking(move || {
         for b in &blocks {
             placer.block(b).unwrap();
@@ -317,6 +326,80 @@ async fn replicas_3_lose_two_holders() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_policy_overrides_the_cluster_default_through_checks_and_repair() {
+    // The cluster keeps ec:4+2; one write asks for 3 copies, another for ec:2+1.
+    let h = Harness::with_down_after(7, Redundancy::Ec { k: 4, m: 2 }, Duration::ZERO);
+    let (copied, size) = file(3 << 20, 31);
+    let before = h.stored_bytes();
+    let r = write_as(&h.nodes[0].1, Redundancy::Replicas(3), copied.clone()).await;
+    let overhead = (h.stored_bytes() - before) as f64 / size as f64;
+    assert!(
+        (2.9..3.1).contains(&overhead),
+        "replicas:3 overhead {overhead}"
+    );
+    assert_eq!((r.units, r.short), (copied.len() as u64, 0));
+    let root = copied.last().unwrap().cid;
+    let holders: Vec<usize> = (0..7)
+        .filter(|&i| h.nodes[i].1.store().piece(&root).unwrap().is_some())
+        .collect();
+    assert_eq!(
+        holders.len(),
+        3,
+        "three copies, whatever the cluster's default"
+    );
+    assert_eq!(
+        h.nodes[holders[0]].1.store().piece(&root).unwrap(),
+        Some(cairn_store::pieces::PieceOf::Replica {
+            cid: root,
+            copies: Some(3)
+        })
+    );
+
+    let (striped, size) = file(4 << 20, 32);
+    let before = h.stored_bytes();
+    write_as(
+        &h.nodes[1].1,
+        Redundancy::Ec { k: 2, m: 1 },
+        striped.clone(),
+    )
+    .await;
+    let overhead = (h.stored_bytes() - before) as f64 / size as f64;
+    assert!(
+        (1.45..1.6).contains(&overhead),
+        "ec:2+1 overhead {overhead}"
+    );
+
+    let cids = |blocks: &[Block]| blocks.iter().map(|b| b.cid).collect::<Vec<_>>();
+    let reader = &h.nodes[6].1;
+    let m = reader
+        .margins(&cids(&copied), Redundancy::Replicas(3))
+        .await;
+    assert_eq!((m.margin, m.full, m.lost), (Some(2), 2, 0), "{m:?}");
+    let m = reader
+        .margins(&cids(&striped), Redundancy::Ec { k: 2, m: 1 })
+        .await;
+    assert_eq!((m.margin, m.full, m.unplaced), (Some(1), 1, 0), "{m:?}");
+    let healthy = h.pass(Mode::Soft).await;
+    assert_eq!((healthy.degraded, healthy.lost), (0, 0), "{healthy:?}");
+
+    // Two of the three holders die: repair makes three copies again, not six shards.
+    h.kill(&holders[..2]);
+    let hurt = h.pass(Mode::Soft).await;
+    assert!(hurt.degraded > 0 && hurt.lost == 0, "{hurt:?}");
+    let fixed = h.pass(Mode::Repair).await;
+    assert_eq!(fixed.failed, 0, "{fixed:?}");
+    let again = h.pass(Mode::Soft).await;
+    assert_eq!((again.degraded, again.lost), (0, 0), "{again:?}");
+    let alive: Vec<usize> = (0..7).filter(|i| !holders[..2].contains(i)).collect();
+    let copies = alive
+        .iter()
+        .filter(|&&i| h.nodes[i].1.store().piece(&root).unwrap().is_some())
+        .count();
+    assert_eq!(copies, 3, "repair restored three copies");
+    read_all(&h, &[copied, striped]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_without_quorum_is_refused_and_forged_pieces_are_not_kept() {
     let h = Harness::new(3, Redundancy::Ec { k: 4, m: 2 });
     h.kill(&[1, 2]);
@@ -340,6 +423,7 @@ async fn a_write_without_quorum_is_refused_and_forged_pieces_are_not_kept() {
             data: serde_bytes::ByteBuf::from(b"jello".to_vec()),
         }],
         stripe: None,
+        copies: None,
     };
     let node = h.nodes[0].1.clone();
     let answer =

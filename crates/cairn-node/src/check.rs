@@ -137,11 +137,13 @@ impl BucketMargins {
 }
 
 impl Node {
-    /// In a cluster: the margin of the DAG under `root` — every block's stripe or replica set
-    /// surveyed on its targets; `hard` also reads (fetching or rebuilding as needed) and
-    /// re-hashes every block, counting failures in `lost`.
+    /// In a cluster: the margin of the DAG under `root`, an object of `bucket` — every
+    /// block's stripe or replica set (as the bucket's redundancy keeps them) surveyed on its
+    /// targets; `hard` also reads (fetching or rebuilding as needed) and re-hashes every block,
+    /// counting failures in `lost`.
     pub fn margins(
         &self,
+        bucket: &str,
         root: &Cid,
         hard: bool,
     ) -> Result<cairn_cluster::margins::Margins, NodeError> {
@@ -183,7 +185,10 @@ impl Node {
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut m = cluster.margins_blocking(&cids);
+        let policy = self
+            .bucket_redundancy(Some(bucket))?
+            .unwrap_or_else(|| cluster.policy());
+        let mut m = cluster.margins_blocking(&cids, policy);
         if unreadable > 0 {
             m.lost += unreadable;
             m.margin = None;
@@ -201,7 +206,7 @@ impl Node {
         self.bucket(bucket)?;
         let mut out = BucketMargins::default();
         for o in self.store().objects(bucket, prefix, None, usize::MAX)? {
-            out.add(&o.key, &self.margins(&o.cid, hard)?);
+            out.add(&o.key, &self.margins(bucket, &o.cid, hard)?);
         }
         Ok(out)
     }

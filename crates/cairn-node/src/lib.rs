@@ -208,17 +208,19 @@ impl Node {
         self.cluster.get()
     }
 
-    /// A batch for a write: in a cluster its blocks go to their placement targets as they
-    /// come (the returned placer says when they are all placed), otherwise to this store.
+    /// A batch for a write into `bucket` (`None`: outside any bucket): in a cluster its
+    /// blocks go to their placement targets as they come, kept with the bucket's redundancy
+    /// (the returned placer says when they are all placed), otherwise to this store.
     pub(crate) fn write_batch(
         &self,
-    ) -> (WriteBatch, Option<std::sync::Arc<cairn_cluster::Placer>>) {
-        match self.cluster.get() {
-            Some(cluster) => {
-                let placer = cluster.placer();
-                (self.store.forwarding_batch(placer.clone()), Some(placer))
+        bucket: Option<&str>,
+    ) -> Result<(WriteBatch, Option<std::sync::Arc<cairn_cluster::Placer>>), NodeError> {
+        match (self.cluster.get(), self.bucket_redundancy(bucket)?) {
+            (Some(cluster), Some(policy)) => {
+                let placer = cluster.placer_for(policy);
+                Ok((self.store.forwarding_batch(placer.clone()), Some(placer)))
             }
-            None => (self.store.batch(), None),
+            _ => Ok((self.store.batch(), None)),
         }
     }
 

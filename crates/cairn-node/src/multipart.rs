@@ -228,7 +228,7 @@ impl Node {
         }
         let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
 
-        let (batch, placer) = self.write_batch();
+        let (batch, placer) = self.write_batch(Some(bucket))?;
         let batch = Arc::new(batch);
         let aligned = chosen[..chosen.len() - 1]
             .iter()
@@ -377,7 +377,7 @@ mod tests {
         let mut listed = Vec::new();
         for (i, chunk) in data.chunks(part_size).enumerate() {
             let staged = node
-                .stage_object(body(chunk, 100_000), version)
+                .stage_object(Some("bkt"), body(chunk, 100_000), version)
                 .await
                 .unwrap();
             let rec = node
@@ -455,7 +455,7 @@ mod tests {
         let mut etags = Vec::new();
         for n in 1..=2u32 {
             let staged = node
-                .stage_object(body(b"small", 5), CidVersion::V0)
+                .stage_object(Some("bkt"), body(b"small", 5), CidVersion::V0)
                 .await
                 .unwrap();
             etags.push(

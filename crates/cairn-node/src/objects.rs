@@ -45,6 +45,11 @@ pub struct BucketRecord {
     /// it was and the last version seen of it.
     #[serde(default)]
     pub taken_over: Option<crate::follow::Mirror>,
+    /// How the cluster keeps this bucket's data and metadata (`replicas:N` or `ec:K+M`), when
+    /// not the cluster's default. Writes after a change use it; what was written before keeps
+    /// the redundancy it was written with (stripes and copies carry theirs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redundancy: Option<String>,
 }
 
 impl BucketRecord {
@@ -260,6 +265,7 @@ impl Node {
             versioning: None,
             mirror: None,
             taken_over: None,
+            redundancy: None,
         })?;
         self.store().update(|txn| {
             if let Some(existing) = txn.bucket(name)? {
@@ -292,6 +298,46 @@ impl Node {
             txn.put_bucket(name, &encode(&record)?)?;
             Ok(record)
         })
+    }
+
+    /// How the cluster keeps `bucket`'s writes: the bucket's own policy, else the cluster's;
+    /// `None` outside a cluster (or for writes outside any bucket, the cluster's default).
+    pub fn bucket_redundancy(
+        &self,
+        bucket: Option<&str>,
+    ) -> Result<Option<cairn_cluster::Redundancy>, NodeError> {
+        let Some(cluster) = self.cluster() else {
+            return Ok(None);
+        };
+        let own = match bucket
+            .map(|b| self.store().bucket(b))
+            .transpose()?
+            .flatten()
+        {
+            Some(rec) => decode::<BucketRecord>(&rec)?.redundancy,
+            None => None,
+        };
+        Ok(Some(match own {
+            Some(text) => parse_redundancy(&text)?,
+            None => cluster.policy(),
+        }))
+    }
+
+    /// Sets (or with `None` clears) `bucket`'s own redundancy policy, for the writes that
+    /// follow; the bucket record travels to the replica set with the bucket's next head, like
+    /// its other settings. A mirrored bucket is its owner's to change.
+    pub fn set_bucket_redundancy(
+        &self,
+        bucket: &str,
+        policy: Option<&str>,
+    ) -> Result<BucketRecord, NodeError> {
+        let policy = policy.map(parse_redundancy).transpose()?;
+        if self.bucket(bucket)?.mirror.is_some() {
+            return Err(NodeError::Unavailable(format!(
+                "bucket {bucket:?} is another node's (mirrored here); change it on its owner or run `cairn bucket promote {bucket}`"
+            )));
+        }
+        self.update_bucket(bucket, |b| b.redundancy = policy.map(|p| p.to_string()))
     }
 
     /// Changes an object's metadata in place (same DAG), e.g. its ACL.
@@ -360,9 +406,12 @@ impl Node {
     }
 
     /// Streams a body into the store as a UnixFS file; nothing is visible until
-    /// [`commit_object`](Self::commit_object). A failing body aborts and leaves nothing.
+    /// [`commit_object`](Self::commit_object). In a cluster the blocks are placed with
+    /// `bucket`'s redundancy (`None`: the cluster's default). A failing body aborts and
+    /// leaves nothing.
     pub async fn stage_object<S, E>(
         &self,
+        bucket: Option<&str>,
         mut body: S,
         version: CidVersion,
     ) -> Result<StagedObject, NodeError>
@@ -372,9 +421,10 @@ impl Node {
     {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         let node = self.clone();
+        let bucket = bucket.map(str::to_owned);
         let worker = tokio::task::spawn_blocking(move || {
             // Opening a batch waits while a GC runs: do it here, not on an async worker.
-            let (batch, placer) = node.write_batch();
+            let (batch, placer) = node.write_batch(bucket.as_deref())?;
             let batch = Arc::new(batch);
             let mut importer = FileImporter::new(batch.clone(), version);
             let mut md5 = Md5::new();
@@ -640,6 +690,12 @@ impl Node {
         });
         tokio_stream::wrappers::ReceiverStream::new(rx)
     }
+}
+
+/// Parses a redundancy policy as written in a bucket record or given by a user.
+fn parse_redundancy(text: &str) -> Result<cairn_cluster::Redundancy, NodeError> {
+    text.parse()
+        .map_err(|e: cairn_cluster::ClusterError| NodeError::Unsupported(e.to_string()))
 }
 
 #[cfg(test)]

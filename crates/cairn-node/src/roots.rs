@@ -502,7 +502,7 @@ impl Node {
         };
         build.out.push(record);
         // In a cluster the bucket's metadata DAG is kept with the same redundancy as its data.
-        let (batch, placer) = self.write_batch();
+        let (batch, placer) = self.write_batch(Some(bucket))?;
         for block in &build.out {
             batch.put(block)?;
         }

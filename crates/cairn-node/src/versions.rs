@@ -288,7 +288,10 @@ mod tests {
         let s = stream::iter(vec![Ok::<_, std::io::Error>(bytes::Bytes::from_static(
             body,
         ))]);
-        let staged = node.stage_object(s, crate::CidVersion::V1).await.unwrap();
+        let staged = node
+            .stage_object(None, s, crate::CidVersion::V1)
+            .await
+            .unwrap();
         node.commit_object(staged, "bkt", key, ObjectMeta::default())
             .unwrap()
     }

@@ -55,7 +55,7 @@ struct Shared {
 
 async fn put(node: &Node, key: &'static str) -> Result<(), NodeError> {
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"data"))]);
-    let staged = node.stage_object(body, CidVersion::V1).await?;
+    let staged = node.stage_object(Some("bkt"), body, CidVersion::V1).await?;
     let node = node.clone();
     tokio::task::spawn_blocking(move || {
         node.commit_object(staged, "bkt", key, ObjectMeta::default())

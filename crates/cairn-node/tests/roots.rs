@@ -20,7 +20,7 @@ fn node() -> (tempfile::TempDir, Node) {
 
 async fn put(node: &Node, key: &str, data: &[u8]) -> ObjectInfo {
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
-    let staged = node.stage_object(body, CidVersion::V0).await.unwrap();
+    let staged = node.stage_object(None, body, CidVersion::V0).await.unwrap();
     node.commit_object(staged, "bkt", key, ObjectMeta::default())
         .unwrap()
 }

@@ -111,6 +111,7 @@ impl CairnS3 {
     /// any failure the staged blocks are dropped.
     async fn stage(
         &self,
+        bucket: &str,
         body: Option<StreamingBlob>,
         checks: BodyChecks,
     ) -> S3Result<(StagedObject, Vec<(&'static str, String)>)> {
@@ -135,7 +136,7 @@ impl CairnS3 {
         let (body, hashing) = checksum::Hashing::wrap(body, expected);
         let staged = self
             .node
-            .stage_object(body, self.cid_version)
+            .stage_object(Some(bucket), body, self.cid_version)
             .await
             .map_err(s3_err)?;
         let sums = hashing.verify(checks.trailing.and_then(|t| t.take()).as_ref())?;
@@ -538,7 +539,7 @@ impl S3 for CairnS3 {
             if_match: input.if_match.as_ref().map(etag_condition),
             if_none_match: input.if_none_match.as_ref().map(etag_condition),
         };
-        let (staged, sums) = self.stage(input.body.take(), checks).await?;
+        let (staged, sums) = self.stage(&input.bucket, input.body.take(), checks).await?;
         let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
@@ -1101,7 +1102,7 @@ impl S3 for CairnS3 {
         self.node
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
-        let (staged, sums) = self.stage(input.body.take(), checks).await?;
+        let (staged, sums) = self.stage(&input.bucket, input.body.take(), checks).await?;
         let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
         let checksums = sums_map(&sums);
         let record = self
@@ -1150,7 +1151,7 @@ impl S3 for CairnS3 {
         let body = Box::pin(self.node.cat_stream(src.cid, range));
         let staged = self
             .node
-            .stage_object(body, self.cid_version)
+            .stage_object(Some(&input.bucket), body, self.cid_version)
             .await
             .map_err(s3_err)?;
         let (id, bucket, key) = (input.upload_id, input.bucket, input.key);

@@ -10,8 +10,8 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use crate::meta::parse_cid;
 use crate::{Store, StoreError};
 
-/// piece multihash → `1 ‖ CID of its stripe's manifest` for a shard, `0 ‖ its own CID` for a
-/// whole replica.
+/// piece multihash → `1 ‖ CID of its stripe's manifest` for a shard; for a whole replica
+/// `2 ‖ copies ‖ its own CID` (`0 ‖ its own CID`: as many copies as the cluster's policy says).
 const PIECES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pieces");
 /// manifest CID bytes → () for every stripe manifest held here.
 const STRIPES: TableDefinition<&[u8], ()> = TableDefinition::new("stripes");
@@ -39,21 +39,38 @@ pub struct PieceRow {
 pub enum PieceOf {
     /// A shard of the stripe with this manifest.
     Stripe(Cid),
-    /// A whole replica of the block with this CID.
-    Replica(Cid),
+    /// A whole copy of the block with this CID, one of `copies` the cluster keeps (`None`: as
+    /// many as its default policy says; a bucket may ask for another number).
+    Replica {
+        /// The block.
+        cid: Cid,
+        /// How many copies the cluster keeps.
+        copies: Option<u8>,
+    },
 }
 
-fn piece_value(block: &Block, stripe: Option<&Cid>) -> Vec<u8> {
-    match stripe {
-        Some(m) => [&[1u8][..], &m.to_bytes()].concat(),
-        None => [&[0u8][..], &block.cid.to_bytes()].concat(),
+fn piece_value(of: &PieceOf) -> Vec<u8> {
+    match of {
+        PieceOf::Stripe(m) => [&[1u8][..], &m.to_bytes()].concat(),
+        PieceOf::Replica { cid, copies: None } => [&[0u8][..], &cid.to_bytes()].concat(),
+        PieceOf::Replica {
+            cid,
+            copies: Some(n),
+        } => [&[2u8, *n][..], &cid.to_bytes()].concat(),
     }
 }
 
 fn parse_piece(v: &[u8]) -> Result<PieceOf, StoreError> {
-    match v.split_first() {
-        Some((1, cid)) => Ok(PieceOf::Stripe(parse_cid(cid)?)),
-        Some((0, cid)) => Ok(PieceOf::Replica(parse_cid(cid)?)),
+    match v {
+        [1, cid @ ..] => Ok(PieceOf::Stripe(parse_cid(cid)?)),
+        [0, cid @ ..] => Ok(PieceOf::Replica {
+            cid: parse_cid(cid)?,
+            copies: None,
+        }),
+        [2, n, cid @ ..] => Ok(PieceOf::Replica {
+            cid: parse_cid(cid)?,
+            copies: Some(*n),
+        }),
         _ => Err(StoreError::Sink("unreadable piece row".into())),
     }
 }
@@ -68,12 +85,12 @@ pub struct StripeRecord<'a> {
 }
 
 impl Store {
-    /// Stores `pieces` (each with the manifest of its stripe, `None` for a replica) and, if
-    /// given, a stripe manifest, durably: when this returns they survive a crash. The caller has
-    /// verified every block against its CID.
+    /// Stores `pieces` (each with what it is a piece of) and, if given, a stripe manifest,
+    /// durably: when this returns they survive a crash. The caller has verified every block
+    /// against its CID.
     pub fn put_pieces(
         &self,
-        pieces: &[(Block, Option<Cid>)],
+        pieces: &[(Block, PieceOf)],
         stripe: Option<StripeRecord<'_>>,
     ) -> Result<(), StoreError> {
         let batch = self.batch();
@@ -86,12 +103,12 @@ impl Store {
         batch.commit_with(|meta| {
             let mut table = meta.txn.open_table(PIECES)?;
             for (block, of) in pieces {
-                let value = piece_value(block, of.as_ref());
+                let value = piece_value(of);
                 table.insert(block.cid.hash().to_bytes().as_slice(), value.as_slice())?;
             }
             if let Some(s) = stripe {
                 let manifest = s.manifest.cid.to_bytes();
-                let value = piece_value(s.manifest, Some(&s.manifest.cid));
+                let value = piece_value(&PieceOf::Stripe(s.manifest.cid));
                 table.insert(
                     s.manifest.cid.hash().to_bytes().as_slice(),
                     value.as_slice(),
@@ -223,7 +240,7 @@ mod tests {
     #[test]
     fn pieces_are_durable_indexed_and_kept_by_gc() {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b, parity, manifest) = (raw(b"a"), raw(b"b"), raw(b"p"), {
+        let (a, b, c, parity, manifest) = (raw(b"a"), raw(b"b"), raw(b"c"), raw(b"p"), {
             let bytes = serde_ipld_dagcbor::to_vec(&vec![1u8, 2]).unwrap();
             Block::new(CidVersion::V1, cairn_dag::DAG_CBOR, bytes).unwrap()
         });
@@ -232,8 +249,8 @@ mod tests {
             store
                 .put_pieces(
                     &[
-                        (a.clone(), Some(manifest.cid)),
-                        (parity.clone(), Some(manifest.cid)),
+                        (a.clone(), PieceOf::Stripe(manifest.cid)),
+                        (parity.clone(), PieceOf::Stripe(manifest.cid)),
                     ],
                     Some(StripeRecord {
                         manifest: &manifest,
@@ -241,14 +258,34 @@ mod tests {
                     }),
                 )
                 .unwrap();
-            store.put_pieces(&[(b.clone(), None)], None).unwrap();
+            let replica = |cid, copies| PieceOf::Replica { cid, copies };
+            store
+                .put_pieces(&[(b.clone(), replica(b.cid, None))], None)
+                .unwrap();
+            store
+                .put_pieces(&[(c.clone(), replica(c.cid, Some(5)))], None)
+                .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(
             store.piece(&a.cid).unwrap(),
             Some(PieceOf::Stripe(manifest.cid))
         );
-        assert_eq!(store.piece(&b.cid).unwrap(), Some(PieceOf::Replica(b.cid)));
+        assert_eq!(
+            store.piece(&b.cid).unwrap(),
+            Some(PieceOf::Replica {
+                cid: b.cid,
+                copies: None
+            })
+        );
+        assert_eq!(
+            store.piece(&c.cid).unwrap(),
+            Some(PieceOf::Replica {
+                cid: c.cid,
+                copies: Some(5)
+            }),
+            "a bucket's own number of copies is kept with the piece"
+        );
         assert_eq!(store.piece(&raw(b"x").cid).unwrap(), None);
         assert_eq!(store.stripe_of(&b.cid).unwrap(), Some(manifest.cid));
         assert_eq!(store.stripes_page(None, 10).unwrap(), vec![manifest.cid]);
@@ -258,10 +295,10 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        assert_eq!(store.piece_counts().unwrap(), (4, 1));
+        assert_eq!(store.piece_counts().unwrap(), (5, 1));
         assert_eq!(store.pieces_page(None, 2).unwrap().len(), 2);
         store.gc().unwrap();
-        for blk in [&a, &b, &parity, &manifest] {
+        for blk in [&a, &b, &c, &parity, &manifest] {
             assert_eq!(store.get(&blk.cid).unwrap(), blk.data);
         }
         store.drop_pieces(&[parity.cid.hash().to_bytes()]).unwrap();

@@ -1,4 +1,4 @@
-//! `cairn bucket root|history|restore|promote|export|import|head|verify-head`: the same JSON from the
+//! `cairn bucket root|history|restore|promote|redundancy|export|import|head|verify-head`: the same JSON from the
 //! node (offline) or its local API (while `serve` runs), printed by one set of functions.
 
 use std::path::Path;
@@ -42,6 +42,14 @@ fn print(cmd: &BucketCmd, v: &Value) {
             "bucket {bucket} is this node's now (version {}); writes are accepted here",
             v["seq"]
         ),
+        BucketCmd::Redundancy { bucket, .. } => {
+            let own = v["redundancy"].as_str();
+            match (own, v["effective"].as_str()) {
+                (Some(p), _) => println!("bucket {bucket}: {p} (its own)"),
+                (None, Some(p)) => println!("bucket {bucket}: {p} (the cluster's default)"),
+                (None, None) => println!("bucket {bucket}: the cluster's default"),
+            }
+        }
         BucketCmd::Import { bucket, .. } => {
             println!(
                 "created bucket {bucket} from {} ({} objects)",
@@ -87,6 +95,9 @@ pub fn offline(node: &Node, cmd: &BucketCmd) -> Result<()> {
         }
         BucketCmd::Promote { bucket, force } => {
             serde_json::json!({ "seq": node.promote(bucket, *force)? })
+        }
+        BucketCmd::Redundancy { bucket, policy } => {
+            cairn_api::buckets::redundancy_value(node, bucket, policy.as_deref())?
         }
         BucketCmd::Export { bucket, output } => {
             let root = node.bucket_root(bucket)?.tree;
@@ -147,6 +158,16 @@ pub fn remote(remote: &Remote, cmd: &BucketCmd) -> Result<()> {
             &format!("/bucket/promote?arg={}&force={force}", encode(bucket)),
             &mut std::io::empty(),
         )?)?,
+        BucketCmd::Redundancy { bucket, policy } => {
+            let path = format!("/bucket/redundancy?arg={}", encode(bucket));
+            match policy {
+                Some(p) => Remote::json(remote.post(
+                    &format!("{path}&policy={}", encode(p)),
+                    &mut std::io::empty(),
+                )?)?,
+                None => Remote::json(remote.get(&path)?)?,
+            }
+        }
         BucketCmd::Export { bucket, output } => {
             let v = Remote::json(remote.get(&format!("/bucket/root?arg={}", encode(bucket)))?)?;
             let root = v["root"].as_str().context("the node answered no root")?;

@@ -263,6 +263,14 @@ pub enum BucketCmd {
         #[arg(long)]
         force: bool,
     },
+    /// Show or set how the cluster keeps the bucket's data (`replicas:N` or `ec:K+M`) when not
+    /// the cluster's default; `default` goes back to it. Applies to writes from now on.
+    Redundancy {
+        /// The bucket.
+        bucket: String,
+        /// The policy, e.g. `replicas:3` or `ec:16+4`, or `default`.
+        policy: Option<String>,
+    },
     /// Write the bucket's current root as a CARv1 file.
     Export {
         /// The bucket.
