@@ -119,6 +119,8 @@ struct Inner {
     check_cursor: Mutex<(Option<cairn_dag::Cid>, Option<Vec<u8>>)>,
     /// Where records from peers are kept.
     records: std::sync::OnceLock<Arc<dyn RecordSink>>,
+    /// Units whose pieces here were surplus at the last repair pass (dropped if still so).
+    surplus: Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -147,6 +149,7 @@ impl Cluster {
                 read: Default::default(),
                 check_cursor: Default::default(),
                 records: Default::default(),
+                surplus: Default::default(),
             }),
         }
     }

@@ -7,7 +7,11 @@
 //!   rebuilt from any K — on targets that hold none, after a member has been gone longer than
 //!   `down_after` or a write was stored short; it also spreads shards that share a node (a
 //!   write made while the cluster looked smaller) onto targets that hold none. One node acts per unit: the first live target
-//!   holding its manifest (or replica), so repairs are not done twice.
+//!   holding its manifest (or replica), so repairs are not done twice;
+//! * and a node that holds pieces of a unit it is no longer a target of (members joined, so
+//!   the unit's targets moved) drops them once the unit is at full margin on its targets in
+//!   two passes running (so members' views of the cluster have had a pass to agree): pieces
+//!   move, they do not pile up.
 //!
 //! Work is paged: a pass takes up to `limit` units and the next pass continues after them.
 
@@ -16,6 +20,8 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use cairn_dag::{Block, Cid};
 use serde_bytes::ByteBuf;
+
+use cairn_store::pieces::PieceOf;
 
 use crate::proto::{Request, Response, WireBlock};
 use crate::stripe::{self, Manifest};
@@ -40,6 +46,8 @@ pub struct CheckReport {
     pub verified: u64,
     /// Hard checks or repairs that failed.
     pub failed: u64,
+    /// Pieces dropped here because their unit is whole on its (new) targets.
+    pub moved: u64,
     /// Whether the pass reached the end (the next one starts over).
     pub wrapped: bool,
 }
@@ -55,13 +63,14 @@ impl CheckReport {
         self.repaired += other.repaired;
         self.verified += other.verified;
         self.failed += other.failed;
+        self.moved += other.moved;
         self.wrapped = other.wrapped;
     }
 
     /// A one-line summary.
     pub fn summary(&self) -> String {
         format!(
-            "{} units checked, {} led: {} at full margin, {} degraded, {} lost; {} pieces re-created, {} verified, {} failed",
+            "{} units checked, {} led: {} at full margin, {} degraded, {} lost; {} pieces re-created, {} verified, {} failed, {} moved away",
             self.checked,
             self.led,
             self.at_full_margin,
@@ -69,7 +78,8 @@ impl CheckReport {
             self.lost,
             self.repaired,
             self.verified,
-            self.failed
+            self.failed,
+            self.moved
         )
     }
 }
@@ -166,14 +176,11 @@ impl Cluster {
         })
         .await
         .map_err(|e| ClusterError::Transport(e.to_string()))??;
-        let replicas: Vec<(Cid, usize)> = pieces
+        let replicas: Vec<(Cid, Option<u8>)> = pieces
             .iter()
             .filter_map(|p| match p.of {
-                cairn_store::pieces::PieceOf::Replica { cid, copies } => Some((
-                    cid,
-                    copies.map_or_else(|| self.policy().width(1), usize::from),
-                )),
-                cairn_store::pieces::PieceOf::Stripe(_) => None,
+                PieceOf::Replica { cid, copies } => Some((cid, copies)),
+                PieceOf::Stripe(_) => None,
             })
             .collect();
         for mcid in &stripes {
@@ -313,15 +320,22 @@ impl Cluster {
         let survey = self
             .survey(&mcid.hash().to_bytes(), shards, width, manifest.k())
             .await;
-        if !self.leads(&survey, width) {
-            return Ok(());
-        }
+        let leads = self.leads(&survey, width);
         let mut survey = survey;
         survey.shards.truncate(width);
         for h in &mut survey.held {
             h.truncate(width);
         }
-        self.tally(&survey, manifest.parity.len(), report);
+        let full = manifest.parity.len();
+        if mode == Mode::Repair && self.surplus(&survey, full) {
+            let shards: Vec<Vec<u8>> = survey.shards.iter().map(|c| c.hash().to_bytes()).collect();
+            report.moved += self.store().drop_unit(&PieceOf::Stripe(*mcid), &shards)?;
+            return Ok(());
+        }
+        if !leads {
+            return Ok(());
+        }
+        self.tally(&survey, full, report);
         match mode {
             Mode::Soft => {}
             Mode::Hard => {
@@ -347,14 +361,33 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether this node's pieces of a unit are surplus: it is not one of the unit's targets
+    /// and the targets hold every piece with full margin — seen so in the previous pass too.
+    fn surplus(&self, survey: &Survey, full: usize) -> bool {
+        let now =
+            !survey.targets.contains(&self.me()) && survey.margin().is_some_and(|m| m >= full);
+        let mut seen = self.inner.surplus.lock();
+        let before = seen.remove(&survey.key);
+        if now && !before {
+            seen.insert(survey.key.clone());
+        }
+        now && before
+    }
+
     async fn check_replica(
         &self,
         cid: &Cid,
-        n: usize,
+        copies: Option<u8>,
         mode: Mode,
         report: &mut CheckReport,
     ) -> Result<(), ClusterError> {
+        let n = copies.map_or_else(|| self.policy().width(1), usize::from);
         let survey = self.replica_survey(cid, n).await;
+        if mode == Mode::Repair && self.surplus(&survey, n - 1) {
+            let unit = PieceOf::Replica { cid: *cid, copies };
+            report.moved += self.store().drop_unit(&unit, &[cid.hash().to_bytes()])?;
+            return Ok(());
+        }
         let me = self.me();
         let first_holder = survey
             .targets

@@ -110,6 +110,14 @@ impl Harness {
         self.heartbeat();
     }
 
+    /// Brings killed (or not yet joined) nodes into the cluster.
+    fn revive(&self, which: &[usize]) {
+        for &i in which {
+            self.switch.dead.lock().remove(&self.nodes[i].0);
+        }
+        self.heartbeat();
+    }
+
     /// One pass of `mode` on every live node, summed.
     async fn pass(&self, mode: Mode) -> CheckReport {
         let mut sum = CheckReport::default();
@@ -294,6 +302,63 @@ async fn repair_restores_full_margin_after_losses_and_corruption() {
 
     // Two more losses: still everything reads.
     h.kill(&[0, 5]);
+    read_all(&h, &objects).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_members_move_pieces_rather_than_copy_them() {
+    // Six members hold the data; three more join. Repair puts shards on their new targets and
+    // the old holders then drop theirs: the bytes stored stay (K+M)/K of the data.
+    let h = Harness::with_down_after(9, Redundancy::Ec { k: 4, m: 2 }, Duration::ZERO);
+    h.kill(&[6, 7, 8]);
+    let mut objects = Vec::new();
+    let mut logical = 0;
+    for (i, size) in [5000usize, 700_000, 2 << 20, 5 << 20]
+        .into_iter()
+        .enumerate()
+    {
+        let (blocks, n) = file(size, 400 + i as u64);
+        write(&h.nodes[i].1, blocks.clone()).await;
+        objects.push(blocks);
+        logical += n;
+    }
+    let overhead = |h: &Harness| h.stored_bytes() as f64 / logical as f64;
+    let before = overhead(&h);
+    assert!((1.45..1.65).contains(&before), "{before}");
+
+    h.revive(&[6, 7, 8]);
+    let mut moved = 0;
+    let mut repaired = 0;
+    for _ in 0..3 {
+        let r = h.pass(Mode::Repair).await;
+        assert_eq!(r.failed, 0, "{r:?}");
+        moved += r.moved;
+        repaired += r.repaired;
+    }
+    for (_, c) in &h.nodes {
+        c.store().gc().unwrap();
+    }
+    let after = overhead(&h);
+    println!(
+        "{repaired} pieces re-created on new targets, {moved} dropped: overhead {before:.3} -> {after:.3}"
+    );
+    assert!(
+        repaired > 0 && moved > 0,
+        "{repaired} re-created, {moved} moved"
+    );
+    assert!(
+        (1.45..1.65).contains(&after),
+        "overhead after the join: {after}"
+    );
+    for i in 6..9 {
+        assert!(
+            h.nodes[i].1.store().stats().unwrap().1 > 0,
+            "node {i} took a share"
+        );
+    }
+    let soft = h.pass(Mode::Soft).await;
+    assert_eq!((soft.degraded, soft.lost), (0, 0), "{soft:?}");
+    h.kill(&[0, 7]);
     read_all(&h, &objects).await;
 }
 

@@ -195,15 +195,42 @@ impl Store {
         Ok(out)
     }
 
-    /// Stops keeping these pieces (their target moved elsewhere and has them); GC removes the
-    /// blocks unless something else still needs them.
-    pub fn drop_pieces(&self, multihashes: &[Vec<u8>]) -> Result<(), StoreError> {
+    /// Stops keeping what this node holds of one unit — the pieces among `multihashes` whose
+    /// row names `unit` (a piece last written for another unit is left alone), and for a
+    /// stripe its manifest and the rows saying which stripe rebuilds its data blocks — once
+    /// the unit is whole on its targets elsewhere. GC then removes the blocks unless
+    /// something else needs them. Returns how many pieces were dropped.
+    pub fn drop_unit(&self, unit: &PieceOf, multihashes: &[Vec<u8>]) -> Result<u64, StoreError> {
         self.update(|meta| {
             let mut table = meta.txn.open_table(PIECES)?;
+            let mut dropped = 0;
             for mh in multihashes {
-                table.remove(mh.as_slice())?;
+                let mine = match table.get(mh.as_slice())? {
+                    Some(v) => parse_piece(v.value())? == *unit,
+                    None => false,
+                };
+                if mine {
+                    table.remove(mh.as_slice())?;
+                    dropped += 1;
+                }
             }
-            Ok::<_, StoreError>(())
+            if let PieceOf::Stripe(mcid) = unit {
+                table.remove(mcid.hash().to_bytes().as_slice())?;
+                meta.txn
+                    .open_table(STRIPES)?
+                    .remove(mcid.to_bytes().as_slice())?;
+                let mut of = meta.txn.open_table(STRIPE_OF)?;
+                let manifest = mcid.to_bytes();
+                for mh in multihashes {
+                    let points_here = of
+                        .get(mh.as_slice())?
+                        .is_some_and(|v| v.value() == manifest.as_slice());
+                    if points_here {
+                        of.remove(mh.as_slice())?;
+                    }
+                }
+            }
+            Ok::<_, StoreError>(dropped)
         })
     }
 
@@ -301,9 +328,19 @@ mod tests {
         for blk in [&a, &b, &c, &parity, &manifest] {
             assert_eq!(store.get(&blk.cid).unwrap(), blk.data);
         }
-        store.drop_pieces(&[parity.cid.hash().to_bytes()]).unwrap();
+        // The stripe moved elsewhere: its parity and manifest go; `b`, kept here as a whole
+        // replica since, stays (its row names another unit), and so does `a` (not listed).
+        let mh = |blk: &Block| blk.cid.hash().to_bytes();
+        let unit = PieceOf::Stripe(manifest.cid);
+        assert_eq!(store.drop_unit(&unit, &[mh(&parity), mh(&b)]).unwrap(), 1);
         store.gc().unwrap();
         assert!(!store.has(&parity.cid).unwrap());
-        assert!(store.has(&a.cid).unwrap());
+        assert!(
+            !store.has(&manifest.cid).unwrap(),
+            "the manifest went with it"
+        );
+        assert!(store.stripes_page(None, 10).unwrap().is_empty());
+        assert_eq!(store.stripe_of(&b.cid).unwrap(), None);
+        assert!(store.has(&a.cid).unwrap() && store.has(&b.cid).unwrap());
     }
 }
