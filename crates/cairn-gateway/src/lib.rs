@@ -2,7 +2,8 @@
 //! directories with `index.html` or a generated listing) and the trustless gateway (raw blocks
 //! and scoped CARs, `?format=raw|car` or `Accept`). Read-only; which CIDs it serves is decided by
 //! [`GatewayConfig`] and the node's publication rules ([`cairn_node::Node::published`]).
-//! Behaviour and choices: `docs/gateway.md`.
+//! Behaviour and choices: `docs/gateway.md`. On the same listener, [`v1`] is the
+//! storage-gateway REST API (uploads as jobs, files by CID) for authorised callers.
 //!
 //! * `request` — parsing the URL, query and `Accept` (pure).
 //! * `serve` — policy, resolution and metadata reads on a blocking task, then the response;
@@ -15,6 +16,7 @@ mod listing;
 mod range;
 mod request;
 mod serve;
+pub mod v1;
 
 use axum::Router;
 use cairn_node::Node;

@@ -89,7 +89,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| GatewayError::Internal(format!("gateway task: {e}")))?
 }
 
-async fn serve(gw: &Gateway, req: &Parts) -> Result<Response, GatewayError> {
+pub(crate) async fn serve(gw: &Gateway, req: &Parts) -> Result<Response, GatewayError> {
     if req.method != Method::GET && req.method != Method::HEAD {
         return Err(GatewayError::MethodNotAllowed);
     }

@@ -16,6 +16,8 @@
 //! * [`roots`] — buckets as IPLD: a UnixFS root per bucket version, dag-cbor version records
 //!   linked into a history, signed heads, restore.
 //! * [`identity`] — the node's ed25519 key.
+//! * [`jobs`] — upload jobs: bodies spooled durably, imported in the background, resumed
+//!   after a restart.
 //! * [`published`] — which CIDs anonymous readers (the gateway) may fetch.
 //! * [`worker`] — the one shape of background jobs (periodic, on a blocking thread); GC.
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
@@ -28,6 +30,7 @@ pub mod export;
 pub mod follow;
 pub mod identity;
 pub mod import;
+pub mod jobs;
 pub mod keys;
 pub mod multipart;
 pub mod objects;
@@ -103,6 +106,9 @@ pub enum NodeError {
     /// Parts not listed in ascending order.
     #[error("parts must be listed in ascending order")]
     InvalidPartOrder,
+    /// No such upload job (or expired).
+    #[error("no such job {0:?}")]
+    NoSuchJob(String),
     /// No such version of the object.
     #[error("no such version {0:?}")]
     NoSuchVersion(String),
@@ -167,6 +173,8 @@ pub struct Node {
     workers: std::sync::Arc<worker::WorkerBoard>,
     /// The last count of objects by margin (metrics).
     last_margins: std::sync::Arc<parking_lot::Mutex<Option<check::BucketMargins>>>,
+    /// Upload jobs' change notices.
+    jobs: std::sync::Arc<jobs::JobsState>,
 }
 
 impl Node {
@@ -179,6 +187,7 @@ impl Node {
             cluster: Default::default(),
             workers: Default::default(),
             last_margins: Default::default(),
+            jobs: Default::default(),
         }
     }
 

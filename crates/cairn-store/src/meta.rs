@@ -27,6 +27,8 @@ const KEYS: NamedTable = TableDefinition::new("keys");
 /// Records kept for other nodes (cluster replica sets): key → opaque bytes (a bucket's
 /// signed head and record).
 const RECORDS: NamedTable = TableDefinition::new("records");
+/// upload job id → job record (the REST API's background imports)
+const JOBS: NamedTable = TableDefinition::new("jobs");
 /// multipart upload id → upload record
 const UPLOADS: NamedTable = TableDefinition::new("uploads");
 /// `upload id \0 part number (u32 BE)` → (part DAG root CID bytes, part record)
@@ -41,6 +43,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(PARTS)?;
     txn.open_table(KEYS)?;
     txn.open_table(RECORDS)?;
+    txn.open_table(JOBS)?;
     txn.open_table(VERSIONS)?;
     txn.open_table(COUNTERS)?;
     // Stores from before bucket roots: index every object by CID and queue it for its root.
@@ -432,6 +435,16 @@ impl MetaTxn<'_> {
         self.put_named(RECORDS, key, bytes)
     }
 
+    /// Keeps an upload job's record.
+    pub fn put_job(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
+        self.put_named(JOBS, id, record)
+    }
+
+    /// Forgets an upload job; whether it existed.
+    pub fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
+        self.delete_named(JOBS, id)
+    }
+
     /// Removes one reference to a pin (the pin goes with its last reference).
     pub fn unpin_once(&self, cid: &Cid) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(PINS)?;
@@ -561,6 +574,16 @@ impl Store {
     /// Every record kept for the cluster, by key.
     pub fn records(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.read_all_named(RECORDS)
+    }
+
+    /// An upload job's record.
+    pub fn job(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_named(JOBS, id)
+    }
+
+    /// Every upload job's record, by id.
+    pub fn jobs(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read_all_named(JOBS)
     }
 
     /// Every access key and its record.

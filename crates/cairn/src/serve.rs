@@ -54,6 +54,101 @@ pub struct FileConfig {
     pub reprovide_interval: Option<String>,
     /// `[storage]`: how data is kept across the cluster.
     pub storage: Option<StorageConfig>,
+    /// `[api]`: the `/api/v1` REST API on the gateway listener.
+    pub api: Option<ApiConfig>,
+}
+
+/// The `[api]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `"secret"` (default: `Authorization: Bearer SECRET`, the secret from
+    /// `CAIRN_API_SECRET` or `api-secret` in the data folder, generated on first start) or
+    /// `"public"` (anyone).
+    pub security: Option<String>,
+    /// Largest upload accepted: `10GiB` (default), `512MiB`, `100KiB` or bytes.
+    pub max_upload: Option<String>,
+    /// How long finished upload jobs stay readable (`7d` default; `d h m s`).
+    pub job_retention: Option<String>,
+    /// Longest a `GET /api/v1/jobs/{id}?wait=true` is held (`30s` default).
+    pub long_poll: Option<String>,
+}
+
+/// Effective `/api/v1` settings.
+#[derive(Debug, Clone)]
+pub struct V1Settings {
+    /// `secret` mode when true, else `public`.
+    pub secret: bool,
+    /// Largest upload, bytes.
+    pub max_upload: u64,
+    /// How long finished jobs stay.
+    pub job_retention: Duration,
+    /// Longest long-poll.
+    pub long_poll: Duration,
+}
+
+/// `10GiB`, `512MiB`, `100KiB`, `1TiB` or plain bytes.
+fn parse_size(what: &str, text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .with_context(|| format!("{what} {text:?}: expected a number and a unit"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        other => anyhow::bail!("{what} {text:?}: unknown unit {other:?} (B, KiB, MiB, GiB, TiB)"),
+    };
+    n.checked_mul(scale)
+        .with_context(|| format!("{what} {text:?} is too large"))
+}
+
+fn v1_settings(api: Option<&ApiConfig>) -> Result<V1Settings> {
+    let api = api.cloned().unwrap_or_default();
+    Ok(V1Settings {
+        secret: match api.security.as_deref() {
+            None | Some("secret") => true,
+            Some("public") => false,
+            Some(other) => {
+                anyhow::bail!("[api] security must be \"secret\" or \"public\", not {other:?}")
+            }
+        },
+        max_upload: match &api.max_upload {
+            Some(t) => parse_size("[api] max_upload", t)?,
+            None => 10 << 30,
+        },
+        job_retention: match &api.job_retention {
+            Some(t) => parse_duration("[api] job_retention", t)?,
+            None => Duration::from_secs(7 * 86_400),
+        },
+        long_poll: match &api.long_poll {
+            Some(t) => parse_duration("[api] long_poll", t)?,
+            None => Duration::from_secs(30),
+        },
+    })
+}
+
+/// The `/api/v1` secret: `CAIRN_API_SECRET`, else `api-secret` in the data folder (0600),
+/// created on first start.
+fn api_secret(data: &Path) -> Result<String> {
+    if let Ok(s) = std::env::var("CAIRN_API_SECRET")
+        && !s.is_empty()
+    {
+        return Ok(s);
+    }
+    let path = data.join("api-secret");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Ok(text.trim().to_owned());
+    }
+    let secret = cairn_node::keys::random_string(40, b"0123456789abcdefghijklmnopqrstuvwxyz")?;
+    write_private(&path, secret.as_bytes())?;
+    Ok(secret)
 }
 
 /// The `[storage]` table.
@@ -107,6 +202,8 @@ pub struct Settings {
     pub cluster: Option<ClusterSettings>,
     /// How often the scrubber runs (each run re-hashes up to [`SCRUB_BYTES`]).
     pub scrub_interval: Duration,
+    /// `/api/v1` on the gateway listener.
+    pub v1: V1Settings,
 }
 
 /// Bytes the scrubber re-hashes per run.
@@ -298,6 +395,7 @@ impl Settings {
                 ..net_config(&from_file, p2p_listen, bootstrap)?
             },
             cluster: cluster_settings(from_file.storage.as_ref())?,
+            v1: v1_settings(from_file.api.as_ref())?,
             scrub_interval: match from_file
                 .storage
                 .as_ref()
@@ -523,9 +621,25 @@ async fn serve(settings: Settings) -> Result<()> {
         .with_context(|| format!("binding the gateway on {}", settings.gateway_listen))?;
     let gateway_addr = gateway_listener.local_addr()?;
     let mut gateway_stop = stop_tx.subscribe();
+    let v1 = cairn_gateway::v1::V1Config {
+        security: if settings.v1.secret {
+            cairn_gateway::v1::Security::Secret(api_secret(&settings.data)?)
+        } else {
+            cairn_gateway::v1::Security::Public
+        },
+        max_upload: settings.v1.max_upload,
+        long_poll: settings.v1.long_poll,
+    };
+    let (resumed, failed) = node_for_api.resume_jobs()?;
+    if resumed + failed > 0 {
+        tracing::info!(resumed, failed, "upload jobs found at start");
+    }
     let gateway = axum::serve(
         gateway_listener,
-        cairn_gateway::router(node_for_api.clone(), settings.gateway),
+        cairn_gateway::router(node_for_api.clone(), settings.gateway).nest(
+            "/api/v1",
+            cairn_gateway::v1::router(node_for_api.clone(), v1),
+        ),
     )
     .with_graceful_shutdown(async move {
         let _ = gateway_stop.changed().await;
@@ -565,6 +679,14 @@ async fn serve(settings: Settings) -> Result<()> {
         node_for_api.clone(),
         cairn_node::worker::Scrub::new(SCRUB_BYTES),
         settings.scrub_interval,
+        stop_tx.subscribe(),
+    );
+    let jobs_task = cairn_node::worker::spawn_periodic(
+        node_for_api.clone(),
+        cairn_node::jobs::ExpireJobs {
+            retention: settings.v1.job_retention,
+        },
+        Duration::from_secs(600),
         stop_tx.subscribe(),
     );
     let gc_task = settings.gc_interval.map(|every| {
@@ -631,6 +753,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = provide_task.await;
     let _ = follow_task.await;
     let _ = scrub_task.await;
+    let _ = jobs_task.await;
     let _ = net_task.await;
     let _ = metrics_task.await;
     for task in gc_task.into_iter().chain(cluster_tasks) {

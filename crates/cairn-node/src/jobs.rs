@@ -1,0 +1,451 @@
+//! Upload jobs: a body is spooled to a file in the data folder (synced, then renamed into
+//! place), a job record is committed as `ACTIVE`, and the caller gets the job id at once while
+//! the import (UnixFS DAG, pinned, placed on the cluster when there is one) runs in the
+//! background; the record then says `DONE` with the CID, BLAKE3 and size, or `ERROR`.
+//!
+//! Jobs survive a restart: [`Node::resume_jobs`] re-runs every `ACTIVE` job whose spooled
+//! body is whole (the import is content-addressed, so running it twice gives the same CID) and
+//! marks the others `ERROR`. Finished jobs are forgotten after a retention time
+//! ([`ExpireJobs`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use crate::objects::{decode, encode, now_ms};
+use crate::{CidVersion, Node, NodeError, io_err};
+
+/// Folder (in the data folder) holding spooled bodies.
+pub const SPOOL_DIR: &str = "jobs";
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum JobState {
+    /// The import is running (or waiting to resume).
+    Active,
+    /// The file is stored: `cid`, `blake3` and `size` are set.
+    Done,
+    /// The import failed: `error` says why.
+    Error,
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Its id.
+    pub job_id: String,
+    /// Where it is.
+    pub state: JobState,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The file's root CID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid: Option<String>,
+    /// BLAKE3 of the file's bytes, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blake3: Option<String>,
+    /// The file's size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The extension given with the upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext: Option<String>,
+    /// CID version asked for (0: what `ipfs add` gives).
+    pub cid_version: u8,
+    /// When it was submitted, Unix milliseconds.
+    pub created_ms: i64,
+    /// When it finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<i64>,
+}
+
+/// Why an upload was refused before it became a job.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The body is larger than allowed.
+    #[error("the body is over the upload limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// The body could not be read.
+    #[error("reading the body: {0}")]
+    Body(String),
+    /// Anything else.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// Shared between a node's clones: wakes long-polls when a job changes.
+#[derive(Debug)]
+pub(crate) struct JobsState {
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for JobsState {
+    fn default() -> Self {
+        JobsState {
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+/// An extension as accepted with an upload: 1–16 ASCII letters or digits.
+pub fn valid_ext(ext: &str) -> bool {
+    (1..=16).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn new_job_id() -> Result<String, NodeError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| NodeError::Unsupported(format!("randomness: {e}")))?;
+    Ok(hex::encode(bytes))
+}
+
+fn valid_job_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Node {
+    fn spool_path(&self, id: &str) -> PathBuf {
+        self.store()
+            .root()
+            .join(SPOOL_DIR)
+            .join(format!("{id}.body"))
+    }
+
+    /// Spools `body` (at most `limit` bytes) durably, records an `ACTIVE` job and starts its
+    /// import in the background; returns the job as recorded. Must be called inside a tokio
+    /// runtime.
+    pub async fn submit_upload<S, E>(
+        &self,
+        mut body: S,
+        ext: Option<String>,
+        version: CidVersion,
+        limit: u64,
+    ) -> Result<JobRecord, SubmitError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if let Some(e) = &ext
+            && !valid_ext(e)
+        {
+            return Err(NodeError::Unsupported(format!(
+                "extension {e:?}: 1 to 16 letters or digits"
+            ))
+            .into());
+        }
+        let id = new_job_id()?;
+        let dir = self.store().root().join(SPOOL_DIR);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io_err(format!("create {}", dir.display())))?;
+        let part = dir.join(format!("{id}.part"));
+        let spooled = async {
+            let mut file = tokio::fs::File::create(&part)
+                .await
+                .map_err(io_err(format!("create {}", part.display())))?;
+            let mut size = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| SubmitError::Body(e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(SubmitError::TooLarge { limit });
+                }
+                file.write_all(&chunk)
+                    .await
+                    .map_err(io_err(format!("write {}", part.display())))?;
+            }
+            file.sync_all()
+                .await
+                .map_err(io_err(format!("sync {}", part.display())))?;
+            Ok::<_, SubmitError>(())
+        }
+        .await;
+        if let Err(e) = spooled {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(e);
+        }
+        let body_path = self.spool_path(&id);
+        tokio::fs::rename(&part, &body_path)
+            .await
+            .map_err(io_err(format!("rename {}", part.display())))?;
+        sync_dir(&dir).await?;
+        let record = JobRecord {
+            job_id: id.clone(),
+            state: JobState::Active,
+            error: None,
+            cid: None,
+            blake3: None,
+            size: None,
+            ext,
+            cid_version: version as u8,
+            created_ms: now_ms(),
+            finished_ms: None,
+        };
+        self.put_job(&record)?;
+        self.start_job(record.clone());
+        Ok(record)
+    }
+
+    fn put_job(&self, record: &JobRecord) -> Result<(), NodeError> {
+        let bytes = encode(record)?;
+        self.store()
+            .update(|txn| txn.put_job(&record.job_id, &bytes))?;
+        self.jobs.changed.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// A job's record.
+    pub fn job(&self, id: &str) -> Result<JobRecord, NodeError> {
+        if !valid_job_id(id) {
+            return Err(NodeError::NoSuchJob(id.to_owned()));
+        }
+        match self.store().job(id)? {
+            Some(bytes) => decode(&bytes),
+            None => Err(NodeError::NoSuchJob(id.to_owned())),
+        }
+    }
+
+    /// Waits (up to `timeout`) until job `id` is no longer `ACTIVE`; returns its record then,
+    /// or as it is when the time is up.
+    pub async fn wait_job(&self, id: &str, timeout: Duration) -> Result<JobRecord, NodeError> {
+        let mut changes = self.jobs.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let this = self.clone();
+            let owned = id.to_owned();
+            let record = tokio::task::spawn_blocking(move || this.job(&owned))
+                .await
+                .map_err(|e| NodeError::Unsupported(e.to_string()))??;
+            if record.state != JobState::Active {
+                return Ok(record);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(record),
+            }
+        }
+    }
+
+    /// Runs a recorded job's import in the background.
+    fn start_job(&self, record: JobRecord) {
+        let node = self.clone();
+        tokio::spawn(async move {
+            let id = record.job_id.clone();
+            let result = node.import_job(&record).await;
+            let mut done = record;
+            done.finished_ms = Some(now_ms());
+            match result {
+                Ok((cid, blake3, size)) => {
+                    done.state = JobState::Done;
+                    done.cid = Some(cid);
+                    done.blake3 = Some(blake3);
+                    done.size = Some(size);
+                }
+                Err(e) => {
+                    tracing::warn!(job = %id, "upload job failed: {e}");
+                    done.state = JobState::Error;
+                    done.error = Some(e.to_string());
+                }
+            }
+            let path = node.spool_path(&id);
+            let saved = {
+                let node = node.clone();
+                tokio::task::spawn_blocking(move || node.put_job(&done)).await
+            };
+            match saved {
+                Ok(Ok(())) => {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+                Ok(Err(e)) => tracing::error!(job = %id, "recording the job's end: {e}"),
+                Err(e) => tracing::error!(job = %id, "recording the job's end: {e}"),
+            }
+        });
+    }
+
+    /// Imports a job's spooled body: (CID, BLAKE3 hex, size).
+    async fn import_job(&self, record: &JobRecord) -> Result<(String, String, u64), NodeError> {
+        let path = self.spool_path(&record.job_id);
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(io_err(format!("open {}", path.display())))?;
+        let version = CidVersion::try_from(record.cid_version)
+            .map_err(|_| NodeError::Unsupported(format!("cid_version {}", record.cid_version)))?;
+        let hasher = std::sync::Arc::new(parking_lot::Mutex::new(blake3::Hasher::new()));
+        let hashing = hasher.clone();
+        let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
+            if let Ok(c) = &chunk {
+                hashing.lock().update(c);
+            }
+            chunk
+        });
+        let staged = self.stage_object(None, stream, version).await?;
+        let node = self.clone();
+        let link = tokio::task::spawn_blocking(move || node.commit_file(staged, true))
+            .await
+            .map_err(|e| NodeError::Unsupported(e.to_string()))??;
+        let blake3 = hasher.lock().finalize().to_hex().to_string();
+        Ok((link.cid.to_string(), blake3, link.file_size))
+    }
+
+    /// After a restart: re-runs every `ACTIVE` job whose body was spooled whole, marks the
+    /// others `ERROR`, and removes spooled parts no job owns. Returns (resumed, failed).
+    pub fn resume_jobs(&self) -> Result<(u64, u64), NodeError> {
+        let (mut resumed, mut failed) = (0, 0);
+        for (_, bytes) in self.store().jobs()? {
+            let mut record: JobRecord = decode(&bytes)?;
+            if record.state != JobState::Active {
+                continue;
+            }
+            if self.spool_path(&record.job_id).is_file() {
+                tracing::info!(job = %record.job_id, "resuming upload job");
+                self.start_job(record);
+                resumed += 1;
+            } else {
+                record.state = JobState::Error;
+                record.error = Some("the node stopped and the upload's body was lost".into());
+                record.finished_ms = Some(now_ms());
+                self.put_job(&record)?;
+                failed += 1;
+            }
+        }
+        let dir = self.store().root().join(SPOOL_DIR);
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                if entry.path().extension().is_some_and(|e| e == "part") {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok((resumed, failed))
+    }
+
+    /// Forgets finished jobs older than `retention`; returns how many.
+    pub fn expire_jobs(&self, retention: Duration) -> Result<u64, NodeError> {
+        let before = now_ms() - retention.as_millis() as i64;
+        let mut gone = 0;
+        for (id, bytes) in self.store().jobs()? {
+            let record: JobRecord = decode(&bytes)?;
+            if record.state != JobState::Active
+                && record.finished_ms.is_some_and(|t| t < before)
+                && self.store().update(|txn| txn.delete_job(&id))?
+            {
+                gone += 1;
+            }
+        }
+        Ok(gone)
+    }
+}
+
+async fn sync_dir(dir: &std::path::Path) -> Result<(), NodeError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::fs::File::open(&dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err(format!("sync {}", dir.display())))
+    })
+    .await
+    .map_err(|e| NodeError::Unsupported(e.to_string()))?
+}
+
+/// Forgets finished upload jobs after a retention time.
+#[derive(Debug)]
+pub struct ExpireJobs {
+    /// How long a finished job stays readable.
+    pub retention: Duration,
+}
+
+impl crate::worker::Job for ExpireJobs {
+    fn name(&self) -> &'static str {
+        "jobs"
+    }
+
+    fn run(&mut self, node: &Node) -> Result<String, NodeError> {
+        Ok(format!(
+            "{} finished upload jobs forgotten",
+            node.expire_jobs(self.retention)?
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(bytes: &'static [u8]) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        futures::stream::iter([Ok(Bytes::from_static(bytes))])
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_finish_resume_after_a_restart_and_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let job = node
+            .submit_upload(body(b"hello"), Some("txt".into()), CidVersion::V0, 100)
+            .await
+            .unwrap();
+        assert_eq!(job.state, JobState::Active);
+        let done = node
+            .wait_job(&job.job_id, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(done.state, JobState::Done, "{done:?}");
+        assert_eq!(
+            done.cid.as_deref(),
+            Some("QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX"),
+            "what `ipfs add` gives"
+        );
+        assert_eq!(
+            done.blake3.as_deref(),
+            Some(blake3::hash(b"hello").to_hex().as_str())
+        );
+        // (The spool goes right after the record says DONE.)
+        for _ in 0..100 {
+            if !node.spool_path(&job.job_id).exists() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(!node.spool_path(&job.job_id).exists(), "the spool is gone");
+        assert!(matches!(
+            node.submit_upload(body(b"too long"), None, CidVersion::V0, 4)
+                .await,
+            Err(SubmitError::TooLarge { limit: 4 })
+        ));
+
+        // As a crash would leave them: one job whose body was spooled, one whose was not.
+        let mut resumable = done.clone();
+        resumable.job_id = new_job_id().unwrap();
+        resumable.state = JobState::Active;
+        (resumable.cid, resumable.finished_ms) = (None, None);
+        std::fs::write(node.spool_path(&resumable.job_id), b"hello").unwrap();
+        node.put_job(&resumable).unwrap();
+        let mut lost = resumable.clone();
+        lost.job_id = new_job_id().unwrap();
+        node.put_job(&lost).unwrap();
+        std::fs::write(dir.path().join(SPOOL_DIR).join("x.part"), b"half").unwrap();
+        assert_eq!(node.resume_jobs().unwrap(), (1, 1));
+        let resumed = node
+            .wait_job(&resumable.job_id, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!((resumed.state, resumed.cid), (JobState::Done, done.cid));
+        let failed = node.job(&lost.job_id).unwrap();
+        assert_eq!(failed.state, JobState::Error);
+        assert!(!dir.path().join(SPOOL_DIR).join("x.part").exists());
+
+        assert_eq!(node.expire_jobs(Duration::from_secs(3600)).unwrap(), 0);
+        assert_eq!(node.expire_jobs(Duration::ZERO).unwrap(), 3);
+        assert!(matches!(
+            node.job(&job.job_id),
+            Err(NodeError::NoSuchJob(_))
+        ));
+    }
+}
