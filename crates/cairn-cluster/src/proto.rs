@@ -69,6 +69,24 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// A `Put` of one piece.
+    pub fn put_one(
+        piece: &cairn_dag::Block,
+        stripe: Option<WireBlock>,
+        copies: Option<u8>,
+    ) -> Self {
+        Request::Put {
+            pieces: vec![WireBlock {
+                cid: piece.cid,
+                data: ByteBuf::from(piece.data.to_vec()),
+            }],
+            stripe,
+            copies,
+        }
+    }
+}
+
 /// An answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {

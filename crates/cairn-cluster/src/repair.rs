@@ -466,14 +466,7 @@ impl Cluster {
             let Some(target) = free.pop() else { break };
             tracing::debug!(unit = %survey.key_hex(), shard = i, target = %crate::write::hex(target), "re-creating");
             let piece = &all[i];
-            let request = Request::Put {
-                pieces: vec![WireBlock {
-                    cid: piece.cid,
-                    data: ByteBuf::from(piece.data.to_vec()),
-                }],
-                stripe: stripe.clone(),
-                copies,
-            };
+            let request = Request::put_one(piece, stripe.clone(), copies);
             match self.ask(target, &request).await {
                 Some(Response::Stored) => {
                     done += 1;

@@ -200,14 +200,7 @@ impl Cluster {
         for (i, shard) in shards.into_iter().enumerate() {
             // Fewer members than pieces: several pieces share a node (said in the docs).
             let peer = members[chosen[i % chosen.len()]].id.clone();
-            let request = Request::Put {
-                pieces: vec![WireBlock {
-                    cid: shard.cid,
-                    data: ByteBuf::from(shard.data.to_vec()),
-                }],
-                stripe: stripe.clone(),
-                copies,
-            };
+            let request = Request::put_one(&shard, stripe.clone(), copies);
             let this = self.clone();
             sends.push(async move { (peer.clone(), this.call(&peer, &request).await) });
         }
