@@ -286,16 +286,12 @@ async fn pubkey(State(v1): State<V1>) -> Response {
     match tokio::task::spawn_blocking(move || node.identity().map(|id| id.public_key())).await {
         Ok(Ok(key)) => Json(json!({
             "algorithm": "ed25519",
-            "public_key": hex_lower(&key),
+            "public_key": hex::encode(key),
         }))
         .into_response(),
         Ok(Err(e)) => node_error(e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

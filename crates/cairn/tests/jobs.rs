@@ -132,8 +132,19 @@ fn upload_jobs_files_checks_and_auth() {
     // 100 MiB: a job id at once, then the CID `cairn add` gives.
     let data = pattern(100 << 20, 7);
     let id = submit(&api, &data, "?ext=bin");
+    let answered_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     let job = wait_done(&api, &id);
     assert_eq!(job["state"], "DONE", "{job}");
+    // The import ended after the answer reached us (it runs in the background, not before
+    // the 202 is sent).
+    assert!(
+        job["finished_ms"].as_u64().unwrap() >= answered_ms,
+        "import finished at {} but the job id only arrived at {answered_ms}",
+        job["finished_ms"]
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.bin");
     std::fs::write(&file, &data).unwrap();
