@@ -1,5 +1,5 @@
 //! The local API of a running node: what the `cairn` CLI talks to while `serve` holds the data
-//! folder (the way `ipfs` talks to its daemon). Loopback only, every request carries the token
+//! folder (the way `ipfs` talks to its daemon). On its loopback listener every request carries the token
 //! that `serve` writes (0600) next to the API address in the data folder. Paths are under
 //! `/api/v0`; errors are JSON `{"error": "..."}` with a 4xx/5xx status.
 
@@ -17,6 +17,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 pub mod buckets;
+mod private;
 
 /// The file in the data folder that says where the API listens and its token.
 pub const API_FILE: &str = "api.toml";
@@ -24,13 +25,19 @@ pub const API_FILE: &str = "api.toml";
 #[derive(Clone)]
 struct AppState {
     node: Node,
-    token: String,
     net: Option<cairn_net::NetHandle>,
 }
 
 /// The API's routes over `node` (and its network, when it runs one), requiring `token`.
 pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> Router {
-    let state = AppState { node, token, net };
+    let token = std::sync::Arc::new(token);
+    routes(node, net).layer(middleware::from_fn_with_state(token, auth))
+}
+
+/// The API's routes with no gate of their own: the caller puts one in front (the local
+/// listener's token in [`router`]; the gateway listener's security mode for a remote CLI).
+pub fn routes(node: Node, net: Option<cairn_net::NetHandle>) -> Router {
+    let state = AppState { node, net };
     Router::new()
         .route("/api/v0/id", get(id))
         .route("/api/v0/swarm/peers", get(swarm_peers))
@@ -64,20 +71,30 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
             get(buckets::redundancy).post(buckets::redundancy),
         )
         .route("/api/v0/bucket/import", post(buckets::import))
+        .route("/api/v0/bucket/create", post(private::create))
+        .route(
+            "/api/v0/bucket/encryption",
+            get(private::encryption).post(private::encryption),
+        )
+        .route("/api/v0/share", post(private::share))
+        .route("/api/v0/user", get(private::user))
         .route("/api/v0/workers", get(workers))
         .route("/api/v0/cluster/check", post(cluster_check))
         .route("/api/v0/cluster/margins", get(cluster_margins))
-        .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
 }
 
-async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn auth(
+    State(token): State<std::sync::Arc<String>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let ok = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.token.as_bytes()));
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
     if ok {
         next.run(req).await
     } else {
@@ -106,6 +123,7 @@ impl From<NodeError> for ApiError {
             | NodeError::Unsupported(_)
             | NodeError::InvalidBucketName(_) => StatusCode::BAD_REQUEST,
             NodeError::NoSuchBucket(_) | NodeError::NoSuchKey { .. } => StatusCode::NOT_FOUND,
+            NodeError::AccessDenied(_) => StatusCode::FORBIDDEN,
             NodeError::BucketAlreadyExists(_) => StatusCode::CONFLICT,
             NodeError::Car(_) => StatusCode::BAD_REQUEST,
             NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,

@@ -16,6 +16,7 @@ mod listing;
 mod range;
 mod request;
 mod serve;
+pub mod auth;
 pub mod v1;
 
 use axum::Router;

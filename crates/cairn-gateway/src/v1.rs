@@ -2,16 +2,17 @@
 //! streaming uploads that answer a job id at once ([`cairn_node::jobs`]), long-polled job
 //! status, files by CID (ranges, content type from the extension — usable directly in a web
 //! page), existence, soft/hard checks and the node's verification key. Every answer is JSON
-//! (errors `{"error": "..."}`) except file bodies. Who may call it is [`Security`].
+//! (errors `{"error": "..."}`) except file bodies. Who may call it is [`crate::auth`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use cairn_dag::Cid;
@@ -22,22 +23,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::GatewayConfig;
+use crate::auth::{Auth, authorize, error};
 use crate::serve::{Gateway, serve};
-
-/// Who may call `/api/v1`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Security {
-    /// Anyone.
-    Public,
-    /// Callers presenting `Authorization: Bearer SECRET`.
-    Secret(String),
-}
 
 /// Settings of `/api/v1`.
 #[derive(Debug, Clone)]
 pub struct V1Config {
-    /// Who may call it.
-    pub security: Security,
     /// Largest upload accepted, in bytes.
     pub max_upload: u64,
     /// Longest a `?wait=true` poll is held.
@@ -50,8 +41,9 @@ struct V1 {
     config: V1Config,
 }
 
-/// The routes, to be nested under `/api/v1`.
-pub fn router(node: Node, config: V1Config) -> Router {
+/// The routes, to be nested under `/api/v1`: `POST /login` for anyone, the rest for callers
+/// `auth` lets through.
+pub fn router(node: Node, config: V1Config, auth: Arc<Auth>) -> Router {
     let state = V1 { node, config };
     Router::new()
         .route("/files", post(upload))
@@ -60,12 +52,18 @@ pub fn router(node: Node, config: V1Config) -> Router {
         .route("/check/{cid}", get(check))
         .route("/pubkey", get(pubkey))
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(auth.clone(), authorize))
         .with_state(state)
+        .merge(
+            Router::new()
+                .route("/login", post(login))
+                .with_state(auth),
+        )
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, Json(json!({ "error": message.to_string() }))).into_response()
+/// `POST /login`: see [`Auth::login`].
+async fn login(State(auth): State<Arc<Auth>>, body: axum::body::Bytes) -> Response {
+    auth.login(&body)
 }
 
 fn node_error(e: NodeError) -> Response {
@@ -77,44 +75,6 @@ fn node_error(e: NodeError) -> Response {
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, e)
-}
-
-/// Constant-time comparison of a presented secret with the configured one.
-fn same_secret(presented: &[u8], secret: &[u8]) -> bool {
-    presented.len() == secret.len()
-        && presented
-            .iter()
-            .zip(secret)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
-async fn authorize(State(v1): State<V1>, req: Request, next: Next) -> Response {
-    match &v1.config.security {
-        Security::Public => next.run(req).await,
-        Security::Secret(secret) => {
-            let presented = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            match presented {
-                Some(p) if same_secret(p.trim().as_bytes(), secret.as_bytes()) => {
-                    next.run(req).await
-                }
-                Some(_) => error(StatusCode::FORBIDDEN, "wrong secret"),
-                None => {
-                    let mut r = error(
-                        StatusCode::UNAUTHORIZED,
-                        "this API needs Authorization: Bearer SECRET",
-                    );
-                    r.headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                    r
-                }
-            }
-        }
-    }
 }
 
 async fn not_found(uri: Uri) -> Response {
@@ -307,20 +267,13 @@ mod tests {
             "/jobs/{id}:",
             "/check/{cid}:",
             "/pubkey:",
+            "/login:",
         ] {
             assert!(
                 spec.contains(&format!("\n  {path}\n")),
                 "{path} missing from docs/api-v1.yaml"
             );
         }
-    }
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret(b"abc", b"abc"));
-        assert!(!same_secret(b"abd", b"abc"));
-        assert!(!same_secret(b"ab", b"abc"));
-        assert!(!same_secret(b"", b"abc"));
     }
 
     #[test]

@@ -26,6 +26,7 @@
 pub mod bucket_car;
 pub mod car;
 pub mod check;
+pub mod crypt;
 pub mod export;
 pub mod follow;
 pub mod identity;
@@ -128,7 +129,19 @@ pub enum NodeError {
     /// front end's own error is kept so it can answer with it.
     #[error("request body: {0}")]
     Body(Box<dyn std::error::Error + Send + Sync>),
+    /// Decryption or key handling failed: tampered, reordered or truncated ciphertext, a
+    /// malformed key record.
+    #[error("encryption: {0}")]
+    Crypt(cairn_crypt::CryptError),
+    /// The caller (or this node's user key) may not have this.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
 }
+
+/// Bytes as an async stream (object bodies).
+pub type ByteStream = std::pin::Pin<
+    Box<dyn futures::Stream<Item = Result<bytes::Bytes, NodeError>> + Send + Sync + 'static>,
+>;
 
 impl From<cairn_cluster::ClusterError> for NodeError {
     fn from(e: cairn_cluster::ClusterError) -> Self {
@@ -175,6 +188,8 @@ pub struct Node {
     last_margins: std::sync::Arc<parking_lot::Mutex<Option<check::BucketMargins>>>,
     /// Upload jobs' change notices.
     jobs: std::sync::Arc<jobs::JobsState>,
+    /// The user key the node acts as for encrypted data ([`crypt`]); memory only.
+    user_key: std::sync::Arc<parking_lot::RwLock<Option<std::sync::Arc<cairn_crypt::identity::Identity>>>>,
 }
 
 impl Node {
@@ -188,6 +203,7 @@ impl Node {
             workers: Default::default(),
             last_margins: Default::default(),
             jobs: Default::default(),
+            user_key: Default::default(),
         }
     }
 

@@ -50,6 +50,19 @@ pub struct PartRecord {
     /// Verified flexible checksums.
     #[serde(default)]
     pub checksums: BTreeMap<String, String>,
+    /// The part's STREAM piece, when the upload is encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crypt: Option<crate::crypt::CryptPiece>,
+    /// Bytes in the part's DAG, when not `size` (encrypted parts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
+}
+
+impl PartRecord {
+    /// Bytes in the part's DAG.
+    pub fn stored_size(&self) -> u64 {
+        self.stored.unwrap_or(self.size)
+    }
 }
 
 /// A part as listed.
@@ -122,12 +135,20 @@ impl Node {
         number: u32,
         checksums: BTreeMap<String, String>,
     ) -> Result<PartRecord, NodeError> {
-        self.upload(id, bucket, key)?;
+        let upload = self.upload(id, bucket, key)?;
+        let crypt = staged.crypt().and_then(|c| c.pieces.first().cloned());
+        if crypt.is_some() != upload.meta.crypt.is_some() {
+            return Err(NodeError::Unsupported(
+                "a part must be encrypted exactly when its upload is".into(),
+            ));
+        }
         let record = PartRecord {
             size: staged.size(),
             etag: hex::encode(staged.md5()),
             last_modified_ms: now_ms(),
             checksums,
+            stored: crypt.as_ref().map(|_| staged.stored_size()),
+            crypt,
         };
         let bytes = crate::objects::encode(&record)?;
         let cid = staged.cid();
@@ -232,7 +253,7 @@ impl Node {
         let batch = Arc::new(batch);
         let aligned = chosen[..chosen.len() - 1]
             .iter()
-            .all(|p| p.record.size % CHUNK_SIZE as u64 == 0);
+            .all(|p| p.record.stored_size() % CHUNK_SIZE as u64 == 0);
         let root = if aligned {
             self.join_part_leaves(&batch, &chosen, version)?
         } else {
@@ -241,10 +262,17 @@ impl Node {
         crate::placed(placer)?;
 
         let mut meta = upload.meta;
+        if let Some(c) = meta.crypt.as_mut() {
+            c.pieces = chosen
+                .iter()
+                .map(|p| p.record.crypt.clone())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| NodeError::InvalidPart("a part is not encrypted".into()))?;
+        }
         meta.upload_id = Some(id.to_owned());
         meta.part_sizes = chosen.iter().map(|p| p.record.size).collect();
         meta.checksums = checksums;
-        meta.size = root.file_size;
+        meta.size = chosen.iter().map(|p| p.record.size).sum();
         meta.etag = etag;
         meta.last_modified_ms = now_ms();
         let batch = Arc::try_unwrap(batch)
@@ -293,22 +321,23 @@ impl Node {
         parts: &[PartInfo],
         version: CidVersion,
     ) -> Result<FileLink, NodeError> {
-        let total: u64 = parts.iter().map(|p| p.record.size).sum();
+        let total: u64 = parts.iter().map(|p| p.record.stored_size()).sum();
         let mut layout = BalancedLayout::new(version);
         for (i, part) in parts.iter().enumerate() {
             // An empty part adds no leaf (unless the whole object is empty).
-            if part.record.size == 0 && !(total == 0 && i == 0) {
+            let stored = part.record.stored_size();
+            if stored == 0 && !(total == 0 && i == 0) {
                 continue;
             }
             let mut leaves = Vec::new();
             let dag_size = self
                 .store()
                 .block_info(&part.cid)?
-                .map_or(part.record.size, |b| b.size);
+                .map_or(stored, |b| b.size);
             self.file_leaves(
                 FileLink {
                     cid: part.cid,
-                    file_size: part.record.size,
+                    file_size: stored,
                     dag_size,
                 },
                 &mut leaves,

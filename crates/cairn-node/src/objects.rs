@@ -50,6 +50,9 @@ pub struct BucketRecord {
     /// the redundancy it was written with (stripes and copies carry theirs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redundancy: Option<String>,
+    /// The bucket key (sealed to its owner) and whether writes are encrypted by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::crypt::BucketCrypt>,
 }
 
 impl BucketRecord {
@@ -101,6 +104,10 @@ pub struct ObjectMeta {
     /// answers with the object it made).
     #[serde(default)]
     pub upload_id: Option<String>,
+    /// How the object is encrypted, when it is (its DAG is then of ciphertext; `size` and
+    /// `etag` are of the plaintext).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crypt: Option<crate::crypt::ObjectCrypt>,
 }
 
 /// Preconditions of a write (`If-Match`, `If-None-Match` on PUT), checked against the current
@@ -187,6 +194,10 @@ pub struct StagedObject {
     batch: WriteBatch,
     link: FileLink,
     md5: [u8; 16],
+    /// Plaintext bytes (the DAG holds more when encrypted).
+    plain_size: u64,
+    /// How it was encrypted, and the data key to seal renewed shares with.
+    crypt: Option<(crate::crypt::ObjectCrypt, cairn_crypt::Key)>,
 }
 
 impl std::fmt::Debug for StagedObject {
@@ -203,9 +214,17 @@ impl StagedObject {
     pub fn cid(&self) -> Cid {
         self.link.cid
     }
-    /// Body size.
+    /// Body size (of the plaintext, when encrypted).
     pub fn size(&self) -> u64 {
+        self.plain_size
+    }
+    /// Bytes in the DAG (more than [`size`](Self::size) when encrypted).
+    pub fn stored_size(&self) -> u64 {
         self.link.file_size
+    }
+    /// How the body was encrypted, if it was.
+    pub fn crypt(&self) -> Option<&crate::crypt::ObjectCrypt> {
+        self.crypt.as_ref().map(|(c, _)| c)
     }
     /// MD5 of the body.
     pub fn md5(&self) -> [u8; 16] {
@@ -266,6 +285,7 @@ impl Node {
             mirror: None,
             taken_over: None,
             redundancy: None,
+            encryption: None,
         })?;
         self.store().update(|txn| {
             if let Some(existing) = txn.bucket(name)? {
@@ -412,8 +432,25 @@ impl Node {
     pub async fn stage_object<S, E>(
         &self,
         bucket: Option<&str>,
+        body: S,
+        version: CidVersion,
+    ) -> Result<StagedObject, NodeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.stage_object_sealed(bucket, body, version, None).await
+    }
+
+    /// [`stage_object`](Self::stage_object), encrypting the body on the way in with
+    /// `sealing` when given (one STREAM piece): the DAG is of ciphertext; MD5 and size are of
+    /// the plaintext.
+    pub async fn stage_object_sealed<S, E>(
+        &self,
+        bucket: Option<&str>,
         mut body: S,
         version: CidVersion,
+        sealing: Option<crate::crypt::Sealing>,
     ) -> Result<StagedObject, NodeError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -428,13 +465,39 @@ impl Node {
             let batch = Arc::new(batch);
             let mut importer = FileImporter::new(batch.clone(), version);
             let mut md5 = Md5::new();
+            let mut stream = match &sealing {
+                Some(s) => Some(s.piece()?),
+                None => None,
+            };
+            let (mut sealed, mut plain_size) = (Vec::new(), 0u64);
             while let Some(piece) = rx.blocking_recv() {
                 md5.update(&piece);
-                importer.write(&piece)?;
+                plain_size += piece.len() as u64;
+                match &mut stream {
+                    Some((enc, _)) => {
+                        enc.update(&piece, &mut sealed);
+                        importer.write(&sealed)?;
+                        sealed.clear();
+                    }
+                    None => importer.write(&piece)?,
+                }
             }
+            let crypt = match (stream, sealing) {
+                (Some((enc, prefix)), Some(sealing)) => {
+                    enc.finish(&mut sealed);
+                    importer.write(&sealed)?;
+                    let piece = crate::crypt::CryptPiece {
+                        prefix,
+                        plain: plain_size,
+                    };
+                    Some((sealing.object(vec![piece]), sealing.key))
+                }
+                _ => None,
+            };
             let link = importer.finish()?;
             crate::placed(placer)?;
-            Ok::<_, NodeError>((batch, link, <[u8; 16]>::from(md5.finalize())))
+            let md5 = <[u8; 16]>::from(md5.finalize());
+            Ok::<_, NodeError>((batch, link, md5, plain_size, crypt))
         });
         let mut failure = None;
         while let Some(piece) = body.next().await {
@@ -457,10 +520,16 @@ impl Node {
         if let Some(e) = failure {
             return Err(e); // dropping the batch removes what was written
         }
-        let (batch, link, md5) = result?;
+        let (batch, link, md5, plain_size, crypt) = result?;
         let batch = Arc::try_unwrap(batch)
             .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
-        Ok(StagedObject { batch, link, md5 })
+        Ok(StagedObject {
+            batch,
+            link,
+            md5,
+            plain_size,
+            crypt,
+        })
     }
 
     /// Commits a staged body as a plain file (no bucket): its blocks durable and, with `pin`,
@@ -492,24 +561,57 @@ impl Node {
         staged: StagedObject,
         bucket: &str,
         key: &str,
-        mut meta: ObjectMeta,
+        meta: ObjectMeta,
         condition: &WriteCondition,
     ) -> Result<ObjectInfo, NodeError> {
-        meta.size = staged.link.file_size;
+        self.commit_checked(staged, bucket, key, meta, condition, &|_| true)
+    }
+
+    /// Commits a re-keyed version: shares of the version it replaces carry over only where
+    /// `keep` says so.
+    pub(crate) fn commit_object_keeping(
+        &self,
+        staged: StagedObject,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        keep: &dyn Fn(&crate::crypt::Share) -> bool,
+    ) -> Result<ObjectInfo, NodeError> {
+        self.commit_checked(staged, bucket, key, meta, &WriteCondition::default(), keep)
+    }
+
+    fn commit_checked(
+        &self,
+        staged: StagedObject,
+        bucket: &str,
+        key: &str,
+        mut meta: ObjectMeta,
+        condition: &WriteCondition,
+        keep: &dyn Fn(&crate::crypt::Share) -> bool,
+    ) -> Result<ObjectInfo, NodeError> {
+        meta.size = staged.plain_size;
         if meta.etag.is_empty() {
             meta.etag = hex::encode(staged.md5);
         }
         meta.last_modified_ms = now_ms();
+        let (crypt, data_key) = match staged.crypt {
+            Some((c, k)) => (Some(c), Some(k)),
+            None => (None, None),
+        };
+        meta.crypt = crypt;
         let cid = staged.link.cid;
         staged.batch.commit_with(|txn| {
             if txn.bucket(bucket)?.is_none() {
                 return Err(NodeError::NoSuchBucket(bucket.to_owned()));
             }
+            let current: Option<ObjectMeta> = match txn.object(bucket, key)? {
+                Some((_, rec)) => Some(decode(&rec)?),
+                None => None,
+            };
+            if let (Some(c), Some(data)) = (meta.crypt.as_mut(), &data_key) {
+                c.shares = Node::renew_shares(current.as_ref(), data, keep)?;
+            }
             if *condition != WriteCondition::default() {
-                let current: Option<ObjectMeta> = match txn.object(bucket, key)? {
-                    Some((_, rec)) => Some(decode(&rec)?),
-                    None => None,
-                };
                 condition.check(current.as_ref()).map_err(|e| match e {
                     NodeError::NoSuchKey { .. } => NodeError::NoSuchKey {
                         bucket: bucket.to_owned(),
@@ -560,6 +662,15 @@ impl Node {
             Some(v) => Some(self.object_version(src_bucket, src_key, v)?),
             None => None,
         };
+        // An encrypted source keeps its ciphertext; its data key is re-wrapped for the
+        // destination bucket's key (made if the bucket has none).
+        let rewrap = match &source {
+            Some(info) => info.meta.crypt.clone(),
+            None => self.object(src_bucket, src_key)?.meta.crypt,
+        }
+        .filter(|_| src_bucket != dst_bucket)
+        .map(|c| self.rewrap_for(src_bucket, dst_bucket, &c).map(|w| (c.key, w)))
+        .transpose()?;
         let info = self.store().update(|txn| {
             let current = match &source {
                 Some(info) => Some((info.cid, encode(&info.meta)?)),
@@ -583,6 +694,24 @@ impl Node {
             meta.size = src.size;
             meta.etag = src.etag;
             meta.part_sizes = src.part_sizes;
+            meta.crypt = src.crypt.map(|mut c| {
+                c.shares.clear();
+                if let Some((from, to)) = &rewrap
+                    && c.key == *from
+                {
+                    c.key = to.clone();
+                }
+                c
+            });
+            if let Some(c) = &meta.crypt
+                && src_bucket != dst_bucket
+                && matches!(c.key, crate::crypt::KeyWrap::Bucket(_))
+                && rewrap.as_ref().is_none_or(|(_, to)| *to != c.key)
+            {
+                return Err(NodeError::Unsupported(
+                    "the source changed during the copy: retry".into(),
+                ));
+            }
             meta.last_modified_ms = now_ms();
             crate::versions::record_put(txn, dst_bucket, dst_key, &cid, &mut meta)?;
             Ok(ObjectInfo {

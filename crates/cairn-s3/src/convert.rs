@@ -50,6 +50,11 @@ pub fn s3_err(e: NodeError) -> S3Error {
                 "part {n} is smaller than the minimum allowed size"
             )
         }
+        NodeError::AccessDenied(why) => s3_error!(AccessDenied, "{why}"),
+        NodeError::Crypt(e) => {
+            tracing::error!("refusing to serve bytes that fail authentication: {e}");
+            s3_error!(InternalError, "the stored object failed decryption: {e}")
+        }
         NodeError::Unavailable(why) => S3Error::with_message(
             S3ErrorCode::ServiceUnavailable,
             format!("the cluster cannot keep this write now: {why}"),

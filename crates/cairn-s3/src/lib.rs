@@ -11,6 +11,7 @@ pub mod checksum;
 pub mod conditional;
 pub mod convert;
 pub mod front;
+pub mod sse;
 
 use std::ops::Range;
 
@@ -114,6 +115,7 @@ impl CairnS3 {
         bucket: &str,
         body: Option<StreamingBlob>,
         checks: BodyChecks,
+        sealing: Option<cairn_node::crypt::Sealing>,
     ) -> S3Result<(StagedObject, Vec<(&'static str, String)>)> {
         let expected = checksum::Expected {
             headers: checks
@@ -136,7 +138,7 @@ impl CairnS3 {
         let (body, hashing) = checksum::Hashing::wrap(body, expected);
         let staged = self
             .node
-            .stage_object(Some(bucket), body, self.cid_version)
+            .stage_object_sealed(Some(bucket), body, self.cid_version, sealing)
             .await
             .map_err(s3_err)?;
         let sums = hashing.verify(checks.trailing.and_then(|t| t.take()).as_ref())?;
@@ -282,6 +284,34 @@ impl CairnS3 {
         tokio::task::spawn_blocking(move || f(node))
             .await
             .map_err(|e| s3_error!(InternalError, "task failed: {e}"))?
+            .map_err(s3_err)
+    }
+
+    /// How a part of an upload is encrypted: as the upload was created (SSE-C parts must
+    /// carry the upload's customer key).
+    fn part_sealing(
+        &self,
+        bucket: &str,
+        upload: &ObjectMeta,
+        customer: Option<(cairn_node::crypt::Key, String)>,
+    ) -> S3Result<Option<cairn_node::crypt::Sealing>> {
+        let Some(crypt) = &upload.crypt else {
+            if customer.is_some() {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "the upload was not created with SSE-C"
+                ));
+            }
+            return Ok(None);
+        };
+        let probe = ObjectMeta {
+            crypt: Some(crypt.clone()),
+            ..Default::default()
+        };
+        sse::check_read(&probe, customer.as_ref())?;
+        self.node
+            .upload_sealing(bucket, crypt, customer.as_ref().map(|c| &c.0))
+            .map(Some)
             .map_err(s3_err)
     }
 }
@@ -539,7 +569,19 @@ impl S3 for CairnS3 {
             if_match: input.if_match.as_ref().map(etag_condition),
             if_none_match: input.if_none_match.as_ref().map(etag_condition),
         };
-        let (staged, sums) = self.stage(&input.bucket, input.body.take(), checks).await?;
+        let customer = sse::customer(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
+        let b = input.bucket.clone();
+        let sealing = self
+            .blocking(move |node| node.sealing_for(&b, want))
+            .await?;
+        let (staged, sums) = self
+            .stage(&input.bucket, input.body.take(), checks, sealing)
+            .await?;
         let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
@@ -561,7 +603,12 @@ impl S3 for CairnS3 {
             .blocking(move |node| node.commit_object_if(staged, &bucket, &key, meta, &condition))
             .await?;
         let sums = checksums_out(&info.meta);
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+            sse::out(&info.meta);
         Ok(S3Response::new(PutObjectOutput {
+            server_side_encryption,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             version_id: info.meta.version_id.clone(),
             e_tag: Some(etag(&info.meta)),
             size: Some(info.meta.size as i64),
@@ -603,8 +650,20 @@ impl S3 for CairnS3 {
             None => (None, None),
         };
         let length = read.as_ref().map_or(size, |r| r.end - r.start);
-        let body = s3s::dto::StreamingBlob::wrap(self.node.cat_stream(info.cid, read));
+        let customer = sse::customer(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        sse::check_read(&info.meta, customer.as_ref())?;
+        let stream = self
+            .node
+            .object_stream(&input.bucket, &info, read, customer.as_ref().map(|c| &c.0))
+            .map_err(s3_err)?;
+        let body = s3s::dto::StreamingBlob::wrap(stream);
         let meta = &info.meta;
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+            sse::out(meta);
         // Whole-object checksums apply only to whole-object reads.
         let sums = if input.checksum_mode.is_some() && content_range.is_none() {
             checksums_out(meta)
@@ -612,6 +671,9 @@ impl S3 for CairnS3 {
             Checksum::default()
         };
         let output = GetObjectOutput {
+            server_side_encryption,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             body: Some(body),
             content_length: Some(length as i64),
             content_range: content_range.clone(),
@@ -684,7 +746,18 @@ impl S3 for CairnS3 {
         } else {
             Checksum::default()
         };
+        let customer = sse::customer(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        sse::check_read(meta, customer.as_ref())?;
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+            sse::out(meta);
         let mut resp = S3Response::new(HeadObjectOutput {
+            server_side_encryption,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             content_length: Some(length as i64),
             content_range: range.map(|(_, h)| h),
             parts_count,
@@ -1044,6 +1117,70 @@ impl S3 for CairnS3 {
         }))
     }
 
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        let input = req.input;
+        let rules = &input.server_side_encryption_configuration.rules;
+        let mut on = false;
+        for rule in rules {
+            if let Some(d) = &rule.apply_server_side_encryption_by_default {
+                sse::requested(Some(&d.sse_algorithm), None)?;
+                on = true;
+            }
+        }
+        if !on {
+            return Err(s3_error!(
+                MalformedXML,
+                "a rule with ApplyServerSideEncryptionByDefault is needed"
+            ));
+        }
+        let bucket = input.bucket;
+        self.blocking(move |node| node.set_bucket_encryption(&bucket, true))
+            .await?;
+        Ok(S3Response::new(PutBucketEncryptionOutput::default()))
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        if !self
+            .node
+            .bucket_encrypted(&req.input.bucket)
+            .map_err(s3_err)?
+        {
+            return Err(s3_error!(
+                ServerSideEncryptionConfigurationNotFoundError,
+                "The server side encryption configuration was not found"
+            ));
+        }
+        Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration {
+                rules: vec![ServerSideEncryptionRule {
+                    apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                        sse_algorithm: ServerSideEncryption::from_static(
+                            ServerSideEncryption::AES256,
+                        ),
+                        kms_master_key_id: None,
+                    }),
+                    bucket_key_enabled: None,
+                }],
+            }),
+        }))
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        let bucket = req.input.bucket;
+        self.blocking(move |node| node.set_bucket_encryption(&bucket, false))
+            .await?;
+        Ok(S3Response::new(DeleteBucketEncryptionOutput::default()))
+    }
+
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
@@ -1075,12 +1212,31 @@ impl S3 for CairnS3 {
         if let Some(tagging) = &input.tagging {
             meta.tags = tags_from_header(tagging)?;
         }
+        let customer = sse::customer(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
         let (bucket, key) = (input.bucket, input.key);
         let (b, k) = (bucket.clone(), key.clone());
         let id = self
-            .blocking(move |node| node.create_upload(&b, &k, meta, &me, algo))
+            .blocking(move |node| {
+                meta.crypt = node.sealing_for(&b, want)?.map(|s| s.object(Vec::new()));
+                node.create_upload(&b, &k, meta, &me, algo)
+            })
             .await?;
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) = match self
+            .node
+            .upload(&id, &bucket, &key)
+        {
+            Ok(u) => sse::out(&u.meta),
+            Err(_) => (None, None, None),
+        };
         Ok(S3Response::new(CreateMultipartUploadOutput {
+            server_side_encryption,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             bucket: Some(bucket),
             key: Some(key),
             upload_id: Some(id),
@@ -1099,10 +1255,19 @@ impl S3 for CairnS3 {
         let checks = body_checks!(req);
         let mut input = req.input;
         let number = part_number(input.part_number)?;
-        self.node
+        let upload = self
+            .node
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
-        let (staged, sums) = self.stage(&input.bucket, input.body.take(), checks).await?;
+        let customer = sse::customer(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let sealing = self.part_sealing(&input.bucket, &upload.meta, customer)?;
+        let (staged, sums) = self
+            .stage(&input.bucket, input.body.take(), checks, sealing)
+            .await?;
         let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
         let checksums = sums_map(&sums);
         let record = self
@@ -1130,10 +1295,22 @@ impl S3 for CairnS3 {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
         let number = part_number(input.part_number)?;
-        self.node
+        let upload = self
+            .node
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
-        let src = self
+        let customer = sse::customer(
+            input.sse_customer_algorithm.as_deref(),
+            input.sse_customer_key.as_deref(),
+            input.sse_customer_key_md5.as_deref(),
+        )?;
+        let sealing = self.part_sealing(&input.bucket, &upload.meta, customer)?;
+        let source_customer = sse::customer(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let source = self
             .copy_source(
                 input.copy_source,
                 conditional::Conditions {
@@ -1142,16 +1319,25 @@ impl S3 for CairnS3 {
                     if_modified_since: input.copy_source_if_modified_since,
                     if_unmodified_since: input.copy_source_if_unmodified_since,
                 },
-            )?
-            .info;
+            )?;
+        let src = &source.info;
         let range = match &input.copy_source_range {
             Some(r) => Some(copy_source_range(r, src.meta.size)?),
             None => None,
         };
-        let body = Box::pin(self.node.cat_stream(src.cid, range));
+        sse::check_read(&src.meta, source_customer.as_ref())?;
+        let body = self
+            .node
+            .object_stream(
+                &source.bucket,
+                src,
+                range,
+                source_customer.as_ref().map(|c| &c.0),
+            )
+            .map_err(s3_err)?;
         let staged = self
             .node
-            .stage_object(Some(&input.bucket), body, self.cid_version)
+            .stage_object_sealed(Some(&input.bucket), body, self.cid_version, sealing)
             .await
             .map_err(s3_err)?;
         let (id, bucket, key) = (input.upload_id, input.bucket, input.key);

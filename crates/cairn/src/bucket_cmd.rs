@@ -42,6 +42,18 @@ fn print(cmd: &BucketCmd, v: &Value) {
             "bucket {bucket} is this node's now (version {}); writes are accepted here",
             v["seq"]
         ),
+        BucketCmd::Create { bucket, .. } => println!(
+            "created bucket {bucket}{}",
+            if v["encrypted"] == true {
+                " (encrypted)"
+            } else {
+                ""
+            }
+        ),
+        BucketCmd::Encryption { bucket, .. } => println!(
+            "bucket {bucket}: default encryption {}",
+            if v["encrypted"] == true { "on" } else { "off" }
+        ),
         BucketCmd::Redundancy { bucket, .. } => {
             let own = v["redundancy"].as_str();
             match (own, v["effective"].as_str()) {
@@ -129,6 +141,19 @@ pub fn offline(node: &Node, cmd: &BucketCmd) -> Result<()> {
         BucketCmd::Head { bucket, output } => {
             return print_head(&node.bucket_head(bucket)?, output.as_deref());
         }
+        BucketCmd::Create { bucket, encrypted } => {
+            node.create_bucket(bucket, cairn_node::keys::ROOT_USER)?;
+            if *encrypted {
+                node.set_bucket_encryption(bucket, true)?;
+            }
+            serde_json::json!({ "encrypted": node.bucket_encrypted(bucket)? })
+        }
+        BucketCmd::Encryption { bucket, state } => {
+            if let Some(s) = state {
+                node.set_bucket_encryption(bucket, s == "on")?;
+            }
+            serde_json::json!({ "encrypted": node.bucket_encrypted(bucket)? })
+        }
         BucketCmd::List | BucketCmd::SetPublic { .. } | BucketCmd::VerifyHead { .. } => {
             bail!("not a bucket root command")
         }
@@ -180,6 +205,19 @@ pub fn remote(remote: &Remote, cmd: &BucketCmd) -> Result<()> {
                 std::fs::File::open(file).with_context(|| format!("open {}", file.display()))?;
             Remote::json(remote.post(&format!("/bucket/import?arg={}", encode(bucket)), &mut f)?)
                 .with_context(|| format!("importing {}", file.display()))?
+        }
+        BucketCmd::Create { bucket, encrypted } => Remote::json(remote.post(
+            &format!("/bucket/create?arg={}&encrypted={encrypted}", encode(bucket)),
+            &mut std::io::empty(),
+        )?)?,
+        BucketCmd::Encryption { bucket, state } => {
+            let path = format!("/bucket/encryption?arg={}", encode(bucket));
+            match state.as_deref() {
+                Some(s) => Remote::json(
+                    remote.post(&format!("{path}&on={}", s == "on"), &mut std::io::empty())?,
+                )?,
+                None => Remote::json(remote.get(&path)?)?,
+            }
         }
         BucketCmd::Head { bucket, output } => {
             let mut resp = remote.get(&format!("/bucket/head?arg={}", encode(bucket)))?;

@@ -18,6 +18,20 @@ pub struct Cli {
     )]
     pub data: PathBuf,
 
+    /// Talk to the node at this URL (its gateway listener, e.g. `http://host:8080`) instead of
+    /// the one on the data folder. Default from `CAIRN_NODE` or `node` in the CLI config
+    /// (`$XDG_CONFIG_HOME/cairn/cli.toml`).
+    #[arg(long, global = true, env = "CAIRN_NODE")]
+    pub node: Option<String>,
+
+    /// With `--node`: the node's API secret, or a login token.
+    #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// With `--node`: log in with this user key file (`cairn user create`) instead of a token.
+    #[arg(long, global = true, env = "CAIRN_IDENTITY")]
+    pub identity: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -26,6 +40,27 @@ pub struct Cli {
 pub enum Command {
     /// Run a node: the S3 API on 127.0.0.1:8000 by default.
     Serve(ServeArgs),
+    /// User keypairs (ed25519 to sign logins, X25519 to receive keys).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Log in to a node in allowlist mode (`--node`, `--identity`) and print the token.
+    Login,
+    /// Share an encrypted object with a user: its data key is sealed for their public key, so
+    /// they read it through their own node (which mirrors the bucket) without a re-upload.
+    /// Later versions stay shared until `--revoke`, which re-keys the object.
+    Share {
+        /// `BUCKET/KEY`.
+        target: String,
+        /// The user's public key (`cpk1…`, from `cairn user create`).
+        #[arg(long)]
+        to: String,
+        /// How long the share lasts (`7d`, `12h`, `30m`); default: until revoked.
+        #[arg(long)]
+        expires: Option<String>,
+        /// Revoke the share and re-key the object.
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Add files or directory trees; prints CIDs like `ipfs add`. Reads stdin for `-` or no path.
     Add(AddArgs),
     /// Print a file (or a byte range of it).
@@ -190,6 +225,25 @@ pub enum CarCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Make a keypair: the secret is written (0600) to `--out` or the CLI config folder
+    /// (`$XDG_CONFIG_HOME/cairn/users/NAME.key`), never to a data folder; prints the public
+    /// key (`cpk1…`) to give to node operators and to people who share with you.
+    Create {
+        /// The key's name.
+        name: String,
+        /// Where to write the secret key.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print the public key of a key file (a path, or a name in the CLI config folder).
+    Show {
+        /// Key file or name.
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum PinCmd {
     /// List pinned roots.
     Ls,
@@ -228,6 +282,25 @@ pub enum KeyCmd {
 pub enum BucketCmd {
     /// List buckets with their owners and whether they are public.
     List,
+    /// Create a bucket (owned by the root user). With `--encrypted`, every object written to
+    /// it is encrypted before it is chunked (its CIDs are of ciphertext; buckets are plaintext
+    /// by default so the IPFS face works).
+    Create {
+        /// The bucket.
+        bucket: String,
+        /// Encrypt every write (default bucket encryption, like S3 PutBucketEncryption).
+        #[arg(long)]
+        encrypted: bool,
+    },
+    /// Show or set the bucket's default encryption (`on` or `off`; objects keep how they
+    /// were written).
+    Encryption {
+        /// The bucket.
+        bucket: String,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: Option<String>,
+    },
     /// Let anyone read a bucket without credentials (or make it private again).
     SetPublic {
         /// The bucket.

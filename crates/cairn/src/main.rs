@@ -9,6 +9,7 @@ mod follow;
 mod provide;
 mod remote;
 mod serve;
+mod user;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use cairn_node::import::AddOptions;
 use cairn_node::{CidVersion, Node, parse_path};
 use clap::Parser;
-use cli::{BucketCmd, CarCmd, Cli, Command, KeyCmd, PinCmd};
+use cli::{BucketCmd, CarCmd, Cli, Command, KeyCmd, PinCmd, UserCmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,6 +51,33 @@ fn run(cli: Cli) -> Result<()> {
     if let Command::Bucket(BucketCmd::VerifyHead { file, key }) = &cli.command {
         return bucket_cmd::verify_head(file, key.as_deref());
     }
+    match &cli.command {
+        Command::User(UserCmd::Create { name, out }) => return user::create(name, out.as_deref()),
+        Command::User(UserCmd::Show { key }) => return user::show(key),
+        _ => {}
+    }
+    // `--node URL` (or CAIRN_NODE, or the CLI config): a node elsewhere, through its API.
+    let config = user::CliConfig::load()?;
+    if let Some(url) = cli.node.clone().or(config.node) {
+        let identity = match cli.identity.clone().or(config.identity) {
+            Some(path) => Some(user::load(&path)?),
+            None => None,
+        };
+        let token = cli.token.clone().or(config.token);
+        if let Command::Login = cli.command {
+            let id = identity.context("login needs --identity KEYFILE (or CAIRN_IDENTITY)")?;
+            println!("{}", remote::login(&url, &id)?);
+            return Ok(());
+        }
+        if matches!(cli.command, Command::Serve(_) | Command::Bench(_)) {
+            bail!("serve and bench run here, not on --node");
+        }
+        let remote = remote::Remote::connect(&url, token, identity.as_ref())?;
+        return remote::run(&remote, &cli.command);
+    }
+    if let Command::Login = cli.command {
+        bail!("login needs --node URL (or CAIRN_NODE)");
+    }
     if !matches!(cli.command, Command::Serve(_) | Command::Bench(_))
         && let Some(remote) = remote::Remote::discover(&cli.data)
     {
@@ -71,6 +99,9 @@ fn run(cli: Cli) -> Result<()> {
             version: settings.cid_version,
             retention: settings.history_retention,
         });
+        if let Some(user) = user::node_key(cli.identity.as_deref())? {
+            node.set_user_key(user);
+        }
         Ok(node)
     };
     match cli.command {
@@ -88,7 +119,10 @@ fn run(cli: Cli) -> Result<()> {
                 args.gc_interval,
                 (&args.p2p_listen, &args.bootstrap),
             )?;
-            serve::run(settings)?;
+            serve::run(serve::Settings {
+                identity: cli.identity.clone(),
+                ..settings
+            })?;
         }
         Command::Add(args) => {
             let node = open()?;
@@ -236,6 +270,29 @@ fn run(cli: Cli) -> Result<()> {
             let s = node.store().scrub_all()?;
             let corrupt: Vec<String> = s.corrupt.iter().map(|c| c.to_string()).collect();
             print_scrub(s.checked, s.bytes, &corrupt)?;
+        }
+        Command::User(_) | Command::Login => bail!("user and login are answered before this"),
+        Command::Share {
+            target,
+            to,
+            expires,
+            revoke,
+        } => {
+            let node = open()?;
+            let (bucket, key) = target
+                .split_once('/')
+                .context("expected BUCKET/KEY")?;
+            let to: cairn_crypt::identity::PublicId =
+                to.parse().map_err(|e| anyhow::anyhow!("--to {to:?}: {e}"))?;
+            let v = if revoke {
+                let info = runtime()?.block_on(node.revoke(bucket, key, &to))?;
+                serde_json::json!({ "revoked": to.to_string(), "cid": info.cid.to_string() })
+            } else {
+                let expires_ms = user::expiry_ms(expires.as_deref())?;
+                let info = node.share(bucket, key, &to, expires_ms)?;
+                serde_json::json!({ "shared_with": to.to_string(), "cid": info.cid.to_string() })
+            };
+            user::print_share(&target, revoke, &v);
         }
         Command::Bench(args) => {
             let env = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok());

@@ -1,6 +1,7 @@
-//! The CLI's side of the local API: when `serve` runs on the data folder (its `api.toml` names
-//! a live API), every data command goes to the node instead of opening the store, which the
-//! node holds.
+//! The CLI's side of the node API (`/api/v0`): when `serve` runs on the data folder (its
+//! `api.toml` names a live API), every data command goes to the node instead of opening the
+//! store, which the node holds; with `--node URL` it goes to a node on another machine
+//! through its gateway listener, with its secret or a login token.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -29,20 +30,80 @@ pub(crate) fn encode(s: &str) -> String {
         .collect()
 }
 
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .into()
+}
+
+/// Logs in to the node at `url` (allowlist mode) with `identity`: signs the current time,
+/// answers the token.
+pub fn login(url: &str, identity: &cairn_crypt::identity::Identity) -> Result<String> {
+    let epoch_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let body = serde_json::json!({
+        "public_key": identity.public().to_string(),
+        "epoch_ms": epoch_ms,
+        "signature": hex::encode(identity.sign_login(epoch_ms)),
+    });
+    let resp = agent()
+        .post(format!("{}/api/v1/login", url.trim_end_matches('/')))
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .with_context(|| format!("logging in to {url}"))?;
+    let v = Remote::json(Remote::check(resp).context("login refused")?)?;
+    v["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the node answered no token")
+}
+
 impl Remote {
+    /// The node at `url` (its gateway listener), with `token` (its secret or a login token)
+    /// or else a login with `identity`; checked with a first call.
+    pub fn connect(
+        url: &str,
+        token: Option<String>,
+        identity: Option<&cairn_crypt::identity::Identity>,
+    ) -> Result<Remote> {
+        let url = url.trim_end_matches('/');
+        let token = match (token, identity) {
+            (Some(t), _) => t,
+            (None, Some(id)) => login(url, id)?,
+            (None, None) => String::new(),
+        };
+        let remote = Remote {
+            base: format!("{url}/api/v0"),
+            token,
+            agent: agent(),
+        };
+        let resp = remote
+            .agent
+            .get(format!("{}/id", remote.base))
+            .header("Authorization", format!("Bearer {}", remote.token))
+            .call()
+            .with_context(|| format!("calling {url}"))?;
+        if resp.status() == ureq::http::StatusCode::NOT_FOUND {
+            bail!(
+                "{url} serves no node API: give its gateway address, and the node must not be \
+                 in public mode (the remote API needs [api] security = \"secret\" or \"allowlist\")"
+            );
+        }
+        Self::check(resp).with_context(|| format!("{url} refused the credentials"))?;
+        Ok(remote)
+    }
+
     /// The API of the node running on `data`, if one answers.
     pub fn discover(data: &Path) -> Option<Remote> {
         let text = std::fs::read_to_string(data.join(cairn_api::API_FILE)).ok()?;
         let file: ApiFile = toml::from_str(&text).ok()?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(std::time::Duration::from_secs(2)))
-            .build()
-            .into();
         let remote = Remote {
             base: format!("http://{}/api/v0", file.addr),
             token: file.token,
-            agent,
+            agent: agent(),
         };
         // A stale file (node killed) answers nothing: open the folder directly then.
         remote.get("/id").ok().map(|_| remote)
@@ -68,7 +129,7 @@ impl Remote {
             .get(format!("{}{path}", self.base))
             .header("Authorization", format!("Bearer {}", self.token))
             .call()
-            .context("calling the running node's local API")?;
+            .context("calling the node's API")?;
         Self::check(resp)
     }
 
@@ -92,7 +153,7 @@ impl Remote {
             .header("Authorization", format!("Bearer {}", self.token))
             .header("Content-Type", content_type)
             .send(ureq::SendBody::from_reader(body))
-            .context("calling the running node's local API")?;
+            .context("calling the node's API")?;
         Self::check(resp)
     }
 
@@ -503,8 +564,24 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             }
             Ok(())
         })(),
-        Command::Serve(_) | Command::Bench(_) => {
-            bail!("serve and bench do not go through a node's local API")
+        Command::Share {
+            target,
+            to,
+            expires,
+            revoke,
+        } => (|| {
+            let mut path = format!("/share?arg={}&to={}", encode(target), encode(to));
+            if *revoke {
+                path.push_str("&revoke=true");
+            } else if let Some(ms) = crate::user::expiry_ms(expires.as_deref())? {
+                path.push_str(&format!("&expires_ms={ms}"));
+            }
+            let v = Remote::json(remote.post(&path, &mut std::io::empty())?)?;
+            crate::user::print_share(target, *revoke, &v);
+            Ok(())
+        })(),
+        Command::Serve(_) | Command::Bench(_) | Command::User(_) | Command::Login => {
+            bail!("serve, bench, user and login do not go through a node's API")
         }
     }
 }

@@ -63,9 +63,16 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
     /// `"secret"` (default: `Authorization: Bearer SECRET`, the secret from
-    /// `CAIRN_API_SECRET` or `api-secret` in the data folder, generated on first start) or
-    /// `"public"` (anyone).
+    /// `CAIRN_API_SECRET` or `api-secret` in the data folder, generated on first start),
+    /// `"allowlist"` (a login token of a user key in `allow`) or `"public"` (anyone; the
+    /// remote CLI API `/api/v0` is then not served on the gateway listener).
     pub security: Option<String>,
+    /// `allowlist` mode: the users' public keys (`cpk1…`, as `cairn user create` prints).
+    pub allow: Option<Vec<String>>,
+    /// How long a login token is valid (`24h` default).
+    pub token_ttl: Option<String>,
+    /// How far a login's signed time may be from the node's clock (`5m` default).
+    pub login_skew: Option<String>,
     /// Largest upload accepted: `10GiB` (default), `512MiB`, `100KiB` or bytes.
     pub max_upload: Option<String>,
     /// How long finished upload jobs stay readable (`7d` default; `d h m s`).
@@ -74,11 +81,26 @@ pub struct ApiConfig {
     pub long_poll: Option<String>,
 }
 
+/// The security mode, before the secret is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Anyone.
+    Public,
+    /// The shared secret.
+    Secret,
+    /// Login tokens of these users.
+    Allowlist(Vec<cairn_crypt::identity::PublicId>),
+}
+
 /// Effective `/api/v1` settings.
 #[derive(Debug, Clone)]
 pub struct V1Settings {
-    /// `secret` mode when true, else `public`.
-    pub secret: bool,
+    /// Who may call the APIs on the gateway listener.
+    pub mode: Mode,
+    /// Login token lifetime.
+    pub token_ttl: Duration,
+    /// Login clock-skew window.
+    pub login_skew: Duration,
     /// Largest upload, bytes.
     pub max_upload: u64,
     /// How long finished jobs stay.
@@ -109,13 +131,35 @@ fn parse_size(what: &str, text: &str) -> Result<u64> {
 
 fn v1_settings(api: Option<&ApiConfig>) -> Result<V1Settings> {
     let api = api.cloned().unwrap_or_default();
+    let allow = api.allow.clone().unwrap_or_default();
+    let mode = match api.security.as_deref() {
+        None | Some("secret") => Mode::Secret,
+        Some("public") => Mode::Public,
+        Some("allowlist") => Mode::Allowlist(
+            allow
+                .iter()
+                .map(|k| {
+                    k.parse()
+                        .map_err(|e| anyhow::anyhow!("[api] allow: {k:?}: {e}"))
+                })
+                .collect::<Result<_>>()?,
+        ),
+        Some(other) => anyhow::bail!(
+            "[api] security must be \"secret\", \"allowlist\" or \"public\", not {other:?}"
+        ),
+    };
+    if !allow.is_empty() && !matches!(mode, Mode::Allowlist(_)) {
+        anyhow::bail!("[api] allow is only read with security = \"allowlist\"");
+    }
     Ok(V1Settings {
-        secret: match api.security.as_deref() {
-            None | Some("secret") => true,
-            Some("public") => false,
-            Some(other) => {
-                anyhow::bail!("[api] security must be \"secret\" or \"public\", not {other:?}")
-            }
+        mode,
+        token_ttl: match &api.token_ttl {
+            Some(t) => parse_duration("[api] token_ttl", t)?,
+            None => Duration::from_secs(86_400),
+        },
+        login_skew: match &api.login_skew {
+            Some(t) => parse_duration("[api] login_skew", t)?,
+            None => Duration::from_secs(300),
         },
         max_upload: match &api.max_upload {
             Some(t) => parse_size("[api] max_upload", t)?,
@@ -185,6 +229,8 @@ pub struct ClusterSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data: PathBuf,
+    /// The user key file the node acts as (`--identity`); default in the CLI config folder.
+    pub identity: Option<PathBuf>,
     pub s3_listen: SocketAddr,
     pub api_listen: SocketAddr,
     pub gateway_listen: SocketAddr,
@@ -318,7 +364,7 @@ fn cluster_settings(storage: Option<&StorageConfig>) -> Result<Option<ClusterSet
     }))
 }
 
-fn parse_duration(what: &str, text: &str) -> Result<Duration> {
+pub(crate) fn parse_duration(what: &str, text: &str) -> Result<Duration> {
     let text = text.trim();
     let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => text.split_at(at),
@@ -396,6 +442,7 @@ impl Settings {
             },
             cluster: cluster_settings(from_file.storage.as_ref())?,
             v1: v1_settings(from_file.api.as_ref())?,
+            identity: None,
             scrub_interval: match from_file
                 .storage
                 .as_ref()
@@ -487,6 +534,10 @@ pub fn run(settings: Settings) -> Result<()> {
 async fn serve(settings: Settings) -> Result<()> {
     let node = Node::open(&settings.data)
         .with_context(|| format!("opening store {}", settings.data.display()))?;
+    if let Some(user) = crate::user::node_key(settings.identity.as_deref())? {
+        tracing::info!(user = %user.public(), "acting as user");
+        node.set_user_key(user);
+    }
     let (access, secret) = root_credentials(&settings.data)?;
 
     node.set_roots_config(cairn_node::roots::RootsConfig {
@@ -621,12 +672,25 @@ async fn serve(settings: Settings) -> Result<()> {
         .with_context(|| format!("binding the gateway on {}", settings.gateway_listen))?;
     let gateway_addr = gateway_listener.local_addr()?;
     let mut gateway_stop = stop_tx.subscribe();
+    use cairn_gateway::auth::{Auth, Security};
+    let security = match &settings.v1.mode {
+        Mode::Public => Security::Public,
+        Mode::Secret => Security::Secret(api_secret(&settings.data)?),
+        Mode::Allowlist(keys) => Security::Allowlist(keys.clone()),
+    };
+    // Tokens are MAC'd with a key derived from the node's identity: they outlive a restart
+    // and no other node can make one.
+    let token_key = cairn_crypt::Key::from_bytes(blake3::derive_key(
+        "cairn 2026 api login token key",
+        &node_for_api.identity()?.secret_seed(),
+    ));
+    let auth = std::sync::Arc::new(Auth::new(
+        security,
+        token_key,
+        settings.v1.token_ttl,
+        settings.v1.login_skew,
+    ));
     let v1 = cairn_gateway::v1::V1Config {
-        security: if settings.v1.secret {
-            cairn_gateway::v1::Security::Secret(api_secret(&settings.data)?)
-        } else {
-            cairn_gateway::v1::Security::Public
-        },
         max_upload: settings.v1.max_upload,
         long_poll: settings.v1.long_poll,
     };
@@ -634,13 +698,20 @@ async fn serve(settings: Settings) -> Result<()> {
     if resumed + failed > 0 {
         tracing::info!(resumed, failed, "upload jobs found at start");
     }
-    let gateway = axum::serve(
-        gateway_listener,
-        cairn_gateway::router(node_for_api.clone(), settings.gateway).nest(
-            "/api/v1",
-            cairn_gateway::v1::router(node_for_api.clone(), v1),
-        ),
-    )
+    let mut gateway_routes = cairn_gateway::router(node_for_api.clone(), settings.gateway).nest(
+        "/api/v1",
+        cairn_gateway::v1::router(node_for_api.clone(), v1, auth.clone()),
+    );
+    // A remote CLI (`cairn --node URL`) reaches the same `/api/v0` as the local one, behind
+    // the security mode; never in public mode (it can delete buckets).
+    if *auth.security() != Security::Public {
+        gateway_routes = gateway_routes.merge(
+            cairn_api::routes(node_for_api.clone(), Some(net.clone())).layer(
+                axum::middleware::from_fn_with_state(auth, cairn_gateway::auth::authorize),
+            ),
+        );
+    }
+    let gateway = axum::serve(gateway_listener, gateway_routes)
     .with_graceful_shutdown(async move {
         let _ = gateway_stop.changed().await;
     });

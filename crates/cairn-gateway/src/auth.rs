@@ -1,0 +1,236 @@
+//! Who may call the HTTP APIs on the gateway listener (`/api/v1`, and `/api/v0` for a remote
+//! CLI): the three security modes and the ed25519-signed login.
+//!
+//! * `public` — anyone.
+//! * `secret` — `Authorization: Bearer SECRET` with the node's shared secret.
+//! * `allowlist` — `Authorization: Bearer TOKEN`, a token from `POST /api/v1/login` for a
+//!   listed user key. Login: the client signs the current epoch (ms) with its ed25519 key
+//!   ([`cairn_crypt::login`]); the node accepts it within ± the skew window, once (a replayed
+//!   `(key, epoch)` is refused), and answers a token MAC'd with a key only the node has,
+//!   valid for the token lifetime (24 h by default). Every request re-checks that the token's
+//!   key is still listed.
+//!
+//! A missing credential is `401` (with `WWW-Authenticate: Bearer`), a wrong one `403`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Json, Response};
+use cairn_crypt::identity::PublicId;
+use cairn_crypt::login::{ReplayGuard, check_token, issue_token};
+use cairn_crypt::{CryptError, Key};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Who may call the APIs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Security {
+    /// Anyone.
+    Public,
+    /// Callers presenting `Authorization: Bearer SECRET`.
+    Secret(String),
+    /// Callers presenting a login token of one of these users.
+    Allowlist(Vec<PublicId>),
+}
+
+impl Security {
+    /// The mode's name in the config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Security::Public => "public",
+            Security::Secret(_) => "secret",
+            Security::Allowlist(_) => "allowlist",
+        }
+    }
+}
+
+/// The APIs' gatekeeper: the mode, the token key and the replay memory of logins.
+pub struct Auth {
+    security: Security,
+    allowed: HashSet<[u8; 32]>,
+    token_key: Key,
+    token_ttl: Duration,
+    guard: Mutex<ReplayGuard>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+pub(crate) fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+/// Constant-time comparison of a presented secret with the configured one.
+fn same_secret(presented: &[u8], secret: &[u8]) -> bool {
+    presented.len() == secret.len()
+        && presented
+            .iter()
+            .zip(secret)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut r = error(StatusCode::UNAUTHORIZED, message);
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+impl Auth {
+    /// A gatekeeper for `security`; tokens are MAC'd with `token_key` (derive it from a node
+    /// secret so tokens outlive a restart) and live `token_ttl`; logins are accepted within
+    /// `skew` of the node's clock.
+    pub fn new(security: Security, token_key: Key, token_ttl: Duration, skew: Duration) -> Self {
+        let allowed = match &security {
+            Security::Allowlist(keys) => keys.iter().map(|k| k.sign).collect(),
+            _ => HashSet::new(),
+        };
+        Auth {
+            security,
+            allowed,
+            token_key,
+            token_ttl,
+            guard: Mutex::new(ReplayGuard::new(skew.as_millis() as u64)),
+        }
+    }
+
+    /// The mode.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// Whether a request with this `Authorization` header may go on: `Ok`, or the refusal.
+    pub fn check(&self, authorization: Option<&str>) -> Result<(), Response> {
+        if self.security == Security::Public {
+            return Ok(());
+        }
+        let presented = authorization.and_then(|v| v.strip_prefix("Bearer "));
+        let Some(presented) = presented.map(str::trim) else {
+            return Err(unauthorized(match self.security {
+                Security::Secret(_) => "this API needs Authorization: Bearer SECRET",
+                _ => "this API needs Authorization: Bearer TOKEN (POST /api/v1/login)",
+            }));
+        };
+        match &self.security {
+            Security::Public => Ok(()),
+            Security::Secret(secret) => {
+                if same_secret(presented.as_bytes(), secret.as_bytes()) {
+                    Ok(())
+                } else {
+                    Err(error(StatusCode::FORBIDDEN, "wrong secret"))
+                }
+            }
+            Security::Allowlist(_) => match check_token(&self.token_key, presented, now_ms()) {
+                Ok((user, _)) if self.allowed.contains(&user) => Ok(()),
+                Ok(_) => Err(error(StatusCode::FORBIDDEN, "this key is not on the allowlist")),
+                Err(CryptError::Expired) => Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "the token has expired: log in again",
+                )),
+                Err(_) => Err(error(StatusCode::FORBIDDEN, "not a valid token of this node")),
+            },
+        }
+    }
+
+    /// `POST /login {"public_key", "epoch_ms", "signature"}` → `{"token", "expires_ms"}`.
+    pub fn login(&self, body: &[u8]) -> Response {
+        #[derive(Deserialize)]
+        struct Login {
+            public_key: String,
+            epoch_ms: u64,
+            signature: String,
+        }
+        let Security::Allowlist(_) = self.security else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "this node is in {} mode: login is for allowlist mode",
+                    self.security.name()
+                ),
+            );
+        };
+        let login: Login = match serde_json::from_slice(body) {
+            Ok(l) => l,
+            Err(e) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "expected {{\"public_key\": \"cpk1…\", \"epoch_ms\": N, \"signature\": \"hex\"}}: {e}"
+                    ),
+                );
+            }
+        };
+        let user: PublicId = match login.public_key.parse() {
+            Ok(u) => u,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        let signature: [u8; 64] = match hex::decode(&login.signature)
+            .ok()
+            .and_then(|s| s.try_into().ok())
+        {
+            Some(s) => s,
+            None => return error(StatusCode::BAD_REQUEST, "signature: 128 hex digits"),
+        };
+        let now = now_ms();
+        if let Err(e) = self
+            .guard
+            .lock()
+            .check(&user, login.epoch_ms, &signature, now)
+        {
+            return match e {
+                CryptError::BadSignature => error(StatusCode::FORBIDDEN, "bad signature"),
+                CryptError::Skew => error(
+                    StatusCode::UNAUTHORIZED,
+                    "the signed time is too far from the node's clock: sign the current time",
+                ),
+                CryptError::Replay => {
+                    error(StatusCode::FORBIDDEN, "this login was already used (replay)")
+                }
+                other => error(StatusCode::BAD_REQUEST, other),
+            };
+        }
+        if !self.allowed.contains(&user.sign) {
+            return error(StatusCode::FORBIDDEN, "this key is not on the allowlist");
+        }
+        let expires_ms = now.saturating_add(self.token_ttl.as_millis() as u64);
+        Json(json!({
+            "token": issue_token(&self.token_key, &user.sign, expires_ms),
+            "expires_ms": expires_ms,
+        }))
+        .into_response()
+    }
+}
+
+/// The middleware: refuses requests [`Auth::check`] refuses.
+pub async fn authorize(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match auth.check(header) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abd", b"abc"));
+        assert!(!same_secret(b"ab", b"abc"));
+        assert!(!same_secret(b"", b"abc"));
+    }
+}

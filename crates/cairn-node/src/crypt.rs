@@ -1,0 +1,523 @@
+//! Encrypted objects: who holds which key, and the object layout the read path decrypts.
+//!
+//! * A bucket may have a **bucket key** (random), kept only sealed to X25519 public keys — its
+//!   owner's ([`Node::set_user_key`]) and no one else's — in the bucket record
+//!   ([`BucketCrypt`]). `default` makes every write to the bucket encrypted (S3
+//!   `PutBucketEncryption`, `cairn bucket create --encrypted`); without it only writes that
+//!   ask (`x-amz-server-side-encryption`) are.
+//! * Every encrypted object has its own random **data key**, wrapped with the bucket key or,
+//!   for SSE-C, with the customer's key (which is never stored: only its MD5, to tell a wrong
+//!   key from tampering). The bytes are encrypted before they are chunked, so blocks, pieces
+//!   on peers and CARs hold ciphertext and the CID is of ciphertext.
+//! * The ciphertext is one or more independent STREAM **pieces** ([`cairn_crypt::segment`]),
+//!   one per PUT or per multipart part, each with its own nonce prefix, concatenated in the
+//!   DAG ([`ObjectCrypt`]). Range reads decrypt only the segments they touch.
+//! * **Shares**: the data key sealed to another user's X25519 key ([`Share`]). It travels in
+//!   the object record with the bucket head, so the recipient's node (which mirrors the bucket)
+//!   reads the object with its own user key. A later version of the key is sealed for the
+//!   recipients of the version it replaces, until they are revoked: revoking re-keys the
+//!   current version (new data key, new ciphertext), so what comes after is unreadable to them.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_crypt::identity::{Identity, PublicId};
+use cairn_crypt::segment::{self, Decryptor, Encryptor, Params};
+use cairn_crypt::wrap::{Sealed, Wrapped, open, seal, unwrap, wrap};
+use cairn_crypt::CryptError;
+use cairn_dag::Cid;
+use serde::{Deserialize, Serialize};
+
+use crate::objects::{BucketRecord, ObjectInfo, now_ms};
+use crate::{Node, NodeError};
+
+pub use cairn_crypt::Key;
+
+const BUCKET_KEY: &[u8] = b"cairn bucket key v1";
+const DATA_KEY: &[u8] = b"cairn data key v1";
+
+/// A bucket's key, sealed to its owner, and whether writes are encrypted by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketCrypt {
+    /// Every write is encrypted (default bucket encryption).
+    pub default: bool,
+    /// The bucket key sealed to each key holder's X25519 public key.
+    pub keys: Vec<Sealed>,
+}
+
+/// How an object's data key is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyWrap {
+    /// Wrapped with the bucket key.
+    Bucket(Wrapped),
+    /// Wrapped with the customer's SSE-C key; `key_md5` is the base64 MD5 of that key.
+    Customer {
+        /// The wrapped data key.
+        wrapped: Wrapped,
+        /// Base64 MD5 of the customer key, as S3 sends it.
+        key_md5: String,
+    },
+}
+
+/// One independently encrypted stretch of the object (a PUT's body, or a part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CryptPiece {
+    /// STREAM nonce prefix.
+    #[serde(with = "serde_bytes")]
+    pub prefix: [u8; 16],
+    /// Plaintext bytes.
+    pub plain: u64,
+}
+
+/// The data key sealed for another user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Share {
+    /// The sealed data key (`sealed.to` is the recipient's X25519 key).
+    pub sealed: Sealed,
+    /// The recipient's public key, as given to `share`.
+    pub to: String,
+    /// After this (Unix ms) the share is not renewed on new versions, and the recipient's node
+    /// stops using it.
+    pub expires_ms: Option<i64>,
+}
+
+/// How an object is encrypted: stored in its S3 record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectCrypt {
+    /// Plaintext segment size.
+    pub segment: u32,
+    /// The data key.
+    pub key: KeyWrap,
+    /// The STREAM pieces, in order.
+    pub pieces: Vec<CryptPiece>,
+    /// Users the data key is sealed for.
+    #[serde(default)]
+    pub shares: Vec<Share>,
+}
+
+impl ObjectCrypt {
+    /// Bytes of ciphertext (what the DAG holds).
+    pub fn stored_size(&self) -> u64 {
+        self.pieces
+            .iter()
+            .map(|p| segment::ciphertext_size(p.plain, self.segment))
+            .sum()
+    }
+}
+
+/// What a write is encrypted with: the data key (in clear, in memory only) and its wrap.
+pub struct Sealing {
+    pub(crate) key: Key,
+    pub(crate) wrap: KeyWrap,
+    pub(crate) segment: u32,
+}
+
+impl std::fmt::Debug for Sealing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealing").finish_non_exhaustive()
+    }
+}
+
+impl Sealing {
+    /// A fresh STREAM for one piece: its encryptor and nonce prefix.
+    pub(crate) fn piece(&self) -> Result<(Encryptor, [u8; 16]), NodeError> {
+        let params = Params::random(self.segment)?;
+        Ok((Encryptor::new(&self.key, &params)?, params.nonce_prefix))
+    }
+
+    /// The record of an object made of `pieces` under this key (none yet: a multipart
+    /// upload's, whose parts add theirs).
+    pub fn object(&self, pieces: Vec<CryptPiece>) -> ObjectCrypt {
+        ObjectCrypt {
+            segment: self.segment,
+            key: self.wrap.clone(),
+            pieces,
+            shares: Vec::new(),
+        }
+    }
+}
+
+/// What the request said about encryption.
+#[derive(Debug, Default)]
+pub enum Sse {
+    /// Nothing: the bucket's default decides.
+    #[default]
+    Default,
+    /// `x-amz-server-side-encryption`: encrypt with the bucket key.
+    Bucket,
+    /// SSE-C: the customer's key and the base64 MD5 the client sent for it.
+    Customer(Key, String),
+}
+
+impl From<CryptError> for NodeError {
+    fn from(e: CryptError) -> Self {
+        NodeError::Crypt(e)
+    }
+}
+
+fn no_key(what: impl std::fmt::Display) -> NodeError {
+    NodeError::AccessDenied(format!(
+        "{what}: this node's user key cannot open it (not the owner, and no share for it)"
+    ))
+}
+
+impl Node {
+    /// The user key this node acts as: it owns the node's encrypted buckets and opens what
+    /// is shared with it. Set once at start (kept in memory only).
+    pub fn set_user_key(&self, identity: Identity) {
+        *self.user_key.write() = Some(Arc::new(identity));
+    }
+
+    /// The user's public key, if one is set.
+    pub fn user_public(&self) -> Option<PublicId> {
+        self.user_key.read().as_ref().map(|i| i.public())
+    }
+
+    fn user(&self) -> Result<Arc<Identity>, NodeError> {
+        self.user_key.read().clone().ok_or_else(|| {
+            NodeError::Unsupported(
+                "this node has no user key (serve --identity KEYFILE): it cannot encrypt".into(),
+            )
+        })
+    }
+
+    /// Turns the bucket's default encryption on or off (making its key on first use).
+    pub fn set_bucket_encryption(&self, bucket: &str, on: bool) -> Result<(), NodeError> {
+        if on {
+            self.bucket_key(bucket, true)?;
+        }
+        self.update_bucket(bucket, |rec| {
+            if let Some(c) = &mut rec.encryption {
+                c.default = on;
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Whether writes to the bucket are encrypted by default.
+    pub fn bucket_encrypted(&self, bucket: &str) -> Result<bool, NodeError> {
+        Ok(self
+            .bucket(bucket)?
+            .encryption
+            .is_some_and(|c| c.default))
+    }
+
+    /// The bucket key, opened with this node's user key; with `create`, made (and sealed to
+    /// the user) if the bucket has none.
+    fn bucket_key(&self, bucket: &str, create: bool) -> Result<Key, NodeError> {
+        let rec = self.bucket(bucket)?;
+        if let Some(key) = self.open_bucket_key(&rec)? {
+            return Ok(key);
+        }
+        if !create || rec.encryption.is_some() {
+            return Err(no_key(format!("bucket {bucket:?}")));
+        }
+        let user = self.user()?;
+        let key = Key::random()?;
+        let sealed = seal(&user.public().boxk, &key, BUCKET_KEY)?;
+        let rec = self.update_bucket(bucket, |rec| {
+            // Another writer may have made one first: theirs stays.
+            rec.encryption.get_or_insert(BucketCrypt {
+                default: false,
+                keys: vec![sealed],
+            });
+        })?;
+        self.open_bucket_key(&rec)?
+            .ok_or_else(|| no_key(format!("bucket {bucket:?}")))
+    }
+
+    fn open_bucket_key(&self, rec: &BucketRecord) -> Result<Option<Key>, NodeError> {
+        let (Some(crypt), Some(user)) = (&rec.encryption, self.user_key.read().clone()) else {
+            return Ok(None);
+        };
+        let mine = user.public().boxk;
+        match crypt.keys.iter().find(|s| s.to == mine) {
+            Some(s) => Ok(Some(open(&user, s, BUCKET_KEY)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// How a write to `bucket` is encrypted, if it is: SSE-C with the customer's key, the
+    /// bucket key when asked or by default, else not at all.
+    pub fn sealing_for(&self, bucket: &str, sse: Sse) -> Result<Option<Sealing>, NodeError> {
+        let data = Key::random()?;
+        let wrap = match sse {
+            Sse::Customer(customer, key_md5) => KeyWrap::Customer {
+                wrapped: wrap(&customer, &data, DATA_KEY)?,
+                key_md5,
+            },
+            Sse::Bucket => KeyWrap::Bucket(wrap(&self.bucket_key(bucket, true)?, &data, DATA_KEY)?),
+            Sse::Default => {
+                if !self.bucket_encrypted(bucket)? {
+                    return Ok(None);
+                }
+                KeyWrap::Bucket(wrap(&self.bucket_key(bucket, false)?, &data, DATA_KEY)?)
+            }
+        };
+        Ok(Some(Sealing {
+            key: data,
+            wrap,
+            segment: segment::DEFAULT_SEGMENT,
+        }))
+    }
+
+    /// The sealing of a multipart upload's parts (the key chosen at its creation).
+    pub fn upload_sealing(
+        &self,
+        bucket: &str,
+        crypt: &ObjectCrypt,
+        customer: Option<&Key>,
+    ) -> Result<Sealing, NodeError> {
+        Ok(Sealing {
+            key: self.data_key(bucket, crypt, customer)?,
+            wrap: crypt.key.clone(),
+            segment: crypt.segment,
+        })
+    }
+
+    /// An object's data key: by the customer's key (SSE-C), the bucket key, or a share for
+    /// this node's user.
+    pub fn data_key(
+        &self,
+        bucket: &str,
+        crypt: &ObjectCrypt,
+        customer: Option<&Key>,
+    ) -> Result<Key, NodeError> {
+        match &crypt.key {
+            KeyWrap::Customer { wrapped, .. } => {
+                let customer = customer.ok_or_else(|| {
+                    NodeError::AccessDenied(
+                        "the object is encrypted with a customer key (SSE-C): send it".into(),
+                    )
+                })?;
+                unwrap(customer, wrapped, DATA_KEY).map_err(|_| {
+                    NodeError::AccessDenied("the customer key (SSE-C) is not this object's".into())
+                })
+            }
+            KeyWrap::Bucket(wrapped) => {
+                let rec = self.bucket(bucket)?;
+                if let Some(bucket_key) = self.open_bucket_key(&rec)? {
+                    return Ok(unwrap(&bucket_key, wrapped, DATA_KEY)?);
+                }
+                let user = self
+                    .user_key
+                    .read()
+                    .clone()
+                    .ok_or_else(|| no_key("the object"))?;
+                let mine = user.public().boxk;
+                let now = now_ms();
+                crypt
+                    .shares
+                    .iter()
+                    .filter(|s| s.expires_ms.is_none_or(|e| e > now))
+                    .find(|s| s.sealed.to == mine)
+                    .map(|s| open(&user, &s.sealed, DATA_KEY))
+                    .transpose()?
+                    .ok_or_else(|| no_key("the object"))
+            }
+        }
+    }
+
+    /// The plaintext of an object (or a range of it) as an async stream: decrypted when the
+    /// object is encrypted (only the segments the range touches are read), else the DAG's
+    /// bytes. Fails before streaming when the key cannot be had.
+    pub fn object_stream(
+        &self,
+        bucket: &str,
+        info: &ObjectInfo,
+        range: Option<Range<u64>>,
+        customer: Option<&Key>,
+    ) -> Result<crate::ByteStream, NodeError> {
+        let Some(crypt) = info.meta.crypt.clone() else {
+            return Ok(Box::pin(self.cat_stream(info.cid, range)));
+        };
+        let key = self.data_key(bucket, &crypt, customer)?;
+        let range = range.unwrap_or(0..info.meta.size);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (node, cid) = (self.clone(), info.cid);
+        tokio::task::spawn_blocking(move || {
+            let mut send = |piece: Result<Bytes, NodeError>| {
+                let failed = piece.is_err();
+                tx.blocking_send(piece).is_ok() && !failed
+            };
+            if let Err(e) = node.decrypt_range(cid, &crypt, &key, range, &mut send) {
+                send(Err(e));
+            }
+        });
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
+    /// Decrypts plaintext `range` of an object, passing each piece to `send` (which answers
+    /// false to stop).
+    pub fn decrypt_range(
+        &self,
+        cid: Cid,
+        crypt: &ObjectCrypt,
+        key: &Key,
+        range: Range<u64>,
+        send: &mut dyn FnMut(Result<Bytes, NodeError>) -> bool,
+    ) -> Result<(), NodeError> {
+        let (mut plain_base, mut stored_base) = (0u64, 0u64);
+        for piece in &crypt.pieces {
+            let (start, end) = (
+                range.start.max(plain_base),
+                range.end.min(plain_base + piece.plain),
+            );
+            let stored = segment::ciphertext_size(piece.plain, crypt.segment);
+            if start < end || (piece.plain == 0 && range.is_empty() && range.start == plain_base)
+            {
+                let plan = segment::plan_range(
+                    piece.plain,
+                    crypt.segment,
+                    start - plain_base,
+                    end - plain_base,
+                )?;
+                let params = Params {
+                    nonce_prefix: piece.prefix,
+                    segment: crypt.segment,
+                };
+                let mut dec = Decryptor::new_range(key, &params, piece.plain, &plan)?;
+                let mut out = Vec::new();
+                for chunk in self.cat(
+                    cid,
+                    Some(stored_base + plan.ct_start..stored_base + plan.ct_end),
+                ) {
+                    dec.update(&chunk?, &mut out)?;
+                    if !out.is_empty() && !send(Ok(Bytes::from(std::mem::take(&mut out)))) {
+                        return Ok(());
+                    }
+                }
+                dec.finish(&mut out)?;
+                if !out.is_empty() && !send(Ok(Bytes::from(out))) {
+                    return Ok(());
+                }
+            }
+            plain_base += piece.plain;
+            stored_base += stored;
+        }
+        Ok(())
+    }
+
+    /// Shares the current version of `bucket/key` with `to`: its data key sealed for them,
+    /// kept in the record (renewed on later versions until `expires_ms` or revocation).
+    pub fn share(
+        &self,
+        bucket: &str,
+        key: &str,
+        to: &PublicId,
+        expires_ms: Option<i64>,
+    ) -> Result<ObjectInfo, NodeError> {
+        let info = self.object(bucket, key)?;
+        let crypt = info.meta.crypt.as_ref().ok_or_else(|| {
+            NodeError::Unsupported(format!(
+                "{bucket}/{key} is not encrypted: share it with a presigned URL or the gateway"
+            ))
+        })?;
+        let data = self.data_key(bucket, crypt, None)?;
+        let sealed = seal(&to.boxk, &data, DATA_KEY)?;
+        let share = Share {
+            sealed,
+            to: to.to_string(),
+            expires_ms,
+        };
+        let expected = info.cid;
+        let updated = self.update_object_meta(bucket, key, |meta| {
+            if let Some(c) = meta.crypt.as_mut()
+                && c.key == crypt.key
+            {
+                c.shares.retain(|s| s.sealed.to != to.boxk);
+                c.shares.push(share);
+            }
+        })?;
+        if updated.cid != expected {
+            return Err(NodeError::Unsupported(format!(
+                "{bucket}/{key} changed while sharing it: share again"
+            )));
+        }
+        Ok(updated)
+    }
+
+    /// Revokes `to`'s share of `bucket/key` and re-keys the current version: its bytes are
+    /// written again under a new data key (a new version when versioning is on), so they and
+    /// every later version are unreadable with what `to` was given.
+    pub async fn revoke(
+        &self,
+        bucket: &str,
+        key: &str,
+        to: &PublicId,
+    ) -> Result<ObjectInfo, NodeError> {
+        let info = self.object(bucket, key)?;
+        let Some(crypt) = info.meta.crypt.clone() else {
+            return Err(NodeError::Unsupported(format!(
+                "{bucket}/{key} is not encrypted: nothing to revoke"
+            )));
+        };
+        if matches!(crypt.key, KeyWrap::Customer { .. }) {
+            return Err(NodeError::Unsupported(
+                "SSE-C objects are never shared: nothing to revoke".into(),
+            ));
+        }
+        let body = self.object_stream(bucket, &info, None, None)?;
+        let sealing = self.sealing_for(bucket, Sse::Bucket)?.ok_or_else(|| {
+            NodeError::Unsupported("the bucket key is gone".into())
+        })?;
+        let staged = self
+            .stage_object_sealed(Some(bucket), body, self.roots_config().version, Some(sealing))
+            .await?;
+        let mut meta = info.meta.clone();
+        meta.etag = String::new();
+        meta.crypt = None;
+        meta.version_id = None;
+        let revoked = to.boxk;
+        let node = self.clone();
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        tokio::task::spawn_blocking(move || {
+            node.commit_object_keeping(staged, &b, &k, meta, &|s: &Share| s.sealed.to != revoked)
+        })
+        .await
+        .map_err(|e| NodeError::Unsupported(format!("commit task failed: {e}")))?
+    }
+
+    /// An object's key wrap for another bucket: the data key unwrapped with `from`'s bucket
+    /// key and wrapped with `to`'s. A customer (SSE-C) wrap is the same in any bucket.
+    pub(crate) fn rewrap_for(
+        &self,
+        from: &str,
+        to: &str,
+        crypt: &ObjectCrypt,
+    ) -> Result<KeyWrap, NodeError> {
+        match &crypt.key {
+            KeyWrap::Customer { .. } => Ok(crypt.key.clone()),
+            KeyWrap::Bucket(w) => {
+                let data = unwrap(&self.bucket_key(from, false)?, w, DATA_KEY)?;
+                Ok(KeyWrap::Bucket(wrap(&self.bucket_key(to, true)?, &data, DATA_KEY)?))
+            }
+        }
+    }
+
+    /// The shares of the version being replaced that carry over to a new one sealed with
+    /// `data`: unexpired ones that `keep` accepts, re-sealed.
+    pub(crate) fn renew_shares(
+        previous: Option<&crate::objects::ObjectMeta>,
+        data: &Key,
+        keep: &dyn Fn(&Share) -> bool,
+    ) -> Result<Vec<Share>, NodeError> {
+        let now = now_ms();
+        let Some(crypt) = previous.and_then(|m| m.crypt.as_ref()) else {
+            return Ok(Vec::new());
+        };
+        crypt
+            .shares
+            .iter()
+            .filter(|s| s.expires_ms.is_none_or(|e| e > now) && keep(s))
+            .map(|s| {
+                Ok(Share {
+                    sealed: seal(&s.sealed.to, data, DATA_KEY)?,
+                    to: s.to.clone(),
+                    expires_ms: s.expires_ms,
+                })
+            })
+            .collect()
+    }
+}
