@@ -162,6 +162,7 @@ impl Encryptor {
             // Only fails above ~256 GiB per message; segments are at most MAX_SEGMENT.
             .expect("segment is within XChaCha20-Poly1305 message limits");
         out.extend_from_slice(&tag);
+        self.buf.clear();
         self.index += 1;
     }
 }
