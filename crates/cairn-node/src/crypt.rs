@@ -521,3 +521,315 @@ impl Node {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CidVersion;
+    use crate::objects::ObjectMeta;
+    use futures::StreamExt;
+
+    const MARKER: &[u8] = b"CAIRN-PLAINTEXT-MARKER-7f3a";
+
+    fn body(data: &[u8]) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Unpin {
+        let pieces: Vec<_> = data
+            .chunks(100_003)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        futures::stream::iter(pieces)
+    }
+
+    /// Plaintext with the marker every 1000 bytes among pseudo-random bytes.
+    fn plaintext(len: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut v: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        for at in (0..len.saturating_sub(MARKER.len())).step_by(1000) {
+            v[at..at + MARKER.len()].copy_from_slice(MARKER);
+        }
+        v
+    }
+
+    fn node_with(owner: &Identity) -> (tempfile::TempDir, Node) {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        node.set_user_key(owner.clone());
+        node.create_bucket("sec", "root").unwrap();
+        node.set_bucket_encryption("sec", true).unwrap();
+        (dir, node)
+    }
+
+    async fn put(node: &Node, key: &str, data: &[u8], sse: Sse) -> ObjectInfo {
+        let sealing = node.sealing_for("sec", sse).unwrap();
+        let staged = node
+            .stage_object_sealed(Some("sec"), body(data), CidVersion::V1, sealing)
+            .await
+            .unwrap();
+        node.commit_object(staged, "sec", key, ObjectMeta::default())
+            .unwrap()
+    }
+
+    async fn read(
+        node: &Node,
+        info: &ObjectInfo,
+        range: Option<Range<u64>>,
+        customer: Option<&Key>,
+    ) -> Result<Vec<u8>, NodeError> {
+        let mut stream = node.object_stream("sec", info, range, customer)?;
+        let mut out = Vec::new();
+        while let Some(piece) = stream.next().await {
+            out.extend_from_slice(&piece?);
+        }
+        Ok(out)
+    }
+
+    fn files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
+        std::fs::read_dir(dir).unwrap().any(|e| {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                files_contain(&path, needle)
+            } else {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                bytes.windows(needle.len()).any(|w| w == needle)
+            }
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn encrypted_objects_store_no_plaintext_and_read_back_by_range() {
+        let owner = Identity::generate().unwrap();
+        let (dir, node) = node_with(&owner);
+        let data = plaintext(1_000_000 + 12_345);
+        let info = put(&node, "a", &data, Sse::Default).await;
+        let crypt = info.meta.crypt.as_ref().expect("encrypted");
+        assert_eq!(info.meta.size, data.len() as u64);
+        assert_eq!(crypt.stored_size(), {
+            let mut n = 0;
+            for p in node.cat(info.cid, None) {
+                n += p.unwrap().len() as u64;
+            }
+            n
+        });
+        assert!(
+            !files_contain(dir.path(), MARKER),
+            "a stored file holds plaintext"
+        );
+        assert_eq!(read(&node, &info, None, None).await.unwrap(), data);
+        let len = data.len() as u64;
+        for r in [
+            0..1,
+            65_535..65_537,
+            65_536..131_072,
+            1000..900_000,
+            len - 10..len,
+            len..len,
+        ] {
+            assert_eq!(
+                read(&node, &info, Some(r.clone()), None).await.unwrap(),
+                &data[r.start as usize..r.end as usize],
+                "range {r:?}"
+            );
+        }
+        // The same bytes in a plaintext bucket keep the IPFS CID; encrypted ones do not.
+        node.create_bucket("open", "root").unwrap();
+        let staged = node
+            .stage_object(Some("open"), body(&data), CidVersion::V1)
+            .await
+            .unwrap();
+        let plain = node
+            .commit_object(staged, "open", "a", ObjectMeta::default())
+            .unwrap();
+        assert!(plain.meta.crypt.is_none());
+        assert_ne!(plain.cid, info.cid);
+        assert!(files_contain(dir.path(), MARKER));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tampered_reordered_or_truncated_ciphertext_fails_the_read() {
+        let owner = Identity::generate().unwrap();
+        let (_dir, node) = node_with(&owner);
+        let data = plaintext(300_000);
+        let info = put(&node, "a", &data, Sse::Default).await;
+        let mut ct = Vec::new();
+        for p in node.cat(info.cid, None) {
+            ct.extend_from_slice(&p.unwrap());
+        }
+        let seg = segment::DEFAULT_SEGMENT as usize + segment::TAG;
+        let mut flipped = ct.clone();
+        flipped[seg + 100] ^= 1;
+        let mut swapped = ct.clone();
+        swapped[..2 * seg].rotate_left(seg);
+        let truncated = ct[..ct.len() - (ct.len() - 4 * seg)].to_vec();
+        for (name, bad) in [
+            ("flipped", flipped),
+            ("swapped", swapped),
+            ("truncated", truncated),
+        ] {
+            // The altered ciphertext as a valid DAG under the original record: only the
+            // authentication can catch it.
+            let staged = node
+                .stage_object(Some("sec"), body(&bad), CidVersion::V1)
+                .await
+                .unwrap();
+            let forged = ObjectInfo {
+                key: name.into(),
+                cid: staged.cid(),
+                meta: info.meta.clone(),
+            };
+            node.commit_file(staged, true).unwrap();
+            let err = read(&node, &forged, None, None).await.map(|v| v.len());
+            assert!(matches!(err, Err(NodeError::Crypt(_))), "{name}: {err:?}");
+            // A range over the damage fails too (one before it reads authentic bytes).
+            let err = read(&node, &forged, Some(100_000..300_000), None)
+                .await
+                .map(|v| v.len());
+            assert!(matches!(err, Err(NodeError::Crypt(_))), "{name} range: {err:?}");
+        }
+        // A record claiming fewer bytes (truncation by metadata) fails too.
+        let mut short = info.clone();
+        short.meta.size = 4 * segment::DEFAULT_SEGMENT as u64;
+        short.meta.crypt.as_mut().unwrap().pieces[0].plain = short.meta.size;
+        assert!(matches!(
+            read(&node, &short, None, None).await.map(|v| v.len()),
+            Err(NodeError::Crypt(_))
+        ));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_owner_and_those_shared_with_can_read() {
+        let owner = Identity::generate().unwrap();
+        let friend = Identity::generate().unwrap();
+        let (_dir, node) = node_with(&owner);
+        let v1 = plaintext(200_000);
+        put(&node, "doc", &v1, Sse::Default).await;
+        let as_user = |who: &Identity| node.set_user_key(who.clone());
+
+        // The friend's node (same records, the friend's key) cannot open it...
+        as_user(&friend);
+        let current = node.object("sec", "doc").unwrap();
+        assert!(matches!(
+            read(&node, &current, None, None).await.unwrap_err(),
+            NodeError::AccessDenied(_)
+        ));
+        // ... until the owner shares it.
+        as_user(&owner);
+        node.share("sec", "doc", &friend.public(), None).unwrap();
+        as_user(&friend);
+        let current = node.object("sec", "doc").unwrap();
+        assert_eq!(read(&node, &current, None, None).await.unwrap(), v1);
+
+        // A new version stays shared (its new data key is sealed for the friend too).
+        as_user(&owner);
+        let v2 = plaintext(150_000);
+        put(&node, "doc", &v2, Sse::Default).await;
+        as_user(&friend);
+        let current = node.object("sec", "doc").unwrap();
+        assert_eq!(read(&node, &current, None, None).await.unwrap(), v2);
+
+        // Revoked: the object is re-keyed; neither it nor later versions open for the friend.
+        as_user(&owner);
+        let rekeyed = node.revoke("sec", "doc", &friend.public()).await.unwrap();
+        assert_ne!(rekeyed.cid, current.cid);
+        assert_eq!(read(&node, &rekeyed, None, None).await.unwrap(), v2);
+        let v3 = plaintext(1000);
+        put(&node, "doc", &v3, Sse::Default).await;
+        as_user(&friend);
+        let current = node.object("sec", "doc").unwrap();
+        assert!(current.meta.crypt.as_ref().unwrap().shares.is_empty());
+        assert!(matches!(
+            read(&node, &current, None, None).await.unwrap_err(),
+            NodeError::AccessDenied(_)
+        ));
+        // An expired share is not used.
+        as_user(&owner);
+        node.share("sec", "doc", &friend.public(), Some(now_ms() - 1))
+            .unwrap();
+        as_user(&friend);
+        let current = node.object("sec", "doc").unwrap();
+        assert!(read(&node, &current, None, None).await.is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn customer_keys_are_needed_and_never_stored() {
+        let owner = Identity::generate().unwrap();
+        let (dir, node) = node_with(&owner);
+        let customer = Key::from_bytes([42u8; 32]);
+        let data = plaintext(70_000);
+        let info = put(
+            &node,
+            "c",
+            &data,
+            Sse::Customer(customer.clone(), "md5".into()),
+        )
+        .await;
+        assert!(matches!(
+            info.meta.crypt.as_ref().unwrap().key,
+            KeyWrap::Customer { .. }
+        ));
+        assert!(matches!(
+            read(&node, &info, None, None).await.unwrap_err(),
+            NodeError::AccessDenied(_)
+        ));
+        let wrong = Key::from_bytes([43u8; 32]);
+        assert!(read(&node, &info, None, Some(&wrong)).await.is_err());
+        assert_eq!(
+            read(&node, &info, Some(10..70_000), Some(&customer))
+                .await
+                .unwrap(),
+            &data[10..]
+        );
+        assert!(!files_contain(dir.path(), &[42u8; 32]));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn encrypted_multipart_uploads_read_across_parts() {
+        let owner = Identity::generate().unwrap();
+        let (_dir, node) = node_with(&owner);
+        let template = node
+            .sealing_for("sec", Sse::Default)
+            .unwrap()
+            .unwrap()
+            .object(Vec::new());
+        let meta = ObjectMeta {
+            crypt: Some(template.clone()),
+            ..Default::default()
+        };
+        let id = node.create_upload("sec", "mp", meta, "root", None).unwrap();
+        let data = plaintext((5 << 20) + 300_000);
+        let (a, b) = data.split_at(5 << 20);
+        let mut listed = Vec::new();
+        for (n, part) in [(1u32, a), (2, b)] {
+            let sealing = node.upload_sealing("sec", &template, None).unwrap();
+            let staged = node
+                .stage_object_sealed(Some("sec"), body(part), CidVersion::V1, Some(sealing))
+                .await
+                .unwrap();
+            let rec = node
+                .commit_part(staged, (&id, "sec", "mp"), n, Default::default())
+                .unwrap();
+            listed.push((n, rec.etag));
+        }
+        let info = node
+            .complete_upload(
+                (&id, "sec", "mp"),
+                &listed,
+                CidVersion::V1,
+                Default::default(),
+            )
+            .unwrap();
+        assert_eq!(info.meta.size, data.len() as u64);
+        assert_eq!(info.meta.crypt.as_ref().unwrap().pieces.len(), 2);
+        assert_eq!(read(&node, &info, None, None).await.unwrap(), data);
+        let r = (5 << 20) - 1000..(5 << 20) + 1000;
+        assert_eq!(
+            read(&node, &info, Some(r.clone()), None).await.unwrap(),
+            &data[r.start as usize..r.end as usize]
+        );
+    }
+}

@@ -534,7 +534,7 @@ pub fn run(settings: Settings) -> Result<()> {
 async fn serve(settings: Settings) -> Result<()> {
     let node = Node::open(&settings.data)
         .with_context(|| format!("opening store {}", settings.data.display()))?;
-    if let Some(user) = crate::user::node_key(settings.identity.as_deref())? {
+    if let Some(user) = crate::user::node_key(settings.identity.as_deref(), true)? {
         tracing::info!(user = %user.public(), "acting as user");
         node.set_user_key(user);
     }

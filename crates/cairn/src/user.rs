@@ -132,9 +132,9 @@ pub fn print_share(target: &str, revoked: bool, v: &serde_json::Value) {
 }
 
 /// The user key a node acts as: `--identity`/`CAIRN_IDENTITY`, else `users/node.key` in the
-/// CLI config folder, made on first use. `None` (encryption unavailable) when there is no
-/// config folder.
-pub fn node_key(given: Option<&Path>) -> Result<Option<Identity>> {
+/// CLI config folder, made (with `create`) on first use. `None` (encryption unavailable) when
+/// there is none.
+pub fn node_key(given: Option<&Path>, create: bool) -> Result<Option<Identity>> {
     if let Some(p) = given {
         return load(p).map(Some);
     }
@@ -143,9 +143,17 @@ pub fn node_key(given: Option<&Path>) -> Result<Option<Identity>> {
     };
     let path = dir.join("users").join("node.key");
     if !path.exists() {
+        if !create {
+            return Ok(None);
+        }
         std::fs::create_dir_all(dir.join("users"))
             .with_context(|| format!("creating {}", dir.display()))?;
-        write_new(&path)?;
+        // Two nodes starting at once may both make one: the file that stays is the key.
+        if let Err(e) = write_new(&path)
+            && !path.exists()
+        {
+            return Err(e);
+        }
         tracing::info!(path = %path.display(), "made this node's user key");
     }
     load(&path).map(Some)

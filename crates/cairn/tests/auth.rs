@@ -1,0 +1,328 @@
+//! The security modes of the APIs on the gateway listener, over every endpoint of `/api/v1`
+//! and of `/api/v0` (the remote CLI's API, read from the router's source so a new route is
+//! covered without editing this test): anonymous, wrong secret, unlisted key, expired,
+//! replayed, skewed or badly signed logins and tampered or foreign tokens are refused with
+//! 401/403; the right credentials are served. Then the CLI against a node "elsewhere"
+//! (`--node URL` with a secret, or logging in with a key file).
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cairn_crypt::identity::Identity;
+use common::{Server, cairn, ok};
+use serde_json::{Value, json};
+
+/// Every `(method, path)` of `/api/v0`, from the router's source.
+fn v0_routes() -> Vec<(String, String)> {
+    let src = include_str!("../../cairn-api/src/lib.rs");
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let Some(path) = rest
+            .trim_start()
+            .strip_prefix('"')
+            .and_then(|r| r.split('"').next())
+        else {
+            continue;
+        };
+        let after = &rest[rest.find(path).unwrap() + path.len()..];
+        let method = if after.trim_start_matches([',', ' ', '\n', '"']).starts_with("post(") {
+            "POST"
+        } else {
+            "GET"
+        };
+        out.push((method.to_owned(), path.to_owned()));
+    }
+    assert!(out.len() > 30, "the route list was not found: {out:?}");
+    out
+}
+
+/// Every `(method, path)` of `/api/v1` but login, with real arguments.
+fn v1_routes(cid: &str) -> Vec<(String, String)> {
+    [
+        ("POST", "/api/v1/files?ext=txt".to_owned()),
+        ("GET", format!("/api/v1/files/{cid}")),
+        ("HEAD", format!("/api/v1/files/{cid}")),
+        ("GET", "/api/v1/jobs/nosuchjob".to_owned()),
+        ("GET", format!("/api/v1/check/{cid}")),
+        ("GET", "/api/v1/pubkey".to_owned()),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p))
+    .collect()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// The status of `method path` on `gateway` with `Authorization: Bearer auth`.
+fn status(gateway: &str, method: &str, path: &str, auth: Option<&str>) -> u16 {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{gateway}{path}"));
+    if let Some(a) = auth {
+        req = req.header("Authorization", format!("Bearer {a}"));
+    }
+    let resp = agent()
+        .run(req.body(b"hello".to_vec()).unwrap())
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    resp.status().as_u16()
+}
+
+/// Asserts every route answers `want(status)` for `auth`.
+fn every_route(
+    node: &Server,
+    routes: &[(String, String)],
+    auth: Option<&str>,
+    what: &str,
+    want: impl Fn(u16) -> bool,
+) {
+    for (method, path) in routes {
+        let s = status(&node.gateway, method, path, auth);
+        assert!(want(s), "{what}: {method} {path} answered {s}");
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn login_body(id: &Identity, epoch_ms: u64) -> Value {
+    json!({
+        "public_key": id.public().to_string(),
+        "epoch_ms": epoch_ms,
+        "signature": hex::encode(id.sign_login(epoch_ms)),
+    })
+}
+
+/// `POST /api/v1/login` → (status, body).
+fn login(node: &Server, body: &Value) -> (u16, Value) {
+    let resp = agent()
+        .post(format!("http://{}/api/v1/login", node.gateway))
+        .header("Content-Type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.into_body().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A key file made by `cairn user create`; returns (path, public key).
+fn user(dir: &Path, name: &str) -> (std::path::PathBuf, String) {
+    let path = dir.join(format!("{name}.key"));
+    let out = cairn(
+        dir,
+        &["user", "create", name, "--out", path.to_str().unwrap()],
+    );
+    let public = ok(&out).trim().to_owned();
+    assert!(public.starts_with("cpk1"), "{public}");
+    (path, public)
+}
+
+fn load(path: &Path) -> Identity {
+    Identity::from_text(std::fs::read_to_string(path).unwrap().trim()).unwrap()
+}
+
+fn start_with_config(config: &str) -> Server {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("cairn.toml"), config).unwrap();
+    Server::start_in(data)
+}
+
+fn refused(s: u16) -> bool {
+    s == 401 || s == 403
+}
+
+fn served(s: u16) -> bool {
+    !refused(s)
+}
+
+#[test]
+fn every_endpoint_in_every_mode() {
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_file, alice_pub) = user(keys.path(), "alice");
+    let (mallory_file, _) = user(keys.path(), "mallory");
+    let (alice, mallory) = (load(&alice_file), load(&mallory_file));
+    // The routes send "hello" as bodies: `/api/v0/add` (before the v1 reads) stores it, so
+    // the reads find the CID locally.
+    let hello = keys.path().join("hello");
+    std::fs::write(&hello, b"hello").unwrap();
+    let cid = common::cairn_add_cid(&hello);
+    let mut routes = v0_routes();
+    routes.extend(v1_routes(&cid));
+
+    // --- secret (the default) ---
+    let node = Server::start();
+    let secret = std::fs::read_to_string(node.data.path().join("api-secret"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    every_route(&node, &routes, None, "secret, anonymous", |s| s == 401);
+    every_route(&node, &routes, Some("wrong"), "secret, wrong", |s| s == 403);
+    every_route(&node, &routes, Some(&secret), "secret, right", served);
+    let (s, e) = login(&node, &login_body(&alice, now_ms()));
+    assert_eq!(s, 400, "login is for allowlist mode: {e}");
+
+    // --- allowlist: alice is listed, mallory is not; tokens live 3 s ---
+    let config = format!(
+        "[api]\nsecurity = \"allowlist\"\nallow = [\"{alice_pub}\"]\ntoken_ttl = \"3s\"\n"
+    );
+    let node = start_with_config(&config);
+    let other = start_with_config(&config);
+    every_route(&node, &routes, None, "allowlist, anonymous", |s| s == 401);
+    every_route(&node, &routes, Some("wrong"), "allowlist, junk", |s| s == 403);
+    let node_secret = std::fs::read_to_string(node.data.path().join("api-secret")).ok();
+    assert!(node_secret.is_none(), "no shared secret in allowlist mode");
+
+    // unlisted key: a valid signature, refused
+    let (s, e) = login(&node, &login_body(&mallory, now_ms()));
+    assert_eq!(s, 403, "{e}");
+    // bad signature (alice's key, mallory's signature)
+    let mut forged = login_body(&mallory, now_ms());
+    forged["public_key"] = json!(alice_pub);
+    assert_eq!(login(&node, &forged).0, 403);
+    // skew: signed ten minutes ago
+    assert_eq!(
+        login(&node, &login_body(&alice, now_ms() - 600_000)).0,
+        401
+    );
+    // malformed
+    assert_eq!(login(&node, &json!({"public_key": "x"})).0, 400);
+    // the right login, then its replay
+    let body = login_body(&alice, now_ms());
+    let (s, v) = login(&node, &body);
+    assert_eq!(s, 200, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(login(&node, &body).0, 403, "a replayed login is refused");
+    every_route(&node, &routes, Some(&token), "allowlist, alice", served);
+
+    // a tampered token, and a token of another node with the same allowlist
+    let mut tampered = token.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    every_route(&node, &routes, Some(&tampered), "allowlist, tampered", |s| {
+        s == 403
+    });
+    let (s, v) = login(&other, &login_body(&alice, now_ms()));
+    assert_eq!(s, 200, "{v}");
+    let foreign = v["token"].as_str().unwrap();
+    every_route(&node, &routes, Some(foreign), "allowlist, foreign", |s| {
+        s == 403
+    });
+
+    // the CLI elsewhere: logs in with the key file (and is refused with mallory's)
+    let url = format!("http://{}", node.gateway);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = cairn(
+        elsewhere.path(),
+        &[
+            "--node",
+            &url,
+            "--identity",
+            alice_file.to_str().unwrap(),
+            "bucket",
+            "create",
+            "remote-made",
+        ],
+    );
+    assert!(ok(&out).contains("created bucket remote-made"));
+    let out = cairn(
+        elsewhere.path(),
+        &["--node", &url, "--identity", mallory_file.to_str().unwrap(), "bucket", "list"],
+    );
+    assert!(!out.status.success());
+    let out = cairn(
+        elsewhere.path(),
+        &["--node", &url, "--identity", alice_file.to_str().unwrap(), "bucket", "list"],
+    );
+    assert!(ok(&out).contains("remote-made"));
+
+    // expiry
+    std::thread::sleep(Duration::from_millis(3500));
+    every_route(&node, &routes, Some(&token), "allowlist, expired", |s| {
+        s == 401
+    });
+
+    // --- public: anyone on /api/v1; /api/v0 is not served at all ---
+    let node = start_with_config("[api]\nsecurity = \"public\"\n");
+    let resp = agent()
+        .post(format!("http://{}/api/v1/files", node.gateway))
+        .send(&b"hello"[..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 202);
+    let job: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+    let resp = agent()
+        .get(format!(
+            "http://{}/api/v1/jobs/{}?wait=true",
+            node.gateway,
+            job["job_id"].as_str().unwrap()
+        ))
+        .call()
+        .unwrap();
+    let done: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+    assert_eq!(done["cid"].as_str(), Some(cid.as_str()), "{done}");
+    every_route(&node, &v1_routes(&cid), None, "public, anonymous", served);
+    every_route(&node, &v0_routes(), None, "public, /api/v0", |s| s == 404);
+    let out = cairn(
+        elsewhere.path(),
+        &["--node", &format!("http://{}", node.gateway), "bucket", "list"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("public mode"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_cli_works_against_a_node_elsewhere_with_its_secret() {
+    let node = Server::start();
+    let secret = std::fs::read_to_string(node.data.path().join("api-secret"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let url = format!("http://{}", node.gateway);
+    let here = tempfile::tempdir().unwrap();
+    let file = here.path().join("hello.txt");
+    std::fs::write(&file, b"hello from elsewhere\n").unwrap();
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--node", url.as_str(), "--token", secret.as_str()];
+        all.extend_from_slice(args);
+        cairn(here.path(), &all)
+    };
+    let cid = ok(&remote(&["add", "-q", file.to_str().unwrap()]))
+        .trim()
+        .to_owned();
+    assert_eq!(cid, common::cairn_add_cid(&file));
+    assert_eq!(
+        ok(&remote(&["cat", &cid])),
+        "hello from elsewhere\n",
+        "read back through the remote node"
+    );
+    // It is the node's store that holds it, not the local folder.
+    assert!(common::block_files(here.path()).is_empty());
+    // The wrong secret is refused with a clear error.
+    let out = cairn(
+        here.path(),
+        &["--node", &url, "--token", "nope", "cat", &cid],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
