@@ -84,11 +84,7 @@ pub fn routes(node: Node, net: Option<cairn_net::NetHandle>) -> Router {
         .with_state(state)
 }
 
-async fn auth(
-    State(token): State<std::sync::Arc<String>>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn auth(State(token): State<std::sync::Arc<String>>, req: Request, next: Next) -> Response {
     let ok = req
         .headers()
         .get(header::AUTHORIZATION)

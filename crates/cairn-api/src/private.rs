@@ -32,7 +32,9 @@ pub(crate) async fn create(State(s): State<AppState>, Query(q): Params) -> ApiRe
         if encrypted {
             node.set_bucket_encryption(&bucket, true)?;
         }
-        Ok(Json(json!({ "bucket": bucket, "encrypted": node.bucket_encrypted(&bucket)? })))
+        Ok(Json(
+            json!({ "bucket": bucket, "encrypted": node.bucket_encrypted(&bucket)? }),
+        ))
     })
     .await
     .map(IntoResponse::into_response)
@@ -58,7 +60,9 @@ pub(crate) async fn encryption(State(s): State<AppState>, Query(q): Params) -> A
         if let Some(on) = set {
             node.set_bucket_encryption(&bucket, on)?;
         }
-        Ok(Json(json!({ "bucket": bucket, "encrypted": node.bucket_encrypted(&bucket)? })))
+        Ok(Json(
+            json!({ "bucket": bucket, "encrypted": node.bucket_encrypted(&bucket)? }),
+        ))
     })
     .await
     .map(IntoResponse::into_response)

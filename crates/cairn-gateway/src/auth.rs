@@ -131,12 +131,18 @@ impl Auth {
             }
             Security::Allowlist(_) => match check_token(&self.token_key, presented, now_ms()) {
                 Ok((user, _)) if self.allowed.contains(&user) => Ok(()),
-                Ok(_) => Err(error(StatusCode::FORBIDDEN, "this key is not on the allowlist")),
+                Ok(_) => Err(error(
+                    StatusCode::FORBIDDEN,
+                    "this key is not on the allowlist",
+                )),
                 Err(CryptError::Expired) => Err(error(
                     StatusCode::UNAUTHORIZED,
                     "the token has expired: log in again",
                 )),
-                Err(_) => Err(error(StatusCode::FORBIDDEN, "not a valid token of this node")),
+                Err(_) => Err(error(
+                    StatusCode::FORBIDDEN,
+                    "not a valid token of this node",
+                )),
             },
         }
     }
@@ -192,9 +198,10 @@ impl Auth {
                     StatusCode::UNAUTHORIZED,
                     "the signed time is too far from the node's clock: sign the current time",
                 ),
-                CryptError::Replay => {
-                    error(StatusCode::FORBIDDEN, "this login was already used (replay)")
-                }
+                CryptError::Replay => error(
+                    StatusCode::FORBIDDEN,
+                    "this login was already used (replay)",
+                ),
                 other => error(StatusCode::BAD_REQUEST, other),
             };
         }

@@ -54,11 +54,7 @@ pub fn router(node: Node, config: V1Config, auth: Arc<Auth>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(auth.clone(), authorize))
         .with_state(state)
-        .merge(
-            Router::new()
-                .route("/login", post(login))
-                .with_state(auth),
-        )
+        .merge(Router::new().route("/login", post(login)).with_state(auth))
 }
 
 /// `POST /login`: see [`Auth::login`].

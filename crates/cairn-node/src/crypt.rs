@@ -22,10 +22,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cairn_crypt::CryptError;
 use cairn_crypt::identity::{Identity, PublicId};
 use cairn_crypt::segment::{self, Decryptor, Encryptor, Params};
 use cairn_crypt::wrap::{Sealed, Wrapped, open, seal, unwrap, wrap};
-use cairn_crypt::CryptError;
 use cairn_dag::Cid;
 use serde::{Deserialize, Serialize};
 
@@ -197,10 +197,7 @@ impl Node {
 
     /// Whether writes to the bucket are encrypted by default.
     pub fn bucket_encrypted(&self, bucket: &str) -> Result<bool, NodeError> {
-        Ok(self
-            .bucket(bucket)?
-            .encryption
-            .is_some_and(|c| c.default))
+        Ok(self.bucket(bucket)?.encryption.is_some_and(|c| c.default))
     }
 
     /// The bucket key, opened with this node's user key; with `create`, made (and sealed to
@@ -365,8 +362,7 @@ impl Node {
                 range.end.min(plain_base + piece.plain),
             );
             let stored = segment::ciphertext_size(piece.plain, crypt.segment);
-            if start < end || (piece.plain == 0 && range.is_empty() && range.start == plain_base)
-            {
+            if start < end || (piece.plain == 0 && range.is_empty() && range.start == plain_base) {
                 let plan = segment::plan_range(
                     piece.plain,
                     crypt.segment,
@@ -459,11 +455,16 @@ impl Node {
             ));
         }
         let body = self.object_stream(bucket, &info, None, None)?;
-        let sealing = self.sealing_for(bucket, Sse::Bucket)?.ok_or_else(|| {
-            NodeError::Unsupported("the bucket key is gone".into())
-        })?;
+        let sealing = self
+            .sealing_for(bucket, Sse::Bucket)?
+            .ok_or_else(|| NodeError::Unsupported("the bucket key is gone".into()))?;
         let staged = self
-            .stage_object_sealed(Some(bucket), body, self.roots_config().version, Some(sealing))
+            .stage_object_sealed(
+                Some(bucket),
+                body,
+                self.roots_config().version,
+                Some(sealing),
+            )
             .await?;
         let mut meta = info.meta.clone();
         meta.etag = String::new();
@@ -491,7 +492,11 @@ impl Node {
             KeyWrap::Customer { .. } => Ok(crypt.key.clone()),
             KeyWrap::Bucket(w) => {
                 let data = unwrap(&self.bucket_key(from, false)?, w, DATA_KEY)?;
-                Ok(KeyWrap::Bucket(wrap(&self.bucket_key(to, true)?, &data, DATA_KEY)?))
+                Ok(KeyWrap::Bucket(wrap(
+                    &self.bucket_key(to, true)?,
+                    &data,
+                    DATA_KEY,
+                )?))
             }
         }
     }
@@ -689,7 +694,10 @@ mod tests {
             let err = read(&node, &forged, Some(100_000..300_000), None)
                 .await
                 .map(|v| v.len());
-            assert!(matches!(err, Err(NodeError::Crypt(_))), "{name} range: {err:?}");
+            assert!(
+                matches!(err, Err(NodeError::Crypt(_))),
+                "{name} range: {err:?}"
+            );
         }
         // A record claiming fewer bytes (truncation by metadata) fails too.
         let mut short = info.clone();

@@ -189,7 +189,9 @@ pub struct Node {
     /// Upload jobs' change notices.
     jobs: std::sync::Arc<jobs::JobsState>,
     /// The user key the node acts as for encrypted data ([`crypt`]); memory only.
-    user_key: std::sync::Arc<parking_lot::RwLock<Option<std::sync::Arc<cairn_crypt::identity::Identity>>>>,
+    user_key: std::sync::Arc<
+        parking_lot::RwLock<Option<std::sync::Arc<cairn_crypt::identity::Identity>>>,
+    >,
 }
 
 impl Node {

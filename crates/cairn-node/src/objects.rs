@@ -669,7 +669,10 @@ impl Node {
             None => self.object(src_bucket, src_key)?.meta.crypt,
         }
         .filter(|_| src_bucket != dst_bucket)
-        .map(|c| self.rewrap_for(src_bucket, dst_bucket, &c).map(|w| (c.key, w)))
+        .map(|c| {
+            self.rewrap_for(src_bucket, dst_bucket, &c)
+                .map(|w| (c.key, w))
+        })
         .transpose()?;
         let info = self.store().update(|txn| {
             let current = match &source {

@@ -662,8 +662,7 @@ impl S3 for CairnS3 {
             .map_err(s3_err)?;
         let body = s3s::dto::StreamingBlob::wrap(stream);
         let meta = &info.meta;
-        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
-            sse::out(meta);
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) = sse::out(meta);
         // Whole-object checksums apply only to whole-object reads.
         let sums = if input.checksum_mode.is_some() && content_range.is_none() {
             checksums_out(meta)
@@ -752,8 +751,7 @@ impl S3 for CairnS3 {
             input.sse_customer_key_md5.as_deref(),
         )?;
         sse::check_read(meta, customer.as_ref())?;
-        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
-            sse::out(meta);
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) = sse::out(meta);
         let mut resp = S3Response::new(HeadObjectOutput {
             server_side_encryption,
             sse_customer_algorithm,
@@ -1226,13 +1224,11 @@ impl S3 for CairnS3 {
                 node.create_upload(&b, &k, meta, &me, algo)
             })
             .await?;
-        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) = match self
-            .node
-            .upload(&id, &bucket, &key)
-        {
-            Ok(u) => sse::out(&u.meta),
-            Err(_) => (None, None, None),
-        };
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+            match self.node.upload(&id, &bucket, &key) {
+                Ok(u) => sse::out(&u.meta),
+                Err(_) => (None, None, None),
+            };
         Ok(S3Response::new(CreateMultipartUploadOutput {
             server_side_encryption,
             sse_customer_algorithm,
@@ -1310,16 +1306,15 @@ impl S3 for CairnS3 {
             input.copy_source_sse_customer_key.as_deref(),
             input.copy_source_sse_customer_key_md5.as_deref(),
         )?;
-        let source = self
-            .copy_source(
-                input.copy_source,
-                conditional::Conditions {
-                    if_match: input.copy_source_if_match,
-                    if_none_match: input.copy_source_if_none_match,
-                    if_modified_since: input.copy_source_if_modified_since,
-                    if_unmodified_since: input.copy_source_if_unmodified_since,
-                },
-            )?;
+        let source = self.copy_source(
+            input.copy_source,
+            conditional::Conditions {
+                if_match: input.copy_source_if_match,
+                if_none_match: input.copy_source_if_none_match,
+                if_modified_since: input.copy_source_if_modified_since,
+                if_unmodified_since: input.copy_source_if_unmodified_since,
+            },
+        )?;
         let src = &source.info;
         let range = match &input.copy_source_range {
             Some(r) => Some(copy_source_range(r, src.meta.size)?),

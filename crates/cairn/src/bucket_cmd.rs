@@ -207,7 +207,10 @@ pub fn remote(remote: &Remote, cmd: &BucketCmd) -> Result<()> {
                 .with_context(|| format!("importing {}", file.display()))?
         }
         BucketCmd::Create { bucket, encrypted } => Remote::json(remote.post(
-            &format!("/bucket/create?arg={}&encrypted={encrypted}", encode(bucket)),
+            &format!(
+                "/bucket/create?arg={}&encrypted={encrypted}",
+                encode(bucket)
+            ),
             &mut std::io::empty(),
         )?)?,
         BucketCmd::Encryption { bucket, state } => {

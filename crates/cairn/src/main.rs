@@ -280,11 +280,10 @@ fn run(cli: Cli) -> Result<()> {
             revoke,
         } => {
             let node = open()?;
-            let (bucket, key) = target
-                .split_once('/')
-                .context("expected BUCKET/KEY")?;
-            let to: cairn_crypt::identity::PublicId =
-                to.parse().map_err(|e| anyhow::anyhow!("--to {to:?}: {e}"))?;
+            let (bucket, key) = target.split_once('/').context("expected BUCKET/KEY")?;
+            let to: cairn_crypt::identity::PublicId = to
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--to {to:?}: {e}"))?;
             let v = if revoke {
                 let info = runtime()?.block_on(node.revoke(bucket, key, &to))?;
                 serde_json::json!({ "revoked": to.to_string(), "cid": info.cid.to_string() })

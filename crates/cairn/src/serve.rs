@@ -711,10 +711,10 @@ async fn serve(settings: Settings) -> Result<()> {
             ),
         );
     }
-    let gateway = axum::serve(gateway_listener, gateway_routes)
-    .with_graceful_shutdown(async move {
-        let _ = gateway_stop.changed().await;
-    });
+    let gateway =
+        axum::serve(gateway_listener, gateway_routes).with_graceful_shutdown(async move {
+            let _ = gateway_stop.changed().await;
+        });
     let gateway_task = tokio::spawn(async move {
         if let Err(e) = gateway.await {
             tracing::error!("gateway stopped: {e}");

@@ -35,7 +35,8 @@ pub fn load(key: &Path) -> Result<Identity> {
     let path = key_path(&key.to_string_lossy())?;
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Identity::from_text(text.trim()).with_context(|| format!("{} is not a key file", path.display()))
+    Identity::from_text(text.trim())
+        .with_context(|| format!("{} is not a key file", path.display()))
 }
 
 /// `cairn user create NAME [--out FILE]`.

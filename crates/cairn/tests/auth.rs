@@ -29,7 +29,10 @@ fn v0_routes() -> Vec<(String, String)> {
             continue;
         };
         let after = &rest[rest.find(path).unwrap() + path.len()..];
-        let method = if after.trim_start_matches([',', ' ', '\n', '"']).starts_with("post(") {
+        let method = if after
+            .trim_start_matches([',', ' ', '\n', '"'])
+            .starts_with("post(")
+        {
             "POST"
         } else {
             "GET"
@@ -175,13 +178,14 @@ fn every_endpoint_in_every_mode() {
     assert_eq!(s, 400, "login is for allowlist mode: {e}");
 
     // --- allowlist: alice is listed, mallory is not; tokens live 3 s ---
-    let config = format!(
-        "[api]\nsecurity = \"allowlist\"\nallow = [\"{alice_pub}\"]\ntoken_ttl = \"3s\"\n"
-    );
+    let config =
+        format!("[api]\nsecurity = \"allowlist\"\nallow = [\"{alice_pub}\"]\ntoken_ttl = \"3s\"\n");
     let node = start_with_config(&config);
     let other = start_with_config(&config);
     every_route(&node, &routes, None, "allowlist, anonymous", |s| s == 401);
-    every_route(&node, &routes, Some("wrong"), "allowlist, junk", |s| s == 403);
+    every_route(&node, &routes, Some("wrong"), "allowlist, junk", |s| {
+        s == 403
+    });
     let node_secret = std::fs::read_to_string(node.data.path().join("api-secret")).ok();
     assert!(node_secret.is_none(), "no shared secret in allowlist mode");
 
@@ -193,10 +197,7 @@ fn every_endpoint_in_every_mode() {
     forged["public_key"] = json!(alice_pub);
     assert_eq!(login(&node, &forged).0, 403);
     // skew: signed ten minutes ago
-    assert_eq!(
-        login(&node, &login_body(&alice, now_ms() - 600_000)).0,
-        401
-    );
+    assert_eq!(login(&node, &login_body(&alice, now_ms() - 600_000)).0, 401);
     // malformed
     assert_eq!(login(&node, &json!({"public_key": "x"})).0, 400);
     // the right login, then its replay
@@ -212,9 +213,13 @@ fn every_endpoint_in_every_mode() {
     let i = tampered.len() / 2;
     tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
-    every_route(&node, &routes, Some(&tampered), "allowlist, tampered", |s| {
-        s == 403
-    });
+    every_route(
+        &node,
+        &routes,
+        Some(&tampered),
+        "allowlist, tampered",
+        |s| s == 403,
+    );
     let (s, v) = login(&other, &login_body(&alice, now_ms()));
     assert_eq!(s, 200, "{v}");
     let foreign = v["token"].as_str().unwrap();
@@ -240,12 +245,26 @@ fn every_endpoint_in_every_mode() {
     assert!(ok(&out).contains("created bucket remote-made"));
     let out = cairn(
         elsewhere.path(),
-        &["--node", &url, "--identity", mallory_file.to_str().unwrap(), "bucket", "list"],
+        &[
+            "--node",
+            &url,
+            "--identity",
+            mallory_file.to_str().unwrap(),
+            "bucket",
+            "list",
+        ],
     );
     assert!(!out.status.success());
     let out = cairn(
         elsewhere.path(),
-        &["--node", &url, "--identity", alice_file.to_str().unwrap(), "bucket", "list"],
+        &[
+            "--node",
+            &url,
+            "--identity",
+            alice_file.to_str().unwrap(),
+            "bucket",
+            "list",
+        ],
     );
     assert!(ok(&out).contains("remote-made"));
 
@@ -279,7 +298,12 @@ fn every_endpoint_in_every_mode() {
     });
     let out = cairn(
         elsewhere.path(),
-        &["--node", &format!("http://{}", node.gateway), "bucket", "list"],
+        &[
+            "--node",
+            &format!("http://{}", node.gateway),
+            "bucket",
+            "list",
+        ],
     );
     assert!(!out.status.success());
     assert!(

@@ -6,8 +6,8 @@ mod common;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use base64::Engine as _;
 use common::{Server, block_files, cairn, ok, pattern};
@@ -38,7 +38,13 @@ async fn encrypted_buckets_through_s3() {
     let key_file = keys.path().join("owner.key");
     ok(&cairn(
         keys.path(),
-        &["user", "create", "owner", "--out", key_file.to_str().unwrap()],
+        &[
+            "user",
+            "create",
+            "owner",
+            "--out",
+            key_file.to_str().unwrap(),
+        ],
     ));
     let server = Server::start_with(
         tempfile::tempdir().unwrap(),
@@ -75,7 +81,12 @@ async fn encrypted_buckets_through_s3() {
         .send()
         .await
         .unwrap();
-    let got = s3.get_bucket_encryption().bucket("enc").send().await.unwrap();
+    let got = s3
+        .get_bucket_encryption()
+        .bucket("enc")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         got.server_side_encryption_configuration()
             .unwrap()
@@ -218,7 +229,10 @@ async fn encrypted_buckets_through_s3() {
         .send()
         .await
         .unwrap();
-    assert!(disk_holds_marker(&server), "plaintext buckets stay plaintext");
+    assert!(
+        disk_holds_marker(&server),
+        "plaintext buckets stay plaintext"
+    );
 
     // SSE-C: the key is needed to read, and must be the right one.
     let key = [9u8; 32];
@@ -238,12 +252,7 @@ async fn encrypted_buckets_through_s3() {
         .send()
         .await
         .unwrap();
-    let without = s3
-        .get_object()
-        .bucket("plain")
-        .key("customer")
-        .send()
-        .await;
+    let without = s3.get_object().bucket("plain").key("customer").send().await;
     assert!(without.is_err());
     let other = [8u8; 32];
     let wrong = s3
