@@ -10,13 +10,13 @@
 //!   file bodies and CARs stream from the node.
 //! * `range`, `content_type`, `listing` — `Range` headers, content types, directory pages.
 
+pub mod auth;
 mod content_type;
 mod error;
 mod listing;
 mod range;
 mod request;
 mod serve;
-pub mod auth;
 pub mod v1;
 
 use axum::Router;
