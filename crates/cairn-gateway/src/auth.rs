@@ -109,16 +109,16 @@ impl Auth {
     }
 
     /// Whether a request with this `Authorization` header may go on: `Ok`, or the refusal.
-    pub fn check(&self, authorization: Option<&str>) -> Result<(), Response> {
+    pub fn check(&self, authorization: Option<&str>) -> Result<(), Box<Response>> {
         if self.security == Security::Public {
             return Ok(());
         }
         let presented = authorization.and_then(|v| v.strip_prefix("Bearer "));
         let Some(presented) = presented.map(str::trim) else {
-            return Err(unauthorized(match self.security {
+            return Err(Box::new(unauthorized(match self.security {
                 Security::Secret(_) => "this API needs Authorization: Bearer SECRET",
                 _ => "this API needs Authorization: Bearer TOKEN (POST /api/v1/login)",
-            }));
+            })));
         };
         match &self.security {
             Security::Public => Ok(()),
@@ -126,23 +126,23 @@ impl Auth {
                 if same_secret(presented.as_bytes(), secret.as_bytes()) {
                     Ok(())
                 } else {
-                    Err(error(StatusCode::FORBIDDEN, "wrong secret"))
+                    Err(Box::new(error(StatusCode::FORBIDDEN, "wrong secret")))
                 }
             }
             Security::Allowlist(_) => match check_token(&self.token_key, presented, now_ms()) {
                 Ok((user, _)) if self.allowed.contains(&user) => Ok(()),
-                Ok(_) => Err(error(
+                Ok(_) => Err(Box::new(error(
                     StatusCode::FORBIDDEN,
                     "this key is not on the allowlist",
-                )),
-                Err(CryptError::Expired) => Err(error(
+                ))),
+                Err(CryptError::Expired) => Err(Box::new(error(
                     StatusCode::UNAUTHORIZED,
                     "the token has expired: log in again",
-                )),
-                Err(_) => Err(error(
+                ))),
+                Err(_) => Err(Box::new(error(
                     StatusCode::FORBIDDEN,
                     "not a valid token of this node",
-                )),
+                ))),
             },
         }
     }
@@ -225,7 +225,7 @@ pub async fn authorize(State(auth): State<Arc<Auth>>, req: Request, next: Next) 
         .and_then(|v| v.to_str().ok());
     match auth.check(header) {
         Ok(()) => next.run(req).await,
-        Err(refusal) => refusal,
+        Err(refusal) => *refusal,
     }
 }
 
