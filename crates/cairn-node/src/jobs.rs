@@ -334,7 +334,7 @@ impl Node {
         for (id, bytes) in self.store().jobs()? {
             let record: JobRecord = decode(&bytes)?;
             if record.state != JobState::Active
-                && record.finished_ms.is_some_and(|t| t < before)
+                && record.finished_ms.is_some_and(|t| t <= before)
                 && self.store().update(|txn| txn.delete_job(&id))?
             {
                 gone += 1;
