@@ -16,6 +16,7 @@ use cairn_node::{CidVersion, Node, NodeError, parse_path};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
+pub mod backup;
 pub mod buckets;
 mod private;
 
@@ -53,7 +54,11 @@ pub fn routes(node: Node, net: Option<cairn_net::NetHandle>) -> Router {
         .route("/api/v0/pin/rm", post(pin_rm))
         .route("/api/v0/check", get(check))
         .route("/api/v0/stat", get(stat))
-        .route("/api/v0/tree", post(tree))
+        .route("/api/v0/tree", post(backup::tree))
+        .route("/api/v0/add/many", post(backup::add_many))
+        .route("/api/v0/snapshot/add", post(backup::snapshot_add))
+        .route("/api/v0/snapshot/ls", get(backup::snapshot_ls))
+        .route("/api/v0/repo/stat", get(backup::repo_stat))
         .route("/api/v0/car/export", get(car_export))
         .route("/api/v0/car/import", post(car_import))
         .route("/api/v0/key/create", post(key_create))
@@ -347,20 +352,14 @@ async fn cat(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     Ok(Body::from_stream(s.node.cat_stream(cid, range)).into_response())
 }
 
+/// `GET /api/v0/ls?arg=CID[/path]` — the entries (see [`backup::entry_json`]).
 async fn ls(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     let cid = resolve(&s.node, &q).await?;
     let node = s.node.clone();
-    let entries: Vec<_> = blocking(move || node.ls(&cid))
+    let entries: Vec<_> = blocking(move || node.ls_detailed(&cid))
         .await?
-        .into_iter()
-        .map(|e| {
-            json!({
-                "name": e.name,
-                "cid": e.cid.to_string(),
-                "size": e.size,
-                "dir": matches!(e.kind, cairn_dag::dir::NodeKind::Directory { .. }),
-            })
-        })
+        .iter()
+        .map(backup::entry_json)
         .collect();
     Ok(Json(entries).into_response())
 }
@@ -468,81 +467,16 @@ async fn check(State(s): State<AppState>, Query(q): Params) -> ApiResult {
 }
 
 /// `GET /api/v0/stat?arg=CID[/path]` — what the node is: `file` (with size), `dir`,
-/// `symlink` (with target) or `other`.
+/// `symlink` (with target) or `other`, with its `mode`/`mtime` when it has them.
 async fn stat(State(s): State<AppState>, Query(q): Params) -> ApiResult {
-    use cairn_dag::dir::NodeKind;
     let cid = resolve(&s.node, &q).await?;
     let node = s.node.clone();
     let v = blocking(move || {
-        Ok(match node.describe(&cid)? {
-            NodeKind::File { size } => {
-                json!({ "cid": cid.to_string(), "kind": "file", "size": size })
-            }
-            NodeKind::Directory { .. } => json!({ "cid": cid.to_string(), "kind": "dir" }),
-            NodeKind::Symlink => {
-                let block = node.store().get(&cid)?;
-                let target = cairn_dag::dir::symlink_target(&cid, &block)?;
-                json!({ "cid": cid.to_string(), "kind": "symlink", "target": target })
-            }
-            NodeKind::Other => json!({ "cid": cid.to_string(), "kind": "other" }),
-        })
+        let (kind, meta, target) = node.stat_detailed(&cid)?;
+        Ok(backup::stat_json(&cid, &kind, &meta, target.as_deref()))
     })
     .await?;
     Ok(Json(v).into_response())
-}
-
-/// `POST /api/v0/tree?cid_version=0|1&pin=true|false` with JSON
-/// `{"root": "name", "entries": [{"path": "name/a", "kind": "dir"|"file"|"symlink",
-/// "cid": .., "dag_size": .., "target": ..}]}`: builds the folders of a tree whose files were
-/// uploaded with `/add` (`cairn add -r` through the API). Answers the folders, root last.
-async fn tree(
-    State(s): State<AppState>,
-    Query(q): Params,
-    Json(body): Json<serde_json::Value>,
-) -> ApiResult {
-    use cairn_node::import::StoredItem;
-    let bad = |m: &str| fail(StatusCode::BAD_REQUEST, m);
-    let (version, pin) = (cid_version(&q)?, pin(&q));
-    let root = body["root"]
-        .as_str()
-        .ok_or_else(|| bad("missing root"))?
-        .to_owned();
-    let mut entries = Vec::new();
-    for e in body["entries"].as_array().into_iter().flatten() {
-        let path = e["path"]
-            .as_str()
-            .ok_or_else(|| bad("entry without path"))?
-            .to_owned();
-        let item = match e["kind"].as_str() {
-            Some("dir") => StoredItem::Dir,
-            Some("file") => StoredItem::File {
-                cid: e["cid"]
-                    .as_str()
-                    .and_then(|c| cairn_dag::Cid::try_from(c).ok())
-                    .ok_or_else(|| bad("file entry without a valid cid"))?,
-                dag_size: e["dag_size"]
-                    .as_u64()
-                    .ok_or_else(|| bad("file entry without dag_size"))?,
-            },
-            Some("symlink") => StoredItem::Symlink(
-                e["target"]
-                    .as_str()
-                    .ok_or_else(|| bad("symlink entry without target"))?
-                    .to_owned(),
-            ),
-            _ => return Err(bad("entry kind must be dir, file or symlink")),
-        };
-        entries.push((path, item));
-    }
-    let node = s.node.clone();
-    let added = blocking(move || node.build_tree(&root, &entries, version, pin)).await?;
-    Ok(Json(
-        added
-            .into_iter()
-            .map(|a| json!({ "path": a.path, "cid": a.cid.to_string(), "size": a.size }))
-            .collect::<Vec<_>>(),
-    )
-    .into_response())
 }
 
 /// `GET /api/v0/car/export?arg=CID[/path]` — the DAG as a CARv1 stream.

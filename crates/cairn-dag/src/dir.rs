@@ -61,6 +61,18 @@ impl DirectoryBuilder {
             .map_err(|e| DagError::Tree(e.to_string()))
     }
 
+    /// Makes sure the directory at `path` exists and gives it UnixFS 1.5 metadata (mode,
+    /// mtime; on a HAMT, the root shard carries it).
+    pub fn add_dir_with(
+        &mut self,
+        path: &str,
+        meta: &crate::meta::UnixMeta,
+    ) -> Result<(), DagError> {
+        self.inner
+            .set_metadata(path, meta.to_unixfs())
+            .map_err(|e| DagError::Tree(e.to_string()))
+    }
+
     /// Renders every directory node, children before parents; the last one is the root.
     pub fn build(self) -> Result<Vec<DirNode>, DagError> {
         self.inner
@@ -85,6 +97,20 @@ pub fn symlink(target: &str, version: CidVersion) -> Block {
     let (cid, data) = rust_unixfs::symlink::symlink_block(
         target,
         &Metadata::default(),
+        version.to_cid_version(),
+        Code::Sha2_256,
+    );
+    Block {
+        cid,
+        data: Bytes::from(data),
+    }
+}
+
+/// The block of a UnixFS symlink to `target` carrying `meta` (UnixFS 1.5 mode/mtime).
+pub fn symlink_with(target: &str, version: CidVersion, meta: &crate::meta::UnixMeta) -> Block {
+    let (cid, data) = rust_unixfs::symlink::symlink_block(
+        target,
+        &meta.to_unixfs(),
         version.to_cid_version(),
         Code::Sha2_256,
     );

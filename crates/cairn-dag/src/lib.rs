@@ -3,6 +3,7 @@
 //! * [`block`] — blocks, CIDs, hash verification and link extraction for dag-pb, dag-cbor, raw.
 //! * [`file`] — Kubo-identical file layout: leaf encoding and a streaming balanced builder.
 //! * [`read`] — sans-I/O range reads over a UnixFS file DAG.
+//! * [`meta`] — UnixFS 1.5 metadata (mode, mtime) on file roots and other nodes.
 //! * [`dir`] — directory building (plain and HAMT-sharded, like `ipfs add -r`), listing and path
 //!   resolution, all sans-I/O.
 //!
@@ -13,6 +14,7 @@ pub mod block;
 pub mod dir;
 pub mod dir_edit;
 pub mod file;
+pub mod meta;
 pub mod read;
 
 pub use block::{Block, cid_of, links_of, verify};

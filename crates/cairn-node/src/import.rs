@@ -417,6 +417,7 @@ pub enum StoredItem {
 impl Node {
     /// Builds the directory nodes of a tree whose files are already stored (each checked to be
     /// present), like the end of `add -r`; returns the folders added, the root (`root`) last.
+    /// (No metadata: [`Node::build_tree_with_meta`] with none.)
     pub fn build_tree(
         &self,
         root: &str,
@@ -424,36 +425,13 @@ impl Node {
         cid_version: CidVersion,
         pin: bool,
     ) -> Result<Vec<Added>, NodeError> {
-        let batch = Arc::new(self.store().batch());
-        let mut builder = cairn_dag::dir::DirectoryBuilder::new(cid_version);
-        builder.add_dir(root)?;
-        for (rel, item) in entries {
-            if !rel.starts_with(&format!("{root}/")) {
-                return Err(NodeError::Unsupported(format!(
-                    "{rel:?} is not under {root:?}"
-                )));
-            }
-            match item {
-                StoredItem::Dir => builder.add_dir(rel)?,
-                StoredItem::File { cid, dag_size } => {
-                    if !self.check(cid, false)?.missing.is_empty() {
-                        return Err(NodeError::Unsupported(format!(
-                            "{rel}: {cid} is not (completely) stored; upload it again"
-                        )));
-                    }
-                    builder.add_link(rel, *cid, *dag_size)?;
-                }
-                StoredItem::Symlink(target) => {
-                    let block = cairn_dag::dir::symlink(target, cid_version);
-                    batch.put(&block)?;
-                    builder.add_link(rel, block.cid, block.data.len() as u64)?;
-                }
-            }
-        }
-        let mut added = Vec::new();
-        finish_tree(&batch, builder, &mut added)?;
-        let root_cid = added.last().map(|a| a.cid);
-        commit(batch, root_cid.filter(|_| pin))?;
+        let none = cairn_dag::meta::UnixMeta::default();
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|(rel, item)| (rel.clone(), item.clone(), none))
+            .collect();
+        let (added, _) =
+            self.build_tree_with_meta(root, &none, &entries, cid_version, pin, None)?;
         Ok(added)
     }
 }

@@ -16,6 +16,8 @@
 //! * [`roots`] — buckets as IPLD: a UnixFS root per bucket version, dag-cbor version records
 //!   linked into a history, signed heads, restore.
 //! * [`identity`] — the node's ed25519 key.
+//! * [`snapshot`] — `cairn backup`'s side: many files in one batch, trees with UnixFS
+//!   mode/mtime, named snapshots (GC roots).
 //! * [`jobs`] — upload jobs: bodies spooled durably, imported in the background, resumed
 //!   after a restart.
 //! * [`published`] — which CIDs anonymous readers (the gateway) may fetch.
@@ -39,6 +41,7 @@ pub mod provide;
 pub mod published;
 pub mod replicate;
 pub mod roots;
+pub mod snapshot;
 pub mod versions;
 pub mod worker;
 

@@ -1,6 +1,6 @@
 //! Garbage collection: mark every block reachable from a pinned root, an object's root (S3
-//! objects are roots too) or a retained bucket root (its tree and index; its version record
-//! alone, not the older records it links to), then sweep every block
+//! objects are roots too), a backup snapshot's root or a retained bucket root (its tree and
+//! index; its version record alone, not the older records it links to), then sweep every block
 //! file and index entry not marked. Runs with the store's GC lock held exclusively, so no write
 //! batch is open while it sweeps.
 
@@ -31,6 +31,7 @@ impl Store {
         let mut marked: HashSet<Vec<u8>> = HashSet::new();
         let mut stack: Vec<Cid> = self.pins()?.into_iter().map(|(c, _)| c).collect();
         stack.extend(self.object_roots()?);
+        stack.extend(self.snapshot_roots()?);
         let (trees, records) = self.history_roots()?;
         stack.extend(trees);
         marked.extend(records.iter().map(|c| c.hash().to_bytes()));

@@ -12,6 +12,7 @@
 //!   history, and the index from a CID to the objects that have it.
 //! * [`pieces`] — blocks this node keeps for the cluster (replicas and stripe shards), the
 //!   stripe manifests it holds and which stripe each data block belongs to.
+//! * [`snapshots`] — named snapshots of `cairn backup` (GC roots, not pins).
 //! * [`gc`] — mark from pinned roots, object roots and bucket roots, sweep everything else.
 //!
 //! A crash at any point leaves a store that opens cleanly: block files not in the index are
@@ -26,6 +27,7 @@ pub mod meta;
 pub mod pieces;
 pub mod roots;
 pub mod scrub;
+pub mod snapshots;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +41,7 @@ pub use gc::GcStats;
 pub use index::BlockInfo;
 pub use meta::{MetaTxn, ObjectEntry, PartEntry, VersionEntry};
 pub use roots::{DirtyKey, RootRow};
+pub use snapshots::SnapshotRow;
 
 /// Errors of the block store.
 #[derive(Debug, thiserror::Error)]

@@ -37,6 +37,7 @@ const PARTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("part
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     crate::roots::create_tables(txn)?;
     crate::pieces::create_tables(txn)?;
+    crate::snapshots::create_tables(txn)?;
     txn.open_table(BUCKETS)?;
     txn.open_table(OBJECTS)?;
     txn.open_table(UPLOADS)?;

@@ -69,6 +69,27 @@ pub enum Command {
     Get(GetArgs),
     /// List a directory.
     Ls(PathArg),
+    /// Back up a directory tree to the running node as a named snapshot, with modes and
+    /// mtimes; incremental: files unchanged since the last backup of the same directory are
+    /// neither read nor sent. Prints the counts and the root CID.
+    Backup {
+        /// The directory.
+        dir: PathBuf,
+        /// Snapshot name (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// CID version: 0 (dag-pb leaves, Kubo's default) or 1 (raw leaves).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=1))]
+        cid_version: u8,
+    },
+    /// Restore a snapshot (the newest of that name) or a CID into a new or empty directory,
+    /// with modes, mtimes and symlinks.
+    Restore {
+        /// A snapshot name, or `CID[/path]`.
+        what: String,
+        /// Where to restore (created if missing; must be empty).
+        dir: PathBuf,
+    },
     /// Export or import CARv1 files.
     #[command(subcommand)]
     Car(CarCmd),

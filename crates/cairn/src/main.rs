@@ -2,6 +2,7 @@
 //! library crates; this file maps commands onto [`cairn_node::Node`] and prints results the way
 //! the matching `ipfs` commands do.
 
+mod backup;
 mod bucket_cmd;
 mod cli;
 mod cluster;
@@ -356,6 +357,13 @@ fn run(cli: Cli) -> Result<()> {
             let node = open()?;
             let keypair = cairn_net::keypair_from_seed(node.identity()?.secret_seed())?;
             print_id(&keypair.public().to_peer_id().to_string(), &[], json);
+        }
+        Command::Backup { .. } | Command::Restore { .. } => {
+            bail!(
+                "no node is running on {}: start `cairn serve` first (backup and restore go \
+                 through a node)",
+                cli.data.display()
+            )
         }
         Command::Peers
         | Command::Dial { .. }

@@ -525,6 +525,12 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             );
             Ok(())
         })(),
+        Command::Backup {
+            dir,
+            name,
+            cid_version,
+        } => crate::backup::backup(remote, dir, name.as_deref(), *cid_version),
+        Command::Restore { what, dir } => crate::backup::restore(remote, what, dir),
         Command::Get(args) => (|| {
             let cid =
                 Remote::json(remote.get(&format!("/stat?arg={}", encode(&args.path)))?)?["cid"]

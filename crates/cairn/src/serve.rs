@@ -655,8 +655,13 @@ async fn serve(settings: Settings) -> Result<()> {
         }
     };
     let p2p_addrs = net.addrs().await?;
+    // Small answers go out in several writes: without NODELAY, Nagle waits for the client's
+    // delayed ACK and every request on a kept-alive connection takes ~40 ms.
+    use axum::serve::ListenerExt;
     let api = axum::serve(
-        api_listener,
+        api_listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
         cairn_api::router(node_for_api.clone(), token, Some(net.clone())),
     )
     .with_graceful_shutdown(async move {
@@ -711,10 +716,15 @@ async fn serve(settings: Settings) -> Result<()> {
             ),
         );
     }
-    let gateway =
-        axum::serve(gateway_listener, gateway_routes).with_graceful_shutdown(async move {
-            let _ = gateway_stop.changed().await;
-        });
+    let gateway = axum::serve(
+        gateway_listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        gateway_routes,
+    )
+    .with_graceful_shutdown(async move {
+        let _ = gateway_stop.changed().await;
+    });
     let gateway_task = tokio::spawn(async move {
         if let Err(e) = gateway.await {
             tracing::error!("gateway stopped: {e}");

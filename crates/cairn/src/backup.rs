@@ -1,0 +1,965 @@
+//! `cairn backup DIR` and `cairn restore NAME|CID DIR`, through a running node's API.
+//!
+//! Choices:
+//!
+//! * **The backup is an ordinary UnixFS tree.** Modes and mtimes are stored the IPFS way, as
+//!   UnixFS 1.5 `mode`/`mtime` on file roots, directories and symlinks (symlinks: mtime only),
+//!   like `ipfs add --preserve-mode --preserve-mtime`: any IPFS tool reads the files, and a
+//!   restore gets the metadata back. A file root carrying metadata is a small node over the
+//!   file's unchanged DAG (`cairn_dag::meta`), so equal contents are stored once.
+//! * **Incremental through a local cache.** `$XDG_CACHE_HOME/cairn/backup-<hash>.json`
+//!   (else `~/.cache/cairn/`; `<hash>` covers the node's peer id and data folder, the
+//!   directory and the CID version) maps each file's relative path to its lstat fingerprint
+//!   (size, mtime, ctime, inode) and its CID without metadata. A file whose fingerprint is
+//!   unchanged is neither read nor sent; the others are read and sent whole — the node
+//!   stores only the blocks it lacks, so an edit in a large file costs the changed chunks on
+//!   disk. ctime is in the fingerprint because a same-size edit within one mtime tick, or an
+//!   mtime set back by a tool, still changes it. The cache is written temp → fsync → rename
+//!   after the snapshot is recorded; a lost or stale cache only costs a full re-read (if the
+//!   node says a cached file is gone, e.g. after its snapshots were removed and GC ran, the
+//!   backup runs once more without the cache).
+//! * **Few requests.** Files go up many per request (`POST /api/v0/add/many`, one write batch
+//!   and one commit per group of ≤ 1024 files or ≤ 256 MiB), the tree as one JSON manifest
+//!   (`/tree?snapshot=NAME`), which builds the folders and records the snapshot in one
+//!   commit. Between an upload and that commit the new blocks are unpinned (as with
+//!   `add -r`): a GC in that window makes the tree step fail, and the backup retries once.
+//! * **What is backed up**: regular files, directories (empty ones too), symlinks, hidden
+//!   names included. Sockets, FIFOs and devices are skipped with a warning, as are names
+//!   and link targets that are not UTF-8 (UnixFS names are strings). The node's own data
+//!   folder, if inside the tree, is skipped. A file that cannot be read is left out and
+//!   reported, the snapshot is still recorded, and the command exits with an error.
+//! * **Snapshots** are named (default: the directory's name) and kept by the node as GC
+//!   roots, not pins (pins are published by the gateway; backups are not).
+//! * **Restore** takes a snapshot name (its newest snapshot) or a CID (or `CID/path`), and a
+//!   directory that is new or empty. It lists the whole tree first (`/ls`, which carries each
+//!   entry's kind, size, metadata and symlink target), then fetches files four at a time
+//!   (`/cat`), each written to a temp file in its folder, given its mode and mtime, then
+//!   renamed into place. Symlinks are made as symlinks (their mtime set without following
+//!   them). Folders get their modes and mtimes last, deepest first, since creating entries
+//!   changes a folder's mtime and a read-only mode would forbid them. Names the node lists are
+//!   checked again (no `/`, `.`, `..`, NUL). Files are not fsynced one by one. Hard links come
+//!   back as separate files; owners and extended attributes are not kept (UnixFS has no place
+//!   for them).
+//! * Progress bars (indicatif) on stderr only when it is a terminal.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use cairn_dag::meta::{UnixMeta, UnixTime};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::remote::{Remote, encode};
+
+/// Files per `/add/many` request.
+const GROUP_FILES: usize = 1024;
+/// Bytes (by lstat size) per `/add/many` request.
+const GROUP_BYTES: u64 = 256 << 20;
+/// Read size for files being sent (one frame each).
+const CHUNK: usize = 256 * 1024;
+/// Files fetched at once by a restore.
+const RESTORE_THREADS: usize = 4;
+/// The top folder's name in the tree manifest (a root folder's own name is not in its CID).
+const ROOT: &str = "r";
+
+/// What a backup needs to know of a file to tell whether it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Fingerprint {
+    size: u64,
+    mtime: i64,
+    mtime_ns: i64,
+    ctime: i64,
+    ctime_ns: i64,
+    ino: u64,
+}
+
+impl Fingerprint {
+    fn of(m: &std::fs::Metadata) -> Self {
+        Fingerprint {
+            size: m.len(),
+            mtime: m.mtime(),
+            mtime_ns: m.mtime_nsec(),
+            ctime: m.ctime(),
+            ctime_ns: m.ctime_nsec(),
+            ino: m.ino(),
+        }
+    }
+}
+
+/// A cached file: its fingerprint when it was read, and its CID without metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Cached {
+    #[serde(flatten)]
+    fp: Fingerprint,
+    cid: String,
+    dag_size: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    /// Describes what the cache is for (node, directory, CID version).
+    key: String,
+    files: HashMap<String, Cached>,
+}
+
+/// What the walk found under the backed-up directory.
+#[derive(Debug)]
+enum Kind {
+    Dir,
+    File { path: PathBuf, fp: Fingerprint },
+    Symlink(String),
+}
+
+#[derive(Debug)]
+struct Item {
+    /// Path below the backed-up directory, `/`-separated.
+    rel: String,
+    kind: Kind,
+    meta: UnixMeta,
+}
+
+fn mtime_of(m: &std::fs::Metadata) -> UnixTime {
+    UnixTime {
+        secs: m.mtime(),
+        nsecs: m.mtime_nsec().clamp(0, 999_999_999) as u32,
+    }
+}
+
+/// Metadata a backup keeps: permission bits and mtime (symlinks: mtime only).
+fn meta_of(m: &std::fs::Metadata) -> UnixMeta {
+    UnixMeta {
+        mode: (!m.file_type().is_symlink()).then_some(m.mode() & 0o7777),
+        mtime: Some(mtime_of(m)),
+    }
+}
+
+struct Walk {
+    items: Vec<Item>,
+    skipped: Vec<String>,
+    /// (dev, ino) of a folder never to enter: the node's own data folder.
+    exclude: Option<(u64, u64)>,
+}
+
+impl Walk {
+    fn dir(&mut self, dir: &Path, rel: &str) -> Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .with_context(|| format!("list {}", dir.display()))?
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("list {}", dir.display()))?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                self.skipped
+                    .push(format!("{}: name is not UTF-8", path.display()));
+                continue;
+            };
+            let child = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let m =
+                std::fs::symlink_metadata(&path).with_context(|| format!("{}", path.display()))?;
+            let ft = m.file_type();
+            if ft.is_dir() {
+                if self.exclude == Some((m.dev(), m.ino())) {
+                    self.skipped
+                        .push(format!("{}: the node's data folder", path.display()));
+                    continue;
+                }
+                self.items.push(Item {
+                    rel: child.clone(),
+                    kind: Kind::Dir,
+                    meta: meta_of(&m),
+                });
+                self.dir(&path, &child)?;
+            } else if ft.is_file() {
+                self.items.push(Item {
+                    rel: child,
+                    kind: Kind::File {
+                        path,
+                        fp: Fingerprint::of(&m),
+                    },
+                    meta: meta_of(&m),
+                });
+            } else if ft.is_symlink() {
+                let target =
+                    std::fs::read_link(&path).with_context(|| format!("{}", path.display()))?;
+                match target.into_os_string().into_string() {
+                    Ok(target) => self.items.push(Item {
+                        rel: child,
+                        kind: Kind::Symlink(target),
+                        meta: meta_of(&m),
+                    }),
+                    Err(_) => self
+                        .skipped
+                        .push(format!("{}: link target is not UTF-8", path.display())),
+                }
+            } else {
+                self.skipped.push(format!(
+                    "{}: not a regular file, directory or symlink",
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+    };
+    Some(base.join("cairn"))
+}
+
+fn load_cache(path: &Path, key: &str) -> Cache {
+    let cache = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Cache>(&b).ok())
+        .filter(|c| c.key == key);
+    cache.unwrap_or_else(|| Cache {
+        key: key.to_owned(),
+        files: HashMap::new(),
+    })
+}
+
+/// Writes `bytes` to `path`: temp file → fsync → rename → folder fsync.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("cache path has no folder")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A JSON answer, without ureq's 10 MiB cap on convenience reads (a big tree's answers).
+fn json(mut resp: ureq::http::Response<ureq::Body>) -> Result<Value> {
+    let text = resp.body_mut().with_config().read_to_string()?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn spinner(what: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template(&format!("{{spinner}} {what} {{pos}}"))
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+        "{what} {{bar:40}} {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} eta {{eta}} {{msg}}"
+    )) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// A file's read failure while sending.
+#[derive(Debug, Default)]
+struct SendOutcome {
+    /// Per file: `None` if read whole and unchanged meanwhile, else why not to cache it or
+    /// (with `failed`) to leave it out.
+    notes: Vec<Option<String>>,
+    failed: Vec<bool>,
+    bytes: u64,
+}
+
+/// The body of one `/add/many` request: each file in chunks of `u32` BE length + bytes, then
+/// a zero length. A file that cannot be opened or read is ended where it failed and marked.
+struct Frames<'a> {
+    files: &'a [(&'a Path, Fingerprint)],
+    index: usize,
+    current: Option<std::fs::File>,
+    /// `4 + CHUNK` bytes, allocated once; `out[pos..len]` is still to be sent.
+    out: Vec<u8>,
+    len: usize,
+    pos: usize,
+    read_size: u64,
+    outcome: SendOutcome,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl Frames<'_> {
+    fn end_file(&mut self, problem: Option<String>, failed: bool) {
+        self.out[..4].copy_from_slice(&0u32.to_be_bytes());
+        self.len = 4;
+        self.pos = 0;
+        self.current = None;
+        self.outcome.notes.push(problem);
+        self.outcome.failed.push(failed);
+        self.index += 1;
+        self.read_size = 0;
+    }
+
+    /// Prepares the next piece of output.
+    fn fill(&mut self) {
+        let (path, fp) = self.files[self.index];
+        let file = match self.current.take() {
+            Some(f) => f,
+            None => match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(e) => return self.end_file(Some(format!("{}: {e}", path.display())), true),
+            },
+        };
+        let n = loop {
+            match (&file).read(&mut self.out[4..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return self.end_file(Some(format!("{}: {e}", path.display())), true);
+                }
+            }
+        };
+        if n == 0 {
+            // Changed while being read? Then it is kept as read, but not cached.
+            let now = file.metadata().map(|m| Fingerprint::of(&m)).ok();
+            let changed = now.map(|now| (now.size, now.mtime, now.mtime_ns))
+                != Some((fp.size, fp.mtime, fp.mtime_ns))
+                || self.read_size != fp.size;
+            let note = changed.then(|| format!("{}: changed while being read", path.display()));
+            return self.end_file(note, false);
+        }
+        self.out[..4].copy_from_slice(&(n as u32).to_be_bytes());
+        self.len = 4 + n;
+        self.pos = 0;
+        self.read_size += n as u64;
+        self.outcome.bytes += n as u64;
+        self.bar.inc(n as u64);
+        self.current = Some(file);
+    }
+}
+
+impl Read for Frames<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.len {
+            if self.index >= self.files.len() {
+                return Ok(0);
+            }
+            self.fill();
+        }
+        let n = buf.len().min(self.len - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Sends files with `/add/many`; returns each one's (CID, DAG size) and what happened.
+fn send_group(
+    remote: &Remote,
+    files: &[(&Path, Fingerprint)],
+    cid_version: u8,
+    bar: &indicatif::ProgressBar,
+) -> Result<(Vec<(String, u64)>, SendOutcome)> {
+    let mut frames = Frames {
+        files,
+        index: 0,
+        current: None,
+        out: vec![0; 4 + CHUNK],
+        len: 0,
+        pos: 0,
+        read_size: 0,
+        outcome: SendOutcome::default(),
+        bar,
+    };
+    let v = json(remote.post(&format!("/add/many?cid_version={cid_version}"), &mut frames)?)?;
+    let links: Vec<(String, u64)> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            Ok((
+                l["cid"].as_str().context("no cid")?.to_owned(),
+                l["dag_size"].as_u64().context("no dag_size")?,
+            ))
+        })
+        .collect::<Result<_>>()
+        .context("the node's /add/many answer")?;
+    if links.len() != files.len() || frames.outcome.notes.len() != files.len() {
+        bail!(
+            "the node stored {} files of {} sent",
+            links.len(),
+            files.len()
+        );
+    }
+    Ok((links, frames.outcome))
+}
+
+fn meta_json(meta: &UnixMeta, v: &mut Value) {
+    if let Some(mode) = meta.mode {
+        v["mode"] = json!(mode);
+    }
+    if let Some(t) = meta.mtime {
+        v["mtime"] = json!({ "secs": t.secs, "nsecs": t.nsecs });
+    }
+}
+
+/// Counts of one backup run.
+#[derive(Debug, Default)]
+struct Counts {
+    files: u64,
+    sent: u64,
+    bytes: u64,
+    dirs: u64,
+    symlinks: u64,
+    failed: Vec<String>,
+}
+
+/// Why a pass failed.
+enum PassError {
+    /// The node lacks a file the cache names: run again without the cache.
+    Retry,
+    Fail(anyhow::Error),
+}
+
+impl From<anyhow::Error> for PassError {
+    fn from(e: anyhow::Error) -> Self {
+        PassError::Fail(e)
+    }
+}
+
+/// One pass: send what the cache does not cover, then the manifest.
+fn pass(
+    remote: &Remote,
+    root_meta: &UnixMeta,
+    walk: &Walk,
+    cache: &mut Cache,
+    name: &str,
+    cid_version: u8,
+) -> Result<(Value, Counts), PassError> {
+    let mut counts = Counts::default();
+    let mut fresh: HashMap<String, Cached> = HashMap::new();
+    let mut failed: std::collections::HashSet<&str> = Default::default();
+    let to_send: Vec<(&Item, &Path, Fingerprint)> = walk
+        .items
+        .iter()
+        .filter_map(|i| match &i.kind {
+            Kind::File { path, fp } => match cache.files.get(&i.rel) {
+                Some(c) if c.fp == *fp => {
+                    fresh.insert(i.rel.clone(), c.clone());
+                    None
+                }
+                _ => Some((i, path.as_path(), *fp)),
+            },
+            _ => None,
+        })
+        .collect();
+    let total: u64 = to_send.iter().map(|(_, _, fp)| fp.size).sum();
+    let progress = bar(total, "backup");
+    let mut start = 0;
+    while start < to_send.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < to_send.len()
+            && end - start < GROUP_FILES
+            && (end == start || bytes < GROUP_BYTES)
+        {
+            bytes += to_send[end].2.size;
+            end += 1;
+        }
+        let group = &to_send[start..end];
+        let files: Vec<(&Path, Fingerprint)> = group.iter().map(|(_, p, fp)| (*p, *fp)).collect();
+        let (links, outcome) = send_group(remote, &files, cid_version, &progress)?;
+        counts.bytes += outcome.bytes;
+        for (i, ((item, _, fp), (cid, dag_size))) in group.iter().zip(links).enumerate() {
+            if outcome.failed[i] {
+                counts
+                    .failed
+                    .push(outcome.notes[i].clone().unwrap_or_default());
+                failed.insert(item.rel.as_str());
+                continue;
+            }
+            counts.sent += 1;
+            let entry = Cached {
+                fp: *fp,
+                cid,
+                dag_size,
+            };
+            match &outcome.notes[i] {
+                // In this snapshot as read, but read again next time.
+                Some(note) => {
+                    eprintln!("cairn: warning: {note}");
+                    fresh.insert(
+                        item.rel.clone(),
+                        Cached {
+                            fp: Fingerprint {
+                                size: u64::MAX,
+                                ..*fp
+                            },
+                            ..entry
+                        },
+                    );
+                }
+                None => {
+                    fresh.insert(item.rel.clone(), entry);
+                }
+            }
+        }
+        progress.set_message(format!("{} files", counts.sent));
+        start = end;
+    }
+    progress.finish_and_clear();
+
+    let mut entries = Vec::with_capacity(walk.items.len());
+    for item in &walk.items {
+        let path = format!("{ROOT}/{}", item.rel);
+        let mut v = match &item.kind {
+            Kind::Dir => {
+                counts.dirs += 1;
+                json!({ "path": path, "kind": "dir" })
+            }
+            Kind::File { .. } => {
+                if failed.contains(item.rel.as_str()) {
+                    continue;
+                }
+                counts.files += 1;
+                let c = &fresh[&item.rel];
+                json!({ "path": path, "kind": "file", "cid": c.cid, "dag_size": c.dag_size })
+            }
+            Kind::Symlink(target) => {
+                counts.symlinks += 1;
+                json!({ "path": path, "kind": "symlink", "target": target })
+            }
+        };
+        meta_json(&item.meta, &mut v);
+        entries.push(v);
+    }
+    let mut manifest = json!({ "root": ROOT, "entries": entries });
+    meta_json(root_meta, &mut manifest);
+    let body = serde_json::to_vec(&manifest).map_err(anyhow::Error::from)?;
+    drop(manifest);
+    let answer = remote.post(
+        &format!(
+            "/tree?cid_version={cid_version}&pin=false&snapshot={}",
+            encode(name)
+        ),
+        &mut body.as_slice(),
+    );
+    let answer = match answer {
+        Ok(a) => json(a)?,
+        Err(e)
+            if format!("{e:#}").contains("is not (completely) stored")
+                && !cache.files.is_empty() =>
+        {
+            return Err(PassError::Retry);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    cache.files = fresh;
+    Ok((answer["snapshot"].clone(), counts))
+}
+
+/// `cairn backup DIR [--name NAME] [--cid-version V]`.
+pub fn backup(remote: &Remote, dir: &Path, name: Option<&str>, cid_version: u8) -> Result<()> {
+    let canonical = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let top = std::fs::symlink_metadata(&canonical)
+        .with_context(|| format!("{}", canonical.display()))?;
+    if !top.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let name = match name {
+        Some(n) => n.to_owned(),
+        None => canonical
+            .file_name()
+            .and_then(|n| n.to_str())
+            .context("the directory has no UTF-8 name: give one with --name")?
+            .to_owned(),
+    };
+    let id = json(remote.get("/id")?)?;
+    let data = id["data"].as_str().unwrap_or_default().to_owned();
+    let exclude = std::fs::metadata(&data).ok().map(|m| (m.dev(), m.ino()));
+    let mut walk = Walk {
+        items: Vec::new(),
+        skipped: Vec::new(),
+        exclude,
+    };
+    walk.dir(&canonical, "")?;
+    for s in &walk.skipped {
+        eprintln!("cairn: skipped {s}");
+    }
+    let key = format!(
+        "node {} {data}; dir {}; cid version {cid_version}",
+        id["peer_id"].as_str().unwrap_or("-"),
+        canonical.display()
+    );
+    let cache_path = cache_dir().map(|d| {
+        let hash = cairn_dag::cid_of(cairn_dag::CidVersion::V1, cairn_dag::RAW, key.as_bytes())
+            .expect("a raw CIDv1");
+        d.join(format!("backup-{hash}.json"))
+    });
+    let mut cache = match &cache_path {
+        Some(p) => load_cache(p, &key),
+        None => Cache::default(),
+    };
+    let root_meta = meta_of(&top);
+    let (snapshot, counts) = match pass(remote, &root_meta, &walk, &mut cache, &name, cid_version) {
+        Ok(done) => done,
+        Err(PassError::Fail(e)) => return Err(e),
+        Err(PassError::Retry) => {
+            eprintln!("cairn: the node lacks files the local cache names: sending everything");
+            cache.files.clear();
+            match pass(remote, &root_meta, &walk, &mut cache, &name, cid_version) {
+                Ok(done) => done,
+                Err(PassError::Fail(e)) => return Err(e),
+                Err(PassError::Retry) => bail!("the node lost files uploaded just now"),
+            }
+        }
+    };
+    if let Some(p) = &cache_path
+        && let Err(e) = serde_json::to_vec(&cache)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| write_atomic(p, &b))
+    {
+        eprintln!("cairn: warning: could not write the backup cache: {e:#}");
+    }
+    let cid = snapshot["cid"]
+        .as_str()
+        .context("the node recorded no snapshot")?;
+    let time_ms = snapshot["time_ms"].as_u64().unwrap_or_default();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(time_ms);
+    println!(
+        "{} files, {} sent, {} bytes sent; {} dirs, {} symlinks",
+        counts.files, counts.sent, counts.bytes, counts.dirs, counts.symlinks
+    );
+    println!(
+        "snapshot {name} at {} ({time_ms})",
+        httpdate::fmt_http_date(when)
+    );
+    println!("{cid}");
+    if !counts.failed.is_empty() {
+        for f in &counts.failed {
+            eprintln!("cairn: could not read {f}");
+        }
+        bail!(
+            "{} file(s) could not be read and are not in the snapshot",
+            counts.failed.len()
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// restore
+
+fn meta_from(v: &Value) -> UnixMeta {
+    UnixMeta {
+        mode: v["mode"].as_u64().map(|m| m as u32),
+        mtime: v["mtime"]["secs"].as_i64().map(|secs| UnixTime {
+            secs,
+            nsecs: v["mtime"]["nsecs"].as_u64().unwrap_or(0) as u32,
+        }),
+    }
+}
+
+#[derive(Debug)]
+enum Plan {
+    Dir,
+    File { cid: String, size: u64 },
+    Symlink(String),
+}
+
+fn safe_name(name: &str) -> bool {
+    !(name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0'))
+}
+
+fn system_time(t: UnixTime) -> std::time::SystemTime {
+    let secs = std::time::Duration::from_secs(t.secs.unsigned_abs());
+    let base = if t.secs >= 0 {
+        std::time::UNIX_EPOCH + secs
+    } else {
+        std::time::UNIX_EPOCH - secs
+    };
+    base + std::time::Duration::from_nanos(u64::from(t.nsecs))
+}
+
+/// Sets a symlink's own mtime (not its target's).
+fn set_symlink_mtime(path: &Path, t: UnixTime) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: t.secs as libc::time_t,
+            tv_nsec: t.nsecs as _,
+        },
+    ];
+    // SAFETY: `c` is a NUL-terminated path and `times` two valid timespecs, as utimensat needs.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("set the mtime of {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Gives a folder its mtime, then its mode (which may forbid opening it).
+fn apply_meta(path: &Path, meta: &UnixMeta) -> Result<()> {
+    if let Some(t) = meta.mtime {
+        let f = std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        f.set_times(std::fs::FileTimes::new().set_modified(system_time(t)))
+            .with_context(|| format!("set the mtime of {}", path.display()))?;
+    }
+    if let Some(mode) = meta.mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
+            .with_context(|| format!("set the mode of {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Fetches a file to `out`: temp file beside it, mode and mtime, rename.
+fn fetch_file(
+    remote: &Remote,
+    cid: &str,
+    size: u64,
+    meta: &UnixMeta,
+    out: &Path,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    let tmp = out.with_file_name(format!(
+        ".{}.cairn-tmp",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    ));
+    let result = (|| {
+        let mut resp = remote.get(&format!("/cat?arg={}", encode(cid)))?;
+        let mut file =
+            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        let mut reader = resp.body_mut().as_reader();
+        let mut buf = vec![0u8; CHUNK];
+        let mut written = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).with_context(|| format!("fetching {cid}")),
+            };
+            file.write_all(&buf[..n])
+                .with_context(|| format!("write {}", tmp.display()))?;
+            written += n as u64;
+            bar.inc(n as u64);
+        }
+        if written != size {
+            bail!("{cid}: got {written} bytes, the node listed {size}");
+        }
+        if let Some(mode) = meta.mode {
+            file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))?;
+        }
+        if let Some(t) = meta.mtime {
+            file.set_times(std::fs::FileTimes::new().set_modified(system_time(t)))?;
+        }
+        drop(file);
+        std::fs::rename(&tmp, out).with_context(|| format!("write {}", out.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The CID `what` names: the newest snapshot of that name, else a CID or `CID/path`.
+fn resolve_target(remote: &Remote, what: &str) -> Result<(String, Value)> {
+    let snaps = json(remote.get(&format!("/snapshot/ls?name={}", encode(what)))?)?;
+    let cid = match snaps.as_array().and_then(|a| a.last()) {
+        Some(s) => s["cid"]
+            .as_str()
+            .context("the node answered no CID")?
+            .to_owned(),
+        None => what.to_owned(),
+    };
+    let stat = json(
+        remote
+            .get(&format!("/stat?arg={}", encode(&cid)))
+            .with_context(|| format!("{what:?} is neither a snapshot name nor a stored CID"))?,
+    )?;
+    let cid = stat["cid"]
+        .as_str()
+        .context("the node answered no CID")?
+        .to_owned();
+    Ok((cid, stat))
+}
+
+/// `cairn restore NAME|CID DIR`.
+pub fn restore(remote: &Remote, what: &str, dir: &Path) -> Result<()> {
+    let (cid, stat) = resolve_target(remote, what)?;
+    match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            if std::fs::read_dir(dir)?.next().is_some() {
+                bail!(
+                    "{} is not empty: restore into a new or empty directory",
+                    dir.display()
+                );
+            }
+        }
+        Ok(_) => bail!(
+            "{} exists: restore into a new or empty directory",
+            dir.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("{}", dir.display())),
+    }
+    let root_meta = meta_from(&stat);
+    match stat["kind"].as_str() {
+        Some("dir") => {}
+        Some("file") => {
+            let size = stat["size"].as_u64().unwrap_or_default();
+            fetch_file(remote, &cid, size, &root_meta, dir, &bar(size, "restore"))?;
+            println!(
+                "restored 1 file ({size} bytes) from {cid} to {}",
+                dir.display()
+            );
+            return Ok(());
+        }
+        Some("symlink") => {
+            let target = stat["target"].as_str().unwrap_or_default();
+            std::os::unix::fs::symlink(target, dir)
+                .with_context(|| format!("symlink {}", dir.display()))?;
+            if let Some(t) = root_meta.mtime {
+                set_symlink_mtime(dir, t)?;
+            }
+            println!("restored a symlink from {cid} to {}", dir.display());
+            return Ok(());
+        }
+        _ => bail!("{cid} is neither a UnixFS directory, file nor symlink"),
+    }
+
+    // The whole tree first: (relative path, what, metadata), parents before children.
+    let mut plan: Vec<(PathBuf, Plan, UnixMeta)> = Vec::new();
+    let mut queue = std::collections::VecDeque::from([(PathBuf::new(), cid.clone())]);
+    let listing = spinner("listing folders");
+    while let Some((rel, dir_cid)) = queue.pop_front() {
+        let entries = json(remote.get(&format!("/ls?arg={}", encode(&dir_cid)))?)?;
+        for e in entries.as_array().into_iter().flatten() {
+            let name = e["name"].as_str().unwrap_or_default();
+            if !safe_name(name) {
+                bail!("unsafe entry name {name:?} in {dir_cid}");
+            }
+            let child = rel.join(name);
+            let ecid = e["cid"].as_str().unwrap_or_default().to_owned();
+            let what = match e["kind"].as_str() {
+                Some("dir") => {
+                    queue.push_back((child.clone(), ecid));
+                    Plan::Dir
+                }
+                Some("file") => Plan::File {
+                    cid: ecid,
+                    size: e["size"].as_u64().unwrap_or_default(),
+                },
+                Some("symlink") => Plan::Symlink(e["target"].as_str().unwrap_or_default().into()),
+                _ => bail!(
+                    "{}: {ecid} is not a UnixFS file, directory or symlink",
+                    child.display()
+                ),
+            };
+            plan.push((child, what, meta_from(e)));
+        }
+        listing.inc(1);
+    }
+    listing.finish_and_clear();
+
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let (mut dirs, mut symlinks) = (0u64, 0u64);
+    let mut files = Vec::new();
+    for (rel, what, meta) in &plan {
+        let out = dir.join(rel);
+        match what {
+            Plan::Dir => {
+                std::fs::create_dir(&out).with_context(|| format!("create {}", out.display()))?;
+                dirs += 1;
+            }
+            Plan::Symlink(target) => {
+                std::os::unix::fs::symlink(target, &out)
+                    .with_context(|| format!("symlink {}", out.display()))?;
+                if let Some(t) = meta.mtime {
+                    set_symlink_mtime(&out, t)?;
+                }
+                symlinks += 1;
+            }
+            Plan::File { cid, size } => files.push((out, cid.as_str(), *size, meta)),
+        }
+    }
+    let total: u64 = files.iter().map(|f| f.2).sum();
+    let progress = bar(total, "restore");
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..RESTORE_THREADS.min(files.len()) {
+            s.spawn(|| {
+                loop {
+                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((out, cid, size, meta)) = files.get(i) else {
+                        return;
+                    };
+                    if let Err(e) = fetch_file(remote, cid, *size, meta, out, &progress) {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    progress.finish_and_clear();
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    // Folders last, deepest first: their mtimes change as entries are made in them.
+    let mut folders: Vec<(PathBuf, &UnixMeta)> = plan
+        .iter()
+        .filter(|(_, what, _)| matches!(what, Plan::Dir))
+        .map(|(rel, _, meta)| (dir.join(rel), meta))
+        .collect();
+    folders.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+    for (path, meta) in folders {
+        apply_meta(&path, meta)?;
+    }
+    apply_meta(dir, &root_meta)?;
+    println!(
+        "restored {} files ({total} bytes), {dirs} dirs, {symlinks} symlinks from {cid} to {}",
+        files.len(),
+        dir.display()
+    );
+    Ok(())
+}
