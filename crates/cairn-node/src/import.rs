@@ -380,7 +380,7 @@ pub fn walk_tree(dir: &Path, rel: &str, hidden: bool) -> Result<Vec<TreeEntry>, 
 }
 
 /// Renders the directory nodes into `batch`, appending them (root last) to `added`.
-fn finish_tree(
+pub(crate) fn finish_tree(
     batch: &WriteBatch,
     builder: cairn_dag::dir::DirectoryBuilder,
     added: &mut Vec<Added>,

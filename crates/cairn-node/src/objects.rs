@@ -235,6 +235,29 @@ impl StagedObject {
     }
 }
 
+/// Feeds a request body to an import worker's channel; stops early when the worker has gone
+/// (its own error is the answer then). Returns the body's error, if it failed.
+pub(crate) async fn feed<S, E>(
+    body: &mut S,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) -> Option<NodeError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    while let Some(piece) = body.next().await {
+        match piece {
+            Ok(bytes) => {
+                if tx.send(bytes).await.is_err() {
+                    return None;
+                }
+            }
+            Err(e) => return Some(NodeError::Body(e.into())),
+        }
+    }
+    None
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -499,21 +522,7 @@ impl Node {
             let md5 = <[u8; 16]>::from(md5.finalize());
             Ok::<_, NodeError>((batch, link, md5, plain_size, crypt))
         });
-        let mut failure = None;
-        while let Some(piece) = body.next().await {
-            match piece {
-                Ok(bytes) => {
-                    if tx.send(bytes).await.is_err() {
-                        break; // the worker failed; its error is reported below
-                    }
-                }
-                Err(e) => {
-                    failure = Some(NodeError::Body(e.into()));
-                    break;
-                }
-            }
-        }
-        drop(tx);
+        let failure = crate::objects::feed(&mut body, tx).await;
         let result = worker
             .await
             .map_err(|e| NodeError::Unsupported(format!("import task failed: {e}")))?;

@@ -22,7 +22,7 @@ use cairn_dag::file::FileLink;
 use cairn_dag::meta::{UnixMeta, metadata_of, with_metadata_sized};
 use cairn_dag::{Block, Cid, CidVersion};
 use cairn_store::SnapshotRow;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use crate::export::LsEntry;
 use crate::import::{Added, FileImporter, StoredItem};
@@ -165,21 +165,7 @@ impl Node {
             batch.commit(&[])?;
             Ok::<_, NodeError>(links)
         });
-        let mut failure = None;
-        while let Some(piece) = body.next().await {
-            match piece {
-                Ok(bytes) => {
-                    if tx.send(bytes).await.is_err() {
-                        break; // the worker failed; its error is reported below
-                    }
-                }
-                Err(e) => {
-                    failure = Some(NodeError::Body(e.into()));
-                    break;
-                }
-            }
-        }
-        drop(tx);
+        let failure = crate::objects::feed(&mut body, tx).await;
         let result = worker
             .await
             .map_err(|e| NodeError::Unsupported(format!("add-many task: {e}")))?;
@@ -244,16 +230,7 @@ impl Node {
             }
         }
         let mut added = Vec::new();
-        for node in builder.build()? {
-            batch.put(&node.block)?;
-            if !node.path.is_empty() {
-                added.push(Added {
-                    path: node.path,
-                    cid: node.block.cid,
-                    size: node.dag_size,
-                });
-            }
-        }
+        crate::import::finish_tree(&batch, builder, &mut added)?;
         let root_cid = added
             .last()
             .map(|a| a.cid)

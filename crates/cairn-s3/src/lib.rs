@@ -42,6 +42,18 @@ struct BodyChecks {
     content_md5: Option<String>,
 }
 
+/// The SSE-C key of a request whose input has the `sse_customer_*` fields, checked
+/// ([`sse::customer`]).
+macro_rules! sse_customer {
+    ($input:expr) => {
+        sse::customer(
+            $input.sse_customer_algorithm.as_deref(),
+            $input.sse_customer_key.as_deref(),
+            $input.sse_customer_key_md5.as_deref(),
+        )
+    };
+}
+
 /// The [`BodyChecks`] of a PutObject or UploadPart request (their inputs share these fields).
 macro_rules! body_checks {
     ($req:expr) => {
@@ -569,11 +581,7 @@ impl S3 for CairnS3 {
             if_match: input.if_match.as_ref().map(etag_condition),
             if_none_match: input.if_none_match.as_ref().map(etag_condition),
         };
-        let customer = sse::customer(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = sse_customer!(input)?;
         let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
         let b = input.bucket.clone();
         let sealing = self
@@ -650,11 +658,7 @@ impl S3 for CairnS3 {
             None => (None, None),
         };
         let length = read.as_ref().map_or(size, |r| r.end - r.start);
-        let customer = sse::customer(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = sse_customer!(input)?;
         sse::check_read(&info.meta, customer.as_ref())?;
         let stream = self
             .node
@@ -745,11 +749,7 @@ impl S3 for CairnS3 {
         } else {
             Checksum::default()
         };
-        let customer = sse::customer(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = sse_customer!(input)?;
         sse::check_read(meta, customer.as_ref())?;
         let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) = sse::out(meta);
         let mut resp = S3Response::new(HeadObjectOutput {
@@ -1210,11 +1210,7 @@ impl S3 for CairnS3 {
         if let Some(tagging) = &input.tagging {
             meta.tags = tags_from_header(tagging)?;
         }
-        let customer = sse::customer(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = sse_customer!(input)?;
         let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
         let (bucket, key) = (input.bucket, input.key);
         let (b, k) = (bucket.clone(), key.clone());
@@ -1255,11 +1251,7 @@ impl S3 for CairnS3 {
             .node
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
-        let customer = sse::customer(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = sse_customer!(input)?;
         let sealing = self.part_sealing(&input.bucket, &upload.meta, customer)?;
         let (staged, sums) = self
             .stage(&input.bucket, input.body.take(), checks, sealing)
@@ -1295,11 +1287,7 @@ impl S3 for CairnS3 {
             .node
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
-        let customer = sse::customer(
-            input.sse_customer_algorithm.as_deref(),
-            input.sse_customer_key.as_deref(),
-            input.sse_customer_key_md5.as_deref(),
-        )?;
+        let customer = sse_customer!(input)?;
         let sealing = self.part_sealing(&input.bucket, &upload.meta, customer)?;
         let source_customer = sse::customer(
             input.copy_source_sse_customer_algorithm.as_deref(),
