@@ -296,3 +296,208 @@ async fn encrypted_buckets_through_s3() {
             .is_ok()
     );
 }
+
+/// A GET of `bucket/key` on `node`: the bytes, or the S3 error code.
+async fn fetch(node: &Server, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+    match node
+        .client()
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.body.collect().await.unwrap().into_bytes().to_vec()),
+        Err(e) => Err(e
+            .into_service_error()
+            .meta()
+            .code()
+            .unwrap_or("no code")
+            .to_owned()),
+    }
+}
+
+/// Waits (up to 30 s) until `node` mirrors the version of `bucket/key` whose CID is `cid`.
+async fn wait_version(node: &Server, bucket: &str, key: &str, cid: &str) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let head = node
+            .client()
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await;
+        if head
+            .as_ref()
+            .ok()
+            .and_then(|h| h.metadata()?.get("cid"))
+            .map(String::as_str)
+            == Some(cid)
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "{bucket}/{key} {cid} never reached the reader's node: {head:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+/// The CID an owner's node now has for `bucket/key`.
+async fn current_cid(node: &Server, bucket: &str, key: &str) -> String {
+    let head = node
+        .client()
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    head.metadata().unwrap()["cid"].clone()
+}
+
+/// Sharing across processes: the owner's node A holds an encrypted bucket; the reader's node
+/// B, started with the reader's own key, mirrors it. B cannot decrypt until `cairn share` on A
+/// seals the data key for the reader; then B serves it byte-exact, and a later version too
+/// (the share is renewed). After `--revoke` the re-keyed object and newer versions are
+/// unreadable on B. A presigned URL from the owner shares plaintext with anyone.
+#[tokio::test(flavor = "multi_thread")]
+async fn shares_reach_the_readers_own_node() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_of = |name: &str| {
+        let file = keys.path().join(format!("{name}.key"));
+        let public = ok(&cairn(
+            keys.path(),
+            &["user", "create", name, "--out", file.to_str().unwrap()],
+        ));
+        (file, public.trim().to_owned())
+    };
+    let (owner_key, _) = key_of("owner");
+    let (reader_key, reader) = key_of("reader");
+    assert!(reader.starts_with("cpk1"), "{reader}");
+
+    let a = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--identity", owner_key.to_str().unwrap()],
+    );
+    let boot = common::nodes::addr_of(&a);
+    let b = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &[
+            "--identity",
+            reader_key.to_str().unwrap(),
+            "--bootstrap",
+            &boot,
+        ],
+    );
+    ok(&cairn(
+        a.data.path(),
+        &["bucket", "create", "vault", "--encrypted"],
+    ));
+    let v1 = marked(1_500_000, 6);
+    let put = |body: Vec<u8>| {
+        let s3 = a.client();
+        async move {
+            s3.put_object()
+                .bucket("vault")
+                .key("doc")
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    put(v1.clone()).await;
+    let cid = current_cid(&a, "vault", "doc").await;
+    wait_version(&b, "vault", "doc", &cid).await;
+
+    // Mirrored, but sealed: B's root may read the bucket, B's user key cannot open it.
+    assert_eq!(fetch(&b, "vault", "doc").await.unwrap_err(), "AccessDenied");
+    assert!(!disk_holds_marker(&b), "the reader's node holds plaintext");
+
+    // The owner shares it with the reader's public key.
+    let out = ok(&cairn(
+        a.data.path(),
+        &["share", "vault/doc", "--to", &reader, "--expires", "7d"],
+    ));
+    assert!(out.contains("shared"), "{out}");
+    let shared = current_cid(&a, "vault", "doc").await;
+    assert_eq!(shared, cid, "sharing changes the record, not the bytes");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let got = loop {
+        match fetch(&b, "vault", "doc").await {
+            Ok(bytes) => break bytes,
+            Err(code) => assert!(
+                std::time::Instant::now() < until,
+                "the share never reached B: {code}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert!(got == v1, "the reader's node serves other bytes");
+    let part = b
+        .client()
+        .get_object()
+        .bucket("vault")
+        .key("doc")
+        .range("bytes=70000-140000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        part.body.collect().await.unwrap().into_bytes(),
+        &v1[70_000..=140_000]
+    );
+    assert!(!disk_holds_marker(&b), "blocks fetched by B are ciphertext");
+
+    // A new version is shared too, until revoked.
+    let v2 = marked(200_000, 7);
+    put(v2.clone()).await;
+    let cid2 = current_cid(&a, "vault", "doc").await;
+    wait_version(&b, "vault", "doc", &cid2).await;
+    assert!(fetch(&b, "vault", "doc").await.unwrap() == v2);
+
+    // Revoked: the object is re-keyed (new ciphertext, new CID), and B cannot read it.
+    let out = ok(&cairn(
+        a.data.path(),
+        &["share", "vault/doc", "--to", &reader, "--revoke"],
+    ));
+    assert!(out.contains("revoked"), "{out}");
+    let rekeyed = current_cid(&a, "vault", "doc").await;
+    assert_ne!(rekeyed, cid2);
+    wait_version(&b, "vault", "doc", &rekeyed).await;
+    assert_eq!(fetch(&b, "vault", "doc").await.unwrap_err(), "AccessDenied");
+    // ... nor any later version, while the owner still can.
+    let v3 = marked(300_000, 8);
+    put(v3.clone()).await;
+    let cid3 = current_cid(&a, "vault", "doc").await;
+    wait_version(&b, "vault", "doc", &cid3).await;
+    assert_eq!(fetch(&b, "vault", "doc").await.unwrap_err(), "AccessDenied");
+    assert!(fetch(&a, "vault", "doc").await.unwrap() == v3);
+
+    // Plaintext sharing: a presigned URL from the owner needs no key and no credentials.
+    let presigned = a
+        .client()
+        .get_object()
+        .bucket("vault")
+        .key("doc")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(std::time::Duration::from_secs(
+                300,
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let body = ureq::get(presigned.uri())
+        .call()
+        .unwrap()
+        .body_mut()
+        .with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap();
+    assert!(body == v3, "the presigned URL serves other bytes");
+}
