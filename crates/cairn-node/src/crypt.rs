@@ -454,30 +454,82 @@ impl Node {
                 "SSE-C objects are never shared: nothing to revoke".into(),
             ));
         }
-        let body = self.object_stream(bucket, &info, None, None)?;
         let sealing = self
             .sealing_for(bucket, Sse::Bucket)?
             .ok_or_else(|| NodeError::Unsupported("the bucket key is gone".into()))?;
+        let revoked = to.boxk;
+        self.reseal(
+            (bucket, &info, None),
+            (bucket, key),
+            info.meta.clone(),
+            sealing,
+            move |s: &Share| s.sealed.to != revoked,
+        )
+        .await
+    }
+
+    /// How a copy of an object encrypted as `src` is encrypted in `dst` when the request asks
+    /// `want`: `None` when the copy can name the source's DAG (plaintext into a plaintext
+    /// bucket, a bucket-key object whose key is re-wrapped, SSE-C under the same customer
+    /// key); else the sealing to re-encrypt it with. An encrypted source never turns into
+    /// plaintext: unless asked otherwise it takes `dst`'s bucket key.
+    pub fn copy_sealing(
+        &self,
+        src: Option<&ObjectCrypt>,
+        dst: &str,
+        want: Sse,
+    ) -> Result<Option<Sealing>, NodeError> {
+        match (src.map(|c| &c.key), want) {
+            (Some(KeyWrap::Customer { key_md5, .. }), Sse::Customer(_, md5)) if *key_md5 == md5 => {
+                Ok(None)
+            }
+            (Some(KeyWrap::Bucket(_)), Sse::Default | Sse::Bucket) => Ok(None),
+            (Some(KeyWrap::Customer { .. }), Sse::Default) => self.sealing_for(dst, Sse::Bucket),
+            (_, want) => self.sealing_for(dst, want),
+        }
+    }
+
+    /// Copies `src` (read with the customer's key when it is SSE-C) to `dst_bucket/dst_key`
+    /// re-encrypted with `sealing` (from [`copy_sealing`](Self::copy_sealing)), with `meta`.
+    pub async fn copy_resealed(
+        &self,
+        src: (&str, &ObjectInfo, Option<&Key>),
+        dst: (&str, &str),
+        meta: crate::objects::ObjectMeta,
+        sealing: Sealing,
+    ) -> Result<ObjectInfo, NodeError> {
+        self.reseal(src, dst, meta, sealing, |_: &Share| true).await
+    }
+
+    /// Writes the plaintext of `src` again under `sealing` as a new version of `dst` with
+    /// `meta` (a single piece: size, ETag and key wrap are the new write's); of the shares of
+    /// the version it replaces, those `keep` accepts carry over.
+    async fn reseal(
+        &self,
+        (src_bucket, src, customer): (&str, &ObjectInfo, Option<&Key>),
+        (dst_bucket, dst_key): (&str, &str),
+        mut meta: crate::objects::ObjectMeta,
+        sealing: Sealing,
+        keep: impl Fn(&Share) -> bool + Send + 'static,
+    ) -> Result<ObjectInfo, NodeError> {
+        let body = self.object_stream(src_bucket, src, None, customer)?;
         let staged = self
             .stage_object_sealed(
-                Some(bucket),
+                Some(dst_bucket),
                 body,
                 self.roots_config().version,
                 Some(sealing),
             )
             .await?;
-        let mut meta = info.meta.clone();
         meta.etag = String::new();
         meta.crypt = None;
         meta.version_id = None;
-        let revoked = to.boxk;
+        meta.part_sizes = Vec::new();
         let node = self.clone();
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        tokio::task::spawn_blocking(move || {
-            node.commit_object_keeping(staged, &b, &k, meta, &|s: &Share| s.sealed.to != revoked)
-        })
-        .await
-        .map_err(|e| NodeError::Unsupported(format!("commit task failed: {e}")))?
+        let (b, k) = (dst_bucket.to_owned(), dst_key.to_owned());
+        tokio::task::spawn_blocking(move || node.commit_object_keeping(staged, &b, &k, meta, &keep))
+            .await
+            .map_err(|e| NodeError::Unsupported(format!("commit task failed: {e}")))?
     }
 
     /// An object's key wrap for another bucket: the data key unwrapped with `from`'s bucket

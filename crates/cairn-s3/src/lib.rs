@@ -882,7 +882,19 @@ impl S3 for CairnS3 {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        if !replace && src.bucket == input.bucket && src.key == input.key {
+        let source_customer = sse::customer(
+            input.copy_source_sse_customer_algorithm.as_deref(),
+            input.copy_source_sse_customer_key.as_deref(),
+            input.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        sse::check_read(&src.info.meta, source_customer.as_ref())?;
+        let customer = sse_customer!(input)?;
+        let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
+        let (crypt, b) = (src.info.meta.crypt.clone(), input.bucket.clone());
+        let sealing = self
+            .blocking(move |node| node.copy_sealing(crypt.as_ref(), &b, want))
+            .await?;
+        if !replace && sealing.is_none() && src.bucket == input.bucket && src.key == input.key {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself \
@@ -912,20 +924,48 @@ impl S3 for CairnS3 {
         };
         let (dst_bucket, dst_key) = (input.bucket, input.key);
         let copied_version = src.version.clone();
-        let info = self
-            .blocking(move |node| {
-                let info = node.copy_object(
-                    (&src.bucket, &src.key, src.version.as_deref()),
-                    (&dst_bucket, &dst_key),
-                    meta,
-                )?;
-                match new_tags {
-                    Some(tags) => node.update_object_meta(&dst_bucket, &dst_key, |m| m.tags = tags),
-                    None => Ok(info),
-                }
-            })
-            .await?;
+        let info = match sealing {
+            // Re-encrypted: the plaintext streams through into a new DAG.
+            Some(sealing) => {
+                let mut meta = meta.unwrap_or_else(|| src.info.meta.clone());
+                meta.tags = new_tags.unwrap_or_else(|| src.info.meta.tags.clone());
+                self.node
+                    .copy_resealed(
+                        (
+                            &src.bucket,
+                            &src.info,
+                            source_customer.as_ref().map(|c| &c.0),
+                        ),
+                        (&dst_bucket, &dst_key),
+                        meta,
+                        sealing,
+                    )
+                    .await
+                    .map_err(s3_err)?
+            }
+            None => {
+                self.blocking(move |node| {
+                    let info = node.copy_object(
+                        (&src.bucket, &src.key, src.version.as_deref()),
+                        (&dst_bucket, &dst_key),
+                        meta,
+                    )?;
+                    match new_tags {
+                        Some(tags) => {
+                            node.update_object_meta(&dst_bucket, &dst_key, |m| m.tags = tags)
+                        }
+                        None => Ok(info),
+                    }
+                })
+                .await?
+            }
+        };
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+            sse::out(&info.meta);
         Ok(S3Response::new(CopyObjectOutput {
+            server_side_encryption,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
             copy_source_version_id: copied_version,
             version_id: info.meta.version_id.clone(),
             copy_object_result: Some(CopyObjectResult {

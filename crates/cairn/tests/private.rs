@@ -282,6 +282,106 @@ async fn encrypted_buckets_through_s3() {
         &secret[10..100]
     );
 
+    // CopyObject: the destination's encryption is what the request (or the bucket's default)
+    // says; an encrypted source never becomes plaintext.
+    let copy = |src: &str, bucket: &str, key: &str| {
+        s3.copy_object()
+            .copy_source(src.to_owned())
+            .bucket(bucket.to_owned())
+            .key(key.to_owned())
+    };
+    let head_of = |bucket: &str, key: &str| s3.head_object().bucket(bucket).key(key).send();
+    // plaintext into an encrypted bucket: re-encrypted, a new DAG
+    let copied = copy("plain/open", "enc", "from-plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        copied.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    let (open_head, copy_head) = (
+        head_of("plain", "open").await.unwrap(),
+        head_of("enc", "from-plain").await.unwrap(),
+    );
+    assert_ne!(
+        open_head.metadata().unwrap()["cid"],
+        copy_head.metadata().unwrap()["cid"]
+    );
+    let back = s3
+        .get_object()
+        .bucket("enc")
+        .key("from-plain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        back.body.collect().await.unwrap().into_bytes(),
+        marked(10_000, 4)
+    );
+    // in place, asking for encryption: legal (the encryption changes), and encrypted
+    copy("plain/open", "plain", "open")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head_of("plain", "open")
+            .await
+            .unwrap()
+            .server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    // an SSE-C source needs its key ...
+    assert!(copy("plain/customer", "plain", "c2").send().await.is_err());
+    let with_source_key =
+        |c: aws_sdk_s3::operation::copy_object::builders::CopyObjectFluentBuilder| {
+            c.copy_source_sse_customer_algorithm("AES256")
+                .copy_source_sse_customer_key(&key_b64)
+                .copy_source_sse_customer_key_md5(&md5_b64)
+        };
+    // ... and without a key for the copy it takes the bucket key
+    with_source_key(copy("plain/customer", "plain", "c2"))
+        .send()
+        .await
+        .unwrap();
+    let c2 = s3
+        .get_object()
+        .bucket("plain")
+        .key("c2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        c2.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert_eq!(c2.body.collect().await.unwrap().into_bytes(), secret);
+    // under a new customer key, only that key reads it
+    let (key2_b64, md52_b64) = (
+        b64.encode(other),
+        b64.encode(<md5::Md5 as md5::Digest>::digest(other)),
+    );
+    with_source_key(copy("plain/customer", "plain", "c3"))
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key2_b64)
+        .sse_customer_key_md5(&md52_b64)
+        .send()
+        .await
+        .unwrap();
+    let read_c3 = |k: &str, m: &str| {
+        s3.get_object()
+            .bucket("plain")
+            .key("c3")
+            .sse_customer_algorithm("AES256")
+            .sse_customer_key(k)
+            .sse_customer_key_md5(m)
+            .send()
+    };
+    assert!(read_c3(&key_b64, &md5_b64).await.is_err());
+    let c3 = read_c3(&key2_b64, &md52_b64).await.unwrap();
+    assert_eq!(c3.body.collect().await.unwrap().into_bytes(), secret);
+
     // The CLI way to an encrypted bucket.
     let out = ok(&cairn(
         server.data.path(),
