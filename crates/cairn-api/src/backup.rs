@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Json};
 use cairn_dag::dir::NodeKind;
 use cairn_dag::meta::{UnixMeta, UnixTime};
 use cairn_node::import::StoredItem;
-use cairn_node::snapshot::DetailedEntry;
+use cairn_node::snapshot::{DetailedEntry, Forget};
 use cairn_store::SnapshotRow;
 use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
@@ -216,6 +216,33 @@ pub(crate) async fn snapshot_ls(State(s): State<AppState>, Query(q): Params) -> 
     let name = q.get("name").cloned();
     let node = s.node.clone();
     let rows = blocking(move || node.snapshots(name.as_deref())).await?;
+    Ok(Json(rows.iter().map(snapshot_json).collect::<Vec<_>>()).into_response())
+}
+
+/// `POST /api/v0/snapshot/rm?name=NAME&(all=true|arg=CID|keep_last=N)` — forgets snapshots
+/// of `NAME` (all, those of one root, or all but the newest N); answers the forgotten ones,
+/// `[{"name", "time_ms", "cid"}]`. Their blocks go at the next GC.
+pub(crate) async fn snapshot_rm(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+    let name = arg(&q, "name")?.to_owned();
+    let which = match (q.get("all"), q.get("arg"), q.get("keep_last")) {
+        (Some(all), None, None) if all == "true" => Forget::All,
+        (None, Some(cid), None) => Forget::Cid(
+            cid.parse()
+                .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("arg={cid:?}: {e}")))?,
+        ),
+        (None, None, Some(n)) => Forget::KeepLast(
+            n.parse()
+                .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("keep_last={n:?}: {e}")))?,
+        ),
+        _ => {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                "say which snapshots: one of all=true, arg=CID or keep_last=N",
+            ));
+        }
+    };
+    let node = s.node.clone();
+    let rows = blocking(move || node.forget_snapshots(&name, &which)).await?;
     Ok(Json(rows.iter().map(snapshot_json).collect::<Vec<_>>()).into_response())
 }
 

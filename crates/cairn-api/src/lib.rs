@@ -58,6 +58,7 @@ pub fn routes(node: Node, net: Option<cairn_net::NetHandle>) -> Router {
         .route("/api/v0/add/many", post(backup::add_many))
         .route("/api/v0/snapshot/add", post(backup::snapshot_add))
         .route("/api/v0/snapshot/ls", get(backup::snapshot_ls))
+        .route("/api/v0/snapshot/rm", post(backup::snapshot_rm))
         .route("/api/v0/repo/stat", get(backup::repo_stat))
         .route("/api/v0/car/export", get(car_export))
         .route("/api/v0/car/import", post(car_import))

@@ -34,6 +34,17 @@ pub const MAX_CHUNK: u32 = 16 << 20;
 /// Longest snapshot name, in bytes.
 pub const MAX_NAME: usize = 255;
 
+/// Which snapshots of a name [`Node::forget_snapshots`] forgets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Forget {
+    /// All of them.
+    All,
+    /// Those whose root is this CID.
+    Cid(Cid),
+    /// All but the newest `n`.
+    KeepLast(usize),
+}
+
 /// Refuses names that are empty, too long, or hold a NUL or control character.
 pub fn check_snapshot_name(name: &str) -> Result<(), NodeError> {
     if name.is_empty() || name.len() > MAX_NAME || name.chars().any(char::is_control) {
@@ -274,6 +285,36 @@ impl Node {
             };
             txn.put_snapshot(&row.name, row.time_ms, &row.cid)?;
             Ok::<_, NodeError>(row)
+        })
+    }
+
+    /// Forgets snapshots of `name` — those `which` names — in one commit and returns them,
+    /// oldest first. Their blocks go at the next GC unless something else keeps them.
+    pub fn forget_snapshots(
+        &self,
+        name: &str,
+        which: &Forget,
+    ) -> Result<Vec<SnapshotRow>, NodeError> {
+        self.store().update(|txn| {
+            // Read beside the write transaction: it holds the write lock, so this is current.
+            let rows = self.store().snapshots(Some(name))?;
+            if rows.is_empty() {
+                return Err(NodeError::Unsupported(format!(
+                    "no snapshot named {name:?}"
+                )));
+            }
+            let gone: Vec<SnapshotRow> = match which {
+                Forget::All => rows,
+                Forget::Cid(cid) => rows.into_iter().filter(|r| r.cid == *cid).collect(),
+                Forget::KeepLast(n) => {
+                    let drop = rows.len().saturating_sub(*n);
+                    rows.into_iter().take(drop).collect()
+                }
+            };
+            for row in &gone {
+                txn.delete_snapshot(&row.name, row.time_ms)?;
+            }
+            Ok(gone)
         })
     }
 

@@ -54,6 +54,7 @@ use cairn_dag::meta::{UnixMeta, UnixTime};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::cli::SnapshotCmd;
 use crate::remote::{Remote, encode};
 
 /// Files per `/add/many` request.
@@ -793,6 +794,52 @@ fn fetch_file(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// `cairn snapshot ls|rm`: one line per snapshot listed or forgotten.
+pub fn snapshot(remote: &Remote, cmd: &SnapshotCmd) -> Result<()> {
+    let (rows, verb) = match cmd {
+        SnapshotCmd::Ls { name } => {
+            let query = name
+                .as_deref()
+                .map(|n| format!("?name={}", encode(n)))
+                .unwrap_or_default();
+            (json(remote.get(&format!("/snapshot/ls{query}"))?)?, "")
+        }
+        SnapshotCmd::Rm {
+            name,
+            all,
+            cid,
+            keep_last,
+        } => {
+            let which = match (all, cid, keep_last) {
+                (true, _, _) => "all=true".to_owned(),
+                (_, Some(cid), _) => format!("arg={}", encode(cid)),
+                (_, _, Some(n)) => format!("keep_last={n}"),
+                _ => bail!("say which snapshots: --all, --cid CID or --keep-last N"),
+            };
+            let path = format!("/snapshot/rm?name={}&{which}", encode(name));
+            (json(remote.post(&path, &mut std::io::empty())?)?, "forgot ")
+        }
+    };
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    for row in &rows {
+        let time_ms = row["time_ms"].as_u64().unwrap_or_default();
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(time_ms);
+        println!(
+            "{verb}{}\t{}\t{}",
+            row["name"].as_str().unwrap_or_default(),
+            httpdate::fmt_http_date(when),
+            row["cid"].as_str().unwrap_or_default()
+        );
+    }
+    if !verb.is_empty() {
+        eprintln!(
+            "forgot {} snapshot(s); `cairn gc` frees blocks nothing else keeps",
+            rows.len()
+        );
+    }
+    Ok(())
 }
 
 /// The CID `what` names: the newest snapshot of that name, else a CID or `CID/path`.

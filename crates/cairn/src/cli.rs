@@ -90,6 +90,9 @@ pub enum Command {
         /// Where to restore (created if missing; must be empty).
         dir: PathBuf,
     },
+    /// List or forget the named snapshots `cairn backup` keeps.
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
     /// Export or import CARv1 files.
     #[command(subcommand)]
     Car(CarCmd),
@@ -261,6 +264,30 @@ pub enum UserCmd {
     Show {
         /// Key file or name.
         key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCmd {
+    /// List snapshots (all, or those of one name), oldest first: name, time, root CID.
+    Ls {
+        /// Only this name.
+        name: Option<String>,
+    },
+    /// Forget snapshots of a name; `cairn gc` then frees blocks nothing else keeps.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["all", "cid", "keep_last"])))]
+    Rm {
+        /// The snapshot name.
+        name: String,
+        /// Every snapshot of the name.
+        #[arg(long)]
+        all: bool,
+        /// The snapshots whose root is this CID.
+        #[arg(long)]
+        cid: Option<String>,
+        /// All but the newest N.
+        #[arg(long, value_name = "N")]
+        keep_last: Option<usize>,
     },
 }
 

@@ -358,7 +358,7 @@ fn run(cli: Cli) -> Result<()> {
             let keypair = cairn_net::keypair_from_seed(node.identity()?.secret_seed())?;
             print_id(&keypair.public().to_peer_id().to_string(), &[], json);
         }
-        Command::Backup { .. } | Command::Restore { .. } => {
+        Command::Backup { .. } | Command::Restore { .. } | Command::Snapshot(_) => {
             bail!(
                 "no node is running on {}: start `cairn serve` first (backup and restore go \
                  through a node)",

@@ -531,6 +531,7 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             cid_version,
         } => crate::backup::backup(remote, dir, name.as_deref(), *cid_version),
         Command::Restore { what, dir } => crate::backup::restore(remote, what, dir),
+        Command::Snapshot(cmd) => crate::backup::snapshot(remote, cmd),
         Command::Get(args) => (|| {
             let cid =
                 Remote::json(remote.get(&format!("/stat?arg={}", encode(&args.path)))?)?["cid"]

@@ -317,6 +317,42 @@ fn backup_restore_10000_files_then_incremental() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not empty"));
 
+    // Forgetting snapshots: the old root goes, and GC frees what only it kept.
+    let listed = ok(&cairn(data, &cache, &["snapshot", "ls"]));
+    let rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 3, "{listed}");
+    assert!(
+        rows.iter().all(|r| r[0] == "photos" && r.len() == 3),
+        "{listed}"
+    );
+    assert_eq!(rows[0][2], old_root);
+    let vague = cairn(data, &cache, &["snapshot", "rm", "photos"]);
+    assert!(!vague.status.success(), "rm without saying which");
+    let forgot = ok(&cairn(
+        data,
+        &cache,
+        &["snapshot", "rm", "photos", "--keep-last", "2"],
+    ));
+    assert_eq!(forgot.lines().count(), 1, "{forgot}");
+    assert!(forgot.contains(&old_root), "{forgot}");
+    let kept = blocks(data);
+    ok(&cairn(data, &cache, &["gc"]));
+    assert!(
+        blocks(data) < kept,
+        "GC kept the forgotten snapshot's blocks"
+    );
+    let forgot = ok(&cairn(
+        data,
+        &cache,
+        &["snapshot", "rm", "photos", "--cid", &new_root],
+    ));
+    assert_eq!(forgot.lines().count(), 2, "{forgot}");
+    assert!(ok(&cairn(data, &cache, &["snapshot", "ls", "photos"])).is_empty());
+    let gone = cairn(data, &cache, &["snapshot", "rm", "photos", "--all"]);
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no snapshot named"));
+    ok(&cairn(data, &cache, &["gc"]));
+    assert_eq!(blocks(data), 0, "nothing keeps any block now");
+
     for dir in [&src, &out1, &out2, &out3] {
         make_writable(dir);
     }
@@ -337,6 +373,7 @@ fn backup_and_restore_need_a_running_node() {
     for args in [
         ["backup", dir.to_str().unwrap()].as_slice(),
         ["restore", "d", out.to_str().unwrap()].as_slice(),
+        ["snapshot", "ls"].as_slice(),
     ] {
         let out = cairn(&data, tmp.path(), args);
         assert!(!out.status.success());
