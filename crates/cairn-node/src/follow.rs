@@ -10,6 +10,11 @@
 //! the gateway and `cairn cat` on any node serve every bucket, including those of a dead
 //! owner (heads are re-shared, so a node that joins later learns them too).
 //!
+//! The bucket's record (ACL, policy, versioning, sealed key) comes from the signed version
+//! ([`crate::roots::VersionRecord::settings`]), and a change of it alone is a new head. A
+//! bucket its owner deletes ends with a tombstone head: mirrors drop it and pass the
+//! tombstone on; older heads no longer bring it back.
+//!
 //! A mirror is read-only (S3 writes answer `ServiceUnavailable`). [`Node::promote`] takes a
 //! mirrored bucket over: the node gathers the newest head from its peers, becomes the owner
 //! and signs its next heads with `taken_from` naming the previous owner and a sequence that
@@ -33,12 +38,15 @@ pub struct Mirror {
     pub seq: u64,
 }
 
-/// One shared bucket: its signed head and its record (ACL, owner, versioning).
+/// One shared bucket: its signed head and its record (ACL, owner, versioning) — mirrors take
+/// the record from the signed version ([`VersionRecord::settings`]) and use this one only
+/// for heads from before it was there. A tombstone head (the owner deleted the bucket) comes
+/// without one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SharedBucket {
     #[serde(with = "serde_bytes")]
     pub(crate) head: Vec<u8>,
-    pub(crate) bucket: BucketRecord,
+    pub(crate) bucket: Option<BucketRecord>,
 }
 
 /// What one run of following did.
@@ -67,7 +75,7 @@ impl Node {
             if let Some(row) = self.store().latest_root(&name)? {
                 out.push(SharedBucket {
                     head: row.head,
-                    bucket,
+                    bucket: Some(bucket),
                 });
             }
         }
@@ -142,6 +150,9 @@ impl Node {
                 continue;
             }
             let (item, head) = held_head(&bytes)?;
+            if head.public_key.as_slice() == me {
+                continue; // our own tombstone, kept to be shared
+            }
             let name = head.payload.bucket.clone();
             match self.bucket(&name) {
                 Ok(local) => match &local.mirror {
@@ -162,10 +173,15 @@ impl Node {
                         );
                     }
                 },
+                Err(NodeError::NoSuchBucket(_)) if head.payload.deleted => continue,
                 Err(NodeError::NoSuchBucket(_)) => {}
                 Err(e) => return Err(e),
             }
-            done.objects += self.mirror(&head, item.bucket)?;
+            if head.payload.deleted {
+                self.drop_mirror(&name, head.payload.seq)?;
+            } else {
+                done.objects += self.mirror(&head, item.bucket)?;
+            }
             done.updated.push(name);
         }
         if !done.updated.is_empty() {
@@ -227,8 +243,35 @@ impl Node {
         Ok(seq)
     }
 
+    /// Drops the local mirror of a bucket its owner deleted (tombstone head `seq`): its
+    /// objects and its record, in one commit. The held tombstone stays, so an older head of
+    /// the bucket is not mirrored again, and is shared on.
+    fn drop_mirror(&self, bucket: &str, seq: u64) -> Result<(), NodeError> {
+        let keys = self.object_keys(bucket)?;
+        self.store().update(|txn| {
+            for key in &keys {
+                txn.delete_object(bucket, key)?;
+            }
+            txn.delete_bucket(bucket)?;
+            Ok::<_, NodeError>(())
+        })?;
+        tracing::info!(bucket, seq, "the owner deleted the bucket; mirror dropped");
+        Ok(())
+    }
+
+    /// Whether a bucket gone from here was this node's: no head of it is held for another
+    /// node (or the one held is this node's own tombstone).
+    pub(crate) fn is_own_or_unheld(&self, bucket: &str) -> Result<bool, NodeError> {
+        Ok(match self.store().record(&head_key(bucket))? {
+            None => true,
+            Some(bytes) => {
+                held_head(&bytes)?.1.public_key.as_slice() == self.identity()?.public_key()
+            }
+        })
+    }
+
     /// Makes the local mirror of `head.bucket` exactly that version.
-    fn mirror(&self, head: &SignedHead, mut record: BucketRecord) -> Result<usize, NodeError> {
+    fn mirror(&self, head: &SignedHead, shared: Option<BucketRecord>) -> Result<usize, NodeError> {
         let bucket = &head.payload.bucket;
         let version: VersionRecord = decode(&self.store().get(&head.payload.record)?)?;
         if version.bucket != *bucket || version.tree != head.payload.tree {
@@ -236,6 +279,11 @@ impl Node {
                 "head of {bucket:?} names a record of another version"
             )));
         }
+        let mut record = version.settings.clone().or(shared).ok_or_else(|| {
+            NodeError::Unsupported(format!(
+                "head of {bucket:?} came without the bucket's record"
+            ))
+        })?;
         let objects = self.index_objects(&version.objects)?;
         record.mirror = Some(Mirror {
             owner_key: hex(&head.public_key),
@@ -245,10 +293,8 @@ impl Node {
         let wanted: std::collections::BTreeMap<&str, &ObjectRecord> =
             objects.iter().map(|o| (o.key.as_str(), o)).collect();
         let stale: Vec<String> = self
-            .store()
-            .objects(bucket, "", None, usize::MAX)?
+            .object_keys(bucket)?
             .into_iter()
-            .map(|o| o.key)
             .filter(|k| !wanted.contains_key(k.as_str()))
             .collect();
         self.store().update(|txn| {

@@ -298,6 +298,9 @@ impl Node {
         if !valid_bucket_name(name) {
             return Err(NodeError::InvalidBucketName(name.to_owned()));
         }
+        // Our own tombstone of an earlier bucket of this name gives way (its sequence goes
+        // on: the new bucket's first head follows it).
+        let own_tombstone = self.is_own_or_unheld(name)?;
         let record = encode(&BucketRecord {
             created_ms: now_ms(),
             owner: owner.to_owned(),
@@ -321,26 +324,38 @@ impl Node {
             }
             txn.put_bucket(name, &record)?;
             txn.touch_bucket(name)?;
+            if own_tombstone {
+                txn.delete_record(&crate::follow::head_key(name))?;
+            }
             Ok(())
         })?;
         self.replicate_bucket(name)
     }
 
-    /// Changes a bucket's record (public flag, policy) in one transaction.
+    /// Changes a bucket's record (public flag, policy, versioning, redundancy, encryption) in
+    /// one transaction. A bucket of this node's gets a new head for it (mirrors see the
+    /// change), held by its replica set before this returns, like a write.
     pub fn update_bucket(
         &self,
         name: &str,
         change: impl FnOnce(&mut BucketRecord),
     ) -> Result<BucketRecord, NodeError> {
-        self.store().update(|txn| {
+        let record = self.store().update(|txn| {
             let mut record: BucketRecord = match txn.bucket(name)? {
                 Some(rec) => decode(&rec)?,
                 None => return Err(NodeError::NoSuchBucket(name.to_owned())),
             };
             change(&mut record);
             txn.put_bucket(name, &encode(&record)?)?;
+            if record.mirror.is_none() {
+                txn.touch_bucket(name)?;
+            }
             Ok(record)
-        })
+        })?;
+        if record.mirror.is_none() {
+            self.replicate_bucket(name)?;
+        }
+        Ok(record)
     }
 
     /// How the cluster keeps `bucket`'s writes: the bucket's own policy, else the cluster's;
@@ -417,7 +432,8 @@ impl Node {
         Ok(info)
     }
 
-    /// Deletes an empty bucket.
+    /// Deletes an empty bucket. One of this node's ends with a tombstone head (mirrors drop
+    /// it), held by its replica set before this returns.
     pub fn delete_bucket(&self, name: &str) -> Result<(), NodeError> {
         self.store().update(|txn| {
             if txn.bucket(name)?.is_none() {
@@ -427,8 +443,21 @@ impl Node {
                 return Err(NodeError::BucketNotEmpty(name.to_owned()));
             }
             txn.delete_bucket(name)?;
+            // The next root of a bucket of ours is its tombstone head (mirrors drop it).
+            txn.touch_bucket(name)?;
             Ok(())
-        })
+        })?;
+        self.replicate_bucket(name)
+    }
+
+    /// Every object key of a bucket, in order (held in memory: for whole-bucket rewrites).
+    pub fn object_keys(&self, bucket: &str) -> Result<Vec<String>, NodeError> {
+        Ok(self
+            .store()
+            .objects(bucket, "", None, usize::MAX)?
+            .into_iter()
+            .map(|o| o.key)
+            .collect())
     }
 
     /// A bucket's record.

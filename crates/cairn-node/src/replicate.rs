@@ -67,7 +67,9 @@ impl Node {
         self.commit_roots()?;
         for bucket in buckets {
             let record = match self.bucket(bucket) {
-                Ok(r) if r.mirror.is_none() => r,
+                Ok(r) if r.mirror.is_none() => Some(r),
+                // Deleted here: its tombstone head goes out like any other.
+                Err(NodeError::NoSuchBucket(_)) if self.is_own_or_unheld(bucket)? => None,
                 Ok(_) | Err(NodeError::NoSuchBucket(_)) => continue,
                 Err(e) => return Err(e),
             };

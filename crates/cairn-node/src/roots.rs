@@ -64,6 +64,10 @@ pub struct VersionRecord {
     pub objects: Cid,
     /// The previous version's record.
     pub prev: Option<Cid>,
+    /// The bucket's record at this version (owner, ACL, policy, versioning, redundancy,
+    /// sealed bucket key): mirrors take it from here, covered by the head's signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<crate::objects::BucketRecord>,
 }
 
 const RECORD_KIND: &str = "cairn/bucket-version/1";
@@ -97,6 +101,19 @@ pub struct HeadPayload {
     /// owner's public key (a returning previous owner that sees it steps down to a mirror).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taken_from: Option<serde_bytes::ByteBuf>,
+    /// BLAKE3 of the bucket record in this version's [`VersionRecord`] (see
+    /// [`settings_digest`]): a change of the record alone makes a new head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_bytes::ByteBuf>,
+    /// Set on the head that ends a bucket: its owner deleted it. Mirrors drop the bucket; a
+    /// bucket of that name made again later continues the sequence.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+/// What a head's `settings` says of a bucket record: BLAKE3 of its dag-cbor encoding.
+pub fn settings_digest(record: &crate::objects::BucketRecord) -> Result<[u8; 32], NodeError> {
+    Ok(*blake3::hash(&encode(record)?).as_bytes())
 }
 
 /// A bucket head signed by a node's ed25519 key (dag-cbor); the signature covers
@@ -452,19 +469,42 @@ impl Node {
         // A bucket taken over from another node continues the previous owner's sequence,
         // and its first root here is signed even when nothing changed (peers learn of the
         // new owner from it).
-        let taken = self.bucket(bucket).ok().and_then(|b| b.taken_over);
+        let current = match self.bucket(bucket) {
+            Ok(rec) => Some(rec),
+            Err(NodeError::NoSuchBucket(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let taken = current.as_ref().and_then(|b| b.taken_over.clone());
         let floor = taken.as_ref().map_or(0, |t| t.seq);
+        let settings = current.as_ref().map(settings_digest).transpose()?;
+        // A bucket gone from here ends with a tombstone head, when it was this node's: a
+        // mirror (which holds its owner's head) never signs one.
+        let deleted = current.is_none();
+        let tombstone = deleted && self.is_own_or_unheld(bucket)?;
+        let (prev_settings, prev_deleted) = match &prev {
+            Some(p) => {
+                let head: SignedHead = decode(&p.head)?;
+                (
+                    head.payload.settings.map(|s| s.into_vec()),
+                    head.payload.deleted,
+                )
+            }
+            None => (None, false),
+        };
         let clear = |txn: &cairn_store::MetaTxn<'_>| {
             for d in keys {
                 txn.clear_dirty(bucket, &d.key, d.stamp)?;
             }
             Ok::<_, NodeError>(())
         };
-        if let Some(p) = &prev
-            && p.tree == tree
-            && p.index == index
-            && p.seq > floor
-        {
+        let unchanged = prev.as_ref().is_some_and(|p| {
+            p.tree == tree
+                && p.index == index
+                && p.seq > floor
+                && prev_settings.as_deref() == settings.as_ref().map(|s| s.as_slice())
+                && prev_deleted == deleted
+        });
+        if unchanged || (deleted && (prev.is_none() || !tombstone)) {
             self.store().update(clear)?;
             return Ok(None);
         }
@@ -478,6 +518,7 @@ impl Node {
             tree,
             objects: index,
             prev: prev.as_ref().map(|p| p.record),
+            settings: current.clone(),
         };
         let record = Block::new(CidVersion::V1, DAG_CBOR, encode(&record)?)?;
         let head = SignedHead::sign(
@@ -489,6 +530,8 @@ impl Node {
                 record: record.cid,
                 taken_from: taken
                     .map(|t| serde_bytes::ByteBuf::from(crate::follow::unhex(&t.owner_key))),
+                settings: settings.map(|s| serde_bytes::ByteBuf::from(s.to_vec())),
+                deleted,
             },
             self.identity()?,
         )?;
@@ -515,6 +558,14 @@ impl Node {
                 )));
             }
             txn.put_root(bucket, &row)?;
+            if deleted {
+                // Shared from the records, as heads held for others are (the bucket is gone).
+                let shared = crate::follow::SharedBucket {
+                    head: row.head.clone(),
+                    bucket: None,
+                };
+                txn.put_record(&crate::follow::head_key(bucket), &encode(&shared)?)?;
+            }
             clear(txn)
         })?;
         tracing::debug!(bucket, seq, %tree, blocks_written, "bucket root committed");
@@ -531,12 +582,7 @@ impl Node {
         &self,
         build: &mut Build<'_>,
     ) -> Result<(Option<EntryLink>, Cid), NodeError> {
-        let all: Vec<String> = self
-            .store()
-            .objects(build.bucket, "", None, usize::MAX)?
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let all = self.object_keys(build.bucket)?;
         let names: Vec<&str> = all.iter().map(String::as_str).collect();
         let mut patch = Patch::default();
         names.iter().for_each(|k| patch.add(k));
@@ -611,12 +657,7 @@ impl Node {
                     done.written += 1;
                 }
             }
-            let current: Vec<String> = self
-                .store()
-                .objects(bucket, "", None, usize::MAX)?
-                .into_iter()
-                .map(|o| o.key)
-                .collect();
+            let current = self.object_keys(bucket)?;
             for key in current.iter().filter(|k| !old.contains_key(*k)) {
                 crate::versions::record_delete(txn, bucket, key)?;
                 done.deleted += 1;

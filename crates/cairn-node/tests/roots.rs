@@ -390,3 +390,88 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
+    let (_a_dir, a) = node();
+    put(&a, "k1", b"one").await;
+    a.commit_roots().unwrap();
+    let (b_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (b, c) = (
+        Node::open(b_dir.path()).unwrap(),
+        Node::open(c_dir.path()).unwrap(),
+    );
+    for n in [&b, &c] {
+        n.store()
+            .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
+    }
+    b.follow_heads(&a.shared_heads().unwrap()).unwrap();
+    c.follow_heads(&b.shared_heads().unwrap()).unwrap();
+    assert!(!b.bucket("bkt").unwrap().is_public());
+    let before = a.store().latest_root("bkt").unwrap().unwrap();
+
+    // A change of the record alone is a new head (same tree), and mirrors take it.
+    a.update_bucket("bkt", |r| r.public = true).unwrap();
+    a.commit_roots().unwrap();
+    let after = a.store().latest_root("bkt").unwrap().unwrap();
+    assert_eq!((after.seq, after.tree), (before.seq + 1, before.tree));
+    let head = SignedHead::verify(&after.head, None).unwrap();
+    assert!(head.payload.settings.is_some() && !head.payload.deleted);
+    assert_eq!(
+        b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+        ["bkt"]
+    );
+    assert!(b.bucket("bkt").unwrap().is_public());
+    // nothing changed: no new head
+    a.commit_roots().unwrap();
+    assert_eq!(
+        a.store().latest_root("bkt").unwrap().unwrap().seq,
+        after.seq
+    );
+    let old_heads = a.shared_heads().unwrap();
+
+    // Deleted by its owner: a tombstone head; mirrors drop the bucket and share it on.
+    a.delete_version("bkt", "k1", None).unwrap();
+    a.delete_bucket("bkt").unwrap();
+    a.commit_roots().unwrap();
+    let tomb = a.store().latest_root("bkt").unwrap().unwrap();
+    assert!(
+        SignedHead::verify(&tomb.head, None)
+            .unwrap()
+            .payload
+            .deleted
+    );
+    assert_eq!(
+        b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+        ["bkt"]
+    );
+    assert!(b.bucket("bkt").is_err());
+    assert!(b.object("bkt", "k1").is_err());
+    assert!(
+        b.promote("bkt", true).is_err(),
+        "a deleted bucket is not taken over"
+    );
+    c.follow_heads(&b.shared_heads().unwrap()).unwrap();
+    assert!(
+        c.bucket("bkt").is_err(),
+        "the tombstone travels through a mirror"
+    );
+    // an older head does not bring it back; nor does the owner's next commit
+    assert!(b.follow_heads(&old_heads).unwrap().updated.is_empty());
+    assert!(b.bucket("bkt").is_err());
+    a.commit_roots().unwrap();
+    assert_eq!(a.store().latest_root("bkt").unwrap().unwrap().seq, tomb.seq);
+
+    // Made again: its heads continue the sequence, and mirrors follow the new bucket.
+    a.create_bucket("bkt", "root").unwrap();
+    let k2 = put(&a, "k2", b"two").await;
+    a.commit_roots().unwrap();
+    assert!(a.store().latest_root("bkt").unwrap().unwrap().seq > tomb.seq);
+    assert_eq!(
+        b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+        ["bkt"]
+    );
+    assert_eq!(b.object("bkt", "k2").unwrap().cid, k2.cid);
+    assert!(b.object("bkt", "k1").is_err());
+    assert!(!b.bucket("bkt").unwrap().is_public());
+}

@@ -436,6 +436,11 @@ impl MetaTxn<'_> {
         self.put_named(RECORDS, key, bytes)
     }
 
+    /// Forgets a record kept for the cluster; whether it existed.
+    pub fn delete_record(&self, key: &str) -> Result<bool, StoreError> {
+        self.delete_named(RECORDS, key)
+    }
+
     /// Keeps an upload job's record.
     pub fn put_job(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
         self.put_named(JOBS, id, record)

@@ -1,6 +1,7 @@
 //! A three-node cluster on 127.0.0.1: nodes bootstrap from the first; what is written on one
 //! node reads byte-exact on every other through S3 GET/HEAD/LIST, the gateway and `cairn cat`;
-//! another node's bucket is read-only; providers are announced in the DHT.
+//! another node's bucket is read-only; a change of its ACL and its deletion reach every node;
+//! providers are announced in the DHT.
 
 mod common;
 
@@ -194,6 +195,45 @@ async fn every_node_reads_what_any_node_wrote() {
         }
     })
     .await;
+
+    // A change of the bucket's record alone reaches the others: made private on the owner,
+    // it is refused to anonymous readers everywhere.
+    assert_eq!(nodes[2].raw("GET", "/shared/small.txt").0, 200);
+    s3.put_bucket_acl()
+        .bucket("shared")
+        .acl(aws_sdk_s3::types::BucketCannedAcl::Private)
+        .send()
+        .await
+        .unwrap();
+    for (i, node) in nodes.iter().enumerate() {
+        eventually(30, &format!("the private bucket on node {i}"), || {
+            let status = node.raw("GET", "/shared/small.txt").0;
+            async move { (status == 403).then_some(()) }
+        })
+        .await;
+    }
+
+    // Deleted by its owner: gone from every node (a tombstone head), not left read-only.
+    for (key, _) in &objects {
+        s3.delete_object()
+            .bucket("shared")
+            .key(*key)
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_bucket().bucket("shared").send().await.unwrap();
+    for (i, node) in nodes.iter().enumerate() {
+        let client = node.client();
+        eventually(30, &format!("the deleted bucket gone on node {i}"), || {
+            let client = client.clone();
+            async move {
+                let err = client.head_bucket().bucket("shared").send().await.err()?;
+                (err.raw_response()?.status().as_u16() == 404).then_some(())
+            }
+        })
+        .await;
+    }
 
     // The DHT knows who provides the added file (announced by node 2's provide job).
     let provider = peer_id(&nodes[2]);
