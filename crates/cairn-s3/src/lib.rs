@@ -42,14 +42,21 @@ struct BodyChecks {
     content_md5: Option<String>,
 }
 
-/// The SSE-C key of a request whose input has the `sse_customer_*` fields, checked
-/// ([`sse::customer`]).
+/// The SSE-C key of a request whose input has the `sse_customer_*` fields (or, with
+/// `copy_source`, the `copy_source_sse_customer_*` ones), checked ([`sse::customer`]).
 macro_rules! sse_customer {
     ($input:expr) => {
         sse::customer(
             $input.sse_customer_algorithm.as_deref(),
             $input.sse_customer_key.as_deref(),
             $input.sse_customer_key_md5.as_deref(),
+        )
+    };
+    (copy_source $input:expr) => {
+        sse::customer(
+            $input.copy_source_sse_customer_algorithm.as_deref(),
+            $input.copy_source_sse_customer_key.as_deref(),
+            $input.copy_source_sse_customer_key_md5.as_deref(),
         )
     };
 }
@@ -882,11 +889,7 @@ impl S3 for CairnS3 {
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let source_customer = sse::customer(
-            input.copy_source_sse_customer_algorithm.as_deref(),
-            input.copy_source_sse_customer_key.as_deref(),
-            input.copy_source_sse_customer_key_md5.as_deref(),
-        )?;
+        let source_customer = sse_customer!(copy_source input)?;
         sse::check_read(&src.info.meta, source_customer.as_ref())?;
         let customer = sse_customer!(input)?;
         let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
@@ -1329,11 +1332,7 @@ impl S3 for CairnS3 {
             .map_err(s3_err)?;
         let customer = sse_customer!(input)?;
         let sealing = self.part_sealing(&input.bucket, &upload.meta, customer)?;
-        let source_customer = sse::customer(
-            input.copy_source_sse_customer_algorithm.as_deref(),
-            input.copy_source_sse_customer_key.as_deref(),
-            input.copy_source_sse_customer_key_md5.as_deref(),
-        )?;
+        let source_customer = sse_customer!(copy_source input)?;
         let source = self.copy_source(
             input.copy_source,
             conditional::Conditions {

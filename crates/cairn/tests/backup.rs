@@ -12,7 +12,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Server, ok};
+use common::{Server, ok, pattern_seeded};
 use serde_json::Value;
 
 /// `cairn ARGS --data DATA` with its backup cache under `cache`.
@@ -45,19 +45,6 @@ fn api(data: &Path, path: &str) -> Value {
 
 fn blocks(data: &Path) -> u64 {
     api(data, "/repo/stat")["blocks"].as_u64().unwrap()
-}
-
-/// xorshift bytes, distinct per seed.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed.wrapping_mul(0x100_0000_01B3);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn set_mtime(path: &Path, secs: u64, nanos: u32) {
@@ -93,7 +80,7 @@ fn build(src: &Path) -> u64 {
                     .find(|b| (b.0, b.1, b.2) == (d, s, f))
                     .map_or((n as usize * 37) % 3000, |b| b.3);
                 let path = sub.join(format!("f{f:03}.dat"));
-                std::fs::write(&path, bytes(size, n)).unwrap();
+                std::fs::write(&path, pattern_seeded(size, n)).unwrap();
                 total += size as u64;
                 std::fs::set_permissions(
                     &path,

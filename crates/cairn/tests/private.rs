@@ -32,6 +32,25 @@ fn disk_holds_marker(server: &Server) -> bool {
         .any(|f| holds_marker(&std::fs::read(f).unwrap()))
 }
 
+/// Bytes `first..=last` of `bucket/key`, read with a ranged GET.
+async fn get_range(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    first: usize,
+    last: usize,
+) -> Vec<u8> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .range(format!("bytes={first}-{last}"))
+        .send()
+        .await
+        .unwrap();
+    out.body.collect().await.unwrap().into_bytes().to_vec()
+}
+
 #[tokio::test]
 async fn encrypted_buckets_through_s3() {
     let keys = tempfile::tempdir().unwrap();
@@ -123,17 +142,8 @@ async fn encrypted_buckets_through_s3() {
         .await
         .unwrap();
     assert_eq!(whole.body.collect().await.unwrap().into_bytes(), data);
-    let part = s3
-        .get_object()
-        .bucket("enc")
-        .key("secret.bin")
-        .range("bytes=100000-2500000")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        part.body.collect().await.unwrap().into_bytes(),
-        &data[100_000..=2_500_000]
+    assert!(
+        get_range(&s3, "enc", "secret.bin", 100_000, 2_500_000).await == data[100_000..=2_500_000]
     );
     assert!(!disk_holds_marker(&server), "a block file holds plaintext");
     // The object's DAG as a CAR: ciphertext too.
@@ -185,17 +195,10 @@ async fn encrypted_buckets_through_s3() {
         .send()
         .await
         .unwrap();
-    let got = s3
-        .get_object()
-        .bucket("enc")
-        .key("big")
-        .range(format!("bytes={}-{}", (5 << 20) - 10, (5 << 20) + 10))
-        .send()
-        .await
-        .unwrap();
+    let (first, last) = ((5 << 20) - 10, (5 << 20) + 10);
     assert_eq!(
-        got.body.collect().await.unwrap().into_bytes(),
-        &big[(5 << 20) - 10..=(5 << 20) + 10]
+        get_range(&s3, "enc", "big", first, last).await,
+        &big[first..=last]
     );
     assert!(!disk_holds_marker(&server));
 
@@ -537,19 +540,7 @@ async fn shares_reach_the_readers_own_node() {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     };
     assert!(got == v1, "the reader's node serves other bytes");
-    let part = b
-        .client()
-        .get_object()
-        .bucket("vault")
-        .key("doc")
-        .range("bytes=70000-140000")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        part.body.collect().await.unwrap().into_bytes(),
-        &v1[70_000..=140_000]
-    );
+    assert!(get_range(&b.client(), "vault", "doc", 70_000, 140_000).await == v1[70_000..=140_000]);
     assert!(!disk_holds_marker(&b), "blocks fetched by B are ciphertext");
 
     // A new version is shared too, until revoked.

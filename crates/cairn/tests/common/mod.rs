@@ -207,7 +207,12 @@ pub fn shared_dir() -> PathBuf {
 /// `len` bytes from a xorshift stream: no 256 KiB chunk repeats, so a misordered or dropped leaf
 /// changes the CID and the bytes read back.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ u64::from(seed);
+    pattern_seeded(len, u64::from(seed))
+}
+
+/// [`pattern`] for any number of distinct seeds (e.g. one per file of a large tree).
+pub fn pattern_seeded(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ seed;
     (0..len)
         .map(|_| {
             x ^= x << 13;
