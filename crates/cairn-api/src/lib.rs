@@ -18,6 +18,7 @@ use serde_json::json;
 
 pub mod backup;
 pub mod buckets;
+pub mod gate;
 mod private;
 
 /// The file in the data folder that says where the API listens and its token.
@@ -35,9 +36,11 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
     routes(node, net).layer(middleware::from_fn_with_state(token, auth))
 }
 
-/// The API's routes with no gate of their own: the caller puts one in front (the local
+/// The API's routes behind the node's authorization ([`gate`]); the caller puts its own
+/// authentication in front, which names the [`cairn_node::access::Caller`] (the local
 /// listener's token in [`router`]; the gateway listener's security mode for a remote CLI).
 pub fn routes(node: Node, net: Option<cairn_net::NetHandle>) -> Router {
+    let gatekeeper = node.clone();
     let state = AppState { node, net };
     Router::new()
         .route("/api/v0/id", get(id))
@@ -88,6 +91,7 @@ pub fn routes(node: Node, net: Option<cairn_net::NetHandle>) -> Router {
         .route("/api/v0/cluster/check", post(cluster_check))
         .route("/api/v0/cluster/margins", get(cluster_margins))
         .with_state(state)
+        .layer(middleware::from_fn_with_state(gatekeeper, gate::gate))
 }
 
 async fn auth(State(token): State<std::sync::Arc<String>>, req: Request, next: Next) -> Response {
@@ -98,6 +102,10 @@ async fn auth(State(token): State<std::sync::Arc<String>>, req: Request, next: N
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
     if ok {
+        // The local API's token is the operator's.
+        let mut req = req;
+        req.extensions_mut()
+            .insert(cairn_node::access::Caller::Root);
         next.run(req).await
     } else {
         fail(StatusCode::UNAUTHORIZED, "missing or wrong API token").into_response()
@@ -392,11 +400,19 @@ async fn key_delete(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     }
 }
 
-async fn bucket_list(State(s): State<AppState>) -> ApiResult {
+async fn bucket_list(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<cairn_node::access::Caller>,
+) -> ApiResult {
     let buckets: Vec<_> = s
         .node
         .buckets()?
         .into_iter()
+        // root sees every bucket, a user its own
+        .filter(|(_, r)| {
+            caller == cairn_node::access::Caller::Root
+                || cairn_node::access::local_owner(r) == caller.name()
+        })
         .map(|(n, r)| json!({ "name": n, "owner": r.owner, "public": r.is_public() }))
         .collect();
     Ok(Json(buckets).into_response())
@@ -406,7 +422,7 @@ async fn bucket_set_public(State(s): State<AppState>, Query(q): Params) -> ApiRe
     let bucket = arg(&q, "arg")?.to_owned();
     let public = q.get("off").map(String::as_str) != Some("true");
     let node = s.node.clone();
-    let rec = blocking(move || node.update_bucket(&bucket, |b| b.public = public)).await?;
+    let rec = blocking(move || node.set_public(&bucket, public)).await?;
     Ok(Json(json!({ "public": rec.is_public() })).into_response())
 }
 

@@ -22,13 +22,22 @@ fn bucket_and_key(path: &str) -> Result<(String, String), crate::ApiError> {
     }
 }
 
-/// `POST /api/v0/bucket/create?arg=B[&encrypted=true]` — a bucket owned by the root user.
-pub(crate) async fn create(State(s): State<AppState>, Query(q): Params) -> ApiResult {
+/// `POST /api/v0/bucket/create?arg=B[&encrypted=true]` — a bucket owned by the caller (the
+/// root user for the operator).
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    axum::Extension(caller): axum::Extension<cairn_node::access::Caller>,
+    Query(q): Params,
+) -> ApiResult {
     let bucket = arg(&q, "arg")?.to_owned();
     let encrypted = q.get("encrypted").map(String::as_str) == Some("true");
+    let owner = caller
+        .name()
+        .ok_or_else(|| fail(StatusCode::FORBIDDEN, "making a bucket needs credentials"))?
+        .to_owned();
     let node = s.node.clone();
     blocking(move || {
-        node.create_bucket(&bucket, cairn_node::keys::ROOT_USER)?;
+        node.create_bucket(&bucket, &owner)?;
         if encrypted {
             node.set_bucket_encryption(&bucket, true)?;
         }

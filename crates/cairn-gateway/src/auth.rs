@@ -11,8 +11,12 @@
 //!   key is still listed.
 //!
 //! A missing credential is `401` (with `WWW-Authenticate: Bearer`), a wrong one `403`.
+//!
+//! Who the caller then is goes on with the request (a [`Caller`] in its extensions): in
+//! `public` mode nobody in particular (anonymous), in `secret` mode the operator (root), in
+//! `allowlist` mode the user of the key (named by its `cpk1…` text, also as an S3 user). What
+//! the caller may do is not decided here but by the node ([`cairn_node::Node::authorize`]).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,9 +27,11 @@ use axum::response::{IntoResponse, Json, Response};
 use cairn_crypt::identity::PublicId;
 use cairn_crypt::login::{ReplayGuard, check_token, issue_token};
 use cairn_crypt::{CryptError, Key};
+use cairn_node::access::Caller;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::HashMap;
 
 /// Who may call the APIs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +58,8 @@ impl Security {
 /// The APIs' gatekeeper: the mode, the token key and the replay memory of logins.
 pub struct Auth {
     security: Security,
-    allowed: HashSet<[u8; 32]>,
+    /// Allowlist mode: each listed signing key and the user name it acts as.
+    allowed: HashMap<[u8; 32], String>,
     token_key: Key,
     token_ttl: Duration,
     guard: Mutex<ReplayGuard>,
@@ -91,8 +98,8 @@ impl Auth {
     /// `skew` of the node's clock.
     pub fn new(security: Security, token_key: Key, token_ttl: Duration, skew: Duration) -> Self {
         let allowed = match &security {
-            Security::Allowlist(keys) => keys.iter().map(|k| k.sign).collect(),
-            _ => HashSet::new(),
+            Security::Allowlist(keys) => keys.iter().map(|k| (k.sign, k.to_string())).collect(),
+            _ => HashMap::new(),
         };
         Auth {
             security,
@@ -108,10 +115,10 @@ impl Auth {
         &self.security
     }
 
-    /// Whether a request with this `Authorization` header may go on: `Ok`, or the refusal.
-    pub fn check(&self, authorization: Option<&str>) -> Result<(), Box<Response>> {
+    /// Who a request with this `Authorization` header is, or the refusal.
+    pub fn check(&self, authorization: Option<&str>) -> Result<Caller, Box<Response>> {
         if self.security == Security::Public {
-            return Ok(());
+            return Ok(Caller::Anonymous);
         }
         let presented = authorization.and_then(|v| v.strip_prefix("Bearer "));
         let Some(presented) = presented.map(str::trim) else {
@@ -121,16 +128,19 @@ impl Auth {
             })));
         };
         match &self.security {
-            Security::Public => Ok(()),
+            Security::Public => Ok(Caller::Anonymous),
             Security::Secret(secret) => {
-                if same_secret(presented.as_bytes(), secret.as_bytes()) {
-                    Ok(())
+                // An empty secret is no secret: nothing matches it.
+                if !secret.is_empty() && same_secret(presented.as_bytes(), secret.as_bytes()) {
+                    Ok(Caller::Root)
                 } else {
                     Err(Box::new(error(StatusCode::FORBIDDEN, "wrong secret")))
                 }
             }
             Security::Allowlist(_) => match check_token(&self.token_key, presented, now_ms()) {
-                Ok((user, _)) if self.allowed.contains(&user) => Ok(()),
+                Ok((user, _)) if self.allowed.contains_key(&user) => {
+                    Ok(Caller::User(self.allowed[&user].clone()))
+                }
                 Ok(_) => Err(Box::new(error(
                     StatusCode::FORBIDDEN,
                     "this key is not on the allowlist",
@@ -186,6 +196,11 @@ impl Auth {
             Some(s) => s,
             None => return error(StatusCode::BAD_REQUEST, "signature: 128 hex digits"),
         };
+        // Unlisted keys are refused before the replay guard remembers anything of them:
+        // strangers cannot fill it.
+        if !self.allowed.contains_key(&user.sign) {
+            return error(StatusCode::FORBIDDEN, "this key is not on the allowlist");
+        }
         let now = now_ms();
         if let Err(e) = self
             .guard
@@ -205,9 +220,6 @@ impl Auth {
                 other => error(StatusCode::BAD_REQUEST, other),
             };
         }
-        if !self.allowed.contains(&user.sign) {
-            return error(StatusCode::FORBIDDEN, "this key is not on the allowlist");
-        }
         let expires_ms = now.saturating_add(self.token_ttl.as_millis() as u64);
         Json(json!({
             "token": issue_token(&self.token_key, &user.sign, expires_ms),
@@ -224,7 +236,11 @@ pub async fn authorize(State(auth): State<Arc<Auth>>, req: Request, next: Next) 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     match auth.check(header) {
-        Ok(()) => next.run(req).await,
+        Ok(caller) => {
+            let mut req = req;
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
         Err(refusal) => *refusal,
     }
 }

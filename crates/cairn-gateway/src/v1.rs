@@ -16,6 +16,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use cairn_dag::Cid;
+use cairn_node::access::{Action, Caller, Resource};
 use cairn_node::jobs::SubmitError;
 use cairn_node::{CidVersion, Node, NodeError};
 use futures::TryStreamExt;
@@ -169,6 +170,30 @@ fn cid_and_ext(name: &str) -> Result<(Cid, Option<&str>), Box<Response>> {
     parse_name(name).map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, e)))
 }
 
+/// Asks the node whether the caller the gate admitted may read `cid`; the refusal if not
+/// (a caller the gate did not name is refused: deny on doubt).
+async fn may_read(
+    node: &Node,
+    extensions: &axum::http::Extensions,
+    cid: Cid,
+) -> Result<(), Response> {
+    let caller = extensions
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| error(StatusCode::FORBIDDEN, "the caller is not known"))?;
+    let node = node.clone();
+    let decided = tokio::task::spawn_blocking(move || {
+        node.authorize(&caller, Action::ReadCid, &Resource::cid(cid))
+    })
+    .await;
+    match decided {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(NodeError::AccessDenied(why))) => Err(error(StatusCode::FORBIDDEN, why)),
+        Ok(Err(e)) => Err(node_error(e)),
+        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e)),
+    }
+}
+
 /// `GET|HEAD /files/{cid}[.ext]`: the file (Range, ETag, content type from `.ext` else
 /// sniffed); `HEAD` answers whether it exists.
 async fn file(State(v1): State<V1>, Path(name): Path<String>, req: Request) -> Response {
@@ -177,12 +202,16 @@ async fn file(State(v1): State<V1>, Path(name): Path<String>, req: Request) -> R
         Err(r) => return *r,
     };
     let (mut parts, _) = req.into_parts();
+    if let Err(refusal) = may_read(&v1.node, &parts.extensions, cid).await {
+        return refusal;
+    }
     let method = parts.method.clone();
     let query = ext.map_or(String::new(), |e| format!("?filename={cid}.{e}"));
     parts.uri = match format!("/ipfs/{cid}{query}").parse() {
         Ok(uri) => uri,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    // The node allowed this caller this CID (above): the gateway serves it as it is.
     let gateway = Gateway {
         node: v1.node.clone(),
         config: GatewayConfig { serve_all: true },
@@ -208,6 +237,7 @@ async fn check(
     State(v1): State<V1>,
     Path(cid): Path<String>,
     query: Result<Query<CheckQuery>, QueryRejection>,
+    req: Request,
 ) -> Response {
     let Ok(Query(q)) = query else {
         return error(StatusCode::BAD_REQUEST, "malformed query: hard=true|false");
@@ -216,6 +246,9 @@ async fn check(
         Ok((cid, _)) => cid,
         Err(r) => return *r,
     };
+    if let Err(refusal) = may_read(&v1.node, req.extensions(), cid).await {
+        return refusal;
+    }
     let hard = q.hard.unwrap_or(false);
     let node = v1.node.clone();
     let report = tokio::task::spawn_blocking(move || node.check(&cid, hard)).await;

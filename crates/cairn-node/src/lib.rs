@@ -1,6 +1,7 @@
 //! Cairn's service core: the one place where an add and a read are orchestrated over the block
 //! store. Later layers (S3, gateway, network) call into [`Node`]; it never calls them.
 //!
+//! * [`access`] — who may do what: the one authorization decision every door asks.
 //! * [`import`] — streaming, parallel UnixFS import of byte streams, files and directory trees.
 //! * [`export`] — verified streaming reads of files and ranges, path resolution, listings,
 //!   writing trees back to disk.
@@ -25,6 +26,7 @@
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
 
+pub mod access;
 pub mod bucket_car;
 pub mod car;
 pub mod check;

@@ -20,21 +20,25 @@ use crate::import::FileImporter;
 use crate::{CidVersion, Node, NodeError};
 
 /// What is stored about a bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BucketRecord {
     /// Creation time, Unix milliseconds.
     pub created_ms: i64,
     /// The owning user.
     pub owner: String,
-    /// Public by ACL: `cairn bucket set-public` or the `public-read` canned ACL.
+    /// The bucket's `public-read` ACL: anyone may list it (not read its objects: that takes
+    /// an object's own ACL or the policy).
     #[serde(default)]
     pub public: bool,
     /// The bucket policy document as set (JSON), if any.
     #[serde(default)]
     pub policy: Option<String>,
-    /// Public by policy: the policy allows anonymous `s3:GetObject` on the whole bucket.
+    /// The policy allows anonymous `s3:GetObject` on the whole bucket (its current versions).
     #[serde(default)]
     pub policy_public: bool,
+    /// The policy allows anonymous `s3:ListBucket`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub policy_list: bool,
     /// Versioning state: `None` (never enabled), `Enabled` or `Suspended`.
     #[serde(default)]
     pub versioning: Option<String>,
@@ -56,10 +60,41 @@ pub struct BucketRecord {
 }
 
 impl BucketRecord {
-    /// Anyone may read (list, get, head) without credentials, by ACL or by policy.
-    pub fn is_public(&self) -> bool {
-        self.public || self.policy_public
+    /// Anyone may list the bucket (its ACL or its policy says so).
+    pub fn listable(&self) -> bool {
+        self.public || self.policy_list
     }
+
+    /// Anyone may list the bucket and read its current objects: what `cairn bucket
+    /// set-public` makes, and what the gateway publishes whole (the bucket's roots).
+    pub fn is_public(&self) -> bool {
+        self.listable() && self.policy_public
+    }
+}
+
+/// The bucket policy `cairn bucket set-public` writes: anonymous `s3:GetObject` on every
+/// object and `s3:ListBucket` on the bucket.
+pub fn public_policy(bucket: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CairnPublicRead",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": format!("arn:aws:s3:::{bucket}/*"),
+            },
+            {
+                "Sid": "CairnPublicList",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:ListBucket",
+                "Resource": format!("arn:aws:s3:::{bucket}"),
+            },
+        ],
+    })
+    .to_string()
 }
 
 /// What is stored about an object (besides its DAG root).
@@ -304,14 +339,7 @@ impl Node {
         let record = encode(&BucketRecord {
             created_ms: now_ms(),
             owner: owner.to_owned(),
-            public: false,
-            policy_public: false,
-            policy: None,
-            versioning: None,
-            mirror: None,
-            taken_over: None,
-            redundancy: None,
-            encryption: None,
+            ..Default::default()
         })?;
         self.store().update(|txn| {
             if let Some(existing) = txn.bucket(name)? {
@@ -330,6 +358,19 @@ impl Node {
             Ok(())
         })?;
         self.replicate_bucket(name)
+    }
+
+    /// `cairn bucket set-public`: the bucket gets (or, `public = false`, loses) the policy
+    /// that lets anyone list it and read its current objects — [`public_policy`].
+    pub fn set_public(&self, bucket: &str, public: bool) -> Result<BucketRecord, NodeError> {
+        self.update_bucket(bucket, |b| {
+            b.policy = public.then(|| public_policy(bucket));
+            b.policy_public = public;
+            b.policy_list = public;
+            if !public {
+                b.public = false;
+            }
+        })
     }
 
     /// Changes a bucket's record (public flag, policy, versioning, redundancy, encryption) in

@@ -1,11 +1,15 @@
-//! Which CIDs the node publishes to anonymous readers (the gateway's default policy): pinned
-//! CIDs (what `cairn add` stored), the roots of current objects in public buckets, and the
-//! retained roots of public buckets. Everything reachable by path below a published CID is
-//! readable through it; objects of private buckets are not served by CID.
+//! Which CIDs the node publishes to anonymous readers (the gateway, Bitswap strangers, the
+//! provider records): pinned CIDs (what `cairn add` stored), the roots of current objects an
+//! anonymous caller may read (by the version's `public-read` ACL or the bucket's policy — the
+//! same [`crate::access::decide`] the S3 door asks), and the current root of a bucket anyone
+//! may list and read. Everything reachable by path below a published CID is readable through
+//! it; objects nobody published are not served by CID, and a public bucket's older roots are
+//! not either (they may hold what was private then).
 
 use cairn_dag::Cid;
 
-use crate::objects::{ObjectMeta, decode};
+use crate::access::{Action, Caller, Facts, decide};
+use crate::objects::{BucketRecord, ObjectMeta, decode};
 use crate::{Node, NodeError};
 
 /// Why a CID may be served, and what is known about it.
@@ -16,22 +20,28 @@ pub struct Published {
 }
 
 impl Node {
-    /// `Some` when `cid` is published: pinned, the root of an object in a public bucket, or a
-    /// root of a public bucket.
+    /// `Some` when `cid` is published: pinned, the root of a current object anyone may read,
+    /// or the current root of a bucket anyone may list and read.
     pub fn published(&self, cid: &Cid) -> Result<Option<Published>, NodeError> {
-        let is_public = |bucket: &str| -> Result<bool, NodeError> {
-            Ok(match self.bucket(bucket) {
-                Ok(record) => record.is_public(),
-                Err(NodeError::NoSuchBucket(_)) => false,
-                Err(e) => return Err(e),
-            })
+        let record = |bucket: &str| -> Result<Option<BucketRecord>, NodeError> {
+            match self.bucket(bucket) {
+                Ok(record) => Ok(Some(record)),
+                Err(NodeError::NoSuchBucket(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
         };
         for (bucket, key) in self.store().objects_with_cid(cid)? {
-            let Some((_, rec)) = self.store().object(&bucket, &key)? else {
+            let (Some((_, rec)), Some(b)) = (self.store().object(&bucket, &key)?, record(&bucket)?)
+            else {
                 continue;
             };
             let meta: ObjectMeta = decode(&rec)?;
-            if meta.public_read || is_public(&bucket)? {
+            let facts = Facts {
+                bucket: Some(&b),
+                version: Some(&meta),
+                current: true,
+            };
+            if decide(&Caller::Anonymous, Action::ReadObject, facts).is_some() {
                 return Ok(Some(Published {
                     content_type: meta.content_type,
                 }));
@@ -41,7 +51,10 @@ impl Node {
             return Ok(Some(Published::default()));
         }
         for bucket in self.store().buckets_with_root(cid)? {
-            if is_public(&bucket)? {
+            let current = self.store().latest_root(&bucket)?;
+            if record(&bucket)?.is_some_and(|b| b.is_public())
+                && current.is_some_and(|r| r.tree == *cid)
+            {
                 return Ok(Some(Published::default()));
             }
         }

@@ -1,5 +1,7 @@
 //! Bucket versioning. Every write records a version: with versioning `Enabled` a new version
-//! id (the hex of a global sequence number, so ids sort by age); otherwise the version `null`,
+//! id — opaque and unguessable (128 random bits), so nobody can walk a key's history by
+//! counting; the order of versions is kept apart, by the global sequence number the versions
+//! table is keyed with — otherwise the version `null`,
 //! replacing the previous `null` one. A delete in a versioned bucket writes a delete marker;
 //! deleting a specific version removes it and, if it was the newest, makes the next one
 //! current. The objects table always holds the current version, so plain GETs and listings
@@ -16,15 +18,13 @@ pub const ENABLED: &str = "Enabled";
 /// Versioning suspended (new writes are version `null`; history is kept).
 pub const SUSPENDED: &str = "Suspended";
 
-/// The id of the version written with sequence number `seq`.
-pub fn version_id(seq: u64) -> String {
-    format!("{seq:016x}")
-}
-
-fn seq_of(id: &str) -> Option<u64> {
-    (id.len() == 16)
-        .then(|| u64::from_str_radix(id, 16).ok())
-        .flatten()
+/// A new version id: 32 characters from a 62-letter alphabet (190 random bits), the shape of
+/// S3's ids. Ids say nothing about order or count.
+pub fn new_version_id() -> Result<String, NodeError> {
+    crate::keys::random_string(
+        32,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+    )
 }
 
 fn bucket_of(txn: &MetaTxn<'_>, bucket: &str) -> Result<BucketRecord, NodeError> {
@@ -56,7 +56,7 @@ pub(crate) fn record_put(
     let b = bucket_of(txn, bucket)?;
     let seq = txn.next_seq()?;
     if b.versioning.as_deref() == Some(ENABLED) {
-        meta.version_id = Some(version_id(seq));
+        meta.version_id = Some(new_version_id()?);
     } else {
         meta.version_id = None;
         remove_null_versions(txn, bucket, key)?;
@@ -83,7 +83,11 @@ pub(crate) fn record_delete(
             let seq = txn.next_seq()?;
             let marker = ObjectMeta {
                 last_modified_ms: now_ms(),
-                version_id: (state == ENABLED).then(|| version_id(seq)),
+                version_id: if state == ENABLED {
+                    Some(new_version_id()?)
+                } else {
+                    None
+                },
                 ..Default::default()
             };
             txn.put_version(bucket, key, seq, None, &encode(&marker)?)?;
@@ -116,9 +120,9 @@ fn find_version(
 ) -> Result<Option<(usize, ObjectMeta)>, NodeError> {
     for (i, v) in versions.iter().enumerate() {
         let meta: ObjectMeta = decode(&v.record)?;
-        let matches = match seq_of(id) {
-            Some(seq) => v.seq == seq && meta.version_id.as_deref() == Some(id),
-            None => id == "null" && meta.version_id.is_none(),
+        let matches = match meta.version_id.as_deref() {
+            Some(mine) => mine == id,
+            None => id == "null",
         };
         if matches {
             return Ok(Some((i, meta)));
@@ -251,7 +255,10 @@ impl Node {
             Some(k) => {
                 let seq = match version_marker {
                     Some("null") => self.null_version_seq(bucket, k)?,
-                    Some(v) => seq_of(v),
+                    Some(v) => {
+                        let versions = self.store().versions_of(bucket, k)?;
+                        find_version(&versions, v)?.map(|(i, _)| versions[i].seq)
+                    }
                     None => None,
                 };
                 Some((k, seq))
@@ -310,7 +317,8 @@ mod tests {
             v1.meta.version_id.clone().unwrap(),
             v2.meta.version_id.clone().unwrap(),
         );
-        assert!(id2 > id1);
+        assert_ne!(id2, id1);
+        assert!(id1.len() >= 16 && id1.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_eq!(node.object("bkt", "k").unwrap().cid, v2.cid);
         assert_eq!(node.object_version("bkt", "k", &id1).unwrap().cid, v1.cid);
         assert_eq!(node.object_version("bkt", "k", "null").unwrap().cid, v0.cid);

@@ -411,7 +411,7 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
     let before = a.store().latest_root("bkt").unwrap().unwrap();
 
     // A change of the record alone is a new head (same tree), and mirrors take it.
-    a.update_bucket("bkt", |r| r.public = true).unwrap();
+    a.set_public("bkt", true).unwrap();
     a.commit_roots().unwrap();
     let after = a.store().latest_root("bkt").unwrap().unwrap();
     assert_eq!((after.seq, after.tree), (before.seq + 1, before.tree));

@@ -1,8 +1,10 @@
-//! ACLs and bucket policies, reduced to what Cairn enforces: a bucket is private or public
-//! (anyone may read), an object may be `public-read`. Canned ACLs `private` and `public-read`
-//! and grant lists of exactly those shapes are accepted; a bucket policy is accepted when every
-//! statement is an anonymous `s3:GetObject` allow over the whole bucket. Anything Cairn could
-//! not enforce is refused with `NotImplemented` rather than stored and ignored.
+//! ACLs and bucket policies, reduced to what Cairn enforces: a bucket's `public-read` ACL
+//! lets anyone list it, an object version's `public-read` ACL lets anyone read it, and a bucket
+//! policy may let anyone read every current object (`s3:GetObject` on `bucket/*`) and list the
+//! bucket (`s3:ListBucket`). Canned ACLs `private` and `public-read` and grant lists of exactly
+//! those shapes are accepted; a policy is accepted when every statement is one of those two
+//! anonymous allows. Anything Cairn could not enforce is refused with `NotImplemented` rather
+//! than stored and ignored. The decisions themselves are the node's (`cairn_node::access`).
 
 use s3s::dto::*;
 use s3s::{S3Result, s3_error};
@@ -98,9 +100,19 @@ pub fn policy_is_public(policy: &AccessControlPolicy) -> S3Result<bool> {
     Ok(public)
 }
 
+/// What a bucket policy grants anonymous callers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PolicyGrants {
+    /// `s3:GetObject` on every object.
+    pub get: bool,
+    /// `s3:ListBucket` on the bucket.
+    pub list: bool,
+}
+
 /// Checks a bucket policy document: every statement must allow anonymous `s3:GetObject` on
-/// all of the bucket's objects. Returns whether the bucket becomes public.
-pub fn bucket_policy_is_public(bucket: &str, doc: &str) -> S3Result<bool> {
+/// all of the bucket's objects, or anonymous `s3:ListBucket` on the bucket. Returns what it
+/// grants.
+pub fn bucket_policy_grants(bucket: &str, doc: &str) -> S3Result<PolicyGrants> {
     let v: serde_json::Value = serde_json::from_str(doc)
         .map_err(|e| s3_error!(MalformedPolicy, "policy is not JSON: {e}"))?;
     let statements = match &v["Statement"] {
@@ -119,22 +131,32 @@ pub fn bucket_policy_is_public(bucket: &str, doc: &str) -> S3Result<bool> {
         }
     };
     let all_objects = [format!("arn:aws:s3:::{bucket}/*"), "*".to_owned()];
+    let the_bucket = [format!("arn:aws:s3:::{bucket}"), "*".to_owned()];
+    let mut grants = PolicyGrants::default();
     for st in &statements {
         let principal = &st["Principal"];
         let anonymous = principal == "*" || strings(&principal["AWS"]).iter().any(|p| p == "*");
         let effect_allow = st["Effect"] == "Allow";
         let actions = strings(&st["Action"]);
-        let get_only = !actions.is_empty() && actions.iter().all(|a| a == "s3:GetObject");
+        let only = |action: &str| !actions.is_empty() && actions.iter().all(|a| a == action);
         let resources = strings(&st["Resource"]);
-        let whole = !resources.is_empty() && resources.iter().all(|r| all_objects.contains(r));
-        if !(anonymous && effect_allow && get_only && whole && st.get("Condition").is_none()) {
+        let on = |allowed: &[String]| {
+            !resources.is_empty() && resources.iter().all(|r| allowed.contains(r))
+        };
+        let plain = anonymous && effect_allow && st.get("Condition").is_none();
+        if plain && only("s3:GetObject") && on(&all_objects) {
+            grants.get = true;
+        } else if plain && only("s3:ListBucket") && on(&the_bucket) {
+            grants.list = true;
+        } else {
             return Err(s3_error!(
                 NotImplemented,
-                "only policies allowing anonymous s3:GetObject on the whole bucket are supported"
+                "only policies allowing anonymous s3:GetObject on the whole bucket and \
+                 s3:ListBucket on it are supported"
             ));
         }
     }
-    Ok(!statements.is_empty())
+    Ok(grants)
 }
 
 #[cfg(test)]
@@ -144,17 +166,25 @@ mod tests {
     #[test]
     fn policies() {
         let public = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pics/*"}]}"#;
-        assert!(bucket_policy_is_public("pics", public).unwrap());
+        assert!(bucket_policy_grants("pics", public).unwrap().get);
+        let both = cairn_node::objects::public_policy("pics");
+        assert_eq!(
+            bucket_policy_grants("pics", &both).unwrap(),
+            PolicyGrants {
+                get: true,
+                list: true
+            }
+        );
         let aws_star = r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::pics/*"]}}"#;
-        assert!(bucket_policy_is_public("pics", aws_star).unwrap());
+        assert!(bucket_policy_grants("pics", aws_star).unwrap().get);
         let partial = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::pics/public/*"}]}"#;
         assert!(
-            bucket_policy_is_public("pics", partial).is_err(),
+            bucket_policy_grants("pics", partial).is_err(),
             "a prefix grant must not open the bucket"
         );
         let put = r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::pics/*"}]}"#;
-        assert!(bucket_policy_is_public("pics", put).is_err());
-        assert!(bucket_policy_is_public("pics", "nope").is_err());
+        assert!(bucket_policy_grants("pics", put).is_err());
+        assert!(bucket_policy_grants("pics", "nope").is_err());
         assert!(canned_is_public("public-read").unwrap());
         assert!(!canned_is_public("private").unwrap());
         assert!(canned_is_public("public-read-write").is_err());

@@ -1,13 +1,15 @@
 //! Who is asking: request authentication (the secret key of an access key, for s3s's SigV4
-//! checks) and authorization (`CairnAccess`): a bucket's owner — and root, the administrator —
-//! may do anything with it; anyone, even without credentials, may read a public bucket or a
-//! `public-read` object; a request about a bucket that does not exist reaches the operation, so
-//! it answers 404 as S3 does. Everything else is `AccessDenied`.
+//! checks) and the S3 door's question to the node (`CairnAccess`): each operation is mapped
+//! to a node [`Action`] on its bucket, key and version, and [`Node::authorize`] decides — this
+//! door decides nothing itself. A copy's source is asked about too, as a read of the source
+//! version.
 
 use cairn_node::Node;
+use cairn_node::access::{Action, Caller, Grant, Resource};
 use cairn_node::keys::ROOT_USER;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{Credentials, S3Auth, SecretKey};
+use s3s::dto::CopySource;
 use s3s::path::S3Path;
 use s3s::{S3Result, s3_error};
 
@@ -37,7 +39,9 @@ impl Identities {
         }
         match self.node.key(access) {
             Ok(Some(rec)) => Some(rec.user),
-            _ => Some(access.clone()),
+            // A lookup that fails names nobody: the request goes on as anonymous (least
+            // privilege), never as a user the key string might spell.
+            _ => None,
         }
     }
 }
@@ -59,17 +63,66 @@ impl S3Auth for Identities {
     }
 }
 
-/// Operations anyone may run on a public bucket.
-const PUBLIC_BUCKET_READS: &[&str] = &[
-    "GetObject",
-    "HeadObject",
-    "ListObjects",
-    "ListObjectsV2",
-    "HeadBucket",
-    "GetBucketLocation",
-];
+/// The node action an S3 operation is (the table of `docs/security.md`). An operation not
+/// named here is a bucket setting: only its owner and root may run it.
+pub fn action_of(op: &str) -> Action {
+    match op {
+        "ListBuckets" => Action::ListBuckets,
+        "CreateBucket" => Action::CreateBucket,
+        "HeadBucket" | "GetBucketLocation" | "ListObjects" | "ListObjectsV2" => Action::ListBucket,
+        "ListObjectVersions" => Action::ListBucketVersions,
+        "ListMultipartUploads" | "ListParts" => Action::ListBucketUploads,
+        "GetObject" | "HeadObject" => Action::ReadObject,
+        "GetObjectAcl" | "GetObjectTagging" | "GetObjectAttributes" => Action::ReadObjectSettings,
+        "PutObject"
+        | "DeleteObject"
+        | "DeleteObjects"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload"
+        | "AbortMultipartUpload"
+        | "PutObjectAcl"
+        | "PutObjectTagging"
+        | "DeleteObjectTagging" => Action::WriteObject,
+        op if op.starts_with("Get") => Action::ReadBucketSettings,
+        _ => Action::WriteBucketSettings,
+    }
+}
 
-/// Authorization of every S3 request.
+/// The value of query parameter `name` (names and values percent-decoded), if present.
+pub fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (decode(k) == name).then(|| decode(v))
+    })
+}
+
+/// The caller a request's credentials name.
+pub fn caller(ids: &Identities, credentials: Option<&Credentials>) -> Caller {
+    match ids.user(&credentials.cloned()) {
+        Some(user) => Caller::user(&user),
+        None => Caller::Anonymous,
+    }
+}
+
+/// The node's grant for a request's own resource, left by the gate for the operation.
+#[derive(Debug, Clone)]
+pub struct Granted(pub Grant);
+
+/// The node's grant for a copy's source (a read of the source version).
+#[derive(Debug, Clone)]
+pub struct SourceGrant(pub Grant);
+
+/// Authorization of every S3 request: the operation (and, for a copy, its source read as a
+/// `GetObject` of the source version) is put to [`Node::authorize`]; the node decides.
 #[derive(Debug, Clone)]
 pub struct CairnAccess {
     ids: Identities,
@@ -85,55 +138,43 @@ impl CairnAccess {
 #[async_trait::async_trait]
 impl S3Access for CairnAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let user = self.ids.user(&cx.credentials().cloned());
+        let caller = caller(&self.ids, cx.credentials());
         let op = cx.s3_op().name().to_owned();
-        let (bucket, key) = match cx.s3_path() {
-            S3Path::Root => {
-                return match user {
-                    Some(_) => Ok(()),
-                    None => Err(s3_error!(AccessDenied, "Signature is required")),
-                };
+        let action = action_of(&op);
+        let version = query_param(cx.uri(), "versionId");
+        let resource = match (cx.s3_path(), action) {
+            (_, Action::ListBuckets | Action::CreateBucket) | (S3Path::Root, _) => Resource::node(),
+            (S3Path::Bucket { bucket }, _) => Resource::bucket(bucket),
+            (S3Path::Object { bucket, key }, _) => {
+                Resource::object(bucket, key, version.as_deref())
             }
-            S3Path::Bucket { bucket } => (bucket.to_string(), None),
-            S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
-        let record = match self.ids.node.bucket(&bucket) {
-            Ok(record) => record,
-            // NoSuchBucket (or CreateBucket of a new name): let the operation answer.
-            Err(_) => return Ok(()),
-        };
-        if let Some(mirror) = &record.mirror
-            && !["Get", "Head", "List"].iter().any(|p| op.starts_with(p))
-        {
-            return Err(s3_error!(
-                ServiceUnavailable,
-                "bucket {bucket} is owned by another node (key {}…, version {}); it is served \
-                 read-only here — write through its owner, or run `cairn bucket promote \
-                 {bucket}` on this node if the owner is gone",
-                &mirror.owner_key[..mirror.owner_key.len().min(16)],
-                mirror.seq
-            ));
+        let node = &self.ids.node;
+        let grant = node
+            .authorize(&caller, action, &resource)
+            .map_err(crate::convert::s3_err)?;
+        cx.extensions_mut().insert(Granted(grant));
+        if matches!(op.as_str(), "CopyObject" | "UploadPartCopy") {
+            let header = cx
+                .headers()
+                .get("x-amz-copy-source")
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| s3_error!(InvalidArgument, "x-amz-copy-source is missing"))?;
+            let CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            } = CopySource::parse(header)
+                .map_err(|e| s3_error!(InvalidArgument, "x-amz-copy-source: {e}"))?
+            else {
+                return Err(s3_error!(NotImplemented, "access point copy sources"));
+            };
+            let source = Resource::object(&bucket, &key, version_id.as_deref());
+            let grant = node
+                .authorize(&caller, Action::ReadObject, &source)
+                .map_err(crate::convert::s3_err)?;
+            cx.extensions_mut().insert(SourceGrant(grant));
         }
-        if let Some(user) = &user
-            && (*user == record.owner || user == ROOT_USER || op == "CreateBucket")
-        {
-            return Ok(());
-        }
-        if PUBLIC_BUCKET_READS.contains(&op.as_str()) {
-            if record.is_public() {
-                return Ok(());
-            }
-            if let Some(key) = key
-                && (op == "GetObject" || op == "HeadObject")
-                && self
-                    .ids
-                    .node
-                    .object(&bucket, &key)
-                    .is_ok_and(|o| o.meta.public_read)
-            {
-                return Ok(());
-            }
-        }
-        Err(s3_error!(AccessDenied, "Access Denied"))
+        Ok(())
     }
 }

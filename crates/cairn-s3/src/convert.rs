@@ -66,6 +66,14 @@ pub fn s3_err(e: NodeError) -> S3Error {
     }
 }
 
+/// The 404 S3 answers when a bucket has no configuration of some kind (CORS, lifecycle,
+/// encryption, …): clients read it as "none set", not as a failure.
+pub fn not_configured(code: S3ErrorCode, what: &str) -> S3Error {
+    let mut e = S3Error::with_message(code, format!("The bucket has no {what} configuration"));
+    e.set_status_code(http::StatusCode::NOT_FOUND);
+    e
+}
+
 /// The S3 error for a request body that failed while streaming. s3s reports aws-chunked and
 /// payload-hash failures through the body stream with error types it does not export
 /// (`AwsChunkedStreamError`, `UploadStreamError` in 0.14), so they are recognised by their

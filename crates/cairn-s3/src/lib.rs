@@ -19,7 +19,7 @@ use cairn_node::objects::{ObjectInfo, ObjectMeta, StagedObject};
 use cairn_node::{CidVersion, Node};
 use convert::*;
 use s3s::dto::*;
-use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 /// The one region this node answers for.
 pub const REGION: &str = "us-east-1";
@@ -235,27 +235,31 @@ impl CairnS3 {
         Ok(out)
     }
 
-    /// The object (or version) a GET or HEAD reads, once its If-* headers allow it.
+    /// The object (or version) a GET or HEAD reads — exactly the record the gate's
+    /// authorization looked at, when it looked at one — once its If-* headers allow it.
     fn read_target(
         &self,
-        bucket: &str,
-        key: &str,
-        version: Option<&str>,
+        grant: &cairn_node::access::Grant,
+        (bucket, key, version): (&str, &str, Option<&str>),
         conditions: conditional::Conditions,
     ) -> S3Result<ObjectInfo> {
-        let info = match version {
-            Some(v) => self.node.object_version(bucket, key, v),
-            None => self.node.object(bucket, key),
-        }
-        .map_err(s3_err)?;
+        let info = match &grant.object {
+            Some(info) => info.clone(),
+            None => match version {
+                Some(v) => self.node.object_version(bucket, key, v),
+                None => self.node.object(bucket, key),
+            }
+            .map_err(s3_err)?,
+        };
         conditions.check(&info.meta.etag, info.meta.last_modified_ms)?;
         Ok(info)
     }
 
-    /// The object a copy reads (`x-amz-copy-source`, with its version if named) once its
-    /// `x-amz-copy-source-if-*` headers allow it.
+    /// The object a copy reads (`x-amz-copy-source`, with its version if named), as the
+    /// gate authorized it, once its `x-amz-copy-source-if-*` headers allow it.
     fn copy_source(
         &self,
+        extensions: &http::Extensions,
         source: CopySource,
         conditions: conditional::Conditions,
     ) -> S3Result<SourceObject> {
@@ -267,8 +271,13 @@ impl CairnS3 {
         else {
             return Err(s3_error!(NotImplemented, "access point copy sources"));
         };
+        let grant = &granted::<auth::SourceGrant>(extensions)?.0;
         let version = version_id.map(|v| v.to_string());
-        let info = self.read_target(&bucket, &key, version.as_deref(), Default::default())?;
+        let info = self.read_target(
+            grant,
+            (&bucket, &key, version.as_deref()),
+            Default::default(),
+        )?;
         conditions.check_copy_source(&info.meta.etag, info.meta.last_modified_ms)?;
         Ok(SourceObject {
             bucket: bucket.into(),
@@ -333,6 +342,14 @@ impl CairnS3 {
             .map(Some)
             .map_err(s3_err)
     }
+}
+
+/// What the gate left for the operation (an authorization it made); its absence is a
+/// refusal, never a pass.
+fn granted<T: Clone + Send + Sync + 'static>(extensions: &http::Extensions) -> S3Result<&T> {
+    extensions
+        .get::<T>()
+        .ok_or_else(|| s3_error!(AccessDenied, "the request was not authorized"))
 }
 
 fn owner(id: &str) -> Owner {
@@ -642,9 +659,8 @@ impl S3 for CairnS3 {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let info = self.read_target(
-            &input.bucket,
-            &input.key,
-            input.version_id.as_deref(),
+            &granted::<auth::Granted>(&req.extensions)?.0,
+            (&input.bucket, &input.key, input.version_id.as_deref()),
             conditional::Conditions {
                 if_match: input.if_match.clone(),
                 if_none_match: input.if_none_match.clone(),
@@ -732,9 +748,8 @@ impl S3 for CairnS3 {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let info = self.read_target(
-            &input.bucket,
-            &input.key,
-            input.version_id.as_deref(),
+            &granted::<auth::Granted>(&req.extensions)?.0,
+            (&input.bucket, &input.key, input.version_id.as_deref()),
             conditional::Conditions {
                 if_match: input.if_match.clone(),
                 if_none_match: input.if_none_match.clone(),
@@ -877,6 +892,7 @@ impl S3 for CairnS3 {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         let src = self.copy_source(
+            &req.extensions,
             input.copy_source,
             conditional::Conditions {
                 if_match: input.copy_source_if_match,
@@ -1192,9 +1208,9 @@ impl S3 for CairnS3 {
             .bucket_encrypted(&req.input.bucket)
             .map_err(s3_err)?
         {
-            return Err(s3_error!(
-                ServerSideEncryptionConfigurationNotFoundError,
-                "The server side encryption configuration was not found"
+            return Err(not_configured(
+                S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError,
+                "server side encryption",
             ));
         }
         Ok(S3Response::new(GetBucketEncryptionOutput {
@@ -1334,6 +1350,7 @@ impl S3 for CairnS3 {
         let sealing = self.part_sealing(&input.bucket, &upload.meta, customer)?;
         let source_customer = sse_customer!(copy_source input)?;
         let source = self.copy_source(
+            &req.extensions,
             input.copy_source,
             conditional::Conditions {
                 if_match: input.copy_source_if_match,
@@ -1610,11 +1627,12 @@ impl S3 for CairnS3 {
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
-        let public = acl::bucket_policy_is_public(&input.bucket, &input.policy)?;
+        let grants = acl::bucket_policy_grants(&input.bucket, &input.policy)?;
         let (bucket, policy) = (input.bucket, input.policy);
         self.blocking(move |node| {
             node.update_bucket(&bucket, |b| {
-                b.policy_public = public;
+                b.policy_public = grants.get;
+                b.policy_list = grants.list;
                 b.policy = Some(policy);
             })
         })
@@ -1647,6 +1665,7 @@ impl S3 for CairnS3 {
             node.update_bucket(&bucket, |b| {
                 b.policy = None;
                 b.policy_public = false;
+                b.policy_list = false;
             })
         })
         .await?;
@@ -1712,5 +1731,82 @@ impl S3 for CairnS3 {
         Ok(S3Response::new(DeleteObjectTaggingOutput {
             version_id: info.meta.version_id,
         }))
+    }
+
+    // Bucket configurations Cairn does not keep: every bucket has none, and says so the way
+    // S3 does for a bucket without one (404 with the configuration's own code).
+
+    async fn get_bucket_cors(
+        &self,
+        _req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        Err(not_configured(S3ErrorCode::NoSuchCORSConfiguration, "CORS"))
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        _req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        Err(not_configured(
+            S3ErrorCode::NoSuchLifecycleConfiguration,
+            "lifecycle",
+        ))
+    }
+
+    async fn get_bucket_website(
+        &self,
+        _req: S3Request<GetBucketWebsiteInput>,
+    ) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+        Err(not_configured(
+            S3ErrorCode::NoSuchWebsiteConfiguration,
+            "website",
+        ))
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        _req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        Err(not_configured(S3ErrorCode::NoSuchTagSet, "tag set"))
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        _req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        Err(not_configured(
+            S3ErrorCode::ReplicationConfigurationNotFoundError,
+            "replication",
+        ))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        _req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        Err(not_configured(
+            S3ErrorCode::ObjectLockConfigurationNotFoundError,
+            "object lock",
+        ))
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        _req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        Err(not_configured(
+            S3ErrorCode::OwnershipControlsNotFoundError,
+            "ownership controls",
+        ))
+    }
+
+    async fn get_public_access_block(
+        &self,
+        _req: S3Request<GetPublicAccessBlockInput>,
+    ) -> S3Result<S3Response<GetPublicAccessBlockOutput>> {
+        Err(not_configured(
+            S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
+            "public access block",
+        ))
     }
 }

@@ -346,7 +346,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Bucket(BucketCmd::SetPublic { bucket, off }) => {
             let node = open()?;
-            node.update_bucket(&bucket, |b| b.public = !off)?;
+            node.set_public(&bucket, !off)?;
             println!("{bucket} is now {}", if off { "private" } else { "public" });
         }
         Command::Bucket(cmd) => {

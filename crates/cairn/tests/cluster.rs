@@ -65,12 +65,7 @@ async fn every_node_reads_what_any_node_wrote() {
     let owner = &nodes[1];
     let s3 = owner.client();
     s3.create_bucket().bucket("shared").send().await.unwrap();
-    s3.put_bucket_acl()
-        .bucket("shared")
-        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
-        .send()
-        .await
-        .unwrap();
+    common::make_public(&s3, "shared").await;
     let objects = [
         ("small.txt", pattern(100, 1)),
         ("big.bin", pattern(3_000_000, 2)),
@@ -196,12 +191,11 @@ async fn every_node_reads_what_any_node_wrote() {
     })
     .await;
 
-    // A change of the bucket's record alone reaches the others: made private on the owner,
+    // A change of the bucket's record alone reaches the others: its policy dropped on the owner,
     // it is refused to anonymous readers everywhere.
     assert_eq!(nodes[2].raw("GET", "/shared/small.txt").0, 200);
-    s3.put_bucket_acl()
+    s3.delete_bucket_policy()
         .bucket("shared")
-        .acl(aws_sdk_s3::types::BucketCannedAcl::Private)
         .send()
         .await
         .unwrap();

@@ -66,12 +66,7 @@ async fn six_nodes_ec_4_2_lose_two_including_the_owner() {
     let mut nodes = cluster(6, "ec:4+2");
     let s3 = nodes[0].client();
     s3.create_bucket().bucket("durable").send().await.unwrap();
-    s3.put_bucket_acl()
-        .bucket("durable")
-        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
-        .send()
-        .await
-        .unwrap();
+    common::make_public(&s3, "durable").await;
     let sizes = sizes();
     let mut logical = 0u64;
     let mut cids = Vec::new();

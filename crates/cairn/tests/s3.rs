@@ -1129,7 +1129,8 @@ async fn users_owners_and_public_buckets() {
     assert_eq!(server.raw("GET", "/alices/k"), (200, b"mine".to_vec()));
     assert_eq!(server.raw("GET", "/alices?list-type=2").0, 403);
 
-    // public-read bucket: anyone reads and lists, nobody anonymous writes
+    // public-read bucket: anyone lists it (as in S3, the bucket ACL is not a read grant on
+    // its objects), nobody anonymous writes
     alice
         .put_object()
         .bucket("alices")
@@ -1153,7 +1154,8 @@ async fn users_owners_and_public_buckets() {
         .await
         .unwrap();
     assert_eq!(acl.grants().len(), 2);
-    assert_eq!(server.raw("GET", "/alices/p"), (200, b"pub".to_vec()));
+    assert_eq!(server.raw("GET", "/alices/p").0, 403);
+    assert_eq!(server.raw("GET", "/alices/k"), (200, b"mine".to_vec()));
     assert_eq!(server.raw("GET", "/alices?list-type=2").0, 200);
     assert_eq!(server.raw("PUT", "/alices/anon").0, 403);
     assert_eq!(server.raw("DELETE", "/alices/p").0, 403);
@@ -1200,7 +1202,8 @@ async fn users_owners_and_public_buckets() {
         .unwrap();
     assert_eq!(server.raw("GET", "/alices/p").0, 403);
 
-    // ACL and policy are separate grants: dropping the policy keeps a public-read ACL
+    // ACL and policy are separate grants: dropping the policy keeps a public-read ACL (a
+    // listing, not a read)
     alice
         .put_bucket_acl()
         .bucket("alices")
@@ -1221,7 +1224,8 @@ async fn users_owners_and_public_buckets() {
         .send()
         .await
         .unwrap();
-    assert_eq!(server.raw("GET", "/alices/p"), (200, b"pub".to_vec()));
+    assert_eq!(server.raw("GET", "/alices/p").0, 403);
+    assert_eq!(server.raw("GET", "/alices?list-type=2").0, 200);
 }
 
 /// botocore keeps a final answer given without `100 Continue` for the next request on the

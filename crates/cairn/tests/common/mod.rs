@@ -190,6 +190,20 @@ impl Drop for Server {
     }
 }
 
+/// Makes `bucket` public the way `cairn bucket set-public` does: the bucket policy allowing
+/// anyone to list it and read its current objects (a `public-read` bucket ACL only lists).
+pub async fn make_public(s3: &Client, bucket: &str) {
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::{bucket}/*"}},{{"Effect":"Allow","Principal":"*","Action":"s3:ListBucket","Resource":"arn:aws:s3:::{bucket}"}}]}}"#
+    );
+    s3.put_bucket_policy()
+        .bucket(bucket)
+        .policy(policy)
+        .send()
+        .await
+        .unwrap();
+}
+
 /// `../shared` beside the project root (CI clones the project next to it).
 pub fn shared_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("CAIRN_SHARED") {
