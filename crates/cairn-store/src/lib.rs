@@ -340,11 +340,6 @@ impl Store {
         self.inner.index.is_pinned(cid)
     }
 
-    /// Adds one reference to a pin of `cid` (the caller has checked the DAG is complete).
-    pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
-        self.update(|meta| meta.pin(cid))
-    }
-
     /// Removes the pin of `cid` entirely; returns whether it was pinned.
     pub fn unpin(&self, cid: &Cid) -> Result<bool, StoreError> {
         self.inner.index.unpin(cid)
