@@ -46,7 +46,11 @@ fn bounded(test: impl Future<Output = ()>) {
 struct Keepers;
 
 impl Transport for Keepers {
-    fn call(&self, _peer: Vec<u8>, request: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+    fn call(
+        &self,
+        _peer: Vec<u8>,
+        request: Vec<u8>,
+    ) -> BoxFuture<'static, Result<Vec<u8>, String>> {
         Box::pin(async move {
             let answer = match decode::<Request>(&request).map_err(|e| e.to_string())? {
                 Request::Put { .. } | Request::PutRecord { .. } => Response::Stored,
@@ -82,6 +86,17 @@ async fn cluster_node(dir: &std::path::Path) -> Node {
 }
 
 type Body = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// A node on its own, with bucket `bkt`.
+async fn plain_node(dir: &std::path::Path) -> Node {
+    let node = Node::open(dir).unwrap();
+    let n = node.clone();
+    tokio::task::spawn_blocking(move || n.create_bucket("bkt", "root"))
+        .await
+        .unwrap()
+        .unwrap();
+    node
+}
 
 /// Stages `body` into `bkt` and commits it as `key`.
 async fn put_body(node: &Node, key: String, body: Body) -> Result<ObjectInfo, NodeError> {
@@ -171,70 +186,86 @@ fn m2_a_trickling_upload_holds_up_neither_gc_nor_other_writes() {
     const PIECES: usize = 60;
     const PIECE: usize = 100 * 1024;
     bounded(async {
-        let dir = tempfile::tempdir().unwrap();
-        let node = cluster_node(dir.path()).await;
+        // The same minute on a cluster node (the upload's blocks are placed as they come, on
+        // this node too) and on a plain one (they wait in the upload's batch, held).
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let nodes = [
+            cluster_node(dirs[0].path()).await,
+            plain_node(dirs[1].path()).await,
+        ];
         // ~6 MB at one piece a second: a minute in flight.
         let data = XorShift::bytes(PIECES * PIECE);
-        let pieces: Vec<Bytes> = data.chunks(PIECE).map(Bytes::copy_from_slice).collect();
-        let body = futures::stream::iter(pieces)
-            .then(|piece| async move {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                Ok(piece)
-            })
-            .boxed();
-        let n = node.clone();
         let began = Instant::now();
-        let trickle = tokio::spawn(async move { put_body(&n, "slow".into(), body).await });
+        let trickles = nodes.clone().map(|node| {
+            let pieces: Vec<Bytes> = data.chunks(PIECE).map(Bytes::copy_from_slice).collect();
+            let body = futures::stream::iter(pieces)
+                .then(|piece| async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok(piece)
+                })
+                .boxed();
+            tokio::spawn(async move { put_body(&node, "slow".into(), body).await })
+        });
         tokio::time::sleep(Duration::from_secs(3)).await;
 
         let mut others = Vec::new();
-        let (mut slowest_put, mut slowest_gc) = (Duration::ZERO, Duration::ZERO);
+        let (mut slowest_put, mut slowest_gc, mut held) = (Duration::ZERO, Duration::ZERO, 0);
         for round in 0..5 {
-            // GC starts, then a write comes while it may still be waiting or running.
-            let t = Instant::now();
-            let gc = gc_thread(&node);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let other: Vec<u8> = format!("other write {round} ").repeat(30_000).into_bytes();
-            let w = Instant::now();
-            let info = tokio::time::timeout(
-                Duration::from_secs(20),
-                put(&node, &format!("other-{round}"), &other),
-            )
-            .await
-            .expect("another PUT finishes while the upload trickles")
-            .unwrap();
-            slowest_put = slowest_put.max(w.elapsed());
-            tokio::time::timeout(Duration::from_secs(20), gc)
+            for (n, node) in nodes.iter().enumerate() {
+                // GC starts, then a write comes while it may still be waiting or running.
+                let t = Instant::now();
+                let gc = gc_thread(node);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let other: Vec<u8> = format!("other write {round} ").repeat(30_000).into_bytes();
+                let w = Instant::now();
+                let info = tokio::time::timeout(
+                    Duration::from_secs(20),
+                    put(node, &format!("other-{round}"), &other),
+                )
                 .await
-                .expect("GC finishes while the upload trickles")
-                .unwrap()
+                .expect("another PUT finishes while the upload trickles")
                 .unwrap();
-            slowest_gc = slowest_gc.max(t.elapsed());
-            assert!(
-                !trickle.is_finished(),
-                "round {round}: the upload must still be in flight ({:?})",
-                began.elapsed()
-            );
-            others.push((info, other));
+                slowest_put = slowest_put.max(w.elapsed());
+                let stats = tokio::time::timeout(Duration::from_secs(20), gc)
+                    .await
+                    .expect("GC finishes while the upload trickles")
+                    .unwrap()
+                    .unwrap();
+                slowest_gc = slowest_gc.max(t.elapsed());
+                if n == 1 {
+                    held = held.max(stats.held);
+                }
+                assert!(
+                    !trickles[n].is_finished(),
+                    "round {round}: the upload must still be in flight ({:?})",
+                    began.elapsed()
+                );
+                others.push((n, info, other));
+            }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         eprintln!(
-            "5 GC rounds and 5 PUTs done {:?} into the upload; slowest PUT {slowest_put:?}, \
-             slowest GC round {slowest_gc:?}",
+            "5 GC rounds and 5 PUTs per node done {:?} into the uploads; slowest PUT \
+             {slowest_put:?}, slowest GC round {slowest_gc:?}; the plain upload's blocks GC \
+             left because they were held: up to {held}",
             began.elapsed()
         );
+        assert!(held > 0, "GC ran while the plain upload had blocks written");
 
-        let info = tokio::time::timeout(Duration::from_secs(120), trickle)
-            .await
-            .expect("the trickled upload commits")
-            .unwrap()
-            .unwrap();
-        eprintln!("the trickled upload committed after {:?}", began.elapsed());
-        assert_eq!(read_back(&node, info.cid).await, data, "byte-exact");
-        let stats = gc_thread(&node).await.unwrap().unwrap();
-        assert_eq!(read_back(&node, info.cid).await, data, "after GC: {stats:?}");
-        for (info, other) in &others {
-            assert_eq!(&read_back(&node, info.cid).await, other);
+        for (n, trickle) in trickles.into_iter().enumerate() {
+            let node = &nodes[n];
+            let info = tokio::time::timeout(Duration::from_secs(120), trickle)
+                .await
+                .expect("the trickled upload commits")
+                .unwrap()
+                .unwrap();
+            eprintln!("upload {n} committed after {:?}", began.elapsed());
+            assert_eq!(read_back(node, info.cid).await, data, "byte-exact");
+            let stats = gc_thread(node).await.unwrap().unwrap();
+            assert_eq!(read_back(node, info.cid).await, data, "after GC: {stats:?}");
+        }
+        for (n, info, other) in &others {
+            assert_eq!(&read_back(&nodes[*n], info.cid).await, other);
         }
     });
 }
@@ -252,17 +283,12 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
         .unwrap_or(300);
     bounded(async move {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::open(dir.path()).unwrap();
-        {
-            let n = node.clone();
-            tokio::task::spawn_blocking(move || {
-                n.create_bucket("bkt", "root").unwrap();
-                n.set_versioning("bkt", cairn_node::versions::ENABLED)
-                    .unwrap();
-            })
+        let node = plain_node(dir.path()).await;
+        let n = node.clone();
+        tokio::task::spawn_blocking(move || n.set_versioning("bkt", cairn_node::versions::ENABLED))
             .await
+            .unwrap()
             .unwrap();
-        }
         let (mut acked, mut broken) = ([0usize; 3], Vec::new());
         for i in 0..iterations {
             // Three sources of three blocks each (two leaves and a root), each referenced only
@@ -295,7 +321,8 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
                     });
                     let snap = scope.spawn(|| {
                         go(2);
-                        node.add_snapshot("race", &sources[2].cid).map(|row| row.cid)
+                        node.add_snapshot("race", &sources[2].cid)
+                            .map(|row| row.cid)
                     });
                     let deletes: Vec<_> = (0..3)
                         .map(|k| {
@@ -316,7 +343,11 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
                         d.join().unwrap();
                     }
                     gc.join().unwrap();
-                    [copy.join().unwrap(), pin.join().unwrap(), snap.join().unwrap()]
+                    [
+                        copy.join().unwrap(),
+                        pin.join().unwrap(),
+                        snap.join().unwrap(),
+                    ]
                 })
             });
             let results = tokio::time::timeout(Duration::from_secs(60), outcome)
@@ -325,7 +356,10 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
                 .unwrap();
             let n = node.clone();
             let checked = tokio::task::spawn_blocking(move || {
-                results.map(|r| r.ok().map(|cid| (cid, n.check(&cid, false).unwrap().missing)))
+                results.map(|r| {
+                    r.ok()
+                        .map(|cid| (cid, n.check(&cid, false).unwrap().missing))
+                })
             })
             .await
             .unwrap();
@@ -342,8 +376,8 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
             "{iterations} iterations: acknowledged copies {}, pins {}, snapshots {}",
             acked[0], acked[1], acked[2]
         );
-        let by_op = ["copy", "pin", "snapshot"]
-            .map(|op| broken.iter().filter(|b| b.1 == op).count());
+        let by_op =
+            ["copy", "pin", "snapshot"].map(|op| broken.iter().filter(|b| b.1 == op).count());
         assert!(
             broken.is_empty(),
             "acknowledged references whose DAG GC swept: {} (copies {}, pins {}, snapshots {}; \
