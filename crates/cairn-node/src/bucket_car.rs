@@ -44,7 +44,7 @@ impl Node {
         let (bucket, owner) = (bucket.to_owned(), owner.to_owned());
         let was_pinned = imported.pinned.contains(&root);
         tokio::task::spawn_blocking(move || {
-            let result = node.objects_from_tree(&bucket, &owner, root);
+            let result = node.objects_from_tree(&bucket, &owner, root, was_pinned);
             if was_pinned {
                 // The import's own pin reference goes; the objects hold the blocks now.
                 node.store().update(|txn| txn.unpin_once(&root))?;
@@ -55,11 +55,14 @@ impl Node {
         .map_err(|e| NodeError::Unsupported(format!("bucket import task failed: {e}")))?
     }
 
+    /// Makes the objects of the directory `root`; `pinned`: the import's own pin keeps its
+    /// DAG until the objects do (checked again in the commit that makes them).
     fn objects_from_tree(
         &self,
         bucket: &str,
         owner: &str,
         root: Cid,
+        pinned: bool,
     ) -> Result<BucketImport, NodeError> {
         if !matches!(self.describe(&root)?, NodeKind::Directory { .. }) {
             return Err(NodeError::Car(format!(
@@ -87,6 +90,8 @@ impl Node {
             }
         }
         let mut metas = Vec::with_capacity(files.len());
+        // Made durable with the objects (the empty file's blocks, held until then).
+        let batch = self.store().batch();
         for (key, file) in files {
             let (cid, meta) = match file {
                 Some((cid, size)) => {
@@ -104,11 +109,9 @@ impl Node {
                 }
                 None => {
                     let (blocks, empty) = cairn_dag::file::encode_bytes(b"", crate::CidVersion::V0);
-                    let batch = self.store().batch();
                     for b in &blocks {
                         batch.put(b)?;
                     }
-                    batch.commit(&[])?;
                     let meta = ObjectMeta {
                         etag: hex::encode(Md5::digest(b"")),
                         ..Default::default()
@@ -120,7 +123,14 @@ impl Node {
         }
         self.create_bucket(bucket, owner)?;
         report.objects = metas.len();
-        self.store().update(|txn| {
+        batch.commit_with(|txn| {
+            // The files' DAGs are kept by the import's pin: still there, or the import fails
+            // (someone unpinned it, and GC may have taken them since).
+            if pinned && !txn.is_pinned(&root)? {
+                return Err(NodeError::Car(format!(
+                    "{root} was unpinned during the import; import it again"
+                )));
+            }
             for (key, cid, mut meta) in metas {
                 meta.last_modified_ms = now_ms();
                 crate::versions::record_put(txn, bucket, &key, &cid, &mut meta)?;

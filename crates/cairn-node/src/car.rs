@@ -474,17 +474,19 @@ impl Node {
                 }
                 result.blocks += 1;
             }
-            batch.commit(&[])?;
             if pin_roots {
+                // Checked against the batch (its blocks and those stored already, all held),
+                // then pinned in the commit that makes the blocks durable: GC never sees the
+                // blocks without their pins.
                 for root in result.roots.clone() {
-                    if node.check(&root, false)?.missing.is_empty() {
-                        node.store().pin(&root)?;
+                    if node.check_held(&root, &batch)?.missing.is_empty() {
                         result.pinned.push(root);
                     } else {
                         result.incomplete.push(root);
                     }
                 }
             }
+            batch.commit(&result.pinned)?;
             Ok(result)
         });
         let mut count = 0u64;

@@ -1,12 +1,15 @@
 //! Checking a DAG. Soft: every block is present (blocks the index knows to be link-less are
 //! only looked up, not read). Hard: every block is read and re-hashed, then every UnixFS file in
-//! the DAG is re-assembled and its length compared with what its root says.
+//! the DAG is re-assembled and its length compared with what its root says. A soft check can
+//! also *hold* every block it visits in a write batch ([`Node::check_held`]): what it found
+//! then stays until the batch commits the reference that needs it (a pin, a snapshot, a
+//! directory), whatever GC does meanwhile.
 
 use std::collections::HashSet;
 
 use cairn_dag::Cid;
 use cairn_dag::dir::NodeKind;
-use cairn_store::StoreError;
+use cairn_store::{StoreError, WriteBatch};
 
 use crate::{Node, NodeError};
 
@@ -35,6 +38,22 @@ impl CheckReport {
 impl Node {
     /// Checks the DAG under `root`; `hard` re-hashes every block and re-assembles every file.
     pub fn check(&self, root: &Cid, hard: bool) -> Result<CheckReport, NodeError> {
+        self.check_with(root, hard, None)
+    }
+
+    /// Soft-checks the DAG under `root` as `batch` sees it (its own blocks count as present)
+    /// and holds every block visited in it: when nothing is missing, a reference to `root`
+    /// committed with `batch` is safe against a concurrent GC.
+    pub fn check_held(&self, root: &Cid, batch: &WriteBatch) -> Result<CheckReport, NodeError> {
+        self.check_with(root, false, Some(batch))
+    }
+
+    fn check_with(
+        &self,
+        root: &Cid,
+        hard: bool,
+        batch: Option<&WriteBatch>,
+    ) -> Result<CheckReport, NodeError> {
         let mut report = CheckReport::default();
         let mut seen = HashSet::new();
         let mut stack = vec![*root];
@@ -43,17 +62,30 @@ impl Node {
                 continue;
             }
             report.blocks += 1;
+            // Held before it is looked at, so GC cannot take it between the look and the use.
+            let present = match batch {
+                Some(b) => Some(b.hold(&cid)?),
+                None => None,
+            };
+            if present == Some(false) {
+                report.missing.push(cid);
+                continue;
+            }
             // Soft: a block the index knows to be link-less only needs to be present.
             if !hard
                 && let Some(info) = self.store().block_info(&cid)?
                 && !info.may_link
             {
-                if !self.store().has(&cid)? {
+                if present.is_none() && !self.store().has(&cid)? {
                     report.missing.push(cid);
                 }
                 continue;
             }
-            match self.store().get_local(&cid) {
+            let read = match batch {
+                Some(b) => b.get_local(&cid),
+                None => self.store().get_local(&cid),
+            };
+            match read {
                 Ok(data) => {
                     report.bytes_read += data.len() as u64;
                     let links = cairn_dag::links_of(&cid, &data)?;

@@ -256,16 +256,18 @@ impl Node {
         }
     }
 
-    /// Pins `cid` after checking its whole DAG is present.
+    /// Pins `cid` after checking its whole DAG is present (and holding it until the pin is
+    /// committed, so a concurrent GC cannot sweep it in between).
     pub fn pin(&self, cid: &Cid) -> Result<(), NodeError> {
-        let report = self.check(cid, false)?;
+        let batch = self.store.batch();
+        let report = self.check_held(cid, &batch)?;
         if let Some(missing) = report.missing.first() {
             return Err(NodeError::Unsupported(format!(
                 "cannot pin {cid}: {} block(s) missing, e.g. {missing}",
                 report.missing.len()
             )));
         }
-        self.store.pin(cid)?;
+        batch.commit(&[*cid])?;
         self.provide_queue().push([*cid]);
         Ok(())
     }

@@ -278,8 +278,18 @@ impl Node {
         let batch = Arc::try_unwrap(batch)
             .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
         batch.commit_with(|txn| {
+            // The new root links the parts' leaves, which only the part rows keep: they must
+            // still be the ones chosen (a part uploaded again meanwhile leaves the old one to
+            // GC).
+            let now = txn.parts(id)?;
             if !txn.delete_upload(id)? {
                 return Err(no_upload(id));
+            }
+            if let Some(gone) = chosen
+                .iter()
+                .find(|p| !now.iter().any(|q| q.number == p.number && q.cid == p.cid))
+            {
+                return Err(NodeError::InvalidPart(format!("part {}", gone.number)));
             }
             crate::versions::record_put(txn, bucket, key, &root.cid, &mut meta)?;
             Ok(())

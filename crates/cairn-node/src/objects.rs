@@ -553,7 +553,7 @@ impl Node {
         let node = self.clone();
         let bucket = bucket.map(str::to_owned);
         let worker = tokio::task::spawn_blocking(move || {
-            // Opening a batch waits while a GC runs: do it here, not on an async worker.
+            // (a batch holds no lock while it streams; its commit waits for a running GC)
             let (batch, placer) = node.write_batch(bucket.as_deref())?;
             let batch = Arc::new(batch);
             let mut importer = FileImporter::new(batch.clone(), version);
@@ -754,9 +754,11 @@ impl Node {
         })
         .transpose()?;
         let info = self.store().update(|txn| {
-            let current = match &source {
-                Some(info) => Some((info.cid, encode(&info.meta)?)),
-                None => txn.object(src_bucket, src_key)?,
+            // The source as this transaction sees it: a version read above may be gone (and
+            // its blocks with it, to GC), so it is looked up again here.
+            let current = match (&source, src_version) {
+                (Some(info), Some(id)) => Some(version_in(txn, (src_bucket, src_key, id), info)?),
+                _ => txn.object(src_bucket, src_key)?,
             };
             let Some((cid, rec)) = current else {
                 return Err(if txn.bucket(src_bucket)?.is_none() {
@@ -901,6 +903,23 @@ impl Node {
         });
         tokio_stream::wrappers::ReceiverStream::new(rx)
     }
+}
+
+/// The version `wanted` (read earlier as version `id` of `bucket/key`) as `txn` sees it: its
+/// root and record, or `NoSuchVersion` when it was deleted meanwhile.
+fn version_in(
+    txn: &cairn_store::MetaTxn<'_>,
+    (bucket, key, id): (&str, &str, &str),
+    wanted: &ObjectInfo,
+) -> Result<(Cid, Vec<u8>), NodeError> {
+    for v in txn.versions_of(bucket, key)? {
+        if v.cid == Some(wanted.cid)
+            && decode::<ObjectMeta>(&v.record)?.version_id == wanted.meta.version_id
+        {
+            return Ok((wanted.cid, v.record));
+        }
+    }
+    Err(NodeError::NoSuchVersion(id.to_owned()))
 }
 
 /// Parses a redundancy policy as written in a bucket record or given by a user.

@@ -641,6 +641,15 @@ impl Node {
             .map(|r| (r.key.clone(), r))
             .collect();
         let restored = self.store().update(|txn| {
+            // The objects come from the root's index, read above; the retained root keeps
+            // their DAGs only as long as it is retained, so that is checked here (an expiry
+            // and a GC may have run since).
+            if !txn.root_history(bucket)?.iter().any(|r| r == row) {
+                return Err(NodeError::InvalidPath {
+                    input: root.to_string(),
+                    reason: format!("no longer a retained root of bucket {bucket:?}"),
+                });
+            }
             let mut done = Restored::default();
             for (key, record) in &old {
                 let same = match txn.object(bucket, key)? {

@@ -219,7 +219,8 @@ impl Node {
             match item {
                 StoredItem::Dir => builder.add_dir_with(rel, meta)?,
                 StoredItem::File { cid, dag_size } => {
-                    if !self.check(cid, false)?.missing.is_empty() {
+                    // Held: the tree links it, and GC must not take it before the commit.
+                    if !self.check_held(cid, &batch)?.missing.is_empty() {
                         return Err(NodeError::Unsupported(format!(
                             "{rel}: {cid} is not (completely) stored; upload it again"
                         )));
@@ -270,14 +271,16 @@ impl Node {
     /// Records `cid` (whose DAG must be complete here) as a new snapshot of `name`.
     pub fn add_snapshot(&self, name: &str, cid: &Cid) -> Result<SnapshotRow, NodeError> {
         check_snapshot_name(name)?;
-        let report = self.check(cid, false)?;
+        // Held until the snapshot is committed: GC cannot sweep the DAG in between.
+        let batch = self.store().batch();
+        let report = self.check_held(cid, &batch)?;
         if let Some(missing) = report.missing.first() {
             return Err(NodeError::Unsupported(format!(
                 "cannot keep {cid} as a snapshot: {} block(s) missing, e.g. {missing}",
                 report.missing.len()
             )));
         }
-        self.store().update(|txn| {
+        batch.commit_with(|txn| {
             let row = SnapshotRow {
                 name: name.to_owned(),
                 time_ms: next_time(txn, name)?,

@@ -1,15 +1,44 @@
 //! Write batches: the blocks of one import, written without per-block fsync and made durable
-//! together by one filesystem sync followed by one redb commit that also pins the roots.
-//! Dropping an uncommitted batch removes the files it wrote (unless another batch also wrote
-//! them or they became durable meanwhile), so a rejected import stores nothing.
+//! together by one filesystem sync followed by one redb commit that also records what refers
+//! to them (pins, objects, …). Dropping an uncommitted batch removes the files it wrote (unless
+//! another batch also wrote them or they became durable meanwhile), so a rejected import
+//! stores nothing.
 //!
 //! A forwarding batch hands every block to a [`BlockSink`] instead of writing it: in a cluster
 //! the blocks of a write live on their placement targets, not necessarily here.
+//!
+//! # Batches and GC
+//!
+//! A batch streams without any lock that GC waits for: a slow body, or a cluster write whose
+//! own shards come back here through the piece path (a second batch), never holds up GC or
+//! other writes. Two things keep GC from sweeping what a batch needs:
+//!
+//! * **Holding.** Every block the batch writes *or relies on* — skipped by deduplication
+//!   because it is already stored, or checked with [`WriteBatch::hold`] before a commit refers
+//!   to it — is entered in the store's *held* set **before** its presence is checked, and stays
+//!   there until the batch is committed or dropped. GC's sweep looks a file (and an index row)
+//!   up in that set under the set's lock and removes it only if no batch holds it. So for each
+//!   block either the sweep came first (the presence check then finds it gone and the batch
+//!   writes it, or reports it missing), or the block is held and the sweep leaves it.
+//! * **Committing under the GC lock.** [`WriteBatch::commit_with`] syncs the files first, then
+//!   takes the store's GC lock *shared* for its one redb transaction only. GC holds it
+//!   exclusively from its mark snapshot to the end of its sweep, so a commit lands either
+//!   before the snapshot (GC sees its references and marks their DAGs) or after the sweep (its
+//!   held blocks were kept). The lock is never held while waiting for anything else, and never
+//!   taken twice on one thread: the closure a commit runs must not start another commit or
+//!   [`Store::update`] (redb would deadlock on its own writer lock anyway).
+//!
+//! What a commit refers to but did not put or hold — blocks linked from a DAG that some
+//! existing reference keeps (a version being copied, a retained root, the parts of a multipart
+//! upload) — must be re-verified *inside* the commit's transaction: the reference found there
+//! is then in the state any later GC snapshot starts from. See [`crate::gc`] for the whole
+//! argument.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
+use bytes::Bytes;
 use cairn_dag::{Block, Cid};
-use parking_lot::{Mutex, RawRwLock, lock_api::ArcRwLockReadGuard};
+use parking_lot::Mutex;
 
 use crate::{BlockInfo, Store, StoreError};
 
@@ -25,10 +54,12 @@ pub trait BlockSink: Send + Sync {
 pub struct WriteBatch {
     store: Store,
     sink: Option<std::sync::Arc<dyn BlockSink>>,
+    /// Every block this batch holds in the store's held set (once each), by multihash.
+    held: Mutex<HashSet<Vec<u8>>>,
+    /// Blocks this batch wrote as files (all of them held).
     written: Mutex<HashMap<Vec<u8>, (Cid, BlockInfo)>>,
     /// Blocks kept in the database, not as files: recorded with their bytes at commit.
-    inline: Mutex<HashMap<Vec<u8>, bytes::Bytes>>,
-    _gc_guard: ArcRwLockReadGuard<RawRwLock, ()>,
+    inline: Mutex<HashMap<Vec<u8>, Bytes>>,
     done: bool,
 }
 
@@ -36,25 +67,40 @@ impl std::fmt::Debug for WriteBatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteBatch")
             .field("written", &self.written.lock().len())
+            .field("held", &self.held.lock().len())
             .finish()
     }
 }
 
 impl WriteBatch {
     pub(crate) fn new(store: Store, sink: Option<std::sync::Arc<dyn BlockSink>>) -> Self {
-        let guard = store.inner.gc_lock.read_arc();
         WriteBatch {
             store,
             sink,
+            held: Mutex::new(HashSet::new()),
             written: Mutex::new(HashMap::new()),
             inline: Mutex::new(HashMap::new()),
-            _gc_guard: guard,
             done: false,
         }
     }
 
+    /// Enters `mh` in the store's held set for this batch (once). Must come before any look
+    /// at whether the block is present.
+    fn enter(&self, mh: &[u8]) {
+        let mut held = self.held.lock();
+        if held.insert(mh.to_vec()) {
+            *self.store.inner.held.lock().entry(mh.to_vec()).or_insert(0) += 1;
+        }
+    }
+
+    /// Whether this batch has the block itself (written or kept inline).
+    fn has_own(&self, mh: &[u8]) -> bool {
+        self.written.lock().contains_key(mh) || self.inline.lock().contains_key(mh)
+    }
+
     /// Stores a block (the caller vouches that `block.data` hashes to `block.cid`). Blocks
-    /// already durable are skipped: that is where deduplication happens.
+    /// already durable are skipped — that is where deduplication happens — and held, so GC
+    /// leaves them until this batch ends.
     pub fn put(&self, block: &Block) -> Result<(), StoreError> {
         let inner = &self.store.inner;
         let mh = block.cid.hash().to_bytes();
@@ -64,10 +110,8 @@ impl WriteBatch {
                 return Ok(());
             }
         }
-        if self.written.lock().contains_key(&mh)
-            || self.inline.lock().contains_key(&mh)
-            || self.store.has(&block.cid)?
-        {
+        self.enter(&mh);
+        if self.has_own(&mh) || self.store.has(&block.cid)? {
             return Ok(());
         }
         if crate::inline_eligible(&block.cid, block.data.len()) {
@@ -82,16 +126,29 @@ impl WriteBatch {
         };
         // Claim the block for this batch before writing (so a failed write is still cleaned up
         // on drop); if another thread of this batch claimed it meanwhile, it writes it.
-        if self
-            .written
-            .lock()
-            .insert(mh.clone(), (block.cid, info))
-            .is_some()
-        {
+        if self.written.lock().insert(mh, (block.cid, info)).is_some() {
             return Ok(());
         }
-        *inner.inflight.lock().entry(mh).or_insert(0) += 1;
         inner.files.write(&block.cid, &block.data)
+    }
+
+    /// Holds `cid` for this batch — GC leaves it until the batch is committed or dropped — and
+    /// says whether it is there: written by this batch or durably stored. A commit may refer to
+    /// every block `hold` found: this is how a reference to blocks stored earlier (a pin, a
+    /// snapshot, a directory linking files added before) is made safe against a concurrent GC.
+    pub fn hold(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let mh = cid.hash().to_bytes();
+        self.enter(&mh);
+        Ok(self.has_own(&mh) || self.store.has(cid)?)
+    }
+
+    /// Reads and verifies a block this batch can see: one it keeps inline (not recorded until
+    /// the commit), else from the store's files and database (never the network).
+    pub fn get_local(&self, cid: &Cid) -> Result<Bytes, StoreError> {
+        match self.inline.lock().get(&cid.hash().to_bytes()) {
+            Some(data) => Ok(data.clone()),
+            None => self.store.get_local(cid),
+        }
     }
 
     /// Number of blocks this batch wrote (not counting deduplicated ones), inline ones included.
@@ -111,7 +168,9 @@ impl WriteBatch {
     }
 
     /// Syncs the written blocks, then records them and runs `f` on the metadata in the same
-    /// transaction. If `f` fails nothing is recorded and the batch's files are removed.
+    /// transaction (under the GC lock, shared: see the module docs for what `f` must
+    /// re-verify, and must not do). If `f` fails nothing is recorded and the batch's files are
+    /// removed.
     pub fn commit_with<T, E: From<StoreError>>(
         mut self,
         f: impl FnOnce(&crate::MetaTxn<'_>) -> Result<T, E>,
@@ -123,7 +182,12 @@ impl WriteBatch {
             .iter()
             .map(|(mh, (cid, info))| ((mh.clone(), *info), *cid))
             .unzip();
-        let inline: Vec<(Vec<u8>, bytes::Bytes)> = self.inline.lock().drain().collect();
+        let inline: Vec<(Vec<u8>, Bytes)> = self
+            .inline
+            .lock()
+            .iter()
+            .map(|(mh, data)| (mh.clone(), data.clone()))
+            .collect();
         let mut recorded = written.clone();
         for (mh, data) in &inline {
             recorded.push((
@@ -135,14 +199,19 @@ impl WriteBatch {
             ));
         }
         let started = std::time::Instant::now();
+        // Syncing needs no lock: the files are held.
         if !written.is_empty() {
             inner.files.sync_blocks(&cids)?;
         }
         let synced = started.elapsed();
-        let out = inner.index.commit_with(&recorded, &inline, f)?;
+        let out = {
+            let _shared = self.store.gc_shared();
+            inner.index.commit_with(&recorded, &inline, f)?
+        };
         tracing::debug!(
             blocks = written.len(),
             inline = inline.len(),
+            held = self.held.lock().len(),
             sync_ms = synced.as_millis() as u64,
             index_ms = (started.elapsed() - synced).as_millis() as u64,
             "batch committed"
@@ -152,26 +221,34 @@ impl WriteBatch {
         Ok(out)
     }
 
-    /// Drops this batch's claim on its blocks; with `delete`, removes files no one else needs.
+    /// Drops this batch's holds; with `delete`, removes the files it wrote that no one else
+    /// holds and that are not durable.
     fn release(&self, delete: bool) {
         let inner = &self.store.inner;
+        let held = std::mem::take(&mut *self.held.lock());
         let written = std::mem::take(&mut *self.written.lock());
-        let mut inflight = inner.inflight.lock();
-        for (mh, (cid, _)) in written {
-            let last = match inflight.get_mut(&mh) {
+        self.inline.lock().clear();
+        // One lock for the whole release: a block let go of here is either still held by
+        // another batch or removed before anyone can enter it anew (who then finds it gone).
+        let mut holds = inner.held.lock();
+        for mh in held {
+            let last = match holds.get_mut(&mh) {
                 Some(n) if *n > 1 => {
                     *n -= 1;
                     false
                 }
                 _ => {
-                    inflight.remove(&mh);
+                    holds.remove(&mh);
                     true
                 }
             };
+            let Some((cid, _)) = written.get(&mh) else {
+                continue;
+            };
             if delete
                 && last
-                && !matches!(inner.index.block(&cid), Ok(Some(_)))
-                && let Err(e) = inner.files.remove(&cid)
+                && !matches!(inner.index.block(cid), Ok(Some(_)))
+                && let Err(e) = inner.files.remove(cid)
             {
                 tracing::warn!("abandoned block not removed: {e}");
             }

@@ -3,7 +3,8 @@
 //! next-to-last two characters, as in Kubo's flatfs. A write goes to a `.tmp-*` file in the
 //! block's own shard folder and is renamed into place (a same-folder rename: measured 3× less
 //! kernel time than renaming across folders, which locks both); `quarantine/` receives blocks
-//! that failed verification. Temp files a crash leaves behind are swept by GC.
+//! that failed verification. Temp files a crash leaves behind are swept by GC (a temp file is
+//! named after its block, so GC leaves the ones a batch still holds).
 
 use std::fs;
 use std::io::Write;
@@ -25,8 +26,28 @@ pub(crate) struct BlockFiles {
     counter: AtomicU64,
 }
 
-/// A file found in the shard folders and the multihash its name stands for, if any.
-pub(crate) type StoredFile = (PathBuf, Option<Vec<u8>>);
+/// A file found in the shard folders and what it is.
+pub(crate) type StoredFile = (PathBuf, FileKind);
+
+/// What a file in the shard folders is, by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// A block file: the multihash its name stands for.
+    Block(Vec<u8>),
+    /// An in-progress (or abandoned) write of the block with this multihash, if readable.
+    Temp(Option<Vec<u8>>),
+    /// Anything else.
+    Stray,
+}
+
+impl FileKind {
+    fn of(name: &str) -> FileKind {
+        match name.strip_prefix(TMP_PREFIX) {
+            Some(rest) => FileKind::Temp(rest.split('.').next().and_then(multihash_of_key)),
+            None => multihash_of_key(name).map_or(FileKind::Stray, FileKind::Block),
+        }
+    }
+}
 
 /// The file name of a block: base32 (lowercase, unpadded) of its multihash.
 pub fn key_of(cid: &Cid) -> String {
@@ -127,8 +148,7 @@ impl BlockFiles {
         Ok(to)
     }
 
-    /// Every file in the shard folders: its path and the multihash its name stands for (`None`
-    /// for a temp file or any other stray file whose name is not a key).
+    /// Every file in the shard folders: its path and what its name says it is.
     pub(crate) fn walk(&self) -> Result<Vec<StoredFile>, StoreError> {
         let mut out = Vec::new();
         for shard in fs::read_dir(&self.blocks).map_err(io_err("list blocks"))? {
@@ -138,9 +158,11 @@ impl BlockFiles {
             }
             for entry in fs::read_dir(shard.path()).map_err(io_err("list blocks"))? {
                 let entry = entry.map_err(io_err("list blocks"))?;
-                let name = entry.file_name();
-                let mh = name.to_str().and_then(multihash_of_key);
-                out.push((entry.path(), mh));
+                let kind = entry
+                    .file_name()
+                    .to_str()
+                    .map_or(FileKind::Stray, FileKind::of);
+                out.push((entry.path(), kind));
             }
         }
         Ok(out)

@@ -1,13 +1,69 @@
 //! Garbage collection: mark every block reachable from a pinned root, an object's root (S3
-//! objects are roots too), a backup snapshot's root or a retained bucket root (its tree and
-//! index; its version record alone, not the older records it links to), then sweep every block
-//! file and index entry not marked. Runs with the store's GC lock held exclusively, so no write
-//! batch is open while it sweeps.
+//! objects, parts and versions are roots too), a backup snapshot's root, a piece kept for the
+//! cluster or a retained bucket root (its tree and index; its version record alone, not the
+//! older records it links to), then sweep every block file and index row neither marked nor
+//! held by an unfinished batch.
+//!
+//! # Why GC never sweeps what a writer needs, and never waits for one
+//!
+//! The store has one GC lock ([`parking_lot::RwLock`]). GC holds it **exclusively** from its
+//! mark snapshot to the end of its sweep. Every transaction that *adds* a reference to blocks —
+//! a batch commit ([`crate::WriteBatch::commit_with`]) and every [`Store::update`] — holds it
+//! **shared** for that one transaction, nothing longer: no lock is held while a body streams,
+//! while a cluster write waits for its placement targets (itself among them), or while a
+//! batch syncs its files. So GC waits at most for one short transaction, and a waiting GC
+//! holds up new transactions at most for one GC run. The lock is never taken twice on one
+//! thread (that is refused with [`StoreError::GcLockHeld`] rather than deadlocking on the fair
+//! lock). Transactions that only *remove* references (unpinning, dropping a piece row,
+//! forgetting index rows) may run without it: GC then keeps a little more than it must.
+//!
+//! A GC run is:
+//!
+//! 1. **Snapshot**: pins, object, part and version roots, snapshots, retained roots and pieces
+//!    from **one** redb read transaction: one consistent state `S`.
+//! 2. **Mark** everything reachable from `S` (reading blocks: files are renamed into place
+//!    whole, so a concurrent batch never shows a half-written block).
+//! 3. **Sweep** each block file (and each temp file, by the block it is for) that is not
+//!    marked, unless the store's *held* set names it — checked and removed under the held
+//!    set's lock, per file. Then forget the index rows of unmarked blocks that are not held,
+//!    in one transaction committed under that lock too (a batch that would deduplicate against
+//!    one of them either entered it before — kept — or looks after the commit and finds it
+//!    gone).
+//!
+//! Why an acknowledged reference never points at a swept block, by the time its transaction
+//! `T` committed relative to a GC run `G` (they cannot overlap: `T` holds the lock shared, `G`
+//! exclusively):
+//!
+//! * `T` before `G`'s snapshot: `S` contains the reference, so `G` marks its whole DAG.
+//! * `T` after `G`'s sweep: what `T` refers to was, inside `T`, either
+//!   - **held** by `T`'s batch: entered in the held set *before* its presence was checked and
+//!     kept there until after `T` committed. If `G` swept the block before it was entered, the
+//!     check found it gone (the batch wrote it again, or reported it missing and `T` never
+//!     happened); otherwise `G` found it held and left it. This covers blocks a batch writes,
+//!     blocks deduplication skips because they are stored already (files and inline rows
+//!     alike), and a DAG checked with [`crate::WriteBatch::hold`] before a pin, a snapshot or
+//!     a directory refers to it; or
+//!   - **already referenced in `T`'s own state**: a copy of a version re-reads the source
+//!     version row in `T`; a restore re-reads the retained root it restores from; a bucket
+//!     import re-reads its import pin; a multipart completion re-reads its parts; a new bucket
+//!     root re-reads the previous root whose unchanged subtrees it links. By induction over
+//!     the transactions before `T`, every DAG a committed reference names was whole when `G`
+//!     ran (it was in `G`'s snapshot, or was added after `G` under the same rule), so `G` did
+//!     not sweep it.
+//!
+//! Nothing else adds references: a transaction that would refer to blocks it neither holds nor
+//! finds referenced in its own state is a bug of the same kind as M3 in the December 2026
+//! review.
+//!
+//! In a cluster most of an object's blocks live on other nodes; GC reports reachable blocks
+//! that are not here and goes on.
 
 use std::collections::HashSet;
 
 use cairn_dag::Cid;
+use redb::ReadableDatabase;
 
+use crate::files::FileKind;
 use crate::{Store, StoreError};
 
 /// What a GC run did.
@@ -21,22 +77,32 @@ pub struct GcStats {
     pub freed_bytes: u64,
     /// Reachable blocks that were missing or corrupt (reported, not fatal).
     pub missing: u64,
+    /// Unreachable block files kept because an unfinished write holds them.
+    pub held: u64,
 }
 
 impl Store {
-    /// Removes every block no pinned root reaches.
+    /// Removes every block no pinned root reaches and no unfinished batch holds.
     pub fn gc(&self) -> Result<GcStats, StoreError> {
-        let _exclusive = self.inner.gc_lock.write();
+        let _exclusive = self.gc_exclusive()?;
+        let started = std::time::Instant::now();
         let mut stats = GcStats::default();
-        let mut marked: HashSet<Vec<u8>> = HashSet::new();
-        let mut stack: Vec<Cid> = self.pins()?.into_iter().map(|(c, _)| c).collect();
-        stack.extend(self.object_roots()?);
-        stack.extend(self.snapshot_roots()?);
-        let (trees, records) = self.history_roots()?;
-        stack.extend(trees);
-        marked.extend(records.iter().map(|c| c.hash().to_bytes()));
-        // Pieces kept for the cluster are kept as they are (their DAGs live on other nodes).
-        marked.extend(self.piece_marks()?);
+        let (mut stack, mut marked) = {
+            let txn = self.inner.index.db.begin_read()?;
+            let mut stack: Vec<Cid> = crate::index::pins_in(&txn)?
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
+            stack.extend(crate::meta::object_roots_in(&txn)?);
+            stack.extend(crate::snapshots::roots_in(&txn)?);
+            let (trees, records) = crate::roots::history_roots_in(&txn)?;
+            stack.extend(trees);
+            let mut marked: HashSet<Vec<u8>> =
+                records.iter().map(|c| c.hash().to_bytes()).collect();
+            // Pieces kept for the cluster are kept as they are (their DAGs live on other nodes).
+            marked.extend(crate::pieces::marks_in(&txn)?);
+            (stack, marked)
+        };
         while let Some(cid) = stack.pop() {
             if !marked.insert(cid.hash().to_bytes()) {
                 continue;
@@ -59,21 +125,48 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+        let marked_ms = started.elapsed().as_millis() as u64;
 
         let mut forget = Vec::new();
-        for (path, mh) in self.inner.files.walk()? {
-            match mh {
-                Some(mh) if marked.contains(&mh) => stats.kept += 1,
-                mh => {
-                    stats.freed_bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-                    std::fs::remove_file(&path)
-                        .map_err(crate::io_err(format!("remove {}", path.display())))?;
-                    stats.removed += 1;
-                    forget.extend(mh);
+        for (path, kind) in self.inner.files.walk()? {
+            let mh = match &kind {
+                FileKind::Block(mh) if marked.contains(mh) => {
+                    stats.kept += 1;
+                    continue;
+                }
+                FileKind::Block(mh) | FileKind::Temp(Some(mh)) => Some(mh),
+                FileKind::Temp(None) | FileKind::Stray => None,
+            };
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            {
+                // Checked and removed under the held set's lock: a batch enters a block
+                // before it looks whether it is stored, so it sees this file or keeps it.
+                let held = self.inner.held.lock();
+                if mh.is_some_and(|mh| held.contains_key(mh)) {
+                    if matches!(kind, FileKind::Block(_)) {
+                        stats.held += 1;
+                    }
+                    continue;
+                }
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    // A temp file renamed into place (or removed) by its batch meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => {
+                        return Err(StoreError::Io {
+                            context: format!("remove {}", path.display()),
+                            source: e,
+                        });
+                    }
                 }
             }
+            stats.freed_bytes += len;
+            stats.removed += 1;
+            if let FileKind::Block(mh) = kind {
+                forget.push(mh);
+            }
         }
-        // Index rows whose files vanished (or were just swept) go too.
+        // Index rows whose files vanished (or were just swept) go too, inline blocks included.
         forget.extend(
             self.inner
                 .index
@@ -81,13 +174,24 @@ impl Store {
                 .into_iter()
                 .filter(|mh| !marked.contains(mh)),
         );
-        self.inner.index.forget(&forget)?;
+        {
+            let held = self.inner.held.lock();
+            forget.retain(|mh| !held.contains_key(mh));
+            self.inner.index.forget(&forget)?;
+        }
+        marked.clear();
         if stats.missing > 0 {
             tracing::info!(
                 missing = stats.missing,
                 "GC: reachable blocks not stored here"
             );
         }
+        tracing::debug!(
+            ?stats,
+            mark_ms = marked_ms,
+            total_ms = started.elapsed().as_millis() as u64,
+            "GC done"
+        );
         Ok(stats)
     }
 }

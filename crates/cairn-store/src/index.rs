@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use cairn_dag::Cid;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition,
+};
 
 use crate::StoreError;
 
@@ -96,6 +99,7 @@ impl Index {
         Ok(out)
     }
 
+    /// Removes the rows (and inline bytes) of these blocks, in one transaction.
     pub(crate) fn forget(&self, multihashes: &[Vec<u8>]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
@@ -127,17 +131,7 @@ impl Index {
     }
 
     pub(crate) fn pins(&self) -> Result<Vec<(Cid, u64)>, StoreError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(PINS)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            match Cid::try_from(k.value()) {
-                Ok(cid) => out.push((cid, v.value())),
-                Err(e) => tracing::warn!("ignoring unreadable pin key: {e}"),
-            }
-        }
-        Ok(out)
+        pins_in(&self.db.begin_read()?)
     }
 
     /// Up to `limit` durable blocks' multihash bytes after `after`, in key order.
@@ -181,4 +175,18 @@ impl Index {
         }
         Ok((table.len()?, bytes))
     }
+}
+
+/// Pinned roots and their reference counts, as `txn` sees them.
+pub(crate) fn pins_in(txn: &ReadTransaction) -> Result<Vec<(Cid, u64)>, StoreError> {
+    let table = txn.open_table(PINS)?;
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (k, v) = row?;
+        match Cid::try_from(k.value()) {
+            Ok(cid) => out.push((cid, v.value())),
+            Err(e) => tracing::warn!("ignoring unreadable pin key: {e}"),
+        }
+    }
+    Ok(out)
 }

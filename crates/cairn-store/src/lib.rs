@@ -6,14 +6,16 @@
 //!   before they were recorded) with sizes, and the pins with their reference counts.
 //! * [`batch`] — a [`WriteBatch`] groups the blocks of one import: written unsynced, made
 //!   durable by one filesystem sync and one redb commit (which also pins the roots), or removed
-//!   again on abort.
+//!   again on abort. It holds the blocks it writes or relies on, so GC leaves them.
 //! * [`meta`] — bucket and object records, updated atomically with the blocks they need.
 //! * [`roots`] — bucket roots: the keys changed since a bucket's last root, every root of its
 //!   history, and the index from a CID to the objects that have it.
 //! * [`pieces`] — blocks this node keeps for the cluster (replicas and stripe shards), the
 //!   stripe manifests it holds and which stripe each data block belongs to.
 //! * [`snapshots`] — named snapshots of `cairn backup` (GC roots, not pins).
-//! * [`gc`] — mark from pinned roots, object roots and bucket roots, sweep everything else.
+//! * [`gc`] — mark from pinned roots, object roots and bucket roots, sweep everything else
+//!   that no unfinished batch holds. Its module docs give the locking argument: GC never
+//!   waits for a streaming write, and never sweeps what a reference being added needs.
 //!
 //! A crash at any point leaves a store that opens cleanly: block files not in the index are
 //! never trusted without rewriting, the index only names blocks that were synced before it was
@@ -34,7 +36,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_dag::{Cid, DagError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use batch::{BlockSink, WriteBatch};
 pub use gc::GcStats;
@@ -77,6 +79,10 @@ pub enum StoreError {
     /// A batch's [`BlockSink`] refused a block (e.g. it could not be placed on peers).
     #[error("{0}")]
     Sink(String),
+    /// This thread already holds the store's GC lock (a commit or update started inside
+    /// another one's transaction): refused rather than deadlocking.
+    #[error("the store's GC lock is already held by this thread")]
+    GcLockHeld,
 }
 
 impl From<DagError> for StoreError {
@@ -123,12 +129,38 @@ pub(crate) struct Inner {
     pub(crate) remote: std::sync::OnceLock<Arc<dyn RemoteBlocks>>,
     pub(crate) files: files::BlockFiles,
     pub(crate) index: index::Index,
-    /// Import batches hold this shared; GC holds it exclusively, so it never sweeps a block an
-    /// unfinished batch has written.
-    pub(crate) gc_lock: Arc<RwLock<()>>,
-    /// Blocks written by uncommitted batches, with the number of batches that wrote each.
-    pub(crate) inflight: Mutex<std::collections::HashMap<Vec<u8>, u32>>,
+    /// Every transaction that adds references holds this shared (for that transaction only);
+    /// GC holds it exclusively from its mark snapshot to the end of its sweep. See [`gc`].
+    pub(crate) gc_lock: RwLock<()>,
+    /// Blocks unfinished batches wrote or rely on, with the number of batches holding each:
+    /// GC sweeps none of them.
+    pub(crate) held: Mutex<std::collections::HashMap<Vec<u8>, u32>>,
     root: PathBuf,
+}
+
+thread_local! {
+    /// Whether this thread holds the GC lock (either way).
+    static GC_LOCK_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A guard of the GC lock that marks this thread as holding it.
+pub(crate) struct GcLock<G> {
+    _guard: G,
+}
+
+impl<G> GcLock<G> {
+    fn take(lock: impl FnOnce() -> G) -> Result<Self, StoreError> {
+        if GC_LOCK_HERE.with(|here| here.replace(true)) {
+            return Err(StoreError::GcLockHeld);
+        }
+        Ok(GcLock { _guard: lock() })
+    }
+}
+
+impl<G> Drop for GcLock<G> {
+    fn drop(&mut self) {
+        GC_LOCK_HERE.with(|here| here.set(false));
+    }
 }
 
 /// A handle to an open store; cheap to clone and safe to share between threads.
@@ -167,8 +199,8 @@ impl Store {
                 remote: std::sync::OnceLock::new(),
                 files,
                 index,
-                gc_lock: Arc::new(RwLock::new(())),
-                inflight: Mutex::new(Default::default()),
+                gc_lock: RwLock::new(()),
+                held: Mutex::new(Default::default()),
                 root,
             }),
         })
@@ -286,6 +318,18 @@ impl Store {
         WriteBatch::new(self.clone(), Some(sink))
     }
 
+    /// The GC lock, shared, for one transaction that adds references. Refused when this
+    /// thread holds it already: parking_lot's lock is fair, so a second shared lock behind a
+    /// waiting GC would never be granted.
+    pub(crate) fn gc_shared(&self) -> Result<GcLock<RwLockReadGuard<'_, ()>>, StoreError> {
+        GcLock::take(|| self.inner.gc_lock.read())
+    }
+
+    /// The GC lock, exclusively, for a GC run.
+    pub(crate) fn gc_exclusive(&self) -> Result<GcLock<RwLockWriteGuard<'_, ()>>, StoreError> {
+        GcLock::take(|| self.inner.gc_lock.write())
+    }
+
     /// Pinned roots and their reference counts.
     pub fn pins(&self) -> Result<Vec<(Cid, u64)>, StoreError> {
         self.inner.index.pins()
@@ -294,11 +338,6 @@ impl Store {
     /// Whether `cid` is pinned.
     pub fn is_pinned(&self, cid: &Cid) -> Result<bool, StoreError> {
         self.inner.index.is_pinned(cid)
-    }
-
-    /// Adds one reference to a pin of `cid` (the caller has checked the DAG is complete).
-    pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
-        self.update(|meta| meta.pin(cid))
     }
 
     /// Removes the pin of `cid` entirely; returns whether it was pinned.
@@ -388,7 +427,7 @@ mod tests {
         assert_eq!(batch.written(), 1);
         drop(batch);
         assert!(!store.inner.files.exists(&leaf.cid), "abort must remove it");
-        assert!(store.inner.inflight.lock().is_empty());
+        assert!(store.inner.held.lock().is_empty());
 
         let batch = store.batch();
         for b in &blocks {
@@ -396,7 +435,7 @@ mod tests {
         }
         batch.commit(&[root.link.cid]).unwrap();
         assert_eq!(store.stats().unwrap().0, 2, "one leaf + the root");
-        assert!(store.inner.inflight.lock().is_empty());
+        assert!(store.inner.held.lock().is_empty());
     }
 
     #[test]
@@ -429,6 +468,22 @@ mod tests {
             Err(StoreError::NotFound(_))
         ));
         assert_eq!(store.stats().unwrap(), (0, 0));
+    }
+
+    #[test]
+    fn the_gc_lock_is_never_taken_twice_on_one_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        // Inside a commit's transaction, another update or a GC is refused, not deadlocked.
+        let nested = store
+            .batch()
+            .commit_with(|_| store.update(|_| Ok::<_, StoreError>(())));
+        assert!(matches!(nested, Err(StoreError::GcLockHeld)), "{nested:?}");
+        let gc = store.update(|_| store.gc());
+        assert!(matches!(gc, Err(StoreError::GcLockHeld)), "{gc:?}");
+        // ... and the lock is free again afterwards.
+        store.update(|_| Ok::<_, StoreError>(())).unwrap();
+        store.gc().unwrap();
     }
 
     #[test]

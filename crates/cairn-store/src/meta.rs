@@ -5,7 +5,7 @@
 //! durable.
 
 use cairn_dag::Cid;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::index::PINS;
 use crate::{Store, StoreError};
@@ -464,6 +464,12 @@ impl MetaTxn<'_> {
         Ok(())
     }
 
+    /// Whether `cid` is pinned.
+    pub fn is_pinned(&self, cid: &Cid) -> Result<bool, StoreError> {
+        let table = self.txn.open_table(PINS)?;
+        Ok(table.get(cid.to_bytes().as_slice())?.is_some())
+    }
+
     /// Adds a reference to a pin.
     pub fn pin(&self, cid: &Cid) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(PINS)?;
@@ -475,11 +481,16 @@ impl MetaTxn<'_> {
 }
 
 impl Store {
-    /// Runs `f` in one metadata transaction, committed only if it succeeds.
+    /// Runs `f` in one metadata transaction, committed only if it succeeds. It runs under the
+    /// GC lock (shared), so a reference `f` adds is safe against GC *if* `f` finds, in this
+    /// transaction, a reference that already keeps the same blocks (see [`crate::gc`]); blocks
+    /// known only from an earlier read are not: hold them in a [`crate::WriteBatch`] and
+    /// commit that instead. `f` must not start another update or commit.
     pub fn update<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&MetaTxn<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        let _shared = self.gc_shared()?;
         self.inner.index.commit_with(&[], &[], f)
     }
 
@@ -659,23 +670,22 @@ impl Store {
         }
         Ok(out)
     }
+}
 
-    /// Every object, part and version root (GC roots besides pins and bucket roots).
-    pub(crate) fn object_roots(&self) -> Result<Vec<Cid>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let mut out = Vec::new();
-        for table in [
-            txn.open_table(OBJECTS)?,
-            txn.open_table(PARTS)?,
-            txn.open_table(VERSIONS)?,
-        ] {
-            for row in table.iter()? {
-                let cid = row?.1.value().0.to_vec();
-                if !cid.is_empty() {
-                    out.push(parse_cid(&cid)?);
-                }
+/// Every object, part and version root in `txn` (GC roots besides pins and bucket roots).
+pub(crate) fn object_roots_in(txn: &ReadTransaction) -> Result<Vec<Cid>, StoreError> {
+    let mut out = Vec::new();
+    for table in [
+        txn.open_table(OBJECTS)?,
+        txn.open_table(PARTS)?,
+        txn.open_table(VERSIONS)?,
+    ] {
+        for row in table.iter()? {
+            let cid = row?.1.value().0.to_vec();
+            if !cid.is_empty() {
+                out.push(parse_cid(&cid)?);
             }
         }
-        Ok(out)
     }
+    Ok(out)
 }

@@ -5,7 +5,7 @@
 //! and its piece row together), and pieces are GC roots.
 
 use cairn_dag::{Block, Cid};
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::meta::parse_cid;
 use crate::{Store, StoreError};
@@ -243,16 +243,15 @@ impl Store {
             txn.open_table(STRIPES)?.len()?,
         ))
     }
+}
 
-    /// Every piece's multihash (GC keeps them).
-    pub(crate) fn piece_marks(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(PIECES)?;
-        table
-            .iter()?
-            .map(|row| Ok(row?.0.value().to_vec()))
-            .collect()
-    }
+/// Every piece's multihash in `txn` (GC keeps them).
+pub(crate) fn marks_in(txn: &ReadTransaction) -> Result<Vec<Vec<u8>>, StoreError> {
+    let table = txn.open_table(PIECES)?;
+    table
+        .iter()?
+        .map(|row| Ok(row?.0.value().to_vec()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! roots (for publishing objects by CID).
 
 use cairn_dag::Cid;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::meta::{object_key, parse_cid};
 use crate::{MetaTxn, Store, StoreError};
@@ -148,6 +148,11 @@ impl MetaTxn<'_> {
     /// The newest root of `bucket`.
     pub fn latest_root(&self, bucket: &str) -> Result<Option<RootRow>, StoreError> {
         latest_root(&self.txn.open_table(ROOTS)?, bucket)
+    }
+
+    /// Every retained root of `bucket`, oldest first.
+    pub fn root_history(&self, bucket: &str) -> Result<Vec<RootRow>, StoreError> {
+        history(&self.txn.open_table(ROOTS)?, bucket)
     }
 
     /// Appends a root to `bucket`'s history.
@@ -345,21 +350,20 @@ impl Store {
         }
         Ok(out)
     }
+}
 
-    /// GC roots from bucket histories: trees and indexes to mark with all they reach, and
-    /// version records to keep without following their links (the `prev` chain would keep
-    /// every expired root alive).
-    pub(crate) fn history_roots(&self) -> Result<(Vec<Cid>, Vec<Cid>), StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(ROOTS)?;
-        let (mut deep, mut shallow) = (Vec::new(), Vec::new());
-        for row in table.iter()? {
-            let (k, v) = row?;
-            let row = parse_root(k.value(), v.value())?;
-            deep.push(row.tree);
-            deep.push(row.index);
-            shallow.push(row.record);
-        }
-        Ok((deep, shallow))
+/// GC roots from bucket histories in `txn`: trees and indexes to mark with all they reach, and
+/// version records to keep without following their links (the `prev` chain would keep every
+/// expired root alive).
+pub(crate) fn history_roots_in(txn: &ReadTransaction) -> Result<(Vec<Cid>, Vec<Cid>), StoreError> {
+    let table = txn.open_table(ROOTS)?;
+    let (mut deep, mut shallow) = (Vec::new(), Vec::new());
+    for row in table.iter()? {
+        let (k, v) = row?;
+        let row = parse_root(k.value(), v.value())?;
+        deep.push(row.tree);
+        deep.push(row.index);
+        shallow.push(row.record);
     }
+    Ok((deep, shallow))
 }

@@ -4,7 +4,7 @@
 //! backup must not be.
 
 use cairn_dag::Cid;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::meta::{MetaTxn, parse_cid};
 use crate::{Store, StoreError};
@@ -92,24 +92,28 @@ impl MetaTxn<'_> {
 impl Store {
     /// Every snapshot (or those of `name`), by name then oldest first.
     pub fn snapshots(&self, name: Option<&str>) -> Result<Vec<SnapshotRow>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(SNAPSHOTS)?;
-        let mut out = Vec::new();
-        let rows: Box<dyn Iterator<Item = _>> = match name {
-            Some(n) => Box::new(table.range(prefix(n).as_slice()..=key(n, u64::MAX).as_slice())?),
-            None => Box::new(table.iter()?),
-        };
-        for row in rows {
-            let (k, v) = row?;
-            out.push(parse_row(k.value(), v.value())?);
-        }
-        Ok(out)
+        rows_in(&self.inner.index.db.begin_read()?, name)
     }
+}
 
-    /// Every snapshot root (GC roots).
-    pub(crate) fn snapshot_roots(&self) -> Result<Vec<Cid>, StoreError> {
-        Ok(self.snapshots(None)?.into_iter().map(|s| s.cid).collect())
+/// Every snapshot (or those of `name`) as `txn` sees them.
+fn rows_in(txn: &ReadTransaction, name: Option<&str>) -> Result<Vec<SnapshotRow>, StoreError> {
+    let table = txn.open_table(SNAPSHOTS)?;
+    let mut out = Vec::new();
+    let rows: Box<dyn Iterator<Item = _>> = match name {
+        Some(n) => Box::new(table.range(prefix(n).as_slice()..=key(n, u64::MAX).as_slice())?),
+        None => Box::new(table.iter()?),
+    };
+    for row in rows {
+        let (k, v) = row?;
+        out.push(parse_row(k.value(), v.value())?);
     }
+    Ok(out)
+}
+
+/// Every snapshot root in `txn` (GC roots).
+pub(crate) fn roots_in(txn: &ReadTransaction) -> Result<Vec<Cid>, StoreError> {
+    Ok(rows_in(txn, None)?.into_iter().map(|s| s.cid).collect())
 }
 
 #[cfg(test)]
