@@ -48,8 +48,8 @@ fn bounded<T: Send + 'static>(
 /// A plain directory holding `entries`.
 fn dir(entries: &[(String, Cid, u64)], out: &mut Vec<Block>) -> EntryLink {
     let mut editor = DirEditor::empty(CidVersion::V1);
-    let mut no_load = |cid: &Cid| -> Result<bytes::Bytes, DagError> {
-        Err(DagError::Unsupported(format!("no block {cid}")))
+    let mut no_load = |cid: &Cid| -> Result<bytes::Bytes, NodeError> {
+        Err(NodeError::Unsupported(format!("no block {cid}")))
     };
     for (name, cid, size) in entries {
         let link = EntryLink {
