@@ -137,6 +137,8 @@ impl From<NodeError> for ApiError {
             NodeError::BucketAlreadyExists(_) => StatusCode::CONFLICT,
             NodeError::Car(_) => StatusCode::BAD_REQUEST,
             NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            // malformed, or past a walk limit (too deep, too many entries)
+            NodeError::Dag(d) if d.is_bad_dag() => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())

@@ -1,17 +1,26 @@
 //! UnixFS directories: building a tree like `ipfs add -r` (plain directories, switching to a
 //! HAMT shard of fanout 256 when the sum of name and CID lengths exceeds 256 KiB), classifying
-//! nodes, listing (following HAMT shards) and resolving paths — all sans-I/O.
+//! nodes, listing (following HAMT shards, each distinct shard once, within [`DirLimits`]) and
+//! resolving paths (by name hash in a HAMT, see [`crate::hamt`]) — all sans-I/O. Also the depth
+//! bound of walks over a whole tree, [`MAX_TREE_DEPTH`].
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use bytes::Bytes;
 use cid::Cid;
 use multihash_codetable::Code;
 use rust_unixfs::dir::builder::{BufferingTreeBuilder, TreeOptions};
-use rust_unixfs::dir::{Cache, DirLink, NodeDescription, ShardedLookup};
+use rust_unixfs::dir::{DirLink, NodeDescription};
 use rust_unixfs::{MaybeResolved, Metadata};
 
-use crate::{Block, CidVersion, DAG_PB, DagError, RAW};
+use crate::hamt::{self, LookupStep, ShardLookup, SlotLink};
+use crate::{Block, CidVersion, DAG_PB, DagError, Limit, RAW};
+
+/// Directory levels a walk over a UnixFS tree (the hard check, `get`) follows below its root: a
+/// node deeper than this ends the walk with [`DagError::LimitExceeded`]. No real tree comes
+/// near it: a path is at most 4096 bytes on Linux, so a folder `ipfs add -r` reads has at most
+/// 2048 levels, and an S3 key (at most 1024 bytes) makes at most 512.
+pub const MAX_TREE_DEPTH: usize = 4096;
 
 /// Builds a directory tree from `(path, link)` pairs; paths are relative, `/`-separated, and
 /// share one top-level name (the root directory's own name).
@@ -196,19 +205,70 @@ fn checked_name(parent: &Cid, name: &str) -> Result<(), DagError> {
     Ok(())
 }
 
+/// Bounds of one directory listing ([`DirListing::with_limits`]).
+///
+/// A listing reads each distinct shard block once, however often the shards link to it (in a
+/// valid HAMT no shard is linked twice; a crafted one may link every slot to one shared child,
+/// which as a tree has 256^depth paths). Its work and memory are therefore linear in the bytes
+/// of the distinct blocks it is fed. These caps bound that too, so that a listing ends with
+/// [`DagError::LimitExceeded`] rather than growing without end: they are generous, because a
+/// bucket's objects index is one directory and millions of entries are legitimate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirLimits {
+    /// Most entries listed (default 10 million, roughly 1.5 GB of listing in memory).
+    pub max_entries: usize,
+    /// Most distinct HAMT shard blocks read (default 10 million: a valid HAMT has fewer shards
+    /// than entries, since every shard holds at least two).
+    pub max_shards: usize,
+}
+
+impl DirLimits {
+    /// The default [`max_entries`](Self::max_entries).
+    pub const DEFAULT_MAX_ENTRIES: usize = 10_000_000;
+    /// The default [`max_shards`](Self::max_shards).
+    pub const DEFAULT_MAX_SHARDS: usize = 10_000_000;
+}
+
+impl Default for DirLimits {
+    fn default() -> Self {
+        DirLimits {
+            max_entries: Self::DEFAULT_MAX_ENTRIES,
+            max_shards: Self::DEFAULT_MAX_SHARDS,
+        }
+    }
+}
+
+/// Shard levels a listing follows: a level consumes at least one bit of the 64-bit name hash
+/// whatever the fanout (the listing, unlike a lookup, takes HAMTs of any fanout).
+const MAX_LISTING_DEPTH: usize = 64;
+
 /// Sans-I/O listing of a directory, following HAMT shards: feed the blocks
-/// [`next_cid`](Self::next_cid) asks for, then take [`entries`](Self::entries).
+/// [`next_cid`](Self::next_cid) asks for, then take [`entries`](Self::entries). Each distinct
+/// shard is asked for once, and the listing stays within its [`DirLimits`].
 #[derive(Debug)]
 pub struct DirListing {
-    pending: VecDeque<Cid>,
+    root: Cid,
+    limits: DirLimits,
+    /// Shards to read, with their level (the root shard is level 0).
+    pending: VecDeque<(Cid, usize)>,
+    /// Every shard queued so far, the root included.
+    seen: HashSet<Cid>,
     entries: Vec<DirEntry>,
 }
 
 impl DirListing {
-    /// Starts listing the directory whose root block is `block`.
+    /// Starts listing the directory whose root block is `block`, within the default limits.
     pub fn start(cid: &Cid, block: &[u8]) -> Result<Self, DagError> {
+        Self::with_limits(cid, block, DirLimits::default())
+    }
+
+    /// Starts listing the directory whose root block is `block`, within `limits`.
+    pub fn with_limits(cid: &Cid, block: &[u8], limits: DirLimits) -> Result<Self, DagError> {
         let mut listing = DirListing {
+            root: *cid,
+            limits,
             pending: VecDeque::new(),
+            seen: HashSet::from([*cid]),
             entries: Vec::new(),
         };
         if cid.codec() != DAG_PB {
@@ -223,36 +283,63 @@ impl DirListing {
                 } in links
                 {
                     checked_name(cid, &name)?;
-                    listing.entries.push(DirEntry {
-                        name,
-                        cid: target,
-                        dag_size: tsize,
-                    });
+                    listing.push_entry(name, target, tsize)?;
                 }
             }
             NodeDescription::HamtShard { links } => {
-                listing.add_shard_links(cid, links)?;
+                listing.add_shard_links(cid, 0, links)?;
             }
             _ => return Err(DagError::NotADirectory(*cid)),
         }
         Ok(listing)
     }
 
-    fn add_shard_links(&mut self, cid: &Cid, links: Vec<DirLink>) -> Result<(), DagError> {
+    fn exceeded(&self, limit: Limit, max: usize) -> DagError {
+        DagError::LimitExceeded {
+            root: self.root,
+            limit,
+            max: max as u64,
+        }
+    }
+
+    fn push_entry(&mut self, name: String, cid: Cid, dag_size: u64) -> Result<(), DagError> {
+        if self.entries.len() >= self.limits.max_entries {
+            return Err(self.exceeded(Limit::Entries, self.limits.max_entries));
+        }
+        self.entries.push(DirEntry {
+            name,
+            cid,
+            dag_size,
+        });
+        Ok(())
+    }
+
+    fn add_shard_links(
+        &mut self,
+        cid: &Cid,
+        depth: usize,
+        links: Vec<DirLink>,
+    ) -> Result<(), DagError> {
         for link in links {
-            if link.name.len() < 2 || !link.name.is_char_boundary(2) {
-                return Err(DagError::malformed(cid, "HAMT link name too short"));
-            }
-            let (_, name) = link.name.split_at(2);
-            if name.is_empty() {
-                self.pending.push_back(link.target);
-            } else {
-                checked_name(cid, name)?;
-                self.entries.push(DirEntry {
-                    name: name.to_owned(),
-                    cid: link.target,
-                    dag_size: link.tsize,
-                });
+            match hamt::parse_link(cid, &link.name)? {
+                SlotLink::Shard(_) => {
+                    // a shard linked again (only a crafted HAMT does that) is queued once
+                    if !self.seen.insert(link.target) {
+                        continue;
+                    }
+                    if depth + 1 >= MAX_LISTING_DEPTH {
+                        return Err(self.exceeded(Limit::Depth, MAX_LISTING_DEPTH));
+                    }
+                    // `seen` holds the root too, which is not a shard read
+                    if self.seen.len() - 1 > self.limits.max_shards {
+                        return Err(self.exceeded(Limit::Shards, self.limits.max_shards));
+                    }
+                    self.pending.push_back((link.target, depth + 1));
+                }
+                SlotLink::Entry(_, name) => {
+                    checked_name(cid, name)?;
+                    self.push_entry(name.to_owned(), link.target, link.tsize)?;
+                }
             }
         }
         Ok(())
@@ -260,16 +347,16 @@ impl DirListing {
 
     /// The next HAMT shard block needed, if any.
     pub fn next_cid(&self) -> Option<Cid> {
-        self.pending.front().copied()
+        self.pending.front().map(|(cid, _)| *cid)
     }
 
     /// Feeds the shard block named by [`next_cid`](Self::next_cid).
     pub fn feed(&mut self, block: &[u8]) -> Result<(), DagError> {
-        let Some(cid) = self.pending.pop_front() else {
+        let Some((cid, depth)) = self.pending.pop_front() else {
             return Err(DagError::Unsupported("listing already complete".into()));
         };
         match rust_unixfs::dir::describe(block) {
-            NodeDescription::HamtShard { links } => self.add_shard_links(&cid, links),
+            NodeDescription::HamtShard { links } => self.add_shard_links(&cid, depth, links),
             _ => Err(DagError::malformed(&cid, "HAMT bucket is not a shard")),
         }
     }
@@ -282,21 +369,14 @@ impl DirListing {
     }
 }
 
-/// Sans-I/O resolution of `root/a/b/c` through plain and HAMT directories.
+/// Sans-I/O resolution of `root/a/b/c` through plain and HAMT directories. A name is looked up
+/// in a HAMT by its hash ([`ShardLookup`]), reading one shard per level.
+#[derive(Debug)]
 pub struct PathResolve {
     current: Cid,
     segments: VecDeque<String>,
-    lookup: Option<ShardedLookup<'static>>,
-    cache: Option<Cache>,
-}
-
-impl std::fmt::Debug for PathResolve {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PathResolve")
-            .field("current", &self.current)
-            .field("segments", &self.segments)
-            .finish_non_exhaustive()
-    }
+    /// The lookup of the first segment, once `current` turned out to be a HAMT.
+    lookup: Option<ShardLookup>,
 }
 
 impl PathResolve {
@@ -310,7 +390,6 @@ impl PathResolve {
                 .map(str::to_owned)
                 .collect(),
             lookup: None,
-            cache: None,
         }
     }
 
@@ -320,41 +399,51 @@ impl PathResolve {
             return None;
         }
         Some(match &self.lookup {
-            Some(lookup) => *lookup.pending_links().0,
+            Some(lookup) => lookup.next_cid(),
             None => self.current,
         })
     }
 
     /// Feeds the block named by [`next_cid`](Self::next_cid).
     pub fn feed(&mut self, block: &[u8]) -> Result<(), DagError> {
-        let Some(name) = self.segments.front().cloned() else {
+        let Some(name) = self.segments.front() else {
             return Ok(());
         };
         let parent = self.current;
-        let step = match self.lookup.take() {
-            Some(lookup) => lookup
-                .continue_walk(block, &mut self.cache)
-                .map_err(|e| DagError::malformed(&parent, e))?,
-            None => {
-                if parent.codec() != DAG_PB {
-                    return Err(DagError::NotADirectory(parent));
+        let step = match &mut self.lookup {
+            Some(lookup) => lookup.feed(block)?,
+            None if parent.codec() != DAG_PB => return Err(DagError::NotADirectory(parent)),
+            None => match rust_unixfs::dir::describe(block) {
+                NodeDescription::HamtShard { links } => {
+                    let lookup = self.lookup.insert(ShardLookup::new(parent, name));
+                    lookup.feed_links(block, &links)?
                 }
-                match rust_unixfs::resolve(block, &name, &mut self.cache) {
-                    Ok(step) => step,
+                // plain directories (and dag-pb nodes without UnixFS data): one block, its
+                // links matched by name
+                _ => match rust_unixfs::resolve(block, name, &mut None) {
+                    Ok(MaybeResolved::Found(cid)) => LookupStep::Found(cid),
+                    Ok(MaybeResolved::NotFound) => LookupStep::NotFound,
+                    Ok(MaybeResolved::NeedToLoadMore(_)) => {
+                        return Err(DagError::malformed(&parent, "unexpected HAMT shard"));
+                    }
                     Err(rust_unixfs::ResolveError::UnexpectedType(_)) => {
                         return Err(DagError::NotADirectory(parent));
                     }
                     Err(e) => return Err(DagError::malformed(&parent, e)),
-                }
-            }
+                },
+            },
         };
         match step {
-            MaybeResolved::Found(cid) => {
+            LookupStep::Found(cid) => {
                 self.current = cid;
                 self.segments.pop_front();
+                self.lookup = None;
             }
-            MaybeResolved::NeedToLoadMore(lookup) => self.lookup = Some(lookup.with_owned_needle()),
-            MaybeResolved::NotFound => return Err(DagError::NotFound { parent, name }),
+            LookupStep::NotFound => {
+                let name = self.segments.pop_front().unwrap_or_default();
+                return Err(DagError::NotFound { parent, name });
+            }
+            LookupStep::Next => {}
         }
         Ok(())
     }
@@ -526,5 +615,206 @@ mod tests {
         ));
         assert_eq!(symlink_target(&link.cid, &link.data).unwrap(), "a/b.txt");
         assert_eq!(describe(&link.cid, &link.data), NodeKind::Symlink);
+    }
+
+    /// Feeds a listing, giving up after `cap` feeds (a runaway walk fails instead of running
+    /// on); returns the outcome and the number of feeds.
+    fn list_capped(
+        blocks: &HashMap<Cid, Bytes>,
+        cid: Cid,
+        cap: usize,
+    ) -> (Result<Vec<DirEntry>, DagError>, usize) {
+        let mut feeds = 0;
+        let outcome = (|| {
+            let mut listing = DirListing::start(&cid, &blocks[&cid])?;
+            while let Some(next) = listing.next_cid() {
+                feeds += 1;
+                assert!(feeds <= cap, "more than {cap} feeds");
+                listing.feed(&blocks[&next])?;
+            }
+            Ok(listing.entries())
+        })();
+        (outcome, feeds)
+    }
+
+    /// Resolves `path`, giving up after `cap` blocks; returns the outcome and the blocks read.
+    fn resolve_capped(
+        blocks: &HashMap<Cid, Bytes>,
+        root: Cid,
+        path: &str,
+        cap: usize,
+    ) -> (Result<Cid, DagError>, usize) {
+        let mut r = PathResolve::new(root, path);
+        let mut reads = 0;
+        let outcome = (|| {
+            while let Some(next) = r.next_cid() {
+                reads += 1;
+                assert!(reads <= cap, "more than {cap} blocks read");
+                r.feed(&blocks[&next])?;
+            }
+            Ok(r.resolved())
+        })();
+        (outcome, reads)
+    }
+
+    /// The HAMT bomb of the security review (H3): four shards, each linking all 256 slots to
+    /// the next one, the last holding 256 entries named "f" (one per slot) → a raw leaf. As a
+    /// tree it has 256⁴ paths.
+    fn hamt_bomb() -> (Cid, Cid, HashMap<Cid, Bytes>) {
+        let leaf = Block::new(CidVersion::V1, RAW, &b"x"[..]).unwrap();
+        let mut blocks = HashMap::from([(leaf.cid, leaf.data.clone())]);
+        let links = |suffix: &str, to: Cid| -> Vec<(String, Cid, u64)> {
+            (0..256)
+                .map(|i| (format!("{i:02X}{suffix}"), to, 1))
+                .collect()
+        };
+        let mut shard = crate::hamt::shard_node(&links("f", leaf.cid), CidVersion::V1).unwrap();
+        for _ in 0..3 {
+            blocks.insert(shard.cid, shard.data.clone());
+            shard = crate::hamt::shard_node(&links("", shard.cid), CidVersion::V1).unwrap();
+        }
+        blocks.insert(shard.cid, shard.data.clone());
+        (shard.cid, leaf.cid, blocks)
+    }
+
+    /// A shard linked from every slot of its parent is read once: the listing of the bomb
+    /// feeds its three sub-shards once each and holds the last one's 256 entries.
+    #[test]
+    fn hamt_bomb_lists_each_shard_once() {
+        let (root, _, blocks) = hamt_bomb();
+        let (entries, feeds) = list_capped(&blocks, root, 64);
+        assert_eq!(feeds, 3);
+        assert_eq!(entries.unwrap().len(), 256);
+    }
+
+    /// Lookups in the bomb follow one slot per level: four shards read, found or not.
+    #[test]
+    fn hamt_bomb_lookups_read_one_shard_per_level() {
+        let (root, leaf, blocks) = hamt_bomb();
+        let (found, reads) = resolve_capped(&blocks, root, "f", 64);
+        assert_eq!(found.unwrap(), leaf);
+        assert_eq!(reads, 4);
+        for name in ["nope", "index.html", "f/x"] {
+            let (outcome, reads) = resolve_capped(&blocks, root, name, 64);
+            assert!(outcome.is_err(), "{name}");
+            assert!(reads <= 5, "{name}: {reads} reads");
+        }
+    }
+
+    /// A HAMT link name whose second character is not one byte ("0é") is a malformed shard:
+    /// listing and lookup both answer an error (rust-unixfs's lookup panicked on `&name[2..]`).
+    #[test]
+    fn malformed_hamt_link_names_are_errors_not_panics() {
+        let leaf = Block::new(CidVersion::V1, RAW, &b"x"[..]).unwrap();
+        let data = crate::hamt::shard_data([0u8]);
+        let node = ipld_dagpb::PbNode {
+            links: vec![ipld_dagpb::PbLink {
+                cid: leaf.cid,
+                name: Some("0é".into()),
+                size: Some(1),
+            }],
+            data: Some(Bytes::from(data)),
+        };
+        let shard = Block::new(CidVersion::V1, DAG_PB, node.into_bytes()).unwrap();
+        let blocks = HashMap::from([
+            (leaf.cid, leaf.data.clone()),
+            (shard.cid, shard.data.clone()),
+        ]);
+        for name in ["é", "x", "0é"] {
+            let (outcome, _) = resolve_capped(&blocks, shard.cid, name, 8);
+            assert!(
+                matches!(outcome, Err(DagError::Malformed { .. })),
+                "{name}: {outcome:?}"
+            );
+        }
+        assert!(matches!(
+            list_capped(&blocks, shard.cid, 8).0,
+            Err(DagError::Malformed { .. })
+        ));
+    }
+
+    /// Every name of a HAMT directory resolves through the path resolver reading one shard
+    /// per level (four at most for 6000 entries), not a scan of the shards.
+    #[test]
+    fn hamt_paths_resolve_along_one_path_of_shards() {
+        let (file_blocks, file) = encode_bytes(b"x", CidVersion::V1);
+        let mut builder = DirectoryBuilder::new(CidVersion::V1);
+        let names: Vec<String> = (0..6000).map(|i| format!("entry-{i:05}")).collect();
+        for n in &names {
+            builder
+                .add_link(&format!("d/{n}/f"), file.link.cid, file.link.dag_size)
+                .unwrap();
+        }
+        let nodes = builder.build().unwrap();
+        let root = nodes.last().unwrap().block.cid;
+        let blocks = store(&nodes, &file_blocks);
+        for n in names.iter().step_by(7) {
+            let (outcome, reads) = resolve_capped(&blocks, root, &format!("{n}/f"), 5);
+            assert_eq!(outcome.unwrap(), file.link.cid);
+            assert!(reads <= 5, "{n}: {reads}");
+        }
+    }
+
+    /// A listing reads every shard of a valid HAMT once, and past one of its caps ends with a
+    /// typed error rather than a partial answer.
+    #[test]
+    fn listings_stop_at_their_limits() {
+        let (file_blocks, file) = encode_bytes(b"x", CidVersion::V1);
+        let mut builder = DirectoryBuilder::new(CidVersion::V1);
+        for i in 0..6000 {
+            let path = format!("d/entry-with-a-longish-name-{i:05}");
+            builder
+                .add_link(&path, file.link.cid, file.link.dag_size)
+                .unwrap();
+        }
+        let nodes = builder.build().unwrap();
+        let sub_shards = nodes.iter().filter(|n| n.path.is_empty()).count();
+        let root = nodes.last().unwrap().block.cid;
+        let blocks = store(&nodes, &file_blocks);
+        let (entries, feeds) = list_capped(&blocks, root, sub_shards);
+        assert_eq!(entries.unwrap().len(), 6000);
+        assert_eq!(feeds, sub_shards);
+
+        let list_within = |cid: Cid, limits: DirLimits| -> Result<usize, DagError> {
+            let mut listing = DirListing::with_limits(&cid, &blocks[&cid], limits)?;
+            while let Some(next) = listing.next_cid() {
+                listing.feed(&blocks[&next])?;
+            }
+            Ok(listing.entries().len())
+        };
+        let exceeded = |r: Result<usize, DagError>, which: Limit| matches!(r, Err(DagError::LimitExceeded { limit, .. }) if limit == which);
+        let limits = |max_entries, max_shards| DirLimits {
+            max_entries,
+            max_shards,
+        };
+        assert_eq!(list_within(root, limits(6000, sub_shards)).unwrap(), 6000);
+        assert!(exceeded(
+            list_within(root, limits(5999, sub_shards)),
+            Limit::Entries
+        ));
+        assert!(exceeded(
+            list_within(root, limits(6000, sub_shards - 1)),
+            Limit::Shards
+        ));
+
+        let mut builder = DirectoryBuilder::new(CidVersion::V1);
+        for name in ["a", "b", "c"] {
+            builder
+                .add_link(&format!("p/{name}"), file.link.cid, 1)
+                .unwrap();
+        }
+        let nodes = builder.build().unwrap();
+        let plain = nodes.last().unwrap().block.cid;
+        let blocks = store(&nodes, &[]);
+        let listing = DirListing::with_limits(&plain, &blocks[&plain], limits(3, 0)).unwrap();
+        assert!(listing.next_cid().is_none());
+        assert_eq!(listing.entries().len(), 3);
+        assert!(matches!(
+            DirListing::with_limits(&plain, &blocks[&plain], limits(2, 0)),
+            Err(DagError::LimitExceeded {
+                limit: Limit::Entries,
+                ..
+            })
+        ));
     }
 }

@@ -8,20 +8,18 @@
 //! Blocks are fetched through a caller's `load` function and new blocks are handed back in a
 //! list: no I/O happens here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use bytes::Bytes;
 use cid::Cid;
 use ipld_dagpb::{PbLink, PbNode};
 use rust_unixfs::dir::{DirLink, NodeDescription};
 
+use crate::hamt::{MAX_DEPTH, SlotLink, hash as hamt_hash, parse_link, shard_data};
 use crate::{Block, CidVersion, DAG_PB, DagError};
 
 /// Kubo's sharding threshold: a directory whose estimated size exceeds this becomes a HAMT.
 pub const HAMT_THRESHOLD: u64 = 256 * 1024;
-const FANOUT: usize = 256;
-const MAX_DEPTH: usize = 8;
-const HASH_MURMUR3: u8 = 0x22;
 
 /// A directory entry's target and dag-pb Tsize.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,12 +37,6 @@ pub struct EditedDir {
     pub link: EntryLink,
     /// Whether it has no entries.
     pub is_empty: bool,
-}
-
-fn hamt_hash(name: &str) -> [u8; 8] {
-    let h =
-        murmur3::murmur3_x64_128(&mut std::io::Cursor::new(name.as_bytes()), 0).unwrap_or_default();
-    (h as u64).to_be_bytes()
 }
 
 fn link_size(name: &str, link: &EntryLink) -> i64 {
@@ -81,20 +73,13 @@ pub struct DirEditor {
 fn parse_shard(cid: &Cid, links: Vec<DirLink>) -> Result<Shard, DagError> {
     let mut shard = Shard::default();
     for link in links {
-        let prefix = link.name.get(..2).ok_or_else(|| {
-            DagError::malformed(cid, format!("HAMT link name {:?} too short", link.name))
-        })?;
-        let index = u8::from_str_radix(prefix, 16)
-            .map_err(|_| DagError::malformed(cid, format!("HAMT link name {:?}", link.name)))?;
         let target = EntryLink {
             cid: link.target,
             dag_size: link.tsize,
         };
-        let name = &link.name[2..];
-        let slot = if name.is_empty() {
-            Slot::Stored(target)
-        } else {
-            Slot::Value(name.to_owned(), target)
+        let (index, slot) = match parse_link(cid, &link.name)? {
+            SlotLink::Shard(index) => (index, Slot::Stored(target)),
+            SlotLink::Entry(index, name) => (index, Slot::Value(name.to_owned(), target)),
         };
         shard.slots.insert(index, slot);
     }
@@ -222,21 +207,36 @@ impl Shard {
         Ok(removed)
     }
 
-    /// Every entry, stopping early (returning `None`) once their estimated size exceeds `limit`.
+    /// Every entry, stopping early (returning `false`) once their estimated size exceeds
+    /// `limit`. `depth` is this shard's level. A stored sub-shard is loaded once: a valid HAMT
+    /// never links one shard twice (each holds other names), so a repeated link is malformed
+    /// rather than walked again, as is a sub-shard below the deepest level a hash can reach.
     fn entries_within<E: From<DagError>>(
         &mut self,
+        depth: usize,
         limit: i64,
         acc: &mut Vec<(String, EntryLink)>,
         size: &mut i64,
+        loaded: &mut HashSet<Cid>,
         load: &mut impl FnMut(&Cid) -> Result<Bytes, E>,
     ) -> Result<bool, E> {
         let indexes: Vec<u8> = self.slots.keys().copied().collect();
         for index in indexes {
-            if let Some(Slot::Value(name, link)) = self.slots.get(&index) {
-                *size += link_size(name, link);
-                acc.push((name.clone(), *link));
-            } else if let Some(child) = self.child(index, load)?
-                && !child.entries_within(limit, acc, size, load)?
+            match self.slots.get(&index) {
+                Some(Slot::Value(name, link)) => {
+                    *size += link_size(name, link);
+                    acc.push((name.clone(), *link));
+                }
+                Some(Slot::Stored(link)) if depth + 1 >= MAX_DEPTH => {
+                    return Err(DagError::malformed(&link.cid, "HAMT deeper than 8 levels").into());
+                }
+                Some(Slot::Stored(link)) if !loaded.insert(link.cid) => {
+                    return Err(DagError::malformed(&link.cid, "HAMT shard linked twice").into());
+                }
+                _ => {}
+            }
+            if let Some(child) = self.child(index, load)?
+                && !child.entries_within(depth + 1, limit, acc, size, loaded, load)?
             {
                 return Ok(false);
             }
@@ -248,10 +248,9 @@ impl Shard {
     }
 
     fn encode(self, version: CidVersion, out: &mut Vec<Block>) -> Result<EntryLink, DagError> {
-        let mut bitfield = [0u8; FANOUT / 8];
+        let data = shard_data(self.slots.keys().copied());
         let mut links = Vec::with_capacity(self.slots.len());
         for (index, slot) in self.slots {
-            bitfield[FANOUT / 8 - 1 - index as usize / 8] |= 1 << (index % 8);
             let (name, link) = match slot {
                 Slot::Value(name, link) => (format!("{index:02X}{name}"), link),
                 Slot::Stored(link) => (format!("{index:02X}"), link),
@@ -259,15 +258,6 @@ impl Shard {
             };
             links.push((name, link));
         }
-        let start = bitfield
-            .iter()
-            .position(|&b| b != 0)
-            .unwrap_or(bitfield.len() - 1);
-        let bits = &bitfield[start..];
-        // UnixFS Data: Type = HAMTShard (5), Data = bitfield, hashType = murmur3, fanout = 256.
-        let mut data = vec![0x08, 0x05, 0x12, bits.len() as u8];
-        data.extend_from_slice(bits);
-        data.extend_from_slice(&[0x28, HASH_MURMUR3, 0x30, 0x80, 0x02]);
         encode_node(links, data, version, out)
     }
 }
@@ -396,7 +386,15 @@ impl DirEditor {
             // A HAMT only shrinks below the threshold through removals (or shorter CIDs).
             State::Hamt(mut root) if self.delta < 0 => {
                 let (mut all, mut size) = (Vec::new(), 0);
-                if root.entries_within(HAMT_THRESHOLD as i64, &mut all, &mut size, load)? {
+                let mut loaded = HashSet::new();
+                if root.entries_within(
+                    0,
+                    HAMT_THRESHOLD as i64,
+                    &mut all,
+                    &mut size,
+                    &mut loaded,
+                    load,
+                )? {
                     (Some(all.into_iter().collect()), None)
                 } else {
                     (None, Some(root))
@@ -593,5 +591,33 @@ mod tests {
             assert_eq!(editor.get("nope", &mut load).unwrap(), None);
             assert!(editor.set("a/b", None, &mut load).is_err());
         }
+    }
+
+    /// Shrinking a crafted HAMT whose slots share one child shard stops at the second link to
+    /// it (a valid HAMT never has one) instead of loading the child for every slot.
+    #[test]
+    fn shrinking_a_hamt_with_a_shared_child_is_malformed() {
+        let version = CidVersion::V1;
+        let mut blocks = Blocks::default();
+        let leaf = file(0, version);
+        let child = crate::hamt::shard_node(&[("00x".into(), leaf.cid, 1)], version).unwrap();
+        let slot = crate::hamt::hash("a")[0];
+        let mut links = vec![(format!("{slot:02X}a"), leaf.cid, 1)];
+        for other in (0..=255u8).filter(|s| *s != slot).take(2) {
+            links.push((format!("{other:02X}"), child.cid, 1));
+        }
+        links.sort();
+        let root = crate::hamt::shard_node(&links, version).unwrap();
+        for b in [&child, &root] {
+            blocks.0.insert(b.cid, b.data.clone());
+        }
+        let mut load = blocks.loader();
+        let mut editor = DirEditor::open(&root.cid, &root.data, version).unwrap();
+        editor.set("a", None, &mut load).unwrap();
+        let mut out = Vec::new();
+        assert!(matches!(
+            editor.finish(&mut load, &mut out),
+            Err(DagError::Malformed { .. })
+        ));
     }
 }

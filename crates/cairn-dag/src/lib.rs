@@ -6,6 +6,12 @@
 //! * [`meta`] — UnixFS 1.5 metadata (mode, mtime) on file roots and other nodes.
 //! * [`dir`] — directory building (plain and HAMT-sharded, like `ipfs add -r`), listing and path
 //!   resolution, all sans-I/O.
+//! * [`hamt`] — HAMT shard blocks: link names, the name hash, and the hash-directed lookup of
+//!   one name.
+//!
+//! Walks over untrusted DAGs are bounded: a listing reads each distinct shard once and stops at
+//! [`dir::DirLimits`], a lookup reads one shard per HAMT level, and a walk that goes past a
+//! bound ends with [`DagError::LimitExceeded`] rather than running on.
 //!
 //! The UnixFS protobuf encoding itself comes from `rust-unixfs`; this crate composes it into the
 //! streaming, parallel-friendly pieces the store and node layers drive.
@@ -14,6 +20,7 @@ pub mod block;
 pub mod dir;
 pub mod dir_edit;
 pub mod file;
+pub mod hamt;
 pub mod meta;
 pub mod read;
 
@@ -99,9 +106,55 @@ pub enum DagError {
     /// A directory tree could not be built (duplicate or invalid path).
     #[error("directory tree: {0}")]
     Tree(String),
+    /// A walk over the DAG went past one of its bounds (too deep, too many entries or shard
+    /// blocks): the DAG is crafted, or too large to answer in one piece. Nothing is cut short
+    /// silently.
+    #[error("DAG under {root} exceeds the {limit} limit of {max}")]
+    LimitExceeded {
+        /// Where the walk started.
+        root: Cid,
+        /// The bound that was hit.
+        limit: Limit,
+        /// Its value.
+        max: u64,
+    },
+}
+
+/// The bound a DAG walk hit ([`DagError::LimitExceeded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// Levels of directories (or of HAMT shards) below the walk's root.
+    Depth,
+    /// Entries of one directory listing.
+    Entries,
+    /// Distinct HAMT shard blocks read by one directory listing.
+    Shards,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Limit::Depth => "depth",
+            Limit::Entries => "entries",
+            Limit::Shards => "HAMT shard blocks",
+        })
+    }
 }
 
 impl DagError {
+    /// Whether the error is about the DAG's content (malformed, unsupported, too deep or too
+    /// large) rather than a missing name or a wrong kind of node: front doors answer these as
+    /// "cannot process this DAG".
+    pub fn is_bad_dag(&self) -> bool {
+        matches!(
+            self,
+            DagError::Malformed { .. }
+                | DagError::LimitExceeded { .. }
+                | DagError::Unsupported(_)
+                | DagError::HashMismatch(_)
+        )
+    }
+
     pub(crate) fn malformed(cid: &Cid, reason: impl std::fmt::Display) -> Self {
         DagError::Malformed {
             cid: *cid,

@@ -49,18 +49,18 @@ impl UnixMeta {
     }
 }
 
-const WIRE_VARINT: u8 = 0;
+pub(crate) const WIRE_VARINT: u8 = 0;
 const WIRE_FIXED64: u8 = 1;
-const WIRE_LEN: u8 = 2;
+pub(crate) const WIRE_LEN: u8 = 2;
 const WIRE_FIXED32: u8 = 5;
 
 /// One protobuf field: its number, wire type, decoded varint (for varints), payload (for
 /// length-delimited and fixed fields) and its raw bytes (tag included).
-struct Field<'a> {
-    number: u64,
-    wire: u8,
-    varint: u64,
-    payload: &'a [u8],
+pub(crate) struct Field<'a> {
+    pub(crate) number: u64,
+    pub(crate) wire: u8,
+    pub(crate) varint: u64,
+    pub(crate) payload: &'a [u8],
     raw: &'a [u8],
 }
 
@@ -86,7 +86,7 @@ fn write_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// Splits a protobuf message into its fields, in order.
-fn fields(buf: &[u8]) -> Option<Vec<Field<'_>>> {
+pub(crate) fn fields(buf: &[u8]) -> Option<Vec<Field<'_>>> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {

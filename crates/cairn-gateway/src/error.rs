@@ -67,6 +67,8 @@ fn from_dag(e: &DagError) -> GatewayError {
         DagError::NotADirectory(cid) => {
             GatewayError::NotFound(format!("{cid} is not a directory: no such path"))
         }
+        // malformed, unsupported or past a walk limit (a crafted DAG, or a listing too large
+        // to answer): the content cannot be answered right
         other => GatewayError::BadData(other.to_string()),
     }
 }
@@ -137,6 +139,12 @@ mod tests {
         );
         assert_eq!(status(DagError::NotADirectory(cid).into()), 404);
         assert_eq!(status(DagError::HashMismatch(cid).into()), 502);
+        let too_deep = DagError::LimitExceeded {
+            root: cid,
+            limit: cairn_dag::Limit::Depth,
+            max: 8,
+        };
+        assert_eq!(status(too_deep.into()), 502);
         let corrupt = GatewayError::from(NodeError::Store(StoreError::CorruptBlock {
             cid,
             quarantined: "/secret/path".into(),

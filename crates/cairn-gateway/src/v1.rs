@@ -69,6 +69,8 @@ fn node_error(e: NodeError) -> Response {
         NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
         NodeError::Unsupported(_) | NodeError::InvalidPath { .. } => StatusCode::BAD_REQUEST,
         NodeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // malformed, or past a walk limit (too deep, too many entries)
+        NodeError::Dag(d) if d.is_bad_dag() => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     error(status, e)

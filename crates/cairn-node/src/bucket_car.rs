@@ -4,8 +4,10 @@
 //! `dir/` markers), so the new bucket's root equals the CAR's root. Metadata UnixFS does not
 //! carry (content types, user metadata) is not restored; ETags are recomputed (MD5).
 
-use cairn_dag::Cid;
-use cairn_dag::dir::NodeKind;
+use std::collections::HashMap;
+
+use cairn_dag::dir::{DirLimits, MAX_TREE_DEPTH, NodeKind};
+use cairn_dag::{Cid, DagError, Limit};
 use md5::{Digest, Md5};
 use tokio::io::AsyncRead;
 
@@ -74,35 +76,68 @@ impl Node {
             root: Some(root),
             ..Default::default()
         };
-        let mut stack = vec![(root, String::new())];
-        while let Some((dir, prefix)) = stack.pop() {
+        // Every path becomes a key, so a subtree linked from several folders is walked once per
+        // path: the walk is bounded in depth and in keys (a crafted CAR of a few blocks can
+        // have 256⁴ paths), and each distinct file is read once for its ETag.
+        let too_many = || -> NodeError {
+            DagError::LimitExceeded {
+                root,
+                limit: Limit::Entries,
+                max: DirLimits::DEFAULT_MAX_ENTRIES as u64,
+            }
+            .into()
+        };
+        let mut stack = vec![(root, String::new(), 0usize)];
+        while let Some((dir, prefix, depth)) = stack.pop() {
             let entries = self.list(&dir)?;
             if entries.is_empty() && !prefix.is_empty() {
                 files.push((prefix.clone(), None));
             }
+            if !entries.is_empty() && depth >= MAX_TREE_DEPTH {
+                return Err(DagError::LimitExceeded {
+                    root,
+                    limit: Limit::Depth,
+                    max: MAX_TREE_DEPTH as u64,
+                }
+                .into());
+            }
             for entry in entries {
+                if files.len() + stack.len() >= DirLimits::DEFAULT_MAX_ENTRIES {
+                    return Err(too_many());
+                }
                 let path = format!("{prefix}{}", entry.name);
                 match self.describe(&entry.cid)? {
-                    NodeKind::Directory { .. } => stack.push((entry.cid, format!("{path}/"))),
+                    NodeKind::Directory { .. } => {
+                        stack.push((entry.cid, format!("{path}/"), depth + 1))
+                    }
                     NodeKind::File { size } => files.push((path, Some((entry.cid, size)))),
                     NodeKind::Symlink | NodeKind::Other => report.skipped += 1,
                 }
             }
         }
+        let mut etags: HashMap<Cid, String> = HashMap::new();
         let mut metas = Vec::with_capacity(files.len());
         // Made durable with the objects (the empty file's blocks, held until then).
         let batch = self.store().batch();
         for (key, file) in files {
             let (cid, meta) = match file {
                 Some((cid, size)) => {
-                    let mut md5 = Md5::new();
-                    let mut stream = self.cat(cid, None);
-                    while let Some(piece) = stream.next_piece()? {
-                        md5.update(&piece);
-                    }
+                    let etag = match etags.get(&cid) {
+                        Some(etag) => etag.clone(),
+                        None => {
+                            let mut md5 = Md5::new();
+                            let mut stream = self.cat(cid, None);
+                            while let Some(piece) = stream.next_piece()? {
+                                md5.update(&piece);
+                            }
+                            let etag = hex::encode(md5.finalize());
+                            etags.insert(cid, etag.clone());
+                            etag
+                        }
+                    };
                     let meta = ObjectMeta {
                         size,
-                        etag: hex::encode(md5.finalize()),
+                        etag,
                         ..Default::default()
                     };
                     (cid, meta)

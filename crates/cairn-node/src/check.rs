@@ -1,6 +1,7 @@
 //! Checking a DAG. Soft: every block is present (blocks the index knows to be link-less are
-//! only looked up, not read). Hard: every block is read and re-hashed, then every UnixFS file in
-//! the DAG is re-assembled and its length compared with what its root says. A soft check can
+//! only looked up, not read). Hard: every block is read and re-hashed, then every distinct
+//! UnixFS file in the tree is re-assembled once and its length compared with what its root
+//! says (an iterative, depth-bounded walk: `Node::walk_tree` in `export.rs`). A soft check can
 //! also *hold* every block it visits in a write batch ([`Node::check_held`]): what it found
 //! then stays until the batch commits the reference that needs it (a pin, a snapshot, a
 //! directory), whatever GC does meanwhile.
@@ -102,31 +103,38 @@ impl Node {
         Ok(report)
     }
 
-    fn reassemble(&self, cid: &Cid, report: &mut CheckReport) -> Result<(), NodeError> {
-        match self.describe(cid)? {
-            NodeKind::File { size } => {
-                let mut stream = self.cat(*cid, None);
-                let mut total = 0u64;
-                let outcome = loop {
-                    match stream.next_piece() {
-                        Ok(Some(piece)) => total += piece.len() as u64,
-                        Ok(None) if total == size => break Ok(()),
-                        Ok(None) => break Err(format!("{total} bytes, root says {size}")),
-                        Err(e) => break Err(e.to_string()),
-                    }
-                };
-                if let Err(why) = outcome {
+    /// Re-assembles every distinct file of the tree under `root` once (a subtree shared by
+    /// several directories is checked once), walking iteratively to at most
+    /// [`cairn_dag::dir::MAX_TREE_DEPTH`] levels.
+    fn reassemble(&self, root: &Cid, report: &mut CheckReport) -> Result<(), NodeError> {
+        self.walk_tree(
+            *root,
+            (),
+            true,
+            |cid, kind, _, _| {
+                if let NodeKind::File { size } = *kind
+                    && let Err(why) = self.reassemble_file(cid, size)
+                {
                     report.bad_files.push((*cid, why));
                 }
+                Ok(())
+            },
+            |_, _| (),
+        )
+    }
+
+    /// Reads the file `cid` through, comparing its length with `size`.
+    fn reassemble_file(&self, cid: &Cid, size: u64) -> Result<(), String> {
+        let mut stream = self.cat(*cid, None);
+        let mut total = 0u64;
+        loop {
+            match stream.next_piece() {
+                Ok(Some(piece)) => total += piece.len() as u64,
+                Ok(None) if total == size => return Ok(()),
+                Ok(None) => return Err(format!("{total} bytes, root says {size}")),
+                Err(e) => return Err(e.to_string()),
             }
-            NodeKind::Directory { .. } => {
-                for entry in self.list(cid)? {
-                    self.reassemble(&entry.cid, report)?;
-                }
-            }
-            NodeKind::Symlink | NodeKind::Other => {}
         }
-        Ok(())
     }
 }
 

@@ -1,15 +1,19 @@
 //! Reading DAGs back: files and byte ranges as verified streams (only the blocks holding the
-//! range are read), path resolution through plain and HAMT directories, listings, and writing a
-//! file or a whole tree to the local filesystem.
+//! range are read), path resolution through plain and HAMT directories, listings, the bounded
+//! iterative walk over a whole UnixFS tree (hard check, `get`), and writing a file or a whole
+//! tree to the local filesystem.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::Path;
 
 use bytes::Bytes;
-use cairn_dag::dir::{DirListing, NodeKind, PathResolve, describe};
+use cairn_dag::dir::{
+    DirEntry, DirLimits, DirListing, MAX_TREE_DEPTH, NodeKind, PathResolve, describe,
+};
 use cairn_dag::read::FileRead;
-use cairn_dag::{Cid, DagError};
+use cairn_dag::{Cid, DagError, Limit};
 use cairn_store::Store;
 
 use crate::{Node, NodeError, io_err};
@@ -101,15 +105,76 @@ impl Node {
         Ok(describe(cid, &block))
     }
 
-    /// The entries of directory `cid` (plain or HAMT), sorted by name.
-    pub fn list(&self, cid: &Cid) -> Result<Vec<cairn_dag::dir::DirEntry>, NodeError> {
+    /// The entries of directory `cid` (plain or HAMT), sorted by name, within the default
+    /// [`DirLimits`] (past them: [`DagError::LimitExceeded`]).
+    pub fn list(&self, cid: &Cid) -> Result<Vec<DirEntry>, NodeError> {
+        self.list_within(cid, DirLimits::default())
+    }
+
+    /// [`Node::list`] within `limits`.
+    pub fn list_within(&self, cid: &Cid, limits: DirLimits) -> Result<Vec<DirEntry>, NodeError> {
         let block = self.store().get(cid)?;
-        let mut listing = DirListing::start(cid, &block)?;
+        self.list_block(cid, &block, limits)
+    }
+
+    /// The entries of directory `cid`, whose root block is `block`.
+    fn list_block(
+        &self,
+        cid: &Cid,
+        block: &[u8],
+        limits: DirLimits,
+    ) -> Result<Vec<DirEntry>, NodeError> {
+        let mut listing = DirListing::with_limits(cid, block, limits)?;
         while let Some(next) = listing.next_cid() {
             let block = self.store().get(&next)?;
             listing.feed(&block)?;
         }
         Ok(listing.entries())
+    }
+
+    /// Walks the UnixFS tree under `root` depth-first, entries in name order, on a stack of its
+    /// own (never the thread's, whatever the depth) and at most [`MAX_TREE_DEPTH`] directories
+    /// deep (deeper: [`DagError::LimitExceeded`]). `visit` sees each node with its kind, its
+    /// root block and the context `child` derived from its parent's context and its name;
+    /// directories are visited before their entries. With `once`, a node reached through
+    /// several paths (a shared subtree) is visited the first time only, so the walk reads each
+    /// distinct block once; without it, every path is visited.
+    pub(crate) fn walk_tree<T>(
+        &self,
+        root: Cid,
+        context: T,
+        once: bool,
+        mut visit: impl FnMut(&Cid, &NodeKind, &Bytes, &T) -> Result<(), NodeError>,
+        child: impl Fn(&T, &str) -> T,
+    ) -> Result<(), NodeError> {
+        let mut seen = HashSet::from([root]);
+        let mut stack = vec![(root, context, 0usize)];
+        while let Some((cid, context, depth)) = stack.pop() {
+            let block = self.store().get(&cid)?;
+            let kind = describe(&cid, &block);
+            visit(&cid, &kind, &block, &context)?;
+            if !matches!(kind, NodeKind::Directory { .. }) {
+                continue;
+            }
+            let entries = self.list_block(&cid, &block, DirLimits::default())?;
+            if !entries.is_empty() && depth >= MAX_TREE_DEPTH {
+                tracing::debug!(%root, %cid, depth, "tree walk: too deep");
+                return Err(DagError::LimitExceeded {
+                    root,
+                    limit: Limit::Depth,
+                    max: MAX_TREE_DEPTH as u64,
+                }
+                .into());
+            }
+            for entry in entries.into_iter().rev() {
+                if once && !seen.insert(entry.cid) {
+                    continue;
+                }
+                let context = child(&context, &entry.name);
+                stack.push((entry.cid, context, depth + 1));
+            }
+        }
+        Ok(())
     }
 
     /// Like `ipfs ls`: each entry with its kind and size.
@@ -132,9 +197,31 @@ impl Node {
             .collect()
     }
 
-    /// Writes the file or tree `cid` to `out` (files are overwritten, folders merged).
+    /// Writes the file or tree `cid` to `out` (files are overwritten, folders merged). Every
+    /// path of the tree is written (a subtree linked twice is written twice); the walk is
+    /// iterative and at most [`MAX_TREE_DEPTH`] levels deep, and the filesystem's own limit on
+    /// a path's length (4096 bytes on Linux) usually comes first: either ends `get` with an
+    /// error, what was written so far staying.
     pub fn get_to_path(&self, cid: &Cid, out: &Path) -> Result<(), NodeError> {
-        match self.describe(cid)? {
+        self.walk_tree(
+            *cid,
+            out.to_path_buf(),
+            false,
+            |cid, kind, block, out| self.write_node(cid, kind, block, out),
+            // DirListing has already refused names with '/', '.', '..'.
+            |out, name| out.join(name),
+        )
+    }
+
+    /// Writes one node of [`Node::get_to_path`]: a file's bytes, a folder, a symlink.
+    fn write_node(
+        &self,
+        cid: &Cid,
+        kind: &NodeKind,
+        block: &Bytes,
+        out: &Path,
+    ) -> Result<(), NodeError> {
+        match kind {
             NodeKind::File { .. } => {
                 let tmp = out.with_file_name(format!(
                     ".{}.cairn-tmp",
@@ -155,17 +242,10 @@ impl Node {
                 result
             }
             NodeKind::Directory { .. } => {
-                std::fs::create_dir_all(out)
-                    .map_err(io_err(format!("create {}", out.display())))?;
-                for entry in self.list(cid)? {
-                    // DirListing has already refused names with '/', '.', '..'.
-                    self.get_to_path(&entry.cid, &out.join(&entry.name))?;
-                }
-                Ok(())
+                std::fs::create_dir_all(out).map_err(io_err(format!("create {}", out.display())))
             }
             NodeKind::Symlink => {
-                let block = self.store().get(cid)?;
-                let target = cairn_dag::dir::symlink_target(cid, &block)?;
+                let target = cairn_dag::dir::symlink_target(cid, block)?;
                 let _ = std::fs::remove_file(out);
                 #[cfg(unix)]
                 std::os::unix::fs::symlink(&target, out)

@@ -303,24 +303,32 @@ impl Node {
     }
 
     /// The leaves of a file DAG, in order, reading only branch nodes (the index knows which
-    /// blocks are leaves).
+    /// blocks are leaves). Iterative, at most [`MAX_TREE_DEPTH`](cairn_dag::dir::MAX_TREE_DEPTH)
+    /// branch levels deep.
     pub fn file_leaves(&self, root: FileLink, out: &mut Vec<FileLink>) -> Result<(), NodeError> {
-        let known_leaf = self
-            .store()
-            .block_info(&root.cid)?
-            .is_some_and(|info| !info.may_link);
-        if known_leaf || root.cid.codec() == cairn_dag::RAW {
-            out.push(root);
-            return Ok(());
-        }
-        let block = self.store().get(&root.cid)?;
-        match branch_links(&root.cid, &block) {
-            Some(children) => {
-                for child in children {
-                    self.file_leaves(child, out)?;
-                }
+        let mut stack = vec![(root, 0usize)];
+        while let Some((link, depth)) = stack.pop() {
+            let known_leaf = self
+                .store()
+                .block_info(&link.cid)?
+                .is_some_and(|info| !info.may_link);
+            if known_leaf || link.cid.codec() == cairn_dag::RAW {
+                out.push(link);
+                continue;
             }
-            None => out.push(root),
+            let block = self.store().get(&link.cid)?;
+            match branch_links(&link.cid, &block) {
+                Some(_) if depth >= cairn_dag::dir::MAX_TREE_DEPTH => {
+                    return Err(cairn_dag::DagError::LimitExceeded {
+                        root: root.cid,
+                        limit: cairn_dag::Limit::Depth,
+                        max: cairn_dag::dir::MAX_TREE_DEPTH as u64,
+                    }
+                    .into());
+                }
+                Some(children) => stack.extend(children.into_iter().rev().map(|c| (c, depth + 1))),
+                None => out.push(link),
+            }
         }
         Ok(())
     }

@@ -708,55 +708,64 @@ fn add_tree(
 
 /// `cairn get` through the API: files by `cat` (temp → rename), folders by `ls`, symlinks by
 /// `stat`. Entry names come from the node's directory listing, which refuses `/`, `.`, `..`.
+/// Iterative (its own stack, not the thread's) and at most
+/// [`MAX_TREE_DEPTH`](cairn_dag::dir::MAX_TREE_DEPTH) folders deep, like the node's own `get`.
 fn get_tree(remote: &Remote, cid: &str, out: &Path) -> Result<()> {
-    let st = Remote::json(remote.get(&format!("/stat?arg={cid}"))?)?;
-    match st["kind"].as_str() {
-        Some("file") => {
-            let tmp = out.with_file_name(format!(
-                ".{}.cairn-tmp",
-                out.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-            ));
-            let result = (|| {
-                let mut resp = remote.get(&format!("/cat?arg={cid}"))?;
-                let mut file = std::fs::File::create(&tmp)
-                    .with_context(|| format!("create {}", tmp.display()))?;
-                std::io::copy(&mut resp.body_mut().as_reader(), &mut file)?;
-                std::fs::rename(&tmp, out).with_context(|| format!("write {}", out.display()))
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result
-        }
-        Some("dir") => {
-            std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
-            for e in Remote::json(remote.get(&format!("/ls?arg={cid}"))?)?
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                let name = e["name"].as_str().unwrap_or_default();
-                if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-                    bail!("unsafe entry name {name:?} in {cid}");
+    let mut stack = vec![(cid.to_owned(), out.to_path_buf(), 0usize)];
+    while let Some((cid, out, depth)) = stack.pop() {
+        let st = Remote::json(remote.get(&format!("/stat?arg={cid}"))?)?;
+        match st["kind"].as_str() {
+            Some("file") => get_file(remote, &cid, &out)?,
+            Some("dir") => {
+                std::fs::create_dir_all(&out)
+                    .with_context(|| format!("create {}", out.display()))?;
+                let entries = Remote::json(remote.get(&format!("/ls?arg={cid}"))?)?;
+                let entries = entries.as_array().map(Vec::as_slice).unwrap_or_default();
+                if !entries.is_empty() && depth >= cairn_dag::dir::MAX_TREE_DEPTH {
+                    bail!(
+                        "{cid} is more than {} folders deep",
+                        cairn_dag::dir::MAX_TREE_DEPTH
+                    );
                 }
-                get_tree(
-                    remote,
-                    e["cid"].as_str().unwrap_or_default(),
-                    &out.join(name),
-                )?;
+                for e in entries.iter().rev() {
+                    let name = e["name"].as_str().unwrap_or_default();
+                    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+                        bail!("unsafe entry name {name:?} in {cid}");
+                    }
+                    let child = e["cid"].as_str().unwrap_or_default().to_owned();
+                    stack.push((child, out.join(name), depth + 1));
+                }
             }
-            Ok(())
+            Some("symlink") => {
+                let target = st["target"].as_str().unwrap_or_default();
+                let _ = std::fs::remove_file(&out);
+                #[cfg(unix)]
+                std::os::unix::fs::symlink(target, &out)
+                    .with_context(|| format!("symlink {}", out.display()))?;
+                #[cfg(not(unix))]
+                std::fs::write(&out, target)?;
+            }
+            _ => bail!("{cid} is neither a UnixFS file nor a directory"),
         }
-        Some("symlink") => {
-            let target = st["target"].as_str().unwrap_or_default();
-            let _ = std::fs::remove_file(out);
-            #[cfg(unix)]
-            std::os::unix::fs::symlink(target, out)
-                .with_context(|| format!("symlink {}", out.display()))?;
-            #[cfg(not(unix))]
-            std::fs::write(out, target)?;
-            Ok(())
-        }
-        _ => bail!("{cid} is neither a UnixFS file nor a directory"),
     }
+    Ok(())
+}
+
+/// One file of [`get_tree`]: `cat` into a temporary file renamed over `out`.
+fn get_file(remote: &Remote, cid: &str, out: &Path) -> Result<()> {
+    let tmp = out.with_file_name(format!(
+        ".{}.cairn-tmp",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("out")
+    ));
+    let result = (|| {
+        let mut resp = remote.get(&format!("/cat?arg={cid}"))?;
+        let mut file =
+            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        std::io::copy(&mut resp.body_mut().as_reader(), &mut file)?;
+        std::fs::rename(&tmp, out).with_context(|| format!("write {}", out.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
