@@ -28,6 +28,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "CAIRN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// With an `https://` `--node`: trust this PEM certificate (a self-signed node, a private
+    /// CA) instead of the public web roots.
+    #[arg(long, global = true, env = "CAIRN_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
+
     /// With `--node`: log in with this user key file (`cairn user create`) instead of a token.
     #[arg(long, global = true, env = "CAIRN_IDENTITY")]
     pub identity: Option<PathBuf>,
@@ -140,7 +145,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct ServeArgs {
     /// TOML config file (default: cairn.toml in the data folder, when present).
     #[arg(long)]
@@ -169,6 +174,13 @@ pub struct ServeArgs {
     /// Seconds between background garbage collections (default 3600; 0: never).
     #[arg(long)]
     pub gc_interval: Option<u64>,
+    /// Serve S3, the gateway and the APIs over TLS with this PEM certificate chain (with
+    /// `--tls-key`; or `[tls] cert` in the config).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

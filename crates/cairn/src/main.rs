@@ -7,6 +7,7 @@ mod bucket_cmd;
 mod cli;
 mod cluster;
 mod follow;
+mod listen;
 mod provide;
 mod remote;
 mod serve;
@@ -67,13 +68,17 @@ fn run(cli: Cli) -> Result<()> {
         let token = cli.token.clone().or(config.token);
         if let Command::Login = cli.command {
             let id = identity.context("login needs --identity KEYFILE (or CAIRN_IDENTITY)")?;
-            println!("{}", remote::login(&url, &id)?);
+            println!(
+                "{}",
+                remote::login(&url, &id, &remote::agent(cli.ca_cert.as_deref())?)?
+            );
             return Ok(());
         }
         if matches!(cli.command, Command::Serve(_) | Command::Bench(_)) {
             bail!("serve and bench run here, not on --node");
         }
-        let remote = remote::Remote::connect(&url, token, identity.as_ref())?;
+        let agent = remote::agent(cli.ca_cert.as_deref())?;
+        let remote = remote::Remote::connect(&url, token, identity.as_ref(), agent)?;
         return remote::run(&remote, &cli.command);
     }
     if let Command::Login = cli.command {
@@ -88,14 +93,7 @@ fn run(cli: Cli) -> Result<()> {
         let node = Node::open(&cli.data)
             .with_context(|| format!("opening store {}", cli.data.display()))?;
         // Roots folded in offline are built as the node's config says.
-        let settings = serve::Settings::resolve(
-            &cli.data,
-            None,
-            (None, None, None, None),
-            None,
-            None,
-            (&[], &[]),
-        )?;
+        let settings = serve::Settings::resolve(&cli.data, &cli::ServeArgs::default())?;
         node.set_roots_config(cairn_node::roots::RootsConfig {
             version: settings.cid_version,
             retention: settings.history_retention,
@@ -107,19 +105,7 @@ fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Serve(args) => {
-            let settings = serve::Settings::resolve(
-                &cli.data,
-                args.config.as_deref(),
-                (
-                    args.s3_listen,
-                    args.api_listen,
-                    args.gateway_listen,
-                    args.metrics_listen,
-                ),
-                args.cid_version,
-                args.gc_interval,
-                (&args.p2p_listen, &args.bootstrap),
-            )?;
+            let settings = serve::Settings::resolve(&cli.data, &args)?;
             serve::run(serve::Settings {
                 identity: cli.identity.clone(),
                 ..settings

@@ -30,17 +30,42 @@ pub(crate) fn encode(s: &str) -> String {
         .collect()
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
+/// The HTTP client: `https://` URLs are verified against `ca_cert` (a PEM file) when given,
+/// else against the public web roots.
+pub fn agent(ca_cert: Option<&Path>) -> Result<ureq::Agent> {
+    let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_connect(Some(std::time::Duration::from_secs(5)))
-        .build()
-        .into()
+        .timeout_connect(Some(std::time::Duration::from_secs(5)));
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading the CA certificate {}", path.display()))?;
+        let certs = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("parsing the CA certificate {}", path.display()))?;
+        if certs.is_empty() {
+            bail!("{} holds no PEM certificate", path.display());
+        }
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
 }
 
 /// Logs in to the node at `url` (allowlist mode) with `identity`: signs the current time,
 /// answers the token.
-pub fn login(url: &str, identity: &cairn_crypt::identity::Identity) -> Result<String> {
+pub fn login(
+    url: &str,
+    identity: &cairn_crypt::identity::Identity,
+    agent: &ureq::Agent,
+) -> Result<String> {
     let epoch_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as u64;
@@ -49,7 +74,7 @@ pub fn login(url: &str, identity: &cairn_crypt::identity::Identity) -> Result<St
         "epoch_ms": epoch_ms,
         "signature": hex::encode(identity.sign_login(epoch_ms)),
     });
-    let resp = agent()
+    let resp = agent
         .post(format!("{}/api/v1/login", url.trim_end_matches('/')))
         .header("Content-Type", "application/json")
         .send(body.to_string())
@@ -68,17 +93,18 @@ impl Remote {
         url: &str,
         token: Option<String>,
         identity: Option<&cairn_crypt::identity::Identity>,
+        agent: ureq::Agent,
     ) -> Result<Remote> {
         let url = url.trim_end_matches('/');
         let token = match (token, identity) {
             (Some(t), _) => t,
-            (None, Some(id)) => login(url, id)?,
+            (None, Some(id)) => login(url, id, &agent)?,
             (None, None) => String::new(),
         };
         let remote = Remote {
             base: format!("{url}/api/v0"),
             token,
-            agent: agent(),
+            agent,
         };
         let resp = remote
             .agent
@@ -100,10 +126,15 @@ impl Remote {
     pub fn discover(data: &Path) -> Option<Remote> {
         let text = std::fs::read_to_string(data.join(cairn_api::API_FILE)).ok()?;
         let file: ApiFile = toml::from_str(&text).ok()?;
+        // A node serving TLS is trusted by exactly its own certificate.
+        let (scheme, agent) = match &file.tls_cert {
+            Some(cert) => ("https", agent(Some(cert)).ok()?),
+            None => ("http", agent(None).ok()?),
+        };
         let remote = Remote {
-            base: format!("http://{}/api/v0", file.addr),
+            base: format!("{scheme}://{}/api/v0", file.addr),
             token: file.token,
-            agent: agent(),
+            agent,
         };
         // A stale file (node killed) answers nothing: open the folder directly then.
         remote.get("/id").ok().map(|_| remote)

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use cairn_node::{CidVersion, Node};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use serde::{Deserialize, Serialize};
 
 /// Settings of `serve`, as in the TOML file (every field optional there).
@@ -56,6 +54,30 @@ pub struct FileConfig {
     pub storage: Option<StorageConfig>,
     /// `[api]`: the `/api/v1` REST API on the gateway listener.
     pub api: Option<ApiConfig>,
+    /// `[tls]`: serve S3, the gateway and the APIs over TLS.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The `[tls]` table: PEM files (the `--tls-cert`/`--tls-key` flags win).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// The certificate and key from the flags, else from `[tls]`.
+fn tls_files(args: &crate::cli::ServeArgs, file: Option<&TlsConfig>) -> Result<Option<TlsConfig>> {
+    Ok(match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (None, None) => file.cloned(),
+        _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+    })
 }
 
 /// The `[api]` table.
@@ -250,6 +272,8 @@ pub struct Settings {
     pub scrub_interval: Duration,
     /// `/api/v1` on the gateway listener.
     pub v1: V1Settings,
+    /// TLS on the S3, gateway and local API listeners (`/metrics` stays plain HTTP).
+    pub tls: Option<TlsConfig>,
 }
 
 /// Bytes the scrubber re-hashes per run.
@@ -384,21 +408,9 @@ pub(crate) fn parse_duration(what: &str, text: &str) -> Result<Duration> {
 }
 
 impl Settings {
-    pub fn resolve(
-        data: &Path,
-        config: Option<&Path>,
-        (s3_listen, api_listen, gateway_listen, metrics_listen): (
-            Option<SocketAddr>,
-            Option<SocketAddr>,
-            Option<SocketAddr>,
-            Option<SocketAddr>,
-        ),
-        cid_version: Option<u8>,
-        gc_interval_secs: Option<u64>,
-        (p2p_listen, bootstrap): (&[String], &[String]),
-    ) -> Result<Self> {
+    pub fn resolve(data: &Path, args: &crate::cli::ServeArgs) -> Result<Self> {
         let default_file = data.join("cairn.toml");
-        let file = match config {
+        let file = match args.config.as_deref() {
             Some(path) => Some(path.to_path_buf()),
             None => default_file.exists().then_some(default_file),
         };
@@ -411,7 +423,7 @@ impl Settings {
             }
             None => FileConfig::default(),
         };
-        let version = cid_version.or(from_file.cid_version).unwrap_or(0);
+        let version = args.cid_version.or(from_file.cid_version).unwrap_or(0);
         let serve_all = match from_file.gateway_policy.as_deref() {
             None | Some("public") => false,
             Some("all") => true,
@@ -421,16 +433,20 @@ impl Settings {
         };
         Ok(Settings {
             data: data.to_path_buf(),
-            s3_listen: s3_listen
+            s3_listen: args
+                .s3_listen
                 .or(from_file.s3_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000))),
-            api_listen: api_listen
+            api_listen: args
+                .api_listen
                 .or(from_file.api_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5001))),
-            gateway_listen: gateway_listen
+            gateway_listen: args
+                .gateway_listen
                 .or(from_file.gateway_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            metrics_listen: metrics_listen
+            metrics_listen: args
+                .metrics_listen
                 .or(from_file.metrics_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464))),
             gateway: cairn_gateway::GatewayConfig { serve_all },
@@ -438,7 +454,7 @@ impl Settings {
             net: cairn_net::NetConfig {
                 dht_path: Some(data.join("dht.redb")),
                 zone: from_file.storage.as_ref().and_then(|s| s.zone.clone()),
-                ..net_config(&from_file, p2p_listen, bootstrap)?
+                ..net_config(&from_file, &args.p2p_listen, &args.bootstrap)?
             },
             cluster: cluster_settings(from_file.storage.as_ref())?,
             v1: v1_settings(from_file.api.as_ref())?,
@@ -461,7 +477,9 @@ impl Settings {
                 Some(text) => parse_retention(text)?,
                 None => Some(Duration::from_secs(30 * 86_400)),
             },
-            gc_interval: match gc_interval_secs
+            tls: tls_files(args, from_file.tls.as_ref())?,
+            gc_interval: match args
+                .gc_interval
                 .or(from_file.gc_interval_secs)
                 .unwrap_or(3600)
             {
@@ -479,6 +497,9 @@ pub struct ApiFile {
     pub addr: String,
     /// Bearer token.
     pub token: String,
+    /// The listener's TLS certificate, when it speaks TLS (the CLI trusts exactly it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -554,6 +575,11 @@ async fn serve(settings: Settings) -> Result<()> {
     builder.set_auth(ids.clone());
     builder.set_access(cairn_s3::auth::CairnAccess::new(ids));
     let service = cairn_s3::front::Front::new(builder.build());
+    let tls = match &settings.tls {
+        Some(files) => Some(crate::listen::Tls::load(&files.cert, &files.key)?),
+        None => None,
+    };
+    let scheme = crate::listen::scheme(tls.as_ref());
 
     let listener = tokio::net::TcpListener::bind(settings.s3_listen)
         .await
@@ -567,15 +593,26 @@ async fn serve(settings: Settings) -> Result<()> {
     let api_addr = api_listener.local_addr()?;
     let token = cairn_node::keys::random_string(32, b"0123456789abcdef")?;
     let api_file = settings.data.join(cairn_api::API_FILE);
+    // The local API is for the CLI on this machine: on a loopback address nothing crosses a
+    // network and it stays plain HTTP; on any other address it speaks TLS like the rest, and
+    // `api.toml` names the certificate the CLI then trusts.
+    let (api_tls, api_tls_cert) = match (&tls, &settings.tls) {
+        (Some(tls), Some(files)) if !api_addr.ip().is_loopback() => (
+            Some(tls.clone()),
+            Some(std::fs::canonicalize(&files.cert).unwrap_or_else(|_| files.cert.clone())),
+        ),
+        _ => (None, None),
+    };
     write_private(
         &api_file,
         toml::to_string(&ApiFile {
             addr: api_addr.to_string(),
             token: token.clone(),
+            tls_cert: api_tls_cert.clone(),
         })?
         .as_bytes(),
     )?;
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, _) = tokio::sync::watch::channel(false);
     let keypair = cairn_net::keypair_from_seed(node_for_api.identity()?.secret_seed())?;
     let mut registry = prometheus_client::registry::Registry::default();
     let net_metrics = Arc::new(cairn_net::metrics::NetMetrics::new(&mut registry));
@@ -585,20 +622,17 @@ async fn serve(settings: Settings) -> Result<()> {
         .await
         .with_context(|| format!("binding /metrics on {}", settings.metrics_listen))?;
     let metrics_addr = metrics_listener.local_addr()?;
-    let mut metrics_stop = stop_tx.subscribe();
     let refresh = {
         let (node, gauges) = (node_for_api.clone(), margin_gauges.clone());
         move || gauges.refresh(&node)
     };
-    let metrics_server = axum::serve(metrics_listener, metrics_router(registry, refresh))
-        .with_graceful_shutdown(async move {
-            let _ = metrics_stop.changed().await;
-        });
-    let metrics_task = tokio::spawn(async move {
-        if let Err(e) = metrics_server.await {
-            tracing::error!("metrics endpoint stopped: {e}");
-        }
-    });
+    let metrics_task = tokio::spawn(crate::listen::serve(
+        "metrics",
+        metrics_listener,
+        None,
+        crate::listen::router(metrics_router(registry, refresh)),
+        stop_tx.subscribe(),
+    ));
     let (net, net_task) = cairn_net::start(
         keypair,
         settings.net.clone(),
@@ -655,28 +689,21 @@ async fn serve(settings: Settings) -> Result<()> {
         }
     };
     let p2p_addrs = net.addrs().await?;
-    // Small answers go out in several writes: without NODELAY, Nagle waits for the client's
-    // delayed ACK and every request on a kept-alive connection takes ~40 ms.
-    use axum::serve::ListenerExt;
-    let api = axum::serve(
-        api_listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        cairn_api::router(node_for_api.clone(), token, Some(net.clone())),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop_rx.changed().await;
-    });
-    let api_task = tokio::spawn(async move {
-        if let Err(e) = api.await {
-            tracing::error!("local API stopped: {e}");
-        }
-    });
+    let api_task = tokio::spawn(crate::listen::serve(
+        "local API",
+        api_listener,
+        api_tls,
+        crate::listen::router(cairn_api::router(
+            node_for_api.clone(),
+            token,
+            Some(net.clone()),
+        )),
+        stop_tx.subscribe(),
+    ));
     let gateway_listener = tokio::net::TcpListener::bind(settings.gateway_listen)
         .await
         .with_context(|| format!("binding the gateway on {}", settings.gateway_listen))?;
     let gateway_addr = gateway_listener.local_addr()?;
-    let mut gateway_stop = stop_tx.subscribe();
     use cairn_gateway::auth::{Auth, Security};
     let security = match &settings.v1.mode {
         Mode::Public => Security::Public,
@@ -716,20 +743,13 @@ async fn serve(settings: Settings) -> Result<()> {
             ),
         );
     }
-    let gateway = axum::serve(
-        gateway_listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        gateway_routes,
-    )
-    .with_graceful_shutdown(async move {
-        let _ = gateway_stop.changed().await;
-    });
-    let gateway_task = tokio::spawn(async move {
-        if let Err(e) = gateway.await {
-            tracing::error!("gateway stopped: {e}");
-        }
-    });
+    let gateway_task = tokio::spawn(crate::listen::serve(
+        "gateway",
+        gateway_listener,
+        tls.clone(),
+        crate::listen::router(gateway_routes),
+        stop_tx.subscribe(),
+    ));
     let roots_task = cairn_node::worker::spawn_periodic(
         node_for_api.clone(),
         cairn_node::roots::RootsJob,
@@ -780,8 +800,8 @@ async fn serve(settings: Settings) -> Result<()> {
     });
 
     println!(
-        "cairn: S3 API on http://{addr} (access key {access}); local API on {api_addr}; \
-         gateway on http://{gateway_addr} ; metrics on http://{metrics_addr}/metrics ; \
+        "cairn: S3 API on {scheme}://{addr} (access key {access}); local API on {api_addr}; \
+         gateway on {scheme}://{gateway_addr} ; metrics on http://{metrics_addr}/metrics ; \
          p2p on {} ; peer id {}",
         p2p_addrs
             .iter()
@@ -793,41 +813,18 @@ async fn serve(settings: Settings) -> Result<()> {
     use std::io::Write;
     std::io::stdout().flush()?;
 
-    let mut conn = ConnBuilder::new(TokioExecutor::new());
-    conn.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .max_buf_size(64 * 1024);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown_signal());
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        continue;
-                    }
-                };
-                // Headers and body leave in separate writes: without NODELAY, Nagle waits for
-                // the client's delayed ACK and every small GET takes ~40 ms.
-                let _ = stream.set_nodelay(true);
-                let connection = conn.serve_connection(TokioIo::new(stream), service.clone());
-                let connection = graceful.watch(connection.into_owned());
-                tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        tracing::debug!("connection ended: {e}");
-                    }
-                });
-            }
-            () = &mut shutdown => break,
-        }
-    }
-    drop(listener);
+    let s3_task = tokio::spawn(crate::listen::serve(
+        "S3",
+        listener,
+        tls,
+        service,
+        stop_tx.subscribe(),
+    ));
+    shutdown_signal().await;
     eprintln!("cairn: shutting down");
     let _ = stop_tx.send(true);
     let _ = std::fs::remove_file(&api_file);
+    let _ = s3_task.await;
     let _ = api_task.await;
     let _ = gateway_task.await;
     let _ = roots_task.await;
@@ -839,12 +836,6 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = metrics_task.await;
     for task in gc_task.into_iter().chain(cluster_tasks) {
         let _ = task.await;
-    }
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(30)) => {
-            eprintln!("cairn: connections still open after 30 s; stopping anyway");
-        }
     }
     Ok(())
 }

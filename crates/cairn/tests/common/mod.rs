@@ -24,6 +24,18 @@ pub struct Server {
     pub metrics: String,
     /// The node's data folder.
     pub data: tempfile::TempDir,
+    /// Its S3 and gateway listeners speak TLS.
+    pub tls: bool,
+}
+
+/// The `host:port` the start line gives after `label` and `http://` or `https://`.
+fn listed(line: &str, label: &str) -> String {
+    line.split(label)
+        .nth(1)
+        .and_then(|rest| rest.split_once("://"))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {label:?} address in {line:?}"))
+        .to_owned()
 }
 
 impl Server {
@@ -74,18 +86,9 @@ impl Server {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
-        let gateway = line
-            .split("gateway on http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no gateway address in {line:?}"))
-            .to_owned();
+        let addr = listed(&line, "S3 API on ");
+        let gateway = listed(&line, "gateway on ");
+        let tls = line.contains("S3 API on https://");
         let metrics = line
             .split("metrics on ")
             .nth(1)
@@ -98,12 +101,13 @@ impl Server {
             gateway,
             metrics,
             data,
+            tls,
         }
     }
 
     pub fn client_with(&self, access: &str, secret: &str) -> Client {
         let config = aws_sdk_s3::Config::builder()
-            .endpoint_url(format!("http://{}", self.addr))
+            .endpoint_url(self.endpoint())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new(access, secret, None, None, "test"))
             .force_path_style(true)
@@ -164,9 +168,10 @@ impl Server {
 }
 
 impl Server {
-    /// `http://host:port`.
+    /// `http://host:port` (`https://` when the node serves TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A command with this node's credentials and endpoint in its environment (for real
