@@ -147,10 +147,19 @@ pub fn metadata_in(m: Option<Metadata>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The stored checksums in s3s's shape.
+/// The stored checksums in s3s's shape, with their type: `COMPOSITE` for a multipart
+/// upload's checksum of part checksums (`HASH-N`), else `FULL_OBJECT` (none without a sum).
 pub fn checksums_out(meta: &ObjectMeta) -> s3s::dto::Checksum {
     let get = |a: &str| meta.checksums.get(a).cloned();
+    let checksum_type = meta.checksums.values().next().map(|v| {
+        s3s::dto::ChecksumType::from_static(if v.contains('-') {
+            s3s::dto::ChecksumType::COMPOSITE
+        } else {
+            s3s::dto::ChecksumType::FULL_OBJECT
+        })
+    });
     s3s::dto::Checksum {
+        checksum_type,
         checksum_crc32: get("CRC32"),
         checksum_crc32c: get("CRC32C"),
         checksum_crc64nvme: get("CRC64NVME"),

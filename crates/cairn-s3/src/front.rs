@@ -32,6 +32,12 @@ pub fn precheck(
     if let Some(query) = uri.query() {
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            // Names are compared decoded, as s3s reads them: `X%2DAmz%2DExpires` is the same
+            // parameter.
+            let (k, v) = (decoded(k), decoded(v));
+            if is_sigv2_query(&k) {
+                return Some(sigv2_refused());
+            }
             if k.eq_ignore_ascii_case("X-Amz-Expires") {
                 match v.parse::<i64>() {
                     Ok(secs) if (1..=MAX_PRESIGN_SECS).contains(&secs) => {}
@@ -47,6 +53,12 @@ pub fn precheck(
             }
         }
     }
+    if headers
+        .get(http::header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().starts_with(b"AWS "))
+    {
+        return Some(sigv2_refused());
+    }
     if method == http::Method::PUT
         && let Some(len) = headers
             .get("x-amz-decoded-content-length")
@@ -55,12 +67,39 @@ pub fn precheck(
             .and_then(|v| v.parse::<u64>().ok())
         && len > MAX_PUT
     {
-        return Some(s3_error!(
-            EntityTooLarge,
-            "Your proposed upload exceeds the maximum allowed object size (5 GiB); use multipart"
-        ));
+        return Some(too_large());
     }
     None
+}
+
+/// S3's answer to a body over [`MAX_PUT`].
+pub fn too_large() -> S3Error {
+    s3_error!(
+        EntityTooLarge,
+        "Your proposed upload exceeds the maximum allowed object size (5 GiB); use multipart"
+    )
+}
+
+/// A query parameter percent-decoded (`+` stays, as in SigV4's canonical query).
+fn decoded(text: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(text).decode_utf8_lossy()
+}
+
+/// A SigV2 presigned URL (`AWSAccessKeyId` + `Signature`) names its key so.
+fn is_sigv2_query(name: &str) -> bool {
+    name.eq_ignore_ascii_case("AWSAccessKeyId")
+}
+
+/// SigV2 is refused: its header form carries no freshness s3s checks (a captured request
+/// replays for ever) and its presigned form no bounded expiry. Every maintained client signs
+/// with SigV4.
+fn sigv2_refused() -> S3Error {
+    let mut e = S3Error::with_message(
+        s3s::S3ErrorCode::Custom("InvalidRequest".into()),
+        "Signature Version 2 is not supported: sign requests with AWS Signature Version 4",
+    );
+    e.set_status_code(http::StatusCode::BAD_REQUEST);
+    e
 }
 
 /// s3s's service with the checks above and request ids.
@@ -137,8 +176,9 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Front {
     }
 }
 
-/// Puts `<RequestId>` into an S3 error body (s3s builds them without one), so it matches the
-/// `x-amz-request-id` header as clients and s3-tests expect.
+/// Completes an S3 error body as clients expect: a `<Message>` when s3s made the error without
+/// one (aws cli prints "Unknown" otherwise — s3s's own bucket-name check does), and a
+/// `<RequestId>` equal to the `x-amz-request-id` header (s3s writes none).
 pub fn with_request_id(resp: &mut HttpResponse, id: &str) {
     if !(resp.status().is_client_error() || resp.status().is_server_error()) {
         return;
@@ -147,19 +187,54 @@ pub fn with_request_id(resp: &mut HttpResponse, id: &str) {
         return;
     };
     let text = body.as_ref();
-    let Some(end) = text.windows(8).rposition(|w| w == b"</Error>") else {
+    let Some(end) = find(text, b"</Error>") else {
         return;
     };
-    if text.windows(11).any(|w| w == b"<RequestId>") {
+    let mut out = Vec::with_capacity(text.len() + id.len() + 96);
+    let mut rest = &text[..end];
+    if find(rest, b"<Message>").is_none()
+        && let (Some(open), Some(close)) = (find(rest, b"<Code>"), find(rest, b"</Code>"))
+        && open + 6 <= close
+    {
+        let code = String::from_utf8_lossy(&rest[open + 6..close]).into_owned();
+        let after = close + b"</Code>".len();
+        out.extend_from_slice(&rest[..after]);
+        out.extend_from_slice(format!("<Message>{}</Message>", default_message(&code)).as_bytes());
+        rest = &rest[after..];
+    }
+    out.extend_from_slice(rest);
+    if find(text, b"<RequestId>").is_none() {
+        out.extend_from_slice(format!("<RequestId>{id}</RequestId>").as_bytes());
+    }
+    out.extend_from_slice(&text[end..]);
+    if out.len() == text.len() {
         return;
     }
-    let mut out = Vec::with_capacity(text.len() + id.len() + 23);
-    out.extend_from_slice(&text[..end]);
-    out.extend_from_slice(format!("<RequestId>{id}</RequestId>").as_bytes());
-    out.extend_from_slice(&text[end..]);
     resp.headers_mut()
         .insert(http::header::CONTENT_LENGTH, out.len().into());
     *resp.body_mut() = s3s::Body::from(out);
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+/// S3's message for an error code, for errors made without one.
+fn default_message(code: &str) -> String {
+    match code {
+        "InvalidBucketName" => "The specified bucket is not valid.".to_owned(),
+        "NoSuchBucket" => "The specified bucket does not exist".to_owned(),
+        "NoSuchKey" => "The specified key does not exist.".to_owned(),
+        "AccessDenied" => "Access Denied".to_owned(),
+        "InvalidArgument" => "Invalid Argument".to_owned(),
+        "MethodNotAllowed" => {
+            "The specified method is not allowed against this resource.".to_owned()
+        }
+        "NotImplemented" => {
+            "A header you provided implies functionality that is not implemented".to_owned()
+        }
+        other => format!("The request failed: {other}"),
+    }
 }
 
 #[cfg(test)]
@@ -183,7 +258,7 @@ mod tests {
         with_request_id(&mut resp, "ABC");
         let out = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
         assert!(
-            out.ends_with("<Code>NoSuchKey</Code><RequestId>ABC</RequestId></Error>"),
+            out.ends_with("<Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><RequestId>ABC</RequestId></Error>"),
             "{out}"
         );
         let mut ok = http::Response::new(s3s::Body::from(body.to_owned()));
@@ -192,6 +267,27 @@ mod tests {
             !String::from_utf8(ok.body().bytes().unwrap().to_vec())
                 .unwrap()
                 .contains("ABC")
+        );
+    }
+
+    /// An error s3s made without a message gets S3's (aws cli printed "Unknown").
+    #[test]
+    fn errors_without_a_message_get_one() {
+        let body = "<?xml version=\"1.0\"?><Error><Code>InvalidBucketName</Code></Error>";
+        let mut resp = http::Response::new(s3s::Body::from(body.to_owned()));
+        *resp.status_mut() = http::StatusCode::BAD_REQUEST;
+        with_request_id(&mut resp, "ID");
+        let out = String::from_utf8(resp.body().bytes().unwrap().to_vec()).unwrap();
+        assert!(
+            out.ends_with(
+                "<Code>InvalidBucketName</Code><Message>The specified bucket is not valid.\
+                 </Message><RequestId>ID</RequestId></Error>"
+            ),
+            "{out}"
+        );
+        assert_eq!(
+            resp.headers()[http::header::CONTENT_LENGTH],
+            out.len().to_string()
         );
     }
 
@@ -212,5 +308,48 @@ mod tests {
             check("PUT", "/b/k", Some(MAX_PUT + 1)).as_deref(),
             Some("EntityTooLarge")
         );
+    }
+
+    /// L1: a presigned lifetime hidden behind an encoded parameter name is still checked.
+    #[test]
+    fn encoded_parameter_names_are_checked() {
+        for uri in [
+            "/b/k?X%2DAmz%2DExpires=4294967295",
+            "/b/k?x-amz-expires=4294967295",
+            "/b/k?X-Amz-Expires=%34294967295",
+        ] {
+            assert_eq!(
+                check("GET", uri, None).as_deref(),
+                Some("AuthorizationQueryParametersError"),
+                "{uri}"
+            );
+        }
+        assert_eq!(check("GET", "/b/k?X%2DAmz%2DExpires=60", None), None);
+    }
+
+    /// L1: SigV2 (a header with no freshness check, presigned URLs with no bounded expiry)
+    /// is refused in both forms.
+    #[test]
+    fn sigv2_is_refused() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "AWS AKIDEXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg="
+                .parse()
+                .unwrap(),
+        );
+        let e = precheck(&http::Method::GET, &"/b/k".parse().unwrap(), &headers).unwrap();
+        assert_eq!(e.code().as_str(), "InvalidRequest");
+        assert!(e.message().unwrap().contains("Version 4"));
+        for uri in [
+            "/b/k?AWSAccessKeyId=AKID&Expires=99999999999&Signature=x",
+            "/b/k?AWSAccess%4BeyId=AKID&Expires=1&Signature=x",
+        ] {
+            assert_eq!(
+                check("GET", uri, None).as_deref(),
+                Some("InvalidRequest"),
+                "{uri}"
+            );
+        }
     }
 }

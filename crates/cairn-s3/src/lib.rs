@@ -33,6 +33,25 @@ type Body = std::pin::Pin<
     >,
 >;
 
+/// `body`, ending in an error (and `exceeded` set) once it has carried more than `limit` bytes.
+fn bounded(
+    body: Body,
+    limit: u64,
+    exceeded: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Body {
+    use futures::StreamExt;
+    let mut seen = 0u64;
+    Box::pin(body.map(move |piece| {
+        let bytes = piece?;
+        seen = seen.saturating_add(bytes.len() as u64);
+        if seen > limit {
+            exceeded.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err("the body is larger than the largest object part".into());
+        }
+        Ok(bytes)
+    }))
+}
+
 /// The integrity checks a body upload carries.
 struct BodyChecks {
     trailer: Option<&'static str>,
@@ -154,12 +173,22 @@ impl CairnS3 {
             Some(body) => Box::pin(body),
             None => Box::pin(futures::stream::empty()),
         };
+        // A body is bounded as it streams, whatever its headers said: a chunked PUT with no
+        // Content-Length passes the front's check and is cut here.
+        let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let body = bounded(body, front::MAX_PUT, exceeded.clone());
         let (body, hashing) = checksum::Hashing::wrap(body, expected);
-        let staged = self
+        let staged = match self
             .node
             .stage_object_sealed(Some(bucket), body, self.cid_version, sealing)
             .await
-            .map_err(s3_err)?;
+        {
+            Ok(staged) => staged,
+            Err(_) if exceeded.load(std::sync::atomic::Ordering::Relaxed) => {
+                return Err(front::too_large());
+            }
+            Err(e) => return Err(s3_err(e)),
+        };
         let sums = hashing.verify(checks.trailing.and_then(|t| t.take()).as_ref())?;
         if let Some(md5) = &checks.content_md5
             && content_md5(md5)? != staged.md5()
@@ -649,6 +678,7 @@ impl S3 for CairnS3 {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             ..Default::default()
         }))
     }
@@ -730,6 +760,7 @@ impl S3 for CairnS3 {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             expires: input
                 .response_expires
                 .or_else(|| meta.expires.as_deref().and_then(expires_from_string)),
@@ -797,6 +828,7 @@ impl S3 for CairnS3 {
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
             checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             ..Default::default()
         });
         // s3s 0.14's HeadObjectOutput has no tag count field
@@ -1446,9 +1478,8 @@ impl S3 for CairnS3 {
             checksum_crc32c: sums.checksum_crc32c,
             checksum_crc64nvme: sums.checksum_crc64nvme,
             checksum_sha1: sums.checksum_sha1,
-            checksum_type: (!info.meta.checksums.is_empty())
-                .then(|| ChecksumType::from_static(ChecksumType::COMPOSITE)),
             checksum_sha256: sums.checksum_sha256,
+            checksum_type: sums.checksum_type,
             ..Default::default()
         }))
     }
@@ -1808,5 +1839,31 @@ impl S3 for CairnS3 {
             S3ErrorCode::Custom("NoSuchPublicAccessBlockConfiguration".into()),
             "public access block",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    /// L1: a body is cut once it passes the limit, whatever its headers said (a chunked PUT
+    /// has no Content-Length for the front to check), and the cut is told apart from other
+    /// body errors.
+    #[tokio::test]
+    async fn bodies_are_bounded_as_they_stream() {
+        let pieces = |n: usize| -> Body {
+            Box::pin(futures::stream::iter(
+                (0..n).map(|_| Ok(bytes::Bytes::from_static(&[7u8; 1000]))),
+            ))
+        };
+        let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let all: Vec<_> = bounded(pieces(5), 5000, exceeded.clone()).collect().await;
+        assert!(all.iter().all(Result::is_ok));
+        assert!(!exceeded.load(std::sync::atomic::Ordering::Relaxed));
+        let all: Vec<_> = bounded(pieces(6), 5000, exceeded.clone()).collect().await;
+        assert!(all[..5].iter().all(Result::is_ok));
+        assert!(all[5].is_err());
+        assert!(exceeded.load(std::sync::atomic::Ordering::Relaxed));
     }
 }
