@@ -18,7 +18,7 @@ pub mod segment;
 pub mod wrap;
 
 pub use identity::{Identity, PublicId};
-pub use login::{ReplayGuard, check_token, issue_token, login_message};
+pub use login::{check_token, issue_token, login_message, verify_login};
 pub use segment::{Decryptor, Encryptor, Params, RangePlan, plan_range};
 pub use wrap::{Sealed, Wrapped, open, seal, unwrap, wrap};
 

@@ -1,18 +1,17 @@
 //! Signed logins and node-issued bearer tokens. Time is always passed in (`now_ms`, Unix ms).
 //!
-//! - Login message: `"cairn-login-v1\0"` ‖ `epoch_ms` as u64 big-endian, signed with the user's
-//!   ed25519 key ([`Identity::sign_login`]). [`ReplayGuard::check`] refuses, in this order: an
-//!   epoch more than `window_ms` from `now_ms` (`Skew`, checked first because it is cheap), a
-//!   signature that does not verify strictly (`BadSignature`), and a (signing key, epoch) pair
-//!   it already accepted (`Replay`). Pairs older than `now - window` are pruned on every call:
-//!   they would fail the skew check anyway, so memory holds only the logins of one window.
+//! - Login message: `"cairn-login-v2\0"` ‖ the node's ed25519 key (32 bytes: the
+//!   *audience*, what `GET /api/v1/pubkey` answers) ‖ `epoch_ms` as u64 big-endian, signed with
+//!   the user's ed25519 key ([`Identity::sign_login`]). A login signed for one node does not
+//!   verify at another. [`verify_login`] refuses, in this order: an epoch more than `window_ms`
+//!   from `now_ms` (`Skew`, checked first because it is cheap) and a signature that does not
+//!   verify strictly for this audience (`BadSignature`). Refusing a replay within the window
+//!   needs memory that outlives a restart: the node keeps it (`Node::remember_login`).
 //! - Token: `"ct1."` ‖ base64url-nopad(user 32 ‖ expires_ms u64 BE 8 ‖ mac 32) — 100
 //!   characters. mac = blake3 keyed hash under `derive_key("cairn-crypt token mac key v1",
 //!   node_key)` of `"cairn-token-v1\0"` ‖ user ‖ expires. The comparison is constant time
 //!   (`blake3::Hash` equality); the MAC is checked before expiry, so a forged token is
 //!   `Integrity` whatever its date, and a valid one is `Expired` from `now_ms >= expires_ms`.
-
-use std::collections::BTreeSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,72 +19,45 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::identity::{Identity, PublicId};
 use crate::{CryptError, Key, Result};
 
-const LOGIN_LABEL: &[u8; 15] = b"cairn-login-v1\0";
+const LOGIN_LABEL: &[u8; 15] = b"cairn-login-v2\0";
 const TOKEN_PREFIX: &str = "ct1.";
 const TOKEN_KDF: &str = "cairn-crypt token mac key v1";
 const TOKEN_LABEL: &[u8; 15] = b"cairn-token-v1\0";
 const TOKEN_BYTES: usize = 32 + 8 + 32;
 const TOKEN_B64: usize = TOKEN_BYTES / 3 * 4;
 
-/// The bytes a user signs to log in at `epoch_ms`.
-pub fn login_message(epoch_ms: u64) -> Vec<u8> {
-    let mut m = Vec::with_capacity(LOGIN_LABEL.len() + 8);
+/// The bytes a user signs to log in at the node whose ed25519 key is `audience`, at
+/// `epoch_ms`.
+pub fn login_message(audience: &[u8; 32], epoch_ms: u64) -> Vec<u8> {
+    let mut m = Vec::with_capacity(LOGIN_LABEL.len() + 32 + 8);
     m.extend_from_slice(LOGIN_LABEL);
+    m.extend_from_slice(audience);
     m.extend_from_slice(&epoch_ms.to_be_bytes());
     m
 }
 
 impl Identity {
-    /// Signature over [`login_message`]`(epoch_ms)`.
-    pub fn sign_login(&self, epoch_ms: u64) -> [u8; 64] {
-        self.sign(&login_message(epoch_ms))
+    /// Signature over [`login_message`]`(audience, epoch_ms)`.
+    pub fn sign_login(&self, audience: &[u8; 32], epoch_ms: u64) -> [u8; 64] {
+        self.sign(&login_message(audience, epoch_ms))
     }
 }
 
-/// Remembers accepted logins for one clock window to refuse replays.
-#[derive(Debug, Clone)]
-pub struct ReplayGuard {
+/// Checks a login by `user` for the node `audience`, signed for `epoch_ms`: within
+/// `window_ms` of `now_ms` (else `Skew`) and strictly verified (else `BadSignature`). Whether
+/// it was seen before is the caller's memory.
+pub fn verify_login(
+    user: &PublicId,
+    audience: &[u8; 32],
+    epoch_ms: u64,
+    sig: &[u8; 64],
+    now_ms: u64,
     window_ms: u64,
-    seen: BTreeSet<(u64, [u8; 32])>,
-}
-
-impl ReplayGuard {
-    pub fn new(window_ms: u64) -> ReplayGuard {
-        ReplayGuard {
-            window_ms,
-            seen: BTreeSet::new(),
-        }
+) -> Result<()> {
+    if epoch_ms.abs_diff(now_ms) > window_ms {
+        return Err(CryptError::Skew);
     }
-
-    /// Accept a login by `user` signed for `epoch_ms`, or say why not.
-    pub fn check(
-        &mut self,
-        user: &PublicId,
-        epoch_ms: u64,
-        sig: &[u8; 64],
-        now_ms: u64,
-    ) -> Result<()> {
-        self.seen = self
-            .seen
-            .split_off(&(now_ms.saturating_sub(self.window_ms), [0; 32]));
-        if epoch_ms.abs_diff(now_ms) > self.window_ms {
-            return Err(CryptError::Skew);
-        }
-        user.verify(&login_message(epoch_ms), sig)?;
-        if !self.seen.insert((epoch_ms, user.sign)) {
-            return Err(CryptError::Replay);
-        }
-        Ok(())
-    }
-
-    /// Number of remembered logins.
-    pub fn len(&self) -> usize {
-        self.seen.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
-    }
+    user.verify(&login_message(audience, epoch_ms), sig)
 }
 
 fn token_mac(node_key: &Key, user: &[u8; 32], expires_ms: u64) -> blake3::Hash {
@@ -142,59 +114,27 @@ mod tests {
     const W: u64 = 30_000;
 
     #[test]
-    fn login_accepts_once_and_refuses_skew_and_bad_signatures() {
+    fn logins_refuse_skew_bad_signatures_and_other_nodes() {
         let (id, other) = (Identity::generate().unwrap(), Identity::generate().unwrap());
         let (p, now) = (id.public(), 1_700_000_000_000);
-        let mut g = ReplayGuard::new(W);
-        assert_eq!(login_message(1).len(), 23);
-        g.check(&p, now - 5, &id.sign_login(now - 5), now).unwrap();
-        assert_eq!(
-            g.check(&p, now - 5, &id.sign_login(now - 5), now),
-            Err(CryptError::Replay)
-        );
-        // Another user at the same epoch is a different pair.
-        g.check(&other.public(), now - 5, &other.sign_login(now - 5), now)
-            .unwrap();
+        let (here, there) = ([1u8; 32], [2u8; 32]);
+        let check = |epoch, sig: &[u8; 64]| verify_login(&p, &here, epoch, sig, now, W);
+        assert_eq!(login_message(&here, 1).len(), 15 + 32 + 8);
+        check(now - 5, &id.sign_login(&here, now - 5)).unwrap();
         for e in [now - W - 1, now + W + 1, 0, u64::MAX] {
-            assert_eq!(
-                g.check(&p, e, &id.sign_login(e), now),
-                Err(CryptError::Skew)
-            );
+            assert_eq!(check(e, &id.sign_login(&here, e)), Err(CryptError::Skew));
         }
-        g.check(&p, now - W, &id.sign_login(now - W), now).unwrap();
-        g.check(&p, now + W, &id.sign_login(now + W), now).unwrap();
-        assert_eq!(
-            g.check(&p, now, &id.sign_login(now + 1), now),
-            Err(CryptError::BadSignature)
-        );
-        assert_eq!(
-            g.check(&p, now, &other.sign_login(now), now),
-            Err(CryptError::BadSignature)
-        );
-        assert_eq!(
-            g.check(&p, now, &id.sign(b"something else"), now),
-            Err(CryptError::BadSignature)
-        );
-    }
-
-    #[test]
-    fn replay_memory_is_pruned() {
-        let id = Identity::generate().unwrap();
-        let mut g = ReplayGuard::new(W);
-        let start = 1_000_000u64;
-        for step in 0..200u64 {
-            let now = start + step * 1000;
-            g.check(&id.public(), now, &id.sign_login(now), now)
-                .unwrap();
-            assert!(g.len() <= 32, "len {}", g.len());
+        check(now - W, &id.sign_login(&here, now - W)).unwrap();
+        check(now + W, &id.sign_login(&here, now + W)).unwrap();
+        for bad in [
+            id.sign_login(&here, now + 1),
+            other.sign_login(&here, now),
+            id.sign(b"something else"),
+            // signed for another node: not a login here (M6)
+            id.sign_login(&there, now),
+        ] {
+            assert_eq!(check(now, &bad), Err(CryptError::BadSignature));
         }
-        let now = start + 199 * 1000;
-        // An old login, now outside the window, is refused by skew and not remembered.
-        assert_eq!(
-            g.check(&id.public(), start, &id.sign_login(start), now),
-            Err(CryptError::Skew)
-        );
-        assert!(!g.is_empty());
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! * `public` — anyone.
 //! * `secret` — `Authorization: Bearer SECRET` with the node's shared secret.
 //! * `allowlist` — `Authorization: Bearer TOKEN`, a token from `POST /api/v1/login` for a
-//!   listed user key. Login: the client signs the current epoch (ms) with its ed25519 key
-//!   ([`cairn_crypt::login`]); the node accepts it within ± the skew window, once (a replayed
-//!   `(key, epoch)` is refused), and answers a token MAC'd with a key only the node has,
-//!   valid for the token lifetime (24 h by default). Every request re-checks that the token's
-//!   key is still listed.
+//!   listed user key. Login: the client signs the node's key (`GET /api/v1/pubkey`, so a
+//!   login is for one node only) and the current epoch (ms) with its ed25519 key
+//!   ([`cairn_crypt::login`]); the node refuses an unlisted key before anything else, accepts
+//!   the login within ± the skew window, once — the node remembers logins durably
+//!   ([`cairn_node::Node::remember_login`]: a replay is refused after a restart too, and the
+//!   memory is bounded) — and answers a token MAC'd with a key only the node has, valid for
+//!   the token lifetime (24 h by default). Every request re-checks that the token's key is
+//!   still listed.
 //!
 //! A missing credential is `401` (with `WWW-Authenticate: Bearer`), a wrong one `403`.
 //!
@@ -25,10 +28,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Response};
 use cairn_crypt::identity::PublicId;
-use cairn_crypt::login::{ReplayGuard, check_token, issue_token};
+use cairn_crypt::login::{check_token, issue_token, verify_login};
 use cairn_crypt::{CryptError, Key};
-use cairn_node::access::Caller;
-use parking_lot::Mutex;
+use cairn_node::access::{Caller, LoginSeen};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -62,7 +64,11 @@ pub struct Auth {
     allowed: HashMap<[u8; 32], String>,
     token_key: Key,
     token_ttl: Duration,
-    guard: Mutex<ReplayGuard>,
+    /// How far a login's signed time may be from the node's clock.
+    skew: Duration,
+    /// The node: its key is the logins' audience, and it remembers logins.
+    node: cairn_node::Node,
+    audience: [u8; 32],
 }
 
 fn now_ms() -> u64 {
@@ -93,21 +99,30 @@ fn unauthorized(message: &str) -> Response {
 }
 
 impl Auth {
-    /// A gatekeeper for `security`; tokens are MAC'd with `token_key` (derive it from a node
-    /// secret so tokens outlive a restart) and live `token_ttl`; logins are accepted within
-    /// `skew` of the node's clock.
-    pub fn new(security: Security, token_key: Key, token_ttl: Duration, skew: Duration) -> Self {
+    /// A gatekeeper for `security` in front of `node`; tokens are MAC'd with `token_key`
+    /// (derive it from a node secret so tokens outlive a restart) and live `token_ttl`; logins
+    /// must be signed for the node's key and are accepted within `skew` of its clock.
+    pub fn new(
+        node: cairn_node::Node,
+        security: Security,
+        token_key: Key,
+        token_ttl: Duration,
+        skew: Duration,
+    ) -> Result<Self, cairn_node::NodeError> {
+        let audience = node.identity()?.public_key();
         let allowed = match &security {
             Security::Allowlist(keys) => keys.iter().map(|k| (k.sign, k.to_string())).collect(),
             _ => HashMap::new(),
         };
-        Auth {
+        Ok(Auth {
             security,
             allowed,
             token_key,
             token_ttl,
-            guard: Mutex::new(ReplayGuard::new(skew.as_millis() as u64)),
-        }
+            skew,
+            node,
+            audience,
+        })
     }
 
     /// The mode.
@@ -158,6 +173,7 @@ impl Auth {
     }
 
     /// `POST /login {"public_key", "epoch_ms", "signature"}` → `{"token", "expires_ms"}`.
+    /// Blocking (the login memory is a database write): run it off the async threads.
     pub fn login(&self, body: &[u8]) -> Response {
         #[derive(Deserialize)]
         struct Login {
@@ -202,23 +218,45 @@ impl Auth {
             return error(StatusCode::FORBIDDEN, "this key is not on the allowlist");
         }
         let now = now_ms();
-        if let Err(e) = self
-            .guard
-            .lock()
-            .check(&user, login.epoch_ms, &signature, now)
-        {
+        let window = self.skew.as_millis() as u64;
+        if let Err(e) = verify_login(
+            &user,
+            &self.audience,
+            login.epoch_ms,
+            &signature,
+            now,
+            window,
+        ) {
             return match e {
-                CryptError::BadSignature => error(StatusCode::FORBIDDEN, "bad signature"),
                 CryptError::Skew => error(
                     StatusCode::UNAUTHORIZED,
                     "the signed time is too far from the node's clock: sign the current time",
                 ),
-                CryptError::Replay => error(
+                _ => error(
+                    StatusCode::FORBIDDEN,
+                    "bad signature (a login signs this node's key, GET /api/v1/pubkey, and the \
+                     time)",
+                ),
+            };
+        }
+        match self
+            .node
+            .remember_login(&user.to_string(), login.epoch_ms, now, window)
+        {
+            Ok(LoginSeen::Fresh) => {}
+            Ok(LoginSeen::Replayed) => {
+                return error(
                     StatusCode::FORBIDDEN,
                     "this login was already used (replay)",
-                ),
-                other => error(StatusCode::BAD_REQUEST, other),
-            };
+                );
+            }
+            Ok(LoginSeen::Full) => {
+                return error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many logins in the clock window: try again later",
+                );
+            }
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
         }
         let expires_ms = now.saturating_add(self.token_ttl.as_millis() as u64);
         Json(json!({

@@ -51,16 +51,23 @@ pub fn router(node: Node, config: V1Config, auth: Arc<Auth>) -> Router {
         .route("/files/{name}", get(file).head(file))
         .route("/jobs/{id}", get(job))
         .route("/check/{cid}", get(check))
-        .route("/pubkey", get(pubkey))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(auth.clone(), authorize))
-        .with_state(state)
+        .with_state(state.clone())
         .merge(Router::new().route("/login", post(login)).with_state(auth))
+        // The node's public key is what a login signs (its audience): known before logging in.
+        .merge(
+            Router::new()
+                .route("/pubkey", get(pubkey))
+                .with_state(state),
+        )
 }
 
 /// `POST /login`: see [`Auth::login`].
 async fn login(State(auth): State<Arc<Auth>>, body: axum::body::Bytes) -> Response {
-    auth.login(&body)
+    tokio::task::spawn_blocking(move || auth.login(&body))
+        .await
+        .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
 fn node_error(e: NodeError) -> Response {
@@ -87,17 +94,28 @@ async fn not_found(uri: Uri) -> Response {
 struct UploadQuery {
     ext: Option<String>,
     cid_version: Option<u8>,
+    public: Option<bool>,
 }
 
-/// `POST /files?ext=EXT[&cid_version=0|1]`: the raw body → `202 {"job_id", "state"}` once
-/// it is spooled durably; the import goes on in the background.
+/// `POST /files?ext=EXT[&cid_version=0|1][&public=true]`: the raw body → `202 {"job_id",
+/// "state"}` once it is spooled durably; the import goes on in the background. The file is
+/// the caller's: only it (and the operator) may read its CID, unless `public=true` publishes
+/// it.
 async fn upload(
     State(v1): State<V1>,
     query: Result<Query<UploadQuery>, QueryRejection>,
-    body: Body,
+    req: Request,
 ) -> Response {
     let Ok(Query(q)) = query else {
         return error(StatusCode::BAD_REQUEST, "malformed query");
+    };
+    let (parts, body) = req.into_parts();
+    let Some(caller) = parts.extensions.get::<Caller>() else {
+        return error(StatusCode::FORBIDDEN, "the caller is not known");
+    };
+    let uploader = cairn_node::jobs::Uploader {
+        owner: caller.name().map(str::to_owned),
+        public: q.public.unwrap_or(false),
     };
     let version = match CidVersion::try_from(q.cid_version.unwrap_or(0)) {
         Ok(v) => v,
@@ -107,7 +125,7 @@ async fn upload(
     let stream = body.into_data_stream().map_err(|e| e.to_string());
     match v1
         .node
-        .submit_upload(stream, ext, version, v1.config.max_upload)
+        .submit_upload(stream, ext, version, v1.config.max_upload, uploader)
         .await
     {
         Ok(job) => (StatusCode::ACCEPTED, Json(job)).into_response(),

@@ -15,11 +15,27 @@
 //! that allows anonymous `s3:GetObject` (which `cairn bucket set-public` writes) — the policy
 //! covers current versions, as `s3:GetObject` does (a named old version needs its own ACL).
 
+use std::collections::BTreeSet;
+
 use cairn_dag::Cid;
+use serde::{Deserialize, Serialize};
+
+pub use cairn_store::LoginSeen;
 
 use crate::keys::ROOT_USER;
 use crate::objects::{BucketRecord, ObjectInfo, ObjectMeta};
 use crate::{Node, NodeError};
+
+/// Who may read a CID beyond what is published, kept per CID (`/api/v1` uploads): the users
+/// whose upload it is, and whether its pin is private (not published). A pin made by the
+/// operator (`cairn add`, `pin add`) or an upload with `?public=true` publishes the CID.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CidAccess {
+    /// Users who uploaded it (each may read it).
+    pub owners: BTreeSet<String>,
+    /// Its pins are private: pinned, but not published.
+    pub private_pin: bool,
+}
 
 /// Who is asking, as a door authenticated them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -326,6 +342,9 @@ impl Node {
             return Ok(Basis::Published);
         }
         if let Some(me) = caller.name() {
+            if self.cid_access(&cid)?.owners.contains(me) {
+                return Ok(Basis::Owner);
+            }
             for (bucket, _) in self.store().objects_with_cid(&cid)? {
                 if let Ok(record) = self.bucket(&bucket)
                     && local_owner(&record) == Some(me)
@@ -335,6 +354,37 @@ impl Node {
             }
         }
         Err(denied("this CID is not published"))
+    }
+}
+
+/// The most API logins remembered at once (a clock window's worth); past it, new logins are
+/// refused until older ones leave the window.
+pub const MAX_LOGINS: u64 = 100_000;
+
+impl Node {
+    /// Remembers an API login of `user` signed for `epoch_ms` (already verified), durably: a
+    /// login seen before — also before a restart — is `Replayed`. Logins signed more than
+    /// `window_ms` before `now_ms` are forgotten (they fail the clock check anyway), and at
+    /// most [`MAX_LOGINS`] are kept.
+    pub fn remember_login(
+        &self,
+        user: &str,
+        epoch_ms: u64,
+        now_ms: u64,
+        window_ms: u64,
+    ) -> Result<LoginSeen, NodeError> {
+        let forget_before = now_ms.saturating_sub(window_ms);
+        Ok(self
+            .store()
+            .update(|txn| txn.remember_login(user, epoch_ms, forget_before, MAX_LOGINS))?)
+    }
+
+    /// Who may read `cid` beyond what is published (empty when nothing was kept).
+    pub fn cid_access(&self, cid: &Cid) -> Result<CidAccess, NodeError> {
+        match self.store().cid_access(cid)? {
+            Some(bytes) => crate::objects::decode(&bytes),
+            None => Ok(CidAccess::default()),
+        }
     }
 }
 
@@ -477,5 +527,50 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(decide(&alice, Action::ListBucket, f), None);
+    }
+
+    /// M6: the login memory outlives a restart, forgets what left the window, and is bounded.
+    #[test]
+    fn logins_are_remembered_durably_and_bounded() {
+        use cairn_store::LoginSeen;
+        let dir = tempfile::tempdir().unwrap();
+        let (now, window) = (1_700_000_000_000u64, 300_000u64);
+        {
+            let node = Node::open(dir.path()).unwrap();
+            assert_eq!(
+                node.remember_login("cpk1a", now, now, window).unwrap(),
+                LoginSeen::Fresh
+            );
+            assert_eq!(
+                node.remember_login("cpk1a", now, now, window).unwrap(),
+                LoginSeen::Replayed
+            );
+            assert_eq!(
+                node.remember_login("cpk1b", now, now, window).unwrap(),
+                LoginSeen::Fresh
+            );
+        }
+        let node = Node::open(dir.path()).unwrap();
+        assert_eq!(
+            node.remember_login("cpk1a", now, now + 1000, window)
+                .unwrap(),
+            LoginSeen::Replayed,
+            "a restart forgets no login"
+        );
+        // Once out of the window, entries are pruned (the clock check refuses them anyway).
+        let later = now + window + 1;
+        assert_eq!(
+            node.remember_login("cpk1a", later, later, window).unwrap(),
+            LoginSeen::Fresh
+        );
+        // Left: that one login (the two of the old window were pruned), so a cap of 2 takes one
+        // more and then refuses.
+        let remember = |who: &str| {
+            node.store()
+                .update(|txn| txn.remember_login(who, later, later - window, 2))
+                .unwrap()
+        };
+        assert_eq!(remember("probe1"), LoginSeen::Fresh);
+        assert_eq!(remember("probe2"), LoginSeen::Full);
     }
 }

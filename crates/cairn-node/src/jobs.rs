@@ -63,6 +63,22 @@ pub struct JobRecord {
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<i64>,
+    /// The user who uploaded it (`None`: an anonymous caller); it may read the CID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Asked with `?public=true`: the CID is published (else only its owner and the operator
+    /// read it).
+    #[serde(default)]
+    pub public: bool,
+}
+
+/// Who submits an upload, and whether its CID is to be published.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Uploader {
+    /// The user it acts as (`None`: anonymous).
+    pub owner: Option<String>,
+    /// Publish the CID.
+    pub public: bool,
 }
 
 /// Why an upload was refused before it became a job.
@@ -128,6 +144,7 @@ impl Node {
         ext: Option<String>,
         version: CidVersion,
         limit: u64,
+        uploader: Uploader,
     ) -> Result<JobRecord, SubmitError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -188,6 +205,8 @@ impl Node {
             cid_version: version as u8,
             created_ms: now_ms(),
             finished_ms: None,
+            owner: uploader.owner,
+            public: uploader.public,
         };
         self.put_job(&record)?;
         self.start_job(record.clone());
@@ -288,11 +307,37 @@ impl Node {
         });
         let staged = self.stage_object(None, stream, version).await?;
         let node = self.clone();
-        let link = tokio::task::spawn_blocking(move || node.commit_file(staged, true))
+        let uploader = Uploader {
+            owner: record.owner.clone(),
+            public: record.public,
+        };
+        let link = tokio::task::spawn_blocking(move || node.commit_upload(staged, &uploader))
             .await
             .map_err(|e| NodeError::Unsupported(e.to_string()))??;
         let blake3 = hasher.lock().finalize().to_hex().to_string();
         Ok((link.cid.to_string(), blake3, link.file_size))
+    }
+
+    /// Commits an upload's file, pinned; who may read it is recorded first, so the pin is
+    /// never published for a moment it should not be. A private upload of a CID already
+    /// published stays published (the same bytes were made public by someone).
+    fn commit_upload(
+        &self,
+        staged: crate::objects::StagedObject,
+        uploader: &Uploader,
+    ) -> Result<cairn_dag::file::FileLink, NodeError> {
+        let cid = staged.cid();
+        let mut access = self.cid_access(&cid)?;
+        let published_already = self.store().is_pinned(&cid)? && !access.private_pin;
+        let before = access.clone();
+        access.owners.extend(uploader.owner.clone());
+        access.private_pin = !(uploader.public || published_already);
+        if access != before {
+            let bytes = encode(&access)?;
+            self.store()
+                .update(|txn| txn.put_cid_access(&cid, &bytes))?;
+        }
+        self.commit_pinned(staged, uploader.public)
     }
 
     /// After a restart: re-runs every `ACTIVE` job whose body was spooled whole, marks the
@@ -388,7 +433,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
         let job = node
-            .submit_upload(body(b"hello"), Some("txt".into()), CidVersion::V0, 100)
+            .submit_upload(
+                body(b"hello"),
+                Some("txt".into()),
+                CidVersion::V0,
+                100,
+                Uploader::default(),
+            )
             .await
             .unwrap();
         assert_eq!(job.state, JobState::Active);
@@ -415,8 +466,14 @@ mod tests {
         }
         assert!(!node.spool_path(&job.job_id).exists(), "the spool is gone");
         assert!(matches!(
-            node.submit_upload(body(b"too long"), None, CidVersion::V0, 4)
-                .await,
+            node.submit_upload(
+                body(b"too long"),
+                None,
+                CidVersion::V0,
+                4,
+                Uploader::default()
+            )
+            .await,
             Err(SubmitError::TooLarge { limit: 4 })
         ));
 
@@ -447,5 +504,59 @@ mod tests {
             node.job(&job.job_id),
             Err(NodeError::NoSuchJob(_))
         ));
+    }
+
+    /// Issue 17: an upload is not published unless asked; its uploader (and the operator) may
+    /// read its CID, another user may not; `?public=true` or the operator's pin publishes it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn uploads_are_private_unless_asked() {
+        use crate::access::{Action, Caller, Resource};
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let upload = |bytes: &'static [u8], owner: &str, public: bool| {
+            let node = node.clone();
+            let uploader = Uploader {
+                owner: Some(owner.to_owned()),
+                public,
+            };
+            async move {
+                let job = node
+                    .submit_upload(body(bytes), None, CidVersion::V0, 100, uploader)
+                    .await
+                    .unwrap();
+                let done = node
+                    .wait_job(&job.job_id, Duration::from_secs(30))
+                    .await
+                    .unwrap();
+                assert_eq!(done.state, JobState::Done, "{done:?}");
+                cairn_dag::Cid::try_from(done.cid.unwrap().as_str()).unwrap()
+            }
+        };
+        let may_read = |who: &Caller, cid| {
+            node.authorize(who, Action::ReadCid, &Resource::cid(cid))
+                .is_ok()
+        };
+        let (alice, bob) = (Caller::user("alice"), Caller::user("bob"));
+
+        let private = upload(b"alice's own", "alice", false).await;
+        assert!(node.store().is_pinned(&private).unwrap(), "kept from GC");
+        assert_eq!(node.published(&private).unwrap(), None);
+        assert!(may_read(&alice, private));
+        assert!(may_read(&Caller::Root, private));
+        assert!(!may_read(&bob, private));
+        assert!(!may_read(&Caller::Anonymous, private));
+        let (swept, _) = node.provide_sweep(None, 100).unwrap();
+        assert!(!swept.contains(&private), "a private pin is not announced");
+
+        let public = upload(b"for everyone", "bob", true).await;
+        assert!(node.published(&public).unwrap().is_some());
+        assert!(may_read(&Caller::Anonymous, public));
+        // the same bytes uploaded privately later stay published
+        assert_eq!(upload(b"for everyone", "alice", false).await, public);
+        assert!(node.published(&public).unwrap().is_some());
+
+        // the operator's pin publishes a private upload
+        node.pin(&private).unwrap();
+        assert!(may_read(&Caller::Anonymous, private));
     }
 }

@@ -267,6 +267,13 @@ impl Node {
                 report.missing.len()
             )));
         }
+        // The operator's pin publishes the CID, even one an upload kept private.
+        let mut access = self.cid_access(cid)?;
+        if access.private_pin {
+            access.private_pin = false;
+            let bytes = crate::objects::encode(&access)?;
+            self.store().update(|txn| txn.put_cid_access(cid, &bytes))?;
+        }
         batch.commit(&[*cid])?;
         self.provide_queue().push([*cid]);
         Ok(())

@@ -614,10 +614,24 @@ impl Node {
     /// Commits a staged body as a plain file (no bucket): its blocks durable and, with `pin`,
     /// its root pinned — what `cairn add` does, for bodies that arrive as streams.
     pub fn commit_file(&self, staged: StagedObject, pin: bool) -> Result<FileLink, NodeError> {
+        if pin {
+            return self.commit_pinned(staged, true);
+        }
+        staged.batch.commit(&[])?;
+        Ok(staged.link)
+    }
+
+    /// Commits a staged body with its root pinned, announced to the network when `announce`.
+    pub(crate) fn commit_pinned(
+        &self,
+        staged: StagedObject,
+        announce: bool,
+    ) -> Result<FileLink, NodeError> {
         let link = staged.link;
-        let pins: Vec<Cid> = pin.then_some(link.cid).into_iter().collect();
-        staged.batch.commit(&pins)?;
-        self.provide_queue().push(pins);
+        staged.batch.commit(&[link.cid])?;
+        if announce {
+            self.provide_queue().push([link.cid]);
+        }
         Ok(link)
     }
 

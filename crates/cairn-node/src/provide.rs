@@ -65,7 +65,11 @@ impl Node {
     ) -> Result<(Vec<Cid>, Option<Cid>), NodeError> {
         let mut page = Vec::new();
         if after.is_none() {
-            page.extend(self.store().pins()?.into_iter().map(|(cid, _)| cid));
+            for (cid, _) in self.store().pins()? {
+                if !self.cid_access(&cid)?.private_pin {
+                    page.push(cid);
+                }
+            }
             for (bucket, _) in self.buckets()? {
                 if let Some(root) = self.store().latest_root(&bucket)? {
                     page.push(root.tree);

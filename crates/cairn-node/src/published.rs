@@ -1,5 +1,6 @@
 //! Which CIDs the node publishes to anonymous readers (the gateway, Bitswap strangers, the
-//! provider records): pinned CIDs (what `cairn add` stored), the roots of current objects an
+//! provider records): pinned CIDs (what `cairn add` stored; an `/api/v1` upload's pin only
+//! when it asked `?public=true`), the roots of current objects an
 //! anonymous caller may read (by the version's `public-read` ACL or the bucket's policy — the
 //! same [`crate::access::decide`] the S3 door asks), and the current root of a bucket anyone
 //! may list and read. Everything reachable by path below a published CID is readable through
@@ -47,7 +48,7 @@ impl Node {
                 }));
             }
         }
-        if self.store().is_pinned(cid)? {
+        if self.store().is_pinned(cid)? && !self.cid_access(cid)?.private_pin {
             return Ok(Some(Published::default()));
         }
         for bucket in self.store().buckets_with_root(cid)? {

@@ -165,7 +165,6 @@ pub fn checksums_out(meta: &ObjectMeta) -> s3s::dto::Checksum {
         checksum_crc64nvme: get("CRC64NVME"),
         checksum_sha1: get("SHA1"),
         checksum_sha256: get("SHA256"),
-        ..Default::default()
     }
 }
 

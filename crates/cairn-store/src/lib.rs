@@ -41,7 +41,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use batch::{BlockSink, WriteBatch};
 pub use gc::GcStats;
 pub use index::BlockInfo;
-pub use meta::{MetaTxn, ObjectEntry, PartEntry, VersionEntry};
+pub use meta::{LoginSeen, MetaTxn, ObjectEntry, PartEntry, VersionEntry};
 pub use roots::{DirtyKey, RootRow};
 pub use snapshots::SnapshotRow;
 

@@ -5,10 +5,24 @@
 //! durable.
 
 use cairn_dag::Cid;
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 
 use crate::index::PINS;
 use crate::{Store, StoreError};
+
+/// What [`MetaTxn::remember_login`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginSeen {
+    /// Not seen before: now remembered.
+    Fresh,
+    /// Seen before: a replay.
+    Replayed,
+    /// The memory is full: refuse for now.
+    Full,
+}
 
 /// A table of records keyed by a name.
 type NamedTable = TableDefinition<'static, &'static str, &'static [u8]>;
@@ -29,6 +43,11 @@ const KEYS: NamedTable = TableDefinition::new("keys");
 const RECORDS: NamedTable = TableDefinition::new("records");
 /// upload job id → job record (the REST API's background imports)
 const JOBS: NamedTable = TableDefinition::new("jobs");
+/// CID (text) → who may read it beyond what is published (the node's record: the users whose
+/// upload it is, and whether its pin is private)
+const CID_ACCESS: NamedTable = TableDefinition::new("cid_access");
+/// The login replay memory: `epoch ms (20 digits) \0 user key (hex)` → nothing
+const LOGINS: NamedTable = TableDefinition::new("logins");
 /// multipart upload id → upload record
 const UPLOADS: NamedTable = TableDefinition::new("uploads");
 /// `upload id \0 part number (u32 BE)` → (part DAG root CID bytes, part record)
@@ -45,6 +64,8 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(KEYS)?;
     txn.open_table(RECORDS)?;
     txn.open_table(JOBS)?;
+    txn.open_table(CID_ACCESS)?;
+    txn.open_table(LOGINS)?;
     txn.open_table(VERSIONS)?;
     txn.open_table(COUNTERS)?;
     // Stores from before bucket roots: index every object by CID and queue it for its root.
@@ -451,6 +472,46 @@ impl MetaTxn<'_> {
         self.delete_named(JOBS, id)
     }
 
+    /// Keeps who may read `cid` beyond what is published.
+    pub fn put_cid_access(&self, cid: &Cid, record: &[u8]) -> Result<(), StoreError> {
+        self.put_named(CID_ACCESS, &cid.to_string(), record)
+    }
+
+    /// Who may read `cid` beyond what is published, as kept.
+    pub fn cid_access(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.named(CID_ACCESS, &cid.to_string())
+    }
+
+    /// Remembers a login of `user` signed for `epoch_ms`, after forgetting every login signed
+    /// before `forget_before_ms` (they fail the clock check anyway). A login already
+    /// remembered is `Replayed`; with `max` remembered, a new one is `Full`.
+    pub fn remember_login(
+        &self,
+        user: &str,
+        epoch_ms: u64,
+        forget_before_ms: u64,
+        max: u64,
+    ) -> Result<LoginSeen, StoreError> {
+        let mut table = self.txn.open_table(LOGINS)?;
+        let cutoff = format!("{forget_before_ms:020}");
+        let old: Vec<String> = table
+            .range::<&str>(..cutoff.as_str())?
+            .map(|row| row.map(|(k, _)| k.value().to_owned()))
+            .collect::<Result<_, _>>()?;
+        for key in old {
+            table.remove(key.as_str())?;
+        }
+        let key = format!("{epoch_ms:020}\0{user}");
+        if table.get(key.as_str())?.is_some() {
+            return Ok(LoginSeen::Replayed);
+        }
+        if table.len()? >= max {
+            return Ok(LoginSeen::Full);
+        }
+        table.insert(key.as_str(), &[][..])?;
+        Ok(LoginSeen::Fresh)
+    }
+
     /// Removes one reference to a pin (the pin goes with its last reference).
     pub fn unpin_once(&self, cid: &Cid) -> Result<(), StoreError> {
         let mut table = self.txn.open_table(PINS)?;
@@ -596,6 +657,11 @@ impl Store {
     /// An upload job's record.
     pub fn job(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.read_named(JOBS, id)
+    }
+
+    /// Who may read `cid` beyond what is published, as kept.
+    pub fn cid_access(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read_named(CID_ACCESS, &cid.to_string())
     }
 
     /// Every upload job's record, by id.

@@ -66,16 +66,28 @@ pub fn login(
     identity: &cairn_crypt::identity::Identity,
     agent: &ureq::Agent,
 ) -> Result<String> {
+    let url = url.trim_end_matches('/');
+    // A login names the node it is for (its key), so it cannot be replayed at another.
+    let resp = agent
+        .get(format!("{url}/api/v1/pubkey"))
+        .call()
+        .with_context(|| format!("asking {url} for its key"))?;
+    let v = Remote::json(Remote::check(resp).context("the node answered no key")?)?;
+    let audience: [u8; 32] = v["public_key"]
+        .as_str()
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| b.try_into().ok())
+        .context("the node's key is not 32 bytes of hex")?;
     let epoch_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as u64;
     let body = serde_json::json!({
         "public_key": identity.public().to_string(),
         "epoch_ms": epoch_ms,
-        "signature": hex::encode(identity.sign_login(epoch_ms)),
+        "signature": hex::encode(identity.sign_login(&audience, epoch_ms)),
     });
     let resp = agent
-        .post(format!("{}/api/v1/login", url.trim_end_matches('/')))
+        .post(format!("{url}/api/v1/login"))
         .header("Content-Type", "application/json")
         .send(body.to_string())
         .with_context(|| format!("logging in to {url}"))?;

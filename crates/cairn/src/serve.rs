@@ -717,11 +717,12 @@ async fn serve(settings: Settings) -> Result<()> {
         &node_for_api.identity()?.secret_seed(),
     ));
     let auth = std::sync::Arc::new(Auth::new(
+        node_for_api.clone(),
         security,
         token_key,
         settings.v1.token_ttl,
         settings.v1.login_skew,
-    ));
+    )?);
     let v1 = cairn_gateway::v1::V1Config {
         max_upload: settings.v1.max_upload,
         long_poll: settings.v1.long_poll,

@@ -51,7 +51,6 @@ fn v1_routes(cid: &str) -> Vec<(String, String)> {
         ("HEAD", format!("/api/v1/files/{cid}")),
         ("GET", "/api/v1/jobs/nosuchjob".to_owned()),
         ("GET", format!("/api/v1/check/{cid}")),
-        ("GET", "/api/v1/pubkey".to_owned()),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p))
@@ -101,11 +100,26 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-fn login_body(id: &Identity, epoch_ms: u64) -> Value {
+/// The node's key, which a login signs: `GET /api/v1/pubkey`, open to anyone in every mode.
+fn node_key(node: &Server) -> [u8; 32] {
+    let resp = agent()
+        .get(format!("http://{}/api/v1/pubkey", node.gateway))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let v: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+    hex::decode(v["public_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+/// A login for `node` signed by `id` at `epoch_ms`.
+fn login_body(node: &Server, id: &Identity, epoch_ms: u64) -> Value {
     json!({
         "public_key": id.public().to_string(),
         "epoch_ms": epoch_ms,
-        "signature": hex::encode(id.sign_login(epoch_ms)),
+        "signature": hex::encode(id.sign_login(&node_key(node), epoch_ms)),
     })
 }
 
@@ -174,7 +188,7 @@ async fn roles_on_the_http_apis() {
         .metadata()
         .unwrap()["cid"]
         .clone();
-    let (s, v) = login(&node, &login_body(&alice, now_ms()));
+    let (s, v) = login(&node, &login_body(&node, &alice, now_ms()));
     assert_eq!(s, 200, "{v}");
     let token = v["token"].as_str().unwrap().to_owned();
     let gw = &node.gateway;
@@ -255,7 +269,7 @@ fn every_endpoint_in_every_mode() {
         s == 403
     });
     every_route(&node, &routes, Some(&secret), "secret, right", served);
-    let (s, e) = login(&node, &login_body(&alice, now_ms()));
+    let (s, e) = login(&node, &login_body(&node, &alice, now_ms()));
     assert_eq!(s, 400, "login is for allowlist mode: {e}");
 
     // --- allowlist: alice is listed, mallory is not; tokens live 3 s ---
@@ -273,18 +287,27 @@ fn every_endpoint_in_every_mode() {
     assert!(node_secret.is_none(), "no shared secret in allowlist mode");
 
     // unlisted key: a valid signature, refused
-    let (s, e) = login(&node, &login_body(&mallory, now_ms()));
+    let (s, e) = login(&node, &login_body(&node, &mallory, now_ms()));
     assert_eq!(s, 403, "{e}");
     // bad signature (alice's key, mallory's signature)
-    let mut forged = login_body(&mallory, now_ms());
+    let mut forged = login_body(&node, &mallory, now_ms());
     forged["public_key"] = json!(alice_pub);
     assert_eq!(login(&node, &forged).0, 403);
     // skew: signed ten minutes ago
-    assert_eq!(login(&node, &login_body(&alice, now_ms() - 600_000)).0, 401);
+    assert_eq!(
+        login(&node, &login_body(&node, &alice, now_ms() - 600_000)).0,
+        401
+    );
     // malformed
     assert_eq!(login(&node, &json!({"public_key": "x"})).0, 400);
     // the right login, then its replay
-    let body = login_body(&alice, now_ms());
+    let body = login_body(&node, &alice, now_ms());
+    // M6: a login names its node: the same allowlist elsewhere refuses it
+    assert_eq!(
+        login(&other, &body).0,
+        403,
+        "a login signed for another node is refused"
+    );
     let (s, v) = login(&node, &body);
     assert_eq!(s, 200, "{v}");
     let token = v["token"].as_str().unwrap().to_owned();
@@ -322,7 +345,7 @@ fn every_endpoint_in_every_mode() {
         "allowlist, tampered",
         |_, s| s == 403,
     );
-    let (s, v) = login(&other, &login_body(&alice, now_ms()));
+    let (s, v) = login(&other, &login_body(&other, &alice, now_ms()));
     assert_eq!(s, 200, "{v}");
     let foreign = v["token"].as_str().unwrap();
     every_route(
@@ -383,25 +406,45 @@ fn every_endpoint_in_every_mode() {
         "allowlist, expired",
         |_, s| s == 401,
     );
+    // M6: the replay memory survives a restart
+    let node = Server::start_in(node.kill_9());
+    assert_eq!(
+        login(&node, &body).0,
+        403,
+        "a login replayed after a restart is refused"
+    );
 
     // --- public: anyone on /api/v1; /api/v0 is not served at all ---
     let node = start_with_config("[api]\nsecurity = \"public\"\n");
-    let resp = agent()
-        .post(format!("http://{}/api/v1/files", node.gateway))
-        .send(&b"hello"[..])
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 202);
-    let job: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
-    let resp = agent()
-        .get(format!(
-            "http://{}/api/v1/jobs/{}?wait=true",
-            node.gateway,
-            job["job_id"].as_str().unwrap()
-        ))
-        .call()
-        .unwrap();
-    let done: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
-    assert_eq!(done["cid"].as_str(), Some(cid.as_str()), "{done}");
+    let upload = |query: &str, bytes: &'static [u8]| -> String {
+        let resp = agent()
+            .post(format!("http://{}/api/v1/files{query}", node.gateway))
+            .send(bytes)
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 202);
+        let job: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+        let resp = agent()
+            .get(format!(
+                "http://{}/api/v1/jobs/{}?wait=true",
+                node.gateway,
+                job["job_id"].as_str().unwrap()
+            ))
+            .call()
+            .unwrap();
+        let done: Value =
+            serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+        done["cid"].as_str().unwrap().to_owned()
+    };
+    // an upload is not published unless asked: not by /api/v1/files, nor by the gateway
+    let private = upload("", b"not for everyone");
+    for path in [
+        format!("/api/v1/files/{private}"),
+        format!("/ipfs/{private}"),
+    ] {
+        let s = status(&node.gateway, "GET", &path, None);
+        assert!(s == 403 || s == 404, "{path}: {s}");
+    }
+    assert_eq!(upload("?public=true", b"hello"), cid);
     every_route(&node, &v1_routes(&cid), None, "public, anonymous", served);
     every_route(&node, &v0_routes(), None, "public, /api/v0", |_, s| {
         s == 404 || s == 405

@@ -116,13 +116,16 @@ fn upload_jobs_files_checks_and_auth() {
 
     // Secret mode: anonymous 401, wrong secret 403, unknown endpoint 404 (all JSON).
     let anonymous = V1::new(&node, None);
-    let (status, e) = anonymous.json("GET", "/pubkey", None);
+    let (status, e) = anonymous.json("GET", "/jobs/0", None);
     assert_eq!(status, 401, "{e}");
     assert!(e["error"].as_str().unwrap().contains("Bearer"));
     let (status, _) = anonymous.json("POST", "/files?ext=bin", Some(b"x"));
     assert_eq!(status, 401);
-    let (status, _) = V1::new(&node, Some("not-the-secret")).json("GET", "/pubkey", None);
+    let (status, _) = V1::new(&node, Some("not-the-secret")).json("GET", "/jobs/0", None);
     assert_eq!(status, 403);
+    // The node's key is public (a login signs it): open to anyone.
+    let (status, key) = anonymous.json("GET", "/pubkey", None);
+    assert_eq!(status, 200, "{key}");
     let api = V1::new(&node, Some(&secret));
     let (status, key) = api.json("GET", "/pubkey", None);
     assert_eq!(status, 200);
