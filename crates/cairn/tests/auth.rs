@@ -505,3 +505,181 @@ fn the_cli_works_against_a_node_elsewhere_with_its_secret() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The rows of the table after `marker` in `docs/security.md`, as cells (header and rule
+/// lines skipped).
+fn doc_table(marker: &str) -> Vec<Vec<String>> {
+    let doc = include_str!("../../../docs/security.md");
+    let start = doc
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not found"));
+    doc[start + marker.len()..]
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .collect()
+        })
+        .collect()
+}
+
+/// Issue 17: every `/api/v0` and `/api/v1` route × role, from the two tables in
+/// `docs/security.md`. The first maps each route to the kind of permission it needs — checked
+/// against the router's own list and `cairn_api::gate::needs`, so a route cannot be added
+/// without a row; the second says, per kind, which callers get through — checked with a
+/// representative request per kind, made by root, the owner, another user and an anonymous
+/// caller against a running allowlist-mode node.
+#[test]
+fn api_route_and_role_matrix() {
+    // --- route → needs, against the code ---
+    let documented: std::collections::BTreeMap<String, String> =
+        doc_table("<!-- matrix:api-routes -->")
+            .into_iter()
+            .map(|row| (row[0].clone(), row[1].clone()))
+            .collect();
+    let served: std::collections::BTreeSet<String> =
+        v0_routes().into_iter().map(|(_, path)| path).collect();
+    let v0_documented: std::collections::BTreeSet<String> = documented
+        .keys()
+        .filter(|r| r.starts_with("/api/v0"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        served, v0_documented,
+        "the /api/v0 routes and the table differ"
+    );
+    for path in &served {
+        assert_eq!(
+            format!("{:?}", cairn_api::gate::needs(path)),
+            documented[path],
+            "{path}: gate::needs and docs/security.md differ"
+        );
+    }
+    for (method, path) in v1_routes("{cid}") {
+        let path = path.split('?').next().unwrap().to_owned();
+        let path = path.replace("nosuchjob", "{id}");
+        assert!(
+            documented.contains_key(&format!("{method} {path}")),
+            "{method} {path} is not in the table"
+        );
+    }
+
+    // --- needs × role, against a running node ---
+    let keys = tempfile::tempdir().unwrap();
+    let (alice_file, alice_pub) = user(keys.path(), "alice");
+    let (bob_file, bob_pub) = user(keys.path(), "bob");
+    let (alice, bob) = (load(&alice_file), load(&bob_file));
+    let node = start_with_config(&format!(
+        "[api]\nsecurity = \"allowlist\"\nallow = [\"{alice_pub}\", \"{bob_pub}\"]\n"
+    ));
+    let token_of = |id: &Identity| {
+        let (s, v) = login(&node, &login_body(&node, id, now_ms()));
+        assert_eq!(s, 200, "{v}");
+        v["token"].as_str().unwrap().to_owned()
+    };
+    let (alice_token, bob_token) = (token_of(&alice), token_of(&bob));
+    let api: Value = toml_to_json(&node.data.path().join("api.toml"));
+    let local = api["addr"].as_str().unwrap().to_owned();
+    let root_token = api["token"].as_str().unwrap().to_owned();
+    let gw = node.gateway.clone();
+    // alice's bucket and her private upload
+    assert_eq!(
+        status(
+            &gw,
+            "POST",
+            "/api/v0/bucket/create?arg=alices",
+            Some(&alice_token)
+        ),
+        200
+    );
+    let resp = agent()
+        .post(format!("http://{gw}/api/v1/files"))
+        .header("Authorization", format!("Bearer {alice_token}"))
+        .send(&b"alice's upload, private"[..])
+        .unwrap();
+    let job: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+    let resp = agent()
+        .get(format!(
+            "http://{gw}/api/v1/jobs/{}?wait=true",
+            job["job_id"].as_str().unwrap()
+        ))
+        .header("Authorization", format!("Bearer {alice_token}"))
+        .call()
+        .unwrap();
+    let done: Value = serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+    let cid = done["cid"].as_str().unwrap().to_owned();
+
+    // One representative request per kind; `{n}` makes a fresh name per caller.
+    let requests = |kind: &str| -> Vec<(&'static str, String)> {
+        match kind {
+            "Open" => vec![("GET", "/api/v1/pubkey".into())],
+            "SignedIn" => vec![("GET", "/api/v0/bucket/list".into())],
+            "CreateBucket" => vec![("POST", "/api/v0/bucket/create?arg=made-by-{n}".into())],
+            "ReadCid" => vec![
+                ("GET", format!("/api/v0/cat?arg={cid}")),
+                ("GET", format!("/api/v1/files/{cid}")),
+            ],
+            "ReadBucket" => vec![("GET", "/api/v0/bucket/history?arg=alices".into())],
+            "WriteBucket" => vec![("POST", "/api/v0/bucket/restore?arg=alices".into())],
+            "WriteObject" => vec![("POST", "/api/v0/share?arg=alices/no-such-key".into())],
+            "Admin" => vec![("GET", "/api/v0/pin/ls".into())],
+            other => panic!("no representative request for {other}"),
+        }
+    };
+    let callers: [(&str, &str, Option<&str>); 4] = [
+        ("root", &local, Some(&root_token)),
+        ("owner", &gw, Some(&alice_token)),
+        ("other", &gw, Some(&bob_token)),
+        ("anonymous", &gw, None),
+    ];
+    let rows = doc_table("<!-- matrix:api-roles -->");
+    assert_eq!(rows.len(), 8, "one row per kind");
+    let mut cells = 0;
+    for row in rows {
+        for (column, (who, addr, token)) in callers.iter().enumerate() {
+            let want = match row[column + 1].as_str() {
+                "✓" => true,
+                "✗" => false,
+                other => panic!("cell {other:?}"),
+            };
+            for (method, path) in requests(&row[0]) {
+                // The local API serves /api/v0 only: root's /api/v1 is the secret mode's,
+                // walked by `every_endpoint_in_every_mode`.
+                if *who == "root" && path.starts_with("/api/v1/") && row[0] != "Open" {
+                    continue;
+                }
+                let addr = if path.starts_with("/api/v1/") {
+                    &gw
+                } else {
+                    *addr
+                };
+                let path = path.replace("{n}", who);
+                let s = status(addr, method, &path, *token);
+                let through = s != 401 && s != 403;
+                assert_eq!(
+                    through, want,
+                    "{} × {who}: {method} {path} answered {s}",
+                    row[0]
+                );
+                cells += 1;
+            }
+        }
+    }
+    assert!(cells >= 30, "{cells} cells");
+}
+
+/// A small TOML file (`key = "value"` lines) as JSON.
+fn toml_to_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut map = serde_json::Map::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            map.insert(k.trim().to_owned(), json!(v.trim().trim_matches('"')));
+        }
+    }
+    Value::Object(map)
+}
