@@ -193,6 +193,10 @@ pub struct Node {
     last_margins: std::sync::Arc<parking_lot::Mutex<Option<check::BucketMargins>>>,
     /// Upload jobs' change notices.
     jobs: std::sync::Arc<jobs::JobsState>,
+    /// Bodies being imported at once (each holds a blocking thread while it streams): slow
+    /// uploads queue here instead of exhausting tokio's blocking pool, which reads and
+    /// commits need too.
+    staging: std::sync::Arc<tokio::sync::Semaphore>,
     /// The user key the node acts as for encrypted data ([`crypt`]); memory only.
     user_key: std::sync::Arc<
         parking_lot::RwLock<Option<std::sync::Arc<cairn_crypt::identity::Identity>>>,
@@ -210,6 +214,7 @@ impl Node {
             workers: Default::default(),
             last_margins: Default::default(),
             jobs: Default::default(),
+            staging: std::sync::Arc::new(tokio::sync::Semaphore::new(objects::MAX_STAGING)),
             user_key: Default::default(),
         }
     }

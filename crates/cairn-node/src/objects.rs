@@ -300,6 +300,10 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// Bodies imported at once ([`Node::stage_object_sealed`]); more wait their turn without a
+/// thread (tokio's blocking pool has 512, shared with reads and commits).
+pub const MAX_STAGING: usize = 128;
+
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, NodeError> {
     serde_ipld_dagcbor::to_vec(value).map_err(|e| NodeError::Unsupported(format!("encode: {e}")))
 }
@@ -552,7 +556,14 @@ impl Node {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
         let node = self.clone();
         let bucket = bucket.map(str::to_owned);
+        let slot = self
+            .staging
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| NodeError::Unavailable("the node is stopping".into()))?;
         let worker = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             // (a batch holds no lock while it streams; its commit waits for a running GC)
             let (batch, placer) = node.write_batch(bucket.as_deref())?;
             let batch = Arc::new(batch);

@@ -33,23 +33,56 @@ type Body = std::pin::Pin<
     >,
 >;
 
-/// `body`, ending in an error (and `exceeded` set) once it has carried more than `limit` bytes.
-fn bounded(
+/// How long a request body may send nothing before the upload is cut (S3's `RequestTimeout`).
+pub const BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Why [`guarded`] cut a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// More than the limit.
+    TooLarge,
+    /// Nothing for the idle time.
+    Idle,
+}
+
+/// `body`, ending in an error (and `cut` set) once it has carried more than `limit` bytes or
+/// sent nothing for `idle`: a stalled upload lets go of what it holds.
+fn guarded(
     body: Body,
     limit: u64,
-    exceeded: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    idle: std::time::Duration,
+    cut: std::sync::Arc<parking_lot::Mutex<Option<Cut>>>,
 ) -> Body {
-    use futures::StreamExt;
-    let mut seen = 0u64;
-    Box::pin(body.map(move |piece| {
-        let bytes = piece?;
-        seen = seen.saturating_add(bytes.len() as u64);
-        if seen > limit {
-            exceeded.store(true, std::sync::atomic::Ordering::Relaxed);
-            return Err("the body is larger than the largest object part".into());
-        }
-        Ok(bytes)
-    }))
+    Box::pin(futures::stream::unfold(
+        (body, 0u64, false),
+        move |(mut body, seen, ended)| {
+            let cut = cut.clone();
+            async move {
+                if ended {
+                    return None;
+                }
+                let stop = |why: Cut, message: &str| {
+                    *cut.lock() = Some(why);
+                    Some((
+                        Err(message.into()),
+                        (Box::pin(futures::stream::empty()) as Body, seen, true),
+                    ))
+                };
+                match tokio::time::timeout(idle, futures::StreamExt::next(&mut body)).await {
+                    Err(_) => stop(Cut::Idle, "the body sent nothing for too long"),
+                    Ok(None) => None,
+                    Ok(Some(Err(e))) => Some((Err(e), (body, seen, true))),
+                    Ok(Some(Ok(bytes))) => {
+                        let seen = seen.saturating_add(bytes.len() as u64);
+                        if seen > limit {
+                            return stop(Cut::TooLarge, "the body is larger than the largest part");
+                        }
+                        Some((Ok(bytes), (body, seen, false)))
+                    }
+                }
+            }
+        },
+    ))
 }
 
 /// The integrity checks a body upload carries.
@@ -175,8 +208,8 @@ impl CairnS3 {
         };
         // A body is bounded as it streams, whatever its headers said: a chunked PUT with no
         // Content-Length passes the front's check and is cut here.
-        let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let body = bounded(body, front::MAX_PUT, exceeded.clone());
+        let cut = std::sync::Arc::new(parking_lot::Mutex::new(None));
+        let body = guarded(body, front::MAX_PUT, BODY_IDLE, cut.clone());
         let (body, hashing) = checksum::Hashing::wrap(body, expected);
         let staged = match self
             .node
@@ -184,10 +217,17 @@ impl CairnS3 {
             .await
         {
             Ok(staged) => staged,
-            Err(_) if exceeded.load(std::sync::atomic::Ordering::Relaxed) => {
-                return Err(front::too_large());
+            Err(e) => {
+                return Err(match *cut.lock() {
+                    Some(Cut::TooLarge) => front::too_large(),
+                    Some(Cut::Idle) => s3_error!(
+                        RequestTimeout,
+                        "Your socket connection to the server was not read from or written to \
+                         within the timeout period."
+                    ),
+                    None => s3_err(e),
+                });
             }
-            Err(e) => return Err(s3_err(e)),
         };
         let sums = hashing.verify(checks.trailing.and_then(|t| t.take()).as_ref())?;
         if let Some(md5) = &checks.content_md5
@@ -1847,23 +1887,57 @@ mod tests {
     use super::*;
     use futures::StreamExt;
 
+    fn pieces(n: usize) -> Body {
+        Box::pin(futures::stream::iter(
+            (0..n).map(|_| Ok(bytes::Bytes::from_static(&[7u8; 1000]))),
+        ))
+    }
+
     /// L1: a body is cut once it passes the limit, whatever its headers said (a chunked PUT
     /// has no Content-Length for the front to check), and the cut is told apart from other
     /// body errors.
     #[tokio::test]
     async fn bodies_are_bounded_as_they_stream() {
-        let pieces = |n: usize| -> Body {
-            Box::pin(futures::stream::iter(
-                (0..n).map(|_| Ok(bytes::Bytes::from_static(&[7u8; 1000]))),
-            ))
-        };
-        let exceeded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let all: Vec<_> = bounded(pieces(5), 5000, exceeded.clone()).collect().await;
+        let idle = std::time::Duration::from_secs(5);
+        let cut = std::sync::Arc::new(parking_lot::Mutex::new(None));
+        let all: Vec<_> = guarded(pieces(5), 5000, idle, cut.clone()).collect().await;
+        assert_eq!(all.len(), 5);
         assert!(all.iter().all(Result::is_ok));
-        assert!(!exceeded.load(std::sync::atomic::Ordering::Relaxed));
-        let all: Vec<_> = bounded(pieces(6), 5000, exceeded.clone()).collect().await;
+        assert_eq!(*cut.lock(), None);
+        let all: Vec<_> = guarded(pieces(6), 5000, idle, cut.clone()).collect().await;
+        assert_eq!(all.len(), 6, "it ends at the error");
         assert!(all[..5].iter().all(Result::is_ok));
         assert!(all[5].is_err());
-        assert!(exceeded.load(std::sync::atomic::Ordering::Relaxed));
+        assert_eq!(*cut.lock(), Some(Cut::TooLarge));
+    }
+
+    /// M2: a body that stops sending is cut after the idle time (a stalled upload lets go of
+    /// its import slot and its blocking thread), and one that keeps sending is not.
+    #[tokio::test(start_paused = true)]
+    async fn stalled_bodies_are_cut() {
+        let idle = std::time::Duration::from_secs(60);
+        let stalled: Body = Box::pin(
+            futures::stream::iter([Ok(bytes::Bytes::from_static(b"first"))])
+                .chain(futures::stream::pending()),
+        );
+        let cut = std::sync::Arc::new(parking_lot::Mutex::new(None));
+        let all: Vec<_> = guarded(stalled, u64::MAX, idle, cut.clone())
+            .collect()
+            .await;
+        assert_eq!(all.len(), 2);
+        assert!(all[0].is_ok() && all[1].is_err());
+        assert_eq!(*cut.lock(), Some(Cut::Idle));
+        // slow but steady: a piece every 59 s for 10 pieces
+        let steady: Body = Box::pin(futures::stream::unfold(0, |i| async move {
+            if i == 10 {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(59)).await;
+            Some((Ok(bytes::Bytes::from_static(b"x")), i + 1))
+        }));
+        let cut = std::sync::Arc::new(parking_lot::Mutex::new(None));
+        let all: Vec<_> = guarded(steady, u64::MAX, idle, cut.clone()).collect().await;
+        assert_eq!(all.len(), 10);
+        assert!(all.iter().all(Result::is_ok));
     }
 }
