@@ -266,6 +266,9 @@ struct Build<'a> {
     dag_sizes: HashMap<Cid, u64>,
     /// Object roots the build met (changed keys): announced once the root commits.
     fresh: Vec<Cid>,
+    /// Every object root the build linked, with the key whose row named it when read: those
+    /// reads were outside the commit's transaction (see `commit_bucket_root`).
+    linked: Vec<(String, Cid)>,
 }
 
 impl Build<'_> {
@@ -289,10 +292,13 @@ impl Build<'_> {
 
     fn file_link(&mut self, key: &str) -> Result<Option<EntryLink>, NodeError> {
         match self.object(key)? {
-            Some((cid, _)) => Ok(Some(EntryLink {
-                cid,
-                dag_size: self.dag_size(&cid)?,
-            })),
+            Some((cid, _)) => {
+                self.linked.push((key.to_owned(), cid));
+                Ok(Some(EntryLink {
+                    cid,
+                    dag_size: self.dag_size(&cid)?,
+                }))
+            }
             None => Ok(None),
         }
     }
@@ -355,6 +361,7 @@ impl Build<'_> {
             let link = match self.object(key)? {
                 Some((data, rec)) => {
                     self.fresh.push(data);
+                    self.linked.push(((*key).to_owned(), data));
                     let record = ObjectRecord {
                         key: (*key).to_owned(),
                         data,
@@ -429,10 +436,32 @@ impl Node {
         }
     }
 
+    /// Commits `bucket`'s next root from its changed `keys`. A build that linked an object
+    /// which was replaced and swept before the commit could hold it is done again (a few
+    /// times; then the keys stay queued for the next run).
     fn commit_bucket_root(
         &self,
         bucket: &str,
         keys: &[&DirtyKey],
+    ) -> Result<Option<CommittedRoot>, NodeError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let raced = std::cell::Cell::new(false);
+            match self.try_commit_bucket_root(bucket, keys, &raced) {
+                Err(e) if raced.get() && attempts < 3 => {
+                    tracing::debug!(bucket, "root build raced a GC, again: {e}");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn try_commit_bucket_root(
+        &self,
+        bucket: &str,
+        keys: &[&DirtyKey],
+        raced: &std::cell::Cell<bool>,
     ) -> Result<Option<CommittedRoot>, NodeError> {
         let prev = self.store().latest_root(bucket)?;
         let config = self.roots_config();
@@ -443,6 +472,7 @@ impl Node {
             out: Vec::new(),
             dag_sizes: HashMap::new(),
             fresh: Vec::new(),
+            linked: Vec::new(),
         };
         let names: Vec<&str> = keys.iter().map(|d| d.key.as_str()).collect();
         let mut patch = Patch::default();
@@ -546,16 +576,48 @@ impl Node {
         build.out.push(record);
         // In a cluster the bucket's metadata DAG is kept with the same redundancy as its data.
         let (batch, placer) = self.write_batch(Some(bucket))?;
+        let local = placer.is_none();
         for block in &build.out {
             batch.put(block)?;
         }
         crate::placed(placer)?;
+        // The objects of changed keys were read outside the commit's transaction: one replaced
+        // or deleted since is kept by nothing, and a GC between the read and the commit may
+        // have swept it. So every object linked is held whole in the batch (held before it is
+        // looked at, as a pin holds its DAG). One that is not whole was either swept that way
+        // — its row names another object now: the build is done again — or is damaged and
+        // still named by its row, which the transaction re-reads (linked as it is, as before).
+        // Written to the cluster, the objects' blocks are pieces, which GC keeps as they are.
+        let mut whole = std::collections::HashSet::new();
+        for (key, cid) in build.linked.iter().filter(|_| local) {
+            if whole.contains(cid) {
+                continue;
+            }
+            if self.check_held(cid, &batch)?.is_ok() {
+                whole.insert(*cid);
+            } else if self.store().object(bucket, key)?.map(|o| o.0) != Some(*cid) {
+                raced.set(true);
+                return Err(NodeError::Unsupported(format!(
+                    "object {key:?} of bucket {bucket:?} was replaced and swept while its \
+                     root was built"
+                )));
+            }
+        }
         let blocks_written = batch.written();
         batch.commit_with(|txn| {
             if txn.latest_root(bucket)?.map(|r| r.seq) != prev.as_ref().map(|p| p.seq) {
                 return Err(NodeError::Unsupported(format!(
                     "bucket {bucket:?} got a root from elsewhere meanwhile"
                 )));
+            }
+            for (key, cid) in build.linked.iter().filter(|_| local) {
+                if !whole.contains(cid) && txn.object(bucket, key)?.map(|o| o.0) != Some(*cid) {
+                    raced.set(true);
+                    return Err(NodeError::Unsupported(format!(
+                        "damaged object {key:?} of bucket {bucket:?} was replaced while its \
+                         root was built"
+                    )));
+                }
             }
             txn.put_root(bucket, &row)?;
             if deleted {

@@ -1,6 +1,8 @@
 //! Bucket roots: the tree equals `ipfs add -r` of the same files, one change rewrites O(depth)
-//! blocks, old roots restore, retention keeps them from GC, heads are signed.
+//! blocks, old roots restore, retention keeps them from GC, heads are signed, and a root never
+//! links an object GC swept while it was built.
 
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -206,6 +208,105 @@ async fn restore_brings_old_bytes_back_and_retention_keeps_them_from_gc() {
     node.store().gc().unwrap();
     assert!(!node.store().has(&ransom).unwrap());
     assert_eq!(node.bucket_history("bkt").unwrap().len(), 1);
+}
+
+/// Where a block's file is (`blocks/<shard>/<key>`, as `cairn_store::files` lays it out).
+fn block_path(data: &std::path::Path, cid: &Cid) -> std::path::PathBuf {
+    let key = cairn_store::files::key_of(cid);
+    data.join("blocks")
+        .join(&key[key.len() - 3..key.len() - 1])
+        .join(&key)
+}
+
+/// The network, for one block: its first fetch waits until the test says go.
+struct PausedFetch {
+    block: (Cid, Bytes),
+    started: Mutex<mpsc::Sender<()>>,
+    go: Mutex<Option<mpsc::Receiver<()>>>,
+}
+
+impl cairn_store::RemoteBlocks for PausedFetch {
+    fn fetch(&self, cid: &Cid) -> Option<Bytes> {
+        if *cid != self.block.0 {
+            return None;
+        }
+        if let Some(go) = self.go.lock().unwrap().take() {
+            self.started.lock().unwrap().send(()).unwrap();
+            go.recv().unwrap();
+        }
+        Some(self.block.1.clone())
+    }
+}
+
+/// A root build reads each changed key's object outside its commit. When the key is
+/// overwritten and GC sweeps the object it read before the root commits, the root must not
+/// link the swept blocks (it would be committed broken, for restores, mirrors and the gateway
+/// to trip over): the build holds every object it links whole, or builds again. Found by the
+/// crash campaign (`crates/cairn/tests/crash.rs`); here the build is paused on a block it
+/// fetches from the network right after it has read `k`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_root_never_links_an_object_swept_while_it_was_built() {
+    let (dir, node) = node();
+    put(&node, "k", b"k, first").await;
+    let m = put(&node, "m", b"m, first").await;
+    node.commit_roots().unwrap();
+    // k's second object is in no root: only its row keeps it.
+    let x = put(&node, "k", "k, second ".repeat(60_000).as_bytes()).await;
+    put(&node, "m", b"m, second").await;
+    // m's first object, which the build looks at after k, is fetched from the network.
+    let m_block = node.store().get(&m.cid).unwrap();
+    std::fs::remove_file(block_path(dir.path(), &m.cid)).unwrap();
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    node.store().set_remote(Arc::new(PausedFetch {
+        block: (m.cid, m_block),
+        started: Mutex::new(started_tx),
+        go: Mutex::new(Some(go_rx)),
+    }));
+    let fold = {
+        let node = node.clone();
+        std::thread::spawn(move || node.commit_roots())
+    };
+    started
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the build reaches m");
+    // The build has read k as x. k is overwritten, and GC sweeps x.
+    put(&node, "k", b"k, third").await;
+    node.collect_garbage().unwrap();
+    assert!(!node.store().has(&x.cid).unwrap(), "x is swept");
+    go.send(()).unwrap();
+    let committed = fold.join().unwrap().unwrap();
+    assert_eq!(committed.len(), 1);
+
+    let root = node.store().latest_root("bkt").unwrap().unwrap();
+    assert_eq!(root.seq, 2);
+    for (what, cid) in [("tree", root.tree), ("index", root.index)] {
+        let report = node.check(&cid, false).unwrap();
+        assert!(report.missing.is_empty(), "the root's {what}: {report:?}");
+    }
+    assert_eq!(
+        cat(&node, node.resolve(root.tree, "k").unwrap()),
+        b"k, third"
+    );
+    assert_eq!(
+        cat(&node, node.resolve(root.tree, "m").unwrap()),
+        b"m, second"
+    );
+}
+
+/// An object that is damaged (a block lost) but still current does not hold its bucket's
+/// roots up: it is linked as it is, as before the build held what it links.
+#[tokio::test]
+async fn a_damaged_object_does_not_stop_its_bucket_roots() {
+    let (dir, node) = node();
+    let info = put(&node, "big", &vec![7u8; 600_000]).await;
+    let root_block = node.store().get(&info.cid).unwrap();
+    let leaf = cairn_dag::links_of(&info.cid, &root_block).unwrap()[0];
+    std::fs::remove_file(block_path(dir.path(), &leaf)).unwrap();
+    put(&node, "small", b"fine").await;
+    let root = node.bucket_root("bkt").unwrap();
+    assert_eq!(node.resolve(root.tree, "big").unwrap(), info.cid);
+    assert_eq!(node.check(&root.tree, false).unwrap().missing, [leaf]);
 }
 
 #[tokio::test]

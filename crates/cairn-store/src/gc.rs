@@ -46,10 +46,12 @@
 //!   - **already referenced in `T`'s own state**: a copy of a version re-reads the source
 //!     version row in `T`; a restore re-reads the retained root it restores from; a bucket
 //!     import re-reads its import pin; a multipart completion re-reads its parts; a new bucket
-//!     root re-reads the previous root whose unchanged subtrees it links. By induction over
-//!     the transactions before `T`, every DAG a committed reference names was whole when `G`
-//!     ran (it was in `G`'s snapshot, or was added after `G` under the same rule), so `G` did
-//!     not sweep it.
+//!     root re-reads the previous root whose unchanged subtrees it links, and the object rows
+//!     of the changed keys whose objects it links (an object replaced since the build read
+//!     its row is held whole by the root's batch instead, or the build is done again). By
+//!     induction over the transactions before `T`, every DAG a committed reference names was
+//!     whole when `G` ran (it was in `G`'s snapshot, or was added after `G` under the same
+//!     rule), so `G` did not sweep it.
 //!
 //! Nothing else adds references: a transaction that would refer to blocks it neither holds nor
 //! finds referenced in its own state is a bug of the same kind as M3 in the December 2026
