@@ -137,6 +137,18 @@ impl From<NodeError> for ApiError {
             NodeError::BucketAlreadyExists(_) => StatusCode::CONFLICT,
             NodeError::Car(_) => StatusCode::BAD_REQUEST,
             NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
+            // a name not in its directory
+            NodeError::Dag(d) if matches!(**d, cairn_dag::DagError::NotFound { .. }) => {
+                StatusCode::NOT_FOUND
+            }
+            NodeError::Dag(d)
+                if matches!(
+                    **d,
+                    cairn_dag::DagError::NotAFile(_) | cairn_dag::DagError::NotADirectory(_)
+                ) =>
+            {
+                StatusCode::BAD_REQUEST
+            }
             // malformed, or past a walk limit (too deep, too many entries)
             NodeError::Dag(d) if d.is_bad_dag() => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -547,6 +559,26 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// A name missing from its directory is a 404, a file asked for as a folder a 400 — not a
+    /// 500 (the remote CLI printed "internal error" for a typo).
+    #[test]
+    fn dag_errors_map_to_client_statuses() {
+        let cid =
+            cairn_dag::Cid::try_from("QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX").unwrap();
+        let status = |e: cairn_dag::DagError| ApiError::from(NodeError::Dag(Box::new(e))).0;
+        assert_eq!(
+            status(cairn_dag::DagError::NotFound {
+                parent: cid,
+                name: "missing".into()
+            }),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(cairn_dag::DagError::NotADirectory(cid)),
+            StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]
