@@ -14,7 +14,7 @@ export CAIRN_ROOT_ACCESS_KEY=BENCHACCESSKEY000001 CAIRN_ROOT_SECRET_KEY=bench-se
 scheme=http tls=()
 if [ "${TLS:-0}" = 1 ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-    -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 \
+    -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
   tls=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
   scheme=https
