@@ -154,7 +154,7 @@ pub fn describe(cid: &Cid, block: &[u8]) -> NodeKind {
         RAW => NodeKind::File {
             size: block.len() as u64,
         },
-        DAG_PB => match rust_unixfs::dir::describe(block) {
+        DAG_PB => match crate::meta::describe_pb(block) {
             NodeDescription::File { size } => NodeKind::File { size },
             NodeDescription::Directory { .. } => NodeKind::Directory { sharded: false },
             NodeDescription::HamtShard { .. } => NodeKind::Directory { sharded: true },
@@ -167,6 +167,11 @@ pub fn describe(cid: &Cid, block: &[u8]) -> NodeKind {
 
 /// The target of a UnixFS symlink block.
 pub fn symlink_target(cid: &Cid, block: &[u8]) -> Result<String, DagError> {
+    // Only a symlink goes to the walker: on a HAMT shard it would read the link names, and
+    // rust-unixfs's walker slices them at byte 2 even inside a character (a panic).
+    if describe(cid, block) != NodeKind::Symlink {
+        return Err(DagError::malformed(cid, "not a symlink"));
+    }
     let data = rust_unixfs::dagpb::node_data(block)
         .map_err(|e| DagError::malformed(cid, e))?
         .unwrap_or_default();
@@ -274,7 +279,7 @@ impl DirListing {
         if cid.codec() != DAG_PB {
             return Err(DagError::NotADirectory(*cid));
         }
-        match rust_unixfs::dir::describe(block) {
+        match crate::meta::describe_pb(block) {
             NodeDescription::Directory { links } => {
                 for DirLink {
                     name,
@@ -355,7 +360,7 @@ impl DirListing {
         let Some((cid, depth)) = self.pending.pop_front() else {
             return Err(DagError::Unsupported("listing already complete".into()));
         };
-        match rust_unixfs::dir::describe(block) {
+        match crate::meta::describe_pb(block) {
             NodeDescription::HamtShard { links } => self.add_shard_links(&cid, depth, links),
             _ => Err(DagError::malformed(&cid, "HAMT bucket is not a shard")),
         }
@@ -413,13 +418,19 @@ impl PathResolve {
         let step = match &mut self.lookup {
             Some(lookup) => lookup.feed(block)?,
             None if parent.codec() != DAG_PB => return Err(DagError::NotADirectory(parent)),
-            None => match rust_unixfs::dir::describe(block) {
+            None => match crate::meta::describe_pb(block) {
                 NodeDescription::HamtShard { links } => {
                     let lookup = self.lookup.insert(ShardLookup::new(parent, name));
                     lookup.feed_links(block, &links)?
                 }
                 // plain directories (and dag-pb nodes without UnixFS data): one block, its
                 // links matched by name
+                _ if !crate::meta::pb_well_formed(block) => {
+                    return Err(DagError::malformed(
+                        &parent,
+                        "not well-formed dag-pb protobuf",
+                    ));
+                }
                 _ => match rust_unixfs::resolve(block, name, &mut None) {
                     Ok(MaybeResolved::Found(cid)) => LookupStep::Found(cid),
                     Ok(MaybeResolved::NotFound) => LookupStep::NotFound,
@@ -729,6 +740,12 @@ mod tests {
         }
         assert!(matches!(
             list_capped(&blocks, shard.cid, 8).0,
+            Err(DagError::Malformed { .. })
+        ));
+        // so is asking for a symlink's target (rust-unixfs's walker panicked the same way;
+        // found by the `dag_pb` fuzz target)
+        assert!(matches!(
+            symlink_target(&shard.cid, &shard.data),
             Err(DagError::Malformed { .. })
         ));
     }

@@ -91,7 +91,7 @@ fn load_shard<E: From<DagError>>(
     load: &mut impl FnMut(&Cid) -> Result<Bytes, E>,
 ) -> Result<Shard, E> {
     let block = load(&link.cid)?;
-    match rust_unixfs::dir::describe(&block) {
+    match crate::meta::describe_pb(&block) {
         NodeDescription::HamtShard { links } => Ok(parse_shard(&link.cid, links)?),
         _ => Err(DagError::malformed(&link.cid, "HAMT bucket is not a shard").into()),
     }
@@ -308,7 +308,7 @@ impl DirEditor {
         if cid.codec() != DAG_PB {
             return Err(DagError::NotADirectory(*cid));
         }
-        let state = match rust_unixfs::dir::describe(block) {
+        let state = match crate::meta::describe_pb(block) {
             NodeDescription::Directory { links } => State::Plain(
                 links
                     .into_iter()

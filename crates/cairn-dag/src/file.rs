@@ -172,7 +172,7 @@ impl BalancedLayout {
 /// The child links of a UnixFS file branch node, in order; `None` for a leaf (a raw block or
 /// a dag-pb `File` node without links).
 pub fn branch_links(cid: &Cid, block: &[u8]) -> Option<Vec<FileLink>> {
-    if cid.codec() != crate::DAG_PB {
+    if cid.codec() != crate::DAG_PB || !crate::meta::pb_well_formed(block) {
         return None;
     }
     parse_file_branch(block).map(|branch| {

@@ -179,7 +179,7 @@ impl ShardLookup {
 
     /// Feeds the shard [`next_cid`](Self::next_cid) names.
     pub fn feed(&mut self, block: &[u8]) -> Result<LookupStep, DagError> {
-        match rust_unixfs::dir::describe(block) {
+        match crate::meta::describe_pb(block) {
             NodeDescription::HamtShard { links } => self.feed_links(block, &links),
             _ => Err(DagError::malformed(
                 &self.next,

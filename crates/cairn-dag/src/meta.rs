@@ -87,36 +87,96 @@ fn write_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// Splits a protobuf message into its fields, in order.
 pub(crate) fn fields(buf: &[u8]) -> Option<Vec<Field<'_>>> {
+    let (fields, whole) = leading_fields(buf);
+    whole.then_some(fields)
+}
+
+/// The fields of `buf` up to the first one that cannot be read, and whether they are all of it.
+fn leading_fields(buf: &[u8]) -> (Vec<Field<'_>>, bool) {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
-        let start = pos;
-        let tag = read_varint(buf, &mut pos)?;
-        let (number, wire) = (tag >> 3, (tag & 7) as u8);
-        let (mut varint, mut payload) = (0, &buf[0..0]);
-        match wire {
-            WIRE_VARINT => varint = read_varint(buf, &mut pos)?,
-            WIRE_FIXED64 | WIRE_FIXED32 => {
-                let n = if wire == WIRE_FIXED64 { 8 } else { 4 };
-                payload = buf.get(pos..pos + n)?;
-                pos += n;
-            }
-            WIRE_LEN => {
-                let len = usize::try_from(read_varint(buf, &mut pos)?).ok()?;
-                payload = buf.get(pos..pos.checked_add(len)?)?;
-                pos += len;
-            }
-            _ => return None,
+        match read_field(buf, &mut pos) {
+            Some(f) => out.push(f),
+            None => return (out, false),
         }
-        out.push(Field {
-            number,
-            wire,
-            varint,
-            payload,
-            raw: &buf[start..pos],
-        });
     }
-    Some(out)
+    (out, true)
+}
+
+/// Reads the field at `*at`, moving past it.
+fn read_field<'a>(buf: &'a [u8], at: &mut usize) -> Option<Field<'a>> {
+    let start = *at;
+    let mut pos = start;
+    let tag = read_varint(buf, &mut pos)?;
+    let (number, wire) = (tag >> 3, (tag & 7) as u8);
+    let (mut varint, mut payload) = (0, &buf[0..0]);
+    match wire {
+        WIRE_VARINT => varint = read_varint(buf, &mut pos)?,
+        WIRE_FIXED64 | WIRE_FIXED32 => {
+            let n = if wire == WIRE_FIXED64 { 8 } else { 4 };
+            payload = buf.get(pos..pos + n)?;
+            pos += n;
+        }
+        WIRE_LEN => {
+            let len = usize::try_from(read_varint(buf, &mut pos)?).ok()?;
+            payload = buf.get(pos..pos.checked_add(len)?)?;
+            pos += len;
+        }
+        _ => return None,
+    }
+    *at = pos;
+    Some(Field {
+        number,
+        wire,
+        varint,
+        payload,
+        raw: &buf[start..pos],
+    })
+}
+
+/// Whether `block` is protobuf that rust-unixfs reads within its bounds: the node and each
+/// link are whole sequences of fields of their own bytes, and so is each `mtime` of the UnixFS
+/// `Data` (as far as that reads).
+///
+/// rust-unixfs reads dag-pb with quick-protobuf 0.8, which does not check that a nested
+/// message's fields end within it: a link (or an `mtime`) whose last field runs past its
+/// length panics with an overflow where overflow checks are on (debug and test builds) and
+/// reads on into its parent's bytes where they are off. Every cairn-dag call into rust-unixfs
+/// on a block it did not make itself asks this first (found by the `dag_pb` fuzz target).
+pub(crate) fn pb_well_formed(block: &[u8]) -> bool {
+    let Some(node) = fields(block) else {
+        return false;
+    };
+    node.iter().all(|f| match (f.number, f.wire) {
+        (2, WIRE_LEN) => fields(f.payload).is_some(),
+        // rust-unixfs reads `Data` up to its first unreadable field (then takes the node for
+        // one without UnixFS data): each `mtime` before that must be whole
+        (1, WIRE_LEN) => leading_fields(f.payload)
+            .0
+            .iter()
+            .all(|g| (g.number, g.wire) != (8, WIRE_LEN) || fields(g.payload).is_some()),
+        _ => true,
+    })
+}
+
+/// rust-unixfs's description of a dag-pb block, [`NodeDescription::Other`] for one it cannot
+/// read safely ([`pb_well_formed`]).
+pub(crate) fn describe_pb(block: &[u8]) -> rust_unixfs::dir::NodeDescription {
+    if pb_well_formed(block) {
+        rust_unixfs::dir::describe(block)
+    } else {
+        rust_unixfs::dir::NodeDescription::Other
+    }
+}
+
+/// The error of a dag-pb block rust-unixfs cannot read safely ([`pb_well_formed`]).
+pub(crate) fn check_pb(cid: &Cid, block: &[u8]) -> Result<(), DagError> {
+    if pb_well_formed(block) {
+        Ok(())
+    } else {
+        Err(DagError::malformed(cid, "not well-formed dag-pb protobuf"))
+    }
 }
 
 /// The links (raw field bytes, in order) and the `Data` payload of a dag-pb node.
@@ -276,6 +336,60 @@ pub fn with_metadata_sized(root: &Block, meta: &UnixMeta) -> Result<(Block, u64)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blocks whose nested protobuf messages run past their own length (a link, an `mtime`):
+    /// quick-protobuf, under rust-unixfs, panicked on them with an overflow (found by the
+    /// `dag_pb` fuzz target, the first one its crash input). Every reader answers an error.
+    #[test]
+    fn nested_messages_running_past_their_length_are_errors_not_panics() {
+        use crate::dir::{DirListing, PathResolve, describe, symlink_target};
+        use crate::{DAG_PB, cid_of, file, read::FileRead};
+        let fuzzed = hex::decode(
+            "12280a221220bc5891909cffffffff10129c558cb1466e2a88788e01d401caba2d95fb82e98c00b612\
+             00122d0a24015512202d71164218110a1608021809200938ed03420b0880e2cfaa06150500b726b044\
+             016200",
+        )
+        .unwrap();
+        let blocks: [&[u8]; 4] = [
+            &fuzzed,
+            // a link of one byte (Tsize's tag) whose varint is the next byte, outside it
+            &[0x12, 0x01, 0x18, 0x05, 0x0a, 0x02, 0x08, 0x01],
+            // a directory whose `mtime` (field 8) holds a tag whose value lies past it
+            &[0x0a, 0x06, 0x08, 0x01, 0x42, 0x01, 0x08, 0x01],
+            // the same `mtime` on a file
+            &[0x0a, 0x08, 0x08, 0x02, 0x18, 0x00, 0x42, 0x01, 0x08, 0x01],
+        ];
+        for block in blocks {
+            assert!(!pb_well_formed(block), "{}", hex::encode(block));
+            let cid = cid_of(crate::CidVersion::V1, DAG_PB, block).unwrap();
+            assert_eq!(describe(&cid, block), crate::dir::NodeKind::Other);
+            assert!(DirListing::start(&cid, block).is_err());
+            assert!(symlink_target(&cid, block).is_err());
+            assert!(file::branch_links(&cid, block).is_none());
+            assert!(FileRead::new(cid, None).feed(block).is_err());
+            let mut resolve = PathResolve::new(cid, "a");
+            assert!(resolve.feed(block).is_err());
+            assert!(crate::hamt::ShardLookup::new(cid, "a").feed(block).is_err());
+            assert!(crate::dir_edit::DirEditor::open(&cid, block, crate::CidVersion::V1).is_err());
+        }
+        // a dag-pb node whose data is not UnixFS still resolves by link name, as before
+        let leaf = cid_of(crate::CidVersion::V1, crate::RAW, b"x").unwrap();
+        let node = ipld_dagpb::PbNode {
+            links: vec![ipld_dagpb::PbLink {
+                cid: leaf,
+                name: Some("a".into()),
+                size: Some(1),
+            }],
+            data: Some(bytes::Bytes::from_static(b"hello")),
+        }
+        .into_bytes();
+        assert!(pb_well_formed(&node));
+        let cid = cid_of(crate::CidVersion::V1, DAG_PB, &node).unwrap();
+        let mut resolve = PathResolve::new(cid, "a");
+        resolve.feed(&node).unwrap();
+        assert_eq!(resolve.resolved(), leaf);
+    }
+
     use crate::block::cid_of;
     use crate::dir::{NodeKind, describe};
     use crate::file::encode_bytes;

@@ -55,6 +55,9 @@ impl FileRead {
         let cid = self
             .next_cid()
             .ok_or_else(|| DagError::Unsupported("read already complete".into()))?;
+        if cid.codec() != RAW {
+            crate::meta::check_pb(&cid, block)?;
+        }
         match std::mem::replace(&mut self.state, State::Done) {
             State::Start(range) => {
                 let mut idle = IdleFileVisit::default();

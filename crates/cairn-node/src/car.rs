@@ -349,6 +349,40 @@ fn car_err(e: impl std::fmt::Display) -> NodeError {
     NodeError::Car(e.to_string())
 }
 
+/// The reading side of [`Node::car_import`]: a CARv1 stream's header, then its blocks, each
+/// verified against its CID (a block that does not match fails the read). Public for the fuzz
+/// targets (`fuzz/`), which feed it untrusted bytes as an import does.
+#[doc(hidden)]
+pub struct CarBlocks<R> {
+    reader: CarReader<R>,
+    count: u64,
+}
+
+impl<R: AsyncRead + Send + Unpin> CarBlocks<R> {
+    /// Reads the header.
+    pub async fn open(input: R) -> Result<Self, NodeError> {
+        let reader = CarReader::new(input).await.map_err(car_err)?;
+        Ok(CarBlocks { reader, count: 0 })
+    }
+
+    /// The roots the header names.
+    pub fn roots(&self) -> &[Cid] {
+        self.reader.header().roots()
+    }
+
+    /// The next block, verified; `None` at the end of the stream.
+    pub async fn next_block(&mut self) -> Result<Option<Block>, NodeError> {
+        let Some((cid, data)) = self.reader.next_block().await.map_err(car_err)? else {
+            return Ok(None);
+        };
+        self.count += 1;
+        let count = self.count;
+        Block::verified(cid, data)
+            .map(Some)
+            .map_err(|e| NodeError::Car(format!("block #{count}: {e}")))
+    }
+}
+
 impl Node {
     /// The bytes of one block, verified; an identity CID's bytes come from the CID itself.
     pub fn block(&self, cid: &Cid) -> Result<Bytes, NodeError> {
@@ -455,8 +489,8 @@ impl Node {
         input: R,
         pin_roots: bool,
     ) -> Result<CarImport, NodeError> {
-        let mut reader = CarReader::new(input).await.map_err(car_err)?;
-        let roots = reader.header().roots().to_vec();
+        let mut reader = CarBlocks::open(input).await?;
+        let roots = reader.roots().to_vec();
         // `None` marks the end of a CAR read whole: without it nothing is committed.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Block>>(16);
         let node = self.clone();
@@ -489,12 +523,8 @@ impl Node {
             batch.commit(&result.pinned)?;
             Ok(result)
         });
-        let mut count = 0u64;
         let read = async {
-            while let Some((cid, data)) = reader.next_block().await.map_err(car_err)? {
-                count += 1;
-                let block = Block::verified(cid, data)
-                    .map_err(|e| NodeError::Car(format!("block #{count}: {e}")))?;
+            while let Some(block) = reader.next_block().await? {
                 if tx.send(Some(block)).await.is_err() {
                     return Ok(()); // the writer failed; its error is the answer
                 }

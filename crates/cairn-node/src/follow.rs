@@ -97,9 +97,7 @@ impl Node {
     /// Holds every head of `shared` newer than the one held for its bucket (mirrored by the
     /// next [`Node::mirror_held`]). Bad signatures are refused.
     pub fn hold_shared(&self, shared: &[u8]) -> Result<(), NodeError> {
-        let list: Vec<SharedBucket> = decode(shared)?;
-        for item in list {
-            let head = SignedHead::verify(&item.head, None)?;
+        for (item, head) in verified_shared(shared)? {
             self.hold_head(item, &head)?;
         }
         Ok(())
@@ -108,14 +106,7 @@ impl Node {
     /// Keeps one encoded [`SharedBucket`] pushed by its owner (a record of the bucket's
     /// replica set) when it verifies and is newer than the one held.
     pub fn hold_heads(&self, key: &str, bytes: &[u8]) -> Result<(), NodeError> {
-        let item: SharedBucket = decode(bytes)?;
-        let head = SignedHead::verify(&item.head, None)?;
-        if key != head_key(&head.payload.bucket) {
-            return Err(NodeError::Unsupported(format!(
-                "record {key:?} holds the head of bucket {:?}",
-                head.payload.bucket
-            )));
-        }
+        let (item, head) = verified_record(key, bytes)?;
         self.hold_head(item, &head)
     }
 
@@ -314,6 +305,52 @@ impl Node {
             "mirrored"
         );
         Ok(objects.len())
+    }
+}
+
+/// The items of a peer's shared heads (its [`Node::shared_heads`]), each head verified: a bad
+/// signature fails the whole answer.
+fn verified_shared(shared: &[u8]) -> Result<Vec<(SharedBucket, SignedHead)>, NodeError> {
+    let list: Vec<SharedBucket> = decode(shared)?;
+    list.into_iter()
+        .map(|item| {
+            let head = SignedHead::verify(&item.head, None)?;
+            Ok((item, head))
+        })
+        .collect()
+}
+
+/// A head record pushed under `key`, its head verified and of the bucket `key` names.
+fn verified_record(key: &str, bytes: &[u8]) -> Result<(SharedBucket, SignedHead), NodeError> {
+    let item: SharedBucket = decode(bytes)?;
+    let head = SignedHead::verify(&item.head, None)?;
+    if key != head_key(&head.payload.bucket) {
+        return Err(NodeError::Unsupported(format!(
+            "record {key:?} holds the head of bucket {:?}",
+            head.payload.bucket
+        )));
+    }
+    Ok((item, head))
+}
+
+/// What a node does with heads received from peers, without the node: the decoding and
+/// verification of [`Node::hold_shared`] (a `/cairn/heads/1.0.0` answer) and
+/// [`Node::hold_heads`] (a head record). For the fuzz targets (`fuzz/`).
+#[doc(hidden)]
+pub mod received {
+    use super::*;
+
+    /// [`Node::hold_shared`]'s reading of `shared`: the verified heads.
+    pub fn shared_heads(shared: &[u8]) -> Result<Vec<SignedHead>, NodeError> {
+        Ok(verified_shared(shared)?
+            .into_iter()
+            .map(|(_, h)| h)
+            .collect())
+    }
+
+    /// [`Node::hold_heads`]'s reading of a record: its verified head.
+    pub fn head_record(key: &str, bytes: &[u8]) -> Result<SignedHead, NodeError> {
+        Ok(verified_record(key, bytes)?.1)
     }
 }
 

@@ -123,7 +123,10 @@ fn new_job_id() -> Result<String, NodeError> {
     Ok(hex::encode(bytes))
 }
 
-fn valid_job_id(id: &str) -> bool {
+/// Whether `id` can name a job (32 hex digits), checked before any lookup (public for the
+/// fuzz targets, `fuzz/`).
+#[doc(hidden)]
+pub fn valid_job_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 

@@ -308,7 +308,9 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, NodeError> {
     serde_ipld_dagcbor::to_vec(value).map_err(|e| NodeError::Unsupported(format!("encode: {e}")))
 }
 
-pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, NodeError> {
+/// Decodes a dag-cbor record (public for the fuzz targets, `fuzz/`).
+#[doc(hidden)]
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, NodeError> {
     serde_ipld_dagcbor::from_slice(bytes)
         .map_err(|e| NodeError::Unsupported(format!("unreadable metadata record: {e}")))
 }

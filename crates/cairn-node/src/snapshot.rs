@@ -125,6 +125,79 @@ fn read_u32(input: &mut impl Read) -> Result<Option<u32>, NodeError> {
     Ok(Some(u32::from_be_bytes(buf)))
 }
 
+/// Where [`read_files`] puts one file's bytes: the node's importer, or a fuzz target's sink.
+#[doc(hidden)]
+pub trait FileSink {
+    /// What a finished file gives.
+    type Out;
+    /// The next bytes of the file.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), NodeError>;
+    /// The file ended.
+    fn finish(self) -> Result<Self::Out, NodeError>;
+}
+
+impl FileSink for FileImporter {
+    type Out = FileLink;
+    fn write(&mut self, bytes: &[u8]) -> Result<(), NodeError> {
+        FileImporter::write(self, bytes)
+    }
+    fn finish(self) -> Result<FileLink, NodeError> {
+        FileImporter::finish(self)
+    }
+}
+
+/// Reads the files of an [`Node::add_many`] stream (the framing of the module doc) from
+/// `input`, each into a sink `start` makes; returns what the sinks gave, in order.
+fn read_files<S: FileSink>(
+    input: &mut ChannelReader,
+    mut start: impl FnMut() -> S,
+) -> Result<Vec<S::Out>, NodeError> {
+    let mut out = Vec::new();
+    while let Some(mut len) = read_u32(input)? {
+        let mut sink = start();
+        while len != 0 {
+            if len > MAX_CHUNK {
+                return Err(NodeError::Unsupported(format!(
+                    "add-many chunk of {len} bytes (at most {MAX_CHUNK})"
+                )));
+            }
+            let mut left = len as usize;
+            while left > 0 {
+                let piece = input
+                    .next_bytes(left)
+                    .ok_or_else(|| NodeError::Unsupported("add-many stream cut short".into()))?;
+                sink.write(&piece)?;
+                left -= piece.len();
+            }
+            len = read_u32(input)?
+                .ok_or_else(|| NodeError::Unsupported("add-many stream cut short".into()))?;
+        }
+        out.push(sink.finish()?);
+    }
+    Ok(out)
+}
+
+/// [`read_files`] over a body that arrives as `pieces` (as [`Node::add_many`] receives it from
+/// its request), for the fuzz targets (`fuzz/`).
+#[doc(hidden)]
+pub fn read_add_many<S: FileSink>(
+    pieces: impl IntoIterator<Item = Bytes>,
+    start: impl FnMut() -> S,
+) -> Result<Vec<S::Out>, NodeError> {
+    let pieces: Vec<Bytes> = pieces.into_iter().collect();
+    let (tx, rx) = tokio::sync::mpsc::channel(pieces.len().max(1));
+    for piece in pieces {
+        tx.try_send(piece)
+            .map_err(|e| NodeError::Unsupported(format!("add-many body: {e}")))?;
+    }
+    drop(tx);
+    let mut input = ChannelReader {
+        rx,
+        current: Bytes::new(),
+    };
+    read_files(&mut input, start)
+}
+
 impl Node {
     /// Imports the files of a framed stream (see the module doc) into one write batch and
     /// commits it unpinned: one sync, one transaction. Returns each file's root link, in order.
@@ -147,29 +220,7 @@ impl Node {
             };
             let (batch, placer) = node.write_batch(None)?;
             let batch = Arc::new(batch);
-            let mut links = Vec::new();
-            while let Some(mut len) = read_u32(&mut input)? {
-                let mut importer = FileImporter::new(batch.clone(), version);
-                while len != 0 {
-                    if len > MAX_CHUNK {
-                        return Err(NodeError::Unsupported(format!(
-                            "add-many chunk of {len} bytes (at most {MAX_CHUNK})"
-                        )));
-                    }
-                    let mut left = len as usize;
-                    while left > 0 {
-                        let piece = input.next_bytes(left).ok_or_else(|| {
-                            NodeError::Unsupported("add-many stream cut short".into())
-                        })?;
-                        importer.write(&piece)?;
-                        left -= piece.len();
-                    }
-                    len = read_u32(&mut input)?.ok_or_else(|| {
-                        NodeError::Unsupported("add-many stream cut short".into())
-                    })?;
-                }
-                links.push(importer.finish()?);
-            }
+            let links = read_files(&mut input, || FileImporter::new(batch.clone(), version))?;
             crate::placed(placer)?;
             let batch = Arc::try_unwrap(batch)
                 .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
