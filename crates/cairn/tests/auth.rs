@@ -178,16 +178,7 @@ async fn roles_on_the_http_apis() {
         .send()
         .await
         .unwrap();
-    let cid = s3
-        .head_object()
-        .bucket("roots")
-        .key("secret")
-        .send()
-        .await
-        .unwrap()
-        .metadata()
-        .unwrap()["cid"]
-        .clone();
+    let cid = common::cid_of(&s3, "roots", "secret").await;
     let (s, v) = login(&node, &login_body(&node, &alice, now_ms()));
     assert_eq!(s, 200, "{v}");
     let token = v["token"].as_str().unwrap().to_owned();

@@ -962,16 +962,7 @@ async fn public_reads_follow_acl_and_policy() {
         .await
         .unwrap();
     assert_eq!(gateway(cid("setpub").await), "200");
-    let only = root
-        .head_object()
-        .bucket("listed")
-        .key("only-here")
-        .send()
-        .await
-        .unwrap()
-        .metadata()
-        .unwrap()["cid"]
-        .clone();
+    let only = common::cid_of(&root, "listed", "only-here").await;
     // not served: the gateway answers an unpublished CID as it answers an absent one
     assert_eq!(gateway(only), "404");
 }

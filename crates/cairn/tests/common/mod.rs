@@ -14,6 +14,21 @@ use aws_sdk_s3::config::{Credentials, Region};
 pub const ACCESS: &str = "CAIRNTESTACCESSKEY01";
 pub const SECRET: &str = "cairn-test-secret-key-0123456789abcdefghij";
 
+/// `cairn serve` on free loopback ports.
+pub const SERVE: [&str; 11] = [
+    "serve",
+    "--s3-listen",
+    "127.0.0.1:0",
+    "--api-listen",
+    "127.0.0.1:0",
+    "--gateway-listen",
+    "127.0.0.1:0",
+    "--p2p-listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--metrics-listen",
+    "127.0.0.1:0",
+];
+
 pub struct Server {
     child: Child,
     /// `host:port` of the S3 API.
@@ -50,19 +65,7 @@ impl Server {
 
     pub fn start_with(data: tempfile::TempDir, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .args([
-                "serve",
-                "--s3-listen",
-                "127.0.0.1:0",
-                "--api-listen",
-                "127.0.0.1:0",
-                "--gateway-listen",
-                "127.0.0.1:0",
-                "--p2p-listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--metrics-listen",
-                "127.0.0.1:0",
-            ])
+            .args(SERVE)
             .args(extra)
             .arg("--data")
             .arg(data.path())
@@ -193,6 +196,18 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The CID the node reports for `bucket/key` (its `x-amz-meta-cid`).
+pub async fn cid_of(s3: &Client, bucket: &str, key: &str) -> String {
+    let head = s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
+    head.metadata().unwrap()["cid"].clone()
 }
 
 /// Makes `bucket` public the way `cairn bucket set-public` does: the bucket policy allowing
