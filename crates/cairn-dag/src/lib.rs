@@ -129,6 +129,8 @@ pub enum Limit {
     Entries,
     /// Distinct HAMT shard blocks read by one directory listing.
     Shards,
+    /// Blocks of one file read that held none of its bytes, past what the bytes read justify.
+    EmptyBlocks,
 }
 
 impl std::fmt::Display for Limit {
@@ -137,6 +139,7 @@ impl std::fmt::Display for Limit {
             Limit::Depth => "depth",
             Limit::Entries => "entries",
             Limit::Shards => "HAMT shard blocks",
+            Limit::EmptyBlocks => "blocks without bytes",
         })
     }
 }

@@ -302,8 +302,8 @@ impl Node {
         })
     }
 
-    /// The leaves of a file DAG, in order, reading only branch nodes (the index knows which
-    /// blocks are leaves). Iterative, at most [`MAX_TREE_DEPTH`](cairn_dag::dir::MAX_TREE_DEPTH)
+    /// The leaves of a file DAG that hold bytes, in order, reading only branch nodes (the
+    /// index knows which blocks are leaves). Iterative, at most [`MAX_TREE_DEPTH`](cairn_dag::dir::MAX_TREE_DEPTH)
     /// branch levels deep.
     pub fn file_leaves(&self, root: FileLink, out: &mut Vec<FileLink>) -> Result<(), NodeError> {
         let mut stack = vec![(root, 0usize)];
@@ -326,7 +326,16 @@ impl Node {
                     }
                     .into());
                 }
-                Some(children) => stack.extend(children.into_iter().rev().map(|c| (c, depth + 1))),
+                // A child of no bytes adds no leaf to a join: skipping it also keeps a crafted
+                // DAG of shared zero-size children (174 links to 174 links to …) from being
+                // walked 174^depth times.
+                Some(children) => stack.extend(
+                    children
+                        .into_iter()
+                        .rev()
+                        .filter(|c| c.file_size > 0)
+                        .map(|c| (c, depth + 1)),
+                ),
                 None => out.push(link),
             }
         }
