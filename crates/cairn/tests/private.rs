@@ -450,15 +450,7 @@ async fn wait_version(node: &Server, bucket: &str, key: &str, cid: &str) {
 
 /// The CID an owner's node now has for `bucket/key`.
 async fn current_cid(node: &Server, bucket: &str, key: &str) -> String {
-    let head = node
-        .client()
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    head.metadata().unwrap()["cid"].clone()
+    common::cid_of(&node.client(), bucket, key).await
 }
 
 /// Sharing across processes: the owner's node A holds an encrypted bucket; the reader's node
