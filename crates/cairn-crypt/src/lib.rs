@@ -7,18 +7,21 @@
 //! - [`wrap`]: key wrapping under a KEK and sealing a key to a user's X25519 public key;
 //! - [`identity`]: user key pairs (ed25519 for signatures, X25519 for sealed keys) and their
 //!   text forms;
-//! - [`login`]: signed login messages with a replay guard, and node-issued bearer tokens.
+//! - [`login`]: signed login messages with a replay guard, and node-issued bearer tokens;
+//! - [`membership`]: the cluster secret and the challenge-response proofs members exchange.
 //!
 //! Secrets ([`Key`], [`identity::Identity`], buffered plaintext) are zeroized on drop and their
 //! `Debug` output never shows secret bytes.
 
 pub mod identity;
 pub mod login;
+pub mod membership;
 pub mod segment;
 pub mod wrap;
 
 pub use identity::{Identity, PublicId};
 pub use login::{check_token, issue_token, login_message, verify_login};
+pub use membership::ClusterSecret;
 pub use segment::{Decryptor, Encryptor, Params, RangePlan, plan_range};
 pub use wrap::{Sealed, Wrapped, open, seal, unwrap, wrap};
 

@@ -2,6 +2,9 @@
 //! out its events — every outgoing message on a new outbound stream ([`crate::streams`]), block
 //! lookups and stores on blocking threads through [`LocalBlocks`], timers from
 //! `next_deadline`. Inbound streams are read by small tasks that feed frames back in.
+//!
+//! Members get every block; a stranger only what [`crate::visible`] lets it see — published
+//! roots and the links of what it was sent — and DONT_HAVE for the rest.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,6 +26,11 @@ pub trait LocalBlocks: Send + Sync + 'static {
     /// Answers lookups: the verified bytes of a present block of at most `max_data` bytes,
     /// `Have` for a larger one, `Missing` otherwise.
     fn lookup(&self, queries: &[BlockQuery]) -> Vec<(Cid, Lookup)>;
+    /// Whether a stranger may have `cid` (a DAG root the node publishes: the gateway's rule).
+    /// Nothing by default.
+    fn published(&self, _cid: &Cid) -> bool {
+        false
+    }
     /// Stores a block received from a peer (already verified against its CID).
     fn store(&self, cid: &Cid, data: &Bytes);
     /// The heads of the buckets this node owns, encoded by the node layer, for peers that ask
@@ -58,6 +66,8 @@ pub(crate) enum BsCommand {
     Providers(Cid, Vec<PeerId>),
     /// The peer runs Cairn (identify): messages to it may go out in parallel.
     CairnPeer(PeerId),
+    /// The peer proved the cluster secret: it may have every block.
+    Member(PeerId),
     /// Time to look up providers of a want still unanswered.
     SearchDue(Cid),
     Stats(oneshot::Sender<Stats>),
@@ -177,6 +187,7 @@ pub(crate) fn spawn(
         let mut prefetching: std::collections::HashSet<Cid> = Default::default();
         let mut waiters: HashMap<Cid, Vec<oneshot::Sender<Result<Bytes, NetError>>>> =
             HashMap::new();
+        let mut visible = crate::visible::Visibility::default();
         loop {
             let deadline = engine.next_deadline();
             let sleep = async {
@@ -197,10 +208,19 @@ pub(crate) fn spawn(
                         BsCommand::Disconnected(peer) => {
                             connected = connected.saturating_sub(1);
                             send_slots.remove(&peer);
+                            visible.disconnected(&peer);
                             engine.peer_disconnected(&peer, now)
                         }
                         BsCommand::Inbound(peer, frame) => engine.handle_message(peer, &frame, now),
-                        BsCommand::Found(peer, answers) => engine.blocks_found(&peer, answers),
+                        BsCommand::Found(peer, answers) => {
+                            for (cid, answer) in &answers {
+                                if let Lookup::Block(data) = answer {
+                                    visible.sent(peer, cid, data);
+                                }
+                            }
+                            engine.blocks_found(&peer, answers)
+                        }
+                        BsCommand::Member(peer) => visible.member(peer),
                         BsCommand::Sent(peer) => engine.message_sent(&peer),
                         BsCommand::Want(cid, reply) => {
                             if let Some(data) = unstored.get(&cid) {
@@ -316,9 +336,16 @@ pub(crate) fn spawn(
                     Event::NeedBlocks { peer, queries } => {
                         let blocks = blocks.clone();
                         let tx = self_tx.clone();
+                        let granted: Vec<bool> = queries
+                            .iter()
+                            .map(|q| visible.granted(&peer, &q.cid))
+                            .collect();
+                        let metrics = metrics.clone();
                         tokio::spawn(async move {
-                            let answers =
-                                tokio::task::spawn_blocking(move || blocks.lookup(&queries)).await;
+                            let answers = tokio::task::spawn_blocking(move || {
+                                lookup_for_peer(&*blocks, &queries, &granted, metrics.as_deref())
+                            })
+                            .await;
                             if let Ok(answers) = answers {
                                 let _ = tx.send(BsCommand::Found(peer, answers)).await;
                             }
@@ -363,6 +390,38 @@ pub(crate) fn spawn(
         }
     });
     Ok(tx)
+}
+
+/// Answers one peer's queries: those `granted` (a member, or a link of a block it was sent)
+/// and those of published roots are looked up; the rest are answered as missing (DONT_HAVE)
+/// without touching the store.
+fn lookup_for_peer(
+    blocks: &dyn LocalBlocks,
+    queries: &[BlockQuery],
+    granted: &[bool],
+    metrics: Option<&crate::metrics::NetMetrics>,
+) -> Vec<(Cid, Lookup)> {
+    let mut allowed = Vec::with_capacity(queries.len());
+    let mut refused = Vec::new();
+    for (q, granted) in queries.iter().zip(granted) {
+        if *granted || blocks.published(&q.cid) {
+            allowed.push(q.clone());
+        } else {
+            refused.push((q.cid, Lookup::Missing));
+        }
+    }
+    if let Some(m) = metrics
+        && !refused.is_empty()
+    {
+        m.refused("block", refused.len() as u64);
+    }
+    let mut answers = if allowed.is_empty() {
+        Vec::new()
+    } else {
+        blocks.lookup(&allowed)
+    };
+    answers.extend(refused);
+    answers
 }
 
 /// Opens an outbound Bitswap stream to `peer` through the swarm task.

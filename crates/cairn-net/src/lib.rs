@@ -8,12 +8,22 @@
 //! providers dialled ([`NetHandle::find_providers`], and on its own for Bitswap misses). The
 //! Kademlia record store is on disk ([`kad_store`]). This layer knows nothing about S3 or
 //! buckets.
+//!
+//! Members and strangers ([`member`]): a peer that proves this node's cluster secret is a
+//! member and may speak the member protocols (`/cairn/heads/1.0.0`, `/cairn/piece/1.0.0`);
+//! every other peer is a stranger, which gets Kademlia and Bitswap for what the node layer
+//! publishes ([`bitswap::LocalBlocks::published`]) and nothing else. Limits: connections per
+//! peer, in total and pending (`connection_limits`), none accepted past a share of the
+//! machine's memory (`memory_connection_limits`), a few request streams per connection, and a
+//! bounded number of member requests handled at once.
 
 pub mod bitswap;
 pub mod kad_store;
+pub mod member;
 pub mod metrics;
 pub mod rpc;
 pub mod streams;
+pub mod visible;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -24,8 +34,8 @@ use futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, allow_block_list, identify, kad, noise,
-    ping, pnet, tcp, yamux,
+    Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits,
+    identify, kad, memory_connection_limits, noise, ping, pnet, tcp, yamux,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -81,6 +91,46 @@ pub struct NetConfig {
     pub dht_path: Option<PathBuf>,
     /// This node's failure domain, told to peers in its identify agent (`cairn/V zone=Z`).
     pub zone: Option<String>,
+    /// The cluster secret members prove; `None`: no peer is a member.
+    pub cluster: Option<cairn_crypt::ClusterSecret>,
+    /// Connection and request limits.
+    pub limits: Limits,
+}
+
+/// How much the network takes on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Connections established with one peer.
+    pub per_peer: u32,
+    /// Connections established in all.
+    pub established: u32,
+    /// Incoming connections still in their handshake.
+    pub pending_incoming: u32,
+    /// Outgoing connections still in their handshake.
+    pub pending_outgoing: u32,
+    /// No new connection while the process uses more than this share of the machine's memory.
+    pub max_memory_fraction: f64,
+    /// Request streams (heads, pieces) open at once on one connection.
+    pub streams_per_connection: usize,
+    /// Member requests handled at once, over all peers (the rest wait their turn).
+    pub handlers: usize,
+    /// Member requests one peer may have in flight; past that they are refused.
+    pub requests_per_peer: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            per_peer: 4,
+            established: 1024,
+            pending_incoming: 128,
+            pending_outgoing: 256,
+            max_memory_fraction: 0.8,
+            streams_per_connection: 32,
+            handlers: 16,
+            requests_per_peer: 64,
+        }
+    }
 }
 
 /// The zone a Cairn peer's identify agent names, if any.
@@ -107,6 +157,8 @@ impl Default for NetConfig {
             announce: Vec::new(),
             dht_path: None,
             zone: None,
+            cluster: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -125,10 +177,14 @@ pub struct PeerInfo {
     pub addr: Multiaddr,
     /// What it says it runs (identify), once known.
     pub agent: Option<String>,
+    /// It proved this node's cluster secret.
+    pub member: bool,
 }
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: connection_limits::Behaviour,
+    memory: memory_connection_limits::Behaviour,
     allow: Toggle<allow_block_list::Behaviour<allow_block_list::AllowedPeers>>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -136,6 +192,7 @@ struct Behaviour {
     bitswap: streams::Behaviour,
     heads: libp2p::request_response::Behaviour<rpc::Codec>,
     pieces: libp2p::request_response::Behaviour<rpc::Codec>,
+    member: libp2p::request_response::Behaviour<rpc::Codec>,
 }
 
 /// Where the answer to a request goes.
@@ -159,6 +216,7 @@ enum Command {
     /// Answer a peer's request.
     Answer(
         Rpc,
+        PeerId,
         libp2p::request_response::ResponseChannel<Vec<u8>>,
         Vec<u8>,
     ),
@@ -244,13 +302,14 @@ impl NetHandle {
         self.ask(|tx| Command::Provide(cids, tx)).await
     }
 
-    /// The bucket heads `peer` owns (the bytes its node layer sent; verify before use).
+    /// The bucket heads `peer` shares (the bytes its node layer sent; verify before use).
+    /// Members only: a stranger is not asked.
     pub async fn bucket_heads(&self, peer: PeerId) -> Result<Vec<u8>, NetError> {
         self.ask(|tx| Command::Ask(Rpc::Heads, peer, Vec::new(), tx))
             .await?
     }
 
-    /// Sends a cluster piece request to `peer` and returns its answer.
+    /// Sends a cluster piece request to `peer` and returns its answer (members only).
     pub async fn piece_request(&self, peer: PeerId, request: Vec<u8>) -> Result<Vec<u8>, NetError> {
         self.ask(|tx| Command::Ask(Rpc::Pieces, peer, request, tx))
             .await?
@@ -319,6 +378,16 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
             list
         });
         Behaviour {
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established_per_peer(Some(config.limits.per_peer))
+                    .with_max_established(Some(config.limits.established))
+                    .with_max_pending_incoming(Some(config.limits.pending_incoming))
+                    .with_max_pending_outgoing(Some(config.limits.pending_outgoing)),
+            ),
+            memory: memory_connection_limits::Behaviour::with_max_percentage(
+                config.limits.max_memory_fraction,
+            ),
             allow: Toggle::from(allow),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public()).with_agent_version(
@@ -331,8 +400,9 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
             ping: ping::Behaviour::new(ping::Config::new()),
             kad,
             bitswap: streams::Behaviour::new(bitswap::protocol()),
-            heads: rpc_behaviour(rpc::HEADS),
-            pieces: rpc_behaviour(rpc::PIECES),
+            heads: rpc_behaviour(rpc::HEADS, config.limits.streams_per_connection),
+            pieces: rpc_behaviour(rpc::PIECES, config.limits.streams_per_connection),
+            member: rpc_behaviour(rpc::MEMBER, 2),
         }
     };
     let idle = |c: libp2p::swarm::Config| c.with_idle_connection_timeout(Duration::from_secs(120));
@@ -377,12 +447,13 @@ fn build_swarm(keypair: Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>,
 
 fn rpc_behaviour(
     protocol: libp2p::StreamProtocol,
+    streams: usize,
 ) -> libp2p::request_response::Behaviour<rpc::Codec> {
     libp2p::request_response::Behaviour::new(
         [(protocol, libp2p::request_response::ProtocolSupport::Full)],
         libp2p::request_response::Config::default()
             .with_request_timeout(Duration::from_secs(20))
-            .with_max_concurrent_streams(256),
+            .with_max_concurrent_streams(streams),
     )
 }
 
@@ -408,6 +479,8 @@ pub async fn start(
         stop.clone(),
     )?;
     let peer_id = *swarm.local_peer_id();
+    let gate = member::Gate::new(peer_id, config.cluster.clone());
+    let handlers = Arc::new(tokio::sync::Semaphore::new(config.limits.handlers));
     for addr in &config.listen {
         if config.psk.is_some()
             && addr
@@ -471,6 +544,11 @@ pub async fn start(
             asked: Default::default(),
             blocks: blocks_for_task,
             commands_tx: tx_for_task,
+            gate,
+            challenges: Default::default(),
+            handlers,
+            in_flight: Default::default(),
+            requests_per_peer: config.limits.requests_per_peer,
         };
         let mut flush = tokio::time::interval(DHT_FLUSH_INTERVAL);
         loop {
@@ -552,6 +630,22 @@ struct Task {
     commands_tx: mpsc::Sender<Command>,
     /// Providers being dialled, and the CIDs Bitswap should ask them for once connected.
     provider_dials: HashMap<PeerId, Vec<cairn_dag::Cid>>,
+    /// Who proved the cluster secret; member requests held while a proof is pending.
+    gate: member::Gate<Held>,
+    /// Our membership challenges in flight.
+    challenges: HashMap<libp2p::request_response::OutboundRequestId, PeerId>,
+    /// Member requests handled at once.
+    handlers: Arc<tokio::sync::Semaphore>,
+    /// Member requests in flight per peer.
+    in_flight: HashMap<PeerId, usize>,
+    requests_per_peer: usize,
+}
+
+/// A member-protocol request waiting for its peer's proof.
+struct Held {
+    kind: Rpc,
+    channel: libp2p::request_response::ResponseChannel<Vec<u8>>,
+    request: Vec<u8>,
 }
 
 impl Task {
@@ -595,19 +689,16 @@ impl Task {
                     },
                 ..
             } => {
-                // Answered on a blocking thread; the answer comes back as a command.
-                let blocks = self.blocks.clone();
-                let tx = self.commands_tx.clone();
-                tokio::spawn(async move {
-                    let answer = tokio::task::spawn_blocking(move || match kind {
-                        Rpc::Heads => blocks.bucket_heads(),
-                        Rpc::Pieces => blocks.piece_request(peer, request),
-                    })
-                    .await;
-                    if let Ok(body) = answer {
-                        let _ = tx.send(Command::Answer(kind, channel, body)).await;
-                    }
-                });
+                let held = Held {
+                    kind,
+                    channel,
+                    request,
+                };
+                match self.gate.admit(&peer, held) {
+                    member::Admit::Serve(held) => self.serve(peer, held),
+                    member::Admit::Held => {}
+                    member::Admit::Refuse(held) => self.refuse(peer, held),
+                }
             }
             Event::Message {
                 message:
@@ -629,6 +720,114 @@ impl Task {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Answers a member's request on a blocking thread (at most `handlers` at once, at most
+    /// `requests_per_peer` in flight per peer); the answer comes back as a command.
+    fn serve(&mut self, peer: PeerId, held: Held) {
+        let in_flight = self.in_flight.entry(peer).or_insert(0);
+        if *in_flight >= self.requests_per_peer {
+            tracing::warn!(%peer, "member request refused: too many in flight");
+            return self.refuse(peer, held);
+        }
+        *in_flight += 1;
+        let Held {
+            kind,
+            channel,
+            request,
+        } = held;
+        let blocks = self.blocks.clone();
+        let tx = self.commands_tx.clone();
+        let handlers = self.handlers.clone();
+        tokio::spawn(async move {
+            let Ok(_slot) = handlers.acquire_owned().await else {
+                return;
+            };
+            let answer = tokio::task::spawn_blocking(move || match kind {
+                Rpc::Heads => blocks.bucket_heads(),
+                Rpc::Pieces => blocks.piece_request(peer, request),
+            })
+            .await
+            .unwrap_or_default();
+            let _ = tx.send(Command::Answer(kind, peer, channel, answer)).await;
+        });
+    }
+
+    /// Refuses a member request: its stream is closed unanswered.
+    fn refuse(&mut self, peer: PeerId, held: Held) {
+        let what = match held.kind {
+            Rpc::Heads => "heads",
+            Rpc::Pieces => "pieces",
+        };
+        tracing::debug!(%peer, what, "member request from a stranger refused");
+        if let Some(m) = &self.metrics {
+            m.refused(what, 1);
+        }
+    }
+
+    /// A membership exchange: a peer's challenge (answered with our proof) or its proof.
+    fn on_member(&mut self, event: libp2p::request_response::Event<Vec<u8>, Vec<u8>>) {
+        use libp2p::request_response::{Event, Message};
+        let settled = match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        channel, request, ..
+                    },
+                ..
+            } => {
+                if let Some(proof) = self.gate.answer(&peer, &request) {
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .member
+                        .send_response(channel, proof);
+                }
+                return;
+            }
+            Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                self.challenges.remove(&request_id);
+                (peer, self.gate.proof_received(peer, &response))
+            }
+            Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.challenges.remove(&request_id);
+                tracing::debug!(%peer, "membership challenge unanswered: {error}");
+                (peer, self.gate.challenge_failed(peer))
+            }
+            _ => return,
+        };
+        let (peer, settled) = settled;
+        if settled.member {
+            tracing::info!(%peer, "cluster member connected");
+            let _ = self.bitswap.try_send(bitswap::BsCommand::Member(peer));
+            for held in settled.held {
+                self.serve(peer, held);
+            }
+        } else {
+            if !settled.held.is_empty() || self.swarm.is_connected(&peer) {
+                tracing::debug!(%peer, "peer is not a member of this cluster");
+            }
+            if let Some(m) = &self.metrics {
+                m.refused("proof", 1);
+            }
+            for held in settled.held {
+                self.refuse(peer, held);
+            }
         }
     }
 
@@ -736,10 +935,22 @@ impl Task {
                 }
             }
             Command::Ask(kind, peer, body, reply) => {
+                if !self.gate.is_member(&peer) {
+                    let _ = reply.send(Err(NetError::Request(format!(
+                        "{peer} is not a member of this cluster"
+                    ))));
+                    return;
+                }
                 let id = self.rpc(kind).send_request(&peer, body);
                 self.asked.insert((kind, id), reply);
             }
-            Command::Answer(kind, channel, body) => {
+            Command::Answer(kind, peer, channel, body) => {
+                if let Some(n) = self.in_flight.get_mut(&peer) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.in_flight.remove(&peer);
+                    }
+                }
                 let _ = self.rpc(kind).send_response(channel, body);
             }
             Command::OpenStream(peer, reply) => {
@@ -797,6 +1008,7 @@ impl Task {
                             .cloned()
                             .unwrap_or_else(Multiaddr::empty),
                         agent: self.agents.get(peer_id).cloned(),
+                        member: self.gate.is_member(peer_id),
                     });
                 }
                 let _ = reply.send(peers);
@@ -847,6 +1059,12 @@ impl Task {
         self.on_event_inner(event);
         if let Some(m) = &self.metrics {
             m.set_peers(self.swarm.connected_peers().count());
+            m.set_members(
+                self.swarm
+                    .connected_peers()
+                    .filter(|p| self.gate.is_member(p))
+                    .count(),
+            );
         }
     }
 
@@ -862,6 +1080,14 @@ impl Task {
                     let _ = self
                         .bitswap
                         .try_send(bitswap::BsCommand::Connected(peer_id));
+                    if let Some(nonce) = self.gate.connected(peer_id) {
+                        let id = self
+                            .swarm
+                            .behaviour_mut()
+                            .member
+                            .send_request(&peer_id, nonce.to_vec());
+                        self.challenges.insert(id, peer_id);
+                    }
                 }
                 if let Some(cids) = self.provider_dials.remove(&peer_id) {
                     for cid in cids {
@@ -915,6 +1141,7 @@ impl Task {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
             SwarmEvent::Behaviour(BehaviourEvent::Heads(event)) => self.on_rpc(Rpc::Heads, event),
             SwarmEvent::Behaviour(BehaviourEvent::Pieces(event)) => self.on_rpc(Rpc::Pieces, event),
+            SwarmEvent::Behaviour(BehaviourEvent::Member(event)) => self.on_member(event),
             SwarmEvent::Behaviour(BehaviourEvent::Bitswap(inbound)) => {
                 if let Err(e) = self.inbound_streams.try_send(inbound) {
                     tracing::warn!("bitswap stream dropped: {e}");
@@ -932,6 +1159,11 @@ impl Task {
                 }
                 self.agents.remove(&peer_id);
                 self.addrs.remove(&peer_id);
+                self.in_flight.remove(&peer_id);
+                self.challenges.retain(|_, p| *p != peer_id);
+                for held in self.gate.disconnected(&peer_id) {
+                    self.refuse(peer_id, held);
+                }
                 let _ = self
                     .bitswap
                     .try_send(bitswap::BsCommand::Disconnected(peer_id));

@@ -5,6 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
@@ -35,6 +36,8 @@ impl StatCounter {
 pub struct NetMetrics {
     pub(crate) libp2p: libp2p::metrics::Metrics,
     peers: Gauge,
+    members: Gauge,
+    refused: Family<Vec<(String, String)>, Counter>,
     blocks_received: StatCounter,
     bytes_received: StatCounter,
     blocks_sent: StatCounter,
@@ -62,6 +65,18 @@ impl NetMetrics {
             "Peers with an open connection",
             peers.clone(),
         );
+        let members = Gauge::default();
+        r.register(
+            "cluster_members_connected",
+            "Connected peers that proved this node's cluster secret",
+            members.clone(),
+        );
+        let refused = Family::default();
+        r.register(
+            "p2p_refused",
+            "Requests refused to peers by reason (member protocol from a stranger, failed proof, unpublished block)",
+            refused.clone(),
+        );
         let wants = Gauge::default();
         r.register(
             "bitswap_wantlist",
@@ -77,6 +92,8 @@ impl NetMetrics {
         NetMetrics {
             libp2p,
             peers,
+            members,
+            refused,
             blocks_received: StatCounter::register(
                 r,
                 "bitswap_blocks_received",
@@ -105,6 +122,17 @@ impl NetMetrics {
 
     pub(crate) fn set_peers(&self, n: usize) {
         self.peers.set(n as i64);
+    }
+
+    pub(crate) fn set_members(&self, n: usize) {
+        self.members.set(n as i64);
+    }
+
+    /// Counts a refusal (`what`: `heads`, `pieces`, `proof`, `block`).
+    pub(crate) fn refused(&self, what: &str, n: u64) {
+        self.refused
+            .get_or_create(&vec![("what".to_owned(), what.to_owned())])
+            .inc_by(n);
     }
 
     pub(crate) fn observe_bitswap(&self, stats: &cairn_bitswap::Stats) {

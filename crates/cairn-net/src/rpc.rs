@@ -2,10 +2,13 @@
 //! above encode and verify them):
 //! * `/cairn/heads/1.0.0` — "which buckets do you own": an empty request, answered with the
 //!   node's signed bucket heads;
-//! * `/cairn/piece/1.0.0` — the cluster's piece requests (store, get, has, locate).
+//! * `/cairn/piece/1.0.0` — the cluster's piece requests (store, get, has, locate);
+//! * `/cairn/member/1.0.0` — a cluster membership challenge and its proof
+//!   ([`crate::member`]), 32 bytes each way.
 //!
 //! A request and a response are each one `u32`-length-prefixed blob, of at most
-//! [`MAX_REQUEST`] and [`MAX_RESPONSE`] bytes.
+//! [`MAX_REQUEST`] and [`MAX_RESPONSE`] bytes (32 for the membership protocol). A body is read
+//! as it arrives: the length prefix alone allocates nothing.
 
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::StreamProtocol;
@@ -14,10 +17,22 @@ use libp2p::StreamProtocol;
 pub const HEADS: StreamProtocol = StreamProtocol::new("/cairn/heads/1.0.0");
 /// The cluster piece protocol.
 pub const PIECES: StreamProtocol = StreamProtocol::new("/cairn/piece/1.0.0");
+/// The membership protocol.
+pub const MEMBER: StreamProtocol = StreamProtocol::new("/cairn/member/1.0.0");
+/// Largest membership challenge or proof.
+pub const MAX_MEMBER: usize = 32;
 /// Largest request accepted.
 pub const MAX_REQUEST: usize = 8 << 20;
 /// Largest response accepted.
 pub const MAX_RESPONSE: usize = 16 << 20;
+
+fn limit(protocol: &StreamProtocol, other: usize) -> usize {
+    if *protocol == MEMBER {
+        MAX_MEMBER
+    } else {
+        other
+    }
+}
 
 /// The codec: one length-prefixed blob each way.
 #[derive(Debug, Clone, Default)]
@@ -36,8 +51,11 @@ where
             format!("message of {len} bytes is over the {limit}-byte limit"),
         ));
     }
-    let mut body = vec![0u8; len];
-    io.read_exact(&mut body).await?;
+    let mut body = Vec::new();
+    io.take(len as u64).read_to_end(&mut body).await?;
+    if body.len() != len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(body)
 }
 
@@ -61,41 +79,41 @@ impl libp2p::request_response::Codec for Codec {
     type Request = Vec<u8>;
     type Response = Vec<u8>;
 
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    async fn read_request<T>(&mut self, p: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
     where
         T: futures::AsyncRead + Unpin + Send,
     {
-        read_blob(io, MAX_REQUEST).await
+        read_blob(io, limit(p, MAX_REQUEST)).await
     }
 
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    async fn read_response<T>(&mut self, p: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
     where
         T: futures::AsyncRead + Unpin + Send,
     {
-        read_blob(io, MAX_RESPONSE).await
+        read_blob(io, limit(p, MAX_RESPONSE)).await
     }
 
     async fn write_request<T>(
         &mut self,
-        _: &StreamProtocol,
+        p: &StreamProtocol,
         io: &mut T,
         body: Vec<u8>,
     ) -> std::io::Result<()>
     where
         T: futures::AsyncWrite + Unpin + Send,
     {
-        write_blob(io, &body, MAX_REQUEST).await
+        write_blob(io, &body, limit(p, MAX_REQUEST)).await
     }
 
     async fn write_response<T>(
         &mut self,
-        _: &StreamProtocol,
+        p: &StreamProtocol,
         io: &mut T,
         body: Vec<u8>,
     ) -> std::io::Result<()>
     where
         T: futures::AsyncWrite + Unpin + Send,
     {
-        write_blob(io, &body, MAX_RESPONSE).await
+        write_blob(io, &body, limit(p, MAX_RESPONSE)).await
     }
 }

@@ -1,4 +1,5 @@
-//! Two or three nodes on 127.0.0.1: dialing, identify, private networks and allow-lists.
+//! Two or three nodes on 127.0.0.1: dialing, identify, private networks and allow-lists,
+//! cluster membership by proof, and what strangers are refused.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -12,16 +13,22 @@ use cairn_dag::Cid;
 use cairn_net::bitswap::LocalBlocks;
 use cairn_net::{NetConfig, NetHandle, keypair_from_seed};
 
-/// Blocks in memory; `bad` serves wrong bytes for every block.
+/// Blocks in memory; `bad` serves wrong bytes for every block; `private` publishes none
+/// (else every block is published, as a gateway in `all` mode).
 #[derive(Default)]
 struct Memory {
     blocks: Mutex<HashMap<Cid, Bytes>>,
     bad: bool,
+    private: bool,
+    published: Mutex<HashSet<Cid>>,
+    looked_up: Mutex<HashSet<Cid>>,
 }
 
 impl LocalBlocks for Memory {
     fn lookup(&self, queries: &[BlockQuery]) -> Vec<(Cid, Lookup)> {
         let blocks = self.blocks.lock().unwrap();
+        let mut looked_up = self.looked_up.lock().unwrap();
+        looked_up.extend(queries.iter().map(|q| q.cid));
         queries
             .iter()
             .map(|q| {
@@ -37,6 +44,15 @@ impl LocalBlocks for Memory {
     }
     fn store(&self, cid: &Cid, data: &Bytes) {
         self.blocks.lock().unwrap().insert(*cid, data.clone());
+    }
+    fn published(&self, cid: &Cid) -> bool {
+        !self.private || self.published.lock().unwrap().contains(cid)
+    }
+    fn bucket_heads(&self) -> Vec<u8> {
+        b"the heads".to_vec()
+    }
+    fn piece_request(&self, _peer: libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
+        [b"piece answer to ".as_slice(), &request].concat()
     }
 }
 
@@ -302,4 +318,211 @@ async fn providers_are_found_through_the_dht_and_kept_across_restarts() {
     wait_for_agent(&h2, d.peer_id()).await;
     let found = d.find_providers(root.link.cid).await.unwrap();
     assert!(found.contains(&a.peer_id()), "{found:?}");
+}
+
+fn member_of(secret: u8) -> NetConfig {
+    NetConfig {
+        cluster: Some(cairn_crypt::ClusterSecret::from_bytes([secret; 32])),
+        ..NetConfig::default()
+    }
+}
+
+async fn wait_for_member(on: &NetHandle, peer: libp2p::PeerId) {
+    for _ in 0..100 {
+        if on
+            .peers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.peer_id == peer && p.member)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{peer} never became a member");
+}
+
+#[tokio::test]
+async fn members_prove_the_cluster_secret_and_strangers_get_no_member_protocol() {
+    let (a, _sa) = node(31, member_of(1)).await;
+    let (b, _sb) = node(32, member_of(1)).await;
+    let (other, _so) = node(33, member_of(2)).await;
+    let (plain, _sp) = node(34, NetConfig::default()).await;
+    let addr = a.addrs().await.unwrap().remove(0);
+    for n in [&b, &other, &plain] {
+        n.dial(addr.clone()).await.unwrap();
+    }
+    wait_for_member(&a, b.peer_id()).await;
+    wait_for_member(&b, a.peer_id()).await;
+    // Member protocols work between members, both ways, at once after the proof.
+    assert_eq!(b.bucket_heads(a.peer_id()).await.unwrap(), b"the heads");
+    assert_eq!(
+        a.piece_request(b.peer_id(), b"x".to_vec()).await.unwrap(),
+        b"piece answer to x"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let on_a = a.peers().await.unwrap();
+    for stranger in [&other, &plain] {
+        let p = on_a
+            .iter()
+            .find(|p| p.peer_id == stranger.peer_id())
+            .unwrap();
+        assert!(!p.member, "{p:?}");
+        // A node does not ask a stranger, and a stranger's node does not ask it either.
+        assert!(a.bucket_heads(stranger.peer_id()).await.is_err());
+        assert!(stranger.bucket_heads(a.peer_id()).await.is_err());
+        assert!(
+            stranger
+                .piece_request(a.peer_id(), b"x".to_vec())
+                .await
+                .is_err()
+        );
+    }
+}
+
+/// A rust-libp2p peer that speaks Cairn's member protocols without the secret: its heads and
+/// piece requests and its forged proofs are refused, and it never becomes a member.
+#[tokio::test]
+async fn an_adversarial_peer_without_the_secret_is_refused() {
+    use futures::StreamExt;
+    use libp2p::request_response::{self, Event, Message, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    let (a, _sa) = node(41, member_of(1)).await;
+    let rr = |p| {
+        request_response::Behaviour::<cairn_net::rpc::Codec>::new(
+            [(p, ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+        )
+    };
+    #[derive(libp2p::swarm::NetworkBehaviour)]
+    struct Evil {
+        heads: request_response::Behaviour<cairn_net::rpc::Codec>,
+        pieces: request_response::Behaviour<cairn_net::rpc::Codec>,
+        member: request_response::Behaviour<cairn_net::rpc::Codec>,
+    }
+    let mut evil = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| Evil {
+            heads: rr(cairn_net::rpc::HEADS),
+            pieces: rr(cairn_net::rpc::PIECES),
+            member: rr(cairn_net::rpc::MEMBER),
+        })
+        .unwrap()
+        .build();
+    evil.dial(a.addrs().await.unwrap().remove(0)).unwrap();
+    let mut asked = false;
+    let (mut heads_failed, mut pieces_failed, mut challenged) = (false, false, false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !(heads_failed && pieces_failed && challenged) {
+        let event = tokio::time::timeout_at(deadline, evil.select_next_some())
+            .await
+            .expect("the node answered every request in time");
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, .. } if !asked => {
+                asked = true;
+                let b = evil.behaviour_mut();
+                b.heads.send_request(&peer_id, Vec::new());
+                b.pieces.send_request(&peer_id, b"junk".to_vec());
+                // A proof nobody asked for.
+                b.member.send_request(&peer_id, vec![0; 32]);
+            }
+            SwarmEvent::Behaviour(EvilEvent::Heads(Event::Message {
+                message: Message::Response { .. },
+                ..
+            }))
+            | SwarmEvent::Behaviour(EvilEvent::Pieces(Event::Message {
+                message: Message::Response { .. },
+                ..
+            })) => panic!("a stranger was answered"),
+            SwarmEvent::Behaviour(EvilEvent::Heads(Event::OutboundFailure { .. })) => {
+                heads_failed = true
+            }
+            SwarmEvent::Behaviour(EvilEvent::Pieces(Event::OutboundFailure { .. })) => {
+                pieces_failed = true
+            }
+            // The node challenges us: answer with a made-up proof.
+            SwarmEvent::Behaviour(EvilEvent::Member(Event::Message {
+                message: Message::Request { channel, .. },
+                ..
+            })) => {
+                challenged = true;
+                let _ = evil
+                    .behaviour_mut()
+                    .member
+                    .send_response(channel, vec![7; 32]);
+            }
+            _ => {}
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let me = *evil.local_peer_id();
+    let seen = a.peers().await.unwrap();
+    let p = seen
+        .iter()
+        .find(|p| p.peer_id == me)
+        .expect("still connected");
+    assert!(!p.member, "a forged proof made a member");
+}
+
+#[tokio::test]
+async fn strangers_get_published_dags_only_and_members_everything() {
+    let public: Vec<u8> = (0..700_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let private: Vec<u8> = (0..300_000u32).map(|i| (i * 11 % 253) as u8).collect();
+    let (pub_blocks, pub_root) = cairn_dag::file::encode_bytes(&public, cairn_dag::CidVersion::V1);
+    let (priv_blocks, priv_root) =
+        cairn_dag::file::encode_bytes(&private, cairn_dag::CidVersion::V1);
+    let holder = Arc::new(Memory {
+        private: true,
+        ..Memory::default()
+    });
+    for b in pub_blocks.iter().chain(&priv_blocks) {
+        holder.store(&b.cid, &b.data);
+    }
+    holder.published.lock().unwrap().insert(pub_root.link.cid);
+    let (a, _sa) = node_with(51, member_of(1), holder.clone()).await;
+    let (member, _sm) = node(52, member_of(1)).await;
+    let (stranger, _ss) = node(53, member_of(2)).await;
+    let addr = a.addrs().await.unwrap().remove(0);
+    member.dial(addr.clone()).await.unwrap();
+    stranger.dial(addr).await.unwrap();
+    wait_for_member(&a, member.peer_id()).await;
+    // A leaf of the published file, asked before its root: not yet shown to this peer.
+    let leaf = &pub_blocks[0];
+    assert!(
+        tokio::time::timeout(Duration::from_secs(3), stranger.fetch(leaf.cid))
+            .await
+            .map_or(true, |r| r.is_err()),
+        "a leaf served before its published root"
+    );
+    assert!(!holder.looked_up.lock().unwrap().contains(&leaf.cid));
+    // From the published root down: every block.
+    let root = pub_blocks.last().unwrap();
+    assert_eq!(root.cid, pub_root.link.cid);
+    assert_eq!(stranger.fetch(root.cid).await.unwrap(), root.data);
+    for blk in &pub_blocks {
+        assert_eq!(stranger.fetch(blk.cid).await.unwrap(), blk.data);
+    }
+    // The unpublished file: neither its root nor a leaf.
+    for cid in [priv_root.link.cid, priv_blocks[0].cid] {
+        assert!(
+            tokio::time::timeout(Duration::from_secs(3), stranger.fetch(cid))
+                .await
+                .map_or(true, |r| r.is_err()),
+            "{cid} served to a stranger"
+        );
+    }
+    // Refused before the store was asked.
+    let looked_up = holder.looked_up.lock().unwrap().clone();
+    assert!(!looked_up.contains(&priv_root.link.cid) && !looked_up.contains(&priv_blocks[0].cid));
+    // A member reads it all.
+    for blk in priv_blocks.iter().rev() {
+        assert_eq!(member.fetch(blk.cid).await.unwrap(), blk.data);
+    }
 }
