@@ -491,6 +491,7 @@ pub async fn start(
                 "{addr}: QUIC cannot carry a private network (pre-shared key); listen on TCP"
             )));
         }
+        probe_tcp(addr)?;
         swarm
             .listen_on(addr.clone())
             .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
@@ -572,6 +573,32 @@ pub async fn start(
         },
         task,
     ))
+}
+
+/// Binds a TCP listen address once, plainly, before libp2p does: libp2p's listening sockets
+/// set `SO_REUSEPORT`, so a second node on a busy port would otherwise start and share it
+/// without a word.
+fn probe_tcp(addr: &Multiaddr) -> Result<(), NetError> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind((ip, port))
+        .map(drop)
+        .map_err(|e| NetError::Setup(format!("p2p listen address {addr}: {e}")))
 }
 
 /// A dial waiting for its connection: the peer (if the address names one), the address, the

@@ -526,3 +526,29 @@ async fn strangers_get_published_dags_only_and_members_everything() {
         assert_eq!(member.fetch(blk.cid).await.unwrap(), blk.data);
     }
 }
+
+#[tokio::test]
+async fn a_busy_p2p_port_stops_the_start() {
+    let (a, _sa) = node(61, NetConfig::default()).await;
+    let busy = a.addrs().await.unwrap().remove(0);
+    let tcp: libp2p::Multiaddr = busy
+        .iter()
+        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
+        .collect();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let err = cairn_net::start(
+        keypair_from_seed([62; 32]).unwrap(),
+        NetConfig {
+            listen: vec![tcp.clone()],
+            ..NetConfig::default()
+        },
+        Arc::new(Memory::default()),
+        None,
+        rx,
+    )
+    .await
+    .err()
+    .expect("a second node on a busy port does not start");
+    let text = err.to_string();
+    assert!(text.contains(&tcp.to_string()) && text.contains("in use"), "{text}");
+}
