@@ -228,7 +228,7 @@ async fn swarm_peers(State(s): State<AppState>) -> ApiResult {
     let list: Vec<_> = peers
         .iter()
         .map(|p| {
-            json!({ "peer_id": p.peer_id.to_string(), "addr": p.addr.to_string(), "agent": p.agent })
+            json!({ "peer_id": p.peer_id.to_string(), "addr": p.addr.to_string(), "agent": p.agent, "member": p.member })
         })
         .collect();
     Ok(Json(list).into_response())

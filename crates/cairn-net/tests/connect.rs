@@ -547,8 +547,10 @@ async fn a_busy_p2p_port_stops_the_start() {
         rx,
     )
     .await
-    .err()
-    .expect("a second node on a busy port does not start");
+    .expect_err("a second node on a busy port does not start");
     let text = err.to_string();
-    assert!(text.contains(&tcp.to_string()) && text.contains("in use"), "{text}");
+    assert!(
+        text.contains(&tcp.to_string()) && text.contains("in use"),
+        "{text}"
+    );
 }

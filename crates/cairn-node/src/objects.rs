@@ -524,6 +524,11 @@ impl Node {
             .collect()
     }
 
+    /// Whether the node holds nothing of its own yet: no bucket and no pin.
+    pub fn is_empty(&self) -> Result<bool, NodeError> {
+        Ok(self.store().buckets()?.is_empty() && self.store().pins()?.is_empty())
+    }
+
     /// Streams a body into the store as a UnixFS file; nothing is visible until
     /// [`commit_object`](Self::commit_object). In a cluster the blocks are placed with
     /// `bucket`'s redundancy (`None`: the cluster's default). A failing body aborts and

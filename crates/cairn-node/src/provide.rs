@@ -1,6 +1,8 @@
-//! What this node announces to the network as a provider: the DAG roots of its current
-//! objects, its buckets' latest roots and its pins — never every block (IPFS peers find the
-//! rest of a DAG from whoever gave them its root).
+//! What this node announces to the network as a provider: the roots it publishes
+//! ([`Node::published`], the gateway's and Bitswap's rule) — public pins, current objects
+//! anyone may read, public buckets' latest roots — never every block (IPFS peers find the
+//! rest of a DAG from whoever gave them its root), and never what is private: a provider
+//! record tells the DHT's servers the multihash.
 //!
 //! Fresh roots (from each bucket-root commit) wait in a bounded in-memory queue for the next
 //! announcement run; a full sweep ([`Node::provide_sweep`]) pages through everything, at
@@ -45,19 +47,33 @@ pub struct Fresh {
 }
 
 impl Node {
-    /// Takes up to `max` roots queued since the last call.
-    pub fn take_fresh_roots(&self, max: usize) -> Fresh {
-        let mut q = self.provide_queue().inner.lock();
-        let n = q.0.len().min(max);
-        Fresh {
-            cids: q.0.drain(..n).collect(),
-            overflowed: std::mem::take(&mut q.1),
+    /// Takes up to `max` roots queued since the last call, keeping those published.
+    pub fn take_fresh_roots(&self, max: usize) -> Result<Fresh, NodeError> {
+        let mut fresh = {
+            let mut q = self.provide_queue().inner.lock();
+            let n = q.0.len().min(max);
+            Fresh {
+                cids: q.0.drain(..n).collect(),
+                overflowed: std::mem::take(&mut q.1),
+            }
+        };
+        fresh.cids = self.only_published(fresh.cids)?;
+        Ok(fresh)
+    }
+
+    fn only_published(&self, cids: Vec<Cid>) -> Result<Vec<Cid>, NodeError> {
+        let mut out = Vec::with_capacity(cids.len());
+        for cid in cids {
+            if self.published(&cid)?.is_some() {
+                out.push(cid);
+            }
         }
+        Ok(out)
     }
 
     /// One page of everything this node provides, after the cursor `after` (`None`: from the
-    /// start; the first page also carries pins and bucket roots). Returns the page and the
-    /// cursor of the next one (`None` when this was the last).
+    /// start; the first page also carries pins and bucket roots), only what is published.
+    /// Returns the page and the cursor of the next one (`None` when this was the last).
     pub fn provide_sweep(
         &self,
         after: Option<Cid>,
@@ -65,11 +81,7 @@ impl Node {
     ) -> Result<(Vec<Cid>, Option<Cid>), NodeError> {
         let mut page = Vec::new();
         if after.is_none() {
-            for (cid, _) in self.store().pins()? {
-                if !self.cid_access(&cid)?.private_pin {
-                    page.push(cid);
-                }
-            }
+            page.extend(self.store().pins()?.into_iter().map(|(cid, _)| cid));
             for (bucket, _) in self.buckets()? {
                 if let Some(root) = self.store().latest_root(&bucket)? {
                     page.push(root.tree);
@@ -79,6 +91,6 @@ impl Node {
         let objects = self.store().current_object_roots(after.as_ref(), limit)?;
         let next = (objects.len() == limit).then(|| *objects.last().expect("a full page"));
         page.extend(objects);
-        Ok((page, next))
+        Ok((self.only_published(page)?, next))
     }
 }

@@ -329,6 +329,23 @@ async fn heads_are_signed_by_the_node_identity() {
 #[tokio::test]
 async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     let (_dir, node) = node();
+    // A private bucket's roots are never announced (a provider record tells the DHT's servers
+    // the multihash).
+    node.create_bucket("sec", "root").unwrap();
+    let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(
+        b"not for the DHT",
+    ))]);
+    let staged = node.stage_object(None, body, CidVersion::V0).await.unwrap();
+    let private = node
+        .commit_object(staged, "sec", "private", ObjectMeta::default())
+        .unwrap()
+        .cid;
+    node.commit_roots().unwrap();
+    let private_root = node.bucket_root("sec").unwrap().tree;
+    assert!(node.take_fresh_roots(100).unwrap().cids.is_empty());
+    let (page, _) = node.provide_sweep(None, 100).unwrap();
+    assert!(page.is_empty(), "{page:?}");
+    node.set_public("bkt", true).unwrap();
     let mut cids = Vec::new();
     for i in 0..25u32 {
         cids.push(put(&node, &format!("k{i}"), &i.to_be_bytes()).await.cid);
@@ -336,17 +353,20 @@ async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     // the same bytes under another key: one root, announced once by a sweep
     put(&node, "again", &0u32.to_be_bytes()).await;
     assert!(
-        node.take_fresh_roots(100).cids.is_empty(),
+        node.take_fresh_roots(100).unwrap().cids.is_empty(),
         "nothing before a root commit"
     );
     node.commit_roots().unwrap();
     let root = node.bucket_root("bkt").unwrap().tree;
-    let fresh = node.take_fresh_roots(1000);
+    let fresh = node.take_fresh_roots(1000).unwrap();
     assert!(!fresh.overflowed);
     for cid in cids.iter().chain([&root]) {
         assert!(fresh.cids.contains(cid), "{cid} queued");
     }
-    assert!(node.take_fresh_roots(1000).cids.is_empty(), "taken once");
+    assert!(
+        node.take_fresh_roots(1000).unwrap().cids.is_empty(),
+        "taken once"
+    );
 
     // a sweep in pages of 10 sees every object root once, plus the bucket root
     let mut seen = Vec::new();
@@ -367,6 +387,7 @@ async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     want.sort();
     seen.sort();
     assert_eq!(seen, want);
+    assert!(!seen.contains(&private) && !seen.contains(&private_root));
 }
 
 /// Another node's store as the network.

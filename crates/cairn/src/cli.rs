@@ -181,6 +181,10 @@ pub struct ServeArgs {
     /// The PEM private key of `--tls-cert`.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Join a cluster with a token from `cairn cluster invite` on one of its nodes (kept in
+    /// `cluster.toml` in the data folder; its addresses are dialled at start).
+    #[arg(long)]
+    pub join: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -487,4 +491,11 @@ pub enum ClusterCommand {
     },
     /// Re-create now the pieces that are missing from their targets.
     Repair,
+    /// Print a token another node joins this cluster with (`cairn serve --join TOKEN`): the
+    /// cluster secret, the admin's public key and this node's p2p addresses. Keep it secret.
+    Invite {
+        /// Include the cluster admin key, so the new node may also `cairn bucket promote`.
+        #[arg(long)]
+        admin: bool,
+    },
 }

@@ -1,5 +1,6 @@
 //! Joining a cluster: the piece protocol over libp2p as the cluster's transport, the members
-//! job (every connected Cairn peer is a member; a heartbeat each tick), and the order in which
+//! job (every connected peer that proved the cluster secret is a member; a heartbeat each
+//! tick), and the order in which
 //! a missing block is looked for (the cluster's placement first, then Bitswap and the DHT).
 
 use std::sync::Arc;
@@ -47,7 +48,8 @@ pub fn join(node: &Node, net: &NetHandle, settings: &ClusterSettings) -> Cluster
     cluster
 }
 
-/// The members job: every connected peer whose agent is Cairn's is a member.
+/// The members job: every connected peer that proved the cluster secret is a member (its
+/// zone is what its identify agent says).
 pub struct Members {
     pub net: NetHandle,
     pub cluster: Cluster,
@@ -65,12 +67,14 @@ impl cairn_node::worker::Job for Members {
         };
         let members: Vec<Member> = peers
             .iter()
-            .filter_map(|p| {
-                let agent = p.agent.as_deref()?;
-                agent.starts_with("cairn/").then(|| Member {
-                    id: p.peer_id.to_bytes(),
-                    zone: cairn_net::zone_of_agent(agent).map(str::to_owned),
-                })
+            .filter(|p| p.member)
+            .map(|p| Member {
+                id: p.peer_id.to_bytes(),
+                zone: p
+                    .agent
+                    .as_deref()
+                    .and_then(cairn_net::zone_of_agent)
+                    .map(str::to_owned),
             })
             .collect();
         self.cluster.observe(&members);

@@ -1,4 +1,4 @@
-//! The follow job: every couple of seconds it asks each connected Cairn peer for the bucket
+//! The follow job: every couple of seconds it asks each connected member for the bucket
 //! heads it knows, holds the newer ones, and mirrors every held head newer than its local
 //! mirror — including heads owners pushed here since the last run (cairn_node::follow) — so
 //! every node of a cluster serves every bucket.
@@ -24,11 +24,7 @@ impl cairn_node::worker::Job for Follow {
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
         let peers = self.runtime.block_on(self.net.peers()).unwrap_or_default();
         for peer in peers {
-            if !peer
-                .agent
-                .as_deref()
-                .is_some_and(|a| a.starts_with("cairn/"))
-            {
+            if !peer.member {
                 continue;
             }
             let heads = match self.runtime.block_on(self.net.bucket_heads(peer.peer_id)) {

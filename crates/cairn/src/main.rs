@@ -7,6 +7,7 @@ mod bucket_cmd;
 mod cli;
 mod cluster;
 mod follow;
+mod invite;
 mod listen;
 mod provide;
 mod remote;
@@ -56,6 +57,22 @@ fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::User(UserCmd::Create { name, out }) => return user::create(name, out.as_deref()),
         Command::User(UserCmd::Show { key }) => return user::show(key),
+        Command::Cluster(cli::ClusterCommand::Invite { admin }) if cli.node.is_none() => {
+            // Read from the data folder; the addresses from the node, when it runs.
+            let addrs = remote::Remote::discover(&cli.data)
+                .and_then(|r| remote::Remote::json(r.get("/id").ok()?).ok())
+                .map(|v| {
+                    v["addrs"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            println!("{}", invite::invite(&cli.data, *admin, addrs)?);
+            return Ok(());
+        }
         _ => {}
     }
     // `--node URL` (or CAIRN_NODE, or the CLI config): a node elsewhere, through its API.
@@ -98,7 +115,7 @@ fn run(cli: Cli) -> Result<()> {
             version: settings.cid_version,
             retention: settings.history_retention,
         });
-        if let Some(user) = user::node_key(cli.identity.as_deref(), false)? {
+        if let Some((user, _)) = user::node_key(cli.identity.as_deref(), &node, false)? {
             node.set_user_key(user);
         }
         Ok(node)

@@ -46,7 +46,7 @@ impl cairn_node::worker::Job for Announce {
     }
 
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
-        let fresh = node.take_fresh_roots(PAGE * 4);
+        let fresh = node.take_fresh_roots(PAGE * 4)?;
         let due = self.last_sweep.is_none_or(|t| t.elapsed() >= self.every);
         let (mut announced, mut reached) = (0, 0);
         if due || fresh.overflowed {

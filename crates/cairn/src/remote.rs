@@ -358,9 +358,14 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
                 .flatten()
             {
                 println!(
-                    "{} {} {}",
+                    "{} {} {} {}",
                     p["peer_id"].as_str().unwrap_or_default(),
                     p["addr"].as_str().unwrap_or("-"),
+                    if p["member"].as_bool().unwrap_or(false) {
+                        "member"
+                    } else {
+                        "stranger"
+                    },
                     p["agent"].as_str().unwrap_or("-")
                 );
             }
@@ -431,11 +436,17 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
             }
             Ok(())
         })(),
+        Command::Cluster(crate::cli::ClusterCommand::Invite { .. }) => {
+            bail!(
+                "an invite holds the cluster secret: run `cairn cluster invite` on the node's machine, with its --data"
+            )
+        }
         Command::Cluster(cmd) => (|| {
             let mode = match cmd {
                 crate::cli::ClusterCommand::Check { hard: false, .. } => "soft",
                 crate::cli::ClusterCommand::Check { hard: true, .. } => "hard",
                 crate::cli::ClusterCommand::Repair => "repair",
+                crate::cli::ClusterCommand::Invite { .. } => unreachable!("handled above"),
             };
             let v = Remote::json(remote.post(
                 &format!("/cluster/check?mode={mode}"),

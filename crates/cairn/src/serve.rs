@@ -274,6 +274,8 @@ pub struct Settings {
     pub v1: V1Settings,
     /// TLS on the S3, gateway and local API listeners (`/metrics` stays plain HTTP).
     pub tls: Option<TlsConfig>,
+    /// An invite to join a cluster (`--join`).
+    pub join: Option<String>,
 }
 
 /// Bytes the scrubber re-hashes per run.
@@ -478,6 +480,7 @@ impl Settings {
                 None => Some(Duration::from_secs(30 * 86_400)),
             },
             tls: tls_files(args, from_file.tls.as_ref())?,
+            join: args.join.clone(),
             gc_interval: match args
                 .gc_interval
                 .or(from_file.gc_interval_secs)
@@ -555,10 +558,42 @@ pub fn run(settings: Settings) -> Result<()> {
 async fn serve(settings: Settings) -> Result<()> {
     let node = Node::open(&settings.data)
         .with_context(|| format!("opening store {}", settings.data.display()))?;
-    if let Some(user) = crate::user::node_key(settings.identity.as_deref(), true)? {
-        tracing::info!(user = %user.public(), "acting as user");
+    let peer_id = cairn_net::keypair_from_seed(node.identity()?.secret_seed())?
+        .public()
+        .to_peer_id();
+    eprintln!(
+        "cairn: node key {} (peer id {peer_id})",
+        settings
+            .data
+            .join(cairn_node::identity::IDENTITY_FILE)
+            .display()
+    );
+    if let Some((user, path)) = crate::user::node_key(settings.identity.as_deref(), &node, true)? {
+        eprintln!("cairn: user key {} ({})", path.display(), user.public());
         node.set_user_key(user);
     }
+    let (cluster, founded, join_addrs) =
+        crate::invite::load_or_found(&settings.data, settings.join.as_deref())?;
+    let mut net_config = settings.net.clone();
+    net_config.cluster = Some(cluster.secret()?);
+    net_config.bootstrap.extend(multiaddrs(&join_addrs)?);
+    let holds_admin = cluster.admin_signer()?.is_some();
+    eprintln!(
+        "cairn: cluster {} ({}{}; {}); another node joins with `cairn --data {} cluster invite` \
+         here, then `cairn serve --join TOKEN` there",
+        cluster.secret()?.id(),
+        if founded && settings.join.is_none() {
+            "new, this node only"
+        } else if founded {
+            "joined"
+        } else {
+            "member"
+        },
+        if holds_admin { ", admin key here" } else { "" },
+        settings.data.join(crate::invite::CLUSTER_FILE).display(),
+        settings.data.display(),
+    );
+    let _admin = cluster.admin_public()?;
     let (access, secret) = root_credentials(&settings.data)?;
 
     node.set_roots_config(cairn_node::roots::RootsConfig {
@@ -635,8 +670,11 @@ async fn serve(settings: Settings) -> Result<()> {
     ));
     let (net, net_task) = cairn_net::start(
         keypair,
-        settings.net.clone(),
-        Arc::new(StoreBlocks(node_for_api.clone())),
+        net_config,
+        Arc::new(StoreBlocks {
+            node: node_for_api.clone(),
+            serve_all: settings.gateway.serve_all,
+        }),
         Some(net_metrics),
         stop_tx.subscribe(),
     )
@@ -872,9 +910,14 @@ fn metrics_router(
     )
 }
 
-/// The store as Bitswap serves it.
-/// What the node serves to peers: its blocks (Bitswap) and the heads of its buckets.
-struct StoreBlocks(Node);
+/// What the node serves to peers: its blocks (Bitswap: every block to members, what the
+/// gateway would serve to strangers), the heads of its buckets and piece requests (members
+/// only: the network layer asks for those only for them).
+struct StoreBlocks {
+    node: Node,
+    /// `gateway_policy = "all"`: strangers get every block, as gateway users do.
+    serve_all: bool,
+}
 
 impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
     fn lookup(
@@ -885,11 +928,11 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
         queries
             .iter()
             .map(|q| {
-                let answer = match self.0.store().block_info(&q.cid) {
+                let answer = match self.node.store().block_info(&q.cid) {
                     Ok(Some(info)) if info.size as usize > q.max_data => Lookup::Have {
                         size: info.size as usize,
                     },
-                    Ok(Some(_)) => match self.0.store().get_local(&q.cid) {
+                    Ok(Some(_)) => match self.node.store().get_local(&q.cid) {
                         Ok(data) => Lookup::Block(data),
                         Err(_) => Lookup::Missing,
                     },
@@ -900,15 +943,27 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
             .collect()
     }
 
+    fn published(&self, cid: &cairn_dag::Cid) -> bool {
+        self.serve_all
+            || self
+                .node
+                .published(cid)
+                .unwrap_or_else(|e| {
+                    tracing::warn!(%cid, "publication unknown, refused: {e}");
+                    None
+                })
+                .is_some()
+    }
+
     fn piece_request(&self, _peer: cairn_net::libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
-        match self.0.cluster() {
+        match self.node.cluster() {
             Some(cluster) => cluster.handle(&request),
             None => Vec::new(),
         }
     }
 
     fn bucket_heads(&self) -> Vec<u8> {
-        self.0.shared_heads().unwrap_or_else(|e| {
+        self.node.shared_heads().unwrap_or_else(|e| {
             tracing::warn!("bucket heads not shared: {e}");
             Vec::new()
         })
@@ -919,7 +974,7 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
     }
 
     fn store_many(&self, blocks: &[(cairn_dag::Cid, bytes::Bytes)]) {
-        if let Err(e) = self.0.store().put_fetched_many(blocks) {
+        if let Err(e) = self.node.store().put_fetched_many(blocks) {
             tracing::warn!("fetched blocks not stored: {e}");
         }
     }

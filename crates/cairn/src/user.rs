@@ -132,30 +132,46 @@ pub fn print_share(target: &str, revoked: bool, v: &serde_json::Value) {
     }
 }
 
-/// The user key a node acts as: `--identity`/`CAIRN_IDENTITY`, else `users/node.key` in the
-/// CLI config folder, made (with `create`) on first use. `None` (encryption unavailable) when
-/// there is none.
-pub fn node_key(given: Option<&Path>, create: bool) -> Result<Option<Identity>> {
+/// The user key a node acts as, and where it is: `--identity`/`CAIRN_IDENTITY`, else
+/// `users/node-<peer id>.key` in the CLI config folder — one per node, so two nodes on one
+/// host never share a key by default — made (with `create`) on first use. A node that acted
+/// as the old shared `users/node.key` (a store with buckets or pins, and no key of its own
+/// yet) keeps it: it is copied to its own name. `None` (encryption unavailable) when there is
+/// none.
+pub fn node_key(
+    given: Option<&Path>,
+    node: &cairn_node::Node,
+    create: bool,
+) -> Result<Option<(Identity, PathBuf)>> {
     if let Some(p) = given {
-        return load(p).map(Some);
+        return Ok(Some((load(p)?, key_path(&p.to_string_lossy())?)));
     }
     let Ok(dir) = config_dir() else {
         return Ok(None);
     };
-    let path = dir.join("users").join("node.key");
+    let peer = cairn_net::libp2p::PeerId::from_bytes(&cairn_node::follow::peer_id_of(
+        &node.identity()?.public_key(),
+    ))?;
+    let users = dir.join("users");
+    let path = users.join(format!("node-{peer}.key"));
+    let legacy = users.join("node.key");
+    if !path.exists() && legacy.exists() && !node.is_empty()? {
+        let text =
+            std::fs::read(&legacy).with_context(|| format!("reading {}", legacy.display()))?;
+        cairn_node::identity::write_private(&path, &text)?;
+        tracing::warn!(
+            from = %legacy.display(),
+            to = %path.display(),
+            "this node acted as the shared user key; it now has its own copy"
+        );
+    }
     if !path.exists() {
         if !create {
             return Ok(None);
         }
-        std::fs::create_dir_all(dir.join("users"))
-            .with_context(|| format!("creating {}", dir.display()))?;
-        // Two nodes starting at once may both make one: the file that stays is the key.
-        if let Err(e) = write_new(&path)
-            && !path.exists()
-        {
-            return Err(e);
-        }
+        std::fs::create_dir_all(&users).with_context(|| format!("creating {}", users.display()))?;
+        write_new(&path)?;
         tracing::info!(path = %path.display(), "made this node's user key");
     }
-    load(&path).map(Some)
+    Ok(Some((load(&path)?, path)))
 }

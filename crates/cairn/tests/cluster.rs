@@ -1,4 +1,4 @@
-//! A three-node cluster on 127.0.0.1: nodes bootstrap from the first; what is written on one
+//! A three-node cluster on 127.0.0.1: nodes join the first's cluster by invite; what is written on one
 //! node reads byte-exact on every other through S3 GET/HEAD/LIST, the gateway and `cairn cat`;
 //! another node's bucket is read-only; a change of its ACL and its deletion reach every node;
 //! providers are announced in the DHT.
@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::{Server, cairn, ok, pattern};
-
-fn first_addr(server: &Server) -> String {
-    let id: serde_json::Value =
-        serde_json::from_str(&ok(&cairn(server.data.path(), &["id", "--json"]))).unwrap();
-    id["addrs"][0].as_str().unwrap().to_owned()
-}
 
 fn peer_id(server: &Server) -> String {
     let id: serde_json::Value =
@@ -53,12 +47,8 @@ where
 #[tokio::test(flavor = "multi_thread")]
 async fn every_node_reads_what_any_node_wrote() {
     let first = Server::start();
-    let boot = first_addr(&first);
-    let nodes = [
-        first,
-        Server::start_with(tempfile::tempdir().unwrap(), &["--bootstrap", &boot]),
-        Server::start_with(tempfile::tempdir().unwrap(), &["--bootstrap", &boot]),
-    ];
+    let (b, c) = (Server::join(&first), Server::join(&first));
+    let nodes = [first, b, c];
 
     // Node 1 (not the bootstrap node) owns a public bucket with a one-block, a multi-block
     // and a nested object.

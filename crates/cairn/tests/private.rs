@@ -477,15 +477,10 @@ async fn shares_reach_the_readers_own_node() {
         tempfile::tempdir().unwrap(),
         &["--identity", owner_key.to_str().unwrap()],
     );
-    let boot = common::nodes::addr_of(&a);
-    let b = Server::start_with(
+    let b = Server::join_with(
+        &a,
         tempfile::tempdir().unwrap(),
-        &[
-            "--identity",
-            reader_key.to_str().unwrap(),
-            "--bootstrap",
-            &boot,
-        ],
+        &["--identity", reader_key.to_str().unwrap()],
     );
     ok(&cairn(
         a.data.path(),

@@ -108,6 +108,26 @@ impl Server {
         }
     }
 
+    /// Starts a node that joins `member`'s cluster (with the admin key, so it may promote).
+    pub fn join(member: &Server) -> Server {
+        Server::join_with(member, tempfile::tempdir().unwrap(), &[])
+    }
+
+    /// [`Server::join`] on the data folder `data`, with more flags.
+    pub fn join_with(member: &Server, data: tempfile::TempDir, extra: &[&str]) -> Server {
+        let token = member.invite();
+        let mut args = vec!["--join", token.as_str()];
+        args.extend_from_slice(extra);
+        Server::start_with(data, &args)
+    }
+
+    /// A token to join this node's cluster (`cairn cluster invite --admin`).
+    pub fn invite(&self) -> String {
+        ok(&cairn(self.data.path(), &["cluster", "invite", "--admin"]))
+            .trim()
+            .to_owned()
+    }
+
     pub fn client_with(&self, access: &str, secret: &str) -> Client {
         let config = aws_sdk_s3::Config::builder()
             .endpoint_url(self.endpoint())

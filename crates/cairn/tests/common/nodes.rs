@@ -13,8 +13,9 @@ pub fn addr_of(server: &Server) -> String {
     id["addrs"][0].as_str().unwrap().to_owned()
 }
 
-/// Starts `n` nodes with `redundancy`, each bootstrapping from all before it, and waits until
-/// every node sees every other.
+/// Starts `n` nodes with `redundancy`, the first founding the cluster, each next joining it
+/// and bootstrapping from all before it, and waits until every node sees every other as a
+/// member.
 pub fn cluster(n: usize, redundancy: &str) -> Vec<Server> {
     grow(Vec::new(), n, redundancy)
 }
@@ -36,7 +37,10 @@ pub fn grow(mut nodes: Vec<Server>, n: usize, redundancy: &str) -> Vec<Server> {
             extra.push("--bootstrap");
             extra.push(a.as_str());
         }
-        let node = Server::start_with(data, &extra);
+        let node = match nodes.first() {
+            Some(first) => Server::join_with(first, data, &extra),
+            None => Server::start_with(data, &extra),
+        };
         addrs.push(addr_of(&node));
         nodes.push(node);
     }
@@ -45,7 +49,7 @@ pub fn grow(mut nodes: Vec<Server>, n: usize, redundancy: &str) -> Vec<Server> {
     for (i, node) in nodes.iter().enumerate() {
         loop {
             let peers = ok(&cairn(node.data.path(), &["peers"]));
-            if peers.matches("cairn/").count() >= total - 1 {
+            if peers.matches(" member ").count() >= total - 1 {
                 break;
             }
             assert!(Instant::now() < until, "node {i} sees only:\n{peers}");
