@@ -5,33 +5,10 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use common::{Server, cairn, ok, pattern};
-
-fn helia_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js")
-}
-
-/// `node_modules` ready (CI runs `npm ci` there); `None` (skip, loudly) without node and npm.
-fn helia_ready() -> bool {
-    let dir = helia_dir();
-    if dir.join("node_modules").is_dir() {
-        return true;
-    }
-    if Command::new("npm").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: npm is not installed; .ci/run installs it");
-        return false;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success(), "npm ci failed in {}", dir.display());
-    true
-}
 
 fn last_json(stdout: &str) -> serde_json::Value {
     let line = stdout
@@ -58,7 +35,7 @@ fn helia_serve(file: &Path, v1: bool) -> (HeliaServer, serde_json::Value) {
         cmd.arg("--cid-version=1");
     }
     let mut child = cmd
-        .current_dir(helia_dir())
+        .current_dir(common::helia::dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -75,7 +52,7 @@ fn helia_serve(file: &Path, v1: bool) -> (HeliaServer, serde_json::Value) {
 
 #[test]
 fn helia_and_cairn_fetch_from_each_other_by_bitswap() {
-    if !helia_ready() {
+    if !common::helia::ready() {
         return;
     }
     let node = Server::start();
@@ -109,7 +86,7 @@ fn helia_and_cairn_fetch_from_each_other_by_bitswap() {
                 "--timeout=120",
             ])
             .arg(format!("--out={}", out_file.display()))
-            .current_dir(helia_dir())
+            .current_dir(common::helia::dir())
             .output()
             .unwrap();
         let report = last_json(&ok(&fetched));

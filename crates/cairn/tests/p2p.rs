@@ -90,17 +90,9 @@ fn a_node_reads_by_cid_what_only_its_peer_holds() {
 
     // B's /metrics shows the peer and the blocks it received; A's the blocks it sent
     let metric = |server: &Server, name: &str| -> f64 {
-        let text = ureq::get(&server.metrics)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_string()
-            .unwrap();
-        text.lines()
-            .find(|l| l.starts_with(name) && !l.starts_with('#'))
-            .and_then(|l| l.split_whitespace().last())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        server
+            .metric(name)
+            .unwrap_or_else(|| panic!("no {name} in /metrics"))
     };
     assert_eq!(metric(&b, "cairn_connected_peers"), 1.0);
     assert!(metric(&b, "cairn_bitswap_blocks_received_total") >= 13.0);

@@ -2,6 +2,7 @@
 //! fixed root credentials, clients for it, and the way to `../shared`.
 #![allow(dead_code)]
 
+pub mod helia;
 pub mod nodes;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -119,6 +120,20 @@ impl Server {
         let mut args = vec!["--join", token.as_str()];
         args.extend_from_slice(extra);
         Server::start_with(data, &args)
+    }
+
+    /// The value of the first `/metrics` sample whose line starts with `name`.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let text = ureq::get(&self.metrics)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.split_whitespace().last())
+            .and_then(|v| v.parse().ok())
     }
 
     /// A token to join this node's cluster (`cairn cluster invite --admin`).
