@@ -4,10 +4,11 @@
 //! * [`placement`] — XOR-closest targets over zones (pure).
 //! * [`stripe`] — Reed-Solomon stripes over IPFS blocks and their manifests (pure).
 //! * [`proto`] — the `/cairn/piece/1.0.0` messages (pure).
-//! * [`limits`] — every bound on stripe manifests (and, next, on those messages), checked when
-//!   they are decoded, before anything is allocated or stored (pure).
+//! * [`limits`] — every bound on those messages and on stripe manifests, checked when they are
+//!   decoded, before anything is allocated or stored (pure).
 //! * [`members`] — who is in the cluster, from the network's view plus heartbeats.
-//! * [`Cluster`] — the async shell: answers peers ([`Cluster::handle`]), places what a write
+//! * [`Cluster`] — the async shell: answers peers ([`Cluster::handle`], trusting nothing they
+//!   send: see [`limits`] and the server's checks), places what a write
 //!   produces ([`Placer`]), reads what is missing here ([`Cluster::fetch`]), rebuilding from
 //!   stripes when a holder is gone.
 //! * [`margins`] — how many more losses a set of blocks (an object, a bucket) survives.
@@ -240,7 +241,7 @@ impl Cluster {
         if peer == me.as_slice() {
             let this = self.clone();
             let request = request.clone();
-            return tokio::task::spawn_blocking(move || this.answer(request))
+            return tokio::task::spawn_blocking(move || this.answer(&me, request))
                 .await
                 .map_err(|e| ClusterError::Transport(e.to_string()));
         }
@@ -250,6 +251,6 @@ impl Cluster {
             .call(peer.to_vec(), proto::encode(request))
             .await
             .map_err(ClusterError::Transport)?;
-        proto::decode(&bytes)
+        proto::decode_response(&bytes)
     }
 }

@@ -900,9 +900,9 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
             .collect()
     }
 
-    fn piece_request(&self, _peer: cairn_net::libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
+    fn piece_request(&self, peer: cairn_net::libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
         match self.0.cluster() {
-            Some(cluster) => cluster.handle(&request),
+            Some(cluster) => cluster.handle(&peer.to_bytes(), &request),
             None => Vec::new(),
         }
     }
