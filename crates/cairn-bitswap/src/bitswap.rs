@@ -39,8 +39,8 @@ pub struct Config {
     pub target_message_size: usize,
 
     // --- server ---
-    /// Largest block served; bigger ones are answered as not available. Default 2 MiB (the
-    /// spec's interoperable maximum).
+    /// Largest block served; bigger ones are answered as not available. Default
+    /// [`cairn_dag::MAX_BLOCK_SIZE`], 2 MiB (the spec's interoperable maximum).
     pub max_block_size: usize,
     /// A WANT_HAVE for a block of at most this many bytes is answered with the block itself
     /// instead of HAVE, as boxo and Helia do. Default 1024; 0 disables.
@@ -94,7 +94,7 @@ impl Default for Config {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             max_entries_per_message: DEFAULT_MAX_ENTRIES,
             target_message_size: 1024 * 1024,
-            max_block_size: 2 * 1024 * 1024,
+            max_block_size: cairn_dag::MAX_BLOCK_SIZE,
             max_have_block_size: 1024,
             max_peers: 1024,
             max_wants_per_peer: 1024,

@@ -4,8 +4,11 @@
 //! * [`placement`] — XOR-closest targets over zones (pure).
 //! * [`stripe`] — Reed-Solomon stripes over IPFS blocks and their manifests (pure).
 //! * [`proto`] — the `/cairn/piece/1.0.0` messages (pure).
+//! * [`limits`] — every bound on those messages and on stripe manifests, checked when they are
+//!   decoded, before anything is allocated or stored (pure).
 //! * [`members`] — who is in the cluster, from the network's view plus heartbeats.
-//! * [`Cluster`] — the async shell: answers peers ([`Cluster::handle`]), places what a write
+//! * [`Cluster`] — the async shell: answers peers ([`Cluster::handle`], trusting nothing they
+//!   send: see [`limits`] and the server's checks), places what a write
 //!   produces ([`Placer`]), reads what is missing here ([`Cluster::fetch`]), rebuilding from
 //!   stripes when a holder is gone.
 //! * [`margins`] — how many more losses a set of blocks (an object, a bucket) survives.
@@ -14,6 +17,7 @@
 //! The network is behind [`Transport`], so this layer runs the same over libp2p and over an
 //! in-memory switch in tests.
 
+pub mod limits;
 pub mod margins;
 pub mod members;
 pub mod placement;
@@ -25,6 +29,53 @@ pub mod repair;
 mod server;
 pub mod stripe;
 mod write;
+
+/// Test-only: the largest single allocation a thread makes, so tests can show that a lying
+/// size is refused before anything that large is allocated.
+#[cfg(test)]
+pub(crate) mod test_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static LARGEST: Cell<usize> = const { Cell::new(0) };
+    }
+
+    struct Peak;
+
+    fn note(size: usize) {
+        let _ = LARGEST.try_with(|c| c.set(c.get().max(size)));
+    }
+
+    // SAFETY: every call is forwarded unchanged to the system allocator.
+    unsafe impl GlobalAlloc for Peak {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            note(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            note(layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            note(new_size);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static PEAK: Peak = Peak;
+
+    /// Runs `f` and returns its result with the largest allocation it made on this thread.
+    pub(crate) fn largest_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
+        LARGEST.with(|c| c.set(0));
+        let r = f();
+        (r, LARGEST.with(Cell::get))
+    }
+}
 
 use std::sync::Arc;
 
@@ -190,7 +241,7 @@ impl Cluster {
         if peer == me.as_slice() {
             let this = self.clone();
             let request = request.clone();
-            return tokio::task::spawn_blocking(move || this.answer(request))
+            return tokio::task::spawn_blocking(move || this.answer(&me, request))
                 .await
                 .map_err(|e| ClusterError::Transport(e.to_string()));
         }
@@ -200,6 +251,6 @@ impl Cluster {
             .call(peer.to_vec(), proto::encode(request))
             .await
             .map_err(ClusterError::Transport)?;
-        proto::decode(&bytes)
+        proto::decode_response(&bytes)
     }
 }

@@ -1,6 +1,8 @@
 //! The redundancy policy: `replicas:N` (N whole copies of every block) or `ec:K+M` (stripes of
 //! K data blocks plus M Reed-Solomon parity shards), how it is written in a config file, and the
-//! write quorum each one needs before a PUT is acknowledged.
+//! write quorum each one needs before a PUT is acknowledged. K and M are at most
+//! [`MAX_SHARDS`] (64), N at most [`MAX_REPLICAS`] (16); the piece protocol holds peers to the
+//! same numbers ([`crate::limits`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,6 +27,10 @@ pub enum Redundancy {
 /// Largest K or M accepted (stripes must stay small enough to read back in one go).
 pub const MAX_SHARDS: u8 = 64;
 
+/// Largest N of `replicas:N` (and of the copies a peer's `Put` may ask for): every copy is a
+/// whole block, and repair holds all N at once.
+pub const MAX_REPLICAS: u8 = 16;
+
 impl Redundancy {
     /// How many pieces of a unit (a block, or a stripe of `data` blocks) exist in all.
     pub fn width(&self, data: usize) -> usize {
@@ -37,7 +43,7 @@ impl Redundancy {
     /// How many pieces may be lost while the unit stays readable.
     pub fn tolerance(&self) -> usize {
         match *self {
-            Redundancy::Replicas(n) => n as usize - 1,
+            Redundancy::Replicas(n) => (n as usize).saturating_sub(1),
             Redundancy::Ec { m, .. } => m as usize,
         }
     }
@@ -81,22 +87,20 @@ impl FromStr for Redundancy {
                 "{s:?}: {why} (expected \"replicas:N\" or \"ec:K+M\", e.g. \"ec:4+2\")"
             ))
         };
-        let number = |t: &str| -> Result<u8, ClusterError> {
+        let number = |t: &str, max: u8| -> Result<u8, ClusterError> {
             match t.trim().parse::<u8>() {
-                Ok(n) if (1..=MAX_SHARDS).contains(&n) => Ok(n),
-                _ => Err(bad(&format!(
-                    "{t:?} is not a number from 1 to {MAX_SHARDS}"
-                ))),
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(bad(&format!("{t:?} is not a number from 1 to {max}"))),
             }
         };
         let (kind, rest) = s.trim().split_once(':').ok_or_else(|| bad("no ':'"))?;
         match kind {
-            "replicas" => Ok(Redundancy::Replicas(number(rest)?)),
+            "replicas" => Ok(Redundancy::Replicas(number(rest, MAX_REPLICAS)?)),
             "ec" => {
                 let (k, m) = rest.split_once('+').ok_or_else(|| bad("no '+'"))?;
                 Ok(Redundancy::Ec {
-                    k: number(k)?,
-                    m: number(m)?,
+                    k: number(k, MAX_SHARDS)?,
+                    m: number(m, MAX_SHARDS)?,
                 })
             }
             _ => Err(bad("unknown kind")),
@@ -110,7 +114,14 @@ mod tests {
 
     #[test]
     fn policies_parse_print_and_reject_nonsense() {
-        for text in ["replicas:3", "ec:4+2", "ec:16+4", "replicas:1"] {
+        for text in [
+            "replicas:3",
+            "ec:4+2",
+            "ec:16+4",
+            "replicas:1",
+            "replicas:16",
+            "ec:64+64",
+        ] {
             let p: Redundancy = text.parse().unwrap();
             assert_eq!(p.to_string(), text);
         }
@@ -127,6 +138,8 @@ mod tests {
             "raid:5",
             "ec:a+b",
             "ec:65+1",
+            "replicas:0",
+            "replicas:17",
         ] {
             let err = bad.parse::<Redundancy>().unwrap_err().to_string();
             assert!(err.contains("expected"), "{bad}: {err}");

@@ -1,14 +1,23 @@
 //! `/cairn/piece/1.0.0` messages (pure): what one cluster node asks another about pieces, and
 //! the answers, as dag-cbor. The network layer carries them as opaque bytes.
+//!
+//! A request from a peer is read with [`decode_request`], which refuses it unless it is within
+//! the bounds of [`crate::limits`] ([`Request::check`]): at most 8 MiB; a `Put` of 1 to 256
+//! pieces of at most 2 MiB + 1 bytes each, a manifest block of at most 64 KiB, and 1 to 16
+//! copies; at most 257 CIDs per `Has` or `Pieces`; record keys of at most 256 bytes and
+//! records of at most 1 MiB. Answers are read with [`decode_response`] ([`Response::check`]).
 
 use cairn_dag::Cid;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use crate::ClusterError;
+use crate::limits::{
+    MAX_CIDS, MAX_COPIES, MAX_MANIFEST, MAX_PIECE, MAX_PUT_PIECES, MAX_RECORD, MAX_RECORD_KEY,
+};
 
-/// Largest request accepted (a few shards of at most 1 MiB each plus a manifest).
-pub const MAX_REQUEST: usize = 8 << 20;
+/// Largest message accepted (a few shards of at most 2 MiB each plus a manifest).
+pub use crate::limits::MAX_REQUEST;
 
 /// A block on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +96,68 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Whether this request is within the bounds of [`crate::limits`]; says what is out of
+    /// them otherwise. Checked before anything in it is verified, allocated or stored.
+    pub fn check(&self) -> Result<(), ClusterError> {
+        let bad = |why: String| Err(ClusterError::Malformed(why));
+        match self {
+            Request::Put {
+                pieces,
+                stripe,
+                copies,
+            } => {
+                if pieces.is_empty() || pieces.len() > MAX_PUT_PIECES {
+                    return bad(format!(
+                        "a Put of {} pieces (1 to {MAX_PUT_PIECES})",
+                        pieces.len()
+                    ));
+                }
+                if let Some(p) = pieces.iter().find(|p| p.data.len() > MAX_PIECE) {
+                    return bad(format!(
+                        "piece {} of {} bytes (at most {MAX_PIECE})",
+                        p.cid,
+                        p.data.len()
+                    ));
+                }
+                if let Some(w) = stripe
+                    && w.data.len() > MAX_MANIFEST
+                {
+                    return bad(format!(
+                        "stripe manifest of {} bytes (at most {MAX_MANIFEST})",
+                        w.data.len()
+                    ));
+                }
+                match copies {
+                    Some(n) if !(1..=MAX_COPIES).contains(n) => {
+                        bad(format!("{n} copies (1 to {MAX_COPIES})"))
+                    }
+                    Some(_) if stripe.is_some() => {
+                        bad("copies are for whole replicas, not stripe shards".into())
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Request::Has { cids } | Request::Pieces { cids } if cids.len() > MAX_CIDS => {
+                bad(format!("{} CIDs asked (at most {MAX_CIDS})", cids.len()))
+            }
+            Request::PutRecord { key, bytes } if bytes.len() > MAX_RECORD => bad(format!(
+                "record {key:.64?} of {} bytes (at most {MAX_RECORD})",
+                bytes.len()
+            )),
+            Request::PutRecord { key, .. } | Request::GetRecord { key }
+                if key.len() > MAX_RECORD_KEY =>
+            {
+                bad(format!(
+                    "record key of {} bytes (at most {MAX_RECORD_KEY})",
+                    key.len()
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// An answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
@@ -107,6 +178,40 @@ pub enum Response {
     NotFound,
     /// The request failed.
     Error(String),
+}
+
+impl Response {
+    /// Whether this answer is within the bounds of [`crate::limits`] (the caller then checks
+    /// that it answers what was asked: one flag per CID, bytes matching the CID).
+    pub fn check(&self) -> Result<(), ClusterError> {
+        let bad = |why: String| Err(ClusterError::Malformed(why));
+        match self {
+            Response::Held(flags) if flags.len() > MAX_CIDS => {
+                bad(format!("{} flags (at most {MAX_CIDS})", flags.len()))
+            }
+            Response::Located {
+                stripe: Some(w), ..
+            } if w.data.len() > MAX_MANIFEST => bad(format!(
+                "stripe manifest of {} bytes (at most {MAX_MANIFEST})",
+                w.data.len()
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Decodes a request from a peer and checks it against [`crate::limits`].
+pub fn decode_request(bytes: &[u8]) -> Result<Request, ClusterError> {
+    let request: Request = decode(bytes)?;
+    request.check()?;
+    Ok(request)
+}
+
+/// Decodes a peer's answer and checks it against [`crate::limits`].
+pub fn decode_response(bytes: &[u8]) -> Result<Response, ClusterError> {
+    let response: Response = decode(bytes)?;
+    response.check()?;
+    Ok(response)
 }
 
 /// Encodes a message.
@@ -163,5 +268,76 @@ mod tests {
         assert_eq!(decode::<Response>(&encode(&r)).unwrap(), r);
         assert!(decode::<Request>(b"\xff\x00garbage").is_err());
         assert!(decode::<Response>(&encode(&Request::Get { cid })).is_err());
+    }
+
+    #[test]
+    fn requests_at_the_limits_are_accepted_and_one_past_them_refused() {
+        use crate::limits::*;
+        let cid = cairn_dag::cid_of(cairn_dag::CidVersion::V1, cairn_dag::RAW, b"x").unwrap();
+        let piece = |len: usize| WireBlock {
+            cid,
+            data: ByteBuf::from(vec![0; len]),
+        };
+        let put = |pieces: Vec<WireBlock>, stripe: Option<WireBlock>, copies| Request::Put {
+            pieces,
+            stripe,
+            copies,
+        };
+        let ok = |r: Request| {
+            let bytes = encode(&r);
+            assert!(bytes.len() <= MAX_REQUEST);
+            decode_request(&bytes).is_ok()
+        };
+        assert!(ok(put(vec![piece(MAX_PIECE)], None, None)));
+        assert!(!ok(put(vec![piece(MAX_PIECE + 1)], None, None)));
+        assert!(ok(put(vec![piece(1); MAX_PUT_PIECES], None, None)));
+        assert!(!ok(put(vec![piece(1); MAX_PUT_PIECES + 1], None, None)));
+        assert!(!ok(put(Vec::new(), Some(piece(10)), None)), "no pieces");
+        assert!(ok(put(vec![piece(1)], Some(piece(MAX_MANIFEST)), None)));
+        assert!(!ok(put(
+            vec![piece(1)],
+            Some(piece(MAX_MANIFEST + 1)),
+            None
+        )));
+        assert!(ok(put(vec![piece(1)], None, Some(1))));
+        assert!(ok(put(vec![piece(1)], None, Some(MAX_COPIES))));
+        assert!(!ok(put(vec![piece(1)], None, Some(0))), "copies = 0");
+        assert!(!ok(put(vec![piece(1)], None, Some(MAX_COPIES + 1))));
+        assert!(!ok(put(vec![piece(1)], None, Some(50))), "copies = 50");
+        assert!(
+            !ok(put(vec![piece(1)], Some(piece(10)), Some(3))),
+            "copies of a shard"
+        );
+        for many in [MAX_CIDS, MAX_CIDS + 1] {
+            let within = many <= MAX_CIDS;
+            assert_eq!(
+                ok(Request::Has {
+                    cids: vec![cid; many]
+                }),
+                within
+            );
+            assert_eq!(
+                ok(Request::Pieces {
+                    cids: vec![cid; many]
+                }),
+                within
+            );
+            let flags = encode(&Response::Held(vec![true; many]));
+            assert_eq!(decode_response(&flags).is_ok(), within);
+        }
+        let key = |n: usize| "k".repeat(n);
+        let record = |k: String, n: usize| Request::PutRecord {
+            key: k,
+            bytes: ByteBuf::from(vec![1; n]),
+        };
+        assert!(ok(record(key(MAX_RECORD_KEY), MAX_RECORD)));
+        assert!(!ok(record(key(MAX_RECORD_KEY + 1), 1)));
+        assert!(!ok(record(key(5), MAX_RECORD + 1)));
+        assert!(ok(Request::GetRecord {
+            key: key(MAX_RECORD_KEY)
+        }));
+        assert!(!ok(Request::GetRecord {
+            key: key(MAX_RECORD_KEY + 1)
+        }));
     }
 }

@@ -14,6 +14,11 @@
 //!   move, they do not pile up.
 //!
 //! Work is paged: a pass takes up to `limit` units and the next pass continues after them.
+//!
+//! What is checked came from peers, so it is bounded first: a manifest that fails
+//! [`Manifest::from_block`] (one stored before the bounds, say) is counted as failed and left
+//! alone, never rebuilt; a replica's number of copies is clamped to 1..=16; and rebuilding pads
+//! nothing until K verified shards are at hand ([`stripe::rebuild`]).
 
 use std::collections::HashSet;
 
@@ -381,9 +386,16 @@ impl Cluster {
         mode: Mode,
         report: &mut CheckReport,
     ) -> Result<(), ClusterError> {
-        let n = copies.map_or_else(|| self.policy().width(1), usize::from);
+        // A number of copies outside 1..=MAX_COPIES (one stored before the protocol bounded
+        // it) is clamped: never zero (no underflow below), never more than a Put may ask for.
+        let n = copies
+            .map_or_else(|| self.policy().width(1), usize::from)
+            .clamp(1, usize::from(crate::limits::MAX_COPIES));
+        let full = n
+            .checked_sub(1)
+            .ok_or_else(|| ClusterError::Malformed(format!("replica {cid} kept with no copies")))?;
         let survey = self.replica_survey(cid, n).await;
-        if mode == Mode::Repair && self.surplus(&survey, n - 1) {
+        if mode == Mode::Repair && self.surplus(&survey, full) {
             let unit = PieceOf::Replica { cid: *cid, copies };
             report.moved += self.store().drop_unit(&unit, &[cid.hash().to_bytes()])?;
             return Ok(());
@@ -398,7 +410,7 @@ impl Cluster {
         if first_holder.is_some_and(|t| t != me) {
             return Ok(());
         }
-        self.tally(&survey, n - 1, report);
+        self.tally(&survey, full, report);
         if mode == Mode::Repair {
             let cid = *cid;
             let copies = u8::try_from(n).ok();

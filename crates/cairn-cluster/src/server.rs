@@ -1,6 +1,14 @@
 //! The answering side of `/cairn/piece/1.0.0`: keep pieces durably, hand out blocks, say which
 //! blocks are here and which stripe rebuilds a block. Synchronous (store I/O): called on a
-//! blocking thread. Everything received is verified before it is kept.
+//! blocking thread.
+//!
+//! Nothing received is trusted. A request is bounded ([`crate::limits`]) when it is decoded,
+//! before anything in it is verified, allocated or stored. A `Put`'s manifest must pass
+//! [`Manifest::from_block`]; each piece must match its CID, be a shard of that stripe and have
+//! the length the manifest states for it (a parity shard also its index byte); `copies` must
+//! be 1 to 16. The store then keeps the pieces without relabelling a piece or re-pointing a
+//! block's stripe that an earlier `Put` established, and accounts each unit to the peer that
+//! sent it first ([`cairn_store::pieces`]).
 
 use bytes::Bytes;
 use cairn_dag::{Block, Cid};
@@ -13,23 +21,30 @@ use crate::stripe::Manifest;
 use crate::{Cluster, ClusterError, proto};
 
 impl Cluster {
-    /// Answers one encoded request from a peer with an encoded response; malformed input gets
-    /// an error answer, never a panic.
-    pub fn handle(&self, request: &[u8]) -> Vec<u8> {
-        let response = match proto::decode::<Request>(request) {
-            Ok(r) => self.answer(r),
+    /// Answers one encoded request from `peer` (its peer id bytes: the owner of what it puts)
+    /// with an encoded response; malformed or out-of-bounds input gets an error answer, never
+    /// a panic.
+    pub fn handle(&self, peer: &[u8], request: &[u8]) -> Vec<u8> {
+        let response = match proto::decode_request(request) {
+            Ok(r) => self.answer(peer, r),
             Err(e) => Response::Error(e.to_string()),
         };
         proto::encode(&response)
     }
 
-    pub(crate) fn answer(&self, request: Request) -> Response {
+    /// Answers a request from `peer` (this node's own, for pieces it keeps itself).
+    pub(crate) fn answer(&self, peer: &[u8], request: Request) -> Response {
+        if let Err(e) = request.check() {
+            return Response::Error(e.to_string());
+        }
         let result = match request {
             Request::Put {
                 pieces,
                 stripe,
                 copies,
-            } => self.keep(pieces, stripe, copies).map(|()| Response::Stored),
+            } => self
+                .keep(peer, pieces, stripe, copies)
+                .map(|()| Response::Stored),
             Request::Get { cid } => self.local_block(&cid).map(|b| match b {
                 Some(data) => Response::Block(ByteBuf::from(data.to_vec())),
                 None => Response::NotFound,
@@ -89,8 +104,10 @@ impl Cluster {
         Ok(Response::Located { have, stripe })
     }
 
+    /// Keeps the pieces of a `Put` from `owner` (already bounded by [`Request::check`]).
     fn keep(
         &self,
+        owner: &[u8],
         pieces: Vec<WireBlock>,
         stripe: Option<WireBlock>,
         copies: Option<u8>,
@@ -110,14 +127,31 @@ impl Cluster {
         };
         let mut blocks = Vec::with_capacity(pieces.len());
         for p in pieces {
-            cairn_dag::verify(&p.cid, &p.data)?;
-            if let Some((mcid, manifest)) = stripe.as_ref().map(|(b, m)| (b.cid, m))
-                && manifest.position(&p.cid).is_none()
-            {
+            if stripe.is_none() && p.data.len() > crate::limits::MAX_BLOCK {
                 return Err(ClusterError::Malformed(format!(
-                    "{} is not a shard of stripe {mcid}",
-                    p.cid
+                    "a replica of {} bytes (at most {})",
+                    p.data.len(),
+                    crate::limits::MAX_BLOCK
                 )));
+            }
+            cairn_dag::verify(&p.cid, &p.data)?;
+            if let Some((mcid, manifest)) = stripe.as_ref().map(|(b, m)| (b.cid, m)) {
+                match manifest.position(&p.cid) {
+                    None => {
+                        return Err(ClusterError::Malformed(format!(
+                            "{} is not a shard of stripe {mcid}",
+                            p.cid
+                        )));
+                    }
+                    Some(i) if !manifest.fits(i, &p.data) => {
+                        return Err(ClusterError::Malformed(format!(
+                            "{} ({} bytes) is not shard {i} of stripe {mcid} as its manifest states it",
+                            p.cid,
+                            p.data.len()
+                        )));
+                    }
+                    Some(_) => {}
+                }
             }
             let of = match &stripe {
                 Some((b, _)) => PieceOf::Stripe(b.cid),
@@ -135,7 +169,7 @@ impl Cluster {
             manifest: block,
             data: &manifest.data,
         });
-        self.store().put_pieces(&blocks, record)?;
+        self.store().put_pieces(owner, &blocks, record)?;
         Ok(())
     }
 }

@@ -6,16 +6,27 @@
 //! parity shards are all copies of it), so each shard's holders can be counted apart. Data
 //! shards are checked by their own CIDs. The dag-cbor stripe manifest lists them all and is
 //! itself content-addressed.
+//!
+//! Manifests come from peers, so none is trusted: [`Manifest::from_block`] and
+//! [`Manifest::check`] hold one to the bounds of [`crate::limits`] — 1 to 64 data and parity
+//! shards, `shard_len` exactly the longest block rounded up to 64 bytes and at most 2 MiB — and
+//! [`rebuild`] checks the manifest again, then that enough verified shards of the stated
+//! lengths are at hand, before it pads or allocates anything.
 
 use bytes::Bytes;
 use cairn_dag::{Block, Cid, CidVersion};
 use serde::{Deserialize, Serialize};
 
 use crate::ClusterError;
-use crate::policy::MAX_SHARDS;
+use crate::limits::{
+    ALIGN, MAX_BLOCK, MAX_DATA_SHARDS, MAX_MANIFEST, MAX_PARITY_SHARDS, MAX_SHARD_LEN,
+    MAX_STRIPE_WIDTH,
+};
 
-/// Shard lengths are rounded up to a multiple of this (the coder works on 64-byte units).
-const ALIGN: usize = 64;
+/// The shard length of a stripe whose longest data block is `longest` bytes.
+pub fn shard_len_for(longest: usize) -> usize {
+    longest.div_ceil(ALIGN).max(1) * ALIGN
+}
 
 /// The record of one stripe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,25 +71,70 @@ impl Manifest {
         })
     }
 
-    /// Reads and checks a manifest block (its hash, its shape).
+    /// Reads and checks a manifest block: its size, its hash, then its shape ([`check`]).
+    ///
+    /// [`check`]: Manifest::check
     pub fn from_block(cid: &Cid, data: &[u8]) -> Result<Manifest, ClusterError> {
+        if data.len() > MAX_MANIFEST {
+            return Err(ClusterError::Malformed(format!(
+                "stripe manifest {cid} of {} bytes (at most {MAX_MANIFEST})",
+                data.len()
+            )));
+        }
         cairn_dag::verify(cid, data)?;
         let m: Manifest = serde_ipld_dagcbor::from_slice(data)
             .map_err(|e| ClusterError::Malformed(format!("stripe manifest {cid}: {e}")))?;
-        let sane = m.v == 1
-            && !m.data.is_empty()
-            && !m.parity.is_empty()
-            && m.data.len() <= MAX_SHARDS as usize
-            && m.parity.len() <= MAX_SHARDS as usize
-            && m.lens.len() == m.data.len()
-            && (m.shard_len as usize).is_multiple_of(ALIGN)
-            && m.lens.iter().all(|&l| l <= m.shard_len);
-        if !sane {
-            return Err(ClusterError::Malformed(format!(
-                "stripe manifest {cid} is inconsistent"
-            )));
-        }
+        m.check()
+            .map_err(|why| ClusterError::Malformed(format!("stripe manifest {cid}: {why}")))?;
         Ok(m)
+    }
+
+    /// Whether this manifest is one [`encode`] could have made, within [`crate::limits`]:
+    /// version 1; K = `data.len()` from 1 to 64 with one length each; M = `parity.len()` from 1
+    /// to 64 (K + M ≤ 256); every length at most 2 MiB; `shard_len` the longest rounded up to 64
+    /// bytes. Says what is wrong otherwise.
+    pub fn check(&self) -> Result<(), String> {
+        let (k, m) = (self.data.len(), self.parity.len());
+        let longest = self.lens.iter().copied().max().unwrap_or(0) as usize;
+        if self.v != 1 {
+            Err(format!("version {}", self.v))
+        } else if !(1..=MAX_DATA_SHARDS).contains(&k) {
+            Err(format!("{k} data shards (1 to {MAX_DATA_SHARDS})"))
+        } else if !(1..=MAX_PARITY_SHARDS).contains(&m) {
+            Err(format!("{m} parity shards (1 to {MAX_PARITY_SHARDS})"))
+        } else if k + m > MAX_STRIPE_WIDTH {
+            Err(format!("{} shards (at most {MAX_STRIPE_WIDTH})", k + m))
+        } else if self.lens.len() != k {
+            Err(format!("{} lengths for {k} data shards", self.lens.len()))
+        } else if longest > MAX_BLOCK {
+            Err(format!(
+                "a data block of {longest} bytes (at most {MAX_BLOCK})"
+            ))
+        } else if self.shard_len as usize > MAX_SHARD_LEN
+            || self.shard_len as usize != shard_len_for(longest)
+        {
+            Err(format!(
+                "shard_len {} for a longest block of {longest} bytes (must be {}, at most {MAX_SHARD_LEN})",
+                self.shard_len,
+                shard_len_for(longest)
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether `block` can be shard `i` of this stripe as this manifest describes it: a data
+    /// block of its stated length, or a parity shard of `shard_len` bytes after its index byte.
+    /// (Its CID is checked separately.)
+    pub fn fits(&self, i: usize, block: &[u8]) -> bool {
+        let k = self.k();
+        if i < k {
+            block.len() == self.lens[i] as usize
+        } else if i < k + self.parity.len() {
+            block.len() == self.shard_len as usize + 1 && block[0] as usize == i - k
+        } else {
+            false
+        }
     }
 }
 
@@ -89,18 +145,23 @@ fn padded(data: &[u8], len: usize) -> Vec<u8> {
     v
 }
 
-/// Encodes a stripe of `blocks` (1 to [`MAX_SHARDS`]) with `m` parity shards: the manifest,
-/// its block, and the parity blocks.
+/// Encodes a stripe of `blocks` (1 to [`MAX_DATA_SHARDS`], each at most [`MAX_BLOCK`] bytes)
+/// with `m` parity shards (1 to [`MAX_PARITY_SHARDS`]): the manifest, its block, and the parity
+/// blocks.
 pub fn encode(blocks: &[Block], m: usize) -> Result<(Manifest, Block, Vec<Block>), ClusterError> {
-    if blocks.is_empty() || blocks.len() > MAX_SHARDS as usize || m == 0 || m > MAX_SHARDS as usize
-    {
+    if blocks.is_empty() || blocks.len() > MAX_DATA_SHARDS || m == 0 || m > MAX_PARITY_SHARDS {
         return Err(ClusterError::Malformed(format!(
             "a stripe of {} blocks with {m} parity shards",
             blocks.len()
         )));
     }
     let longest = blocks.iter().map(|b| b.data.len()).max().unwrap_or(0);
-    let shard_len = longest.div_ceil(ALIGN).max(1) * ALIGN;
+    if longest > MAX_BLOCK {
+        return Err(ClusterError::Malformed(format!(
+            "a block of {longest} bytes cannot be striped (at most {MAX_BLOCK})"
+        )));
+    }
+    let shard_len = shard_len_for(longest);
     let originals: Vec<Vec<u8>> = blocks.iter().map(|b| padded(&b.data, shard_len)).collect();
     let parity = reed_solomon_simd::encode(blocks.len(), m, &originals)
         .map_err(|e| ClusterError::Coding(e.to_string()))?;
@@ -132,7 +193,14 @@ pub fn encode(blocks: &[Block], m: usize) -> Result<(Manifest, Block, Vec<Block>
 /// Rebuilds every data block of a stripe from the shards at hand (`shards[i]` is shard `i`, in
 /// [`Manifest::shards`] order, `None` when missing). Shards that do not match their CID are
 /// ignored; each rebuilt block is checked against its CID, so wrong bytes never come out.
+///
+/// Nothing is padded or allocated until the manifest has passed [`Manifest::check`] and at
+/// least K shards are at hand that verify against their CIDs and have the lengths the
+/// manifest states: a lying manifest costs at most the shards actually received.
 pub fn rebuild(manifest: &Manifest, shards: &[Option<Bytes>]) -> Result<Vec<Block>, ClusterError> {
+    manifest
+        .check()
+        .map_err(|why| ClusterError::Malformed(format!("stripe manifest: {why}")))?;
     let k = manifest.k();
     let len = manifest.shard_len as usize;
     let good = |i: usize| -> Option<&Bytes> {
@@ -142,30 +210,36 @@ pub fn rebuild(manifest: &Manifest, shards: &[Option<Bytes>]) -> Result<Vec<Bloc
         Some(data)
     };
     let mut out: Vec<Option<Bytes>> = (0..k).map(|i| good(i).cloned()).collect();
+    if let Some(i) = (0..k).find(|&i| out[i].as_ref().is_some_and(|d| !manifest.fits(i, d))) {
+        return Err(ClusterError::Malformed(format!(
+            "data shard {i} ({}) is not of the length its manifest states",
+            manifest.data[i]
+        )));
+    }
     if out.iter().any(Option::is_none) {
+        // Count first, pad after: K usable shards or nothing is allocated.
+        let recovery: Vec<(usize, &[u8])> = (0..manifest.parity.len())
+            .filter_map(|j| {
+                let framed = good(k + j)?;
+                if !manifest.fits(k + j, framed) {
+                    return None;
+                }
+                Some((j, &framed[1..]))
+            })
+            .collect();
+        let present = out.iter().filter(|d| d.is_some()).count();
+        if present + recovery.len() < k {
+            return Err(ClusterError::Unrecoverable(format!(
+                "stripe of {k}+{}: only {} shards readable",
+                manifest.parity.len(),
+                present + recovery.len()
+            )));
+        }
         let originals: Vec<(usize, Vec<u8>)> = out
             .iter()
             .enumerate()
             .filter_map(|(i, d)| d.as_ref().map(|d| (i, padded(d, len))))
             .collect();
-        let recovery: Vec<(usize, &[u8])> = (0..manifest.parity.len())
-            .filter_map(|j| {
-                let framed = good(k + j)?;
-                match framed.split_first() {
-                    Some((&index, parity)) if index as usize == j && parity.len() == len => {
-                        Some((j, parity))
-                    }
-                    _ => None,
-                }
-            })
-            .collect();
-        if originals.len() + recovery.len() < k {
-            return Err(ClusterError::Unrecoverable(format!(
-                "stripe of {k}+{}: only {} shards readable",
-                manifest.parity.len(),
-                originals.len() + recovery.len()
-            )));
-        }
         let restored = reed_solomon_simd::decode(k, manifest.parity.len(), originals, recovery)
             .map_err(|e| ClusterError::Coding(e.to_string()))?;
         for (i, mut data) in restored {
@@ -269,6 +343,114 @@ mod tests {
             "hash mismatch"
         );
         assert!(encode(&[], 2).is_err());
+    }
+
+    #[test]
+    fn a_lying_shard_len_is_refused_before_anything_is_allocated() {
+        // H2: one data shard present of two, one parity shard listed, shard_len 2 GiB.
+        let p = raw(vec![7; 10]);
+        let missing = raw(vec![8; 10]).cid;
+        let x = raw(vec![0, 1, 2]).cid;
+        let manifest = Manifest {
+            v: 1,
+            shard_len: 1 << 31,
+            data: vec![missing, p.cid],
+            lens: vec![10, 10],
+            parity: vec![x],
+        };
+        let block = manifest.to_block().unwrap();
+        let refused = Manifest::from_block(&block.cid, &block.data).is_err();
+        // Handed to rebuild anyway (a manifest from before the bound): refused before any
+        // shard is padded.
+        let shards = vec![None, Some(p.data.clone()), None];
+        let (result, largest) = crate::test_alloc::largest_during(|| rebuild(&manifest, &shards));
+        let err = result.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClusterError::Unrecoverable(_) | ClusterError::Malformed(_)
+            ),
+            "{err}"
+        );
+        assert!(largest < 1 << 20, "allocated {largest} bytes");
+        assert!(refused, "the decoder refuses it");
+    }
+
+    /// A manifest of `k` data blocks (the longest `longest` bytes) and `m` parity shards, with
+    /// made-up CIDs (only its shape matters).
+    fn shaped(k: usize, m: usize, longest: u32) -> Manifest {
+        let cid = |i: usize| raw(i.to_be_bytes().to_vec()).cid;
+        let mut lens = vec![1; k];
+        lens[0] = longest;
+        Manifest {
+            v: 1,
+            shard_len: shard_len_for(longest as usize) as u32,
+            data: (0..k).map(cid).collect(),
+            lens,
+            parity: (k..k + m).map(cid).collect(),
+        }
+    }
+
+    fn decodes(m: &Manifest) -> bool {
+        let block = m.to_block().unwrap();
+        Manifest::from_block(&block.cid, &block.data).is_ok()
+    }
+
+    #[test]
+    fn manifests_at_the_limits_are_accepted_and_one_past_them_refused() {
+        use crate::limits::*;
+        let max = MAX_BLOCK as u32;
+        assert!(decodes(&shaped(1, 1, 0)));
+        assert!(decodes(&shaped(MAX_DATA_SHARDS, MAX_PARITY_SHARDS, max)));
+        assert_eq!(shaped(1, 1, max).shard_len as usize, MAX_SHARD_LEN);
+        assert!(!decodes(&shaped(MAX_DATA_SHARDS + 1, 1, 10)), "K = 65");
+        assert!(!decodes(&shaped(1, MAX_PARITY_SHARDS + 1, 10)), "M = 65");
+        assert!(!decodes(&shaped(1, 0, 10)), "M = 0");
+        let mut none = shaped(1, 1, 10);
+        none.data.clear();
+        none.lens.clear();
+        assert!(!decodes(&none), "K = 0");
+        assert!(!decodes(&shaped(1, 1, max + 1)), "a block past 2 MiB");
+        // shard_len must be exactly what the lengths need: not 64 bytes more, not less.
+        let mut wide = shaped(2, 1, 1000);
+        wide.shard_len += ALIGN as u32;
+        assert!(!decodes(&wide));
+        let mut narrow = shaped(2, 1, 1000);
+        narrow.shard_len -= ALIGN as u32;
+        assert!(!decodes(&narrow));
+        let mut lens = shaped(3, 1, 10);
+        lens.lens.pop();
+        assert!(!decodes(&lens), "one length short");
+        let mut v2 = shaped(1, 1, 10);
+        v2.v = 2;
+        assert!(!decodes(&v2));
+        // An oversized block is refused before it is even hashed or decoded.
+        let big = vec![0u8; MAX_MANIFEST + 1];
+        let cid = cairn_dag::cid_of(CidVersion::V1, cairn_dag::DAG_CBOR, &big).unwrap();
+        let err = Manifest::from_block(&cid, &big).unwrap_err();
+        assert!(err.to_string().contains("at most"), "{err}");
+        // And encode never makes what the decoder would refuse.
+        assert!(encode(&[raw(vec![1; MAX_BLOCK + 1])], 1).is_err());
+        let (at_limit, _, _) = encode(&[raw(vec![1; MAX_BLOCK])], 1).unwrap();
+        assert_eq!(at_limit.shard_len as usize, MAX_SHARD_LEN);
+    }
+
+    #[test]
+    fn rebuild_counts_shards_of_the_stated_lengths_before_padding() {
+        let blocks: Vec<Block> = (0..4u8).map(|i| raw(vec![i; 3000])).collect();
+        let (manifest, _, parity) = encode(&blocks, 2).unwrap();
+        let mut shards = shards_of(&blocks, &parity);
+        shards[0] = None;
+        shards[1] = None;
+        shards[4] = None; // 3 of 4 needed
+        let (result, largest) = crate::test_alloc::largest_during(|| rebuild(&manifest, &shards));
+        assert!(matches!(result, Err(ClusterError::Unrecoverable(_))));
+        assert!(largest < 3000, "nothing padded: {largest}");
+        // A data block whose length is not the stated one: the manifest lies about it.
+        let mut lying = manifest.clone();
+        lying.lens[2] = 10;
+        let shards = shards_of(&blocks, &parity);
+        assert!(rebuild(&lying, &shards).is_err());
     }
 
     proptest! {

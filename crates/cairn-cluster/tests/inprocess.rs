@@ -1,6 +1,8 @@
 //! In-process clusters: N nodes, each a real store in its own folder, joined by an in-memory
 //! switch that can "kill" nodes. Writes go through the same `Placer` a PUT uses; reads through
-//! `Cluster::fetch`, the path a node takes for a block it does not have.
+//! `Cluster::fetch`, the path a node takes for a block it does not have. The switch tells each
+//! receiver who called (`Cluster::handle(peer, …)`), as libp2p does. The last tests are review
+//! H2's attacks: lying manifests, re-pointing, absurd numbers of copies.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,11 +21,16 @@ struct Switch {
     dead: Mutex<HashSet<Vec<u8>>>,
 }
 
-struct Port(Arc<Switch>);
+/// One node's link to the switch; the receiver learns who called, as over libp2p.
+struct Port {
+    switch: Arc<Switch>,
+    me: Vec<u8>,
+}
 
 impl Transport for Port {
     fn call(&self, peer: Vec<u8>, request: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, String>> {
-        let switch = self.0.clone();
+        let switch = self.switch.clone();
+        let me = self.me.clone();
         Box::pin(async move {
             if switch.dead.lock().contains(&peer) {
                 return Err("connection refused".into());
@@ -34,7 +41,7 @@ impl Transport for Port {
                 .get(&peer)
                 .cloned()
                 .ok_or("no such peer")?;
-            tokio::task::spawn_blocking(move || node.handle(&request))
+            tokio::task::spawn_blocking(move || node.handle(&me, &request))
                 .await
                 .map_err(|e| e.to_string())
         })
@@ -68,7 +75,10 @@ impl Harness {
                     policy,
                     down_after,
                 },
-                Arc::new(Port(switch.clone())),
+                Arc::new(Port {
+                    switch: switch.clone(),
+                    me: id.clone(),
+                }),
             );
             switch.nodes.lock().insert(id.clone(), cluster.clone());
             nodes.push((id, cluster));
@@ -491,17 +501,18 @@ async fn a_write_without_quorum_is_refused_and_forged_pieces_are_not_kept() {
         copies: None,
     };
     let node = h.nodes[0].1.clone();
-    let answer =
-        tokio::task::spawn_blocking(move || node.handle(&cairn_cluster::proto::encode(&forged)))
-            .await
-            .unwrap();
+    let answer = tokio::task::spawn_blocking(move || {
+        node.handle(b"forger", &cairn_cluster::proto::encode(&forged))
+    })
+    .await
+    .unwrap();
     let answer: cairn_cluster::proto::Response = cairn_cluster::proto::decode(&answer).unwrap();
     assert!(
         matches!(answer, cairn_cluster::proto::Response::Error(_)),
         "{answer:?}"
     );
     assert!(!h.nodes[0].1.store().has(&good.cid).unwrap());
-    let garbage = h.nodes[0].1.handle(b"\x00\x01");
+    let garbage = h.nodes[0].1.handle(b"forger", b"\x00\x01");
     assert!(matches!(
         cairn_cluster::proto::decode::<cairn_cluster::proto::Response>(&garbage).unwrap(),
         cairn_cluster::proto::Response::Error(_)
@@ -573,4 +584,250 @@ async fn records_reach_their_replica_set_and_survive_its_writer() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("would not survive"), "{err}");
+}
+
+// --- H2: the piece protocol trusts no input --------------------------------------------------
+
+/// The largest single allocation made by any thread of this test binary since the last reset:
+/// shows that a lying size is refused before it is allocated.
+mod peak {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+    pub struct Peak;
+
+    // SAFETY: every call is forwarded unchanged to the system allocator.
+    unsafe impl GlobalAlloc for Peak {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            LARGEST.fetch_max(new_size, Ordering::Relaxed);
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static PEAK: Peak = Peak;
+}
+
+use cairn_cluster::proto::{self, Request, Response, WireBlock};
+use cairn_cluster::stripe::Manifest;
+use serde_bytes::ByteBuf;
+
+/// The id of the peer that sends the attacks below (not a member: membership is the
+/// network's; these tests show what a member that lies can and cannot do).
+const LIAR: &[u8] = b"liar";
+
+/// Sends `request` to `node` as peer [`LIAR`] would (through `Cluster::handle`).
+async fn send(node: &Cluster, request: &Request) -> Response {
+    let node = node.clone();
+    let bytes = proto::encode(request);
+    let answer = tokio::task::spawn_blocking(move || node.handle(LIAR, &bytes))
+        .await
+        .unwrap();
+    proto::decode(&answer).unwrap()
+}
+
+fn raw_block(data: Vec<u8>) -> Block {
+    Block::new(CidVersion::V1, cairn_dag::RAW, data).unwrap()
+}
+
+fn wire(block: &Block) -> WireBlock {
+    WireBlock {
+        cid: block.cid,
+        data: ByteBuf::from(block.data.to_vec()),
+    }
+}
+
+/// A manifest block as a liar would make it (no checks on this side).
+fn lying_manifest(m: &Manifest) -> Block {
+    m.to_block().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_put_cannot_make_an_honest_node_allocate_its_size_in_repair() {
+    let h = Harness::with_down_after(3, Redundancy::Ec { k: 2, m: 1 }, Duration::ZERO);
+    let (blocks, _) = file(600_000, 77);
+    write(&h.nodes[0].1, blocks.clone()).await;
+    let b = &h.nodes[1].1;
+    // The review's Put: 63 tiny pieces of a "stripe" of 64 whose 64th block exists nowhere,
+    // shard_len just under 4 GiB, one random parity shard.
+    let pieces: Vec<Block> = (0..63u32)
+        .map(|i| raw_block(i.to_be_bytes().to_vec()))
+        .collect();
+    let mut data: Vec<_> = pieces.iter().map(|p| p.cid).collect();
+    data.push(raw_block(b"nowhere".to_vec()).cid);
+    let manifest = Manifest {
+        v: 1,
+        shard_len: 0xFFFF_FFC0,
+        data,
+        lens: vec![4; 64],
+        parity: vec![raw_block(b"random parity".to_vec()).cid],
+    };
+    let mblock = lying_manifest(&manifest);
+    let put = Request::Put {
+        pieces: pieces.iter().map(wire).collect(),
+        stripe: Some(wire(&mblock)),
+        copies: None,
+    };
+    peak::LARGEST.store(0, std::sync::atomic::Ordering::Relaxed);
+    let answer = send(b, &put).await;
+    let refusal = match answer {
+        Response::Error(e) => e,
+        other => panic!("the lying Put was accepted: {other:?}"),
+    };
+    assert!(refusal.contains("shard_len"), "{refusal}");
+    assert!(
+        !b.store().has(&pieces[0].cid).unwrap() && !b.store().has(&mblock.cid).unwrap(),
+        "nothing of the lying Put is kept"
+    );
+    let report = b.check_pass(Mode::Repair, 256).await.unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+
+    // The same manifest already in the store (kept before the bounds existed): the repair
+    // pass refuses it, reports it, and allocates nothing of its size.
+    let planted: Vec<(Block, cairn_store::pieces::PieceOf)> = pieces
+        .iter()
+        .map(|p| (p.clone(), cairn_store::pieces::PieceOf::Stripe(mblock.cid)))
+        .collect();
+    b.store()
+        .put_pieces(
+            b"old",
+            &planted,
+            Some(cairn_store::pieces::StripeRecord {
+                manifest: &mblock,
+                data: &manifest.data,
+            }),
+        )
+        .unwrap();
+    let report = b.check_pass(Mode::Repair, 256).await.unwrap();
+    assert_eq!(report.failed, 1, "the lying stripe is reported: {report:?}");
+    let largest = peak::LARGEST.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(largest < 256 << 20, "allocated {largest} bytes at once");
+    // The honest node keeps its data, and everyone still reads it.
+    assert_eq!(b.check_pass(Mode::Soft, 256).await.unwrap().lost, 0);
+    read_all(&h, &[blocks]).await;
+}
+
+/// A node of `h` holding a data block of a stripe, the block and its stripe's manifest CID.
+fn data_holder(h: &Harness, blocks: &[Block]) -> (usize, Block, cairn_dag::Cid) {
+    for (i, (_, c)) in h.nodes.iter().enumerate() {
+        for b in blocks {
+            if let Ok(Some(cairn_store::pieces::PieceOf::Stripe(m))) = c.store().piece(&b.cid) {
+                return (i, b.clone(), m);
+            }
+        }
+    }
+    panic!("no data block held as a shard");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_manifest_cannot_repoint_an_honest_block_and_locate_keeps_the_honest_one() {
+    let h = Harness::new(3, Redundancy::Ec { k: 2, m: 1 });
+    let (blocks, _) = file(700_000, 78);
+    write(&h.nodes[0].1, blocks.clone()).await;
+    let (i, honest, mcid) = data_holder(&h, &blocks);
+    let locate = Request::Locate { cid: honest.cid };
+    let located = |r: Response| match r {
+        Response::Located { stripe, .. } => stripe.map(|w| w.cid),
+        other => panic!("{other:?}"),
+    };
+    // Every node that holds a shard of the stripe names it for the block.
+    let mut before = Vec::new();
+    for (_, node) in &h.nodes {
+        before.push(located(send(node, &locate).await));
+    }
+    assert_eq!(before[i], Some(mcid));
+    assert!(
+        before.iter().all(|m| *m == Some(mcid) || m.is_none()),
+        "{before:?}"
+    );
+    // A liar's stripe listing the honest block, sent to every node with a junk piece of its
+    // own, then to the holder with the honest block's own bytes.
+    let junk = raw_block(b"junk".to_vec());
+    let shard_len = (honest.data.len() as u32).div_ceil(64) * 64;
+    let manifest = Manifest {
+        v: 1,
+        shard_len,
+        data: vec![honest.cid, junk.cid],
+        lens: vec![honest.data.len() as u32, 4],
+        parity: vec![raw_block(b"made up".to_vec()).cid],
+    };
+    let mblock = lying_manifest(&manifest);
+    let put = |piece: &Block| Request::Put {
+        pieces: vec![wire(piece)],
+        stripe: Some(wire(&mblock)),
+        copies: None,
+    };
+    for (_, node) in &h.nodes {
+        let answer = send(node, &put(&junk)).await;
+        assert_eq!(
+            answer,
+            Response::Stored,
+            "a well-formed stripe of its own is kept"
+        );
+    }
+    let node = &h.nodes[i].1;
+    assert_eq!(send(node, &put(&honest)).await, Response::Stored);
+    assert_eq!(node.store().stripe_of(&honest.cid).unwrap(), Some(mcid));
+    assert_eq!(
+        node.store().piece(&honest.cid).unwrap(),
+        Some(cairn_store::pieces::PieceOf::Stripe(mcid)),
+        "the honest piece is not relabelled"
+    );
+    for (j, (_, node)) in h.nodes.iter().enumerate() {
+        let now = located(send(node, &locate).await);
+        if before[j].is_some() {
+            assert_eq!(now, before[j], "node {j} still names the honest stripe");
+        }
+    }
+    // What the liar stored is accounted to it, apart from the writer's units.
+    let usage = node.store().usage_of(LIAR).unwrap();
+    assert_eq!((usage.units, usage.pieces), (1, 2), "{usage:?}");
+    let writer = node
+        .store()
+        .unit(&cairn_store::pieces::Unit::Stripe(mcid))
+        .unwrap();
+    assert_eq!(writer.unwrap().owner, h.nodes[0].0, "the writer placed it");
+    read_all(&h, &[blocks]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_zero_or_fifty_are_refused_and_repair_survives_a_stored_zero() {
+    let h = Harness::with_down_after(3, Redundancy::Replicas(2), Duration::ZERO);
+    let node = &h.nodes[1].1;
+    for (copies, tag) in [(0u8, b"zero"), (50, b"many")] {
+        let block = raw_block(tag.to_vec());
+        let answer = send(node, &Request::put_one(&block, None, Some(copies))).await;
+        assert!(
+            matches!(&answer, Response::Error(e) if e.contains("copies")),
+            "copies = {copies}: {answer:?}"
+        );
+        assert!(!node.store().has(&block.cid).unwrap());
+    }
+    // Rows kept before the bound: repair clamps them (no underflow, at most 16 copies).
+    for (copies, tag) in [(0u8, b"old zero"), (50, b"old many")] {
+        let block = raw_block(tag.to_vec());
+        let of = cairn_store::pieces::PieceOf::Replica {
+            cid: block.cid,
+            copies: Some(copies),
+        };
+        node.store()
+            .put_pieces(b"old", &[(block, of)], None)
+            .unwrap();
+    }
+    let report = node.check_pass(Mode::Repair, 256).await.unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert_eq!(report.checked, 2, "{report:?}");
 }

@@ -36,6 +36,11 @@ pub const DAG_CBOR: u64 = 0x71;
 /// Multihash code of sha2-256.
 pub const SHA2_256: u64 = 0x12;
 
+/// The largest block Cairn serves or keeps for others: 2 MiB, the IPFS spec's interoperable
+/// maximum (Bitswap's `max_block_size` default, and the bound on a cluster stripe's shard
+/// length). Cairn's own importer makes far smaller blocks ([`CHUNK_SIZE`] leaves).
+pub const MAX_BLOCK_SIZE: usize = 2 * 1024 * 1024;
+
 /// Kubo's default fixed chunk size (`size-262144`).
 pub const CHUNK_SIZE: usize = 256 * 1024;
 /// Kubo's default maximum number of links in a balanced file node.

@@ -3,6 +3,40 @@
 //! manifests held here; and, for every data block of those stripes, which stripe rebuilds it.
 //! A piece is written like any block (synced file, then one redb commit that records the block
 //! and its piece row together), and pieces are GC roots.
+//!
+//! Pieces arrive from peers, so nothing a `Put` says is allowed to change what an earlier one
+//! established (the caller, `cairn-cluster`, has already verified every block and bounded the
+//! manifest):
+//! * **A piece row is never relabelled.** A block already kept as a piece of one unit stays
+//!   that unit's when another unit (an honest stripe holding the same bytes, or a liar's)
+//!   sends it again; it is only dropped with that unit.
+//! * **A block's stripe is never re-pointed.** `STRIPE_OF[d] → stripe` is written only for a
+//!   data block `d` held here as a piece of that stripe (the `Put` carried it, now or earlier),
+//!   and only when `d` has no stripe yet. The other data blocks a manifest lists get a weaker
+//!   *hint* (so that a reader can find the stripe of a block whose holder is gone from the
+//!   holders of its other shards), written only when `d` has neither a stripe nor a hint, and
+//!   ranked below a held stripe. [`Store::stripe_of`] answers the held stripe first, then the
+//!   hint; either changes only when its stripe is dropped here ([`Store::drop_unit`]). A lying
+//!   manifest can therefore not move a block that is mapped here already; what stays open is a
+//!   liar who names a block before its honest stripe reaches this node — closed by cluster
+//!   membership (who may send `Put` at all), not here.
+//! * **Every unit is accounted to its owner.** A unit is a stripe (its shards and manifest) or
+//!   a whole-replica block. The first peer that stores a piece of a unit here is its *owner*
+//!   (for a write, the node that placed it; for a unit first re-created here by repair, the
+//!   repairing node), recorded with when the unit arrived, when it last grew, and its pieces
+//!   and bytes here. [`Store::units_of`], [`Store::usage_of`] and [`Store::usage_by_owner`] list
+//!   and count them.
+//!
+//! Piece GC (a later step) builds on that accounting: every owner periodically tells the
+//! holders of its units which of them its data still references (a list, or a filter, per
+//! holder); a holder frees the units of that owner that were not named, once they have gone
+//! unnamed for a grace period longer than a write takes (their `last_ms` is older than it), so
+//! a unit still being placed is never freed. Units re-created by repair should then carry the
+//! original owner (the `Put` would name it, and the holder would believe it only from that
+//! owner or a member leading the unit's repair). Units stored before this accounting have no
+//! owner row and are kept.
+
+use std::collections::BTreeMap;
 
 use cairn_dag::{Block, Cid};
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
@@ -15,13 +49,25 @@ use crate::{Store, StoreError};
 const PIECES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pieces");
 /// manifest CID bytes → () for every stripe manifest held here.
 const STRIPES: TableDefinition<&[u8], ()> = TableDefinition::new("stripes");
-/// data block multihash → CID bytes of the manifest of the stripe it belongs to.
+/// data block multihash → CID bytes of the manifest of the stripe it is held here as a piece
+/// of (never re-pointed; see the module docs).
 const STRIPE_OF: TableDefinition<&[u8], &[u8]> = TableDefinition::new("stripe_of");
+/// data block multihash → CID bytes of a manifest held here that lists it (a hint, below
+/// `STRIPE_OF`; never re-pointed).
+const STRIPE_HINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("stripe_hints");
+/// unit key (see `unit_key`) → `first_ms ‖ last_ms ‖ pieces ‖ bytes` (u64 big-endian each)
+/// `‖ owner`.
+const UNITS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("piece_units");
+/// `owner length (u16 big-endian) ‖ owner ‖ unit key` → (): units by owner.
+const OWNED: TableDefinition<&[u8], ()> = TableDefinition::new("piece_units_by_owner");
 
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(PIECES)?;
     txn.open_table(STRIPES)?;
     txn.open_table(STRIPE_OF)?;
+    txn.open_table(STRIPE_HINTS)?;
+    txn.open_table(UNITS)?;
+    txn.open_table(OWNED)?;
     Ok(())
 }
 
@@ -75,6 +121,115 @@ fn parse_piece(v: &[u8]) -> Result<PieceOf, StoreError> {
     }
 }
 
+impl PieceOf {
+    /// The unit this piece belongs to.
+    pub fn unit(&self) -> Unit {
+        match *self {
+            PieceOf::Stripe(m) => Unit::Stripe(m),
+            PieceOf::Replica { cid, .. } => Unit::Block(cid),
+        }
+    }
+}
+
+/// A unit of placement: what is kept, checked, repaired and accounted as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unit {
+    /// A stripe, by its manifest's CID: its data and parity shards and the manifest.
+    Stripe(Cid),
+    /// A block kept as whole replicas.
+    Block(Cid),
+}
+
+fn unit_key(unit: &Unit) -> Vec<u8> {
+    match unit {
+        Unit::Stripe(m) => [&[1u8][..], &m.to_bytes()].concat(),
+        Unit::Block(c) => [&[2u8][..], &c.to_bytes()].concat(),
+    }
+}
+
+fn parse_unit(key: &[u8]) -> Result<Unit, StoreError> {
+    match key {
+        [1, cid @ ..] => Ok(Unit::Stripe(parse_cid(cid)?)),
+        [2, cid @ ..] => Ok(Unit::Block(parse_cid(cid)?)),
+        _ => Err(StoreError::Sink("unreadable unit key".into())),
+    }
+}
+
+/// The prefix of an owner's rows in `OWNED`.
+fn owner_prefix(owner: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let len = u16::try_from(owner.len())
+        .map_err(|_| StoreError::Sink(format!("owner id of {} bytes", owner.len())))?;
+    Ok([&len.to_be_bytes()[..], owner].concat())
+}
+
+/// A unit held here (some or all of its pieces), who placed it and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitRow {
+    /// The unit.
+    pub unit: Unit,
+    /// Its owner: the peer (id bytes) that first stored a piece of it here.
+    pub owner: Vec<u8>,
+    /// When its first piece was stored here (ms since the Unix epoch).
+    pub first_ms: u64,
+    /// When a piece of it was last added here.
+    pub last_ms: u64,
+    /// Its pieces kept here (the manifest of a stripe counts as one).
+    pub pieces: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl UnitRow {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(32 + self.owner.len());
+        for n in [self.first_ms, self.last_ms, self.pieces, self.bytes] {
+            v.extend_from_slice(&n.to_be_bytes());
+        }
+        v.extend_from_slice(&self.owner);
+        v
+    }
+
+    fn decode(unit: Unit, v: &[u8]) -> Result<UnitRow, StoreError> {
+        if v.len() < 32 {
+            return Err(StoreError::Sink("unreadable unit row".into()));
+        }
+        let n = |i: usize| u64::from_be_bytes(v[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        Ok(UnitRow {
+            unit,
+            owner: v[32..].to_vec(),
+            first_ms: n(0),
+            last_ms: n(1),
+            pieces: n(2),
+            bytes: n(3),
+        })
+    }
+}
+
+/// What one owner's units take here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Units.
+    pub units: u64,
+    /// Pieces.
+    pub pieces: u64,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+impl Usage {
+    fn add(&mut self, row: &UnitRow) {
+        self.units += 1;
+        self.pieces += row.pieces;
+        self.bytes += row.bytes;
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A stripe manifest to keep, with the data blocks it lists.
 #[derive(Debug, Clone, Copy)]
 pub struct StripeRecord<'a> {
@@ -86,13 +241,21 @@ pub struct StripeRecord<'a> {
 
 impl Store {
     /// Stores `pieces` (each with what it is a piece of) and, if given, a stripe manifest,
-    /// durably: when this returns they survive a crash. The caller has verified every block
-    /// against its CID.
+    /// durably: when this returns they survive a crash. `owner` (peer id bytes) is the peer
+    /// that sent them; it becomes the owner of each unit it is the first to store here. The
+    /// caller has verified every block against its CID and bounded the manifest.
+    ///
+    /// Nothing established earlier changes (see the module docs): a piece already kept for
+    /// another unit keeps its row; a data block of the stripe gets `STRIPE_OF` only if it is
+    /// held here as a piece of this stripe and has no stripe yet, and otherwise at most a hint
+    /// if it has neither.
     pub fn put_pieces(
         &self,
+        owner: &[u8],
         pieces: &[(Block, PieceOf)],
         stripe: Option<StripeRecord<'_>>,
     ) -> Result<(), StoreError> {
+        let prefix = owner_prefix(owner)?;
         let batch = self.batch();
         for (block, _) in pieces {
             batch.put(block)?;
@@ -102,27 +265,152 @@ impl Store {
         }
         batch.commit_with(|meta| {
             let mut table = meta.txn.open_table(PIECES)?;
+            // unit → (pieces, bytes) newly kept here
+            let mut added: BTreeMap<Unit, (u64, u64)> = BTreeMap::new();
+            let mut keep = |block: &Block, of: &PieceOf| -> Result<(), StoreError> {
+                let key = block.cid.hash().to_bytes();
+                if table.get(key.as_slice())?.is_some() {
+                    return Ok(()); // kept already, for this unit or another: never relabelled
+                }
+                table.insert(key.as_slice(), piece_value(of).as_slice())?;
+                let n = added.entry(of.unit()).or_default();
+                n.0 += 1;
+                n.1 += block.data.len() as u64;
+                Ok(())
+            };
             for (block, of) in pieces {
-                let value = piece_value(of);
-                table.insert(block.cid.hash().to_bytes().as_slice(), value.as_slice())?;
+                keep(block, of)?;
             }
             if let Some(s) = stripe {
-                let manifest = s.manifest.cid.to_bytes();
-                let value = piece_value(&PieceOf::Stripe(s.manifest.cid));
-                table.insert(
-                    s.manifest.cid.hash().to_bytes().as_slice(),
-                    value.as_slice(),
-                )?;
+                let mcid = s.manifest.cid;
+                keep(s.manifest, &PieceOf::Stripe(mcid))?;
+                let manifest = mcid.to_bytes();
                 meta.txn
                     .open_table(STRIPES)?
                     .insert(manifest.as_slice(), ())?;
                 let mut of = meta.txn.open_table(STRIPE_OF)?;
+                let mut hints = meta.txn.open_table(STRIPE_HINTS)?;
+                let mine = piece_value(&PieceOf::Stripe(mcid));
                 for cid in s.data {
-                    of.insert(cid.hash().to_bytes().as_slice(), manifest.as_slice())?;
+                    let mh = cid.hash().to_bytes();
+                    let mh = mh.as_slice();
+                    if of.get(mh)?.is_some() {
+                        continue; // never re-pointed
+                    }
+                    let held_here = table.get(mh)?.is_some_and(|v| v.value() == mine.as_slice());
+                    if held_here {
+                        of.insert(mh, manifest.as_slice())?;
+                        hints.remove(mh)?;
+                    } else if hints.get(mh)?.is_none() {
+                        hints.insert(mh, manifest.as_slice())?;
+                    }
                 }
+            }
+            let now = now_ms();
+            let mut units = meta.txn.open_table(UNITS)?;
+            let mut owned = meta.txn.open_table(OWNED)?;
+            for (unit, (n, bytes)) in added {
+                let key = unit_key(&unit);
+                let row = match units.get(key.as_slice())? {
+                    Some(v) => {
+                        let mut row = UnitRow::decode(unit, v.value())?;
+                        row.last_ms = now;
+                        row.pieces += n;
+                        row.bytes += bytes;
+                        row
+                    }
+                    None => {
+                        owned.insert([&prefix[..], &key].concat().as_slice(), ())?;
+                        UnitRow {
+                            unit,
+                            owner: owner.to_vec(),
+                            first_ms: now,
+                            last_ms: now,
+                            pieces: n,
+                            bytes,
+                        }
+                    }
+                };
+                units.insert(key.as_slice(), row.encode().as_slice())?;
             }
             Ok::<_, StoreError>(())
         })
+    }
+
+    /// Who placed `unit` here, when, and what it takes (`None`: nothing of it is accounted
+    /// here).
+    pub fn unit(&self, unit: &Unit) -> Result<Option<UnitRow>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(UNITS)?;
+        table
+            .get(unit_key(unit).as_slice())?
+            .map(|v| UnitRow::decode(*unit, v.value()))
+            .transpose()
+    }
+
+    /// Up to `limit` units owned by `owner` (peer id bytes), in unit-key order after `after`.
+    pub fn units_of(
+        &self,
+        owner: &[u8],
+        after: Option<&Unit>,
+        limit: usize,
+    ) -> Result<Vec<UnitRow>, StoreError> {
+        let prefix = owner_prefix(owner)?;
+        let txn = self.inner.index.db.begin_read()?;
+        let owned = txn.open_table(OWNED)?;
+        let units = txn.open_table(UNITS)?;
+        let start = [&prefix[..], &after.map(unit_key).unwrap_or_default()].concat();
+        let range = match after {
+            Some(_) => owned.range::<&[u8]>((
+                std::ops::Bound::Excluded(start.as_slice()),
+                std::ops::Bound::Unbounded,
+            ))?,
+            None => owned.range::<&[u8]>(start.as_slice()..)?,
+        };
+        let mut out = Vec::new();
+        for row in range {
+            let (k, _) = row?;
+            let Some(key) = k.value().strip_prefix(prefix.as_slice()) else {
+                break;
+            };
+            if out.len() == limit {
+                break;
+            }
+            let unit = parse_unit(key)?;
+            if let Some(v) = units.get(key)? {
+                out.push(UnitRow::decode(unit, v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// What the units owned by `owner` take here.
+    pub fn usage_of(&self, owner: &[u8]) -> Result<Usage, StoreError> {
+        let mut usage = Usage::default();
+        let mut after = None;
+        loop {
+            let page = self.units_of(owner, after.as_ref(), 1024)?;
+            for row in &page {
+                usage.add(row);
+            }
+            match page.last() {
+                Some(last) if page.len() == 1024 => after = Some(last.unit),
+                _ => return Ok(usage),
+            }
+        }
+    }
+
+    /// What every owner's units take here, by owner.
+    pub fn usage_by_owner(&self) -> Result<BTreeMap<Vec<u8>, Usage>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let units = txn.open_table(UNITS)?;
+        let mut out: BTreeMap<Vec<u8>, Usage> = BTreeMap::new();
+        for row in units.iter()? {
+            let (k, v) = row?;
+            let row = UnitRow::decode(parse_unit(k.value())?, v.value())?;
+            out.entry(row.owner.clone()).or_default().add(&row);
+        }
+        Ok(out)
     }
 
     /// Whether `cid` is kept here as a piece, and as what.
@@ -135,14 +423,18 @@ impl Store {
             .transpose()
     }
 
-    /// The manifest of the stripe that can rebuild data block `cid`, if this node holds it.
+    /// The manifest of the stripe that can rebuild data block `cid`, if this node holds it:
+    /// the stripe the block is held here as a piece of, else one held here that lists it (a
+    /// hint; see the module docs).
     pub fn stripe_of(&self, cid: &Cid) -> Result<Option<Cid>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(STRIPE_OF)?;
-        table
-            .get(cid.hash().to_bytes().as_slice())?
-            .map(|v| parse_cid(v.value()))
-            .transpose()
+        let mh = cid.hash().to_bytes();
+        for table in [STRIPE_OF, STRIPE_HINTS] {
+            if let Some(v) = txn.open_table(table)?.get(mh.as_slice())? {
+                return parse_cid(v.value()).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     /// Up to `limit` stripe manifests held here, in CID-byte order after `after`.
@@ -196,10 +488,10 @@ impl Store {
     }
 
     /// Stops keeping what this node holds of one unit — the pieces among `multihashes` whose
-    /// row names `unit` (a piece last written for another unit is left alone), and for a
-    /// stripe its manifest and the rows saying which stripe rebuilds its data blocks — once
-    /// the unit is whole on its targets elsewhere. GC then removes the blocks unless
-    /// something else needs them. Returns how many pieces were dropped.
+    /// row names `unit` (a piece kept for another unit is left alone), for a stripe its
+    /// manifest and the rows (and hints) saying that this stripe rebuilds its data blocks, and
+    /// the unit's owner row — once the unit is whole on its targets elsewhere. GC then removes
+    /// the blocks unless something else needs them. Returns how many pieces were dropped.
     pub fn drop_unit(&self, unit: &PieceOf, multihashes: &[Vec<u8>]) -> Result<u64, StoreError> {
         self.update(|meta| {
             let mut table = meta.txn.open_table(PIECES)?;
@@ -219,16 +511,28 @@ impl Store {
                 meta.txn
                     .open_table(STRIPES)?
                     .remove(mcid.to_bytes().as_slice())?;
-                let mut of = meta.txn.open_table(STRIPE_OF)?;
                 let manifest = mcid.to_bytes();
-                for mh in multihashes {
-                    let points_here = of
-                        .get(mh.as_slice())?
-                        .is_some_and(|v| v.value() == manifest.as_slice());
-                    if points_here {
-                        of.remove(mh.as_slice())?;
+                for def in [STRIPE_OF, STRIPE_HINTS] {
+                    let mut of = meta.txn.open_table(def)?;
+                    for mh in multihashes {
+                        let points_here = of
+                            .get(mh.as_slice())?
+                            .is_some_and(|v| v.value() == manifest.as_slice());
+                        if points_here {
+                            of.remove(mh.as_slice())?;
+                        }
                     }
                 }
+            }
+            let key = unit_key(&unit.unit());
+            let mut units = meta.txn.open_table(UNITS)?;
+            let owner = units
+                .remove(key.as_slice())?
+                .map(|v| UnitRow::decode(unit.unit(), v.value()).map(|r| r.owner))
+                .transpose()?;
+            if let Some(owner) = owner {
+                let mut owned = meta.txn.open_table(OWNED)?;
+                owned.remove([&owner_prefix(&owner)?[..], &key].concat().as_slice())?;
             }
             Ok::<_, StoreError>(dropped)
         })
@@ -274,6 +578,7 @@ mod tests {
             let store = Store::open(dir.path()).unwrap();
             store
                 .put_pieces(
+                    b"peer-a",
                     &[
                         (a.clone(), PieceOf::Stripe(manifest.cid)),
                         (parity.clone(), PieceOf::Stripe(manifest.cid)),
@@ -286,10 +591,10 @@ mod tests {
                 .unwrap();
             let replica = |cid, copies| PieceOf::Replica { cid, copies };
             store
-                .put_pieces(&[(b.clone(), replica(b.cid, None))], None)
+                .put_pieces(b"peer-b", &[(b.clone(), replica(b.cid, None))], None)
                 .unwrap();
             store
-                .put_pieces(&[(c.clone(), replica(c.cid, Some(5)))], None)
+                .put_pieces(b"peer-b", &[(c.clone(), replica(c.cid, Some(5)))], None)
                 .unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
@@ -341,5 +646,151 @@ mod tests {
         assert!(store.stripes_page(None, 10).unwrap().is_empty());
         assert_eq!(store.stripe_of(&b.cid).unwrap(), None);
         assert!(store.has(&a.cid).unwrap() && store.has(&b.cid).unwrap());
+    }
+
+    fn manifest_block(tag: u8) -> Block {
+        let bytes = serde_ipld_dagcbor::to_vec(&vec![tag, 2]).unwrap();
+        Block::new(CidVersion::V1, cairn_dag::DAG_CBOR, bytes).unwrap()
+    }
+
+    #[test]
+    fn a_lying_manifest_cannot_repoint_an_honest_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b, parity, junk) = (raw(b"a"), raw(b"b"), raw(b"p"), raw(b"junk"));
+        let (honest, lying) = (manifest_block(1), manifest_block(2));
+        // The honest stripe: this node keeps `a` (data) and a parity shard; `b` is elsewhere.
+        store
+            .put_pieces(
+                b"peer-a",
+                &[(a.clone(), PieceOf::Stripe(honest.cid))],
+                Some(StripeRecord {
+                    manifest: &honest,
+                    data: &[a.cid, b.cid],
+                }),
+            )
+            .unwrap();
+        store
+            .put_pieces(
+                b"peer-a",
+                &[(parity.clone(), PieceOf::Stripe(honest.cid))],
+                Some(StripeRecord {
+                    manifest: &honest,
+                    data: &[a.cid, b.cid],
+                }),
+            )
+            .unwrap();
+        assert_eq!(store.stripe_of(&a.cid).unwrap(), Some(honest.cid));
+        assert_eq!(store.stripe_of(&b.cid).unwrap(), Some(honest.cid));
+        // A lying manifest listing both honest blocks, sent with a junk piece only.
+        store
+            .put_pieces(
+                b"liar",
+                &[(junk.clone(), PieceOf::Stripe(lying.cid))],
+                Some(StripeRecord {
+                    manifest: &lying,
+                    data: &[a.cid, b.cid, junk.cid],
+                }),
+            )
+            .unwrap();
+        assert_eq!(store.stripe_of(&a.cid).unwrap(), Some(honest.cid));
+        assert_eq!(store.stripe_of(&b.cid).unwrap(), Some(honest.cid));
+        // Even sending the honest block's own bytes does not move it (nor relabel its piece).
+        store
+            .put_pieces(
+                b"liar",
+                &[(a.clone(), PieceOf::Stripe(lying.cid))],
+                Some(StripeRecord {
+                    manifest: &lying,
+                    data: &[a.cid, junk.cid],
+                }),
+            )
+            .unwrap();
+        assert_eq!(store.stripe_of(&a.cid).unwrap(), Some(honest.cid));
+        assert_eq!(
+            store.piece(&a.cid).unwrap(),
+            Some(PieceOf::Stripe(honest.cid))
+        );
+        // What the liar did store is its own unit, accounted to it.
+        let liar = store.units_of(b"liar", None, 10).unwrap();
+        assert_eq!(liar.len(), 1);
+        assert_eq!(liar[0].unit, Unit::Stripe(lying.cid));
+        assert_eq!(
+            store
+                .unit(&Unit::Stripe(honest.cid))
+                .unwrap()
+                .unwrap()
+                .owner,
+            b"peer-a"
+        );
+    }
+
+    #[test]
+    fn units_are_accounted_to_the_peer_that_placed_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b, p) = (raw(b"aaaa"), raw(b"bb"), raw(b"parity"));
+        let m = manifest_block(7);
+        let stripe = Some(StripeRecord {
+            manifest: &m,
+            data: &[a.cid, b.cid],
+        });
+        let shard = |blk: &Block| (blk.clone(), PieceOf::Stripe(m.cid));
+        store.put_pieces(b"writer", &[shard(&a)], stripe).unwrap();
+        // The same piece again (a retry) adds nothing; another shard adds to the unit, and a
+        // second sender (a repairing node) does not take it over.
+        store.put_pieces(b"writer", &[shard(&a)], stripe).unwrap();
+        store.put_pieces(b"repairer", &[shard(&p)], stripe).unwrap();
+        let c = raw(b"replicated");
+        let replica = PieceOf::Replica {
+            cid: c.cid,
+            copies: Some(2),
+        };
+        store
+            .put_pieces(b"other", &[(c.clone(), replica)], None)
+            .unwrap();
+
+        let row = store.unit(&Unit::Stripe(m.cid)).unwrap().unwrap();
+        assert_eq!(row.owner, b"writer");
+        assert_eq!(row.pieces, 3, "a, the parity shard and the manifest");
+        assert_eq!(row.bytes, (4 + 6 + m.data.len()) as u64);
+        assert!(row.first_ms > 0 && row.last_ms >= row.first_ms);
+        let writer = store.units_of(b"writer", None, 10).unwrap();
+        assert_eq!(writer, vec![row.clone()]);
+        assert!(
+            store
+                .units_of(b"writer", Some(&row.unit), 10)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(store.units_of(b"repairer", None, 10).unwrap().is_empty());
+        assert!(
+            store.units_of(b"write", None, 10).unwrap().is_empty(),
+            "prefixes do not match"
+        );
+        assert_eq!(
+            store.usage_of(b"writer").unwrap(),
+            Usage {
+                units: 1,
+                pieces: 3,
+                bytes: row.bytes
+            }
+        );
+        assert_eq!(store.usage_of(b"other").unwrap().bytes, 10);
+        let all = store.usage_by_owner().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[&b"other".to_vec()].units, 1);
+
+        // Dropping a unit ends its accounting.
+        let mh = |blk: &Block| blk.cid.hash().to_bytes();
+        store
+            .drop_unit(&PieceOf::Stripe(m.cid), &[mh(&a), mh(&b), mh(&p)])
+            .unwrap();
+        assert_eq!(store.unit(&Unit::Stripe(m.cid)).unwrap(), None);
+        assert_eq!(store.usage_of(b"writer").unwrap(), Usage::default());
+        assert_eq!(store.stripe_of(&a.cid).unwrap(), None);
+        assert_eq!(store.stripe_of(&b.cid).unwrap(), None, "the hint went too");
+        store.drop_unit(&replica, &[mh(&c)]).unwrap();
+        assert!(store.usage_by_owner().unwrap().is_empty());
     }
 }

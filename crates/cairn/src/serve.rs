@@ -955,9 +955,9 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
                 .is_some()
     }
 
-    fn piece_request(&self, _peer: cairn_net::libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
+    fn piece_request(&self, peer: cairn_net::libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
         match self.node.cluster() {
-            Some(cluster) => cluster.handle(&request),
+            Some(cluster) => cluster.handle(&peer.to_bytes(), &request),
             None => Vec::new(),
         }
     }
