@@ -14,7 +14,7 @@
 //! The bucket's record (ACL, policy, versioning, sealed key) comes from the signed version
 //! ([`crate::roots::VersionRecord::settings`], whose digest the head carries), and a change
 //! of it alone is a new head. A head without it is not mirrored (the unsigned record a peer
-//! may send along, [`SharedBucket`]'s `bucket`, is never used). A bucket its owner deletes
+//! may send along, `SharedBucket`'s `bucket`, is never used). A bucket its owner deletes
 //! ends with a tombstone head: mirrors drop it and pass the tombstone on; older heads no
 //! longer bring it back.
 //!
@@ -249,7 +249,7 @@ impl Node {
         Ok(())
     }
 
-    /// Keeps one encoded [`SharedBucket`] pushed by its owner (a record of the bucket's
+    /// Keeps one encoded `SharedBucket` pushed by its owner (a record of the bucket's
     /// replica set) when it verifies, is accepted and is newer than the one held. A head not
     /// accepted (another key's, a sequence jump, the table full) is an error for the pusher.
     pub fn hold_heads(&self, key: &str, bytes: &[u8]) -> Result<(), NodeError> {

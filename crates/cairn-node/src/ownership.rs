@@ -39,6 +39,10 @@
 //! * Trust on first use: the first head of a bucket this node has never seen is taken from any
 //!   member of the cluster (its `seq` at most [`MAX_SEQ_STEP`]). Who is a member is gated by the
 //!   cluster secret (`cairn-net`), so a member that signs a bucket name first pins it.
+//! * A bucket name stays bound to its owner after the owner deletes the bucket (the held
+//!   tombstone pins it): a bucket of that name another node makes is not followed by nodes
+//!   that pinned the first owner (in a cluster, its heads are refused by those replicas)
+//!   unless it comes with a takeover.
 //! * A hand-over signed by a previous owner is accepted only by nodes that pinned that owner;
 //!   a node that missed the step (it still pins an owner from before) ignores the bucket's
 //!   heads until a certificate it accepts comes (an admin one names any `from`).
