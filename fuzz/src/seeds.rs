@@ -148,6 +148,7 @@ pub fn signed_head(seq: u64) -> SignedHead {
         taken_from: None,
         settings: Some(ByteBuf::from(vec![7u8; 32])),
         deleted: false,
+        takeover: None,
     };
     SignedHead::sign(payload, &Identity::from_seed([9; 32])).expect("signs")
 }

@@ -4,30 +4,56 @@
 //! layer): those of its own buckets and those it holds for others. In a cluster an owner also
 //! pushes each new head to the bucket's replica set before acknowledging the write
 //! ([`crate::replicate`]), which keeps it as a record (`head/BUCKET`). Received heads are
-//! verified and held ([`Node::hold_heads`]); [`Node::mirror_held`] then makes each held bucket
-//! a read-only mirror of its newest head — bucket record and object rows pointing at the
-//! owner's DAGs, whose blocks come from the cluster or Bitswap when read. So S3 GET/HEAD/LIST,
-//! the gateway and `cairn cat` on any node serve every bucket, including those of a dead
-//! owner (heads are re-shared, so a node that joins later learns them too).
+//! verified, judged ([`crate::ownership::judge`]) and held ([`Node::hold_heads`]);
+//! [`Node::mirror_held`] then makes each held bucket a read-only mirror of its newest head —
+//! bucket record and object rows pointing at the owner's DAGs, whose blocks come from the
+//! cluster or Bitswap when read. So S3 GET/HEAD/LIST, the gateway and `cairn cat` on any node
+//! serve every bucket, including those of a dead owner (heads are re-shared, so a node that
+//! joins later learns them too).
 //!
 //! The bucket's record (ACL, policy, versioning, sealed key) comes from the signed version
-//! ([`crate::roots::VersionRecord::settings`]), and a change of it alone is a new head. A
-//! bucket its owner deletes ends with a tombstone head: mirrors drop it and pass the
-//! tombstone on; older heads no longer bring it back.
+//! ([`crate::roots::VersionRecord::settings`], whose digest the head carries), and a change
+//! of it alone is a new head. A head without it is not mirrored (the unsigned record a peer
+//! may send along, `SharedBucket`'s `bucket`, is never used). A bucket its owner deletes
+//! ends with a tombstone head: mirrors drop it and pass the tombstone on; older heads no
+//! longer bring it back.
 //!
 //! A mirror is read-only (S3 writes answer `ServiceUnavailable`). [`Node::promote`] takes a
-//! mirrored bucket over: the node gathers the newest head from its peers, becomes the owner
-//! and signs its next heads with `taken_from` naming the previous owner and a sequence that
-//! continues the previous one. A previous owner that comes back and sees such a head steps
-//! down to a mirror. A name that is also a local bucket otherwise stays local (first owner
-//! wins). Trust: any valid signature from a connected peer — a cluster gates who connects
-//! with its pre-shared key or allow-list.
+//! mirrored bucket over: the node gathers the newest head from its peers, and with a takeover
+//! certificate signed by the cluster admin key ([`crate::ownership::Takeover`]) becomes the
+//! owner; its heads carry the certificate, and a sequence that continues the previous one. A
+//! previous owner can also hand a bucket over itself ([`Node::hand_over`], then
+//! [`Node::take_over`] on the successor). A previous owner that comes back and sees a
+//! certified head newer than its own steps down to a mirror.
+//!
+//! Trust: a head counts only when [`crate::ownership::judge`] accepts it — signed by the
+//! bucket's pinned owner (trust on first use for a bucket never seen), or by another key with
+//! a takeover certificate this node accepts; its sequence number moves by a bounded step. The
+//! rules and their limits are in [`crate::ownership`].
+//!
+//! Robustness and bounds: each held head is mirrored on its own — one that fails (its version
+//! record cannot be fetched, it names another version, it has no settings) is logged, reported
+//! in [`Followed::skipped`] and tried again next run, and never stops the others (nor
+//! [`Node::promote`]). At most [`MAX_HELD_HEADS`] heads are held: when the table is full, a
+//! head of a bucket not held yet is refused (heads of held buckets still pass). What
+//! [`Node::shared_heads`] encodes stays below [`MAX_SHARED_BYTES`] (the heads protocol answers
+//! at most 16 MiB): its own buckets first, then held heads, until the budget is spent.
 
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 use crate::objects::{BucketRecord, decode, encode};
+use crate::ownership::{Ignored, Known, Takeover, Verdict, judge};
 use crate::roots::{ObjectRecord, SignedHead, VersionRecord};
 use crate::{Node, NodeError};
+
+/// At most this many bucket heads are held for other nodes (the records table).
+pub const MAX_HELD_HEADS: u64 = 10_000;
+
+/// At most this many bytes of heads are shared in one answer (the heads protocol's answers are
+/// limited to 16 MiB).
+pub const MAX_SHARED_BYTES: usize = 12 << 20;
+const _: () = assert!(MAX_SHARED_BYTES < 16 << 20);
 
 /// Where a mirrored bucket comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,15 +64,53 @@ pub struct Mirror {
     pub seq: u64,
 }
 
-/// One shared bucket: its signed head and its record (ACL, owner, versioning) — mirrors take
-/// the record from the signed version ([`VersionRecord::settings`]) and use this one only
-/// for heads from before it was there. A tombstone head (the owner deleted the bucket) comes
-/// without one.
+/// One shared bucket: its signed head, and (from the owner) its record. Mirrors take the record
+/// from the signed version ([`VersionRecord::settings`]) only: this one is not covered by the
+/// signature and is never used here (older nodes read it for heads from before the settings
+/// were signed). A tombstone head (the owner deleted the bucket) comes without one.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SharedBucket {
     #[serde(with = "serde_bytes")]
     pub(crate) head: Vec<u8>,
     pub(crate) bucket: Option<BucketRecord>,
+}
+
+/// A head held for a bucket (the record `head/BUCKET`): the newest accepted, and the owner it
+/// pinned. Records written before owners were pinned have none: their head's signer is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct HeldHead {
+    #[serde(with = "serde_bytes")]
+    head: Vec<u8>,
+    /// Kept by older versions; never used.
+    #[serde(default)]
+    bucket: Option<BucketRecord>,
+    /// The pinned owner's public key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<ByteBuf>,
+    /// The `seq` of the takeover certificate that pinned it (0: none).
+    #[serde(default)]
+    epoch: u64,
+}
+
+impl HeldHead {
+    fn decode(bytes: &[u8]) -> Result<(HeldHead, SignedHead), NodeError> {
+        let held: HeldHead = decode(bytes)?;
+        let head: SignedHead = decode(&held.head)?;
+        Ok((held, head))
+    }
+
+    /// What the record says of its bucket.
+    fn known(&self, head: &SignedHead) -> Known {
+        let owner = self
+            .owner
+            .as_ref()
+            .map_or(head.public_key.as_slice(), |o| o.as_slice());
+        Known {
+            owner: owner.try_into().unwrap_or([0; 32]),
+            seq: head.payload.seq,
+            epoch: self.epoch,
+        }
+    }
 }
 
 /// What one run of following did.
@@ -56,6 +120,19 @@ pub struct Followed {
     pub updated: Vec<String>,
     /// Objects written into mirrors.
     pub objects: usize,
+    /// Held heads that could not be mirrored this run, and why (tried again next run).
+    pub skipped: Vec<(String, String)>,
+}
+
+/// What became of one received head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holding {
+    /// Held (it is the bucket's newest now).
+    Kept,
+    /// Not held: [`crate::ownership::judge`] ignores it.
+    Ignored(Ignored),
+    /// Not held: [`MAX_HELD_HEADS`] heads are held already and this bucket is not one of them.
+    Full,
 }
 
 /// The record key under which a bucket's head is kept on its replica set.
@@ -63,17 +140,56 @@ pub fn head_key(bucket: &str) -> String {
     format!("head/{bucket}")
 }
 
+/// What this node holds about `bucket`, read in `txn`: its own bucket (pinned to `me`, the
+/// sequence its newest root's), else the held head's record, else the mirror's; `None` when
+/// it has never seen it.
+fn known_in(
+    txn: &cairn_store::MetaTxn<'_>,
+    bucket: &str,
+    me: &[u8; 32],
+) -> Result<Option<Known>, NodeError> {
+    let local = match txn.bucket(bucket)? {
+        Some(bytes) => Some(decode::<BucketRecord>(&bytes)?),
+        None => None,
+    };
+    if let Some(local) = &local
+        && local.mirror.is_none()
+    {
+        let ours = txn.latest_root(bucket)?.map_or(0, |r| r.seq);
+        let floor = local.taken_over.as_ref().map_or(0, |t| t.seq);
+        return Ok(Some(Known {
+            owner: *me,
+            seq: ours.max(floor),
+            epoch: local.takeover.as_ref().map_or(0, |t| t.seq),
+        }));
+    }
+    if let Some(bytes) = txn.record(&head_key(bucket))? {
+        let (held, head) = HeldHead::decode(&bytes)?;
+        return Ok(Some(held.known(&head)));
+    }
+    Ok(local.and_then(|l| l.mirror).map(|m| Known {
+        owner: unhex(&m.owner_key).try_into().unwrap_or([0; 32]),
+        seq: m.seq,
+        epoch: 0,
+    }))
+}
+
 impl Node {
     /// The heads this node knows, encoded for peers: its own buckets' and those it holds for
-    /// others (so a node that joins after an owner died still learns its buckets).
+    /// others (so a node that joins after an owner died still learns its buckets) — at most
+    /// [`MAX_SHARED_BYTES`] of them.
     pub fn shared_heads(&self) -> Result<Vec<u8>, NodeError> {
-        let mut out = Vec::new();
+        self.shared_heads_within(MAX_SHARED_BYTES)
+    }
+
+    fn shared_heads_within(&self, budget: usize) -> Result<Vec<u8>, NodeError> {
+        let mut items = Vec::new();
         for (name, bucket) in self.buckets()? {
             if bucket.mirror.is_some() {
                 continue;
             }
             if let Some(row) = self.store().latest_root(&name)? {
-                out.push(SharedBucket {
+                items.push(SharedBucket {
                     head: row.head,
                     bucket: Some(bucket),
                 });
@@ -81,99 +197,125 @@ impl Node {
         }
         for (key, bytes) in self.store().records()? {
             if key.starts_with("head/") {
-                out.push(decode(&bytes)?);
+                let held: HeldHead = decode(&bytes)?;
+                items.push(SharedBucket {
+                    head: held.head,
+                    bucket: None,
+                });
             }
+        }
+        // A dag-cbor list is its header (at most 9 bytes) and its items.
+        let (mut out, mut used, mut left_out) = (Vec::new(), 9, 0);
+        for item in items {
+            let size = encode(&item)?.len();
+            if used + size > budget {
+                left_out += 1;
+                continue;
+            }
+            used += size;
+            out.push(item);
+        }
+        if left_out > 0 {
+            tracing::warn!(
+                left_out,
+                "bucket heads left out of the shared answer (over {budget} bytes)"
+            );
         }
         encode(&out)
     }
 
-    /// Holds every head of `shared` (another node's [`Node::shared_heads`]) newer than the one
-    /// held for its bucket, then mirrors what changed. Bad signatures are refused.
+    /// Holds every head of `shared` (another node's [`Node::shared_heads`]) that is accepted
+    /// and newer than the one held for its bucket, then mirrors what changed. Bad signatures
+    /// are refused.
     pub fn follow_heads(&self, shared: &[u8]) -> Result<Followed, NodeError> {
         self.hold_shared(shared)?;
         self.mirror_held()
     }
 
-    /// Holds every head of `shared` newer than the one held for its bucket (mirrored by the
-    /// next [`Node::mirror_held`]). Bad signatures are refused.
+    /// Holds every head of `shared` that is accepted and newer than the one held for its
+    /// bucket (mirrored by the next [`Node::mirror_held`]). A bad signature fails the whole
+    /// answer; a head not accepted is logged and skipped.
     pub fn hold_shared(&self, shared: &[u8]) -> Result<(), NodeError> {
         for (item, head) in verified_shared(shared)? {
-            self.hold_head(item, &head)?;
+            let bucket = &head.payload.bucket;
+            match self.hold_head(&item.head, &head, MAX_HELD_HEADS)? {
+                Holding::Kept | Holding::Ignored(Ignored::Stale | Ignored::OwnHead) => {}
+                Holding::Ignored(why) => tracing::debug!(bucket, "bucket head ignored: {why}"),
+                Holding::Full => {
+                    tracing::warn!(bucket, "bucket head refused: the held heads table is full")
+                }
+            }
         }
         Ok(())
     }
 
-    /// Keeps one encoded [`SharedBucket`] pushed by its owner (a record of the bucket's
-    /// replica set) when it verifies and is newer than the one held.
+    /// Keeps one encoded `SharedBucket` pushed by its owner (a record of the bucket's
+    /// replica set) when it verifies, is accepted and is newer than the one held. A head not
+    /// accepted (another key's, a sequence jump, the table full) is an error for the pusher.
     pub fn hold_heads(&self, key: &str, bytes: &[u8]) -> Result<(), NodeError> {
         let (item, head) = verified_record(key, bytes)?;
-        self.hold_head(item, &head)
+        match self.hold_head(&item.head, &head, MAX_HELD_HEADS)? {
+            Holding::Kept | Holding::Ignored(Ignored::Stale | Ignored::OwnHead) => Ok(()),
+            Holding::Ignored(why) => Err(NodeError::Unsupported(format!(
+                "head of bucket {:?} refused: {why}",
+                head.payload.bucket
+            ))),
+            Holding::Full => Err(NodeError::Unavailable(format!(
+                "head of bucket {:?} refused: {MAX_HELD_HEADS} heads are held already",
+                head.payload.bucket
+            ))),
+        }
     }
 
-    /// Keeps `item`, whose head (already verified) is `head`, when it is newer than the one
-    /// held. Only verified heads are ever kept, so held ones are read back without verifying.
-    fn hold_head(&self, item: SharedBucket, head: &SignedHead) -> Result<(), NodeError> {
+    /// Keeps `head` (verified; `bytes` its encoding) as its bucket's held head when
+    /// [`judge`] accepts it against what this node holds, and the table has room (at most
+    /// `cap` records) or already holds the bucket. Only accepted heads are ever kept, so held
+    /// ones are read back without verifying.
+    fn hold_head(&self, bytes: &[u8], head: &SignedHead, cap: u64) -> Result<Holding, NodeError> {
         let name = &head.payload.bucket;
-        if !crate::objects::valid_bucket_name(name)
-            || head.public_key.as_slice() == self.identity()?.public_key()
-        {
-            return Ok(()); // not a bucket, or our own
-        }
+        let me = self.identity()?.public_key();
+        let admin = self.cluster_admin();
         let key = head_key(name);
-        let bytes = encode(&item)?;
         self.store().update(|txn| {
-            if let Some(held) = txn.record(&key)?
-                && held_head(&held)?.1.payload.seq >= head.payload.seq
-            {
-                return Ok(());
+            let known = known_in(txn, name, &me)?;
+            let pin = match judge(known.as_ref(), head, &me, admin.as_ref()) {
+                Verdict::Accept(pin) => pin,
+                Verdict::Ignore(why) => return Ok(Holding::Ignored(why)),
+            };
+            if txn.record(&key)?.is_none() && txn.record_count()? >= cap {
+                return Ok(Holding::Full);
             }
-            txn.put_record(&key, &bytes)?;
-            Ok::<_, NodeError>(())
+            let held = HeldHead {
+                head: bytes.to_vec(),
+                bucket: None,
+                owner: Some(ByteBuf::from(pin.owner.to_vec())),
+                epoch: pin.epoch,
+            };
+            txn.put_record(&key, &encode(&held)?)?;
+            Ok::<_, NodeError>(Holding::Kept)
         })
     }
 
-    /// Mirrors every held head newer than the local mirror of its bucket.
+    /// Mirrors every held head newer than the local mirror of its bucket. One that cannot be
+    /// mirrored is logged and reported in [`Followed::skipped`]; the others go on.
     pub fn mirror_held(&self) -> Result<Followed, NodeError> {
         let mut done = Followed::default();
         let me = self.identity()?.public_key();
         for (key, bytes) in self.store().records()? {
-            if !key.starts_with("head/") {
+            let Some(name) = key.strip_prefix("head/") else {
                 continue;
+            };
+            match self.mirror_one(&bytes, &me) {
+                Ok(None) => {}
+                Ok(Some(objects)) => {
+                    done.objects += objects;
+                    done.updated.push(name.to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(bucket = name, "held head not mirrored: {e}");
+                    done.skipped.push((name.to_owned(), e.to_string()));
+                }
             }
-            let (item, head) = held_head(&bytes)?;
-            if head.public_key.as_slice() == me {
-                continue; // our own tombstone, kept to be shared
-            }
-            let name = head.payload.bucket.clone();
-            match self.bucket(&name) {
-                Ok(local) => match &local.mirror {
-                    Some(m) if m.seq >= head.payload.seq => continue,
-                    Some(_) => {}
-                    None => {
-                        // Ours — unless another node took it over from us meanwhile.
-                        let ours = self.store().latest_root(&name)?.map_or(0, |r| r.seq);
-                        let from_us =
-                            head.payload.taken_from.as_ref().map(|k| k.as_slice()) == Some(&me[..]);
-                        if !(from_us && head.payload.seq > ours) {
-                            continue;
-                        }
-                        tracing::warn!(
-                            bucket = name,
-                            seq = head.payload.seq,
-                            "bucket was taken over by another node; serving it read-only"
-                        );
-                    }
-                },
-                Err(NodeError::NoSuchBucket(_)) if head.payload.deleted => continue,
-                Err(NodeError::NoSuchBucket(_)) => {}
-                Err(e) => return Err(e),
-            }
-            if head.payload.deleted {
-                self.drop_mirror(&name, head.payload.seq)?;
-            } else {
-                done.objects += self.mirror(&head, item.bucket)?;
-            }
-            done.updated.push(name);
         }
         if !done.updated.is_empty() {
             self.commit_roots()?;
@@ -181,29 +323,108 @@ impl Node {
         Ok(done)
     }
 
-    /// Takes over `bucket`, a mirror of a node that is gone: gathers the newest head the
-    /// cluster holds, mirrors it, and makes this node the owner, its next head continuing
-    /// the previous owner's sequence. Refused while the owner is connected (unless `force`)
-    /// and for a bucket that is already this node's. Returns the new head's sequence.
-    pub fn promote(&self, bucket: &str, force: bool) -> Result<u64, NodeError> {
-        if let Some(cluster) = self.cluster() {
-            for bytes in cluster.gather_records_blocking(&head_key(bucket)) {
-                let held = decode::<SharedBucket>(&bytes).and_then(|item| {
-                    let head = SignedHead::verify(&item.head, None)?;
-                    self.hold_head(item, &head)
-                });
-                if let Err(e) = held {
-                    tracing::debug!(bucket, "a gathered head was refused: {e}");
+    /// Mirrors one held head record when it is newer than the local mirror; the objects
+    /// written, or `None` when there was nothing to do.
+    fn mirror_one(&self, bytes: &[u8], me: &[u8; 32]) -> Result<Option<usize>, NodeError> {
+        let (held, head) = HeldHead::decode(bytes)?;
+        if head.public_key.as_slice() == me {
+            return Ok(None); // our own tombstone, kept to be shared
+        }
+        let name = head.payload.bucket.clone();
+        let seq = head.payload.seq;
+        // The held head was accepted for the owner the record pins; a record from before
+        // owners were pinned (none kept) is judged again against the local mirror.
+        let recheck = match self.bucket(&name) {
+            Ok(local) => match &local.mirror {
+                Some(m) if m.seq >= seq => return Ok(None),
+                Some(m) if held.owner.is_none() && unhex(&m.owner_key) != head.public_key[..] => {
+                    Some(Known {
+                        owner: unhex(&m.owner_key).try_into().unwrap_or([0; 32]),
+                        seq: m.seq,
+                        epoch: 0,
+                    })
                 }
+                Some(_) => None,
+                // Ours: a head of another key counts only with a takeover we accept (held
+                // before this node made or took the bucket, it may have none).
+                None => Some(Known {
+                    owner: *me,
+                    seq: self
+                        .store()
+                        .latest_root(&name)?
+                        .map_or(0, |r| r.seq)
+                        .max(local.taken_over.as_ref().map_or(0, |t| t.seq)),
+                    epoch: local.takeover.as_ref().map_or(0, |t| t.seq),
+                }),
+            },
+            Err(NodeError::NoSuchBucket(_)) if head.payload.deleted => return Ok(None),
+            Err(NodeError::NoSuchBucket(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if let Some(known) = recheck {
+            let admin = self.cluster_admin();
+            if let Verdict::Ignore(why) = judge(Some(&known), &head, me, admin.as_ref()) {
+                tracing::debug!(bucket = name, seq, "held head not acted on: {why}");
+                return Ok(None);
+            }
+            if known.owner == *me {
+                tracing::warn!(
+                    bucket = name,
+                    seq,
+                    "bucket was taken over by another node (certified); serving it read-only"
+                );
+            }
+        } else if held.known(&head).owner[..] != head.public_key[..] {
+            return Err(NodeError::Unsupported(format!(
+                "held head of {name:?} is not signed by the owner its record pins"
+            )));
+        }
+        if head.payload.deleted {
+            self.drop_mirror(&name, seq)?;
+            Ok(Some(0))
+        } else {
+            self.mirror(&head).map(Some)
+        }
+    }
+
+    /// Gathers the newest head the cluster holds for `bucket` (each judged like any other).
+    fn gather_heads(&self, bucket: &str) {
+        let Some(cluster) = self.cluster() else {
+            return;
+        };
+        for bytes in cluster.gather_records_blocking(&head_key(bucket)) {
+            let held = decode::<SharedBucket>(&bytes).and_then(|item| {
+                let head = SignedHead::verify(&item.head, None)?;
+                if head.payload.bucket != bucket {
+                    return Err(NodeError::Unsupported("a head of another bucket".into()));
+                }
+                self.hold_head(&item.head, &head, MAX_HELD_HEADS)
+            });
+            match held {
+                Ok(Holding::Kept) => {}
+                Ok(other) => tracing::debug!(bucket, "a gathered head was not kept: {other:?}"),
+                Err(e) => tracing::debug!(bucket, "a gathered head was refused: {e}"),
             }
         }
-        self.mirror_held()?;
-        let record = self.bucket(bucket)?;
-        let Some(mirror) = record.mirror.clone() else {
-            return Err(NodeError::Unsupported(format!(
-                "bucket {bucket:?} is already this node's"
-            )));
+    }
+
+    /// Takes over `bucket`, a mirror of a node that is gone: gathers the newest head the
+    /// cluster holds, mirrors it, and makes this node the owner with a takeover certificate
+    /// signed by the cluster admin key (so it needs [`Node::set_cluster_admin`] with the
+    /// secret key), its next head continuing the previous owner's sequence. Refused while the
+    /// owner is connected (unless `force`) and for a bucket that is already this node's.
+    /// Returns the new head's sequence.
+    pub fn promote(&self, bucket: &str, force: bool) -> Result<u64, NodeError> {
+        let Some(admin) = self.cluster_admin_signer() else {
+            return Err(NodeError::Unsupported(
+                "promoting a bucket needs the cluster admin key (its secret half, on the \
+                 operator's node): peers follow a new owner only with a takeover it signed"
+                    .into(),
+            ));
         };
+        self.gather_heads(bucket);
+        self.mirror_held()?;
+        let mirror = self.mirrored(bucket)?;
         if !force
             && let Some(cluster) = self.cluster()
             && cluster.is_up(&peer_id_of(&unhex(&mirror.owner_key)))
@@ -212,14 +433,97 @@ impl Node {
                 "the owner of {bucket:?} is connected; write through it (or force the takeover)"
             )));
         }
+        let from: [u8; 32] = unhex(&mirror.owner_key)
+            .try_into()
+            .map_err(|_| NodeError::Unsupported("the mirror's owner key is not a key".into()))?;
+        let seq = next_seq(mirror.seq)?;
+        let cert = Takeover::sign(bucket, from, self.identity()?.public_key(), seq, &admin);
+        self.become_owner(bucket, mirror, cert)
+    }
+
+    /// The current owner's certificate handing `bucket` (this node's) over to the node whose
+    /// public key is `to`, from the sequence number after this node's newest head; the
+    /// successor takes it with [`Node::take_over`]. This node keeps owning the bucket until it
+    /// sees the successor's first head (then it steps down to a mirror).
+    pub fn hand_over(&self, bucket: &str, to: [u8; 32]) -> Result<Takeover, NodeError> {
+        if self.bucket(bucket)?.mirror.is_some() {
+            return Err(NodeError::Unsupported(format!(
+                "bucket {bucket:?} is another node's: only its owner hands it over"
+            )));
+        }
+        self.commit_roots()?;
+        let seq = self.store().latest_root(bucket)?.map_or(0, |r| r.seq);
+        let me = self.identity()?;
+        Ok(Takeover::sign(
+            bucket,
+            me.public_key(),
+            to,
+            next_seq(seq)?,
+            me,
+        ))
+    }
+
+    /// Takes over `bucket`, a mirror here, with a certificate naming this node (one its owner
+    /// made with [`Node::hand_over`], or one the cluster admin signed). Returns the new head's
+    /// sequence.
+    pub fn take_over(&self, bucket: &str, cert: Takeover) -> Result<u64, NodeError> {
+        self.gather_heads(bucket);
+        self.mirror_held()?;
+        let mirror = self.mirrored(bucket)?;
+        let owner: [u8; 32] = unhex(&mirror.owner_key).try_into().unwrap_or([0; 32]);
+        let me = self.identity()?.public_key();
+        let epoch = match self.store().record(&head_key(bucket))? {
+            Some(bytes) => {
+                let (held, head) = HeldHead::decode(&bytes)?;
+                held.known(&head).epoch
+            }
+            None => 0,
+        };
+        let admin = self.cluster_admin();
+        if let Some(fault) =
+            crate::ownership::takeover_fault(&cert, bucket, &owner, &me, epoch, admin.as_ref())
+        {
+            return Err(NodeError::Unsupported(format!(
+                "the takeover certificate of {bucket:?} is refused: {fault}"
+            )));
+        }
+        self.become_owner(bucket, mirror, cert)
+    }
+
+    /// The mirror `bucket` is here (an error when it is this node's).
+    fn mirrored(&self, bucket: &str) -> Result<Mirror, NodeError> {
+        self.bucket(bucket)?.mirror.ok_or_else(|| {
+            NodeError::Unsupported(format!("bucket {bucket:?} is already this node's"))
+        })
+    }
+
+    /// Makes this node the owner of the mirror `bucket` (of `mirror`) by `cert`: its heads
+    /// carry the certificate and start at its sequence number at the earliest.
+    fn become_owner(&self, bucket: &str, mirror: Mirror, cert: Takeover) -> Result<u64, NodeError> {
+        let floor = mirror.seq.max(cert.seq.saturating_sub(1));
         self.store().update(|txn| {
+            let Some(bytes) = txn.bucket(bucket)? else {
+                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
+            };
+            let record: BucketRecord = decode(&bytes)?;
+            if record.mirror.as_ref() != Some(&mirror) {
+                return Err(NodeError::Unsupported(format!(
+                    "bucket {bucket:?} changed while it was taken over; try again"
+                )));
+            }
             let record = BucketRecord {
                 mirror: None,
-                taken_over: Some(mirror.clone()),
+                taken_over: Some(Mirror {
+                    owner_key: mirror.owner_key.clone(),
+                    seq: floor,
+                }),
+                takeover: Some(cert.clone()),
                 ..record
             };
             txn.put_bucket(bucket, &encode(&record)?)?;
             txn.touch_bucket(bucket)?;
+            // The bucket is this node's now: the previous owner's held head is not shared on.
+            txn.delete_record(&head_key(bucket))?;
             Ok::<_, NodeError>(())
         })?;
         self.commit_roots()?;
@@ -251,36 +555,49 @@ impl Node {
     }
 
     /// Whether a bucket gone from here was this node's: no head of it is held for another
-    /// node (or the one held is this node's own tombstone).
+    /// node (or the one held is pinned to this node: its own tombstone).
     pub(crate) fn is_own_or_unheld(&self, bucket: &str) -> Result<bool, NodeError> {
         Ok(match self.store().record(&head_key(bucket))? {
             None => true,
             Some(bytes) => {
-                held_head(&bytes)?.1.public_key.as_slice() == self.identity()?.public_key()
+                let (held, head) = HeldHead::decode(&bytes)?;
+                held.known(&head).owner == self.identity()?.public_key()
             }
         })
     }
 
-    /// Makes the local mirror of `head.bucket` exactly that version.
-    fn mirror(&self, head: &SignedHead, shared: Option<BucketRecord>) -> Result<usize, NodeError> {
+    /// Makes the local mirror of `head.bucket` exactly that version, whose bucket record comes
+    /// from the signed version record (a head without one is not mirrored).
+    fn mirror(&self, head: &SignedHead) -> Result<usize, NodeError> {
         let bucket = &head.payload.bucket;
+        let Some(digest) = &head.payload.settings else {
+            return Err(NodeError::Unsupported(format!(
+                "head of {bucket:?} does not sign the bucket's record: not mirrored"
+            )));
+        };
         let version: VersionRecord = decode(&self.store().get(&head.payload.record)?)?;
         if version.bucket != *bucket || version.tree != head.payload.tree {
             return Err(NodeError::Unsupported(format!(
                 "head of {bucket:?} names a record of another version"
             )));
         }
-        let mut record = version.settings.clone().or(shared).ok_or_else(|| {
+        let mut record = version.settings.clone().ok_or_else(|| {
             NodeError::Unsupported(format!(
-                "head of {bucket:?} came without the bucket's record"
+                "the version of {bucket:?} came without the bucket's record"
             ))
         })?;
+        if crate::roots::settings_digest(&record)?[..] != digest[..] {
+            return Err(NodeError::Unsupported(format!(
+                "head of {bucket:?} signs another bucket record than its version's"
+            )));
+        }
         let objects = self.index_objects(&version.objects)?;
         record.mirror = Some(Mirror {
             owner_key: hex(&head.public_key),
             seq: head.payload.seq,
         });
         record.taken_over = None;
+        record.takeover = None;
         let wanted: std::collections::BTreeMap<&str, &ObjectRecord> =
             objects.iter().map(|o| (o.key.as_str(), o)).collect();
         let stale: Vec<String> = self
@@ -354,13 +671,6 @@ pub mod received {
     }
 }
 
-/// A held record and its head, decoded (verified when it was kept).
-fn held_head(bytes: &[u8]) -> Result<(SharedBucket, SignedHead), NodeError> {
-    let item: SharedBucket = decode(bytes)?;
-    let head = decode(&item.head)?;
-    Ok((item, head))
-}
-
 /// Records received from cluster peers: bucket heads, verified and held by the node.
 pub(crate) struct HeadRecords(pub(crate) Node);
 
@@ -370,7 +680,13 @@ impl cairn_cluster::RecordSink for HeadRecords {
     }
 
     fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.0.store().record(key).ok().flatten()
+        let bytes = self.0.store().record(key).ok().flatten()?;
+        let held: HeldHead = decode(&bytes).ok()?;
+        encode(&SharedBucket {
+            head: held.head,
+            bucket: None,
+        })
+        .ok()
     }
 }
 
@@ -382,6 +698,13 @@ pub fn peer_id_of(public_key: &[u8]) -> Vec<u8> {
     let mut id = vec![0x00, protobuf.len() as u8];
     id.extend_from_slice(&protobuf);
     id
+}
+
+/// The sequence number after `seq` (an error at [`crate::ownership::MAX_SEQ`]).
+fn next_seq(seq: u64) -> Result<u64, NodeError> {
+    seq.checked_add(1)
+        .filter(|s| *s < crate::ownership::MAX_SEQ)
+        .ok_or_else(|| NodeError::Unsupported("the bucket's sequence numbers ran out".into()))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -399,6 +722,197 @@ pub(crate) fn unhex(s: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Identity;
+    use crate::roots::HeadPayload;
+    use bytes::Bytes;
+    use cairn_dag::{Cid, CidVersion};
+
+    /// Other nodes' stores as the network.
+    struct Peers(Vec<cairn_store::Store>);
+
+    impl cairn_store::RemoteBlocks for Peers {
+        fn fetch(&self, cid: &Cid) -> Option<Bytes> {
+            self.0.iter().find_map(|s| s.get_local(cid).ok())
+        }
+    }
+
+    /// Makes `node` read the blocks it misses from `from`.
+    fn reads_from(node: &Node, from: &[&Node]) {
+        let stores = from.iter().map(|n| n.store().clone()).collect();
+        node.store().set_remote(std::sync::Arc::new(Peers(stores)));
+    }
+
+    fn node() -> (tempfile::TempDir, Node) {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        (dir, node)
+    }
+
+    /// A node whose blocks come from `from` when missing.
+    fn reading(from: &Node) -> (tempfile::TempDir, Node) {
+        let (dir, node) = node();
+        reads_from(&node, &[from]);
+        (dir, node)
+    }
+
+    async fn put(node: &Node, bucket: &str, key: &str, data: &[u8]) -> Cid {
+        let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
+        let staged = node.stage_object(None, body, CidVersion::V0).await.unwrap();
+        node.commit_object(staged, bucket, key, Default::default())
+            .unwrap()
+            .cid
+    }
+
+    fn key_of(node: &Node) -> [u8; 32] {
+        node.identity().unwrap().public_key()
+    }
+
+    fn newest(node: &Node, bucket: &str) -> cairn_store::RootRow {
+        node.store().latest_root(bucket).unwrap().unwrap()
+    }
+
+    /// A head of `bucket` naming `row`'s tree and record, as `signer` would sign it.
+    fn payload(bucket: &str, seq: u64, row: &cairn_store::RootRow) -> HeadPayload {
+        HeadPayload {
+            bucket: bucket.into(),
+            seq,
+            time_ms: 0,
+            tree: row.tree,
+            record: row.record,
+            taken_from: None,
+            settings: None,
+            deleted: false,
+            takeover: None,
+        }
+    }
+
+    /// The record bytes a peer pushes for a head.
+    fn record_of(payload: HeadPayload, signer: &Identity) -> Vec<u8> {
+        let head = SignedHead::sign(payload, signer).unwrap();
+        encode(&SharedBucket {
+            head: head.to_bytes().unwrap(),
+            bucket: None,
+        })
+        .unwrap()
+    }
+
+    /// The review's attack (C2) on the owner's own node: a head signed by another key, naming
+    /// the owner in `taken_from`, with a tombstone, a plain update or `seq = u64::MAX`.
+    #[tokio::test]
+    async fn a_forged_head_neither_drops_nor_takes_the_owners_own_bucket() {
+        let (_d, owner) = node();
+        owner.create_bucket("bkt", "root").unwrap();
+        let k = put(&owner, "bkt", "k", b"mine").await;
+        owner.commit_roots().unwrap();
+        let row = newest(&owner, "bkt");
+        let attacker = Identity::from_seed([9; 32]);
+        for (seq, deleted) in [
+            (row.seq + 1, true),
+            (row.seq + 1, false),
+            (u64::MAX, false),
+            (u64::MAX, true),
+        ] {
+            let mut p = payload("bkt", seq, &row);
+            p.taken_from = Some(serde_bytes::ByteBuf::from(key_of(&owner).to_vec()));
+            p.deleted = deleted;
+            let _ = owner.hold_heads("head/bkt", &record_of(p, &attacker));
+            let _ = owner.mirror_held();
+            let bucket = owner
+                .bucket("bkt")
+                .expect("the owner's bucket is still there");
+            assert!(
+                bucket.mirror.is_none(),
+                "seq {seq} deleted {deleted}: taken"
+            );
+            assert_eq!(owner.object("bkt", "k").unwrap().cid, k);
+        }
+        // and it still writes: its next head continues its own sequence
+        put(&owner, "bkt", "k2", b"more").await;
+        owner.commit_roots().unwrap();
+        assert_eq!(newest(&owner, "bkt").seq, row.seq + 1);
+    }
+
+    /// The same on a mirror: forged heads from another key are ignored, the owner's objects
+    /// are still served, and the owner's next head is still mirrored (not frozen).
+    #[tokio::test]
+    async fn a_forged_head_neither_drops_freezes_nor_takes_a_mirror() {
+        let (_a, owner) = node();
+        owner.create_bucket("bkt", "root").unwrap();
+        let k = put(&owner, "bkt", "k", b"mine").await;
+        owner.commit_roots().unwrap();
+        let (_m, m) = reading(&owner);
+        assert_eq!(
+            m.follow_heads(&owner.shared_heads().unwrap())
+                .unwrap()
+                .updated,
+            ["bkt"]
+        );
+        let row = newest(&owner, "bkt");
+        let attacker = Identity::from_seed([9; 32]);
+        let mut cases = Vec::new();
+        for seq in [row.seq + 1, row.seq + 1000, u64::MAX] {
+            for deleted in [false, true] {
+                for taken in [false, true] {
+                    cases.push((seq, deleted, taken));
+                }
+            }
+        }
+        for (seq, deleted, taken) in cases {
+            let mut p = payload("bkt", seq, &row);
+            p.deleted = deleted;
+            if taken {
+                p.taken_from = Some(serde_bytes::ByteBuf::from(key_of(&owner).to_vec()));
+            }
+            let forged = record_of(p, &attacker);
+            let _ = m.hold_heads("head/bkt", &forged);
+            let _ = m.mirror_held();
+            let _ =
+                m.follow_heads(&encode(&vec![decode::<SharedBucket>(&forged).unwrap()]).unwrap());
+            let mirror = m
+                .bucket("bkt")
+                .expect("the mirror is still there")
+                .mirror
+                .unwrap();
+            assert_eq!(
+                mirror.owner_key,
+                hex(&key_of(&owner)),
+                "{seq} {deleted} {taken}"
+            );
+            assert_eq!(mirror.seq, row.seq);
+            assert_eq!(m.object("bkt", "k").unwrap().cid, k);
+        }
+        // the owner's next head is still mirrored
+        let k2 = put(&owner, "bkt", "k2", b"more").await;
+        owner.commit_roots().unwrap();
+        assert_eq!(
+            m.follow_heads(&owner.shared_heads().unwrap())
+                .unwrap()
+                .updated,
+            ["bkt"]
+        );
+        assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
+    }
+
+    /// M4: a held head whose version record exists nowhere does not stop the mirroring of
+    /// the other buckets.
+    #[tokio::test]
+    async fn a_bad_held_head_does_not_block_the_others() {
+        let (_a, owner) = node();
+        owner.create_bucket("zzz", "root").unwrap();
+        let k = put(&owner, "zzz", "k", b"mine").await;
+        owner.commit_roots().unwrap();
+        let (_m, m) = reading(&owner);
+        // "aaa" sorts first; its record is a CID nobody has
+        let (_z, stranger) = node();
+        stranger.create_bucket("aaa", "root").unwrap();
+        put(&stranger, "aaa", "x", b"x").await;
+        stranger.commit_roots().unwrap();
+        m.hold_shared(&stranger.shared_heads().unwrap()).unwrap();
+        m.hold_shared(&owner.shared_heads().unwrap()).unwrap();
+        let done = m.mirror_held().expect("one bad head fails only itself");
+        assert_eq!(done.updated, ["zzz"]);
+        assert_eq!(m.object("zzz", "k").unwrap().cid, k);
+    }
 
     #[test]
     fn hex_round_trips_and_peer_ids_follow_the_libp2p_spec() {
@@ -408,5 +922,228 @@ mod tests {
         let id = peer_id_of(&key);
         assert_eq!(id.len(), 38);
         assert_eq!(&id[..6], &[0x00, 0x24, 0x08, 0x01, 0x12, 0x20]);
+    }
+
+    const ADMIN: [u8; 32] = [42; 32];
+
+    /// The signed head of `bucket`'s newest root on `node`.
+    fn head_of(node: &Node, bucket: &str) -> SignedHead {
+        decode(&newest(node, bucket).head).unwrap()
+    }
+
+    /// An owner `a` with bucket `bkt` holding `k`, and mirrors of it: `m` (a plain mirror) and
+    /// `p` (the node that takes over); every node knows the cluster admin's public key.
+    async fn cluster() -> (Vec<tempfile::TempDir>, Node, Node, Node) {
+        let (da, a) = node();
+        a.create_bucket("bkt", "root").unwrap();
+        put(&a, "bkt", "k", b"one").await;
+        a.commit_roots().unwrap();
+        let (dm, m) = node();
+        let (dp, p) = node();
+        reads_from(&m, &[&a, &p]);
+        reads_from(&p, &[&a]);
+        for n in [&a, &m, &p] {
+            n.set_cluster_admin(Some(Identity::from_seed(ADMIN).public_key()), None)
+                .unwrap();
+        }
+        for n in [&m, &p] {
+            assert_eq!(
+                n.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+                ["bkt"]
+            );
+        }
+        (vec![da, dm, dp], a, m, p)
+    }
+
+    fn owner_of(node: &Node, bucket: &str) -> Option<String> {
+        node.bucket(bucket).unwrap().mirror.map(|m| m.owner_key)
+    }
+
+    #[tokio::test]
+    async fn an_owner_head_that_jumps_too_far_is_ignored() {
+        let (_d, a, m, _p) = cluster().await;
+        let row = newest(&a, "bkt");
+        let mut jump = head_of(&a, "bkt").payload;
+        jump.seq = row.seq + crate::ownership::MAX_SEQ_STEP + 1;
+        let forged = record_of(jump, a.identity().unwrap());
+        let err = m.hold_heads("head/bkt", &forged).unwrap_err().to_string();
+        assert!(err.contains("jumps"), "{err}");
+        assert!(m.mirror_held().unwrap().updated.is_empty());
+        assert_eq!(m.bucket("bkt").unwrap().mirror.unwrap().seq, row.seq);
+        // within the step it is the owner's to choose
+        let mut step = head_of(&a, "bkt").payload;
+        step.seq = row.seq + crate::ownership::MAX_SEQ_STEP;
+        m.hold_heads("head/bkt", &record_of(step, a.identity().unwrap()))
+            .unwrap();
+        assert_eq!(m.mirror_held().unwrap().updated, ["bkt"]);
+    }
+
+    #[tokio::test]
+    async fn an_admin_certificate_moves_the_bucket_and_everyone_follows() {
+        let (_d, a, m, p) = cluster().await;
+        p.set_cluster_admin(None, Some(Identity::from_seed(ADMIN)))
+            .unwrap();
+        let seq = p.promote("bkt", false).unwrap();
+        assert!(p.bucket("bkt").unwrap().mirror.is_none());
+        let k2 = put(&p, "bkt", "k2", b"two").await;
+        p.commit_roots().unwrap();
+        // the mirror pinned `a`; `p`'s certified heads move it over, and `p`'s next heads
+        // (no certificate needed any more) keep it moving
+        assert_eq!(
+            m.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
+            ["bkt"]
+        );
+        assert_eq!(owner_of(&m, "bkt"), Some(hex(&key_of(&p))));
+        assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
+        assert!(m.bucket("bkt").unwrap().mirror.unwrap().seq > seq);
+        // the old owner steps down when it sees them, and serves the new owner's version
+        reads_from(&a, &[&p]);
+        assert_eq!(
+            a.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
+            ["bkt"]
+        );
+        assert_eq!(owner_of(&a, "bkt"), Some(hex(&key_of(&p))));
+        assert_eq!(a.object("bkt", "k2").unwrap().cid, k2);
+        // and the old owner's own heads no longer move the mirror back
+        let mut old = head_of(&a, "bkt").payload;
+        old.seq = head_of(&p, "bkt").payload.seq + 1;
+        old.takeover = None;
+        let stale = record_of(old, a.identity().unwrap());
+        assert!(m.hold_heads("head/bkt", &stale).is_err());
+        assert_eq!(owner_of(&m, "bkt"), Some(hex(&key_of(&p))));
+    }
+
+    #[tokio::test]
+    async fn the_owner_hands_a_bucket_over() {
+        let (_d, a, m, p) = cluster().await;
+        // no admin signer anywhere: the owner's own certificate is enough
+        let cert = a.hand_over("bkt", key_of(&p)).unwrap();
+        assert!(
+            m.hand_over("bkt", key_of(&p)).is_err(),
+            "only the owner hands over"
+        );
+        // a certificate for someone else is not taken
+        let other = a.hand_over("bkt", key_of(&m)).unwrap();
+        assert!(p.take_over("bkt", other).is_err());
+        p.take_over("bkt", cert).unwrap();
+        let k2 = put(&p, "bkt", "k2", b"two").await;
+        p.commit_roots().unwrap();
+        assert_eq!(
+            m.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
+            ["bkt"]
+        );
+        assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
+        reads_from(&a, &[&p]);
+        assert_eq!(
+            a.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
+            ["bkt"]
+        );
+        assert_eq!(owner_of(&a, "bkt"), Some(hex(&key_of(&p))));
+    }
+
+    #[tokio::test]
+    async fn a_certificate_that_does_not_hold_moves_nothing() {
+        let (_d, a, m, p) = cluster().await;
+        let base = head_of(&a, "bkt").payload;
+        let (ka, kp) = (key_of(&a), key_of(&p));
+        let stranger = Identity::from_seed([9; 32]);
+        let admin = Identity::from_seed(ADMIN);
+        let seq = base.seq + 1;
+        let bad = [
+            // signed by a random key
+            Takeover::sign("bkt", ka, kp, seq, &stranger),
+            // signed by the admin, but for another new owner than the head's signer
+            Takeover::sign("bkt", ka, key_of(&m), seq, &admin),
+            // for another bucket
+            Takeover::sign("other", ka, kp, seq, &admin),
+            // by the new owner itself
+            Takeover::sign("bkt", ka, kp, seq, p.identity().unwrap()),
+        ];
+        for cert in bad {
+            let mut payload = base.clone();
+            payload.seq = seq;
+            payload.takeover = Some(cert.clone());
+            let forged = record_of(payload, p.identity().unwrap());
+            for n in [&a, &m] {
+                assert!(n.hold_heads("head/bkt", &forged).is_err(), "{cert:?}");
+                n.mirror_held().unwrap();
+            }
+            assert!(a.bucket("bkt").unwrap().mirror.is_none(), "{cert:?}");
+            assert_eq!(owner_of(&m, "bkt"), Some(hex(&ka)), "{cert:?}");
+            // taking over with it is refused too
+            assert!(p.take_over("bkt", cert).is_err());
+        }
+        // the same head with a good certificate is taken
+        let mut payload = base.clone();
+        payload.seq = seq;
+        payload.takeover = Some(Takeover::sign("bkt", ka, kp, seq, &admin));
+        m.hold_heads("head/bkt", &record_of(payload, p.identity().unwrap()))
+            .unwrap();
+        assert_eq!(m.mirror_held().unwrap().updated, ["bkt"]);
+        assert_eq!(owner_of(&m, "bkt"), Some(hex(&kp)));
+    }
+
+    #[tokio::test]
+    async fn a_head_without_signed_settings_is_skipped_and_reported() {
+        let (_a, owner) = node();
+        owner.create_bucket("bkt", "root").unwrap();
+        put(&owner, "bkt", "k", b"one").await;
+        owner.commit_roots().unwrap();
+        let (_m, m) = reading(&owner);
+        let mut legacy = head_of(&owner, "bkt").payload;
+        legacy.settings = None;
+        let shared = encode(&SharedBucket {
+            head: SignedHead::sign(legacy, owner.identity().unwrap())
+                .unwrap()
+                .to_bytes()
+                .unwrap(),
+            // the unsigned record a relay sends along is never used
+            bucket: Some(owner.bucket("bkt").unwrap()),
+        })
+        .unwrap();
+        m.hold_heads("head/bkt", &shared).unwrap();
+        let done = m.mirror_held().unwrap();
+        assert!(done.updated.is_empty());
+        assert_eq!(done.skipped.len(), 1);
+        assert_eq!(done.skipped[0].0, "bkt");
+        assert!(m.bucket("bkt").is_err());
+    }
+
+    #[tokio::test]
+    async fn held_heads_are_bounded_and_updates_still_pass() {
+        let (_a, owner) = node();
+        for name in ["aaa", "bbb", "ccc"] {
+            owner.create_bucket(name, "root").unwrap();
+            put(&owner, name, "k", b"one").await;
+        }
+        owner.commit_roots().unwrap();
+        let (_m, m) = reading(&owner);
+        let hold = |name: &str, cap| {
+            let head = head_of(&owner, name);
+            m.hold_head(&head.to_bytes().unwrap(), &head, cap).unwrap()
+        };
+        assert_eq!(hold("aaa", 2), Holding::Kept);
+        assert_eq!(hold("bbb", 2), Holding::Kept);
+        assert_eq!(hold("ccc", 2), Holding::Full);
+        put(&owner, "aaa", "k2", b"two").await;
+        owner.commit_roots().unwrap();
+        assert_eq!(hold("aaa", 2), Holding::Kept, "a held bucket moves on");
+        assert_eq!(m.mirror_held().unwrap().updated, ["aaa", "bbb"]);
+    }
+
+    #[tokio::test]
+    async fn shared_heads_stay_within_their_budget() {
+        let (_a, owner) = node();
+        for name in ["aaa", "bbb", "ccc"] {
+            owner.create_bucket(name, "root").unwrap();
+            put(&owner, name, "k", b"one").await;
+        }
+        owner.commit_roots().unwrap();
+        let all = owner.shared_heads().unwrap();
+        assert_eq!(decode::<Vec<SharedBucket>>(&all).unwrap().len(), 3);
+        let some = owner.shared_heads_within(all.len() * 2 / 3).unwrap();
+        assert!(some.len() <= all.len() * 2 / 3);
+        let n = decode::<Vec<SharedBucket>>(&some).unwrap().len();
+        assert!((1..3).contains(&n), "{n} heads");
     }
 }

@@ -13,6 +13,8 @@
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`versions`] — bucket versioning: version ids, delete markers, history.
 //! * [`follow`] — other nodes' buckets mirrored read-only, held heads, `promote`.
+//! * [`ownership`] — who may move a bucket's head: owner keys pinned, takeover certificates
+//!   (the one decision every received head goes through).
 //! * [`replicate`] — in a cluster, writes wait for their bucket head on its replica set.
 //! * [`roots`] — buckets as IPLD: a UnixFS root per bucket version, dag-cbor version records
 //!   linked into a history, signed heads, restore.
@@ -39,6 +41,7 @@ pub mod jobs;
 pub mod keys;
 pub mod multipart;
 pub mod objects;
+pub mod ownership;
 pub mod provide;
 pub mod published;
 pub mod replicate;
@@ -201,6 +204,8 @@ pub struct Node {
     user_key: std::sync::Arc<
         parking_lot::RwLock<Option<std::sync::Arc<cairn_crypt::identity::Identity>>>,
     >,
+    /// The cluster admin key ([`ownership`]); memory only.
+    admin: std::sync::Arc<parking_lot::RwLock<ownership::ClusterAdmin>>,
 }
 
 impl Node {
@@ -216,6 +221,7 @@ impl Node {
             jobs: Default::default(),
             staging: std::sync::Arc::new(tokio::sync::Semaphore::new(objects::MAX_STAGING)),
             user_key: Default::default(),
+            admin: Default::default(),
         }
     }
 

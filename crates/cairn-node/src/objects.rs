@@ -49,6 +49,10 @@ pub struct BucketRecord {
     /// it was and the last version seen of it.
     #[serde(default)]
     pub taken_over: Option<crate::follow::Mirror>,
+    /// With `taken_over`: the certificate this node's heads of the bucket carry (signed by the
+    /// cluster admin or the previous owner), so nodes that pinned the previous owner follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeover: Option<crate::ownership::Takeover>,
     /// How the cluster keeps this bucket's data and metadata (`replicas:N` or `ec:K+M`), when
     /// not the cluster's default. Writes after a change use it; what was written before keeps
     /// the redundancy it was written with (stripes and copies carry theirs).

@@ -97,8 +97,9 @@ pub struct HeadPayload {
     pub tree: Cid,
     /// The version record.
     pub record: Cid,
-    /// Set on the heads of a bucket taken over with `cairn bucket promote`: the previous
-    /// owner's public key (a returning previous owner that sees it steps down to a mirror).
+    /// Set on the heads of a bucket taken over (`cairn bucket promote`): the previous owner's
+    /// public key. Informational only (the certificate, [`HeadPayload::takeover`], is what
+    /// counts): nothing acts on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub taken_from: Option<serde_bytes::ByteBuf>,
     /// BLAKE3 of the bucket record in this version's [`VersionRecord`] (see
@@ -109,6 +110,12 @@ pub struct HeadPayload {
     /// bucket of that name made again later continues the sequence.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deleted: bool,
+    /// Set on the heads of a bucket taken over: the certificate that passed it to the signer
+    /// of this head (see [`crate::ownership`]); a node that pinned the previous owner follows
+    /// the new one when it accepts it. Absent from heads of a bucket never taken over (which
+    /// encode and verify as before the field existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub takeover: Option<crate::ownership::Takeover>,
 }
 
 /// What a head's `settings` says of a bucket record: BLAKE3 of its dag-cbor encoding.
@@ -511,15 +518,23 @@ impl Node {
         // mirror (which holds its owner's head) never signs one.
         let deleted = current.is_none();
         let tombstone = deleted && self.is_own_or_unheld(bucket)?;
-        let (prev_settings, prev_deleted) = match &prev {
+        let (prev_settings, prev_deleted, prev_takeover) = match &prev {
             Some(p) => {
                 let head: SignedHead = decode(&p.head)?;
                 (
                     head.payload.settings.map(|s| s.into_vec()),
                     head.payload.deleted,
+                    head.payload.takeover,
                 )
             }
-            None => (None, false),
+            None => (None, false, None),
+        };
+        // The certificate that made this node the owner goes in every head (a tombstone's
+        // too: the bucket record that held it is gone), so nodes that pinned the previous
+        // owner follow.
+        let takeover = match &current {
+            Some(b) => b.takeover.clone(),
+            None => prev_takeover,
         };
         let clear = |txn: &cairn_store::MetaTxn<'_>| {
             for d in keys {
@@ -538,7 +553,17 @@ impl Node {
             self.store().update(clear)?;
             return Ok(None);
         }
-        let seq = prev.as_ref().map_or(0, |p| p.seq).max(floor) + 1;
+        let seq = prev
+            .as_ref()
+            .map_or(0, |p| p.seq)
+            .max(floor)
+            .checked_add(1)
+            .filter(|s| *s < crate::ownership::MAX_SEQ)
+            .ok_or_else(|| {
+                NodeError::Unsupported(format!(
+                    "bucket {bucket:?} has reached the highest sequence number"
+                ))
+            })?;
         let time_ms = now_ms() as u64;
         let record = VersionRecord {
             kind: RECORD_KIND.into(),
@@ -558,10 +583,14 @@ impl Node {
                 time_ms,
                 tree,
                 record: record.cid,
-                taken_from: taken
-                    .map(|t| serde_bytes::ByteBuf::from(crate::follow::unhex(&t.owner_key))),
+                taken_from: match &takeover {
+                    Some(t) => Some(t.from.clone()),
+                    None => taken
+                        .map(|t| serde_bytes::ByteBuf::from(crate::follow::unhex(&t.owner_key))),
+                },
                 settings: settings.map(|s| serde_bytes::ByteBuf::from(s.to_vec())),
                 deleted,
+                takeover,
             },
             self.identity()?,
         )?;

@@ -1,6 +1,11 @@
 //! The one shape of Cairn's background jobs: a [`Job`] run on a blocking thread every
 //! `interval`, until shutdown: GC, scrub, roots, provider re-announcement, follow, members,
 //! repair and margins all have this shape.
+//!
+//! A run that panics is caught: it is logged (`tracing::error`), shown on the board
+//! ([`WorkerStatus::last_failed`], the panic's message in [`WorkerStatus::last`], counted in
+//! [`WorkerStatus::panics`]), and the job runs again after a pause of one interval (at least
+//! a second), with the same job value (whatever state the panic left in it).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,8 +25,10 @@ pub struct WorkerStatus {
     pub last_took_ms: u64,
     /// Its summary, or its error.
     pub last: String,
-    /// Whether it failed.
+    /// Whether it failed (an error or a panic).
     pub last_failed: bool,
+    /// Runs that panicked (each was followed by a restart).
+    pub panics: u64,
 }
 
 /// Every job's status, by name.
@@ -143,12 +150,33 @@ pub fn spawn_periodic(
             let node = node.clone();
             let outcome = tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
-                let r = job.run(&node);
+                // A panic is caught here so the job value comes back and runs again.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&node)));
                 (job, r, started.elapsed())
             })
             .await;
             match outcome {
-                Ok((j, result, took)) => {
+                Ok((j, Err(panic), took)) => {
+                    job = j;
+                    let message = panic_message(&*panic);
+                    board.update(name, |w| {
+                        w.running = false;
+                        w.runs += 1;
+                        w.panics += 1;
+                        w.last_end_ms = crate::objects::now_ms();
+                        w.last_took_ms = took.as_millis() as u64;
+                        w.last_failed = true;
+                        w.last = format!("panicked: {message}");
+                    });
+                    let pause = interval.max(Duration::from_secs(1));
+                    tracing::error!(job = name, "panicked: {message}; restarting in {pause:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = stop.changed() => return,
+                    }
+                    ticks.reset_immediately();
+                }
+                Ok((j, Ok(result), took)) => {
                     job = j;
                     board.update(name, |w| {
                         w.running = false;
@@ -170,12 +198,27 @@ pub fn spawn_periodic(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(job = name, "panicked: {e}");
+                    // Only a cancelled blocking task gets here (panics are caught above).
+                    board.update(name, |w| {
+                        w.running = false;
+                        w.last_failed = true;
+                        w.last = format!("lost: {e}");
+                    });
+                    tracing::error!(job = name, "lost: {e}");
                     return;
                 }
             }
         }
     })
+}
+
+/// The message a panic carried (a `&str` or a `String`, as `panic!` makes them).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_owned(),
+        (_, Some(s)) => s.clone(),
+        _ => "(no message)".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -193,6 +236,59 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(String::new())
         }
+    }
+
+    /// Panics on its first run, then counts.
+    struct PanicsOnce(Arc<AtomicUsize>);
+    impl Job for PanicsOnce {
+        fn name(&self) -> &'static str {
+            "panics-once"
+        }
+        fn run(&mut self, _: &Node) -> Result<String, NodeError> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("first run fails");
+            }
+            Ok("fine".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_is_reported_and_runs_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let n = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let h = spawn_periodic(
+            node.clone(),
+            PanicsOnce(n.clone()),
+            Duration::from_millis(20),
+            rx,
+        );
+        let status = || {
+            node.workers()
+                .snapshot()
+                .into_iter()
+                .find(|(name, _)| name == "panics-once")
+                .map(|(_, s)| s)
+        };
+        // the panic is on the board first
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while status().is_none_or(|s| s.panics == 0) {
+            assert!(tokio::time::Instant::now() < deadline, "no panic reported");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let s = status().unwrap();
+        assert!(s.last_failed && s.last.contains("first run fails"), "{s:?}");
+        // then, after the pause (at least a second), it runs again
+        while n.load(Ordering::SeqCst) < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "not restarted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tx.send(true).unwrap();
+        h.await.unwrap();
+        let s = status().unwrap();
+        assert_eq!(s.panics, 1);
+        assert!(!s.last_failed && s.last == "fine", "{s:?}");
     }
 
     #[tokio::test]

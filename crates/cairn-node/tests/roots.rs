@@ -477,6 +477,14 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
     b.store()
         .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
     b.follow_heads(&a.shared_heads().unwrap()).unwrap();
+    // promoting takes the cluster admin key: peers follow a new owner only with a takeover
+    // it signed
+    let err = b.promote("bkt", false).unwrap_err().to_string();
+    assert!(err.contains("cluster admin key"), "{err}");
+    let admin = || cairn_node::identity::Identity::from_seed([42; 32]);
+    for n in [&a, &b] {
+        n.set_cluster_admin(None, Some(admin())).unwrap();
+    }
     // a bucket of its own cannot be promoted; the mirror can, and writes work there then
     assert!(a.promote("bkt", false).is_err());
     let seq = b.promote("bkt", false).unwrap();
@@ -488,6 +496,12 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
         head.payload.taken_from.as_deref().map(|k| k.to_vec()),
         Some(a.identity().unwrap().public_key().to_vec())
     );
+    let cert = head
+        .payload
+        .takeover
+        .expect("the head carries its takeover certificate");
+    assert_eq!(cert.signer_key.as_slice(), admin().public_key());
+    assert_eq!(cert.to.as_slice(), b.identity().unwrap().public_key());
     let k2 = put(&b, "k2", b"two").await;
     b.commit_roots().unwrap();
     // the previous owner, back, sees the takeover and serves the new owner's version

@@ -462,6 +462,11 @@ impl MetaTxn<'_> {
         self.delete_named(RECORDS, key)
     }
 
+    /// How many records are kept for the cluster (a node bounds the table with it).
+    pub fn record_count(&self) -> Result<u64, StoreError> {
+        Ok(self.txn.open_table(RECORDS)?.len()?)
+    }
+
     /// Keeps an upload job's record.
     pub fn put_job(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
         self.put_named(JOBS, id, record)
