@@ -104,17 +104,7 @@ fn hex32(text: &str) -> Result<[u8; 32]> {
 /// else a new one. Returns it, whether it is new, and the addresses to dial (the invite's).
 pub fn load_or_found(data: &Path, join: Option<&str>) -> Result<(ClusterFile, bool, Vec<String>)> {
     let path = data.join(CLUSTER_FILE);
-    let current = match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let file: ClusterFile =
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-            file.check()
-                .with_context(|| format!("checking {}", path.display()))?;
-            Some(file)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+    let current = load(data)?;
     let (file, addrs, new) = match (join, current) {
         (Some(token), current) => {
             let invite = read_token(token)?;
@@ -135,6 +125,27 @@ pub fn load_or_found(data: &Path, join: Option<&str>) -> Result<(ClusterFile, bo
     };
     cairn_node::identity::write_private(&path, toml::to_string(&file)?.as_bytes())?;
     Ok((file, new, addrs))
+}
+
+/// The cluster in `data`, if the node has one yet.
+pub fn load(data: &Path) -> Result<Option<ClusterFile>> {
+    let path = data.join(CLUSTER_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let file: ClusterFile =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            file.check()
+                .with_context(|| format!("checking {}", path.display()))?;
+            Ok(Some(file))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Tells `node` its cluster admin (public key, and the signing key where it is held).
+pub fn set_admin(node: &cairn_node::Node, cluster: &ClusterFile) -> Result<()> {
+    Ok(node.set_cluster_admin(Some(cluster.admin_public()?), cluster.admin_signer()?)?)
 }
 
 /// `cairn cluster invite`: the token for the cluster in `data`, naming `addrs`.

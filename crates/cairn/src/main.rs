@@ -118,6 +118,9 @@ fn run(cli: Cli) -> Result<()> {
         if let Some((user, _)) = user::node_key(cli.identity.as_deref(), &node, false)? {
             node.set_user_key(user);
         }
+        if let Some(cluster) = invite::load(&cli.data)? {
+            invite::set_admin(&node, &cluster)?;
+        }
         Ok(node)
     };
     match cli.command {

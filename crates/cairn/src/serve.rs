@@ -593,7 +593,7 @@ async fn serve(settings: Settings) -> Result<()> {
         settings.data.join(crate::invite::CLUSTER_FILE).display(),
         settings.data.display(),
     );
-    let _admin = cluster.admin_public()?;
+    crate::invite::set_admin(&node, &cluster)?;
     let (access, secret) = root_credentials(&settings.data)?;
 
     node.set_roots_config(cairn_node::roots::RootsConfig {
