@@ -5,7 +5,7 @@
 //!
 //! | what | bound |
 //! |---|---|
-//! | a message | [`MAX_REQUEST`] bytes (8 MiB, also the network layer's frame limit) |
+//! | a message | [`MAX_REQUEST`] bytes (3 MiB: one piece of at most 2 MiB + 1 and a 64 KiB manifest, with room; also the network layer's request limit) |
 //! | a block (data shard or replica) | [`MAX_BLOCK`] = [`cairn_dag::MAX_BLOCK_SIZE`], 2 MiB |
 //! | a stripe's `shard_len` | [`MAX_SHARD_LEN`]: `MAX_BLOCK` rounded up to [`ALIGN`] (2 MiB), and exactly the longest data block rounded up to `ALIGN`, as [`crate::stripe::encode`] makes it |
 //! | a piece | [`MAX_PIECE`] = `MAX_SHARD_LEN + 1` (a parity shard is its index byte then `shard_len` bytes) |
@@ -22,7 +22,7 @@
 use crate::policy::{MAX_REPLICAS, MAX_SHARDS};
 
 /// Largest message, request or answer.
-pub const MAX_REQUEST: usize = 8 << 20;
+pub const MAX_REQUEST: usize = 3 << 20;
 
 /// Shard lengths are a multiple of this (the Reed-Solomon coder works on 64-byte units).
 pub const ALIGN: usize = 64;

@@ -2,7 +2,7 @@
 //! the answers, as dag-cbor. The network layer carries them as opaque bytes.
 //!
 //! A request from a peer is read with [`decode_request`], which refuses it unless it is within
-//! the bounds of [`crate::limits`] ([`Request::check`]): at most 8 MiB; a `Put` of 1 to 256
+//! the bounds of [`crate::limits`] ([`Request::check`]): at most 3 MiB; a `Put` of 1 to 256
 //! pieces of at most 2 MiB + 1 bytes each, a manifest block of at most 64 KiB, and 1 to 16
 //! copies; at most 257 CIDs per `Has` or `Pieces`; record keys of at most 256 bytes and
 //! records of at most 1 MiB. Answers are read with [`decode_response`] ([`Response::check`]).

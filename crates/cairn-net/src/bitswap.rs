@@ -86,9 +86,30 @@ const WANT_RETRIES: u8 = 2;
 /// Prefetched blocks wanted at once; the rest wait their turn (bounds the memory of received
 /// blocks not yet stored).
 const PREFETCH_WINDOW: usize = 256;
+/// Inbound streams read at once from one peer; past that new ones are closed unread (a peer
+/// opens one per message, and a well-behaved one waits for its earlier ones to end).
+pub const MAX_INBOUND_STREAMS_PER_PEER: usize = 32;
 /// Received blocks are stored in groups of up to this many, or after `STORE_DELAY`.
 const STORE_GROUP: usize = 64;
 const STORE_DELAY: Duration = Duration::from_millis(20);
+
+/// One inbound stream being read; its peer's count goes down when the reader ends.
+struct StreamSlot {
+    peer: PeerId,
+    reading: Arc<parking_lot::Mutex<HashMap<PeerId, usize>>>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.reading.lock();
+        if let Some(n) = open.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.peer);
+            }
+        }
+    }
+}
 
 /// Stores received blocks in groups on one blocking thread; reports what it stored.
 fn spawn_storer(
@@ -143,10 +164,26 @@ pub(crate) fn spawn(
     let max_message = config.max_message_size;
     let (tx, mut rx) = mpsc::channel::<BsCommand>(1024);
     let inbound_tx = tx.clone();
+    let reading_metrics = metrics.clone();
     tokio::spawn(async move {
+        let reading: Arc<parking_lot::Mutex<HashMap<PeerId, usize>>> = Default::default();
         while let Some(crate::streams::Inbound { peer, mut stream }) = incoming.recv().await {
+            {
+                let mut open = reading.lock();
+                let n = open.entry(peer).or_insert(0);
+                if *n >= MAX_INBOUND_STREAMS_PER_PEER {
+                    tracing::debug!(%peer, "bitswap stream refused: too many open");
+                    if let Some(m) = &reading_metrics {
+                        m.refused("stream", 1);
+                    }
+                    continue;
+                }
+                *n += 1;
+            }
             let tx = inbound_tx.clone();
+            let reading = reading.clone();
             tokio::spawn(async move {
+                let _done = StreamSlot { peer, reading };
                 let mut decoder = FrameDecoder::new(max_message);
                 let mut buf = vec![0u8; 64 * 1024];
                 loop {

@@ -110,7 +110,9 @@ pub struct Limits {
     pub pending_outgoing: u32,
     /// No new connection while the process uses more than this share of the machine's memory.
     pub max_memory_fraction: f64,
-    /// Request streams (heads, pieces) open at once on one connection.
+    /// Request streams (heads, pieces) open at once on one connection. A member's writes,
+    /// read-ahead, repair and heads share them (32 was too few for one busy write); a
+    /// stranger's are read (at most `rpc::MAX_REQUEST` each, as the bytes arrive) and dropped.
     pub streams_per_connection: usize,
     /// Member requests handled at once, over all peers (the rest wait their turn).
     pub handlers: usize,
@@ -126,9 +128,9 @@ impl Default for Limits {
             pending_incoming: 128,
             pending_outgoing: 256,
             max_memory_fraction: 0.8,
-            streams_per_connection: 32,
+            streams_per_connection: 128,
             handlers: 16,
-            requests_per_peer: 64,
+            requests_per_peer: 512,
         }
     }
 }

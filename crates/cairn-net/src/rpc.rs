@@ -22,7 +22,7 @@ pub const MEMBER: StreamProtocol = StreamProtocol::new("/cairn/member/1.0.0");
 /// Largest membership challenge or proof.
 pub const MAX_MEMBER: usize = 32;
 /// Largest request accepted.
-pub const MAX_REQUEST: usize = 8 << 20;
+pub const MAX_REQUEST: usize = 3 << 20;
 /// Largest response accepted.
 pub const MAX_RESPONSE: usize = 16 << 20;
 

@@ -184,3 +184,246 @@ fn a_busy_p2p_port_stops_a_second_node_and_nodes_have_their_own_keys() {
     };
     assert_ne!(key(&ida), key(&idb), "two nodes share a user key");
 }
+
+/// The dag-cbor shape of a shared head (`cairn_node::follow::SharedBucket`).
+#[derive(serde::Serialize)]
+struct Shared {
+    #[serde(with = "serde_bytes")]
+    head: Vec<u8>,
+    bucket: Option<()>,
+}
+
+/// A rust-libp2p peer that holds the cluster secret and misbehaves: it proves membership,
+/// then pushes forged heads of the owner's bucket (another key with a higher seq, a forged
+/// `taken_from`, a tombstone, `u64::MAX`), serves them when asked, and sends lying and
+/// junk pieces and a flood of requests. The owner keeps its bucket and every byte, stays
+/// responsive and within its memory.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misbehaving_member_changes_nothing() {
+    use cairn_cluster::proto::{Request, WireBlock};
+    use cairn_net::libp2p::{self, futures::StreamExt};
+    use cairn_node::roots::{HeadPayload, SignedHead};
+    use libp2p::request_response::{self, Event, Message, ProtocolSupport};
+    use libp2p::swarm::SwarmEvent;
+    use serde_bytes::ByteBuf;
+
+    let nodes = common::nodes::cluster(2, "replicas:2");
+    let a = &nodes[0];
+    let s3 = a.client();
+    s3.create_bucket().bucket("keep").send().await.unwrap();
+    let objects: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| (format!("o{i}"), pattern(300_000 + i * 1000, 30 + i as u8)))
+        .collect();
+    for (k, v) in &objects {
+        put(a, "keep", k, v).await;
+    }
+    // The owner's signed head, once the roots job has made it.
+    let head_file = a.data.path().join("keep.head");
+    let until = Instant::now() + Duration::from_secs(20);
+    let real = loop {
+        let out = cairn(
+            a.data.path(),
+            &["bucket", "head", "keep", "-o", head_file.to_str().unwrap()],
+        );
+        if out.status.success()
+            && let Ok(bytes) = std::fs::read(&head_file)
+        {
+            let h = SignedHead::verify(&bytes, None).unwrap();
+            if h.payload.seq > 0 {
+                break h;
+            }
+        }
+        assert!(Instant::now() < until, "no head for keep");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let cluster: toml::Table =
+        toml::from_str(&std::fs::read_to_string(a.data.path().join("cluster.toml")).unwrap())
+            .unwrap();
+    let secret = cairn_crypt::ClusterSecret::from_hex(cluster["secret"].as_str().unwrap()).unwrap();
+
+    // The forged heads, signed by the misbehaving member's own key.
+    let evil_key = cairn_node::identity::Identity::from_seed([66; 32]);
+    let forge = |f: &dyn Fn(&mut HeadPayload)| {
+        let mut p = real.payload.clone();
+        p.seq += 1;
+        p.taken_from = Some(ByteBuf::from(real.public_key.to_vec()));
+        f(&mut p);
+        let head = SignedHead::sign(p, &evil_key).unwrap().to_bytes().unwrap();
+        Shared { head, bucket: None }
+    };
+    let forged: Vec<Shared> = vec![
+        forge(&|_| {}),
+        forge(&|p| p.deleted = true),
+        forge(&|p| p.seq = u64::MAX),
+        forge(&|p| {
+            p.seq = u64::MAX;
+            p.deleted = true
+        }),
+    ];
+    // The list as the heads protocol carries it.
+    let heads_answer = cairn_cluster::proto::encode(&forged);
+    let junk = |n: u8| {
+        cairn_dag::Block::new(cairn_dag::CidVersion::V1, cairn_dag::RAW, vec![n; 1000]).unwrap()
+    };
+    let lying = cairn_cluster::stripe::Manifest {
+        v: 1,
+        shard_len: 0xFFFF_FFC0,
+        data: vec![junk(1).cid, junk(2).cid],
+        lens: vec![1000, 1000],
+        parity: vec![junk(3).cid],
+    };
+    let lying_block = cairn_dag::Block::new(
+        cairn_dag::CidVersion::V1,
+        cairn_dag::DAG_CBOR,
+        cairn_cluster::proto::encode(&lying),
+    )
+    .unwrap();
+    let wire = |b: &cairn_dag::Block| WireBlock {
+        cid: b.cid,
+        data: ByteBuf::from(b.data.to_vec()),
+    };
+    let mut attacks: Vec<Vec<u8>> = forged
+        .iter()
+        .map(|shared| {
+            cairn_cluster::proto::encode(&Request::PutRecord {
+                key: "head/keep".into(),
+                bytes: ByteBuf::from(cairn_cluster::proto::encode(shared)),
+            })
+        })
+        .collect();
+    attacks.push(cairn_cluster::proto::encode(&Request::put_one(
+        &junk(4),
+        None,
+        Some(0),
+    )));
+    attacks.push(cairn_cluster::proto::encode(&Request::put_one(
+        &junk(5),
+        None,
+        Some(50),
+    )));
+    attacks.push(cairn_cluster::proto::encode(&Request::put_one(
+        &junk(1),
+        Some(wire(&lying_block)),
+        None,
+    )));
+    // A flood: more requests than a member may have in flight.
+    for _ in 0..300 {
+        attacks.push(cairn_cluster::proto::encode(&Request::Has {
+            cids: vec![junk(9).cid; 200],
+        }));
+    }
+
+    let a_addr: libp2p::Multiaddr = id(a)["addrs"][0].as_str().unwrap().parse().unwrap();
+    let rr = |p| {
+        request_response::Behaviour::<cairn_net::rpc::Codec>::new(
+            [(p, ProtocolSupport::Full)],
+            request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
+        )
+    };
+    #[derive(libp2p::swarm::NetworkBehaviour)]
+    #[behaviour(prelude = "cairn_net::libp2p::swarm::derive_prelude")]
+    struct Evil {
+        heads: request_response::Behaviour<cairn_net::rpc::Codec>,
+        pieces: request_response::Behaviour<cairn_net::rpc::Codec>,
+        member: request_response::Behaviour<cairn_net::rpc::Codec>,
+    }
+    let mut evil = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| Evil {
+            heads: rr(cairn_net::rpc::HEADS),
+            pieces: rr(cairn_net::rpc::PIECES),
+            member: rr(cairn_net::rpc::MEMBER),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let me = evil.local_peer_id().to_bytes();
+    evil.dial(a_addr).unwrap();
+    let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+    let attacker = tokio::spawn(async move {
+        let mut sent = false;
+        let mut answered = 0usize;
+        let mut asked_heads = 0usize;
+        loop {
+            tokio::select! {
+                _ = &mut done_rx => return (answered, asked_heads),
+                event = evil.select_next_some() => match event {
+                    // Prove membership to the node's challenge, then attack.
+                    SwarmEvent::Behaviour(EvilEvent::Member(Event::Message {
+                        peer,
+                        message: Message::Request { channel, request, .. },
+                        ..
+                    })) => {
+                        let nonce: [u8; 32] = request.try_into().unwrap();
+                        let proof = secret.prove(&me, &peer.to_bytes(), &nonce);
+                        let _ = evil.behaviour_mut().member.send_response(channel, proof.to_vec());
+                        if !sent {
+                            sent = true;
+                            tokio::time::sleep(Duration::from_millis(300)).await;
+                            for body in &attacks {
+                                evil.behaviour_mut().pieces.send_request(&peer, body.clone());
+                            }
+                        }
+                    }
+                    SwarmEvent::Behaviour(EvilEvent::Heads(Event::Message {
+                        message: Message::Request { channel, .. },
+                        ..
+                    })) => {
+                        asked_heads += 1;
+                        let _ = evil.behaviour_mut().heads.send_response(channel, heads_answer.clone());
+                    }
+                    SwarmEvent::Behaviour(EvilEvent::Pieces(Event::Message {
+                        message: Message::Response { .. },
+                        ..
+                    })) => answered += 1,
+                    _ => {}
+                }
+            }
+        }
+    });
+    // A few follow and repair ticks with the attacker connected.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let _ = done_tx.send(());
+    let (answered, asked_heads) = attacker.await.unwrap();
+    assert!(answered > 0, "the member's requests were never answered");
+    assert!(asked_heads > 0, "the node never asked the member for heads");
+
+    // The owner still owns its bucket: every object byte-exact, its head its own, and once
+    // the member is gone (placement counts it until `down_after`, 3 s here: a member that
+    // takes pieces and stores none fails writes meanwhile) writable again.
+    for (k, v) in &objects {
+        let got = s3.get_object().bucket("keep").key(k).send().await.unwrap();
+        assert!(got.body.collect().await.unwrap().into_bytes() == v.as_slice());
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    put(a, "keep", "after", b"still mine").await;
+    ok(&cairn(
+        a.data.path(),
+        &["bucket", "head", "keep", "-o", head_file.to_str().unwrap()],
+    ));
+    let now = SignedHead::verify(&std::fs::read(&head_file).unwrap(), None).unwrap();
+    assert_eq!(
+        now.public_key, real.public_key,
+        "another key signs the bucket"
+    );
+    assert!(
+        now.payload.seq < 1 << 20 && !now.payload.deleted,
+        "{:?}",
+        now.payload
+    );
+    // Memory stayed bounded (no 4 GiB rebuild, no unbounded queues).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", a.pid())).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(rss_kb < 1 << 20, "peak RSS {rss_kb} KiB");
+}

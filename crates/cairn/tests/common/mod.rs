@@ -136,6 +136,11 @@ impl Server {
             .and_then(|v| v.parse().ok())
     }
 
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A token to join this node's cluster (`cairn cluster invite --admin`).
     pub fn invite(&self) -> String {
         ok(&cairn(self.data.path(), &["cluster", "invite", "--admin"]))
