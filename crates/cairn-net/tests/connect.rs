@@ -554,3 +554,115 @@ async fn a_busy_p2p_port_stops_the_start() {
         "{text}"
     );
 }
+
+/// A stranger that opens far more Bitswap streams than it may and fills each with a full
+/// wantlist of blocks nobody has: the node reads at most its share of streams, keeps a
+/// bounded ledger, and another peer still fetches a published file from it meanwhile.
+#[tokio::test]
+async fn a_stranger_flooding_streams_and_wants_does_not_starve_others() {
+    use cairn_bitswap::{Message, WantEntry, WantType};
+    use futures::{AsyncWriteExt, StreamExt};
+    let data: Vec<u8> = (0..1_200_000u32).map(|i| (i * 3 % 241) as u8).collect();
+    let (blocks, root) = cairn_dag::file::encode_bytes(&data, cairn_dag::CidVersion::V1);
+    let holder = Arc::new(Memory {
+        private: true,
+        ..Memory::default()
+    });
+    for b in &blocks {
+        holder.store(&b.cid, &b.data);
+    }
+    holder.published.lock().unwrap().insert(root.link.cid);
+    let (a, _sa) = node_with(71, member_of(1), holder).await;
+    let addr = a.addrs().await.unwrap().remove(0);
+
+    let mut evil = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            cairn_net::streams::Behaviour::new(libp2p::StreamProtocol::new(cairn_bitswap::PROTOCOL))
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    evil.dial(addr.clone()).unwrap();
+    let a_id = a.peer_id();
+    let wants: Vec<WantEntry> = (0..1024u32)
+        .map(|i| {
+            let cid = cairn_dag::Block::new(
+                cairn_dag::CidVersion::V1,
+                cairn_dag::RAW,
+                Bytes::from(i.to_be_bytes().to_vec()),
+            )
+            .unwrap()
+            .cid;
+            WantEntry::want(cid, WantType::Block, 1, true)
+        })
+        .collect();
+    let frame = Message {
+        full: true,
+        wantlist: wants,
+        ..Message::default()
+    }
+    .encode_frame();
+    let (opened_tx, mut opened_rx) = tokio::sync::mpsc::channel(512);
+    let flood = tokio::spawn(async move {
+        let mut asked = false;
+        loop {
+            tokio::select! {
+                event = evil.select_next_some() => {
+                    if let libp2p::swarm::SwarmEvent::ConnectionEstablished { .. } = event
+                        && !asked
+                    {
+                        asked = true;
+                        for _ in 0..300 {
+                            let (tx, rx) = tokio::sync::oneshot::channel();
+                            evil.behaviour_mut().open(a_id, tx);
+                            let frame = frame.clone();
+                            let opened = opened_tx.clone();
+                            tokio::spawn(async move {
+                                if let Ok(Ok(mut s)) = rx.await {
+                                    // Write the wants and hold the stream open.
+                                    let _ = s.write_all(&frame).await;
+                                    let _ = s.flush().await;
+                                    let _ = opened.send(s).await;
+                                }
+                            });
+                        }
+                    }
+                }
+                () = tokio::time::sleep(Duration::from_secs(60)) => return,
+            }
+        }
+    });
+    // Let the flood land, then a polite stranger fetches the published file.
+    let mut held = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while held.len() < 300 {
+        match tokio::time::timeout_at(until, opened_rx.recv()).await {
+            Ok(Some(s)) => held.push(s),
+            _ => break,
+        }
+    }
+    assert!(!held.is_empty(), "no stream opened at all");
+    let (b, _sb) = node(72, member_of(2)).await;
+    b.dial(addr).await.unwrap();
+    let started = std::time::Instant::now();
+    for blk in blocks.iter().rev() {
+        let got = tokio::time::timeout(Duration::from_secs(30), b.fetch(blk.cid))
+            .await
+            .expect("a polite peer starved by the flood")
+            .unwrap();
+        assert_eq!(got, blk.data);
+    }
+    println!(
+        "{} flood streams open; the file fetched in {:?}",
+        held.len(),
+        started.elapsed()
+    );
+    flood.abort();
+}
