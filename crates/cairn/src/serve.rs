@@ -674,6 +674,7 @@ async fn serve(settings: Settings) -> Result<()> {
         Arc::new(StoreBlocks {
             node: node_for_api.clone(),
             serve_all: settings.gateway.serve_all,
+            heads: Default::default(),
         }),
         Some(net_metrics),
         stop_tx.subscribe(),
@@ -917,7 +918,13 @@ struct StoreBlocks {
     node: Node,
     /// `gateway_policy = "all"`: strangers get every block, as gateway users do.
     serve_all: bool,
+    /// The last heads answer and when it was made: every member asks every couple of
+    /// seconds, and one answer reads every bucket and held head.
+    heads: parking_lot::Mutex<Option<(std::time::Instant, Vec<u8>)>>,
 }
+
+/// How long one heads answer is reused.
+const HEADS_FRESH: Duration = Duration::from_secs(1);
 
 impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
     fn lookup(
@@ -963,10 +970,18 @@ impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
     }
 
     fn bucket_heads(&self) -> Vec<u8> {
-        self.node.shared_heads().unwrap_or_else(|e| {
+        let mut cached = self.heads.lock();
+        if let Some((at, bytes)) = &*cached
+            && at.elapsed() < HEADS_FRESH
+        {
+            return bytes.clone();
+        }
+        let bytes = self.node.shared_heads().unwrap_or_else(|e| {
             tracing::warn!("bucket heads not shared: {e}");
             Vec::new()
-        })
+        });
+        *cached = Some((std::time::Instant::now(), bytes.clone()));
+        bytes
     }
 
     fn store(&self, cid: &cairn_dag::Cid, data: &bytes::Bytes) {
