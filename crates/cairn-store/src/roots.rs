@@ -354,16 +354,26 @@ impl Store {
 
 /// GC roots from bucket histories in `txn`: trees and indexes to mark with all they reach, and
 /// version records to keep without following their links (the `prev` chain would keep every
-/// expired root alive).
-pub(crate) fn history_roots_in(txn: &ReadTransaction) -> Result<(Vec<Cid>, Vec<Cid>), StoreError> {
+/// expired root alive); those of buckets `foreign` says are another node's apart:
+/// `((own deep, own shallow), (foreign deep, foreign shallow))`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn history_roots_in(
+    txn: &ReadTransaction,
+    foreign: &dyn Fn(&[u8]) -> bool,
+) -> Result<((Vec<Cid>, Vec<Cid>), (Vec<Cid>, Vec<Cid>)), StoreError> {
     let table = txn.open_table(ROOTS)?;
-    let (mut deep, mut shallow) = (Vec::new(), Vec::new());
+    let (mut own, mut theirs) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
     for row in table.iter()? {
         let (k, v) = row?;
+        let to = if foreign(crate::meta::bucket_of_key(k.value())) {
+            &mut theirs
+        } else {
+            &mut own
+        };
         let row = parse_root(k.value(), v.value())?;
-        deep.push(row.tree);
-        deep.push(row.index);
-        shallow.push(row.record);
+        to.0.push(row.tree);
+        to.0.push(row.index);
+        to.1.push(row.record);
     }
-    Ok((deep, shallow))
+    Ok((own, theirs))
 }
