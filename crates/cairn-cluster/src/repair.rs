@@ -4,7 +4,8 @@
 //!   may be lost before the stripe cannot be read (full margin: M, or N-1 copies);
 //! * a **hard check** also rebuilds the data from parity and compares every CID;
 //! * **repair** re-creates the shards no target holds — copied from wherever a copy is, or
-//!   rebuilt from any K — on targets that hold none, after a member has been gone longer than
+//!   rebuilt from any K — on targets that hold none (each `Put` names the unit's owners as
+//!   recorded here, or none known, so piece GC asks the right nodes: [`crate::collect`]), after a member has been gone longer than
 //!   `down_after` or a write was stored short; it also spreads shards that share a node (a
 //!   write made while the cluster looked smaller) onto targets that hold none. One node acts per unit: the first live target
 //!   holding its manifest (or replica), so repairs are not done twice;
@@ -26,7 +27,7 @@ use bytes::Bytes;
 use cairn_dag::{Block, Cid};
 use serde_bytes::ByteBuf;
 
-use cairn_store::pieces::PieceOf;
+use cairn_store::pieces::{PieceOf, Unit};
 
 use crate::proto::{Request, Response, WireBlock};
 use crate::stripe::{self, Manifest};
@@ -269,7 +270,7 @@ impl Cluster {
             .await
     }
 
-    fn me(&self) -> Vec<u8> {
+    pub(crate) fn me(&self) -> Vec<u8> {
         self.inner.members.lock().me().id.clone()
     }
 
@@ -354,8 +355,9 @@ impl Cluster {
                     cid: *mcid,
                     data: ByteBuf::from(bytes.to_vec()),
                 };
+                let owners = self.wire_owners(&Unit::Stripe(*mcid))?;
                 report.repaired += self
-                    .fill(&survey, Some(wire), None, |this| {
+                    .fill(&survey, Some(wire), None, owners, |this| {
                         let manifest = manifest.clone();
                         let mcid = *mcid;
                         async move { this.all_shards(&mcid, &manifest).await }
@@ -414,8 +416,9 @@ impl Cluster {
         if mode == Mode::Repair {
             let cid = *cid;
             let copies = u8::try_from(n).ok();
+            let owners = self.wire_owners(&Unit::Block(cid))?;
             report.repaired += self
-                .fill(&survey, None, copies, |this| async move {
+                .fill(&survey, None, copies, owners, |this| async move {
                     let data = match this.local_block(&cid)? {
                         Some(d) => d,
                         None => this.fetch(&cid).await.ok_or_else(|| {
@@ -436,6 +439,7 @@ impl Cluster {
         survey: &Survey,
         stripe: Option<WireBlock>,
         copies: Option<u8>,
+        owners: Option<Vec<ByteBuf>>,
         pieces: F,
     ) -> Result<u64, ClusterError>
     where
@@ -478,7 +482,7 @@ impl Cluster {
             let Some(target) = free.pop() else { break };
             tracing::debug!(unit = %survey.key_hex(), shard = i, target = %crate::write::hex(target), "re-creating");
             let piece = &all[i];
-            let request = Request::put_one(piece, stripe.clone(), copies);
+            let request = Request::put_one_for(piece, stripe.clone(), copies, owners.clone());
             match self.ask(target, &request).await {
                 Some(Response::Stored) => {
                     done += 1;
@@ -491,6 +495,20 @@ impl Cluster {
             tracing::info!(unit = %survey.key_hex(), pieces = done, targets = used.len(), "pieces re-created");
         }
         Ok(done)
+    }
+
+    /// The owners a repair `Put` of `unit` names: those recorded here, or an empty list
+    /// (unknown: the target keeps the unit forever) when none are, or more than a `Put` may
+    /// name were.
+    fn wire_owners(&self, unit: &Unit) -> Result<Option<Vec<ByteBuf>>, ClusterError> {
+        let owners = self.store().unit_owners(unit)?;
+        if owners
+            .iter()
+            .any(|o| o.is_empty() || o.len() > crate::limits::MAX_OWNER_ID)
+        {
+            return Ok(Some(Vec::new()));
+        }
+        Ok(Some(owners.into_iter().map(ByteBuf::from).collect()))
     }
 
     /// Every shard of a stripe (data rebuilt when missing, parity re-encoded and checked).
