@@ -110,6 +110,32 @@ fn now_ms() -> u64 {
 }
 
 impl Cluster {
+    /// Whether every owner of a unit (`owners`, as recorded here) says it no longer
+    /// references any of `blocks`: false when the unit has no known owners, when one is not
+    /// connected or gives no usable answer, or says true for any block. Repair asks this
+    /// before it re-creates pieces, so it does not spread a unit its holders are freeing.
+    pub(crate) async fn owners_let_go(&self, owners: &[Vec<u8>], blocks: &[Cid]) -> bool {
+        if owners.is_empty() || owners.iter().any(|o| o.is_empty()) || blocks.is_empty() {
+            return false;
+        }
+        for owner in owners {
+            if !self.inner.members.lock().is_up(owner) {
+                return false;
+            }
+            for chunk in blocks.chunks(MAX_CIDS) {
+                let request = Request::Referenced {
+                    blocks: chunk.to_vec(),
+                };
+                match self.ask(owner, &request).await {
+                    Some(Response::Referenced(flags))
+                        if flags.len() == chunk.len() && flags.iter().all(|f| !f) => {}
+                    _ => return false,
+                }
+            }
+        }
+        true
+    }
+
     /// Piece GC passes until every unit held here has been looked at once.
     pub async fn collect_all(&self, grace: Duration) -> Result<CollectReport, ClusterError> {
         *self.inner.collect_cursor.lock() = None;
@@ -210,6 +236,7 @@ impl Cluster {
 
         for c in candidates {
             if c.referenced {
+                tracing::debug!(unit = ?c.row.unit, bytes = c.row.bytes, first_ms = c.row.first_ms, last_ms = c.row.last_ms, "piece GC: referenced");
                 report.referenced += 1;
                 continue;
             }

@@ -5,7 +5,8 @@
 //! * a **hard check** also rebuilds the data from parity and compares every CID;
 //! * **repair** re-creates the shards no target holds — copied from wherever a copy is, or
 //!   rebuilt from any K — on targets that hold none (each `Put` names the unit's owners as
-//!   recorded here, or none known, so piece GC asks the right nodes: [`crate::collect`]), after a member has been gone longer than
+//!   recorded here, or none known, so piece GC asks the right nodes: [`crate::collect`]; and
+//!   nothing is re-created of a unit all of whose owners say they no longer reference it), after a member has been gone longer than
 //!   `down_after` or a write was stored short; it also spreads shards that share a node (a
 //!   write made while the cluster looked smaller) onto targets that hold none. One node acts per unit: the first live target
 //!   holding its manifest (or replica), so repairs are not done twice;
@@ -355,9 +356,10 @@ impl Cluster {
                     cid: *mcid,
                     data: ByteBuf::from(bytes.to_vec()),
                 };
-                let owners = self.wire_owners(&Unit::Stripe(*mcid))?;
+                let owners = self.store().unit_owners(&Unit::Stripe(*mcid))?;
+                let asked = manifest.data.clone();
                 report.repaired += self
-                    .fill(&survey, Some(wire), None, owners, |this| {
+                    .fill(&survey, Some(wire), None, (owners, asked), |this| {
                         let manifest = manifest.clone();
                         let mcid = *mcid;
                         async move { this.all_shards(&mcid, &manifest).await }
@@ -416,30 +418,38 @@ impl Cluster {
         if mode == Mode::Repair {
             let cid = *cid;
             let copies = u8::try_from(n).ok();
-            let owners = self.wire_owners(&Unit::Block(cid))?;
+            let owners = self.store().unit_owners(&Unit::Block(cid))?;
             report.repaired += self
-                .fill(&survey, None, copies, owners, |this| async move {
-                    let data = match this.local_block(&cid)? {
-                        Some(d) => d,
-                        None => this.fetch(&cid).await.ok_or_else(|| {
-                            ClusterError::Unrecoverable(format!("no copy of {cid} left"))
-                        })?,
-                    };
-                    Ok(vec![Block { cid, data }; n])
-                })
+                .fill(
+                    &survey,
+                    None,
+                    copies,
+                    (owners, vec![cid]),
+                    |this| async move {
+                        let data = match this.local_block(&cid)? {
+                            Some(d) => d,
+                            None => this.fetch(&cid).await.ok_or_else(|| {
+                                ClusterError::Unrecoverable(format!("no copy of {cid} left"))
+                            })?,
+                        };
+                        Ok(vec![Block { cid, data }; n])
+                    },
+                )
                 .await?;
         }
         Ok(())
     }
 
     /// Puts every piece no target holds on a target that holds none; `pieces` produces all
-    /// pieces of the unit when some are needed.
+    /// pieces of the unit when some are needed. `owners` are the unit's owners recorded here
+    /// (named in every `Put`) and the blocks they reference: when every owner says it no
+    /// longer references them, nothing is re-created (piece GC is freeing the unit).
     async fn fill<F, Fut>(
         &self,
         survey: &Survey,
         stripe: Option<WireBlock>,
         copies: Option<u8>,
-        owners: Option<Vec<ByteBuf>>,
+        (owners, referenced): (Vec<Vec<u8>>, Vec<Cid>),
         pieces: F,
     ) -> Result<u64, ClusterError>
     where
@@ -475,6 +485,11 @@ impl Cluster {
         if missing.is_empty() || free.is_empty() {
             return Ok(0);
         }
+        if self.owners_let_go(&owners, &referenced).await {
+            tracing::debug!(unit = %survey.key_hex(), "not re-created: its owners no longer reference it");
+            return Ok(0);
+        }
+        let owners = wire_owners(owners);
         let all = pieces(self.clone()).await?;
         let mut done = 0;
         let mut used: HashSet<Vec<u8>> = HashSet::new();
@@ -495,20 +510,6 @@ impl Cluster {
             tracing::info!(unit = %survey.key_hex(), pieces = done, targets = used.len(), "pieces re-created");
         }
         Ok(done)
-    }
-
-    /// The owners a repair `Put` of `unit` names: those recorded here, or an empty list
-    /// (unknown: the target keeps the unit forever) when none are, or more than a `Put` may
-    /// name were.
-    fn wire_owners(&self, unit: &Unit) -> Result<Option<Vec<ByteBuf>>, ClusterError> {
-        let owners = self.store().unit_owners(unit)?;
-        if owners
-            .iter()
-            .any(|o| o.is_empty() || o.len() > crate::limits::MAX_OWNER_ID)
-        {
-            return Ok(Some(Vec::new()));
-        }
-        Ok(Some(owners.into_iter().map(ByteBuf::from).collect()))
     }
 
     /// Every shard of a stripe (data rebuilt when missing, parity re-encoded and checked).
@@ -554,4 +555,16 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Coding(e.to_string()))?
     }
+}
+
+/// The owners a repair `Put` names: those recorded here, or an empty list (unknown: the
+/// target keeps the unit forever) when none are, or more than a `Put` may name were.
+fn wire_owners(owners: Vec<Vec<u8>>) -> Option<Vec<ByteBuf>> {
+    if owners
+        .iter()
+        .any(|o| o.is_empty() || o.len() > crate::limits::MAX_OWNER_ID)
+    {
+        return Some(Vec::new());
+    }
+    Some(owners.into_iter().map(ByteBuf::from).collect())
 }

@@ -158,18 +158,28 @@ impl Store {
         let mut out: Vec<bool> = {
             let held = self.inner.held.lock();
             mhs.iter()
-                .map(|mh| mark.contains(mh) || held.contains_key(mh))
+                .zip(cids)
+                .map(|(mh, cid)| {
+                    let (marked, held) = (mark.contains(mh), held.contains_key(mh));
+                    if marked || held {
+                        tracing::trace!(%cid, marked, held, "referenced");
+                    }
+                    marked || held
+                })
                 .collect()
         };
         let txn = self.inner.index.db.begin_read()?;
         let table = txn.open_table(REMOTE)?;
-        for (flag, mh) in out.iter_mut().zip(&mhs) {
+        for ((flag, mh), cid) in out.iter_mut().zip(&mhs).zip(cids) {
             if *flag {
                 continue;
             }
             if let Some(v) = table.get(mh.as_slice())? {
                 let row = RemoteRow::decode(v.value())?;
                 *flag = row.committed_ms + SLACK_MS >= mark.snapshot_ms;
+                if *flag {
+                    tracing::trace!(%cid, committed_ms = row.committed_ms, snapshot_ms = mark.snapshot_ms, "referenced: committed since the mark");
+                }
             }
         }
         Ok(out)
