@@ -975,3 +975,38 @@ async fn repair_puts_carry_the_units_owners() {
     );
     assert_eq!(row.owner, h.nodes[kept].0, "accounted to the repairer");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piece_gc_frees_the_stripes_of_a_deleted_file_and_keeps_the_others() {
+    let h = Harness::new(3, Redundancy::Ec { k: 2, m: 1 });
+    let writer = &h.nodes[0].1;
+    let (gone, _) = file(1_500_000, 23);
+    let (kept, _) = file(900_000, 24);
+    let (gone_root, kept_root) = (gone.last().unwrap().cid, kept.last().unwrap().cid);
+    write_pinned(writer, gone.clone(), gone_root).await;
+    write_pinned(writer, kept.clone(), kept_root).await;
+    let before: u64 = h
+        .nodes
+        .iter()
+        .map(|(_, c)| c.store().piece_counts().unwrap().1)
+        .sum();
+    assert!(
+        before >= 6,
+        "stripes of both files on their holders: {before}"
+    );
+
+    assert!(writer.store().unpin(&gone_root).unwrap());
+    assert!(gc(writer).await.complete);
+    let r = collect(&h, Duration::ZERO).await;
+    assert!(r.freed > 0 && r.unanswered == 0, "{r:?}");
+    assert!(r.referenced > 0, "the kept file's stripes: {r:?}");
+    for (_, c) in &h.nodes {
+        gc(c).await;
+        for b in &gone {
+            assert!(!c.store().has(&b.cid).unwrap(), "{} still held", b.cid);
+        }
+    }
+    // Nothing more goes, and the file that stays reads back everywhere.
+    assert_eq!(collect(&h, Duration::ZERO).await.freed, 0);
+    read_all(&h, &[kept]).await;
+}
