@@ -351,8 +351,19 @@ fn piece_seeds() -> Seeds {
                 pieces: vec![wire(&blocks[0]), wire(&parity[0])],
                 stripe: Some(wire(&manifest)),
                 copies: None,
+                owners: None,
             }),
             proto::encode(&Request::put_one(&blocks[1], None, Some(2))),
+            proto::encode(&Request::put_one_for(
+                &blocks[1],
+                None,
+                Some(2),
+                Some(vec![ByteBuf::from(b"owner-peer-id".to_vec())]),
+            )),
+            proto::encode(&Request::Referenced {
+                blocks: vec![cid(1), cid(2)],
+            }),
+            proto::encode(&Response::Referenced(vec![true, false])),
             proto::encode(&Request::Has {
                 cids: vec![cid(1), cid(2)],
             }),

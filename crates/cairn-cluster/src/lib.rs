@@ -11,12 +11,15 @@
 //!   send: see [`limits`] and the server's checks), places what a write
 //!   produces ([`Placer`]), reads what is missing here ([`Cluster::fetch`]), rebuilding from
 //!   stripes when a holder is gone.
+//! * [`collect`] — piece GC: a holder drops the units whose owners no longer reference them
+//!   (asked with `Referenced`, answered from the owner's last GC mark; never on doubt).
 //! * [`margins`] — how many more losses a set of blocks (an object, a bucket) survives.
 //! * [`records`] — small records (bucket heads) on a key's replica set.
 //!
 //! The network is behind [`Transport`], so this layer runs the same over libp2p and over an
 //! in-memory switch in tests.
 
+pub mod collect;
 pub mod limits;
 pub mod margins;
 pub mod members;
@@ -172,6 +175,8 @@ struct Inner {
     records: std::sync::OnceLock<Arc<dyn RecordSink>>,
     /// Units whose pieces here were surplus at the last repair pass (dropped if still so).
     surplus: Mutex<std::collections::HashSet<Vec<u8>>>,
+    /// Where the next piece GC pass starts.
+    collect_cursor: Mutex<Option<cairn_store::pieces::Unit>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -201,6 +206,7 @@ impl Cluster {
                 check_cursor: Default::default(),
                 records: Default::default(),
                 surplus: Default::default(),
+                collect_cursor: Default::default(),
             }),
         }
     }

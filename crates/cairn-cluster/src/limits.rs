@@ -13,7 +13,8 @@
 //! | a manifest block | [`MAX_MANIFEST`] bytes |
 //! | copies of a replicated block | 1 to [`MAX_COPIES`] (the policy's [`MAX_REPLICAS`], 16) |
 //! | pieces per `Put` | 1 to [`MAX_PUT_PIECES`] |
-//! | CIDs per `Has` / `Pieces` | [`MAX_CIDS`] (a stripe's shards and its manifest) |
+//! | CIDs per `Has` / `Pieces` / `Referenced` | [`MAX_CIDS`] (a stripe's shards and its manifest) |
+//! | owners named by a `Put` | [`MAX_OWNERS`] (a holder records no more per unit), each 1 to [`MAX_OWNER_ID`] bytes |
 //! | a record key / record | [`MAX_RECORD_KEY`] / [`MAX_RECORD`] bytes |
 //!
 //! The largest allocation a manifest can cause is therefore a rebuild's K padded shards:
@@ -64,3 +65,9 @@ pub const MAX_RECORD_KEY: usize = 256;
 
 /// Largest record (a signed head and its bucket record).
 pub const MAX_RECORD: usize = 1 << 20;
+
+/// Most owners a `Put` names (what a holder records per unit, [`cairn_store::pieces::MAX_UNIT_OWNERS`]).
+pub const MAX_OWNERS: usize = cairn_store::pieces::MAX_UNIT_OWNERS;
+
+/// Longest owner (peer id) a `Put` names.
+pub const MAX_OWNER_ID: usize = 128;

@@ -4,8 +4,8 @@
 //! A request from a peer is read with [`decode_request`], which refuses it unless it is within
 //! the bounds of [`crate::limits`] ([`Request::check`]): at most 3 MiB; a `Put` of 1 to 256
 //! pieces of at most 2 MiB + 1 bytes each, a manifest block of at most 64 KiB, and 1 to 16
-//! copies; at most 257 CIDs per `Has` or `Pieces`; record keys of at most 256 bytes and
-//! records of at most 1 MiB. Answers are read with [`decode_response`] ([`Response::check`]).
+//! copies, naming at most 16 owners of at most 128 bytes each; at most 257 CIDs per `Has`,
+//! `Pieces` or `Referenced`; record keys of at most 256 bytes and records of at most 1 MiB. Answers are read with [`decode_response`] ([`Response::check`]).
 
 use cairn_dag::Cid;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,8 @@ use serde_bytes::ByteBuf;
 
 use crate::ClusterError;
 use crate::limits::{
-    MAX_CIDS, MAX_COPIES, MAX_MANIFEST, MAX_PIECE, MAX_PUT_PIECES, MAX_RECORD, MAX_RECORD_KEY,
+    MAX_CIDS, MAX_COPIES, MAX_MANIFEST, MAX_OWNER_ID, MAX_OWNERS, MAX_PIECE, MAX_PUT_PIECES,
+    MAX_RECORD, MAX_RECORD_KEY,
 };
 
 /// Largest message accepted (a few shards of at most 2 MiB each plus a manifest).
@@ -42,6 +43,11 @@ pub enum Request {
         /// policy); absent: the cluster's default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         copies: Option<u8>,
+        /// The owners of the unit (peer ids), for piece GC: absent, the sender (a write); a
+        /// list, those (repair and moves send the unit's recorded owners); an empty list,
+        /// unknown (the unit is then kept forever). See [`cairn_store::pieces`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owners: Option<Vec<ByteBuf>>,
     },
     /// The bytes of a block held here (as a piece or otherwise).
     Get {
@@ -58,6 +64,12 @@ pub enum Request {
     Pieces {
         /// The blocks.
         cids: Vec<Cid>,
+    },
+    /// Whether this node's data may still reference each of these blocks (piece GC: a holder
+    /// asks the owners of a unit; see [`cairn_store::refs`]).
+    Referenced {
+        /// The blocks.
+        blocks: Vec<Cid>,
     },
     /// Whether this node has `cid`, and the manifest of the stripe that can rebuild it.
     Locate {
@@ -79,11 +91,21 @@ pub enum Request {
 }
 
 impl Request {
-    /// A `Put` of one piece.
+    /// A `Put` of one piece, its sender the owner (a write).
     pub fn put_one(
         piece: &cairn_dag::Block,
         stripe: Option<WireBlock>,
         copies: Option<u8>,
+    ) -> Self {
+        Request::put_one_for(piece, stripe, copies, None)
+    }
+
+    /// A `Put` of one piece naming the unit's owners (`None`: the sender).
+    pub fn put_one_for(
+        piece: &cairn_dag::Block,
+        stripe: Option<WireBlock>,
+        copies: Option<u8>,
+        owners: Option<Vec<ByteBuf>>,
     ) -> Self {
         Request::Put {
             pieces: vec![WireBlock {
@@ -92,6 +114,7 @@ impl Request {
             }],
             stripe,
             copies,
+            owners,
         }
     }
 }
@@ -106,7 +129,25 @@ impl Request {
                 pieces,
                 stripe,
                 copies,
+                owners,
             } => {
+                if let Some(owners) = owners {
+                    if owners.len() > MAX_OWNERS {
+                        return bad(format!(
+                            "a Put naming {} owners (at most {MAX_OWNERS})",
+                            owners.len()
+                        ));
+                    }
+                    if let Some(o) = owners
+                        .iter()
+                        .find(|o| o.is_empty() || o.len() > MAX_OWNER_ID)
+                    {
+                        return bad(format!(
+                            "an owner id of {} bytes (1 to {MAX_OWNER_ID})",
+                            o.len()
+                        ));
+                    }
+                }
                 if pieces.is_empty() || pieces.len() > MAX_PUT_PIECES {
                     return bad(format!(
                         "a Put of {} pieces (1 to {MAX_PUT_PIECES})",
@@ -138,7 +179,11 @@ impl Request {
                     _ => Ok(()),
                 }
             }
-            Request::Has { cids } | Request::Pieces { cids } if cids.len() > MAX_CIDS => {
+            Request::Has { cids }
+            | Request::Pieces { cids }
+            | Request::Referenced { blocks: cids }
+                if cids.len() > MAX_CIDS =>
+            {
                 bad(format!("{} CIDs asked (at most {MAX_CIDS})", cids.len()))
             }
             Request::PutRecord { key, bytes } if bytes.len() > MAX_RECORD => bad(format!(
@@ -167,6 +212,8 @@ pub enum Response {
     Block(ByteBuf),
     /// For `Has` and `Pieces`: one flag per asked CID.
     Held(Vec<bool>),
+    /// For `Referenced`: one flag per asked block (true: it may still be referenced).
+    Referenced(Vec<bool>),
     /// For `Locate`.
     Located {
         /// Whether the block itself is here.
@@ -186,7 +233,7 @@ impl Response {
     pub fn check(&self) -> Result<(), ClusterError> {
         let bad = |why: String| Err(ClusterError::Malformed(why));
         match self {
-            Response::Held(flags) if flags.len() > MAX_CIDS => {
+            Response::Held(flags) | Response::Referenced(flags) if flags.len() > MAX_CIDS => {
                 bad(format!("{} flags (at most {MAX_CIDS})", flags.len()))
             }
             Response::Located {
@@ -246,6 +293,17 @@ mod tests {
                 }],
                 stripe: None,
                 copies: Some(3),
+                owners: None,
+            },
+            Request::put_one_for(
+                &cairn_dag::Block::new(cairn_dag::CidVersion::V1, cairn_dag::RAW, b"x".to_vec())
+                    .unwrap(),
+                None,
+                None,
+                Some(vec![ByteBuf::from(b"peer".to_vec())]),
+            ),
+            Request::Referenced {
+                blocks: vec![cid, cid],
             },
             Request::Get { cid },
             Request::Has {
@@ -282,12 +340,25 @@ mod tests {
             pieces,
             stripe,
             copies,
+            owners: None,
         };
         let ok = |r: Request| {
             let bytes = encode(&r);
             assert!(bytes.len() <= MAX_REQUEST);
             decode_request(&bytes).is_ok()
         };
+        let owned = |owners: Vec<ByteBuf>| Request::Put {
+            pieces: vec![piece(1)],
+            stripe: None,
+            copies: None,
+            owners: Some(owners),
+        };
+        let id = |n: usize| ByteBuf::from(vec![7; n]);
+        assert!(ok(owned(Vec::new())), "unknown owners");
+        assert!(ok(owned(vec![id(MAX_OWNER_ID); MAX_OWNERS])));
+        assert!(!ok(owned(vec![id(1); MAX_OWNERS + 1])));
+        assert!(!ok(owned(vec![id(MAX_OWNER_ID + 1)])));
+        assert!(!ok(owned(vec![id(0)])), "an empty owner id");
         assert!(ok(put(vec![piece(MAX_PIECE)], None, None)));
         assert!(!ok(put(vec![piece(MAX_PIECE + 1)], None, None)));
         assert!(ok(put(vec![piece(1); MAX_PUT_PIECES], None, None)));
@@ -322,7 +393,15 @@ mod tests {
                 }),
                 within
             );
+            assert_eq!(
+                ok(Request::Referenced {
+                    blocks: vec![cid; many]
+                }),
+                within
+            );
             let flags = encode(&Response::Held(vec![true; many]));
+            assert_eq!(decode_response(&flags).is_ok(), within);
+            let flags = encode(&Response::Referenced(vec![false; many]));
             assert_eq!(decode_response(&flags).is_ok(), within);
         }
         let key = |n: usize| "k".repeat(n);

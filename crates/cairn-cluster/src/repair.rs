@@ -4,7 +4,9 @@
 //!   may be lost before the stripe cannot be read (full margin: M, or N-1 copies);
 //! * a **hard check** also rebuilds the data from parity and compares every CID;
 //! * **repair** re-creates the shards no target holds — copied from wherever a copy is, or
-//!   rebuilt from any K — on targets that hold none, after a member has been gone longer than
+//!   rebuilt from any K — on targets that hold none (each `Put` names the unit's owners as
+//!   recorded here, or none known, so piece GC asks the right nodes: [`crate::collect`]; and
+//!   nothing is re-created of a unit all of whose owners say they no longer reference it), after a member has been gone longer than
 //!   `down_after` or a write was stored short; it also spreads shards that share a node (a
 //!   write made while the cluster looked smaller) onto targets that hold none. One node acts per unit: the first live target
 //!   holding its manifest (or replica), so repairs are not done twice;
@@ -26,7 +28,7 @@ use bytes::Bytes;
 use cairn_dag::{Block, Cid};
 use serde_bytes::ByteBuf;
 
-use cairn_store::pieces::PieceOf;
+use cairn_store::pieces::{PieceOf, Unit};
 
 use crate::proto::{Request, Response, WireBlock};
 use crate::stripe::{self, Manifest};
@@ -269,7 +271,7 @@ impl Cluster {
             .await
     }
 
-    fn me(&self) -> Vec<u8> {
+    pub(crate) fn me(&self) -> Vec<u8> {
         self.inner.members.lock().me().id.clone()
     }
 
@@ -354,8 +356,10 @@ impl Cluster {
                     cid: *mcid,
                     data: ByteBuf::from(bytes.to_vec()),
                 };
+                let owners = self.store().unit_owners(&Unit::Stripe(*mcid))?;
+                let asked = manifest.data.clone();
                 report.repaired += self
-                    .fill(&survey, Some(wire), None, |this| {
+                    .fill(&survey, Some(wire), None, (owners, asked), |this| {
                         let manifest = manifest.clone();
                         let mcid = *mcid;
                         async move { this.all_shards(&mcid, &manifest).await }
@@ -414,28 +418,38 @@ impl Cluster {
         if mode == Mode::Repair {
             let cid = *cid;
             let copies = u8::try_from(n).ok();
+            let owners = self.store().unit_owners(&Unit::Block(cid))?;
             report.repaired += self
-                .fill(&survey, None, copies, |this| async move {
-                    let data = match this.local_block(&cid)? {
-                        Some(d) => d,
-                        None => this.fetch(&cid).await.ok_or_else(|| {
-                            ClusterError::Unrecoverable(format!("no copy of {cid} left"))
-                        })?,
-                    };
-                    Ok(vec![Block { cid, data }; n])
-                })
+                .fill(
+                    &survey,
+                    None,
+                    copies,
+                    (owners, vec![cid]),
+                    |this| async move {
+                        let data = match this.local_block(&cid)? {
+                            Some(d) => d,
+                            None => this.fetch(&cid).await.ok_or_else(|| {
+                                ClusterError::Unrecoverable(format!("no copy of {cid} left"))
+                            })?,
+                        };
+                        Ok(vec![Block { cid, data }; n])
+                    },
+                )
                 .await?;
         }
         Ok(())
     }
 
     /// Puts every piece no target holds on a target that holds none; `pieces` produces all
-    /// pieces of the unit when some are needed.
+    /// pieces of the unit when some are needed. `owners` are the unit's owners recorded here
+    /// (named in every `Put`) and the blocks they reference: when every owner says it no
+    /// longer references them, nothing is re-created (piece GC is freeing the unit).
     async fn fill<F, Fut>(
         &self,
         survey: &Survey,
         stripe: Option<WireBlock>,
         copies: Option<u8>,
+        (owners, referenced): (Vec<Vec<u8>>, Vec<Cid>),
         pieces: F,
     ) -> Result<u64, ClusterError>
     where
@@ -471,6 +485,11 @@ impl Cluster {
         if missing.is_empty() || free.is_empty() {
             return Ok(0);
         }
+        if self.owners_let_go(&owners, &referenced).await {
+            tracing::debug!(unit = %survey.key_hex(), "not re-created: its owners no longer reference it");
+            return Ok(0);
+        }
+        let owners = wire_owners(owners);
         let all = pieces(self.clone()).await?;
         let mut done = 0;
         let mut used: HashSet<Vec<u8>> = HashSet::new();
@@ -478,7 +497,7 @@ impl Cluster {
             let Some(target) = free.pop() else { break };
             tracing::debug!(unit = %survey.key_hex(), shard = i, target = %crate::write::hex(target), "re-creating");
             let piece = &all[i];
-            let request = Request::put_one(piece, stripe.clone(), copies);
+            let request = Request::put_one_for(piece, stripe.clone(), copies, owners.clone());
             match self.ask(target, &request).await {
                 Some(Response::Stored) => {
                     done += 1;
@@ -536,4 +555,16 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Coding(e.to_string()))?
     }
+}
+
+/// The owners a repair `Put` names: those recorded here, or an empty list (unknown: the
+/// target keeps the unit forever) when none are, or more than a `Put` may name were.
+fn wire_owners(owners: Vec<Vec<u8>>) -> Option<Vec<ByteBuf>> {
+    if owners
+        .iter()
+        .any(|o| o.is_empty() || o.len() > crate::limits::MAX_OWNER_ID)
+    {
+        return Some(Vec::new());
+    }
+    Some(owners.into_iter().map(ByteBuf::from).collect())
 }

@@ -8,7 +8,13 @@
 //! the length the manifest states for it (a parity shard also its index byte); `copies` must
 //! be 1 to 16. The store then keeps the pieces without relabelling a piece or re-pointing a
 //! block's stripe that an earlier `Put` established, and accounts each unit to the peer that
-//! sent it first ([`cairn_store::pieces`]).
+//! sent it first ([`cairn_store::pieces`]). The unit's owners, for piece GC, are the sender
+//! or those the `Put` names (at most 16): only members may send a `Put`, and members are
+//! trusted to say who owns a unit — nothing more (an owner's word frees a unit only when the
+//! owner itself, asked directly, says it no longer references it).
+//!
+//! `Referenced` is answered from the local store's last GC mark ([`cairn_store::refs`]): true
+//! for every block on any doubt.
 
 use bytes::Bytes;
 use cairn_dag::{Block, Cid};
@@ -42,9 +48,15 @@ impl Cluster {
                 pieces,
                 stripe,
                 copies,
+                owners,
             } => self
-                .keep(peer, pieces, stripe, copies)
+                .keep(peer, pieces, stripe, copies, owners)
                 .map(|()| Response::Stored),
+            Request::Referenced { blocks } => self
+                .store()
+                .referenced(&blocks)
+                .map(Response::Referenced)
+                .map_err(ClusterError::from),
             Request::Get { cid } => self.local_block(&cid).map(|b| match b {
                 Some(data) => Response::Block(ByteBuf::from(data.to_vec())),
                 None => Response::NotFound,
@@ -104,13 +116,15 @@ impl Cluster {
         Ok(Response::Located { have, stripe })
     }
 
-    /// Keeps the pieces of a `Put` from `owner` (already bounded by [`Request::check`]).
+    /// Keeps the pieces of a `Put` from `sender` (already bounded by [`Request::check`]), the
+    /// unit's owners `owners` (`None`: the sender).
     fn keep(
         &self,
-        owner: &[u8],
+        sender: &[u8],
         pieces: Vec<WireBlock>,
         stripe: Option<WireBlock>,
         copies: Option<u8>,
+        owners: Option<Vec<ByteBuf>>,
     ) -> Result<(), ClusterError> {
         let stripe = match stripe {
             Some(w) => {
@@ -169,7 +183,10 @@ impl Cluster {
             manifest: block,
             data: &manifest.data,
         });
-        self.store().put_pieces(owner, &blocks, record)?;
+        let owners: Option<Vec<Vec<u8>>> =
+            owners.map(|list| list.into_iter().map(ByteBuf::into_vec).collect());
+        self.store()
+            .put_pieces_for(sender, owners.as_deref(), &blocks, record)?;
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! In-process clusters: N nodes, each a real store in its own folder, joined by an in-memory
 //! switch that can "kill" nodes. Writes go through the same `Placer` a PUT uses; reads through
 //! `Cluster::fetch`, the path a node takes for a block it does not have. The switch tells each
-//! receiver who called (`Cluster::handle(peer, …)`), as libp2p does. The last tests are review
-//! H2's attacks: lying manifests, re-pointing, absurd numbers of copies.
+//! receiver who called (`Cluster::handle(peer, …)`), as libp2p does. Review H2's attacks
+//! (lying manifests, re-pointing, absurd numbers of copies) come next, and last piece GC:
+//! units freed only when every owner says it no longer references them.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -499,6 +500,7 @@ async fn a_write_without_quorum_is_refused_and_forged_pieces_are_not_kept() {
         }],
         stripe: None,
         copies: None,
+        owners: None,
     };
     let node = h.nodes[0].1.clone();
     let answer = tokio::task::spawn_blocking(move || {
@@ -680,6 +682,7 @@ async fn a_lying_put_cannot_make_an_honest_node_allocate_its_size_in_repair() {
         pieces: pieces.iter().map(wire).collect(),
         stripe: Some(wire(&mblock)),
         copies: None,
+        owners: None,
     };
     peak::LARGEST.store(0, std::sync::atomic::Ordering::Relaxed);
     let answer = send(b, &put).await;
@@ -769,6 +772,7 @@ async fn a_lying_manifest_cannot_repoint_an_honest_block_and_locate_keeps_the_ho
         pieces: vec![wire(piece)],
         stripe: Some(wire(&mblock)),
         copies: None,
+        owners: None,
     };
     for (_, node) in &h.nodes {
         let answer = send(node, &put(&junk)).await;
@@ -830,4 +834,179 @@ async fn copies_zero_or_fifty_are_refused_and_repair_survives_a_stored_zero() {
     let report = node.check_pass(Mode::Repair, 256).await.unwrap();
     assert_eq!(report.failed, 0, "{report:?}");
     assert_eq!(report.checked, 2, "{report:?}");
+}
+
+/// Writes `blocks` from `cluster` as a node does: through a forwarding batch whose sink is
+/// the placer, committed with a pin of `root` (so the writer's GC marks them as its own).
+async fn write_pinned(cluster: &Cluster, blocks: Vec<Block>, root: cairn_dag::Cid) {
+    let placer = cluster.placer();
+    let store = cluster.store().clone();
+    tokio::task::spawn_blocking(move || {
+        let batch = store.forwarding_batch(placer.clone());
+        for b in &blocks {
+            batch.put(b).unwrap();
+        }
+        placer.finish_blocking().unwrap();
+        batch.commit(&[root]).unwrap();
+    })
+    .await
+    .unwrap()
+}
+
+/// Local GC on `cluster`'s store (on a blocking thread).
+async fn gc(cluster: &Cluster) -> cairn_store::GcStats {
+    let store = cluster.store().clone();
+    tokio::task::spawn_blocking(move || store.gc().unwrap())
+        .await
+        .unwrap()
+}
+
+/// A piece GC pass over every unit on every live node, summed.
+async fn collect(h: &Harness, grace: Duration) -> cairn_cluster::collect::CollectReport {
+    let mut sum = cairn_cluster::collect::CollectReport::default();
+    for (_, c) in h.alive() {
+        let r = c.collect_all(grace).await.unwrap();
+        sum.add(&r);
+    }
+    sum
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piece_gc_frees_a_unit_only_when_every_owner_lets_go() {
+    let h = Harness::new(4, Redundancy::Replicas(2));
+    let (a, b) = (&h.nodes[0].1, &h.nodes[1].1);
+    let (a_id, b_id) = (h.nodes[0].0.clone(), h.nodes[1].0.clone());
+    let (blocks, _) = file(700_000, 21);
+    let root = blocks.last().unwrap().cid;
+    // Two writers, identical bytes: the same units, each with both owners.
+    write_pinned(a, blocks.clone(), root).await;
+    write_pinned(b, blocks.clone(), root).await;
+    let units: Vec<cairn_store::pieces::Unit> = blocks
+        .iter()
+        .map(|blk| cairn_store::pieces::Unit::Block(blk.cid))
+        .collect();
+    let mut rows = 0;
+    for (_, c) in &h.nodes {
+        for u in &units {
+            if let Some(row) = c.store().unit(u).unwrap() {
+                assert_eq!(row.owners, vec![a_id.clone(), b_id.clone()], "{u:?}");
+                rows += 1;
+            }
+        }
+    }
+    assert_eq!(rows, 2 * units.len(), "two holders per unit");
+    // Before any GC mark the owners answer "referenced" on doubt.
+    let r = collect(&h, Duration::ZERO).await;
+    assert_eq!((r.freed, r.referenced), (0, rows as u64), "{r:?}");
+    gc(a).await;
+    gc(b).await;
+    let r = collect(&h, Duration::ZERO).await;
+    assert_eq!(
+        (r.freed, r.referenced),
+        (0, rows as u64),
+        "both reference it: {r:?}"
+    );
+
+    // One writer deletes: kept (the other still references every block).
+    assert!(a.store().unpin(&root).unwrap());
+    assert!(gc(a).await.complete);
+    let r = collect(&h, Duration::ZERO).await;
+    assert_eq!((r.freed, r.referenced), (0, rows as u64), "{r:?}");
+
+    // Both delete, but the second is not connected: kept, never freed on doubt.
+    assert!(b.store().unpin(&root).unwrap());
+    assert!(gc(b).await.complete);
+    h.kill(&[1]);
+    let r = collect(&h, Duration::ZERO).await;
+    assert_eq!(r.freed, 0, "{r:?}");
+    assert!(r.unanswered > 0, "{r:?}");
+    h.revive(&[1]);
+    // Within the grace period: kept.
+    let r = collect(&h, Duration::from_secs(3600)).await;
+    assert_eq!((r.freed, r.young), (0, rows as u64), "{r:?}");
+    // After it: freed on every holder, and GC sweeps the pieces.
+    let r = collect(&h, Duration::ZERO).await;
+    assert_eq!(
+        (r.freed, r.freed_pieces),
+        (rows as u64, rows as u64),
+        "{r:?}"
+    );
+    assert!(r.freed_bytes >= 2 * 700_000, "{r:?}");
+    for (_, c) in &h.nodes {
+        gc(c).await;
+        assert_eq!(c.store().stats().unwrap(), (0, 0), "nothing left");
+        assert_eq!(c.store().piece_counts().unwrap(), (0, 0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_puts_carry_the_units_owners() {
+    let h = Harness::new(4, Redundancy::Replicas(2));
+    let writer = h.nodes[0].0.clone();
+    let (blocks, _) = file(2 << 20, 22);
+    let root = blocks.last().unwrap().cid;
+    write_pinned(&h.nodes[0].1, blocks.clone(), root).await;
+    // A unit the writer does not hold: lose its piece on one holder; the other re-creates it.
+    let holders = |cid: &cairn_dag::Cid| -> Vec<usize> {
+        (0..4)
+            .filter(|&i| h.nodes[i].1.store().piece(cid).unwrap().is_some())
+            .collect()
+    };
+    let blk = blocks
+        .iter()
+        .find(|b| !holders(&b.cid).contains(&0))
+        .expect("a unit placed away from the writer");
+    let (lost, kept) = (holders(&blk.cid)[0], holders(&blk.cid)[1]);
+    let unit = cairn_store::pieces::Unit::Block(blk.cid);
+    let of = h.nodes[lost].1.store().piece(&blk.cid).unwrap().unwrap();
+    h.nodes[lost]
+        .1
+        .store()
+        .drop_unit(&of, &[blk.cid.hash().to_bytes()])
+        .unwrap();
+    assert_eq!(h.nodes[lost].1.store().unit(&unit).unwrap(), None);
+    let r = h.pass(Mode::Repair).await;
+    assert!(r.repaired >= 1, "{r:?}");
+    let row = h.nodes[lost].1.store().unit(&unit).unwrap().unwrap();
+    assert_eq!(
+        row.owners,
+        vec![writer.clone()],
+        "the writer, not the repairer"
+    );
+    assert_eq!(row.owner, h.nodes[kept].0, "accounted to the repairer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piece_gc_frees_the_stripes_of_a_deleted_file_and_keeps_the_others() {
+    let h = Harness::new(3, Redundancy::Ec { k: 2, m: 1 });
+    let writer = &h.nodes[0].1;
+    let (gone, _) = file(1_500_000, 23);
+    let (kept, _) = file(900_000, 24);
+    let (gone_root, kept_root) = (gone.last().unwrap().cid, kept.last().unwrap().cid);
+    write_pinned(writer, gone.clone(), gone_root).await;
+    write_pinned(writer, kept.clone(), kept_root).await;
+    let before: u64 = h
+        .nodes
+        .iter()
+        .map(|(_, c)| c.store().piece_counts().unwrap().1)
+        .sum();
+    assert!(
+        before >= 6,
+        "stripes of both files on their holders: {before}"
+    );
+
+    assert!(writer.store().unpin(&gone_root).unwrap());
+    assert!(gc(writer).await.complete);
+    let r = collect(&h, Duration::ZERO).await;
+    assert!(r.freed > 0 && r.unanswered == 0, "{r:?}");
+    assert!(r.referenced > 0, "the kept file's stripes: {r:?}");
+    for (_, c) in &h.nodes {
+        gc(c).await;
+        for b in &gone {
+            assert!(!c.store().has(&b.cid).unwrap(), "{} still held", b.cid);
+        }
+    }
+    // Nothing more goes, and the file that stays reads back everywhere.
+    assert_eq!(collect(&h, Duration::ZERO).await.freed, 0);
+    read_all(&h, &[kept]).await;
 }

@@ -539,7 +539,7 @@ impl Node {
     }
 
     /// Drops the local mirror of a bucket its owner deleted (tombstone head `seq`): its
-    /// objects and its record, in one commit. The held tombstone stays, so an older head of
+    /// objects, its record and its history here, in one commit. The held tombstone stays, so an older head of
     /// the bucket is not mirrored again, and is shared on.
     fn drop_mirror(&self, bucket: &str, seq: u64) -> Result<(), NodeError> {
         let keys = self.object_keys(bucket)?;
@@ -548,6 +548,9 @@ impl Node {
                 txn.delete_object(bucket, key)?;
             }
             txn.delete_bucket(bucket)?;
+            // The mirror's history of it goes too: it would keep what the bucket held
+            // referenced here forever (its newest root never expires). The owner keeps its own.
+            txn.forget_history(bucket)?;
             Ok::<_, NodeError>(())
         })?;
         tracing::info!(bucket, seq, "the owner deleted the bucket; mirror dropped");

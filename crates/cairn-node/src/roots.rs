@@ -770,14 +770,15 @@ impl Node {
     }
 
     /// Drops roots older than the retention period (never a bucket's newest); returns how
-    /// many went.
+    /// many went. Deleted buckets' histories expire too (their newest root is the tombstone):
+    /// otherwise what a deleted bucket held would stay referenced forever.
     pub fn expire_roots(&self) -> Result<usize, NodeError> {
         let Some(retention) = self.roots_config().retention else {
             return Ok(0);
         };
         let before = (now_ms() as u64).saturating_sub(retention.as_millis() as u64);
         let mut expired = 0;
-        for (bucket, _) in self.store().buckets()? {
+        for bucket in self.store().history_buckets()? {
             expired += self
                 .store()
                 .update(|txn| txn.expire_roots(&bucket, before))?;
@@ -786,10 +787,20 @@ impl Node {
     }
 
     /// Garbage collection as the node runs it: roots past the retention period expire first,
-    /// then every block no pin, object, part, version or retained root reaches is swept.
+    /// then every block no pin, object, part, version or retained root reaches is swept. The
+    /// roots of buckets mirrored from another node are *foreign* to the store's GC: they keep
+    /// what they reach here, but are not this node's references when a holder asks it about
+    /// a unit it owns (piece GC: `cairn_store::refs`), and blocks of theirs that are not here
+    /// leave its mark complete.
     pub fn collect_garbage(&self) -> Result<cairn_store::GcStats, NodeError> {
         self.expire_roots()?;
-        Ok(self.store().gc()?)
+        let mirrored: std::collections::HashSet<String> = self
+            .buckets()?
+            .into_iter()
+            .filter(|(_, record)| record.mirror.is_some())
+            .map(|(name, _)| name)
+            .collect();
+        Ok(self.store().gc_with_foreign(&mirrored)?)
     }
 
     /// The bucket's current signed head (dag-cbor bytes).

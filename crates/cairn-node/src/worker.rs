@@ -71,8 +71,12 @@ impl Job for Gc {
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
         let s = node.collect_garbage()?;
         Ok(format!(
-            "removed {} blocks ({} bytes), kept {}, missing {}",
-            s.removed, s.freed_bytes, s.kept, s.missing
+            "removed {} blocks ({} bytes), kept {}, missing {}; mark {}",
+            s.removed,
+            s.freed_bytes,
+            s.kept,
+            s.missing,
+            if s.complete { "complete" } else { "incomplete" }
         ))
     }
 }

@@ -4,8 +4,13 @@
 //! another batch also wrote them or they became durable meanwhile), so a rejected import
 //! stores nothing.
 //!
-//! A forwarding batch hands every block to a [`BlockSink`] instead of writing it: in a cluster
-//! the blocks of a write live on their placement targets, not necessarily here.
+//! A forwarding batch hands every block to a [`BlockSink`]: in a cluster the blocks of a write
+//! live on their placement targets, not necessarily here. It also writes here, like a plain
+//! batch, every block that may link (`codec_may_link` and at least one link: branch nodes,
+//! directories, records — a small fraction of the bytes) and every block kept inline, so GC
+//! marks and reads walk this node's DAGs locally; the leaves it only forwards are held like
+//! written blocks while the batch is open, and every forwarded block gets a `REMOTE` row in
+//! the commit's transaction (see [`crate::refs`]: what piece GC asks the owner of a unit).
 //!
 //! # Batches and GC
 //!
@@ -60,6 +65,9 @@ pub struct WriteBatch {
     written: Mutex<HashMap<Vec<u8>, (Cid, BlockInfo)>>,
     /// Blocks kept in the database, not as files: recorded with their bytes at commit.
     inline: Mutex<HashMap<Vec<u8>, Bytes>>,
+    /// Blocks handed to the sink (a forwarding batch): multihash → (size, may link),
+    /// recorded as `REMOTE` rows at commit.
+    forwarded: Mutex<HashMap<Vec<u8>, (u64, bool)>>,
     done: bool,
 }
 
@@ -80,6 +88,7 @@ impl WriteBatch {
             held: Mutex::new(HashSet::new()),
             written: Mutex::new(HashMap::new()),
             inline: Mutex::new(HashMap::new()),
+            forwarded: Mutex::new(HashMap::new()),
             done: false,
         }
     }
@@ -100,26 +109,34 @@ impl WriteBatch {
 
     /// Stores a block (the caller vouches that `block.data` hashes to `block.cid`). Blocks
     /// already durable are skipped — that is where deduplication happens — and held, so GC
-    /// leaves them until this batch ends.
+    /// leaves them until this batch ends. A forwarding batch hands the block to its sink
+    /// first, and then stores it here only if it may link or is kept inline (see the module
+    /// docs); it holds it either way.
     pub fn put(&self, block: &Block) -> Result<(), StoreError> {
         let inner = &self.store.inner;
         let mh = block.cid.hash().to_bytes();
+        let inline = crate::inline_eligible(&block.cid, block.data.len());
+        let may_link = cairn_dag::block::codec_may_link(block.cid.codec())
+            && !cairn_dag::links_of(&block.cid, &block.data)?.is_empty();
+        // Entered before anything looks at the block, and before the sink sends it: a holder
+        // asking whether it is referenced ([`Store::referenced`]) then finds it held.
+        self.enter(&mh);
         if let Some(sink) = &self.sink {
             sink.block(block)?;
-            if !crate::inline_eligible(&block.cid, block.data.len()) {
+            self.forwarded
+                .lock()
+                .insert(mh.clone(), (block.data.len() as u64, may_link));
+            if !inline && !may_link {
                 return Ok(());
             }
         }
-        self.enter(&mh);
         if self.has_own(&mh) || self.store.has(&block.cid)? {
             return Ok(());
         }
-        if crate::inline_eligible(&block.cid, block.data.len()) {
+        if inline {
             self.inline.lock().insert(mh, block.data.clone());
             return Ok(());
         }
-        let may_link = cairn_dag::block::codec_may_link(block.cid.codec())
-            && !cairn_dag::links_of(&block.cid, &block.data)?.is_empty();
         let info = BlockInfo {
             size: block.data.len() as u64,
             may_link,
@@ -204,13 +221,23 @@ impl WriteBatch {
             inner.files.sync_blocks(&cids)?;
         }
         let synced = started.elapsed();
+        let forwarded: Vec<(Vec<u8>, u64, bool)> = self
+            .forwarded
+            .lock()
+            .iter()
+            .map(|(mh, (size, links))| (mh.clone(), *size, *links))
+            .collect();
         let out = {
             let _shared = self.store.gc_shared();
-            inner.index.commit_with(&recorded, &inline, f)?
+            inner.index.commit_with(&recorded, &inline, |meta| {
+                crate::refs::record_forwarded(meta.txn, &forwarded)?;
+                f(meta)
+            })?
         };
         tracing::debug!(
             blocks = written.len(),
             inline = inline.len(),
+            forwarded = forwarded.len(),
             held = self.held.lock().len(),
             sync_ms = synced.as_millis() as u64,
             index_ms = (started.elapsed() - synced).as_millis() as u64,
@@ -228,6 +255,7 @@ impl WriteBatch {
         let held = std::mem::take(&mut *self.held.lock());
         let written = std::mem::take(&mut *self.written.lock());
         self.inline.lock().clear();
+        self.forwarded.lock().clear();
         // One lock for the whole release: a block let go of here is either still held by
         // another batch or removed before anyone can enter it anew (who then finds it gone).
         let mut holds = inner.held.lock();

@@ -19,8 +19,8 @@
 //!
 //! A GC run is:
 //!
-//! 1. **Snapshot**: pins, object, part and version roots, snapshots, retained roots and pieces
-//!    from **one** redb read transaction: one consistent state `S`.
+//! 1. **Snapshot**: pins, object, part and version roots, snapshots, retained roots, pieces
+//!    and `REMOTE` rows from **one** redb read transaction: one consistent state `S`.
 //! 2. **Mark** everything reachable from `S` (reading blocks: files are renamed into place
 //!    whole, so a concurrent batch never shows a half-written block).
 //! 3. **Sweep** each block file (and each temp file, by the block it is for) that is not
@@ -59,11 +59,24 @@
 //!
 //! In a cluster most of an object's blocks live on other nodes; GC reports reachable blocks
 //! that are not here and goes on.
+//!
+//! # What the mark keeps for piece GC
+//!
+//! The mark runs in three steps: this node's own roots (pins, snapshots, parts, and the
+//! object, version and retained roots of the buckets it owns), then the *foreign* roots — the
+//! same rows of buckets mirrored here from another node, named by the caller
+//! ([`Store::gc_with_foreign`]; the node layer passes its mirrored buckets) — and last the
+//! pieces, which are kept without being walked. What the first step reached is kept after the
+//! run, compactly, as the node's answer to "do you still reference this block?"
+//! ([`Store::referenced`]), with the snapshot's time and whether it was **complete**: every
+//! block it reached that is not stored here is raw-codec, or has a `REMOTE` row saying it has
+//! no links (see [`crate::refs`]). The sweep also deletes the `REMOTE` rows of blocks the first
+//! step did not reach.
 
 use std::collections::HashSet;
 
 use cairn_dag::Cid;
-use redb::ReadableDatabase;
+use redb::{ReadableDatabase, ReadableTable};
 
 use crate::files::FileKind;
 use crate::{Store, StoreError};
@@ -81,52 +94,71 @@ pub struct GcStats {
     pub missing: u64,
     /// Unreachable block files kept because an unfinished write holds them.
     pub held: u64,
+    /// Whether the mark of this node's own roots was complete (see [`crate::refs`]): only
+    /// then does [`Store::referenced`] ever answer false.
+    pub complete: bool,
+    /// `REMOTE` rows of blocks no longer reached, deleted.
+    pub remote_forgotten: u64,
 }
 
 impl Store {
-    /// Removes every block no pinned root reaches and no unfinished batch holds.
+    /// Removes every block no pinned root reaches and no unfinished batch holds, every root
+    /// counted as this node's own.
     pub fn gc(&self) -> Result<GcStats, StoreError> {
+        self.gc_with_foreign(&HashSet::new())
+    }
+
+    /// [`gc`](Self::gc), where the object, version and retained roots of the buckets named in
+    /// `foreign` (mirrored here from the node that owns them) are *foreign*: they keep what
+    /// they reach here, but are not this node's references (see [`crate::refs`]), and a block
+    /// they reach that is not here leaves the mark complete.
+    pub fn gc_with_foreign(&self, foreign: &HashSet<String>) -> Result<GcStats, StoreError> {
         let _exclusive = self.gc_exclusive()?;
         let started = std::time::Instant::now();
         let mut stats = GcStats::default();
-        let (mut stack, mut marked) = {
-            let txn = self.inner.index.db.begin_read()?;
+        let is_foreign =
+            |bucket: &[u8]| std::str::from_utf8(bucket).is_ok_and(|b| foreign.contains(b));
+        let snapshot_ms = crate::refs::now_ms();
+        let txn = self.inner.index.db.begin_read()?;
+        let (own, theirs, pieces) = {
             let mut stack: Vec<Cid> = crate::index::pins_in(&txn)?
                 .into_iter()
                 .map(|(c, _)| c)
                 .collect();
-            stack.extend(crate::meta::object_roots_in(&txn)?);
+            let (objects, foreign_objects) = crate::meta::object_roots_in(&txn, &is_foreign)?;
+            stack.extend(objects);
             stack.extend(crate::snapshots::roots_in(&txn)?);
-            let (trees, records) = crate::roots::history_roots_in(&txn)?;
+            let ((trees, records), (foreign_trees, foreign_records)) =
+                crate::roots::history_roots_in(&txn, &is_foreign)?;
             stack.extend(trees);
-            let mut marked: HashSet<Vec<u8>> =
-                records.iter().map(|c| c.hash().to_bytes()).collect();
-            // Pieces kept for the cluster are kept as they are (their DAGs live on other nodes).
-            marked.extend(crate::pieces::marks_in(&txn)?);
-            (stack, marked)
+            let mut theirs = foreign_objects;
+            theirs.extend(foreign_trees);
+            // Pieces kept for the cluster are kept as they are (their DAGs live on other
+            // nodes), and are no reference of this node's.
+            let pieces = crate::pieces::marks_in(&txn)?;
+            ((stack, records), (theirs, foreign_records), pieces)
         };
-        while let Some(cid) = stack.pop() {
-            if !marked.insert(cid.hash().to_bytes()) {
-                continue;
-            }
-            match self.block_info(&cid)? {
-                Some(info) if !info.may_link => continue,
-                _ => {}
-            }
-            match self.get_local(&cid) {
-                Ok(data) => match cairn_dag::links_of(&cid, &data) {
-                    Ok(links) => stack.extend(links),
-                    // Verified but undecodable (e.g. from a CAR): kept, as a leaf.
-                    Err(e) => tracing::warn!(%cid, "links unreadable, treated as leaf: {e}"),
-                },
-                Err(StoreError::NotFound(_)) | Err(StoreError::CorruptBlock { .. }) => {
-                    // In a cluster most of an object's blocks live on other nodes.
-                    tracing::debug!(%cid, "a reachable block is not here");
-                    stats.missing += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let remote = txn.open_table(crate::refs::REMOTE)?;
+        // This node's own roots first: what they reach is what it references.
+        let mut marked: HashSet<Vec<u8>> = own.1.iter().map(|c| c.hash().to_bytes()).collect();
+        stats.complete = self.mark(own.0, &mut marked, &mut stats, Some(&remote))?;
+        let mut mine: Vec<u64> = marked.iter().map(|mh| crate::refs::prefix_of(mh)).collect();
+        mine.sort_unstable();
+        mine.dedup();
+        let unreached_remote: Vec<Vec<u8>> = remote
+            .iter()?
+            .filter_map(|row| match row {
+                Ok((k, _)) if !marked.contains(k.value()) => Some(Ok(k.value().to_vec())),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()?;
+        drop(remote);
+        drop(txn);
+        // Then the roots of mirrored buckets, and the pieces kept for the cluster.
+        marked.extend(theirs.1.iter().map(|c| c.hash().to_bytes()));
+        self.mark(theirs.0, &mut marked, &mut stats, None)?;
+        marked.extend(pieces);
         let marked_ms = started.elapsed().as_millis() as u64;
 
         let mut forget = Vec::new();
@@ -181,6 +213,24 @@ impl Store {
             forget.retain(|mh| !held.contains_key(mh));
             self.inner.index.forget(&forget)?;
         }
+        // `REMOTE` rows of blocks the own roots no longer reach (no batch is committing: the
+        // GC lock is held exclusively).
+        if !unreached_remote.is_empty() {
+            let txn = self.inner.index.db.begin_write()?;
+            {
+                let mut table = txn.open_table(crate::refs::REMOTE)?;
+                for mh in &unreached_remote {
+                    table.remove(mh.as_slice())?;
+                }
+            }
+            txn.commit()?;
+            stats.remote_forgotten = unreached_remote.len() as u64;
+        }
+        *self.inner.last_mark.lock() = Some(std::sync::Arc::new(crate::refs::LastMark {
+            snapshot_ms,
+            complete: stats.complete,
+            prefixes: mine,
+        }));
         marked.clear();
         if stats.missing > 0 {
             tracing::info!(
@@ -195,6 +245,58 @@ impl Store {
             "GC done"
         );
         Ok(stats)
+    }
+
+    /// Marks everything reachable from `stack` (reading blocks: files are renamed into place
+    /// whole, so a concurrent batch never shows a half-written block). With `remote` (the own
+    /// roots' mark), returns whether it is complete: every block reached that is not here is
+    /// raw-codec or has a `REMOTE` row saying it has no links.
+    fn mark(
+        &self,
+        mut stack: Vec<Cid>,
+        marked: &mut HashSet<Vec<u8>>,
+        stats: &mut GcStats,
+        remote: Option<&redb::ReadOnlyTable<&[u8], &[u8]>>,
+    ) -> Result<bool, StoreError> {
+        let mut complete = true;
+        while let Some(cid) = stack.pop() {
+            let mh = cid.hash().to_bytes();
+            if marked.contains(&mh) {
+                continue;
+            }
+            marked.insert(mh.clone());
+            match self.block_info(&cid)? {
+                Some(info) if !info.may_link => continue,
+                _ => {}
+            }
+            match self.get_local(&cid) {
+                Ok(data) => match cairn_dag::links_of(&cid, &data) {
+                    Ok(links) => stack.extend(links),
+                    // Verified but undecodable (e.g. from a CAR): kept, as a leaf.
+                    Err(e) => tracing::warn!(%cid, "links unreadable, treated as leaf: {e}"),
+                },
+                Err(StoreError::NotFound(_)) | Err(StoreError::CorruptBlock { .. }) => {
+                    // In a cluster most of an object's blocks live on other nodes.
+                    tracing::debug!(%cid, "a reachable block is not here");
+                    stats.missing += 1;
+                    if let Some(remote) = remote
+                        && complete
+                        && cid.codec() != cairn_dag::RAW
+                    {
+                        let leaf = match remote.get(mh.as_slice())? {
+                            Some(v) => !crate::refs::RemoteRow::decode(v.value())?.links,
+                            None => false,
+                        };
+                        if !leaf {
+                            tracing::info!(%cid, "GC: a reachable branch block is not here; the mark is incomplete");
+                            complete = false;
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(complete)
     }
 }
 

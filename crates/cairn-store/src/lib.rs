@@ -12,6 +12,9 @@
 //!   history, and the index from a CID to the objects that have it.
 //! * [`pieces`] — blocks this node keeps for the cluster (replicas and stripe shards), the
 //!   stripe manifests it holds and which stripe each data block belongs to.
+//! * [`refs`] — what this node's data still references, for piece GC: the blocks forwarding
+//!   batches forwarded (`REMOTE` rows) and the last GC mark; [`Store::referenced`] answers
+//!   the holders of this node's units.
 //! * [`snapshots`] — named snapshots of `cairn backup` (GC roots, not pins).
 //! * [`gc`] — mark from pinned roots, object roots and bucket roots, sweep everything else
 //!   that no unfinished batch holds. Its module docs give the locking argument: GC never
@@ -27,6 +30,7 @@ pub mod gc;
 pub mod index;
 pub mod meta;
 pub mod pieces;
+pub mod refs;
 pub mod roots;
 pub mod scrub;
 pub mod snapshots;
@@ -42,6 +46,7 @@ pub use batch::{BlockSink, WriteBatch};
 pub use gc::GcStats;
 pub use index::BlockInfo;
 pub use meta::{LoginSeen, MetaTxn, ObjectEntry, PartEntry, VersionEntry};
+pub use refs::{LastMark, RemoteRow};
 pub use roots::{DirtyKey, RootRow};
 pub use snapshots::SnapshotRow;
 
@@ -135,6 +140,8 @@ pub(crate) struct Inner {
     /// Blocks unfinished batches wrote or rely on, with the number of batches holding each:
     /// GC sweeps none of them.
     pub(crate) held: Mutex<std::collections::HashMap<Vec<u8>, u32>>,
+    /// What the last GC run's own roots reached (see [`refs`]); `None` until one ran.
+    pub(crate) last_mark: Mutex<Option<Arc<refs::LastMark>>>,
     root: PathBuf,
 }
 
@@ -201,6 +208,7 @@ impl Store {
                 index,
                 gc_lock: RwLock::new(()),
                 held: Mutex::new(Default::default()),
+                last_mark: Mutex::new(None),
                 root,
             }),
         })

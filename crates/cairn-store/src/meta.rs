@@ -56,6 +56,7 @@ const PARTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("part
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     crate::roots::create_tables(txn)?;
     crate::pieces::create_tables(txn)?;
+    crate::refs::create_tables(txn)?;
     crate::snapshots::create_tables(txn)?;
     txn.open_table(BUCKETS)?;
     txn.open_table(OBJECTS)?;
@@ -743,20 +744,37 @@ impl Store {
     }
 }
 
-/// Every object, part and version root in `txn` (GC roots besides pins and bucket roots).
-pub(crate) fn object_roots_in(txn: &ReadTransaction) -> Result<Vec<Cid>, StoreError> {
-    let mut out = Vec::new();
-    for table in [
-        txn.open_table(OBJECTS)?,
-        txn.open_table(PARTS)?,
-        txn.open_table(VERSIONS)?,
+/// The bucket a `bucket \0 …` key belongs to.
+pub(crate) fn bucket_of_key(key: &[u8]) -> &[u8] {
+    key.split(|b| *b == 0).next().unwrap_or(key)
+}
+
+/// Every object, part and version root in `txn` (GC roots besides pins and bucket roots):
+/// (this node's, those of buckets `foreign`
+/// says are another node's). Parts are always this node's (its own uploads).
+pub(crate) fn object_roots_in(
+    txn: &ReadTransaction,
+    foreign: &dyn Fn(&[u8]) -> bool,
+) -> Result<(Vec<Cid>, Vec<Cid>), StoreError> {
+    let (mut own, mut theirs) = (Vec::new(), Vec::new());
+    for (table, by_bucket) in [
+        (txn.open_table(OBJECTS)?, true),
+        (txn.open_table(PARTS)?, false),
+        (txn.open_table(VERSIONS)?, true),
     ] {
         for row in table.iter()? {
-            let cid = row?.1.value().0.to_vec();
-            if !cid.is_empty() {
-                out.push(parse_cid(&cid)?);
+            let (k, v) = row?;
+            let cid = v.value().0.to_vec();
+            if cid.is_empty() {
+                continue;
+            }
+            let cid = parse_cid(&cid)?;
+            if by_bucket && foreign(bucket_of_key(k.value())) {
+                theirs.push(cid);
+            } else {
+                own.push(cid);
             }
         }
     }
-    Ok(out)
+    Ok((own, theirs))
 }

@@ -21,25 +21,42 @@
 //!   liar who names a block before its honest stripe reaches this node — closed by cluster
 //!   membership (who may send `Put` at all), not here.
 //! * **Every unit is accounted to its owner.** A unit is a stripe (its shards and manifest) or
-//!   a whole-replica block. The first peer that stores a piece of a unit here is its *owner*
-//!   (for a write, the node that placed it; for a unit first re-created here by repair, the
-//!   repairing node), recorded with when the unit arrived, when it last grew, and its pieces
-//!   and bytes here. [`Store::units_of`], [`Store::usage_of`] and [`Store::usage_by_owner`] list
-//!   and count them.
+//!   a whole-replica block. The first peer that stores a piece of a unit here is the peer it
+//!   is *accounted to* (for a write, the node that placed it; for a unit first re-created here
+//!   by repair, the repairing node), recorded with when the unit arrived, when it last grew
+//!   or was put again, and its pieces and bytes here. [`Store::units_of`],
+//!   [`Store::usage_of`] and [`Store::usage_by_owner`] list and count them.
+//! * **A unit has owners.** Its *owners* are the nodes whose data may reference it, kept in a
+//!   multimap (unit → owner peer id), at most [`MAX_UNIT_OWNERS`]: two writers storing
+//!   identical bytes make the same unit, and both become its owners. A `Put` that names no
+//!   owners makes its sender one (a write); one that names owners (repair, moves) adds those;
+//!   one that names an empty list says they are *unknown*. A unit with no owners — stored
+//!   before owners were recorded, with pieces kept here before units were accounted, or sent
+//!   with unknown owners — never gains any, and neither does one past the bound (an empty id
+//!   marks it): such units are kept forever.
 //!
-//! Piece GC (a later step) builds on that accounting: every owner periodically tells the
-//! holders of its units which of them its data still references (a list, or a filter, per
-//! holder); a holder frees the units of that owner that were not named, once they have gone
-//! unnamed for a grace period longer than a write takes (their `last_ms` is older than it), so
-//! a unit still being placed is never freed. Units re-created by repair should then carry the
-//! original owner (the `Put` would name it, and the holder would believe it only from that
-//! owner or a member leading the unit's repair). Units stored before this accounting have no
-//! owner row and are kept.
+//! # Piece GC
+//!
+//! Holders ask the unit's owners whether it is still referenced; owners answer from their last
+//! GC mark ([`crate::refs`], [`Store::referenced`]). Never free on doubt. The holder's pass
+//! (`cairn-cluster`'s `Cluster::collect_pass`, run before each repair pass) pages over the
+//! units here ([`Store::units_page`]) that have owners and whose `last_ms` is older than a
+//! grace period (`[storage] piece_grace`, `1h` by default: longer than a write takes), asks
+//! every owner about the unit's blocks (a replica's block, a stripe's data blocks), and when
+//! every owner answered "not referenced" for every block — an owner not connected, or an
+//! answer it could not read, keeps the unit — drops it with [`Store::collect_unit`]: only if
+//! no `Put` of the unit arrived since it read `last_ms` (every `Put` of a held unit moves it),
+//! so a write of the same bytes racing the question keeps the unit. The piece rows go in that
+//! transaction; the next local GC then sweeps the blocks unless something else here needs
+//! them (pieces are GC roots only while their rows exist).
 
 use std::collections::BTreeMap;
 
 use cairn_dag::{Block, Cid};
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableMultimapTable,
+    ReadableTable, TableDefinition, WriteTransaction,
+};
 
 use crate::meta::parse_cid;
 use crate::{Store, StoreError};
@@ -60,6 +77,14 @@ const STRIPE_HINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("stripe
 const UNITS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("piece_units");
 /// `owner length (u16 big-endian) ‖ owner ‖ unit key` → (): units by owner.
 const OWNED: TableDefinition<&[u8], ()> = TableDefinition::new("piece_units_by_owner");
+/// unit key → every owner (peer id bytes) of the unit, at most [`MAX_UNIT_OWNERS`]; an empty
+/// id is the *unknown owner* (more owners than that were named): the unit is kept forever.
+/// Only units with owners here are ever freed by piece GC.
+const UNIT_OWNERS: MultimapTableDefinition<&[u8], &[u8]> =
+    MultimapTableDefinition::new("piece_unit_owners");
+
+/// Most owners recorded for one unit; past that the unit's owners are unknown and it is kept.
+pub const MAX_UNIT_OWNERS: usize = 16;
 
 pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(PIECES)?;
@@ -68,6 +93,7 @@ pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(STRIPE_HINTS)?;
     txn.open_table(UNITS)?;
     txn.open_table(OWNED)?;
+    txn.open_multimap_table(UNIT_OWNERS)?;
     Ok(())
 }
 
@@ -167,8 +193,13 @@ fn owner_prefix(owner: &[u8]) -> Result<Vec<u8>, StoreError> {
 pub struct UnitRow {
     /// The unit.
     pub unit: Unit,
-    /// Its owner: the peer (id bytes) that first stored a piece of it here.
+    /// The peer (id bytes) that first stored a piece of it here: what it is accounted to.
     pub owner: Vec<u8>,
+    /// Its owners for piece GC (see the module docs): who wrote it, or whom the `Put` that
+    /// brought it named; empty: unknown (a unit stored before owners were recorded, or
+    /// re-created by repair from such a unit), kept forever; an empty id among them: more
+    /// than [`MAX_UNIT_OWNERS`], kept forever too.
+    pub owners: Vec<Vec<u8>>,
     /// When its first piece was stored here (ms since the Unix epoch).
     pub first_ms: u64,
     /// When a piece of it was last added here.
@@ -197,6 +228,7 @@ impl UnitRow {
         Ok(UnitRow {
             unit,
             owner: v[32..].to_vec(),
+            owners: Vec::new(),
             first_ms: n(0),
             last_ms: n(1),
             pieces: n(2),
@@ -242,20 +274,45 @@ pub struct StripeRecord<'a> {
 impl Store {
     /// Stores `pieces` (each with what it is a piece of) and, if given, a stripe manifest,
     /// durably: when this returns they survive a crash. `owner` (peer id bytes) is the peer
-    /// that sent them; it becomes the owner of each unit it is the first to store here. The
-    /// caller has verified every block against its CID and bounded the manifest.
-    ///
-    /// Nothing established earlier changes (see the module docs): a piece already kept for
-    /// another unit keeps its row; a data block of the stripe gets `STRIPE_OF` only if it is
-    /// held here as a piece of this stripe and has no stripe yet, and otherwise at most a hint
-    /// if it has neither.
+    /// that sent them, and the owner of what it writes: [`put_pieces_for`](Self::put_pieces_for)
+    /// with no owners named.
     pub fn put_pieces(
         &self,
         owner: &[u8],
         pieces: &[(Block, PieceOf)],
         stripe: Option<StripeRecord<'_>>,
     ) -> Result<(), StoreError> {
-        let prefix = owner_prefix(owner)?;
+        self.put_pieces_for(owner, None, pieces, stripe)
+    }
+
+    /// Stores `pieces` (each with what it is a piece of) and, if given, a stripe manifest,
+    /// durably: when this returns they survive a crash. `sender` (peer id bytes) is the peer
+    /// that sent them; it becomes the accounted owner of each unit it is the first to store
+    /// here. `owners` are the unit's owners for piece GC: `None`, the sender (a write);
+    /// `Some(list)`, those (repair and moves pass the unit's recorded owners; an empty list is
+    /// *unknown*: a new unit gets no owner and is kept forever). Owners are added to those a
+    /// unit has (at most [`MAX_UNIT_OWNERS`], then it is kept forever); a unit that exists
+    /// here without owners never gains one, nor does a unit some of whose pieces were kept
+    /// here before units were accounted. Every `Put` of a unit held here, new pieces or not,
+    /// moves its `last_ms` to now (a holder does not free a unit written again meanwhile).
+    /// The caller has verified every block against its CID and bounded the manifest.
+    ///
+    /// Nothing established earlier changes (see the module docs): a piece already kept for
+    /// another unit keeps its row; a data block of the stripe gets `STRIPE_OF` only if it is
+    /// held here as a piece of this stripe and has no stripe yet, and otherwise at most a hint
+    /// if it has neither.
+    pub fn put_pieces_for(
+        &self,
+        sender: &[u8],
+        owners: Option<&[Vec<u8>]>,
+        pieces: &[(Block, PieceOf)],
+        stripe: Option<StripeRecord<'_>>,
+    ) -> Result<(), StoreError> {
+        let prefix = owner_prefix(sender)?;
+        let named: Vec<Vec<u8>> = match owners {
+            None => vec![sender.to_vec()],
+            Some(list) => list.iter().filter(|o| !o.is_empty()).cloned().collect(),
+        };
         let batch = self.batch();
         for (block, _) in pieces {
             batch.put(block)?;
@@ -267,9 +324,17 @@ impl Store {
             let mut table = meta.txn.open_table(PIECES)?;
             // unit → (pieces, bytes) newly kept here
             let mut added: BTreeMap<Unit, (u64, u64)> = BTreeMap::new();
+            // units this Put names, and those of them with pieces kept here already
+            let mut touched: BTreeMap<Unit, bool> = BTreeMap::new();
             let mut keep = |block: &Block, of: &PieceOf| -> Result<(), StoreError> {
                 let key = block.cid.hash().to_bytes();
-                if table.get(key.as_slice())?.is_some() {
+                let earlier = table
+                    .get(key.as_slice())?
+                    .map(|v| parse_piece(v.value()).map(|p| p.unit() == of.unit()))
+                    .transpose()?;
+                let seen = touched.entry(of.unit()).or_default();
+                if let Some(same_unit) = earlier {
+                    *seen |= same_unit;
                     return Ok(()); // kept already, for this unit or another: never relabelled
                 }
                 table.insert(key.as_slice(), piece_value(of).as_slice())?;
@@ -309,31 +374,104 @@ impl Store {
             let now = now_ms();
             let mut units = meta.txn.open_table(UNITS)?;
             let mut owned = meta.txn.open_table(OWNED)?;
-            for (unit, (n, bytes)) in added {
+            let mut owners_table = meta.txn.open_multimap_table(UNIT_OWNERS)?;
+            for (unit, had_pieces) in touched {
+                let (n, bytes) = added.get(&unit).copied().unwrap_or_default();
                 let key = unit_key(&unit);
-                let row = match units.get(key.as_slice())? {
-                    Some(v) => {
-                        let mut row = UnitRow::decode(unit, v.value())?;
+                let existing = units
+                    .get(key.as_slice())?
+                    .map(|v| UnitRow::decode(unit, v.value()))
+                    .transpose()?;
+                let (row, fresh) = match existing {
+                    Some(mut row) => {
                         row.last_ms = now;
                         row.pieces += n;
                         row.bytes += bytes;
-                        row
+                        (row, false)
                     }
+                    None if n == 0 => continue, // nothing of it kept here for it
                     None => {
                         owned.insert([&prefix[..], &key].concat().as_slice(), ())?;
-                        UnitRow {
+                        let row = UnitRow {
                             unit,
-                            owner: owner.to_vec(),
+                            owner: sender.to_vec(),
+                            owners: Vec::new(),
                             first_ms: now,
                             last_ms: now,
                             pieces: n,
                             bytes,
-                        }
+                        };
+                        // Pieces of it kept here before units were accounted: its owners are
+                        // unknown, it never gains any.
+                        (row, !had_pieces)
                     }
                 };
                 units.insert(key.as_slice(), row.encode().as_slice())?;
+                add_owners(&mut owners_table, &key, &named, fresh)?;
             }
             Ok::<_, StoreError>(())
+        })
+    }
+
+    /// The owners of `unit` recorded here (see [`UnitRow::owners`]).
+    pub fn unit_owners(&self, unit: &Unit) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_multimap_table(UNIT_OWNERS)?;
+        owners_in(&table, &unit_key(unit))
+    }
+
+    /// Up to `limit` units held here, in unit-key order after `after`, with their owners.
+    pub fn units_page(
+        &self,
+        after: Option<&Unit>,
+        limit: usize,
+    ) -> Result<Vec<UnitRow>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let units = txn.open_table(UNITS)?;
+        let owners = txn.open_multimap_table(UNIT_OWNERS)?;
+        let start = after.map(unit_key);
+        let range = match &start {
+            Some(s) => units.range::<&[u8]>((
+                std::ops::Bound::Excluded(s.as_slice()),
+                std::ops::Bound::Unbounded,
+            ))?,
+            None => units.range::<&[u8]>(..)?,
+        };
+        let mut out = Vec::new();
+        for row in range {
+            if out.len() == limit {
+                break;
+            }
+            let (k, v) = row?;
+            let mut row = UnitRow::decode(parse_unit(k.value())?, v.value())?;
+            row.owners = owners_in(&owners, k.value())?;
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// Piece GC on this holder: drops what this node holds of `unit` (as
+    /// [`drop_unit`](Self::drop_unit), given the multihashes of its pieces) only if its
+    /// `last_ms` is still `seen_last_ms`, what it was when its owners were asked — a `Put` of
+    /// the unit since (a new write of the same bytes) keeps it. Returns the pieces dropped and
+    /// the unit's bytes here, or `None` when it was kept (or is gone already).
+    pub fn collect_unit(
+        &self,
+        unit: &Unit,
+        multihashes: &[Vec<u8>],
+        seen_last_ms: u64,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        self.update(|meta| {
+            let key = unit_key(unit);
+            let row = match meta.txn.open_table(UNITS)?.get(key.as_slice())? {
+                Some(v) => UnitRow::decode(*unit, v.value())?,
+                None => return Ok(None),
+            };
+            if row.last_ms != seen_last_ms {
+                return Ok(None);
+            }
+            let dropped = drop_in(meta.txn, unit, multihashes)?;
+            Ok::<_, StoreError>(Some((dropped, row.bytes)))
         })
     }
 
@@ -342,10 +480,13 @@ impl Store {
     pub fn unit(&self, unit: &Unit) -> Result<Option<UnitRow>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
         let table = txn.open_table(UNITS)?;
-        table
-            .get(unit_key(unit).as_slice())?
-            .map(|v| UnitRow::decode(*unit, v.value()))
-            .transpose()
+        let key = unit_key(unit);
+        let Some(v) = table.get(key.as_slice())? else {
+            return Ok(None);
+        };
+        let mut row = UnitRow::decode(*unit, v.value())?;
+        row.owners = owners_in(&txn.open_multimap_table(UNIT_OWNERS)?, &key)?;
+        Ok(Some(row))
     }
 
     /// Up to `limit` units owned by `owner` (peer id bytes), in unit-key order after `after`.
@@ -359,6 +500,7 @@ impl Store {
         let txn = self.inner.index.db.begin_read()?;
         let owned = txn.open_table(OWNED)?;
         let units = txn.open_table(UNITS)?;
+        let owners = txn.open_multimap_table(UNIT_OWNERS)?;
         let start = [&prefix[..], &after.map(unit_key).unwrap_or_default()].concat();
         let range = match after {
             Some(_) => owned.range::<&[u8]>((
@@ -378,7 +520,9 @@ impl Store {
             }
             let unit = parse_unit(key)?;
             if let Some(v) = units.get(key)? {
-                out.push(UnitRow::decode(unit, v.value())?);
+                let mut row = UnitRow::decode(unit, v.value())?;
+                row.owners = owners_in(&owners, key)?;
+                out.push(row);
             }
         }
         Ok(out)
@@ -493,49 +637,7 @@ impl Store {
     /// the unit's owner row — once the unit is whole on its targets elsewhere. GC then removes
     /// the blocks unless something else needs them. Returns how many pieces were dropped.
     pub fn drop_unit(&self, unit: &PieceOf, multihashes: &[Vec<u8>]) -> Result<u64, StoreError> {
-        self.update(|meta| {
-            let mut table = meta.txn.open_table(PIECES)?;
-            let mut dropped = 0;
-            for mh in multihashes {
-                let mine = match table.get(mh.as_slice())? {
-                    Some(v) => parse_piece(v.value())? == *unit,
-                    None => false,
-                };
-                if mine {
-                    table.remove(mh.as_slice())?;
-                    dropped += 1;
-                }
-            }
-            if let PieceOf::Stripe(mcid) = unit {
-                table.remove(mcid.hash().to_bytes().as_slice())?;
-                meta.txn
-                    .open_table(STRIPES)?
-                    .remove(mcid.to_bytes().as_slice())?;
-                let manifest = mcid.to_bytes();
-                for def in [STRIPE_OF, STRIPE_HINTS] {
-                    let mut of = meta.txn.open_table(def)?;
-                    for mh in multihashes {
-                        let points_here = of
-                            .get(mh.as_slice())?
-                            .is_some_and(|v| v.value() == manifest.as_slice());
-                        if points_here {
-                            of.remove(mh.as_slice())?;
-                        }
-                    }
-                }
-            }
-            let key = unit_key(&unit.unit());
-            let mut units = meta.txn.open_table(UNITS)?;
-            let owner = units
-                .remove(key.as_slice())?
-                .map(|v| UnitRow::decode(unit.unit(), v.value()).map(|r| r.owner))
-                .transpose()?;
-            if let Some(owner) = owner {
-                let mut owned = meta.txn.open_table(OWNED)?;
-                owned.remove([&owner_prefix(&owner)?[..], &key].concat().as_slice())?;
-            }
-            Ok::<_, StoreError>(dropped)
-        })
+        self.update(|meta| drop_in(meta.txn, &unit.unit(), multihashes))
     }
 
     /// Number of pieces held and of stripe manifests among them.
@@ -547,6 +649,90 @@ impl Store {
             txn.open_table(STRIPES)?.len()?,
         ))
     }
+}
+
+/// Adds `named` to the owners of the unit with key `key` (see [`Store::put_pieces_for`]):
+/// only to a `fresh` unit or one with owners, at most [`MAX_UNIT_OWNERS`] (then the unknown
+/// owner, an empty id, is recorded and nothing more).
+fn add_owners(
+    table: &mut redb::MultimapTable<&[u8], &[u8]>,
+    key: &[u8],
+    named: &[Vec<u8>],
+    fresh: bool,
+) -> Result<(), StoreError> {
+    let mut current = owners_in(table, key)?;
+    if (current.is_empty() && !fresh) || current.iter().any(|o| o.is_empty()) {
+        return Ok(()); // unknown owners: kept forever, never gains any
+    }
+    for owner in named {
+        if current.contains(owner) {
+            continue;
+        }
+        if current.len() >= MAX_UNIT_OWNERS {
+            table.insert(key, &[][..])?;
+            return Ok(());
+        }
+        table.insert(key, owner.as_slice())?;
+        current.push(owner.clone());
+    }
+    Ok(())
+}
+
+fn owners_in(
+    table: &impl ReadableMultimapTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    table.get(key)?.map(|v| Ok(v?.value().to_vec())).collect()
+}
+
+/// Drops what is held here of `unit` (see [`Store::drop_unit`]) in `txn`.
+fn drop_in(
+    txn: &WriteTransaction,
+    unit: &Unit,
+    multihashes: &[Vec<u8>],
+) -> Result<u64, StoreError> {
+    let mut table = txn.open_table(PIECES)?;
+    let mut dropped = 0;
+    for mh in multihashes {
+        let mine = match table.get(mh.as_slice())? {
+            Some(v) => parse_piece(v.value())?.unit() == *unit,
+            None => false,
+        };
+        if mine {
+            table.remove(mh.as_slice())?;
+            dropped += 1;
+        }
+    }
+    if let Unit::Stripe(mcid) = unit {
+        table.remove(mcid.hash().to_bytes().as_slice())?;
+        txn.open_table(STRIPES)?
+            .remove(mcid.to_bytes().as_slice())?;
+        let manifest = mcid.to_bytes();
+        for def in [STRIPE_OF, STRIPE_HINTS] {
+            let mut of = txn.open_table(def)?;
+            for mh in multihashes {
+                let points_here = of
+                    .get(mh.as_slice())?
+                    .is_some_and(|v| v.value() == manifest.as_slice());
+                if points_here {
+                    of.remove(mh.as_slice())?;
+                }
+            }
+        }
+    }
+    let key = unit_key(unit);
+    let mut units = txn.open_table(UNITS)?;
+    let owner = units
+        .remove(key.as_slice())?
+        .map(|v| UnitRow::decode(*unit, v.value()).map(|r| r.owner))
+        .transpose()?;
+    if let Some(owner) = owner {
+        let mut owned = txn.open_table(OWNED)?;
+        owned.remove([&owner_prefix(&owner)?[..], &key].concat().as_slice())?;
+    }
+    txn.open_multimap_table(UNIT_OWNERS)?
+        .remove_all(key.as_slice())?;
+    Ok(dropped)
 }
 
 /// Every piece's multihash in `txn` (GC keeps them).
@@ -792,5 +978,133 @@ mod tests {
         assert_eq!(store.stripe_of(&b.cid).unwrap(), None, "the hint went too");
         store.drop_unit(&replica, &[mh(&c)]).unwrap();
         assert!(store.usage_by_owner().unwrap().is_empty());
+    }
+
+    #[test]
+    fn units_have_several_owners_bounded_and_legacy_units_gain_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let replica = |blk: &Block| {
+            (
+                blk.clone(),
+                PieceOf::Replica {
+                    cid: blk.cid,
+                    copies: None,
+                },
+            )
+        };
+        let owners = |blk: &Block| store.unit_owners(&Unit::Block(blk.cid)).unwrap();
+        // Two writers storing the same bytes: one unit, two owners; a retry adds nothing.
+        let x = raw(b"same bytes");
+        store.put_pieces(b"alice", &[replica(&x)], None).unwrap();
+        let first = store.unit(&Unit::Block(x.cid)).unwrap().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        store.put_pieces(b"bob", &[replica(&x)], None).unwrap();
+        store.put_pieces(b"alice", &[replica(&x)], None).unwrap();
+        let row = store.unit(&Unit::Block(x.cid)).unwrap().unwrap();
+        assert_eq!(row.owners, vec![b"alice".to_vec(), b"bob".to_vec()]);
+        assert_eq!(row.owner, b"alice", "accounted to the first");
+        assert_eq!((row.pieces, row.first_ms), (1, first.first_ms));
+        assert!(
+            row.last_ms > first.last_ms,
+            "a Put of a held unit moves last_ms"
+        );
+
+        // Repair names the owners; an empty list is unknown: no owner, and it gains none.
+        let y = raw(b"repaired");
+        let named = [b"alice".to_vec(), b"carol".to_vec()];
+        store
+            .put_pieces_for(b"repairer", Some(&named), &[replica(&y)], None)
+            .unwrap();
+        assert_eq!(owners(&y), named.to_vec());
+        let z = raw(b"unknown owners");
+        store
+            .put_pieces_for(b"repairer", Some(&[]), &[replica(&z)], None)
+            .unwrap();
+        assert!(owners(&z).is_empty());
+        store.put_pieces(b"alice", &[replica(&z)], None).unwrap();
+        assert!(
+            owners(&z).is_empty(),
+            "a unit without owners never gains one"
+        );
+
+        // Bounded: past MAX_UNIT_OWNERS the unknown owner is recorded, and nothing more.
+        let w = raw(b"popular");
+        for i in 0..MAX_UNIT_OWNERS + 3 {
+            store
+                .put_pieces(format!("peer-{i:02}").as_bytes(), &[replica(&w)], None)
+                .unwrap();
+        }
+        let all = owners(&w);
+        assert_eq!(all.len(), MAX_UNIT_OWNERS + 1);
+        assert!(all.contains(&Vec::new()), "the unknown owner");
+
+        // A piece kept before units were accounted (no unit row): a Put of it again makes
+        // no unit; a stripe with such a shard gets a unit row without owners.
+        let (old, new) = (raw(b"legacy shard"), raw(b"new shard"));
+        let m = manifest_block(9);
+        store
+            .update(|meta| {
+                let mut t = meta.txn.open_table(PIECES)?;
+                t.insert(
+                    old.cid.hash().to_bytes().as_slice(),
+                    piece_value(&PieceOf::Stripe(m.cid)).as_slice(),
+                )?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let shard = |blk: &Block| (blk.clone(), PieceOf::Stripe(m.cid));
+        store.put_pieces(b"alice", &[shard(&old)], None).unwrap();
+        assert_eq!(store.unit(&Unit::Stripe(m.cid)).unwrap(), None);
+        store
+            .put_pieces(b"alice", &[shard(&old), shard(&new)], None)
+            .unwrap();
+        let row = store.unit(&Unit::Stripe(m.cid)).unwrap().unwrap();
+        assert_eq!(row.pieces, 1);
+        assert!(row.owners.is_empty(), "legacy: kept forever");
+
+        // Pages of units, with their owners.
+        let page = store.units_page(None, 100).unwrap();
+        assert_eq!(page.len(), 5);
+        let again = store.units_page(Some(&page[1].unit), 100).unwrap();
+        assert_eq!(again, page[2..].to_vec());
+    }
+
+    #[test]
+    fn a_unit_is_collected_only_if_no_put_came_since_its_owners_were_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let x = raw(b"dead");
+        let piece = (
+            x.clone(),
+            PieceOf::Replica {
+                cid: x.cid,
+                copies: Some(3),
+            },
+        );
+        store
+            .put_pieces(b"alice", std::slice::from_ref(&piece), None)
+            .unwrap();
+        let unit = Unit::Block(x.cid);
+        let seen = store.unit(&unit).unwrap().unwrap().last_ms;
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        // Written again while its owners were asked: kept.
+        store
+            .put_pieces(b"alice", std::slice::from_ref(&piece), None)
+            .unwrap();
+        let mh = vec![x.cid.hash().to_bytes()];
+        assert_eq!(store.collect_unit(&unit, &mh, seen).unwrap(), None);
+        assert!(store.piece(&x.cid).unwrap().is_some());
+        let seen = store.unit(&unit).unwrap().unwrap().last_ms;
+        assert_eq!(
+            store.collect_unit(&unit, &mh, seen).unwrap(),
+            Some((1, x.data.len() as u64))
+        );
+        assert_eq!(store.unit(&unit).unwrap(), None);
+        assert!(store.unit_owners(&unit).unwrap().is_empty());
+        assert_eq!(store.piece(&x.cid).unwrap(), None);
+        store.gc().unwrap();
+        assert!(!store.has(&x.cid).unwrap(), "GC sweeps it");
+        assert_eq!(store.collect_unit(&unit, &mh, seen).unwrap(), None, "gone");
     }
 }

@@ -178,8 +178,20 @@ impl MetaTxn<'_> {
         Ok(())
     }
 
-    /// Drops roots of `bucket` older than `before_ms`, always keeping the newest; returns how
-    /// many went.
+    /// Drops every retained root of `bucket` (a mirror of a bucket its owner deleted: the
+    /// history is the owner's to keep); returns how many went.
+    pub fn forget_history(&self, bucket: &str) -> Result<usize, StoreError> {
+        let mut roots = self.txn.open_table(ROOTS)?;
+        let rows = history(&roots, bucket)?;
+        let mut root_cids = self.txn.open_table(ROOT_CIDS)?;
+        for row in &rows {
+            roots.remove(root_key(bucket, row.seq).as_slice())?;
+            root_cids.remove(root_cid_key(&row.tree, bucket).as_slice())?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Drops `bucket`'s roots older than `before_ms` (never its newest); returns how many.
     pub fn expire_roots(&self, bucket: &str, before_ms: u64) -> Result<usize, StoreError> {
         let mut roots = self.txn.open_table(ROOTS)?;
         let rows = history(&roots, bucket)?;
@@ -276,6 +288,31 @@ impl Store {
         history(&txn.open_table(ROOTS)?, bucket)
     }
 
+    /// Every bucket with a retained root, deleted buckets included (their history expires
+    /// like any other), in name order.
+    pub fn history_buckets(&self) -> Result<Vec<String>, StoreError> {
+        let txn = self.inner.index.db.begin_read()?;
+        let table = txn.open_table(ROOTS)?;
+        let mut out: Vec<String> = Vec::new();
+        let mut next: Option<Vec<u8>> = None;
+        loop {
+            // one seek per bucket: past `bucket \0 u64::MAX`
+            let range = match &next {
+                Some(from) => table.range::<&[u8]>(from.as_slice()..)?,
+                None => table.range::<&[u8]>(..)?,
+            };
+            let Some(row) = range.into_iter().next() else {
+                return Ok(out);
+            };
+            let key = row?.0.value().to_vec();
+            let bucket = crate::meta::bucket_of_key(&key);
+            out.push(String::from_utf8_lossy(bucket).into_owned());
+            let mut after = bucket.to_vec();
+            after.push(1); // `bucket \0 …` < `bucket \1`
+            next = Some(after);
+        }
+    }
+
     /// Buckets with a retained root whose tree is `tree`.
     pub fn buckets_with_root(&self, tree: &Cid) -> Result<Vec<String>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
@@ -354,16 +391,26 @@ impl Store {
 
 /// GC roots from bucket histories in `txn`: trees and indexes to mark with all they reach, and
 /// version records to keep without following their links (the `prev` chain would keep every
-/// expired root alive).
-pub(crate) fn history_roots_in(txn: &ReadTransaction) -> Result<(Vec<Cid>, Vec<Cid>), StoreError> {
+/// expired root alive); those of buckets `foreign` says are another node's apart:
+/// `((own deep, own shallow), (foreign deep, foreign shallow))`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn history_roots_in(
+    txn: &ReadTransaction,
+    foreign: &dyn Fn(&[u8]) -> bool,
+) -> Result<((Vec<Cid>, Vec<Cid>), (Vec<Cid>, Vec<Cid>)), StoreError> {
     let table = txn.open_table(ROOTS)?;
-    let (mut deep, mut shallow) = (Vec::new(), Vec::new());
+    let (mut own, mut theirs) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
     for row in table.iter()? {
         let (k, v) = row?;
+        let to = if foreign(crate::meta::bucket_of_key(k.value())) {
+            &mut theirs
+        } else {
+            &mut own
+        };
         let row = parse_root(k.value(), v.value())?;
-        deep.push(row.tree);
-        deep.push(row.index);
-        shallow.push(row.record);
+        to.0.push(row.tree);
+        to.0.push(row.index);
+        to.1.push(row.record);
     }
-    Ok((deep, shallow))
+    Ok((own, theirs))
 }

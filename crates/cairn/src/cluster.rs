@@ -1,6 +1,6 @@
 //! Joining a cluster: the piece protocol over libp2p as the cluster's transport, the members
 //! job (every connected peer that proved the cluster secret is a member; a heartbeat each
-//! tick), and the order in which
+//! tick), the repair job (piece GC, then check and repair), and the order in which
 //! a missing block is looked for (the cluster's placement first, then Bitswap and the DHT).
 
 use std::sync::Arc;
@@ -99,11 +99,16 @@ impl cairn_store::RemoteBlocks for ClusterFirst {
     }
 }
 
-/// The repair job: a check-and-repair pass over the pieces this node holds (paged, so one
-/// run stays short; the next continues where it stopped).
+/// The repair job: a piece GC pass (units whose owners no longer reference them are freed
+/// here: `cairn_cluster::collect`), then a check-and-repair pass over the pieces this node
+/// holds (both paged, so one run stays short; the next continues where it stopped). Piece GC
+/// comes first so that a returning holder frees a dead unit before the check could re-create
+/// its pieces elsewhere.
 pub struct Repair {
     pub cluster: Cluster,
     pub runtime: tokio::runtime::Handle,
+    /// How long a unit must have gone without a new piece before its owners are asked.
+    pub piece_grace: Duration,
 }
 
 /// Units per repair run.
@@ -115,6 +120,10 @@ impl cairn_node::worker::Job for Repair {
     }
 
     fn run(&mut self, _node: &Node) -> Result<String, NodeError> {
+        let collected = self
+            .runtime
+            .block_on(self.cluster.collect_pass(self.piece_grace, REPAIR_PAGE))
+            .map_err(NodeError::from)?;
         let report = self
             .runtime
             .block_on(
@@ -122,7 +131,7 @@ impl cairn_node::worker::Job for Repair {
                     .check_pass(cairn_cluster::repair::Mode::Repair, REPAIR_PAGE),
             )
             .map_err(NodeError::from)?;
-        Ok(report.summary())
+        Ok(format!("{}; {}", report.summary(), collected.summary()))
     }
 }
 

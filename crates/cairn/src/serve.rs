@@ -230,6 +230,9 @@ pub struct StorageConfig {
     pub down_after: Option<String>,
     /// How often the repair job runs a pass (`1m` default).
     pub repair_interval: Option<String>,
+    /// How long a unit held here must have gone without a new piece before piece GC asks its
+    /// owners whether it is still referenced (`1h` default; `d h m s`).
+    pub piece_grace: Option<String>,
     /// How often the objects-by-margin metrics are recounted (`10m` default).
     pub margins_interval: Option<String>,
     /// How often the scrubber re-hashes its next 64 MiB of blocks (`10s` default, so at most
@@ -245,6 +248,8 @@ pub struct ClusterSettings {
     pub down_after: Duration,
     pub repair_interval: Duration,
     pub margins_interval: Duration,
+    /// Piece GC's grace period (`[storage] piece_grace`).
+    pub piece_grace: Duration,
 }
 
 /// Effective settings.
@@ -386,6 +391,10 @@ fn cluster_settings(storage: Option<&StorageConfig>) -> Result<Option<ClusterSet
         margins_interval: match &storage.margins_interval {
             Some(text) => parse_duration("[storage] margins_interval", text)?,
             None => Duration::from_secs(600),
+        },
+        piece_grace: match &storage.piece_grace {
+            Some(text) => parse_duration("[storage] piece_grace", text)?,
+            None => Duration::from_secs(3600),
         },
     }))
 }
@@ -710,6 +719,7 @@ async fn serve(settings: Settings) -> Result<()> {
                     crate::cluster::Repair {
                         cluster,
                         runtime: tokio::runtime::Handle::current(),
+                        piece_grace: c.piece_grace,
                     },
                     c.repair_interval,
                     stop_tx.subscribe(),

@@ -20,15 +20,38 @@ pub fn cluster(n: usize, redundancy: &str) -> Vec<Server> {
     grow(Vec::new(), n, redundancy)
 }
 
+/// [`cluster`] with more configuration: `top` (top-level lines, e.g. `gc_interval_secs = 1`)
+/// and `storage` (lines added to the `[storage]` table, e.g. `piece_grace = "2s"`; a
+/// `repair_interval` there replaces the default `1h`).
+pub fn cluster_with(n: usize, redundancy: &str, top: &str, storage: &str) -> Vec<Server> {
+    grow_with(Vec::new(), n, redundancy, top, storage)
+}
+
 /// Adds `n` nodes that bootstrap from every node already there, and waits until all see all.
-pub fn grow(mut nodes: Vec<Server>, n: usize, redundancy: &str) -> Vec<Server> {
+pub fn grow(nodes: Vec<Server>, n: usize, redundancy: &str) -> Vec<Server> {
+    grow_with(nodes, n, redundancy, "", "")
+}
+
+/// [`grow`] with the extra configuration of [`cluster_with`].
+pub fn grow_with(
+    mut nodes: Vec<Server>,
+    n: usize,
+    redundancy: &str,
+    top: &str,
+    storage: &str,
+) -> Vec<Server> {
     let mut addrs: Vec<String> = nodes.iter().map(addr_of).collect();
+    let repair = if storage.contains("repair_interval") {
+        ""
+    } else {
+        "repair_interval = \"1h\"\n"
+    };
     for _ in 0..n {
         let data = tempfile::tempdir().unwrap();
         std::fs::write(
             data.path().join("cairn.toml"),
             format!(
-                "[storage]\nredundancy = \"{redundancy}\"\ndown_after = \"3s\"\nrepair_interval = \"1h\"\n"
+                "{top}\n[storage]\nredundancy = \"{redundancy}\"\ndown_after = \"3s\"\n{repair}{storage}\n"
             ),
         )
         .unwrap();
