@@ -314,7 +314,8 @@ async fn scrub(State(s): State<AppState>) -> ApiResult {
 }
 
 /// `POST /api/v0/cluster/check?mode=soft|hard|repair` — one full pass over the stripes and
-/// replicas this node holds (the units it leads are counted).
+/// replicas this node holds (the units it leads are counted); `repair` first frees the units
+/// whose owners no longer reference them (piece GC, as the repair job does).
 async fn cluster_check(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     use cairn_cluster::repair::Mode;
     let mode = match q.get("mode").map(String::as_str).unwrap_or("soft") {
@@ -329,11 +330,24 @@ async fn cluster_check(State(s): State<AppState>, Query(q): Params) -> ApiResult
             "this node is not in a cluster ([storage] redundancy is not set)",
         )
     })?;
-    let report = cluster
-        .check_all(mode)
-        .await
-        .map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    Ok(Json(report).into_response())
+    let internal = |e: cairn_cluster::ClusterError| fail(StatusCode::INTERNAL_SERVER_ERROR, e);
+    let collected = match mode {
+        Mode::Repair => Some(
+            cluster
+                .collect_all(cluster.piece_grace())
+                .await
+                .map_err(internal)?,
+        ),
+        _ => None,
+    };
+    let report = cluster.check_all(mode).await.map_err(internal)?;
+    let mut v =
+        serde_json::to_value(report).map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    if let Some(c) = collected {
+        v["collected"] =
+            serde_json::to_value(c).map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    }
+    Ok(Json(v).into_response())
 }
 
 /// `POST /api/v0/add?cid_version=0|1&pin=true|false` — the body is the file.

@@ -154,6 +154,9 @@ pub struct ClusterConfig {
     /// How long a member may be unreachable before it leaves placement (and its pieces are
     /// re-created elsewhere).
     pub down_after: std::time::Duration,
+    /// How long a unit must go without a new piece before its owners are asked whether they
+    /// still reference it (piece GC, [`collect`]).
+    pub piece_grace: std::time::Duration,
 }
 
 /// A node's cluster service; cheap to clone.
@@ -165,6 +168,7 @@ pub struct Cluster {
 struct Inner {
     store: Store,
     policy: Redundancy,
+    piece_grace: std::time::Duration,
     members: Mutex<Membership>,
     transport: Arc<dyn Transport>,
     runtime: tokio::runtime::Handle,
@@ -199,6 +203,7 @@ impl Cluster {
             inner: Arc::new(Inner {
                 store,
                 policy: config.policy,
+                piece_grace: config.piece_grace,
                 members: Mutex::new(Membership::new(me, config.down_after)),
                 transport,
                 runtime: tokio::runtime::Handle::current(),
@@ -214,6 +219,11 @@ impl Cluster {
     /// The redundancy policy.
     pub fn policy(&self) -> Redundancy {
         self.inner.policy
+    }
+
+    /// Piece GC's grace period.
+    pub fn piece_grace(&self) -> std::time::Duration {
+        self.inner.piece_grace
     }
 
     /// The local store.

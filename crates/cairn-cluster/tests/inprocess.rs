@@ -75,6 +75,7 @@ impl Harness {
                     zone: None,
                     policy,
                     down_after,
+                    piece_grace: std::time::Duration::from_secs(3600),
                 },
                 Arc::new(Port {
                     switch: switch.clone(),

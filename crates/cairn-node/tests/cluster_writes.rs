@@ -77,6 +77,7 @@ async fn a_put_returns_after_its_head_reached_the_replica_set() {
             zone: None,
             policy: Redundancy::Replicas(3),
             down_after: std::time::Duration::from_secs(3600),
+            piece_grace: std::time::Duration::from_secs(3600),
         },
         Arc::new(Port(peers.clone())),
     );

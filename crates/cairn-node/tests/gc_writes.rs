@@ -72,6 +72,7 @@ async fn cluster_node(dir: &std::path::Path) -> Node {
             zone: None,
             policy: Redundancy::Replicas(3),
             down_after: Duration::from_secs(3600),
+            piece_grace: Duration::from_secs(3600),
         },
         Arc::new(Keepers),
     );

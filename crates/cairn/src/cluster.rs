@@ -40,6 +40,7 @@ pub fn join(node: &Node, net: &NetHandle, settings: &ClusterSettings) -> Cluster
             zone: settings.zone.clone(),
             policy: settings.redundancy,
             down_after: settings.down_after,
+            piece_grace: settings.piece_grace,
         },
         Arc::new(NetTransport(net.clone())),
     );
@@ -107,8 +108,6 @@ impl cairn_store::RemoteBlocks for ClusterFirst {
 pub struct Repair {
     pub cluster: Cluster,
     pub runtime: tokio::runtime::Handle,
-    /// How long a unit must have gone without a new piece before its owners are asked.
-    pub piece_grace: Duration,
 }
 
 /// Units per repair run.
@@ -122,7 +121,10 @@ impl cairn_node::worker::Job for Repair {
     fn run(&mut self, _node: &Node) -> Result<String, NodeError> {
         let collected = self
             .runtime
-            .block_on(self.cluster.collect_pass(self.piece_grace, REPAIR_PAGE))
+            .block_on(
+                self.cluster
+                    .collect_pass(self.cluster.piece_grace(), REPAIR_PAGE),
+            )
             .map_err(NodeError::from)?;
         let report = self
             .runtime

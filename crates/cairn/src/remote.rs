@@ -463,6 +463,18 @@ pub fn run(remote: &Remote, command: &Command) -> Result<()> {
                 n("verified"),
                 n("failed")
             );
+            if let Some(c) = v.get("collected") {
+                let n = |f: &str| c[f].as_u64().unwrap_or_default();
+                println!(
+                    "piece GC: {} units freed ({} bytes); {} kept as referenced, {} unanswered, {} young, {} without owners",
+                    n("freed"),
+                    n("freed_bytes"),
+                    n("referenced"),
+                    n("unanswered"),
+                    n("young"),
+                    n("unowned")
+                );
+            }
             if n("lost") > 0 || n("failed") > 0 {
                 bail!("some data cannot be read or verified");
             }

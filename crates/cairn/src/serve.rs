@@ -719,7 +719,6 @@ async fn serve(settings: Settings) -> Result<()> {
                     crate::cluster::Repair {
                         cluster,
                         runtime: tokio::runtime::Handle::current(),
-                        piece_grace: c.piece_grace,
                     },
                     c.repair_interval,
                     stop_tx.subscribe(),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::nodes::{block_bytes, cluster_with, get, wait_listing};
-use common::pattern_seeded;
+use common::{cairn, ok, pattern_seeded};
 
 /// Bytes a node may keep above its baseline at the end: the bucket that stays has a new root
 /// (its key tree and CID index) after the writes and deletes, and branch nodes of that size
@@ -147,8 +147,13 @@ async fn deleted_objects_and_buckets_free_their_pieces_on_every_holder() {
             assert!(got == *body, "{key} on node {n}");
         }
     }
-    // ... and stays: more GC and piece GC runs free nothing of it.
+    // ... and stays: more GC and piece GC runs — the background job's and the operator's
+    // `cairn cluster repair`, which runs piece GC first too — free nothing of it.
     std::thread::sleep(Duration::from_secs(4));
+    for node in &nodes {
+        let out = ok(&cairn(node.data.path(), &["cluster", "repair"]));
+        assert!(out.contains("piece GC: 0 units freed"), "{out}");
+    }
     for (n, node) in nodes.iter().enumerate() {
         let now = block_bytes(node.data.path());
         assert!(
