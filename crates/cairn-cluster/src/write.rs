@@ -2,8 +2,11 @@
 //! (it is the [`BlockSink`] of a forwarding batch), groups them into stripes of K (or takes them
 //! one by one for replication), and sends every piece to its target while the body is still
 //! arriving. At most [`IN_FLIGHT`] units travel at once, so memory stays bounded by a few
-//! stripes whatever the object's size. [`Placer::finish`] says whether every unit reached its
-//! quorum; units stored short of their full width are completed by the repair job.
+//! stripes whatever the object's size. A piece its target does not store goes once to the next
+//! member in the unit's order (so one member that is gone, or that takes pieces and keeps
+//! none, does not fail writes until it is `down_after` gone). [`Placer::finish`] says whether
+//! every unit reached its quorum; units stored short of their full width are completed by the
+//! repair job.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -197,19 +200,58 @@ impl Cluster {
         let members = ring.members();
         let chosen = ring.targets(&key, width);
         let mut sends = FuturesUnordered::new();
-        for (i, shard) in shards.into_iter().enumerate() {
+        for (i, shard) in shards.iter().enumerate() {
             // Fewer members than pieces: several pieces share a node (said in the docs).
             let peer = members[chosen[i % chosen.len()]].id.clone();
-            let request = Request::put_one(&shard, stripe.clone(), copies);
+            let request = Request::put_one(shard, stripe.clone(), copies);
             let this = self.clone();
-            sends.push(async move { (peer.clone(), this.call(&peer, &request).await) });
+            sends.push(async move { (i, peer.clone(), this.call(&peer, &request).await) });
         }
         let mut per_node: std::collections::HashMap<Vec<u8>, usize> = Default::default();
-        while let Some((peer, answer)) = sends.next().await {
+        let mut failed_peers: HashSet<Vec<u8>> = HashSet::new();
+        let mut failed_shards = Vec::new();
+        while let Some((i, peer, answer)) = sends.next().await {
             match answer {
                 Ok(Response::Stored) => *per_node.entry(peer).or_default() += 1,
-                Ok(other) => tracing::debug!(peer = %hex(&peer), "piece not stored: {other:?}"),
-                Err(e) => tracing::debug!(peer = %hex(&peer), "piece not stored: {e}"),
+                other => {
+                    match other {
+                        Ok(other) => {
+                            tracing::debug!(peer = %hex(&peer), "piece not stored: {other:?}")
+                        }
+                        Err(e) => tracing::debug!(peer = %hex(&peer), "piece not stored: {e}"),
+                    }
+                    failed_peers.insert(peer);
+                    failed_shards.push(i);
+                }
+            }
+        }
+        // A target that did not store its piece (gone, full, or a member that takes pieces
+        // and keeps none) is skipped: each such piece goes once to the next member in the
+        // unit's order that holds none of it yet and has not failed, as far as there are any.
+        // Reads find it there (they ask every member), and repair moves it to its target later.
+        if !failed_shards.is_empty() {
+            let order = ring.targets(&key, members.len());
+            let mut spare = order.iter().map(|&m| &members[m].id).filter(|id| {
+                !failed_peers.contains(*id)
+                    && !per_node.contains_key(*id)
+                    && !chosen.iter().any(|&c| members[c].id == **id)
+            });
+            let mut retries = FuturesUnordered::new();
+            for i in failed_shards {
+                let Some(peer) = spare.next().cloned() else {
+                    break;
+                };
+                let request = Request::put_one(&shards[i], stripe.clone(), copies);
+                let this = self.clone();
+                retries.push(async move { (peer.clone(), this.call(&peer, &request).await) });
+            }
+            while let Some((peer, answer)) = retries.next().await {
+                match answer {
+                    Ok(Response::Stored) => *per_node.entry(peer).or_default() += 1,
+                    other => {
+                        tracing::debug!(peer = %hex(&peer), "piece not stored on a spare either: {other:?}")
+                    }
+                }
             }
         }
         let counts: Vec<usize> = per_node.into_values().collect();

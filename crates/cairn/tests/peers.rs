@@ -387,21 +387,23 @@ async fn a_misbehaving_member_changes_nothing() {
             }
         }
     });
-    // A few follow and repair ticks with the attacker connected.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // A few follow and repair ticks with the attacker connected; meanwhile writes go on: a
+    // piece the member takes and does not store goes to the next member instead.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let during: Vec<u8> = pattern(700_000, 77);
+    put(a, "keep", "during", &during).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
     let _ = done_tx.send(());
     let (answered, asked_heads) = attacker.await.unwrap();
     assert!(answered > 0, "the member's requests were never answered");
     assert!(asked_heads > 0, "the node never asked the member for heads");
 
-    // The owner still owns its bucket: every object byte-exact, its head its own, and once
-    // the member is gone (placement counts it until `down_after`, 3 s here: a member that
-    // takes pieces and stores none fails writes meanwhile) writable again.
-    for (k, v) in &objects {
+    // The owner still owns its bucket: every object byte-exact (the one written during the
+    // attack too), its head its own, and it is still writable.
+    for (k, v) in objects.iter().chain([&("during".to_owned(), during)]) {
         let got = s3.get_object().bucket("keep").key(k).send().await.unwrap();
         assert!(got.body.collect().await.unwrap().into_bytes() == v.as_slice());
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
     put(a, "keep", "after", b"still mine").await;
     ok(&cairn(
         a.data.path(),
