@@ -25,15 +25,16 @@ s=$(now); dd if=/dev/zero of="$work/dd" bs=1M count=512 conv=fsync status=none; 
 echo "dd 512 MiB + fsync: $(echo "scale=1; 512 / ($e - $s)" | bc) MiB/s"
 rm "$work/dd"
 
-# start NAME [BOOTSTRAP...]: a node on free ports; prints its S3 address
+# start NAME [BOOTSTRAP...]: a node on free ports (joining $JOIN's cluster when set)
 start() {
   local name=$1; shift
   local args=()
   for b in "$@"; do args+=(--bootstrap "$b"); done
+  if [ -n "${JOIN:-}" ]; then args+=(--join "$JOIN"); fi
   "$bin" --data "$work/$name" serve --s3-listen 127.0.0.1:0 --api-listen 127.0.0.1:0 \
     --gateway-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
     --p2p-listen /ip4/127.0.0.1/tcp/0 "${args[@]}" > "$work/$name.log" 2>&1 &
-  until grep -q "peer id" "$work/$name.log"; do sleep 0.2; done
+  until grep -q "S3 API on" "$work/$name.log"; do sleep 0.2; done
 }
 s3_of() { grep -o 'S3 API on http://[0-9.:]*' "$work/$1.log" | head -1 | sed 's/S3 API on //'; }
 p2p_of() { "$bin" --data "$work/$1" id --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["addrs"][0])'; }
@@ -54,8 +55,10 @@ for i in 0 1 2 3 4 5; do
   printf '[storage]\nredundancy = "ec:4+2"\nrepair_interval = "1h"\n' > "$work/n$i/cairn.toml"
   start "n$i" "${addrs[@]}"
   addrs+=("$(p2p_of "n$i")")
+  # every other node joins the first one's cluster
+  if [ "$i" = 0 ]; then JOIN=$("$bin" --data "$work/n0" cluster invite); fi
 done
-until [ "$("$bin" --data "$work/n0" peers | grep -c cairn/)" -ge 5 ]; do sleep 0.5; done
+until [ "$("$bin" --data "$work/n0" peers | grep -c ' member ')" -ge 5 ]; do sleep 0.5; done
 sleep 2 # a members tick everywhere
 bench "$(s3_of n0)"
 du -sb "$work"/n*/blocks | awk '{s+=$1} END {printf "bytes in blocks on 6 nodes: %d\n", s}'

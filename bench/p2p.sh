@@ -26,7 +26,7 @@ for n in a b; do
     --gateway-listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --p2p-listen /ip4/127.0.0.1/tcp/0 \
     > "$work/$n.log" 2>&1 &
 done
-for n in a b; do until grep -q "peer id" "$work/$n.log"; do sleep 0.2; done; done
+for n in a b; do until grep -q "S3 API on" "$work/$n.log"; do sleep 0.2; done; done
 cid=$("$bin" --data "$work/a" add -q "$work/file")
 addr=$("$bin" --data "$work/a" id --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["addrs"][0])')
 "$bin" --data "$work/b" dial "$addr" >/dev/null
