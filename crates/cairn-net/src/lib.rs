@@ -23,6 +23,8 @@ pub mod member;
 pub mod metrics;
 pub mod rpc;
 pub mod streams;
+#[doc(hidden)]
+pub mod testkit;
 pub mod visible;
 
 use std::collections::{HashMap, HashSet};

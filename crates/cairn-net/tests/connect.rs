@@ -385,37 +385,14 @@ async fn members_prove_the_cluster_secret_and_strangers_get_no_member_protocol()
 /// piece requests and its forged proofs are refused, and it never becomes a member.
 #[tokio::test]
 async fn an_adversarial_peer_without_the_secret_is_refused() {
+    use cairn_net::testkit::MemberProtocolsEvent as EvilEvent;
     use futures::StreamExt;
-    use libp2p::request_response::{self, Event, Message, ProtocolSupport};
+    use libp2p::request_response::{Event, Message};
     use libp2p::swarm::SwarmEvent;
     let (a, _sa) = node(41, member_of(1)).await;
-    let rr = |p| {
-        request_response::Behaviour::<cairn_net::rpc::Codec>::new(
-            [(p, ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
-        )
-    };
-    #[derive(libp2p::swarm::NetworkBehaviour)]
-    struct Evil {
-        heads: request_response::Behaviour<cairn_net::rpc::Codec>,
-        pieces: request_response::Behaviour<cairn_net::rpc::Codec>,
-        member: request_response::Behaviour<cairn_net::rpc::Codec>,
-    }
-    let mut evil = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| Evil {
-            heads: rr(cairn_net::rpc::HEADS),
-            pieces: rr(cairn_net::rpc::PIECES),
-            member: rr(cairn_net::rpc::MEMBER),
-        })
-        .unwrap()
-        .build();
+    let mut evil = cairn_net::testkit::swarm(cairn_net::testkit::MemberProtocols::new(
+        Duration::from_secs(5),
+    ));
     evil.dial(a.addrs().await.unwrap().remove(0)).unwrap();
     let mut asked = false;
     let (mut heads_failed, mut pieces_failed, mut challenged) = (false, false, false);
@@ -575,20 +552,9 @@ async fn a_stranger_flooding_streams_and_wants_does_not_starve_others() {
     let (a, _sa) = node_with(71, member_of(1), holder).await;
     let addr = a.addrs().await.unwrap().remove(0);
 
-    let mut evil = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            cairn_net::streams::Behaviour::new(libp2p::StreamProtocol::new(cairn_bitswap::PROTOCOL))
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut evil = cairn_net::testkit::swarm(cairn_net::streams::Behaviour::new(
+        libp2p::StreamProtocol::new(cairn_bitswap::PROTOCOL),
+    ));
     evil.dial(addr.clone()).unwrap();
     let a_id = a.peer_id();
     let wants: Vec<WantEntry> = (0..1024u32)

@@ -20,14 +20,7 @@ async fn put(server: &Server, bucket: &str, key: &str, body: &[u8]) -> String {
         .send()
         .await
         .unwrap();
-    let head = s3
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap();
-    head.metadata().unwrap()["cid"].clone()
+    common::cid_of(&s3, bucket, key).await
 }
 
 /// `cairn cat CID` on `server`, given `secs` to answer: the bytes, or `None` when it failed or
@@ -202,8 +195,9 @@ struct Shared {
 async fn a_misbehaving_member_changes_nothing() {
     use cairn_cluster::proto::{Request, WireBlock};
     use cairn_net::libp2p::{self, futures::StreamExt};
+    use cairn_net::testkit::MemberProtocolsEvent as EvilEvent;
     use cairn_node::roots::{HeadPayload, SignedHead};
-    use libp2p::request_response::{self, Event, Message, ProtocolSupport};
+    use libp2p::request_response::{Event, Message};
     use libp2p::swarm::SwarmEvent;
     use serde_bytes::ByteBuf;
 
@@ -314,35 +308,9 @@ async fn a_misbehaving_member_changes_nothing() {
     }
 
     let a_addr: libp2p::Multiaddr = id(a)["addrs"][0].as_str().unwrap().parse().unwrap();
-    let rr = |p| {
-        request_response::Behaviour::<cairn_net::rpc::Codec>::new(
-            [(p, ProtocolSupport::Full)],
-            request_response::Config::default().with_request_timeout(Duration::from_secs(30)),
-        )
-    };
-    #[derive(libp2p::swarm::NetworkBehaviour)]
-    #[behaviour(prelude = "cairn_net::libp2p::swarm::derive_prelude")]
-    struct Evil {
-        heads: request_response::Behaviour<cairn_net::rpc::Codec>,
-        pieces: request_response::Behaviour<cairn_net::rpc::Codec>,
-        member: request_response::Behaviour<cairn_net::rpc::Codec>,
-    }
-    let mut evil = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| Evil {
-            heads: rr(cairn_net::rpc::HEADS),
-            pieces: rr(cairn_net::rpc::PIECES),
-            member: rr(cairn_net::rpc::MEMBER),
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut evil = cairn_net::testkit::swarm(cairn_net::testkit::MemberProtocols::new(
+        Duration::from_secs(30),
+    ));
     let me = evil.local_peer_id().to_bytes();
     evil.dial(a_addr).unwrap();
     let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
