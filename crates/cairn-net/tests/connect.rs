@@ -625,10 +625,28 @@ async fn a_stranger_flooding_streams_and_wants_does_not_starve_others() {
             .unwrap();
         assert_eq!(got, blk.data);
     }
+    let fetched_in = started.elapsed();
+    // The node reads at most its share of the flood's streams; it closed the others.
+    let mut still_read = 0;
+    for s in &mut held {
+        let mut buf = [0u8; 16];
+        if tokio::time::timeout(
+            Duration::from_millis(200),
+            futures::AsyncReadExt::read(s, &mut buf),
+        )
+        .await
+        .is_err()
+        {
+            still_read += 1;
+        }
+    }
     println!(
-        "{} flood streams open; the file fetched in {:?}",
+        "{} flood streams opened, {still_read} read by the node; the file fetched in {fetched_in:?}",
         held.len(),
-        started.elapsed()
+    );
+    assert!(
+        still_read <= cairn_net::bitswap::MAX_INBOUND_STREAMS_PER_PEER,
+        "{still_read} of a stranger's streams are read at once"
     );
     flood.abort();
 }
