@@ -845,53 +845,27 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let (a, b, parity, junk) = (raw(b"a"), raw(b"b"), raw(b"p"), raw(b"junk"));
         let (honest, lying) = (manifest_block(1), manifest_block(2));
+        // `sender` sends `piece` as a shard of the stripe `manifest` listing `data`.
+        let put = |sender: &[u8], piece: &Block, manifest: &Block, data: &[Cid]| {
+            store
+                .put_pieces(
+                    sender,
+                    &[(piece.clone(), PieceOf::Stripe(manifest.cid))],
+                    Some(StripeRecord { manifest, data }),
+                )
+                .unwrap();
+        };
         // The honest stripe: this node keeps `a` (data) and a parity shard; `b` is elsewhere.
-        store
-            .put_pieces(
-                b"peer-a",
-                &[(a.clone(), PieceOf::Stripe(honest.cid))],
-                Some(StripeRecord {
-                    manifest: &honest,
-                    data: &[a.cid, b.cid],
-                }),
-            )
-            .unwrap();
-        store
-            .put_pieces(
-                b"peer-a",
-                &[(parity.clone(), PieceOf::Stripe(honest.cid))],
-                Some(StripeRecord {
-                    manifest: &honest,
-                    data: &[a.cid, b.cid],
-                }),
-            )
-            .unwrap();
+        put(b"peer-a", &a, &honest, &[a.cid, b.cid]);
+        put(b"peer-a", &parity, &honest, &[a.cid, b.cid]);
         assert_eq!(store.stripe_of(&a.cid).unwrap(), Some(honest.cid));
         assert_eq!(store.stripe_of(&b.cid).unwrap(), Some(honest.cid));
         // A lying manifest listing both honest blocks, sent with a junk piece only.
-        store
-            .put_pieces(
-                b"liar",
-                &[(junk.clone(), PieceOf::Stripe(lying.cid))],
-                Some(StripeRecord {
-                    manifest: &lying,
-                    data: &[a.cid, b.cid, junk.cid],
-                }),
-            )
-            .unwrap();
+        put(b"liar", &junk, &lying, &[a.cid, b.cid, junk.cid]);
         assert_eq!(store.stripe_of(&a.cid).unwrap(), Some(honest.cid));
         assert_eq!(store.stripe_of(&b.cid).unwrap(), Some(honest.cid));
         // Even sending the honest block's own bytes does not move it (nor relabel its piece).
-        store
-            .put_pieces(
-                b"liar",
-                &[(a.clone(), PieceOf::Stripe(lying.cid))],
-                Some(StripeRecord {
-                    manifest: &lying,
-                    data: &[a.cid, junk.cid],
-                }),
-            )
-            .unwrap();
+        put(b"liar", &a, &lying, &[a.cid, junk.cid]);
         assert_eq!(store.stripe_of(&a.cid).unwrap(), Some(honest.cid));
         assert_eq!(
             store.piece(&a.cid).unwrap(),
