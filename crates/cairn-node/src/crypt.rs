@@ -22,7 +22,6 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use cairn_crypt::CryptError;
 use cairn_crypt::identity::{Identity, PublicId};
 use cairn_crypt::segment::{self, Decryptor, Encryptor, Params};
 use cairn_crypt::wrap::{Sealed, Wrapped, open, seal, unwrap, wrap};
@@ -148,12 +147,6 @@ pub enum Sse {
     Bucket,
     /// SSE-C: the customer's key and the base64 MD5 the client sent for it.
     Customer(Key, String),
-}
-
-impl From<CryptError> for NodeError {
-    fn from(e: CryptError) -> Self {
-        NodeError::Crypt(e)
-    }
 }
 
 fn no_key(what: impl std::fmt::Display) -> NodeError {

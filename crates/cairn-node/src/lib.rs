@@ -1,6 +1,7 @@
 //! Cairn's service core: the one place where an add and a read are orchestrated over the block
 //! store. Later layers (S3, gateway, network) call into [`Node`]; it never calls them.
 //!
+//! * [`error`] — [`NodeError`] and its [`ErrorKind`], from which every door answers.
 //! * [`access`] — who may do what: the one authorization decision every door asks.
 //! * [`import`] — streaming, parallel UnixFS import of byte streams, files and directory trees.
 //! * [`export`] — verified streaming reads of files and ranges, path resolution, listings,
@@ -33,6 +34,7 @@ pub mod bucket_car;
 pub mod car;
 pub mod check;
 pub mod crypt;
+pub mod error;
 pub mod export;
 pub mod follow;
 pub mod identity;
@@ -50,115 +52,17 @@ pub mod snapshot;
 pub mod versions;
 pub mod worker;
 
-use cairn_dag::{Cid, DagError};
-use cairn_store::{Store, StoreError, WriteBatch};
+use cairn_dag::Cid;
+use cairn_store::{Store, WriteBatch};
+
+pub use error::{ErrorKind, NodeError};
 
 pub use cairn_dag::CidVersion;
-
-/// Errors of the service core.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// From the block store (including `CorruptBlock`).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// From decoding a DAG.
-    #[error(transparent)]
-    Dag(Box<DagError>),
-    /// Local filesystem failure on an input or output path.
-    #[error("{context}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A string that should be a CID or `CID/path` is not.
-    #[error("invalid CID or path {input:?}: {reason}")]
-    InvalidPath {
-        /// The input.
-        input: String,
-        /// Why it was rejected.
-        reason: String,
-    },
-    /// A CAR file is malformed or holds a block that does not match its CID.
-    #[error("CAR: {0}")]
-    Car(String),
-    /// Input the operation cannot take (a directory without `-r`, a FIFO, ...).
-    #[error("{0}")]
-    Unsupported(String),
-    /// No such bucket.
-    #[error("no such bucket {0:?}")]
-    NoSuchBucket(String),
-    /// No such key.
-    #[error("no such key {key:?} in bucket {bucket:?}")]
-    NoSuchKey {
-        /// Bucket.
-        bucket: String,
-        /// Key.
-        key: String,
-    },
-    /// The bucket name is taken by another owner.
-    #[error("bucket {0:?} already exists")]
-    BucketAlreadyExists(String),
-    /// The bucket still holds objects.
-    #[error("bucket {0:?} is not empty")]
-    BucketNotEmpty(String),
-    /// The bucket name breaks S3's naming rules.
-    #[error("invalid bucket name {0:?}")]
-    InvalidBucketName(String),
-    /// No such multipart upload (or not for this bucket and key).
-    #[error("no such upload {0:?}")]
-    NoSuchUpload(String),
-    /// A listed part is missing or its ETag differs.
-    #[error("invalid part: {0}")]
-    InvalidPart(String),
-    /// Parts not listed in ascending order.
-    #[error("parts must be listed in ascending order")]
-    InvalidPartOrder,
-    /// No such upload job (or expired).
-    #[error("no such job {0:?}")]
-    NoSuchJob(String),
-    /// No such version of the object.
-    #[error("no such version {0:?}")]
-    NoSuchVersion(String),
-    /// The version asked for is a delete marker.
-    #[error("the version is a delete marker")]
-    DeleteMarker,
-    /// A write precondition (If-Match / If-None-Match) failed.
-    #[error("precondition failed")]
-    PreconditionFailed,
-    /// A part other than the last is under 5 MiB.
-    #[error("part {0} is smaller than the 5 MiB minimum")]
-    EntityTooSmall(u32),
-    /// The cluster could not keep a write with the redundancy it needs (too few peers up).
-    #[error("cluster: {0}")]
-    Unavailable(String),
-    /// The request body failed while streaming (signature, checksum, client gone); the
-    /// front end's own error is kept so it can answer with it.
-    #[error("request body: {0}")]
-    Body(Box<dyn std::error::Error + Send + Sync>),
-    /// Decryption or key handling failed: tampered, reordered or truncated ciphertext, a
-    /// malformed key record.
-    #[error("encryption: {0}")]
-    Crypt(cairn_crypt::CryptError),
-    /// The caller (or this node's user key) may not have this.
-    #[error("access denied: {0}")]
-    AccessDenied(String),
-}
 
 /// Bytes as an async stream (object bodies).
 pub type ByteStream = std::pin::Pin<
     Box<dyn futures::Stream<Item = Result<bytes::Bytes, NodeError>> + Send + Sync + 'static>,
 >;
-
-impl From<cairn_cluster::ClusterError> for NodeError {
-    fn from(e: cairn_cluster::ClusterError) -> Self {
-        match e {
-            cairn_cluster::ClusterError::Store(s) => NodeError::Store(s),
-            other => NodeError::Unavailable(other.to_string()),
-        }
-    }
-}
 
 /// Waits (on a blocking thread) until a write's blocks are placed with their quorum.
 pub(crate) fn placed(
@@ -169,12 +73,6 @@ pub(crate) fn placed(
         tracing::debug!(?report, "write placed");
     }
     Ok(())
-}
-
-impl From<DagError> for NodeError {
-    fn from(e: DagError) -> Self {
-        NodeError::Dag(Box::new(e))
-    }
 }
 
 pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
