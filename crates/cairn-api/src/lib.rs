@@ -12,7 +12,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use cairn_node::{CidVersion, Node, NodeError, parse_path};
+use cairn_node::{CidVersion, ErrorKind, Node, NodeError, parse_path};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
@@ -128,32 +128,23 @@ impl IntoResponse for ApiError {
 
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
-        let status = match &e {
-            NodeError::InvalidPath { .. }
-            | NodeError::Unsupported(_)
-            | NodeError::InvalidBucketName(_) => StatusCode::BAD_REQUEST,
-            NodeError::NoSuchBucket(_) | NodeError::NoSuchKey { .. } => StatusCode::NOT_FOUND,
-            NodeError::AccessDenied(_) => StatusCode::FORBIDDEN,
-            NodeError::BucketAlreadyExists(_) => StatusCode::CONFLICT,
-            NodeError::Car(_) => StatusCode::BAD_REQUEST,
-            NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-            // a name not in its directory
-            NodeError::Dag(d) if matches!(**d, cairn_dag::DagError::NotFound { .. }) => {
-                StatusCode::NOT_FOUND
-            }
-            NodeError::Dag(d)
-                if matches!(
-                    **d,
-                    cairn_dag::DagError::NotAFile(_) | cairn_dag::DagError::NotADirectory(_)
-                ) =>
-            {
-                StatusCode::BAD_REQUEST
-            }
-            // malformed, or past a walk limit (too deep, too many entries)
-            NodeError::Dag(d) if d.is_bad_dag() => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, e.to_string())
+        ApiError(status_of(e.kind()), e.to_string())
+    }
+}
+
+/// The API's one answer to each kind of node failure (`docs/security.md`, "Errors at the
+/// doors"): a client mistake is a 4xx, a DAG the node cannot walk a 422, only the node's own
+/// failure a 500.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::BadDag => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -575,24 +566,34 @@ mod tests {
             .collect()
     }
 
-    /// A name missing from its directory is a 404, a file asked for as a folder a 400 — not a
-    /// 500 (the remote CLI printed "internal error" for a typo).
+    /// Every kind's status, pinned: a change here is a change of the API's contract
+    /// (`docs/api-v1.yaml` and `docs/security.md` say the same).
     #[test]
-    fn dag_errors_map_to_client_statuses() {
+    fn every_kind_has_its_status() {
+        use ErrorKind::*;
+        let rows = [
+            (NotFound, 404),
+            (Conflict, 409),
+            (Invalid, 400),
+            (PreconditionFailed, 412),
+            (Forbidden, 403),
+            (Unavailable, 503),
+            (BadDag, 422),
+            (Corrupt, 500),
+            (Internal, 500),
+        ];
+        for (kind, status) in rows {
+            assert_eq!(status_of(kind).as_u16(), status, "{kind:?}");
+        }
+        // a name missing from its directory is a 404, not a 500 (the remote CLI printed
+        // "internal error" for a typo)
         let cid =
             cairn_dag::Cid::try_from("QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX").unwrap();
-        let status = |e: cairn_dag::DagError| ApiError::from(NodeError::Dag(Box::new(e))).0;
-        assert_eq!(
-            status(cairn_dag::DagError::NotFound {
-                parent: cid,
-                name: "missing".into()
-            }),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            status(cairn_dag::DagError::NotADirectory(cid)),
-            StatusCode::BAD_REQUEST
-        );
+        let missing = NodeError::from(cairn_dag::DagError::NotFound {
+            parent: cid,
+            name: "missing".into(),
+        });
+        assert_eq!(ApiError::from(missing).0, StatusCode::NOT_FOUND);
     }
 
     #[test]

@@ -3,8 +3,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cairn_dag::DagError;
-use cairn_node::NodeError;
-use cairn_store::StoreError;
+use cairn_node::{ErrorKind, NodeError};
 
 /// Why a request was not answered with content.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +32,18 @@ pub enum GatewayError {
     /// Stored data failed verification or cannot be decoded (502): the answer would be wrong.
     #[error("{0}")]
     BadData(String),
+    /// The caller may not have this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The name is taken (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// A precondition failed (412).
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The cluster cannot answer now (503).
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything else: storage or task failure (500).
     #[error("internal error: {0}")]
     Internal(String),
@@ -49,6 +60,10 @@ impl GatewayError {
             GatewayError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             GatewayError::BadData(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::Forbidden(_) => StatusCode::FORBIDDEN,
+            GatewayError::Conflict(_) => StatusCode::CONFLICT,
+            GatewayError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+            GatewayError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,30 +74,31 @@ impl GatewayError {
     }
 }
 
-fn from_dag(e: &DagError) -> GatewayError {
-    match e {
-        DagError::NotFound { parent, name } => {
-            GatewayError::NotFound(format!("no link named {name:?} under {parent}"))
-        }
-        DagError::NotADirectory(cid) => {
-            GatewayError::NotFound(format!("{cid} is not a directory: no such path"))
-        }
-        // malformed, unsupported or past a walk limit (a crafted DAG, or a listing too large
-        // to answer): the content cannot be answered right
-        other => GatewayError::BadData(other.to_string()),
-    }
-}
-
+/// The gateway's one answer to each kind of node failure: content it cannot answer right
+/// (a block failing verification, a DAG it cannot walk) is a 502, as the gateway spec asks; a
+/// CID it does not serve a 404 whether unknown or unpublished.
 impl From<NodeError> for GatewayError {
     fn from(e: NodeError) -> Self {
-        match &e {
-            NodeError::Store(StoreError::NotFound(cid)) => GatewayError::not_served(cid),
+        if let Some(cid) = e.missing_block() {
+            return GatewayError::not_served(cid);
+        }
+        let message = if let Some(cid) = e.corrupt_block() {
             // the quarantine path stays in the log, not in the answer
-            NodeError::Store(StoreError::CorruptBlock { cid, .. }) => {
-                GatewayError::BadData(format!("block {cid} failed verification"))
-            }
-            NodeError::Store(StoreError::Dag(d)) | NodeError::Dag(d) => from_dag(d),
-            _ => GatewayError::Internal(e.to_string()),
+            format!("block {cid} failed verification")
+        } else if let Some(d @ DagError::NotADirectory(_)) = e.dag_error() {
+            format!("{d}: no such path")
+        } else {
+            e.to_string()
+        };
+        match e.kind() {
+            ErrorKind::NotFound => GatewayError::NotFound(message),
+            ErrorKind::Invalid => GatewayError::BadRequest(message),
+            ErrorKind::BadDag | ErrorKind::Corrupt => GatewayError::BadData(message),
+            ErrorKind::Forbidden => GatewayError::Forbidden(message),
+            ErrorKind::Conflict => GatewayError::Conflict(message),
+            ErrorKind::PreconditionFailed => GatewayError::PreconditionFailed(message),
+            ErrorKind::Unavailable => GatewayError::Unavailable(message),
+            ErrorKind::Internal => GatewayError::Internal(message),
         }
     }
 }
@@ -121,6 +137,7 @@ impl IntoResponse for GatewayError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_node::StoreError;
 
     #[test]
     fn node_errors_map_to_statuses() {
@@ -151,7 +168,17 @@ mod tests {
         }));
         assert_eq!(corrupt.status().as_u16(), 502);
         assert!(!corrupt.to_string().contains("secret"));
-        assert_eq!(status(NodeError::Unsupported("x".into())), 500);
+        assert_eq!(status(NodeError::Unsupported("x".into())), 400);
+        assert_eq!(status(DagError::NotAFile(cid).into()), 400);
+        assert_eq!(status(NodeError::AccessDenied("x".into())), 403);
+        assert_eq!(status(NodeError::Unavailable("x".into())), 503);
+        assert_eq!(status(NodeError::BucketAlreadyExists("b".into())), 409);
+        assert_eq!(status(NodeError::PreconditionFailed), 412);
+        let io = NodeError::Io {
+            context: "x".into(),
+            source: std::io::Error::other("y"),
+        };
+        assert_eq!(status(io), 500);
         // unknown and unpublished answer alike
         assert_eq!(
             GatewayError::from(NodeError::Store(StoreError::NotFound(cid))).to_string(),

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use cairn_dag::Cid;
 use cairn_node::access::{Action, Caller, Resource};
 use cairn_node::jobs::SubmitError;
-use cairn_node::{CidVersion, Node, NodeError};
+use cairn_node::{CidVersion, ErrorKind, Node, NodeError};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use serde_json::json;
@@ -71,16 +71,22 @@ async fn login(State(auth): State<Arc<Auth>>, body: axum::body::Bytes) -> Respon
 }
 
 fn node_error(e: NodeError) -> Response {
-    let status = match &e {
-        NodeError::NoSuchJob(_) => StatusCode::NOT_FOUND,
-        NodeError::Store(cairn_store::StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-        NodeError::Unsupported(_) | NodeError::InvalidPath { .. } => StatusCode::BAD_REQUEST,
-        NodeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        // malformed, or past a walk limit (too deep, too many entries)
-        NodeError::Dag(d) if d.is_bad_dag() => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    error(status, e)
+    error(status_of(e.kind()), e)
+}
+
+/// `/api/v1`'s one answer to each kind of node failure: the same as `/api/v0`'s (a client
+/// mistake is a 4xx, a DAG the node cannot walk a 422, only the node's own failure a 500).
+pub(crate) fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::BadDag => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 async fn not_found(uri: Uri) -> Response {
@@ -322,6 +328,26 @@ mod tests {
                 spec.contains(&format!("\n  {path}\n")),
                 "{path} missing from docs/api-v1.yaml"
             );
+        }
+    }
+
+    /// Every kind's status, pinned: the same table as `/api/v0`'s (`docs/api-v1.yaml`).
+    #[test]
+    fn every_kind_has_its_status() {
+        use ErrorKind::*;
+        let rows = [
+            (NotFound, 404),
+            (Conflict, 409),
+            (Invalid, 400),
+            (PreconditionFailed, 412),
+            (Forbidden, 403),
+            (Unavailable, 503),
+            (BadDag, 422),
+            (Corrupt, 500),
+            (Internal, 500),
+        ];
+        for (kind, status) in rows {
+            assert_eq!(status_of(kind).as_u16(), status, "{kind:?}");
         }
     }
 

@@ -121,6 +121,31 @@ pub enum ErrorKind {
 }
 
 impl NodeError {
+    /// The block this node lacks, when that is the whole failure (a door may word it as
+    /// "not served", never revealing more).
+    pub fn missing_block(&self) -> Option<&cairn_dag::Cid> {
+        match self {
+            NodeError::Store(StoreError::NotFound(cid)) => Some(cid),
+            _ => None,
+        }
+    }
+
+    /// The block that failed verification (and was quarantined): its path stays in the log.
+    pub fn corrupt_block(&self) -> Option<&cairn_dag::Cid> {
+        match self {
+            NodeError::Store(StoreError::CorruptBlock { cid, .. }) => Some(cid),
+            _ => None,
+        }
+    }
+
+    /// The DAG error inside, if this is one.
+    pub fn dag_error(&self) -> Option<&DagError> {
+        match self {
+            NodeError::Dag(d) | NodeError::Store(StoreError::Dag(d)) => Some(d),
+            _ => None,
+        }
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         match self {

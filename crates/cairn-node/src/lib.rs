@@ -55,6 +55,7 @@ pub mod worker;
 use cairn_dag::Cid;
 use cairn_store::{Store, WriteBatch};
 
+pub use cairn_store::StoreError;
 pub use error::{ErrorKind, NodeError};
 
 pub use cairn_dag::CidVersion;

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use cairn_node::NodeError;
 use cairn_node::objects::{ObjectInfo, ObjectMeta};
+use cairn_node::{ErrorKind, NodeError};
 use s3s::dto::{ETag, Metadata, Timestamp};
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
@@ -59,10 +59,30 @@ pub fn s3_err(e: NodeError) -> S3Error {
             S3ErrorCode::ServiceUnavailable,
             format!("the cluster cannot keep this write now: {why}"),
         ),
-        other => {
-            tracing::error!("internal error: {other}");
-            S3Error::with_message(S3ErrorCode::InternalError, other.to_string())
-        }
+        other => match other.kind() {
+            // a request the node cannot take as it is (a bad path or CAR never reaches S3
+            // today, but if one does it is the client's)
+            ErrorKind::Invalid => {
+                S3Error::with_message(S3ErrorCode::InvalidArgument, other.to_string())
+            }
+            ErrorKind::Forbidden => {
+                S3Error::with_message(S3ErrorCode::AccessDenied, other.to_string())
+            }
+            ErrorKind::Unavailable => {
+                S3Error::with_message(S3ErrorCode::ServiceUnavailable, other.to_string())
+            }
+            // a missing block under an existing object is the node's failure (the object
+            // exists; its data is not here), as is a DAG it cannot walk
+            ErrorKind::NotFound
+            | ErrorKind::Conflict
+            | ErrorKind::PreconditionFailed
+            | ErrorKind::BadDag
+            | ErrorKind::Corrupt
+            | ErrorKind::Internal => {
+                tracing::error!("internal error: {other}");
+                S3Error::with_message(S3ErrorCode::InternalError, other.to_string())
+            }
+        },
     }
 }
 
@@ -270,6 +290,114 @@ pub fn content_md5(b64: &str) -> Result<[u8; 16], S3Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// S3's answer to each node failure, pinned: its own codes where S3 has one, otherwise
+    /// from the kind; a block missing under an existing object stays a 500.
+    #[test]
+    fn node_errors_map_to_s3_codes() {
+        let cid: cairn_dag::Cid = "bafkqaaa".parse().unwrap();
+        let rows: Vec<(NodeError, S3ErrorCode, u16)> = vec![
+            (
+                NodeError::NoSuchBucket("b".into()),
+                S3ErrorCode::NoSuchBucket,
+                404,
+            ),
+            (
+                NodeError::NoSuchKey {
+                    bucket: "b".into(),
+                    key: "k".into(),
+                },
+                S3ErrorCode::NoSuchKey,
+                404,
+            ),
+            (
+                NodeError::BucketAlreadyExists("b".into()),
+                S3ErrorCode::BucketAlreadyExists,
+                409,
+            ),
+            (
+                NodeError::BucketNotEmpty("b".into()),
+                S3ErrorCode::BucketNotEmpty,
+                409,
+            ),
+            (
+                NodeError::InvalidBucketName("b".into()),
+                S3ErrorCode::InvalidBucketName,
+                400,
+            ),
+            (
+                NodeError::NoSuchUpload("u".into()),
+                S3ErrorCode::NoSuchUpload,
+                404,
+            ),
+            (
+                NodeError::InvalidPart("p".into()),
+                S3ErrorCode::InvalidPart,
+                400,
+            ),
+            (
+                NodeError::InvalidPartOrder,
+                S3ErrorCode::InvalidPartOrder,
+                400,
+            ),
+            (
+                NodeError::NoSuchVersion("v".into()),
+                S3ErrorCode::NoSuchVersion,
+                404,
+            ),
+            (NodeError::DeleteMarker, S3ErrorCode::MethodNotAllowed, 405),
+            (
+                NodeError::PreconditionFailed,
+                S3ErrorCode::PreconditionFailed,
+                412,
+            ),
+            (
+                NodeError::EntityTooSmall(1),
+                S3ErrorCode::EntityTooSmall,
+                400,
+            ),
+            (
+                NodeError::AccessDenied("x".into()),
+                S3ErrorCode::AccessDenied,
+                403,
+            ),
+            (
+                NodeError::Unavailable("x".into()),
+                S3ErrorCode::ServiceUnavailable,
+                503,
+            ),
+            (
+                NodeError::Unsupported("x".into()),
+                S3ErrorCode::InvalidArgument,
+                400,
+            ),
+            (
+                NodeError::Car("x".into()),
+                S3ErrorCode::InvalidArgument,
+                400,
+            ),
+            (
+                cairn_node::StoreError::NotFound(cid).into(),
+                S3ErrorCode::InternalError,
+                500,
+            ),
+            (
+                NodeError::from(cairn_dag::DagError::HashMismatch(cid)),
+                S3ErrorCode::InternalError,
+                500,
+            ),
+        ];
+        for (e, code, status) in rows {
+            let what = format!("{e:?}");
+            let got = s3_err(e);
+            assert_eq!(*got.code(), code, "{what}");
+            let got_status = got
+                .status_code()
+                .or_else(|| code.status_code())
+                .map(|s| s.as_u16());
+            assert_eq!(got_status, Some(status), "{what}");
+        }
+    }
 
     #[test]
     fn url_encoding_like_aws() {

@@ -46,7 +46,6 @@ const ARROW_EXCEPTIONS: &[(&str, &str)] = &[
     ("cairn-api", "cairn-net"),
     ("cairn-api", "cairn-store"),
     ("cairn-api", "cairn-cluster"),
-    ("cairn-gateway", "cairn-store"),
     ("cairn", "cairn-bitswap"),
     ("cairn", "cairn-cluster"),
     ("cairn", "cairn-gateway"),
