@@ -34,9 +34,9 @@ use multihash::Multihash;
 use tracing::{debug, trace};
 
 use crate::BitswapError;
-use crate::bitswap::{Config, Ctx, Event};
 use crate::message::{PresenceType, WantEntry, WantType};
 use crate::prefix::check_supported;
+use crate::types::{Config, Ctx, Event};
 
 type Mh = Multihash<64>;
 

@@ -80,13 +80,15 @@ pub mod message;
 mod outbox;
 pub mod prefix;
 mod server;
+mod types;
 
-pub use bitswap::{
-    Bitswap, BlockQuery, BlockSource, Config, Event, Lookup, Misbehaviour, Stats, answer_queries,
-};
+pub use bitswap::Bitswap;
 pub use error::BitswapError;
 pub use message::{
     BlockPresence, FrameDecoder, Limits, Message, PROTOCOL, PayloadBlock, PresenceType, WantEntry,
     WantType,
 };
 pub use prefix::Prefix;
+pub use types::{
+    BlockQuery, BlockSource, Config, Event, Lookup, Misbehaviour, Stats, answer_queries,
+};

@@ -32,11 +32,11 @@ use cid::Cid;
 use multihash::Multihash;
 use tracing::trace;
 
-use crate::bitswap::{BlockQuery, Ctx, Event, Lookup};
 use crate::message::{PresenceType, WantEntry, WantType};
+use crate::types::{BlockQuery, Ctx, Event, Lookup};
 
 #[cfg(doc)]
-use crate::bitswap::Config;
+use crate::types::Config;
 
 type Mh = Multihash<64>;
 
