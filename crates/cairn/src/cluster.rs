@@ -11,7 +11,7 @@ use cairn_net::NetHandle;
 use cairn_node::{Node, NodeError};
 use futures::future::BoxFuture;
 
-use crate::serve::ClusterSettings;
+use crate::config::ClusterSettings;
 
 /// How often membership is refreshed from the network.
 pub const MEMBERS_TICK: Duration = Duration::from_secs(1);

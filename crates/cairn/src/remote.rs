@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::cli::{BucketCmd, Command, KeyCmd};
-use crate::serve::ApiFile;
+use crate::config::ApiFile;
 
 /// A running node's local API.
 pub struct Remote {

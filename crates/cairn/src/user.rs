@@ -110,7 +110,7 @@ pub fn expiry_ms(expires: Option<&str>) -> Result<Option<i64>> {
     let Some(text) = expires else {
         return Ok(None);
     };
-    let d = crate::serve::parse_duration("--expires", text)?;
+    let d = crate::config::parse_duration("--expires", text)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
     Ok(Some((now + d).as_millis() as i64))
 }
