@@ -12,9 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use cairn_dag::dir::NodeKind;
 use cairn_dag::meta::{UnixMeta, UnixTime};
+use cairn_node::SnapshotRow;
 use cairn_node::import::StoredItem;
 use cairn_node::snapshot::{DetailedEntry, Forget};
-use cairn_store::SnapshotRow;
 use futures::TryStreamExt;
 use serde_json::{Map, Value, json};
 
@@ -249,7 +249,7 @@ pub(crate) async fn snapshot_rm(State(s): State<AppState>, Query(q): Params) -> 
 /// `GET /api/v0/repo/stat` — `{"blocks", "bytes"}`: the blocks stored here and their size.
 pub(crate) async fn repo_stat(State(s): State<AppState>) -> ApiResult {
     let node = s.node.clone();
-    let (blocks, bytes) = blocking(move || Ok(node.store().stats()?)).await?;
+    let (blocks, bytes) = blocking(move || node.repo_stats()).await?;
     Ok(Json(json!({ "blocks": blocks, "bytes": bytes })).into_response())
 }
 

@@ -6,8 +6,8 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Json};
+use cairn_node::RootRow;
 use cairn_node::{Node, NodeError};
-use cairn_store::RootRow;
 use futures::TryStreamExt;
 use serde_json::{Value, json};
 

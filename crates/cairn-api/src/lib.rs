@@ -19,6 +19,7 @@ use serde_json::json;
 pub mod backup;
 pub mod buckets;
 pub mod gate;
+pub mod network;
 mod private;
 
 /// The file in the data folder that says where the API listens and its token.
@@ -27,11 +28,11 @@ pub const API_FILE: &str = "api.toml";
 #[derive(Clone)]
 struct AppState {
     node: Node,
-    net: Option<cairn_net::NetHandle>,
+    net: Option<network::SharedNetwork>,
 }
 
 /// The API's routes over `node` (and its network, when it runs one), requiring `token`.
-pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> Router {
+pub fn router(node: Node, token: String, net: Option<network::SharedNetwork>) -> Router {
     let token = std::sync::Arc::new(token);
     routes(node, net).layer(middleware::from_fn_with_state(token, auth))
 }
@@ -39,7 +40,7 @@ pub fn router(node: Node, token: String, net: Option<cairn_net::NetHandle>) -> R
 /// The API's routes behind the node's authorization ([`gate`]); the caller puts its own
 /// authentication in front, which names the [`cairn_node::access::Caller`] (the local
 /// listener's token in [`router`]; the gateway listener's security mode for a remote CLI).
-pub fn routes(node: Node, net: Option<cairn_net::NetHandle>) -> Router {
+pub fn routes(node: Node, net: Option<network::SharedNetwork>) -> Router {
     let gatekeeper = node.clone();
     let state = AppState { node, net };
     Router::new()
@@ -185,26 +186,29 @@ async fn blocking<T: Send + 'static>(
 
 async fn id(State(s): State<AppState>) -> ApiResult {
     let (peer_id, addrs) = match &s.net {
-        Some(net) => (
-            Some(net.peer_id().to_string()),
-            net.addrs()
-                .await
-                .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e))?
-                .iter()
-                .map(|a| a.to_string())
-                .collect(),
-        ),
+        Some(net) => (Some(net.peer_id()), net.addrs().await.map_err(net_error)?),
         None => (None, Vec::new()),
     };
     Ok(Json(json!({
-        "data": s.node.store().root().display().to_string(),
+        "data": s.node.data_dir().display().to_string(),
         "peer_id": peer_id,
         "addrs": addrs,
     }))
     .into_response())
 }
 
-fn net(s: &AppState) -> Result<&cairn_net::NetHandle, ApiError> {
+/// A network failure's answer: a malformed input 400, an unreachable peer 502, a network
+/// that does not answer 503.
+fn net_error(e: network::NetworkError) -> ApiError {
+    let status = match &e {
+        network::NetworkError::Invalid(_) => StatusCode::BAD_REQUEST,
+        network::NetworkError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+        network::NetworkError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    fail(status, e)
+}
+
+fn net(s: &AppState) -> Result<&network::SharedNetwork, ApiError> {
     s.net
         .as_ref()
         .ok_or_else(|| fail(StatusCode::SERVICE_UNAVAILABLE, "this node runs no network"))
@@ -212,14 +216,11 @@ fn net(s: &AppState) -> Result<&cairn_net::NetHandle, ApiError> {
 
 /// `GET /api/v0/swarm/peers` — connected peers.
 async fn swarm_peers(State(s): State<AppState>) -> ApiResult {
-    let peers = net(&s)?
-        .peers()
-        .await
-        .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e))?;
+    let peers = net(&s)?.peers().await.map_err(net_error)?;
     let list: Vec<_> = peers
         .iter()
         .map(|p| {
-            json!({ "peer_id": p.peer_id.to_string(), "addr": p.addr.to_string(), "agent": p.agent, "member": p.member })
+            json!({ "peer_id": p.peer_id, "addr": p.addr, "agent": p.agent, "member": p.member })
         })
         .collect();
     Ok(Json(list).into_response())
@@ -228,17 +229,8 @@ async fn swarm_peers(State(s): State<AppState>) -> ApiResult {
 /// `POST /api/v0/swarm/connect?arg=MULTIADDR` — dial a peer.
 async fn swarm_connect(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     let addr = arg(&q, "arg")?;
-    let addr: cairn_net::libp2p::Multiaddr = addr.parse().map_err(|e| {
-        fail(
-            StatusCode::BAD_REQUEST,
-            format!("invalid multiaddr {addr:?}: {e}"),
-        )
-    })?;
-    let peer = net(&s)?
-        .dial(addr)
-        .await
-        .map_err(|e| fail(StatusCode::BAD_GATEWAY, e))?;
-    Ok(Json(json!({ "peer_id": peer.to_string() })).into_response())
+    let peer = net(&s)?.dial(addr.to_owned()).await.map_err(net_error)?;
+    Ok(Json(json!({ "peer_id": peer })).into_response())
 }
 
 /// `GET /api/v0/routing/findprovs?arg=CID` — peers that announced they provide `CID`.
@@ -250,11 +242,7 @@ async fn find_providers(State(s): State<AppState>, Query(q): Params) -> ApiResul
             format!("invalid CID {text:?}: {e}"),
         )
     })?;
-    let peers = net(&s)?
-        .find_providers(cid)
-        .await
-        .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e))?;
-    let list: Vec<String> = peers.iter().map(|p| p.to_string()).collect();
+    let list = net(&s)?.find_providers(cid).await.map_err(net_error)?;
     Ok(Json(list).into_response())
 }
 
@@ -295,7 +283,7 @@ async fn cluster_margins(State(s): State<AppState>, Query(q): Params) -> ApiResu
 /// `POST /api/v0/scrub` — re-hash every block file now; failing ones are quarantined.
 async fn scrub(State(s): State<AppState>) -> ApiResult {
     let node = s.node.clone();
-    let page = blocking(move || Ok(node.store().scrub_all()?)).await?;
+    let page = blocking(move || node.scrub_all()).await?;
     Ok(Json(json!({
         "checked": page.checked,
         "bytes": page.bytes,
@@ -308,37 +296,14 @@ async fn scrub(State(s): State<AppState>) -> ApiResult {
 /// replicas this node holds (the units it leads are counted); `repair` first frees the units
 /// whose owners no longer reference them (piece GC, as the repair job does).
 async fn cluster_check(State(s): State<AppState>, Query(q): Params) -> ApiResult {
-    use cairn_cluster::repair::Mode;
+    use cairn_node::repo::RepairMode as Mode;
     let mode = match q.get("mode").map(String::as_str).unwrap_or("soft") {
         "soft" => Mode::Soft,
         "hard" => Mode::Hard,
         "repair" => Mode::Repair,
         other => return Err(fail(StatusCode::BAD_REQUEST, format!("mode {other:?}"))),
     };
-    let cluster = s.node.cluster().cloned().ok_or_else(|| {
-        fail(
-            StatusCode::CONFLICT,
-            "this node is not in a cluster ([storage] redundancy is not set)",
-        )
-    })?;
-    let internal = |e: cairn_cluster::ClusterError| fail(StatusCode::INTERNAL_SERVER_ERROR, e);
-    let collected = match mode {
-        Mode::Repair => Some(
-            cluster
-                .collect_all(cluster.piece_grace())
-                .await
-                .map_err(internal)?,
-        ),
-        _ => None,
-    };
-    let report = cluster.check_all(mode).await.map_err(internal)?;
-    let mut v =
-        serde_json::to_value(report).map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    if let Some(c) = collected {
-        v["collected"] =
-            serde_json::to_value(c).map_err(|e| fail(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    }
-    Ok(Json(v).into_response())
+    Ok(Json(s.node.cluster_check(mode).await?).into_response())
 }
 
 /// `POST /api/v0/add?cid_version=0|1&pin=true|false` — the body is the file.
@@ -458,9 +423,7 @@ async fn gc(State(s): State<AppState>) -> ApiResult {
 async fn pin_ls(State(s): State<AppState>) -> ApiResult {
     let pins: Vec<_> = s
         .node
-        .store()
-        .pins()
-        .map_err(NodeError::from)?
+        .pins()?
         .into_iter()
         .map(|(cid, count)| json!({ "cid": cid.to_string(), "count": count }))
         .collect();
@@ -477,7 +440,7 @@ async fn pin_add(State(s): State<AppState>, Query(q): Params) -> ApiResult {
 async fn pin_rm(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     let cid = resolve(&s.node, &q).await?;
     let node = s.node.clone();
-    if blocking(move || Ok(node.store().unpin(&cid)?)).await? {
+    if blocking(move || node.unpin(&cid)).await? {
         Ok(Json(json!({ "cid": cid.to_string() })).into_response())
     } else {
         Err(fail(StatusCode::NOT_FOUND, format!("{cid} is not pinned")))
@@ -518,7 +481,7 @@ async fn stat(State(s): State<AppState>, Query(q): Params) -> ApiResult {
 /// `GET /api/v0/car/export?arg=CID[/path]` — the DAG as a CARv1 stream.
 async fn car_export(State(s): State<AppState>, Query(q): Params) -> ApiResult {
     let cid = resolve(&s.node, &q).await?;
-    s.node.store().get(&cid).map_err(NodeError::from)?; // a clean 404 before streaming
+    s.node.block(&cid)?; // a clean 404 before streaming
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     let node = s.node.clone();
     let export = tokio::spawn(async move { node.car_export(cid, writer).await });

@@ -91,6 +91,9 @@ pub enum NodeError {
     /// malformed key record.
     #[error("encryption: {0}")]
     Crypt(cairn_crypt::CryptError),
+    /// A cluster operation asked of a node outside any cluster.
+    #[error("this node is not in a cluster ([storage] redundancy is not set)")]
+    NotInCluster,
     /// The caller (or this node's user key) may not have this.
     #[error("access denied: {0}")]
     AccessDenied(String),
@@ -157,7 +160,9 @@ impl NodeError {
             | NodeError::NoSuchVersion(_)
             | NodeError::NoSuchJob(_)
             | NodeError::DeleteMarker => ErrorKind::NotFound,
-            NodeError::BucketAlreadyExists(_) | NodeError::BucketNotEmpty(_) => ErrorKind::Conflict,
+            NodeError::BucketAlreadyExists(_)
+            | NodeError::BucketNotEmpty(_)
+            | NodeError::NotInCluster => ErrorKind::Conflict,
             NodeError::InvalidPath { .. }
             | NodeError::Car(_)
             | NodeError::Unsupported(_)
@@ -324,6 +329,7 @@ mod tests {
                 Corrupt,
             ),
             (NodeError::AccessDenied("x".into()), Forbidden),
+            (NodeError::NotInCluster, Conflict),
         ];
         for (e, want) in rows {
             assert_eq!(e.kind(), want, "{e:?}");

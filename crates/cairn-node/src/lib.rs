@@ -19,6 +19,8 @@
 //! * [`replicate`] — in a cluster, writes wait for their bucket head on its replica set.
 //! * [`roots`] — buckets as IPLD: a UnixFS root per bucket version, dag-cbor version records
 //!   linked into a history, signed heads, restore.
+//! * [`repo`] — the repository as a whole for the doors: pins, scrub, stats, latest root,
+//!   the cluster check.
 //! * [`identity`] — the node's ed25519 key.
 //! * [`snapshot`] — `cairn backup`'s side: many files in one batch, trees with UnixFS
 //!   mode/mtime, named snapshots (GC roots).
@@ -47,6 +49,7 @@ pub mod ownership;
 pub mod provide;
 pub mod published;
 pub mod replicate;
+pub mod repo;
 pub mod roots;
 pub mod snapshot;
 pub mod versions;
@@ -55,7 +58,8 @@ pub mod worker;
 use cairn_dag::Cid;
 use cairn_store::{Store, WriteBatch};
 
-pub use cairn_store::StoreError;
+pub use cairn_store::scrub::ScrubPage;
+pub use cairn_store::{RootRow, SnapshotRow, StoreError};
 pub use error::{ErrorKind, NodeError};
 
 pub use cairn_dag::CidVersion;

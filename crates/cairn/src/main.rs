@@ -6,6 +6,7 @@ mod backup;
 mod bucket_cmd;
 mod cli;
 mod cluster;
+mod config;
 mod follow;
 mod invite;
 mod listen;
@@ -110,7 +111,7 @@ fn run(cli: Cli) -> Result<()> {
         let node = Node::open(&cli.data)
             .with_context(|| format!("opening store {}", cli.data.display()))?;
         // Roots folded in offline are built as the node's config says.
-        let settings = serve::Settings::resolve(&cli.data, &cli::ServeArgs::default())?;
+        let settings = config::Settings::resolve(&cli.data, &cli::ServeArgs::default())?;
         node.set_roots_config(cairn_node::roots::RootsConfig {
             version: settings.cid_version,
             retention: settings.history_retention,
@@ -125,8 +126,8 @@ fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Serve(args) => {
-            let settings = serve::Settings::resolve(&cli.data, &args)?;
-            serve::run(serve::Settings {
+            let settings = config::Settings::resolve(&cli.data, &args)?;
+            serve::run(config::Settings {
                 identity: cli.identity.clone(),
                 ..settings
             })?;
@@ -245,7 +246,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Pin(PinCmd::Ls) => {
             let node = open()?;
             let mut out = std::io::stdout().lock();
-            for (cid, count) in node.store().pins()? {
+            for (cid, count) in node.pins()? {
                 writeln!(out, "{cid} recursive {count}")?;
             }
         }
@@ -261,7 +262,7 @@ fn run(cli: Cli) -> Result<()> {
             let node = open()?;
             for p in paths {
                 let cid = resolve(&node, &p)?;
-                if !node.store().unpin(&cid)? {
+                if !node.unpin(&cid)? {
                     bail!("{cid} is not pinned");
                 }
                 println!("unpinned {cid}");
@@ -274,7 +275,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Scrub => {
             let node = open()?;
-            let s = node.store().scrub_all()?;
+            let s = node.scrub_all()?;
             let corrupt: Vec<String> = s.corrupt.iter().map(|c| c.to_string()).collect();
             print_scrub(s.checked, s.bytes, &corrupt)?;
         }
