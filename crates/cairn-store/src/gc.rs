@@ -138,7 +138,7 @@ impl Store {
             let pieces = crate::pieces::marks_in(&txn)?;
             ((stack, records), (theirs, foreign_records), pieces)
         };
-        let remote = txn.open_table(crate::refs::REMOTE)?;
+        let remote = txn.open_table(crate::tables::REMOTE)?;
         // This node's own roots first: what they reach is what it references.
         let mut marked: HashSet<Vec<u8>> = own.1.iter().map(|c| c.hash().to_bytes()).collect();
         stats.complete = self.mark(own.0, &mut marked, &mut stats, Some(&remote))?;
@@ -218,7 +218,7 @@ impl Store {
         if !unreached_remote.is_empty() {
             let txn = self.inner.index.db.begin_write()?;
             {
-                let mut table = txn.open_table(crate::refs::REMOTE)?;
+                let mut table = txn.open_table(crate::tables::REMOTE)?;
                 for mh in &unreached_remote {
                     table.remove(mh.as_slice())?;
                 }

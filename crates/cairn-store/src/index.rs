@@ -4,20 +4,10 @@
 use std::path::Path;
 
 use cairn_dag::Cid;
-use redb::{
-    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
-    TableDefinition,
-};
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use crate::StoreError;
-
-/// multihash bytes → (size, may_link)
-const BLOCKS: TableDefinition<&[u8], (u64, bool)> = TableDefinition::new("blocks");
-/// multihash bytes → block bytes, for blocks kept in the database instead of a file (see
-/// [`crate::inline_eligible`])
-const INLINE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("inline_blocks");
-/// CID bytes → reference count
-pub(crate) const PINS: TableDefinition<&[u8], u64> = TableDefinition::new("pins");
+use crate::tables::{BLOCKS, INLINE, PINS};
 
 /// What the index knows of a durable block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,10 +33,8 @@ impl Index {
             Err(e) => return Err(e.into()),
         };
         let txn = db.begin_write()?;
-        txn.open_table(BLOCKS)?;
-        txn.open_table(INLINE)?;
-        txn.open_table(PINS)?;
-        crate::meta::create_tables(&txn)?;
+        crate::tables::create_all(&txn)?;
+        crate::roots::upgrade_schema(&txn)?;
         txn.commit()?;
         Ok(Index { db })
     }
@@ -94,7 +82,10 @@ impl Index {
                     .map_err(StoreError::from)?;
             }
         }
-        let out = f(&crate::meta::MetaTxn { txn: &txn })?;
+        let out = f(&crate::meta::MetaTxn {
+            txn: &txn,
+            on_object_change: crate::roots::object_changed,
+        })?;
         txn.commit().map_err(StoreError::from)?;
         Ok(out)
     }

@@ -34,6 +34,7 @@ pub mod refs;
 pub mod roots;
 pub mod scrub;
 pub mod snapshots;
+mod tables;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -6,11 +6,13 @@
 
 use cairn_dag::Cid;
 use redb::{
-    ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
+    ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction,
 };
 
-use crate::index::PINS;
+use crate::tables::{
+    BUCKETS, CID_ACCESS, COUNTERS, JOBS, KEYS, LOGINS, NamedTable, OBJECTS, PARTS, PINS, RECORDS,
+    UPLOADS, VERSIONS, bucket_of_key, object_key, parse_cid,
+};
 use crate::{Store, StoreError};
 
 /// What [`MetaTxn::remember_login`] found.
@@ -22,80 +24,6 @@ pub enum LoginSeen {
     Replayed,
     /// The memory is full: refuse for now.
     Full,
-}
-
-/// A table of records keyed by a name.
-type NamedTable = TableDefinition<'static, &'static str, &'static [u8]>;
-
-/// bucket name → bucket record
-const BUCKETS: NamedTable = TableDefinition::new("buckets");
-/// `bucket \0 key` → (root CID bytes, object record)
-const OBJECTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("objects");
-/// `bucket \0 key \0 (u64::MAX - seq) BE` → (root CID bytes, empty for a delete marker;
-/// version record): every version of every key, newest first.
-const VERSIONS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("versions");
-/// named counters (`seq`: the version sequence)
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
-/// access key → key record (secret, user)
-const KEYS: NamedTable = TableDefinition::new("keys");
-/// Records kept for other nodes (cluster replica sets): key → opaque bytes (a bucket's
-/// signed head and record).
-const RECORDS: NamedTable = TableDefinition::new("records");
-/// upload job id → job record (the REST API's background imports)
-const JOBS: NamedTable = TableDefinition::new("jobs");
-/// CID (text) → who may read it beyond what is published (the node's record: the users whose
-/// upload it is, and whether its pin is private)
-const CID_ACCESS: NamedTable = TableDefinition::new("cid_access");
-/// The login replay memory: `epoch ms (20 digits) \0 user key (hex)` → nothing
-const LOGINS: NamedTable = TableDefinition::new("logins");
-/// multipart upload id → upload record
-const UPLOADS: NamedTable = TableDefinition::new("uploads");
-/// `upload id \0 part number (u32 BE)` → (part DAG root CID bytes, part record)
-const PARTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("parts");
-
-pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    crate::roots::create_tables(txn)?;
-    crate::pieces::create_tables(txn)?;
-    crate::refs::create_tables(txn)?;
-    crate::snapshots::create_tables(txn)?;
-    txn.open_table(BUCKETS)?;
-    txn.open_table(OBJECTS)?;
-    txn.open_table(UPLOADS)?;
-    txn.open_table(PARTS)?;
-    txn.open_table(KEYS)?;
-    txn.open_table(RECORDS)?;
-    txn.open_table(JOBS)?;
-    txn.open_table(CID_ACCESS)?;
-    txn.open_table(LOGINS)?;
-    txn.open_table(VERSIONS)?;
-    txn.open_table(COUNTERS)?;
-    // Stores from before bucket roots: index every object by CID and queue it for its root.
-    let schema = txn
-        .open_table(COUNTERS)?
-        .get("schema")?
-        .map(|v| v.value())
-        .unwrap_or(0);
-    if schema < 2 {
-        let meta = MetaTxn { txn };
-        let objects = txn.open_table(OBJECTS)?;
-        for row in objects.iter()? {
-            let (k, v) = row?;
-            let (bucket, key) = split_object_key(k.value());
-            let cid = parse_cid(v.value().0)?;
-            crate::roots::object_changed(&meta, &bucket, &key, None, Some(&cid))?;
-        }
-        txn.open_table(COUNTERS)?.insert("schema", 2)?;
-    }
-    Ok(())
-}
-
-fn split_object_key(full: &[u8]) -> (String, String) {
-    let at = full.iter().position(|&b| b == 0).unwrap_or(full.len());
-    let key = full.get(at + 1..).unwrap_or_default();
-    (
-        String::from_utf8_lossy(&full[..at]).into_owned(),
-        String::from_utf8_lossy(key).into_owned(),
-    )
 }
 
 fn version_prefix(bucket: &str, key: &str) -> Vec<u8> {
@@ -214,22 +142,6 @@ fn read_parts(
     Ok(out)
 }
 
-pub(crate) fn object_key(bucket: &str, key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(bucket.len() + 1 + key.len());
-    k.extend_from_slice(bucket.as_bytes());
-    k.push(0);
-    k.extend_from_slice(key.as_bytes());
-    k
-}
-
-pub(crate) fn parse_cid(bytes: &[u8]) -> Result<Cid, StoreError> {
-    Cid::try_from(bytes).map_err(|e| {
-        StoreError::Dag(Box::new(cairn_dag::DagError::Unsupported(format!(
-            "unreadable CID in metadata: {e}"
-        ))))
-    })
-}
-
 /// One object entry: key, DAG root and the node's record bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectEntry {
@@ -241,9 +153,17 @@ pub struct ObjectEntry {
     pub record: Vec<u8>,
 }
 
+/// What runs in the same transaction whenever an object entry changes (bucket, key, old root,
+/// new root): the roots queue and the by-CID index (`roots::object_changed`), handed over by
+/// whoever opens the transaction (`index::Index::commit_with`).
+pub(crate) type ObjectHook =
+    fn(&MetaTxn<'_>, &str, &str, Option<&Cid>, Option<&Cid>) -> Result<(), StoreError>;
+
 /// Metadata operations inside one write transaction.
 pub struct MetaTxn<'t> {
     pub(crate) txn: &'t WriteTransaction,
+    /// Runs on every object change ([`ObjectHook`]).
+    pub(crate) on_object_change: ObjectHook,
 }
 
 impl std::fmt::Debug for MetaTxn<'_> {
@@ -324,7 +244,7 @@ impl MetaTxn<'_> {
             )?
             .map(|v| parse_cid(v.value().0))
             .transpose()?;
-        crate::roots::object_changed(self, bucket, key, old.as_ref(), Some(cid))
+        (self.on_object_change)(self, bucket, key, old.as_ref(), Some(cid))
     }
 
     /// Removes an object's entry; returns whether it existed.
@@ -336,7 +256,7 @@ impl MetaTxn<'_> {
             .map(|v| parse_cid(v.value().0))
             .transpose()?;
         if old.is_some() {
-            crate::roots::object_changed(self, bucket, key, old.as_ref(), None)?;
+            (self.on_object_change)(self, bucket, key, old.as_ref(), None)?;
         }
         Ok(old.is_some())
     }
@@ -742,11 +662,6 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// The bucket a `bucket \0 …` key belongs to.
-pub(crate) fn bucket_of_key(key: &[u8]) -> &[u8] {
-    key.split(|b| *b == 0).next().unwrap_or(key)
 }
 
 /// Every object, part and version root in `txn` (GC roots besides pins and bucket roots):

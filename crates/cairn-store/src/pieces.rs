@@ -54,48 +54,16 @@ use std::collections::BTreeMap;
 
 use cairn_dag::{Block, Cid};
 use redb::{
-    MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableMultimapTable,
-    ReadableTable, TableDefinition, WriteTransaction,
+    ReadTransaction, ReadableDatabase, ReadableMultimapTable, ReadableTable, WriteTransaction,
 };
 
-use crate::meta::parse_cid;
+use crate::tables::{
+    OWNED, PIECES, STRIPE_HINTS, STRIPE_OF, STRIPES, UNIT_OWNERS, UNITS, parse_cid,
+};
 use crate::{Store, StoreError};
-
-/// piece multihash → `1 ‖ CID of its stripe's manifest` for a shard; for a whole replica
-/// `2 ‖ copies ‖ its own CID` (`0 ‖ its own CID`: as many copies as the cluster's policy says).
-const PIECES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pieces");
-/// manifest CID bytes → () for every stripe manifest held here.
-const STRIPES: TableDefinition<&[u8], ()> = TableDefinition::new("stripes");
-/// data block multihash → CID bytes of the manifest of the stripe it is held here as a piece
-/// of (never re-pointed; see the module docs).
-const STRIPE_OF: TableDefinition<&[u8], &[u8]> = TableDefinition::new("stripe_of");
-/// data block multihash → CID bytes of a manifest held here that lists it (a hint, below
-/// `STRIPE_OF`; never re-pointed).
-const STRIPE_HINTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("stripe_hints");
-/// unit key (see `unit_key`) → `first_ms ‖ last_ms ‖ pieces ‖ bytes` (u64 big-endian each)
-/// `‖ owner`.
-const UNITS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("piece_units");
-/// `owner length (u16 big-endian) ‖ owner ‖ unit key` → (): units by owner.
-const OWNED: TableDefinition<&[u8], ()> = TableDefinition::new("piece_units_by_owner");
-/// unit key → every owner (peer id bytes) of the unit, at most [`MAX_UNIT_OWNERS`]; an empty
-/// id is the *unknown owner* (more owners than that were named): the unit is kept forever.
-/// Only units with owners here are ever freed by piece GC.
-const UNIT_OWNERS: MultimapTableDefinition<&[u8], &[u8]> =
-    MultimapTableDefinition::new("piece_unit_owners");
 
 /// Most owners recorded for one unit; past that the unit's owners are unknown and it is kept.
 pub const MAX_UNIT_OWNERS: usize = 16;
-
-pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(PIECES)?;
-    txn.open_table(STRIPES)?;
-    txn.open_table(STRIPE_OF)?;
-    txn.open_table(STRIPE_HINTS)?;
-    txn.open_table(UNITS)?;
-    txn.open_table(OWNED)?;
-    txn.open_multimap_table(UNIT_OWNERS)?;
-    Ok(())
-}
 
 /// A piece held here.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,22 +28,14 @@
 //! [`SLACK_MS`] for clock steps). False only when none holds: never free on doubt.
 
 use cairn_dag::Cid;
-use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{ReadableDatabase, WriteTransaction};
 
+use crate::tables::REMOTE;
 use crate::{Store, StoreError};
-
-/// forwarded block multihash → `size ‖ committed_ms` (u64 big-endian each) `‖ links` (1 byte:
-/// 1 when the block may link).
-pub(crate) const REMOTE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("remote_blocks");
 
 /// A `REMOTE` row committed this long before the last mark's snapshot still counts as
 /// committed after it (wall-clock steps between the two).
 pub const SLACK_MS: u64 = 2_000;
-
-pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(REMOTE)?;
-    Ok(())
-}
 
 /// One `REMOTE` row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,38 +4,13 @@
 //! roots (for publishing objects by CID).
 
 use cairn_dag::Cid;
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
-use crate::meta::{object_key, parse_cid};
+use crate::tables::{
+    BY_CID, COUNTERS, DIRTY, OBJECTS, ROOT_CIDS, ROOTS, RootValue, bucket_of_key, object_key,
+    parse_cid, split_object_key,
+};
 use crate::{MetaTxn, Store, StoreError};
-
-/// `bucket \0 key` → stamp of its latest change (a counter, to tell a later change apart).
-const DIRTY: TableDefinition<&[u8], u64> = TableDefinition::new("dirty");
-/// `CID bytes ‖ bucket \0 key` → () for every current object (CIDs are self-delimiting, so a
-/// CID's rows are exactly the keys starting with its bytes).
-const BY_CID: TableDefinition<&[u8], ()> = TableDefinition::new("by_cid");
-/// `bucket \0 seq (u64 BE)` → (record CID, tree CID, index CID, time ms, signed head).
-const ROOTS: TableDefinition<&[u8], RootValue> = TableDefinition::new("roots");
-/// A history row as stored: (record CID, tree CID, index CID, time ms, signed head).
-type RootValue = (
-    &'static [u8],
-    &'static [u8],
-    &'static [u8],
-    u64,
-    &'static [u8],
-);
-/// `tree CID bytes ‖ bucket` → () for every root in a history.
-const ROOT_CIDS: TableDefinition<&[u8], ()> = TableDefinition::new("root_cids");
-/// The counter the dirty stamps come from.
-const STAMP: TableDefinition<&str, u64> = TableDefinition::new("counters");
-
-pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(DIRTY)?;
-    txn.open_table(BY_CID)?;
-    txn.open_table(ROOTS)?;
-    txn.open_table(ROOT_CIDS)?;
-    Ok(())
-}
 
 /// A key changed since its bucket's last root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +78,33 @@ fn root_cid_key(tree: &Cid, bucket: &str) -> Vec<u8> {
     k
 }
 
-/// Keeps the CID index and the dirty queue in step with an object change.
+/// Brings a store from before bucket roots (schema < 2) up: every object indexed by CID and
+/// queued for its bucket's root, once.
+pub(crate) fn upgrade_schema(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let schema = txn
+        .open_table(COUNTERS)?
+        .get("schema")?
+        .map(|v| v.value())
+        .unwrap_or(0);
+    if schema < 2 {
+        let meta = MetaTxn {
+            txn,
+            on_object_change: object_changed,
+        };
+        let objects = txn.open_table(OBJECTS)?;
+        for row in objects.iter()? {
+            let (k, v) = row?;
+            let (bucket, key) = split_object_key(k.value());
+            let cid = parse_cid(v.value().0)?;
+            object_changed(&meta, &bucket, &key, None, Some(&cid))?;
+        }
+        txn.open_table(COUNTERS)?.insert("schema", 2)?;
+    }
+    Ok(())
+}
+
+/// Keeps the CID index and the dirty queue in step with an object change (the objects
+/// table's [`crate::meta::ObjectHook`]).
 pub(crate) fn object_changed(
     meta: &MetaTxn<'_>,
     bucket: &str,
@@ -118,7 +119,7 @@ pub(crate) fn object_changed(
     if let Some(new) = new {
         by_cid.insert(by_cid_key(new, bucket, key).as_slice(), ())?;
     }
-    let mut counters = meta.txn.open_table(STAMP)?;
+    let mut counters = meta.txn.open_table(COUNTERS)?;
     let stamp = counters.get("dirty")?.map(|v| v.value()).unwrap_or(0) + 1;
     counters.insert("dirty", stamp)?;
     meta.txn
@@ -305,7 +306,7 @@ impl Store {
                 return Ok(out);
             };
             let key = row?.0.value().to_vec();
-            let bucket = crate::meta::bucket_of_key(&key);
+            let bucket = bucket_of_key(&key);
             out.push(String::from_utf8_lossy(bucket).into_owned());
             let mut after = bucket.to_vec();
             after.push(1); // `bucket \0 …` < `bucket \1`
@@ -402,7 +403,7 @@ pub(crate) fn history_roots_in(
     let (mut own, mut theirs) = ((Vec::new(), Vec::new()), (Vec::new(), Vec::new()));
     for row in table.iter()? {
         let (k, v) = row?;
-        let to = if foreign(crate::meta::bucket_of_key(k.value())) {
+        let to = if foreign(bucket_of_key(k.value())) {
             &mut theirs
         } else {
             &mut own

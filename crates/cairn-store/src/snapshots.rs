@@ -4,18 +4,11 @@
 //! backup must not be.
 
 use cairn_dag::Cid;
-use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadTransaction, ReadableDatabase, ReadableTable};
 
-use crate::meta::{MetaTxn, parse_cid};
+use crate::meta::MetaTxn;
+use crate::tables::{SNAPSHOTS, parse_cid};
 use crate::{Store, StoreError};
-
-/// `name \0 time_ms (u64 BE)` → root CID bytes: oldest first within a name.
-const SNAPSHOTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("snapshots");
-
-pub(crate) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(SNAPSHOTS)?;
-    Ok(())
-}
 
 /// One snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -288,16 +288,6 @@ fn loops(edges: &BTreeMap<String, BTreeMap<String, usize>>) -> Vec<Vec<String>> 
 /// Import loops between files that are still there (crate, files of the loop), until issue 19
 /// breaks them (docs/plan-house.md §3).
 const LOOP_EXCEPTIONS: &[(&str, &[&str])] = &[
-    (
-        "cairn-store",
-        &[
-            "index.rs",
-            "meta.rs",
-            "pieces.rs",
-            "roots.rs",
-            "snapshots.rs",
-        ],
-    ),
     ("cairn", &["backup.rs", "bucket_cmd.rs", "remote.rs"]),
     (
         "cairn-node",
