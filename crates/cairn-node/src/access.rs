@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use cairn_store::LoginSeen;
 
 use crate::keys::ROOT_USER;
-use crate::objects::{BucketRecord, ObjectInfo, ObjectMeta};
+use crate::model::records::{BucketRecord, ObjectInfo, ObjectMeta};
 use crate::{Node, NodeError};
 
 /// Who may read a CID beyond what is published, kept per CID (`/api/v1` uploads): the users
@@ -312,7 +312,7 @@ impl Node {
             Some(v) => {
                 let now = self.store().object(bucket, key)?;
                 now.is_some_and(|(_, rec)| {
-                    crate::objects::decode::<ObjectMeta>(&rec)
+                    crate::model::codec::decode::<ObjectMeta>(&rec)
                         .is_ok_and(|m| m.version_id.as_deref().unwrap_or("null") == v)
                 })
             }
@@ -382,7 +382,7 @@ impl Node {
     /// Who may read `cid` beyond what is published (empty when nothing was kept).
     pub fn cid_access(&self, cid: &Cid) -> Result<CidAccess, NodeError> {
         match self.store().cid_access(cid)? {
-            Some(bytes) => crate::objects::decode(&bytes),
+            Some(bytes) => crate::model::codec::decode(&bytes),
             None => Ok(CidAccess::default()),
         }
     }
@@ -518,7 +518,7 @@ mod tests {
         );
         // a mirrored bucket's owner name is another node's user
         let mut mirrored = bucket(false, false);
-        mirrored.mirror = Some(crate::follow::Mirror {
+        mirrored.mirror = Some(crate::model::records::Mirror {
             owner_key: "00".into(),
             seq: 1,
         });

@@ -11,7 +11,8 @@ use cairn_dag::{Cid, DagError, Limit};
 use md5::{Digest, Md5};
 use tokio::io::AsyncRead;
 
-use crate::objects::{ObjectMeta, now_ms};
+use crate::model::codec::now_ms;
+use crate::model::records::ObjectMeta;
 use crate::{Node, NodeError};
 
 /// What a bucket import did.

@@ -24,86 +24,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cairn_crypt::identity::{Identity, PublicId};
 use cairn_crypt::segment::{self, Decryptor, Encryptor, Params};
-use cairn_crypt::wrap::{Sealed, Wrapped, open, seal, unwrap, wrap};
+use cairn_crypt::wrap::{open, seal, unwrap, wrap};
 use cairn_dag::Cid;
-use serde::{Deserialize, Serialize};
 
-use crate::objects::{BucketRecord, ObjectInfo, now_ms};
+use crate::model::codec::now_ms;
+use crate::model::records::{BucketRecord, ObjectInfo};
 use crate::{Node, NodeError};
+
+pub use crate::model::crypt::{BucketCrypt, CryptPiece, KeyWrap, ObjectCrypt, Share};
 
 pub use cairn_crypt::Key;
 
 const BUCKET_KEY: &[u8] = b"cairn bucket key v1";
 const DATA_KEY: &[u8] = b"cairn data key v1";
-
-/// A bucket's key, sealed to its owner, and whether writes are encrypted by default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BucketCrypt {
-    /// Every write is encrypted (default bucket encryption).
-    pub default: bool,
-    /// The bucket key sealed to each key holder's X25519 public key.
-    pub keys: Vec<Sealed>,
-}
-
-/// How an object's data key is kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum KeyWrap {
-    /// Wrapped with the bucket key.
-    Bucket(Wrapped),
-    /// Wrapped with the customer's SSE-C key; `key_md5` is the base64 MD5 of that key.
-    Customer {
-        /// The wrapped data key.
-        wrapped: Wrapped,
-        /// Base64 MD5 of the customer key, as S3 sends it.
-        key_md5: String,
-    },
-}
-
-/// One independently encrypted stretch of the object (a PUT's body, or a part).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CryptPiece {
-    /// STREAM nonce prefix.
-    #[serde(with = "serde_bytes")]
-    pub prefix: [u8; 16],
-    /// Plaintext bytes.
-    pub plain: u64,
-}
-
-/// The data key sealed for another user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Share {
-    /// The sealed data key (`sealed.to` is the recipient's X25519 key).
-    pub sealed: Sealed,
-    /// The recipient's public key, as given to `share`.
-    pub to: String,
-    /// After this (Unix ms) the share is not renewed on new versions, and the recipient's node
-    /// stops using it.
-    pub expires_ms: Option<i64>,
-}
-
-/// How an object is encrypted: stored in its S3 record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectCrypt {
-    /// Plaintext segment size.
-    pub segment: u32,
-    /// The data key.
-    pub key: KeyWrap,
-    /// The STREAM pieces, in order.
-    pub pieces: Vec<CryptPiece>,
-    /// Users the data key is sealed for.
-    #[serde(default)]
-    pub shares: Vec<Share>,
-}
-
-impl ObjectCrypt {
-    /// Bytes of ciphertext (what the DAG holds).
-    pub fn stored_size(&self) -> u64 {
-        self.pieces
-            .iter()
-            .map(|p| segment::ciphertext_size(p.plain, self.segment))
-            .sum()
-    }
-}
 
 /// What a write is encrypted with: the data key (in clear, in memory only) and its wrap.
 pub struct Sealing {
@@ -488,7 +421,7 @@ impl Node {
         &self,
         src: (&str, &ObjectInfo, Option<&Key>),
         dst: (&str, &str),
-        meta: crate::objects::ObjectMeta,
+        meta: crate::model::records::ObjectMeta,
         sealing: Sealing,
     ) -> Result<ObjectInfo, NodeError> {
         self.reseal(src, dst, meta, sealing, |_: &Share| true).await
@@ -501,7 +434,7 @@ impl Node {
         &self,
         (src_bucket, src, customer): (&str, &ObjectInfo, Option<&Key>),
         (dst_bucket, dst_key): (&str, &str),
-        mut meta: crate::objects::ObjectMeta,
+        mut meta: crate::model::records::ObjectMeta,
         sealing: Sealing,
         keep: impl Fn(&Share) -> bool + Send + 'static,
     ) -> Result<ObjectInfo, NodeError> {
@@ -549,7 +482,7 @@ impl Node {
     /// The shares of the version being replaced that carry over to a new one sealed with
     /// `data`: unexpired ones that `keep` accepts, re-sealed.
     pub(crate) fn renew_shares(
-        previous: Option<&crate::objects::ObjectMeta>,
+        previous: Option<&crate::model::records::ObjectMeta>,
         data: &Key,
         keep: &dyn Fn(&Share) -> bool,
     ) -> Result<Vec<Share>, NodeError> {
@@ -576,7 +509,7 @@ impl Node {
 mod tests {
     use super::*;
     use crate::CidVersion;
-    use crate::objects::ObjectMeta;
+    use crate::model::records::ObjectMeta;
     use futures::StreamExt;
 
     const MARKER: &[u8] = b"CAIRN-PLAINTEXT-MARKER-7f3a";

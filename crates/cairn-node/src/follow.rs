@@ -12,7 +12,7 @@
 //! joins later learns them too).
 //!
 //! The bucket's record (ACL, policy, versioning, sealed key) comes from the signed version
-//! ([`crate::roots::VersionRecord::settings`], whose digest the head carries), and a change
+//! ([`crate::model::heads::VersionRecord::settings`], whose digest the head carries), and a change
 //! of it alone is a new head. A head without it is not mirrored (the unsigned record a peer
 //! may send along, `SharedBucket`'s `bucket`, is never used). A bucket its owner deletes
 //! ends with a tombstone head: mirrors drop it and pass the tombstone on; older heads no
@@ -20,7 +20,7 @@
 //!
 //! A mirror is read-only (S3 writes answer `ServiceUnavailable`). [`Node::promote`] takes a
 //! mirrored bucket over: the node gathers the newest head from its peers, and with a takeover
-//! certificate signed by the cluster admin key ([`crate::ownership::Takeover`]) becomes the
+//! certificate signed by the cluster admin key ([`crate::model::takeover::Takeover`]) becomes the
 //! owner; its heads carry the certificate, and a sequence that continues the previous one. A
 //! previous owner can also hand a bucket over itself ([`Node::hand_over`], then
 //! [`Node::take_over`] on the successor). A previous owner that comes back and sees a
@@ -42,10 +42,17 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use crate::objects::{BucketRecord, decode, encode};
-use crate::ownership::{Ignored, Known, Takeover, Verdict, judge};
-use crate::roots::{ObjectRecord, SignedHead, VersionRecord};
+use crate::model::codec::hex;
+use crate::model::codec::unhex;
+use crate::model::codec::{decode, encode};
+use crate::model::heads::SharedBucket;
+use crate::model::heads::{ObjectRecord, SignedHead, VersionRecord};
+use crate::model::records::BucketRecord;
+use crate::model::takeover::Takeover;
+use crate::ownership::{Ignored, Known, Verdict, judge};
 use crate::{Node, NodeError};
+
+pub use crate::model::records::{Mirror, head_key};
 
 /// At most this many bucket heads are held for other nodes (the records table).
 pub const MAX_HELD_HEADS: u64 = 10_000;
@@ -54,26 +61,6 @@ pub const MAX_HELD_HEADS: u64 = 10_000;
 /// limited to 16 MiB).
 pub const MAX_SHARED_BYTES: usize = 12 << 20;
 const _: () = assert!(MAX_SHARED_BYTES < 16 << 20);
-
-/// Where a mirrored bucket comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mirror {
-    /// The owner node's ed25519 public key, hex.
-    pub owner_key: String,
-    /// The head's sequence number now mirrored.
-    pub seq: u64,
-}
-
-/// One shared bucket: its signed head, and (from the owner) its record. Mirrors take the record
-/// from the signed version ([`VersionRecord::settings`]) only: this one is not covered by the
-/// signature and is never used here (older nodes read it for heads from before the settings
-/// were signed). A tombstone head (the owner deleted the bucket) comes without one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SharedBucket {
-    #[serde(with = "serde_bytes")]
-    pub(crate) head: Vec<u8>,
-    pub(crate) bucket: Option<BucketRecord>,
-}
 
 /// A head held for a bucket (the record `head/BUCKET`): the newest accepted, and the owner it
 /// pinned. Records written before owners were pinned have none: their head's signer is.
@@ -133,11 +120,6 @@ pub enum Holding {
     Ignored(Ignored),
     /// Not held: [`MAX_HELD_HEADS`] heads are held already and this bucket is not one of them.
     Full,
-}
-
-/// The record key under which a bucket's head is kept on its replica set.
-pub fn head_key(bucket: &str) -> String {
-    format!("head/{bucket}")
 }
 
 /// What this node holds about `bucket`, read in `txn`: its own bucket (pinned to `me`, the
@@ -589,7 +571,7 @@ impl Node {
                 "the version of {bucket:?} came without the bucket's record"
             ))
         })?;
-        if crate::roots::settings_digest(&record)?[..] != digest[..] {
+        if crate::model::heads::settings_digest(&record)?[..] != digest[..] {
             return Err(NodeError::Unsupported(format!(
                 "head of {bucket:?} signs another bucket record than its version's"
             )));
@@ -703,30 +685,18 @@ pub fn peer_id_of(public_key: &[u8]) -> Vec<u8> {
     id
 }
 
-/// The sequence number after `seq` (an error at [`crate::ownership::MAX_SEQ`]).
+/// The sequence number after `seq` (an error at [`crate::model::takeover::MAX_SEQ`]).
 fn next_seq(seq: u64) -> Result<u64, NodeError> {
     seq.checked_add(1)
-        .filter(|s| *s < crate::ownership::MAX_SEQ)
+        .filter(|s| *s < crate::model::takeover::MAX_SEQ)
         .ok_or_else(|| NodeError::Unsupported("the bucket's sequence numbers ran out".into()))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Hex to bytes (invalid digits give an empty result: no key matches it).
-pub(crate) fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::identity::Identity;
-    use crate::roots::HeadPayload;
+    use crate::model::heads::HeadPayload;
     use bytes::Bytes;
     use cairn_dag::{Cid, CidVersion};
 
@@ -967,7 +937,7 @@ mod tests {
         let (_d, a, m, _p) = cluster().await;
         let row = newest(&a, "bkt");
         let mut jump = head_of(&a, "bkt").payload;
-        jump.seq = row.seq + crate::ownership::MAX_SEQ_STEP + 1;
+        jump.seq = row.seq + crate::model::takeover::MAX_SEQ_STEP + 1;
         let forged = record_of(jump, a.identity().unwrap());
         let err = m.hold_heads("head/bkt", &forged).unwrap_err().to_string();
         assert!(err.contains("jumps"), "{err}");
@@ -975,7 +945,7 @@ mod tests {
         assert_eq!(m.bucket("bkt").unwrap().mirror.unwrap().seq, row.seq);
         // within the step it is the owner's to choose
         let mut step = head_of(&a, "bkt").payload;
-        step.seq = row.seq + crate::ownership::MAX_SEQ_STEP;
+        step.seq = row.seq + crate::model::takeover::MAX_SEQ_STEP;
         m.hold_heads("head/bkt", &record_of(step, a.identity().unwrap()))
             .unwrap();
         assert_eq!(m.mirror_held().unwrap().updated, ["bkt"]);

@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use crate::objects::{decode, encode, now_ms};
+use crate::model::codec::{decode, encode, now_ms};
 use crate::{CidVersion, Node, NodeError, io_err};
 
 /// Folder (in the data folder) holding spooled bodies.

@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::objects::{decode, encode, now_ms};
+use crate::model::codec::{decode, encode, now_ms};
 use crate::{Node, NodeError};
+
+pub use crate::model::codec::random_string;
 
 /// The user the root credentials belong to.
 pub const ROOT_USER: &str = "root";
@@ -19,26 +21,6 @@ pub struct KeyRecord {
     pub user: String,
     /// Unix milliseconds of creation.
     pub created_ms: i64,
-}
-
-/// `len` characters drawn uniformly from `alphabet` (at most 256 characters) with the OS's
-/// randomness; bytes past the largest multiple of the alphabet's size are redrawn, so no
-/// character is more likely than another.
-pub fn random_string(len: usize, alphabet: &[u8]) -> Result<String, NodeError> {
-    let limit = 256 - 256 % alphabet.len();
-    let mut out = String::with_capacity(len);
-    let mut bytes = [0u8; 64];
-    while out.len() < len {
-        getrandom::fill(&mut bytes)
-            .map_err(|e| NodeError::Unsupported(format!("randomness: {e}")))?;
-        for b in bytes.iter().map(|b| *b as usize).filter(|b| *b < limit) {
-            if out.len() == len {
-                break;
-            }
-            out.push(alphabet[b % alphabet.len()] as char);
-        }
-    }
-    Ok(out)
 }
 
 /// A new random key pair: 20 upper-case letters/digits and 40 base64-alphabet characters, the

@@ -43,6 +43,7 @@ pub mod identity;
 pub mod import;
 pub mod jobs;
 pub mod keys;
+pub mod model;
 pub mod multipart;
 pub mod objects;
 pub mod ownership;
@@ -185,7 +186,7 @@ impl Node {
         let mut access = self.cid_access(cid)?;
         if access.private_pin {
             access.private_pin = false;
-            let bytes = crate::objects::encode(&access)?;
+            let bytes = crate::model::codec::encode(&access)?;
             self.store().update(|txn| txn.put_cid_access(cid, &bytes))?;
         }
         batch.commit(&[*cid])?;

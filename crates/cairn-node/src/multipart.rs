@@ -14,7 +14,9 @@ use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 
 use crate::import::FileImporter;
-use crate::objects::{ObjectInfo, ObjectMeta, StagedObject, now_ms};
+use crate::model::codec::now_ms;
+use crate::model::records::{ObjectInfo, ObjectMeta};
+use crate::objects::StagedObject;
 use crate::{CidVersion, Node, NodeError};
 
 /// S3's minimum size of every part but the last.
@@ -52,7 +54,7 @@ pub struct PartRecord {
     pub checksums: BTreeMap<String, String>,
     /// The part's STREAM piece, when the upload is encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crypt: Option<crate::crypt::CryptPiece>,
+    pub crypt: Option<crate::model::crypt::CryptPiece>,
     /// Bytes in the part's DAG, when not `size` (encrypted parts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored: Option<u64>,
@@ -97,7 +99,7 @@ impl Node {
         checksum_algorithm: Option<String>,
     ) -> Result<String, NodeError> {
         let id = new_upload_id()?;
-        let record = crate::objects::encode(&UploadRecord {
+        let record = crate::model::codec::encode(&UploadRecord {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             meta,
@@ -118,7 +120,7 @@ impl Node {
     /// An upload's record, checked against the bucket and key it was started for.
     pub fn upload(&self, id: &str, bucket: &str, key: &str) -> Result<UploadRecord, NodeError> {
         let rec: UploadRecord = match self.store().upload(id)? {
-            Some(bytes) => crate::objects::decode(&bytes)?,
+            Some(bytes) => crate::model::codec::decode(&bytes)?,
             None => return Err(no_upload(id)),
         };
         if rec.bucket != bucket || rec.key != key {
@@ -150,7 +152,7 @@ impl Node {
             stored: crypt.as_ref().map(|_| staged.stored_size()),
             crypt,
         };
-        let bytes = crate::objects::encode(&record)?;
+        let bytes = crate::model::codec::encode(&record)?;
         let cid = staged.cid();
         staged.into_batch().commit_with(|txn| {
             if txn.upload(id)?.is_none() {
@@ -171,7 +173,7 @@ impl Node {
                 Ok(PartInfo {
                     number: p.number,
                     cid: p.cid,
-                    record: crate::objects::decode(&p.record)?,
+                    record: crate::model::codec::decode(&p.record)?,
                 })
             })
             .collect()
@@ -184,7 +186,7 @@ impl Node {
             .store()
             .uploads()?
             .into_iter()
-            .map(|(id, rec)| Ok((id, crate::objects::decode::<UploadRecord>(&rec)?)))
+            .map(|(id, rec)| Ok((id, crate::model::codec::decode::<UploadRecord>(&rec)?)))
             .collect::<Result<Vec<_>, NodeError>>()?
             .into_iter()
             .filter(|(_, r)| r.bucket == bucket)

@@ -4,7 +4,6 @@
 //! [`Node::commit_object`] records it, in the same redb transaction that makes its blocks
 //! durable. A staged object that is dropped (bad checksum, client gone) leaves nothing behind.
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -14,67 +13,14 @@ use cairn_dag::file::FileLink;
 use cairn_store::WriteBatch;
 use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
-use serde::{Deserialize, Serialize};
 
 use crate::import::FileImporter;
+use crate::model::codec::encode;
+use crate::model::codec::now_ms;
 use crate::{CidVersion, Node, NodeError};
 
-/// What is stored about a bucket.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BucketRecord {
-    /// Creation time, Unix milliseconds.
-    pub created_ms: i64,
-    /// The owning user.
-    pub owner: String,
-    /// The bucket's `public-read` ACL: anyone may list it (not read its objects: that takes
-    /// an object's own ACL or the policy).
-    #[serde(default)]
-    pub public: bool,
-    /// The bucket policy document as set (JSON), if any.
-    #[serde(default)]
-    pub policy: Option<String>,
-    /// The policy allows anonymous `s3:GetObject` on the whole bucket (its current versions).
-    #[serde(default)]
-    pub policy_public: bool,
-    /// The policy allows anonymous `s3:ListBucket`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub policy_list: bool,
-    /// Versioning state: `None` (never enabled), `Enabled` or `Suspended`.
-    #[serde(default)]
-    pub versioning: Option<String>,
-    /// Set when the bucket is another node's, mirrored here read-only.
-    #[serde(default)]
-    pub mirror: Option<crate::follow::Mirror>,
-    /// Set when this node took the bucket over from a mirror (`cairn bucket promote`): whose
-    /// it was and the last version seen of it.
-    #[serde(default)]
-    pub taken_over: Option<crate::follow::Mirror>,
-    /// With `taken_over`: the certificate this node's heads of the bucket carry (signed by the
-    /// cluster admin or the previous owner), so nodes that pinned the previous owner follow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub takeover: Option<crate::ownership::Takeover>,
-    /// How the cluster keeps this bucket's data and metadata (`replicas:N` or `ec:K+M`), when
-    /// not the cluster's default. Writes after a change use it; what was written before keeps
-    /// the redundancy it was written with (stripes and copies carry theirs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redundancy: Option<String>,
-    /// The bucket key (sealed to its owner) and whether writes are encrypted by default.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<crate::crypt::BucketCrypt>,
-}
-
-impl BucketRecord {
-    /// Anyone may list the bucket (its ACL or its policy says so).
-    pub fn listable(&self) -> bool {
-        self.public || self.policy_list
-    }
-
-    /// Anyone may list the bucket and read its current objects: what `cairn bucket
-    /// set-public` makes, and what the gateway publishes whole (the bucket's roots).
-    pub fn is_public(&self) -> bool {
-        self.listable() && self.policy_public
-    }
-}
+pub use crate::model::codec::decode;
+pub use crate::model::records::{BucketRecord, ObjectInfo, ObjectMeta, valid_bucket_name};
 
 /// The bucket policy `cairn bucket set-public` writes: anonymous `s3:GetObject` on every
 /// object and `s3:ListBucket` on the bucket.
@@ -99,54 +45,6 @@ pub fn public_policy(bucket: &str) -> String {
         ],
     })
     .to_string()
-}
-
-/// What is stored about an object (besides its DAG root).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectMeta {
-    /// Size in bytes.
-    pub size: u64,
-    /// S3 ETag without quotes: hex MD5, or `hex-N` for multipart.
-    pub etag: String,
-    /// Unix milliseconds of the write.
-    pub last_modified_ms: i64,
-    /// `Content-Type`.
-    pub content_type: Option<String>,
-    /// `Content-Encoding`.
-    pub content_encoding: Option<String>,
-    /// `Content-Disposition`.
-    pub content_disposition: Option<String>,
-    /// `Content-Language`.
-    pub content_language: Option<String>,
-    /// `Cache-Control`.
-    pub cache_control: Option<String>,
-    /// `Expires`, as sent.
-    pub expires: Option<String>,
-    /// `x-amz-meta-*` (names lower-case, without the prefix).
-    pub user: BTreeMap<String, String>,
-    /// Flexible checksums verified at upload, by algorithm (`CRC32` → base64 value).
-    #[serde(default)]
-    pub checksums: BTreeMap<String, String>,
-    /// `public-read` object ACL: anyone may read this object.
-    #[serde(default)]
-    pub public_read: bool,
-    /// Part sizes, for an object made by a multipart upload (GET with `partNumber`).
-    #[serde(default)]
-    pub part_sizes: Vec<u64>,
-    /// Object tags.
-    #[serde(default)]
-    pub tags: BTreeMap<String, String>,
-    /// Version id (`None`: the version `null`).
-    #[serde(default)]
-    pub version_id: Option<String>,
-    /// The multipart upload that created the object, if any (a repeated Complete of it
-    /// answers with the object it made).
-    #[serde(default)]
-    pub upload_id: Option<String>,
-    /// How the object is encrypted, when it is (its DAG is then of ciphertext; `size` and
-    /// `etag` are of the plaintext).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub crypt: Option<crate::crypt::ObjectCrypt>,
 }
 
 /// Preconditions of a write (`If-Match`, `If-None-Match` on PUT), checked against the current
@@ -188,31 +86,6 @@ impl WriteCondition {
     }
 }
 
-impl ObjectMeta {
-    /// The byte range of part `number` (1-based) and the part count: a multipart object's
-    /// parts, or the whole object as its one part. `None` for a part that does not exist.
-    pub fn part_range(&self, number: u32) -> Option<(Range<u64>, u32)> {
-        if self.part_sizes.is_empty() {
-            return (number == 1).then_some((0..self.size, 1));
-        }
-        let i = (number as usize).checked_sub(1)?;
-        let size = *self.part_sizes.get(i)?;
-        let start: u64 = self.part_sizes[..i].iter().sum();
-        Some((start..start + size, self.part_sizes.len() as u32))
-    }
-}
-
-/// An object: key, DAG root, metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectInfo {
-    /// Key.
-    pub key: String,
-    /// Root of its UnixFS DAG (equal to `ipfs add` of its bytes).
-    pub cid: Cid,
-    /// Metadata.
-    pub meta: ObjectMeta,
-}
-
 /// A listing page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
@@ -236,7 +109,7 @@ pub struct StagedObject {
     /// Plaintext bytes (the DAG holds more when encrypted).
     plain_size: u64,
     /// How it was encrypted, and the data key to seal renewed shares with.
-    crypt: Option<(crate::crypt::ObjectCrypt, cairn_crypt::Key)>,
+    crypt: Option<(crate::model::crypt::ObjectCrypt, cairn_crypt::Key)>,
 }
 
 impl std::fmt::Debug for StagedObject {
@@ -262,7 +135,7 @@ impl StagedObject {
         self.link.file_size
     }
     /// How the body was encrypted, if it was.
-    pub fn crypt(&self) -> Option<&crate::crypt::ObjectCrypt> {
+    pub fn crypt(&self) -> Option<&crate::model::crypt::ObjectCrypt> {
         self.crypt.as_ref().map(|(c, _)| c)
     }
     /// MD5 of the body.
@@ -297,45 +170,9 @@ where
     None
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 /// Bodies imported at once ([`Node::stage_object_sealed`]); more wait their turn without a
 /// thread (tokio's blocking pool has 512, shared with reads and commits).
 pub const MAX_STAGING: usize = 128;
-
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, NodeError> {
-    serde_ipld_dagcbor::to_vec(value).map_err(|e| NodeError::Unsupported(format!("encode: {e}")))
-}
-
-/// Decodes a dag-cbor record (public for the fuzz targets, `fuzz/`).
-#[doc(hidden)]
-pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, NodeError> {
-    serde_ipld_dagcbor::from_slice(bytes)
-        .map_err(|e| NodeError::Unsupported(format!("unreadable metadata record: {e}")))
-}
-
-/// S3 bucket naming rules (3–63 of `a-z0-9.-`, starting and ending with a letter or digit, no
-/// `..`, `.-` or `-.`, not an IPv4 address, no `xn--` prefix or `-s3alias`/`--ol-s3` suffix).
-pub fn valid_bucket_name(name: &str) -> bool {
-    let b = name.as_bytes();
-    (3..=63).contains(&b.len())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'.' || *c == b'-')
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && !name.contains("..")
-        && !name.contains(".-")
-        && !name.contains("-.")
-        && name.parse::<std::net::Ipv4Addr>().is_err()
-        && !name.starts_with("xn--")
-        && !name.ends_with("-s3alias")
-        && !name.ends_with("--ol-s3")
-}
 
 impl Node {
     /// Creates a bucket. Re-creating one's own bucket succeeds (us-east-1 behaviour).
@@ -363,7 +200,7 @@ impl Node {
             txn.put_bucket(name, &record)?;
             txn.touch_bucket(name)?;
             if own_tombstone {
-                txn.delete_record(&crate::follow::head_key(name))?;
+                txn.delete_record(&crate::model::records::head_key(name))?;
             }
             Ok(())
         })?;
@@ -601,7 +438,7 @@ impl Node {
                 (Some((enc, prefix)), Some(sealing)) => {
                     enc.finish(&mut sealed);
                     importer.write(&sealed)?;
-                    let piece = crate::crypt::CryptPiece {
+                    let piece = crate::model::crypt::CryptPiece {
                         prefix,
                         plain: plain_size,
                     };
@@ -690,7 +527,7 @@ impl Node {
         bucket: &str,
         key: &str,
         meta: ObjectMeta,
-        keep: &dyn Fn(&crate::crypt::Share) -> bool,
+        keep: &dyn Fn(&crate::model::crypt::Share) -> bool,
     ) -> Result<ObjectInfo, NodeError> {
         self.commit_checked(staged, bucket, key, meta, &WriteCondition::default(), keep)
     }
@@ -702,7 +539,7 @@ impl Node {
         key: &str,
         mut meta: ObjectMeta,
         condition: &WriteCondition,
-        keep: &dyn Fn(&crate::crypt::Share) -> bool,
+        keep: &dyn Fn(&crate::model::crypt::Share) -> bool,
     ) -> Result<ObjectInfo, NodeError> {
         meta.size = staged.plain_size;
         if meta.etag.is_empty() {
@@ -825,7 +662,7 @@ impl Node {
             });
             if let Some(c) = &meta.crypt
                 && src_bucket != dst_bucket
-                && matches!(c.key, crate::crypt::KeyWrap::Bucket(_))
+                && matches!(c.key, crate::model::crypt::KeyWrap::Bucket(_))
                 && rewrap.as_ref().is_none_or(|(_, to)| *to != c.key)
             {
                 return Err(NodeError::Unsupported(

@@ -9,7 +9,7 @@
 //! * **The owner's key is pinned.** A bucket's owner is the ed25519 key of the node that made
 //!   it: for a bucket made here, this node's identity; for a bucket first learned from a peer,
 //!   the signer of the first head accepted for it (**trust on first use**). Mirrors keep it
-//!   ([`crate::follow::Mirror::owner_key`]), and so does the held head record of the bucket
+//!   ([`crate::model::records::Mirror::owner_key`]), and so does the held head record of the bucket
 //!   (`head/BUCKET`), so a tombstone or a dropped mirror still pins it.
 //! * **Heads of the pinned owner** are accepted when their `seq` is newer than the one held and
 //!   at most [`MAX_SEQ_STEP`] ahead of it, and below [`MAX_SEQ`] (so `seq + 1` never
@@ -49,90 +49,11 @@
 //! * The old owner steps down once it sees a certified head newer than its own newest;
 //!   writes it made meanwhile that the new owner never saw are not in the new owner's history.
 
-use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
-
-use crate::identity::{self, Identity};
-use crate::objects::encode;
-use crate::roots::SignedHead;
+use crate::identity::Identity;
+use crate::model::heads::SignedHead;
 use crate::{Node, NodeError};
 
-/// How far one accepted head may move a bucket's sequence past the one held.
-pub const MAX_SEQ_STEP: u64 = 1 << 32;
-
-/// Sequence numbers are below this (so the next one never overflows).
-pub const MAX_SEQ: u64 = 1 << 62;
-
-const TAKEOVER_DOMAIN: &[u8] = b"cairn-bucket-takeover-v1\0";
-
-/// What a takeover certificate states (its signed part).
-#[derive(Serialize)]
-struct Statement<'a> {
-    bucket: &'a str,
-    from: &'a ByteBuf,
-    to: &'a ByteBuf,
-    seq: u64,
-}
-
-/// A signed statement that `bucket` passes from the key `from` to the key `to`, starting at
-/// sequence number `seq`. The signature covers `cairn-bucket-takeover-v1\0` followed by the
-/// dag-cbor encoding of `{bucket, from, to, seq}`. It travels in the new owner's heads
-/// ([`crate::roots::HeadPayload::takeover`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Takeover {
-    /// The bucket.
-    pub bucket: String,
-    /// The previous owner's ed25519 public key.
-    pub from: ByteBuf,
-    /// The new owner's ed25519 public key.
-    pub to: ByteBuf,
-    /// The first sequence number under the new owner.
-    pub seq: u64,
-    /// Who signed: the previous owner or the cluster admin.
-    pub signer_key: ByteBuf,
-    /// The signature.
-    pub signature: ByteBuf,
-}
-
-impl Takeover {
-    fn statement_bytes(bucket: &str, from: &ByteBuf, to: &ByteBuf, seq: u64) -> Vec<u8> {
-        let statement = Statement {
-            bucket,
-            from,
-            to,
-            seq,
-        };
-        let mut msg = TAKEOVER_DOMAIN.to_vec();
-        msg.extend_from_slice(&encode(&statement).expect("a statement encodes"));
-        msg
-    }
-
-    /// `signer`'s certificate that `bucket` passes from `from` to `to` at `seq`.
-    pub fn sign(
-        bucket: &str,
-        from: [u8; 32],
-        to: [u8; 32],
-        seq: u64,
-        signer: &Identity,
-    ) -> Takeover {
-        let (from, to) = (ByteBuf::from(from.to_vec()), ByteBuf::from(to.to_vec()));
-        let signature = signer.sign(&Self::statement_bytes(bucket, &from, &to, seq));
-        Takeover {
-            bucket: bucket.to_owned(),
-            from,
-            to,
-            seq,
-            signer_key: ByteBuf::from(signer.public_key().to_vec()),
-            signature: ByteBuf::from(signature.to_vec()),
-        }
-    }
-
-    /// Whether the signature is `signer_key`'s.
-    pub fn signature_ok(&self) -> bool {
-        let msg = Self::statement_bytes(&self.bucket, &self.from, &self.to, self.seq);
-        identity::verify(&self.signer_key, &msg, &self.signature)
-    }
-}
+pub use crate::model::takeover::{MAX_SEQ, MAX_SEQ_STEP, Takeover};
 
 /// What this node holds about a bucket when a head of it comes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,7 +169,7 @@ pub fn judge(
 ) -> Verdict {
     use Verdict::Ignore;
     let p = &head.payload;
-    if !crate::objects::valid_bucket_name(&p.bucket) {
+    if !crate::model::records::valid_bucket_name(&p.bucket) {
         return Ignore(Ignored::InvalidName);
     }
     let Ok(signer) = <[u8; 32]>::try_from(head.public_key.as_slice()) else {
@@ -381,7 +302,8 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roots::HeadPayload;
+    use crate::model::codec::encode;
+    use crate::model::heads::HeadPayload;
     use cairn_dag::{Block, CidVersion, DAG_CBOR};
 
     fn id(n: u8) -> Identity {
@@ -672,7 +594,7 @@ mod tests {
         let c = cert(OWNER, NEW, 11, ADMIN);
         assert!(c.signature_ok());
         let bytes = encode(&c).unwrap();
-        let back: Takeover = crate::objects::decode(&bytes).unwrap();
+        let back: Takeover = crate::model::codec::decode(&bytes).unwrap();
         assert_eq!(back, c);
         // a head without a certificate encodes as before the field existed
         let h = head("bkt", 1, &id(OWNER), None);

@@ -10,7 +10,8 @@
 use cairn_dag::Cid;
 
 use crate::access::{Action, Caller, Facts, decide};
-use crate::objects::{BucketRecord, ObjectMeta, decode};
+use crate::model::codec::decode;
+use crate::model::records::{BucketRecord, ObjectMeta};
 use crate::{Node, NodeError};
 
 /// Why a CID may be served, and what is known about it.

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-use crate::follow::{SharedBucket, head_key};
-use crate::objects::encode;
+use crate::model::codec::encode;
+use crate::model::heads::SharedBucket;
+use crate::model::records::head_key;
 use crate::{Node, NodeError};
 
 /// Rounds of head replication.

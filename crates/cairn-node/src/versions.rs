@@ -10,7 +10,8 @@
 use cairn_dag::Cid;
 use cairn_store::{MetaTxn, VersionEntry};
 
-use crate::objects::{BucketRecord, ObjectInfo, ObjectMeta, decode, encode, now_ms};
+use crate::model::codec::{decode, encode, now_ms};
+use crate::model::records::{BucketRecord, ObjectInfo, ObjectMeta};
 use crate::{Node, NodeError};
 
 /// Versioning switched on.
@@ -21,7 +22,7 @@ pub const SUSPENDED: &str = "Suspended";
 /// A new version id: 32 characters from a 62-letter alphabet (190 random bits), the shape of
 /// S3's ids. Ids say nothing about order or count.
 pub fn new_version_id() -> Result<String, NodeError> {
-    crate::keys::random_string(
+    crate::model::codec::random_string(
         32,
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
     )

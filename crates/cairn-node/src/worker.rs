@@ -167,7 +167,7 @@ pub fn spawn_periodic(
                         w.running = false;
                         w.runs += 1;
                         w.panics += 1;
-                        w.last_end_ms = crate::objects::now_ms();
+                        w.last_end_ms = crate::model::codec::now_ms();
                         w.last_took_ms = took.as_millis() as u64;
                         w.last_failed = true;
                         w.last = format!("panicked: {message}");
@@ -185,7 +185,7 @@ pub fn spawn_periodic(
                     board.update(name, |w| {
                         w.running = false;
                         w.runs += 1;
-                        w.last_end_ms = crate::objects::now_ms();
+                        w.last_end_ms = crate::model::codec::now_ms();
                         w.last_took_ms = took.as_millis() as u64;
                         w.last_failed = result.is_err();
                         w.last = match &result {

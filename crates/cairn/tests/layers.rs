@@ -289,19 +289,6 @@ fn loops(edges: &BTreeMap<String, BTreeMap<String, usize>>) -> Vec<Vec<String>> 
 /// breaks them (docs/plan-house.md §3).
 const LOOP_EXCEPTIONS: &[(&str, &[&str])] = &[
     ("cairn", &["backup.rs", "bucket_cmd.rs", "remote.rs"]),
-    (
-        "cairn-node",
-        &[
-            "crypt.rs",
-            "follow.rs",
-            "keys.rs",
-            "objects.rs",
-            "ownership.rs",
-            "roots.rs",
-            "versions.rs",
-            "worker.rs",
-        ],
-    ),
 ];
 
 #[test]
@@ -377,11 +364,6 @@ const LONG_FILES: &[(&str, usize, &str)] = &[
         "cairn-node/src/objects.rs",
         1000,
         "objects and buckets together; to split by capability",
-    ),
-    (
-        "cairn-node/src/roots.rs",
-        880,
-        "roots, heads and history; to split by capability",
     ),
     (
         "cairn-s3/src/lib.rs",
