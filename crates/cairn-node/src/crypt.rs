@@ -451,11 +451,9 @@ impl Node {
         meta.crypt = None;
         meta.version_id = None;
         meta.part_sizes = Vec::new();
-        let node = self.clone();
         let (b, k) = (dst_bucket.to_owned(), dst_key.to_owned());
-        tokio::task::spawn_blocking(move || node.commit_object_keeping(staged, &b, &k, meta, &keep))
+        self.blocking(move |node| node.commit_object_keeping(staged, &b, &k, meta, &keep))
             .await
-            .map_err(|e| NodeError::Unsupported(format!("commit task failed: {e}")))?
     }
 
     /// An object's key wrap for another bucket: the data key unwrapped with `from`'s bucket

@@ -241,11 +241,8 @@ impl Node {
         let mut changes = self.jobs.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let this = self.clone();
             let owned = id.to_owned();
-            let record = tokio::task::spawn_blocking(move || this.job(&owned))
-                .await
-                .map_err(|e| NodeError::Unsupported(e.to_string()))??;
+            let record = self.blocking(move |node| node.job(&owned)).await?;
             if record.state != JobState::Active {
                 return Ok(record);
             }
@@ -314,9 +311,9 @@ impl Node {
             owner: record.owner.clone(),
             public: record.public,
         };
-        let link = tokio::task::spawn_blocking(move || node.commit_upload(staged, &uploader))
-            .await
-            .map_err(|e| NodeError::Unsupported(e.to_string()))??;
+        let link = node
+            .blocking(move |node| node.commit_upload(staged, &uploader))
+            .await?;
         let blake3 = hasher.lock().finalize().to_hex().to_string();
         Ok((link.cid.to_string(), blake3, link.file_size))
     }

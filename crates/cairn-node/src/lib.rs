@@ -11,6 +11,8 @@
 //! * [`objects`] — buckets and objects for the S3 front end: staged streaming PUTs made
 //!   visible atomically, ranged GET streams, listings, copies without data copy.
 //! * [`keys`] — users' S3 access keys.
+//! * [`put`] — one PUT as a whole: bucket, sealing, staged body, the door's checks, the
+//!   conditional commit.
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`versions`] — bucket versioning: version ids, delete markers, history.
 //! * [`follow`] — other nodes' buckets mirrored read-only, held heads, `promote`.
@@ -49,6 +51,7 @@ pub mod objects;
 pub mod ownership;
 pub mod provide;
 pub mod published;
+pub mod put;
 pub mod replicate;
 pub mod repo;
 pub mod roots;
@@ -79,6 +82,14 @@ pub(crate) fn placed(
         tracing::debug!(?report, "write placed");
     }
     Ok(())
+}
+
+/// A blocking task that panicked or was cancelled: the node's own failure.
+pub(crate) fn task_failed(e: tokio::task::JoinError) -> NodeError {
+    NodeError::Io {
+        context: "a blocking task failed".into(),
+        source: std::io::Error::other(e),
+    }
 }
 
 pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
@@ -132,6 +143,18 @@ impl Node {
     /// Opens the store in `dir` and wraps it.
     pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Self, NodeError> {
         Ok(Node::new(Store::open(dir)?))
+    }
+
+    /// Runs `f` on a blocking thread with a clone of this node (store transactions, key
+    /// handling: never on the async workers).
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Node) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let node = self.clone();
+        tokio::task::spawn_blocking(move || f(node))
+            .await
+            .map_err(task_failed)?
     }
 
     /// The block store.

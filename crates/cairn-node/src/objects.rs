@@ -4,6 +4,7 @@
 //! [`Node::commit_object`] records it, in the same redb transaction that makes its blocks
 //! durable. A staged object that is dropped (bad checksum, client gone) leaves nothing behind.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -84,6 +85,18 @@ impl WriteCondition {
         }
         Ok(())
     }
+}
+
+/// What a copy changes besides where the data is: the metadata (S3's `REPLACE` directive)
+/// and the tags (its tagging `REPLACE`). Both are written in the copy's one transaction, as
+/// one new version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyChanges {
+    /// New metadata instead of the source's (size, ETag, parts and encryption stay the
+    /// source's).
+    pub meta: Option<ObjectMeta>,
+    /// New tags instead of the source's (or the replaced metadata's).
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 /// A listing page.
@@ -608,8 +621,12 @@ impl Node {
         &self,
         (src_bucket, src_key, src_version): (&str, &str, Option<&str>),
         (dst_bucket, dst_key): (&str, &str),
-        replace: Option<ObjectMeta>,
+        changes: CopyChanges,
     ) -> Result<ObjectInfo, NodeError> {
+        let CopyChanges {
+            meta: replace,
+            tags,
+        } = changes;
         let source = match src_version {
             Some(v) => Some(self.object_version(src_bucket, src_key, v)?),
             None => None,
@@ -648,6 +665,9 @@ impl Node {
             }
             let src: ObjectMeta = decode(&rec)?;
             let mut meta = replace.unwrap_or_else(|| src.clone());
+            if let Some(tags) = tags {
+                meta.tags = tags;
+            }
             meta.size = src.size;
             meta.etag = src.etag;
             meta.part_sizes = src.part_sizes;

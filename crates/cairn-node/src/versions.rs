@@ -106,6 +106,45 @@ pub(crate) fn record_delete(
     }
 }
 
+/// One delete in `txn`: the current object (a delete marker when versioned) or, with
+/// `version`, that version (the next newest takes its place when it was current). A version
+/// that is not there is deleted already, as in S3. Nothing is written before a check fails.
+fn delete_in(
+    txn: &MetaTxn<'_>,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> Result<Deleted, NodeError> {
+    bucket_of(txn, bucket)?;
+    let Some(id) = version else {
+        return record_delete(txn, bucket, key);
+    };
+    let versions = txn.versions_of(bucket, key)?;
+    let Some((index, meta)) = find_version(&versions, id)? else {
+        return Ok(Deleted {
+            version_id: Some(id.to_owned()),
+            delete_marker: false,
+        });
+    };
+    let removed = &versions[index];
+    txn.delete_version(bucket, key, removed.seq)?;
+    if index == 0 {
+        match versions.get(1) {
+            Some(next) if next.cid.is_some() => {
+                let cid = next.cid.expect("checked");
+                txn.put_object(bucket, key, &cid, &next.record)?;
+            }
+            _ => {
+                txn.delete_object(bucket, key)?;
+            }
+        }
+    }
+    Ok(Deleted {
+        version_id: meta.version_id.or_else(|| Some("null".into())),
+        delete_marker: removed.cid.is_none(),
+    })
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Deleted {
@@ -179,40 +218,35 @@ impl Node {
         key: &str,
         version: Option<&str>,
     ) -> Result<Deleted, NodeError> {
-        let deleted = self.store().update(|txn| {
-            bucket_of(txn, bucket)?;
-            let Some(id) = version else {
-                return record_delete(txn, bucket, key);
-            };
-            let versions = txn.versions_of(bucket, key)?;
-            let Some((index, meta)) = find_version(&versions, id)? else {
-                // Deleting a version that is not there succeeds, as in S3.
-                return Ok(Deleted {
-                    version_id: Some(id.to_owned()),
-                    delete_marker: false,
-                });
-            };
-            let removed = &versions[index];
-            txn.delete_version(bucket, key, removed.seq)?;
-            if index == 0 {
-                // It was current: the next newest version (if not a marker) takes its place.
-                match versions.get(1) {
-                    Some(next) if next.cid.is_some() => {
-                        let cid = next.cid.expect("checked");
-                        txn.put_object(bucket, key, &cid, &next.record)?;
-                    }
-                    _ => {
-                        txn.delete_object(bucket, key)?;
-                    }
-                }
-            }
-            Ok(Deleted {
-                version_id: meta.version_id.or_else(|| Some("null".into())),
-                delete_marker: removed.cid.is_none(),
-            })
-        })?;
+        let deleted = self
+            .store()
+            .update(|txn| delete_in(txn, bucket, key, version))?;
         self.replicate_bucket(bucket)?;
         Ok(deleted)
+    }
+
+    /// Deletes many keys (each as [`delete_version`](Self::delete_version) does) in one
+    /// transaction and one replication round (S3's `DeleteObjects`). Each key has its own
+    /// outcome: a key that fails (an unreadable version record) does not stop the others; a
+    /// failure of the store itself aborts the whole batch, so nothing is half-deleted.
+    pub fn delete_many(
+        &self,
+        bucket: &str,
+        keys: &[(String, Option<String>)],
+    ) -> Result<Vec<Result<Deleted, NodeError>>, NodeError> {
+        let outcomes = self.store().update(|txn| {
+            bucket_of(txn, bucket)?;
+            let mut outcomes = Vec::with_capacity(keys.len());
+            for (key, version) in keys {
+                match delete_in(txn, bucket, key, version.as_deref()) {
+                    Err(e) if e.kind() == crate::ErrorKind::Internal => return Err(e),
+                    outcome => outcomes.push(outcome),
+                }
+            }
+            Ok::<_, NodeError>(outcomes)
+        })?;
+        self.replicate_bucket(bucket)?;
+        Ok(outcomes)
     }
 
     /// A specific version of an object. A delete marker answers `MethodNotAllowed`.
@@ -302,6 +336,49 @@ mod tests {
             .unwrap();
         node.commit_object(staged, "bkt", key, ObjectMeta::default())
             .unwrap()
+    }
+
+    /// A batch delete is one transaction with an outcome per key: current objects, a named
+    /// version, a version that is not there, a key never written.
+    #[tokio::test]
+    async fn delete_many_answers_each_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        node.create_bucket("bkt", "me").unwrap();
+        node.set_versioning("bkt", ENABLED).unwrap();
+        put(&node, "a", b"a").await;
+        let b = put(&node, "b", b"b").await;
+        put(&node, "b", b"b2").await;
+        let keys = vec![
+            ("a".to_owned(), None),
+            ("b".to_owned(), b.meta.version_id.clone()),
+            ("b".to_owned(), Some("not-a-version".to_owned())),
+            ("never".to_owned(), None),
+        ];
+        let out = node.delete_many("bkt", &keys).unwrap();
+        assert_eq!(out.len(), 4);
+        let out: Vec<Deleted> = out.into_iter().map(Result::unwrap).collect();
+        assert!(out[0].delete_marker && out[0].version_id.is_some());
+        assert_eq!(out[1].version_id, b.meta.version_id);
+        assert!(!out[1].delete_marker);
+        assert_eq!(out[2].version_id.as_deref(), Some("not-a-version"));
+        assert!(out[3].delete_marker);
+        assert!(matches!(
+            node.object("bkt", "a"),
+            Err(NodeError::NoSuchKey { .. })
+        ));
+        // b's newest version is still current
+        assert_eq!(
+            node.list_versions("bkt", "b", None, None, 10)
+                .unwrap()
+                .0
+                .len(),
+            1
+        );
+        assert!(matches!(
+            node.delete_many("nope", &keys),
+            Err(NodeError::NoSuchBucket(_))
+        ));
     }
 
     #[tokio::test]

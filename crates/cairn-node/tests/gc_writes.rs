@@ -313,8 +313,12 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
                     let copy = scope.spawn(|| {
                         go(0);
                         let (v, dst) = (version(&sources[0]), format!("dst-{i}"));
-                        node.copy_object(("bkt", "copy", Some(&v)), ("bkt", &dst), None)
-                            .map(|info| info.cid)
+                        node.copy_object(
+                            ("bkt", "copy", Some(&v)),
+                            ("bkt", &dst),
+                            Default::default(),
+                        )
+                        .map(|info| info.cid)
                     });
                     let pin = scope.spawn(|| {
                         go(1);

@@ -16,7 +16,8 @@ pub mod sse;
 use std::ops::Range;
 
 use cairn_node::objects::{ObjectInfo, ObjectMeta, StagedObject};
-use cairn_node::{CidVersion, Node};
+use cairn_node::put::{BodyCheck, PutObject};
+use cairn_node::{CidVersion, Node, NodeError};
 use convert::*;
 use s3s::dto::*;
 use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -145,6 +146,74 @@ fn sums_map(sums: &[(&'static str, String)]) -> std::collections::BTreeMap<Strin
         .collect()
 }
 
+/// A request body as the node reads it — bounded as it streams, whatever its headers said (a
+/// chunked PUT with no Content-Length passes the front's check and is cut here), hashed for
+/// the flexible checksums asked — and the checks to run once it is staged: the checksums from
+/// headers or trailer, and Content-MD5. The checks record what they verified in the object's
+/// metadata; their S3 error travels through the node as the body's error.
+fn checked_body(
+    body: Option<StreamingBlob>,
+    checks: BodyChecks,
+) -> (
+    Body,
+    BodyCheck,
+    std::sync::Arc<parking_lot::Mutex<Option<Cut>>>,
+) {
+    let expected = checksum::Expected {
+        headers: checks
+            .sums
+            .into_iter()
+            .filter_map(|(a, v)| v.map(|v| (a, v)))
+            .collect(),
+        trailer: checks.trailer,
+        requested: checks
+            .algorithm
+            .as_ref()
+            .and_then(|a| checksum::algorithm(a.as_str()))
+            .into_iter()
+            .collect(),
+    };
+    let body: Body = match body {
+        Some(body) => Box::pin(body),
+        None => Box::pin(futures::stream::empty()),
+    };
+    let cut = std::sync::Arc::new(parking_lot::Mutex::new(None));
+    let body = guarded(body, front::MAX_PUT, BODY_IDLE, cut.clone());
+    let (body, hashing) = checksum::Hashing::wrap(body, expected);
+    let (trailing, md5) = (checks.trailing, checks.content_md5);
+    let rejected = |e: s3s::S3Error| NodeError::Body(Box::new(e));
+    let check: BodyCheck = Box::new(move |staged, meta| {
+        let sums = hashing
+            .verify(trailing.and_then(|t| t.take()).as_ref())
+            .map_err(rejected)?;
+        if let Some(md5) = &md5
+            && content_md5(md5).map_err(rejected)? != staged.md5()
+        {
+            return Err(rejected(s3_error!(
+                BadDigest,
+                "Content-MD5 does not match the body"
+            )));
+        }
+        meta.checksums = sums_map(&sums);
+        Ok(())
+    });
+    (Box::pin(body), check, cut)
+}
+
+/// The S3 error of a body that failed while staging: cut for its size or idleness, or the
+/// node's error.
+fn staging_error(cut: &parking_lot::Mutex<Option<Cut>>, e: NodeError) -> s3s::S3Error {
+    match *cut.lock() {
+        Some(Cut::TooLarge) => front::too_large(),
+        Some(Cut::Idle) => s3_error!(
+            RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the \
+             timeout period."
+        ),
+        None => s3_err(e),
+    }
+}
+
 /// The S3 service over one node.
 #[derive(Debug, Clone)]
 pub struct CairnS3 {
@@ -178,64 +247,25 @@ impl CairnS3 {
             .unwrap_or_else(|| "anonymous".to_owned())
     }
 
-    /// Streams a request body into a staged object and runs every check the request asks for
-    /// (flexible checksums from headers or trailer, Content-MD5). Nothing is visible yet; on
-    /// any failure the staged blocks are dropped.
+    /// Streams a part's body into a staged object and runs every check the request asks for
+    /// (see [`checked_body`]); returns the checksums verified. Nothing is visible yet; on any
+    /// failure the staged blocks are dropped.
     async fn stage(
         &self,
         bucket: &str,
         body: Option<StreamingBlob>,
         checks: BodyChecks,
         sealing: Option<cairn_node::crypt::Sealing>,
-    ) -> S3Result<(StagedObject, Vec<(&'static str, String)>)> {
-        let expected = checksum::Expected {
-            headers: checks
-                .sums
-                .into_iter()
-                .filter_map(|(a, v)| v.map(|v| (a, v)))
-                .collect(),
-            trailer: checks.trailer,
-            requested: checks
-                .algorithm
-                .as_ref()
-                .and_then(|a| checksum::algorithm(a.as_str()))
-                .into_iter()
-                .collect(),
-        };
-        let body: Body = match body {
-            Some(body) => Box::pin(body),
-            None => Box::pin(futures::stream::empty()),
-        };
-        // A body is bounded as it streams, whatever its headers said: a chunked PUT with no
-        // Content-Length passes the front's check and is cut here.
-        let cut = std::sync::Arc::new(parking_lot::Mutex::new(None));
-        let body = guarded(body, front::MAX_PUT, BODY_IDLE, cut.clone());
-        let (body, hashing) = checksum::Hashing::wrap(body, expected);
-        let staged = match self
+    ) -> S3Result<(StagedObject, std::collections::BTreeMap<String, String>)> {
+        let (body, check, cut) = checked_body(body, checks);
+        let staged = self
             .node
             .stage_object_sealed(Some(bucket), body, self.cid_version, sealing)
             .await
-        {
-            Ok(staged) => staged,
-            Err(e) => {
-                return Err(match *cut.lock() {
-                    Some(Cut::TooLarge) => front::too_large(),
-                    Some(Cut::Idle) => s3_error!(
-                        RequestTimeout,
-                        "Your socket connection to the server was not read from or written to \
-                         within the timeout period."
-                    ),
-                    None => s3_err(e),
-                });
-            }
-        };
-        let sums = hashing.verify(checks.trailing.and_then(|t| t.take()).as_ref())?;
-        if let Some(md5) = &checks.content_md5
-            && content_md5(md5)? != staged.md5()
-        {
-            return Err(s3_error!(BadDigest, "Content-MD5 does not match the body"));
-        }
-        Ok((staged, sums))
+            .map_err(|e| staging_error(&cut, e))?;
+        let mut meta = cairn_node::objects::ObjectMeta::default();
+        check(&staged, &mut meta).map_err(s3_err)?;
+        Ok((staged, meta.checksums))
     }
 
     /// For an upload created with a checksum algorithm: every listed part must carry its
@@ -664,20 +694,12 @@ impl S3 for CairnS3 {
             return Err(s3_error!(InvalidDigest, "Content-MD5 is empty"));
         }
         let mut input = req.input;
-        self.node.bucket(&input.bucket).map_err(s3_err)?;
         let condition = cairn_node::objects::WriteCondition {
             if_match: input.if_match.as_ref().map(etag_condition),
             if_none_match: input.if_none_match.as_ref().map(etag_condition),
         };
         let customer = sse_customer!(input)?;
-        let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
-        let b = input.bucket.clone();
-        let sealing = self
-            .blocking(move |node| node.sealing_for(&b, want))
-            .await?;
-        let (staged, sums) = self
-            .stage(&input.bucket, input.body.take(), checks, sealing)
-            .await?;
+        let sse = sse::requested(input.server_side_encryption.as_ref(), customer)?;
         let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
@@ -687,17 +709,27 @@ impl S3 for CairnS3 {
             input.expires,
             input.metadata,
         );
-        meta.checksums = sums_map(&sums);
         if let Some(acl) = &input.acl {
             meta.public_read = acl::canned_is_public(acl.as_str())?;
         }
         if let Some(tagging) = &input.tagging {
             meta.tags = tags_from_header(tagging)?;
         }
-        let (bucket, key) = (input.bucket, input.key);
+        let (body, check, cut) = checked_body(input.body.take(), checks);
         let info = self
-            .blocking(move |node| node.commit_object_if(staged, &bucket, &key, meta, &condition))
-            .await?;
+            .node
+            .put_object(PutObject {
+                bucket: input.bucket,
+                key: input.key,
+                body,
+                version: self.cid_version,
+                meta,
+                condition,
+                sse,
+                check: Some(check),
+            })
+            .await
+            .map_err(|e| staging_error(&cut, e))?;
         let sums = checksums_out(&info.meta);
         let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
             sse::out(&info.meta);
@@ -911,13 +943,11 @@ impl S3 for CairnS3 {
             .collect();
         let results = self
             .blocking(move |node| {
-                node.bucket(&bucket)?;
+                let outcomes = node.delete_many(&bucket, &keys)?;
                 Ok(keys
                     .into_iter()
-                    .map(|(k, v)| {
-                        let r = node.delete_version(&bucket, &k, v.as_deref());
-                        (k, v.is_some(), r)
-                    })
+                    .zip(outcomes)
+                    .map(|((k, v), r)| (k, v.is_some(), r))
                     .collect::<Vec<_>>())
             })
             .await?;
@@ -1030,18 +1060,16 @@ impl S3 for CairnS3 {
                     .map_err(s3_err)?
             }
             None => {
+                let changes = cairn_node::objects::CopyChanges {
+                    meta,
+                    tags: new_tags,
+                };
                 self.blocking(move |node| {
-                    let info = node.copy_object(
+                    node.copy_object(
                         (&src.bucket, &src.key, src.version.as_deref()),
                         (&dst_bucket, &dst_key),
-                        meta,
-                    )?;
-                    match new_tags {
-                        Some(tags) => {
-                            node.update_object_meta(&dst_bucket, &dst_key, |m| m.tags = tags)
-                        }
-                        None => Ok(info),
-                    }
+                        changes,
+                    )
                 })
                 .await?
             }
@@ -1383,7 +1411,7 @@ impl S3 for CairnS3 {
             .stage(&input.bucket, input.body.take(), checks, sealing)
             .await?;
         let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
-        let checksums = sums_map(&sums);
+        let checksums = sums.clone();
         let record = self
             .blocking(move |node| node.commit_part(staged, (&id, &bucket, &key), number, checksums))
             .await?;
@@ -1392,7 +1420,7 @@ impl S3 for CairnS3 {
             ..Default::default()
         };
         for (algo, value) in sums {
-            match algo {
+            match algo.as_str() {
                 "CRC32" => out.checksum_crc32 = Some(value),
                 "CRC32C" => out.checksum_crc32c = Some(value),
                 "CRC64NVME" => out.checksum_crc64nvme = Some(value),

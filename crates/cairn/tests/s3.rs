@@ -1509,6 +1509,40 @@ async fn bucket_versioning_keeps_history() {
         b"one"
     );
 
+    // a copy that replaces the tags is one write: one new version, carrying the new tags (it
+    // was a copy, then a tag update in a second transaction: a moment when the copy had the
+    // source's tags, and two replication rounds)
+    s3.copy_object()
+        .bucket("hist")
+        .key("tagged")
+        .copy_source("hist/k")
+        .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
+        .tagging("team=blue")
+        .send()
+        .await
+        .unwrap();
+    let versions = s3
+        .list_object_versions()
+        .bucket("hist")
+        .prefix("tagged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.versions().len(), 1, "{versions:?}");
+    let tags = s3
+        .get_object_tagging()
+        .bucket("hist")
+        .key("tagged")
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<_> = tags
+        .tag_set()
+        .iter()
+        .map(|t| (t.key(), t.value()))
+        .collect();
+    assert_eq!(tags, [("team", "blue")]);
+
     // suspended: new writes are the null version
     enable(BucketVersioningStatus::Suspended).await.unwrap();
     let put3 = put(b"three").await.unwrap();
