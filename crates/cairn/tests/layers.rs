@@ -364,11 +364,6 @@ const LONG_FILES: &[(&str, usize, &str)] = &[
         1000,
         "objects and buckets together; to split by capability",
     ),
-    (
-        "cairn-s3/src/lib.rs",
-        1950,
-        "every S3 operation in one file; to split by operation",
-    ),
 ];
 
 #[test]

@@ -1,0 +1,154 @@
+//! `CopyObject`: the source read as its caller may, re-encrypted when the target asks for
+//! another key, otherwise copied without a data copy in one node transaction (tags included).
+
+use super::*;
+
+/// A copy's source: where it was named, and the object read there.
+pub(crate) struct SourceObject {
+    pub(crate) bucket: String,
+    pub(crate) key: String,
+    pub(crate) version: Option<String>,
+    pub(crate) info: ObjectInfo,
+}
+
+impl CairnS3 {
+    pub(crate) async fn handle_copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        let src = self.copy_source(
+            &req.extensions,
+            input.copy_source,
+            conditional::Conditions {
+                if_match: input.copy_source_if_match,
+                if_none_match: input.copy_source_if_none_match,
+                if_modified_since: input.copy_source_if_modified_since,
+                if_unmodified_since: input.copy_source_if_unmodified_since,
+            },
+        )?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let source_customer = sse_customer!(copy_source input)?;
+        sse::check_read(&src.info.meta, source_customer.as_ref())?;
+        let customer = sse_customer!(input)?;
+        let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
+        let (crypt, b) = (src.info.meta.crypt.clone(), input.bucket.clone());
+        let sealing = self
+            .blocking(move |node| node.copy_sealing(crypt.as_ref(), &b, want))
+            .await?;
+        if !replace && sealing.is_none() && src.bucket == input.bucket && src.key == input.key {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself \
+                 without changing the object's metadata, storage class, website redirect \
+                 location or encryption attributes."
+            ));
+        }
+        let meta = replace.then(|| {
+            meta_from(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires,
+                input.metadata,
+            )
+        });
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        let new_tags = match (&input.tagging, replace_tags) {
+            (Some(t), true) => Some(tags_from_header(t)?),
+            (None, true) => Some(Default::default()),
+            _ => None,
+        };
+        let (dst_bucket, dst_key) = (input.bucket, input.key);
+        let copied_version = src.version.clone();
+        let info = match sealing {
+            // Re-encrypted: the plaintext streams through into a new DAG.
+            Some(sealing) => {
+                let mut meta = meta.unwrap_or_else(|| src.info.meta.clone());
+                meta.tags = new_tags.unwrap_or_else(|| src.info.meta.tags.clone());
+                self.node
+                    .copy_resealed(
+                        (
+                            &src.bucket,
+                            &src.info,
+                            source_customer.as_ref().map(|c| &c.0),
+                        ),
+                        (&dst_bucket, &dst_key),
+                        meta,
+                        sealing,
+                    )
+                    .await
+                    .map_err(s3_err)?
+            }
+            None => {
+                let changes = cairn_node::objects::CopyChanges {
+                    meta,
+                    tags: new_tags,
+                };
+                self.blocking(move |node| {
+                    node.copy_object(
+                        (&src.bucket, &src.key, src.version.as_deref()),
+                        (&dst_bucket, &dst_key),
+                        changes,
+                    )
+                })
+                .await?
+            }
+        };
+        let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
+            sse::out(&info.meta);
+        Ok(S3Response::new(CopyObjectOutput {
+            server_side_encryption,
+            sse_customer_algorithm,
+            sse_customer_key_md5,
+            copy_source_version_id: copied_version,
+            version_id: info.meta.version_id.clone(),
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&info.meta)),
+                last_modified: Some(timestamp(info.meta.last_modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    /// The object a copy reads (`x-amz-copy-source`, with its version if named), as the
+    /// gate authorized it, once its `x-amz-copy-source-if-*` headers allow it.
+    pub(crate) fn copy_source(
+        &self,
+        extensions: &http::Extensions,
+        source: CopySource,
+        conditions: conditional::Conditions,
+    ) -> S3Result<SourceObject> {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
+            return Err(s3_error!(NotImplemented, "access point copy sources"));
+        };
+        let grant = &granted::<auth::SourceGrant>(extensions)?.0;
+        let version = version_id.map(|v| v.to_string());
+        let info = self.read_target(
+            grant,
+            (&bucket, &key, version.as_deref()),
+            Default::default(),
+        )?;
+        conditions.check_copy_source(&info.meta.etag, info.meta.last_modified_ms)?;
+        Ok(SourceObject {
+            bucket: bucket.into(),
+            key: key.into(),
+            version,
+            info,
+        })
+    }
+}
