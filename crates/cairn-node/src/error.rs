@@ -123,6 +123,25 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// The HTTP status the REST APIs (`/api/v0`, `/api/v1`) answer this kind with: a client
+    /// mistake is a 4xx, a DAG the node cannot walk a 422, only the node's own failure a 500
+    /// (`docs/security.md`, "Errors at the doors"). S3 and the gateway have their own
+    /// vocabularies and map kinds themselves.
+    pub fn rest_status(self) -> u16 {
+        match self {
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Invalid => 400,
+            ErrorKind::PreconditionFailed => 412,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::BadDag => 422,
+            ErrorKind::Corrupt | ErrorKind::Internal => 500,
+        }
+    }
+}
+
 impl NodeError {
     /// The block this node lacks, when that is the whole failure (a door may word it as
     /// "not served", never revealing more).
@@ -230,6 +249,27 @@ impl From<cairn_crypt::CryptError> for NodeError {
 mod tests {
     use super::*;
     use cairn_dag::Cid;
+
+    /// Every kind's REST status, pinned: a change here is a change of both APIs' contract
+    /// (`docs/api-v1.yaml` and `docs/security.md` say the same).
+    #[test]
+    fn every_kind_has_its_rest_status() {
+        use ErrorKind::*;
+        let rows = [
+            (NotFound, 404),
+            (Conflict, 409),
+            (Invalid, 400),
+            (PreconditionFailed, 412),
+            (Forbidden, 403),
+            (Unavailable, 503),
+            (BadDag, 422),
+            (Corrupt, 500),
+            (Internal, 500),
+        ];
+        for (kind, status) in rows {
+            assert_eq!(kind.rest_status(), status, "{kind:?}");
+        }
+    }
 
     /// Every variant's kind, one row each: a new variant must be placed here.
     #[test]

@@ -78,8 +78,15 @@ impl CairnS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
-        let info = self.read_target(
-            &granted::<auth::Granted>(&req.extensions)?.0,
+        let customer = sse_customer!(input)?;
+        let ReadPlan {
+            info,
+            read,
+            content_range,
+            parts_count,
+            length,
+        } = self.read_plan(
+            &req.extensions,
             (&input.bucket, &input.key, input.version_id.as_deref()),
             conditional::Conditions {
                 if_match: input.if_match.clone(),
@@ -87,22 +94,9 @@ impl CairnS3 {
                 if_modified_since: input.if_modified_since.clone(),
                 if_unmodified_since: input.if_unmodified_since.clone(),
             },
+            (input.part_number, input.range),
+            customer.as_ref(),
         )?;
-        let size = info.meta.size;
-        let (range, parts_count) = match input.part_number {
-            Some(n) => {
-                let (r, count) = part_range(&info.meta, n)?;
-                (Some(r), Some(count))
-            }
-            None => (byte_range(input.range, size)?, None),
-        };
-        let (read, content_range) = match range {
-            Some((r, header)) => (Some(r), Some(header)),
-            None => (None, None),
-        };
-        let length = read.as_ref().map_or(size, |r| r.end - r.start);
-        let customer = sse_customer!(input)?;
-        sse::check_read(&info.meta, customer.as_ref())?;
         let stream = self
             .node
             .object_stream(&input.bucket, &info, read, customer.as_ref().map(|c| &c.0))
@@ -168,8 +162,16 @@ impl CairnS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let info = self.read_target(
-            &granted::<auth::Granted>(&req.extensions)?.0,
+        let customer = sse_customer!(input)?;
+        let part_number = input.part_number;
+        let ReadPlan {
+            info,
+            content_range,
+            parts_count,
+            length,
+            ..
+        } = self.read_plan(
+            &req.extensions,
             (&input.bucket, &input.key, input.version_id.as_deref()),
             conditional::Conditions {
                 if_match: input.if_match.clone(),
@@ -177,30 +179,22 @@ impl CairnS3 {
                 if_modified_since: input.if_modified_since.clone(),
                 if_unmodified_since: input.if_unmodified_since.clone(),
             },
+            (part_number, input.range),
+            customer.as_ref(),
         )?;
         let meta = &info.meta;
-        let (range, parts_count) = match input.part_number {
-            Some(n) => {
-                let (r, count) = part_range(meta, n)?;
-                (Some(r), Some(count))
-            }
-            None => (byte_range(input.range, meta.size)?, None),
-        };
-        let length = range.as_ref().map_or(meta.size, |(r, _)| r.end - r.start);
-        let sums = if input.checksum_mode.is_some() && input.part_number.is_none() {
+        let sums = if input.checksum_mode.is_some() && part_number.is_none() {
             checksums_out(meta)
         } else {
             Checksum::default()
         };
-        let customer = sse_customer!(input)?;
-        sse::check_read(meta, customer.as_ref())?;
         let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) = sse::out(meta);
         let mut resp = S3Response::new(HeadObjectOutput {
             server_side_encryption,
             sse_customer_algorithm,
             sse_customer_key_md5,
             content_length: Some(length as i64),
-            content_range: range.map(|(_, h)| h),
+            content_range,
             parts_count,
             version_id: meta.version_id.clone(),
             accept_ranges: Some("bytes".into()),
@@ -305,4 +299,51 @@ impl CairnS3 {
             ..Default::default()
         }))
     }
+
+    /// What a GET or a HEAD reads: the target version as its caller may read it, its
+    /// conditions and its SSE-C key checked, and the part or byte range asked.
+    fn read_plan(
+        &self,
+        extensions: &http::Extensions,
+        target: (&str, &str, Option<&str>),
+        conditions: conditional::Conditions,
+        (part_number, range): (Option<i32>, Option<s3s::dto::Range>),
+        customer: Option<&(cairn_node::crypt::Key, String)>,
+    ) -> S3Result<ReadPlan> {
+        let info =
+            self.read_target(&granted::<auth::Granted>(extensions)?.0, target, conditions)?;
+        let size = info.meta.size;
+        let (range, parts_count) = match part_number {
+            Some(n) => {
+                let (r, count) = part_range(&info.meta, n)?;
+                (Some(r), Some(count))
+            }
+            None => (byte_range(range, size)?, None),
+        };
+        let (read, content_range) = match range {
+            Some((r, header)) => (Some(r), Some(header)),
+            None => (None, None),
+        };
+        sse::check_read(&info.meta, customer)?;
+        Ok(ReadPlan {
+            length: read.as_ref().map_or(size, |r| r.end - r.start),
+            info,
+            read,
+            content_range,
+            parts_count,
+        })
+    }
+}
+
+/// One read of an object ([`CairnS3::read_plan`]), shared by GET and HEAD.
+struct ReadPlan {
+    info: ObjectInfo,
+    /// The bytes to read (`None`: all).
+    read: Option<Range<u64>>,
+    /// The `Content-Range` of a part or range read.
+    content_range: Option<String>,
+    /// With `partNumber`: how many parts the object has.
+    parts_count: Option<i32>,
+    /// Bytes in the answer.
+    length: u64,
 }
