@@ -40,37 +40,70 @@ impl Cluster {
 
     /// The peer ids of `key`'s replica set, this node excluded.
     pub fn record_targets(&self, key: &str) -> Vec<Vec<u8>> {
+        let (targets, _) = self.record_order(key);
+        targets
+    }
+
+    /// `key`'s replica set (this node excluded), then every other member in the key's order:
+    /// where a record goes when a member of the set does not keep it.
+    fn record_order(&self, key: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         let me = self.inner.members.lock().me().id.clone();
         let ring = self.placement_members();
-        ring.targets(&record_key(key), self.policy().tolerance() + 1)
+        let members = ring.members();
+        let set = self.policy().tolerance() + 1;
+        let mut targets = Vec::new();
+        let mut spares = Vec::new();
+        for (rank, i) in ring
+            .targets(&record_key(key), members.len())
             .into_iter()
-            .map(|i| ring.members()[i].id.clone())
-            .filter(|id| *id != me)
-            .collect()
+            .enumerate()
+        {
+            let id = members[i].id.clone();
+            if id == me {
+                continue;
+            }
+            if rank < set {
+                targets.push(id);
+            } else {
+                spares.push(id);
+            }
+        }
+        (targets, spares)
     }
 
     /// Sends `bytes` (already kept here) to `key`'s replica set and returns how many nodes
     /// hold it, this one included; fewer than two (it would not survive losing this node) is
-    /// a quorum error.
+    /// a quorum error. A member of the set that does not keep it (gone, full, or a member that
+    /// takes records and keeps none) is replaced, once each, by the next member in the key's
+    /// order — the rule pieces follow ([`crate::Placer`]); readers gather records from every
+    /// connected member, so they find it there.
     pub async fn replicate_record(&self, key: &str, bytes: Vec<u8>) -> Result<usize, ClusterError> {
-        let targets = self.record_targets(key);
+        let (targets, spares) = self.record_order(key);
         let width = targets.len() + 1;
         let request = Request::PutRecord {
             key: key.to_owned(),
             bytes: ByteBuf::from(bytes),
         };
-        let answers = join_all(targets.iter().map(|t| self.call(t, &request))).await;
         let mut held = 1;
-        for (target, answer) in targets.iter().zip(answers) {
-            match answer {
-                Ok(Response::Stored) => held += 1,
-                Ok(other) => {
-                    tracing::debug!(peer = %crate::write::hex(target), "record refused: {other:?}")
-                }
-                Err(e) => {
-                    tracing::debug!(peer = %crate::write::hex(target), "record not sent: {e}")
+        let mut spares = spares.into_iter();
+        let mut round = targets;
+        while !round.is_empty() {
+            let answers = join_all(round.iter().map(|t| self.call(t, &request))).await;
+            let mut missed = 0;
+            for (target, answer) in round.iter().zip(answers) {
+                match answer {
+                    Ok(Response::Stored) => held += 1,
+                    Ok(other) => {
+                        missed += 1;
+                        tracing::debug!(peer = %crate::write::hex(target), "record refused: {other:?}")
+                    }
+                    Err(e) => {
+                        missed += 1;
+                        tracing::debug!(peer = %crate::write::hex(target), "record not sent: {e}")
+                    }
                 }
             }
+            round = spares.by_ref().take(missed).collect();
         }
         if held < 2 {
             return Err(ClusterError::Quorum {

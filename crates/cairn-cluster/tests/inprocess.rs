@@ -589,6 +589,46 @@ async fn records_reach_their_replica_set_and_survive_its_writer() {
     assert!(err.to_string().contains("would not survive"), "{err}");
 }
 
+/// A member of a record's replica set that does not keep it (gone, or a member that takes
+/// records and keeps none) is skipped: the record goes to the next member in the key's order,
+/// and the write survives one more loss as before. (A head's replica set that held a
+/// misbehaving member failed every write of that bucket.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_target_that_keeps_nothing_is_replaced_by_the_next_member() {
+    let h = Harness::new(3, Redundancy::Replicas(2));
+    let sinks: Vec<Arc<Keep>> = h
+        .nodes
+        .iter()
+        .map(|(_, c)| {
+            let sink = Arc::new(Keep::default());
+            c.set_record_sink(sink.clone());
+            sink
+        })
+        .collect();
+    let writer = &h.nodes[0].1;
+    for n in 0..64 {
+        let key = format!("head/b{n}");
+        let targets = writer.record_targets(&key);
+        // every target but the first refuses: kill the first target of the set
+        let first = h
+            .nodes
+            .iter()
+            .position(|(id, _)| *id == targets[0])
+            .unwrap();
+        h.kill(&[first]);
+        let held = writer
+            .replicate_record(&key, b"version-1".to_vec())
+            .await
+            .unwrap_or_else(|e| panic!("{key}: {e}"));
+        assert!(held >= 2, "{key}: held by {held}");
+        let holders = (1..3)
+            .filter(|&i| i != first && sinks[i].get(&key).is_some())
+            .count();
+        assert_eq!(holders, 1, "{key}: the next member keeps it");
+        h.revive(&[first]);
+    }
+}
+
 // --- H2: the piece protocol trusts no input --------------------------------------------------
 
 /// The largest single allocation made by any thread of this test binary since the last reset:
