@@ -37,6 +37,9 @@ pub struct CidAccess {
     pub private_pin: bool,
 }
 
+/// CID (text) → who may read it beyond what is published.
+pub(crate) const CID_ACCESS: cairn_store::Table<CidAccess> = cairn_store::Table::new("cid_access");
+
 /// Who is asking, as a door authenticated them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Caller {
@@ -381,10 +384,10 @@ impl Node {
 
     /// Who may read `cid` beyond what is published (empty when nothing was kept).
     pub fn cid_access(&self, cid: &Cid) -> Result<CidAccess, NodeError> {
-        match self.store().cid_access(cid)? {
-            Some(bytes) => crate::model::codec::decode(&bytes),
-            None => Ok(CidAccess::default()),
-        }
+        Ok(self
+            .store()
+            .read(CID_ACCESS, &cid.to_string())?
+            .unwrap_or_default())
     }
 }
 

@@ -208,6 +208,7 @@ fn store_kind(e: &StoreError) -> ErrorKind {
         | StoreError::Db(_)
         | StoreError::Locked(_)
         | StoreError::Sink(_)
+        | StoreError::Record { .. }
         | StoreError::GcLockHeld => ErrorKind::Internal,
     }
 }
@@ -299,6 +300,14 @@ mod tests {
             (StoreError::Locked("/d".into()).into(), Internal),
             (StoreError::Sink("x".into()).into(), Internal),
             (StoreError::GcLockHeld.into(), Internal),
+            (
+                StoreError::Record {
+                    table: "t",
+                    reason: "x".into(),
+                }
+                .into(),
+                Internal,
+            ),
             (StoreError::from(DagError::HashMismatch(cid)).into(), BadDag),
             (dag(DagError::HashMismatch(cid)), BadDag),
             (dag(DagError::Unsupported("x".into())), BadDag),

@@ -39,15 +39,13 @@
 //! [`Node::shared_heads`] encodes stays below [`MAX_SHARED_BYTES`] (the heads protocol answers
 //! at most 16 MiB): its own buckets first, then held heads, until the budget is spent.
 
-use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use crate::model::codec::hex;
-use crate::model::codec::unhex;
-use crate::model::codec::{decode, encode};
-use crate::model::heads::SharedBucket;
-use crate::model::heads::{ObjectRecord, SignedHead, VersionRecord};
-use crate::model::records::BucketRecord;
+use crate::model::codec::{decode, encode, hex, unhex};
+use crate::model::heads::{
+    HeldHead, ObjectRecord, RECORDS, SharedBucket, SignedHead, VersionRecord,
+};
+use crate::model::records::{BUCKETS, BucketRecord};
 use crate::model::takeover::Takeover;
 use crate::ownership::{Ignored, Known, Verdict, judge};
 use crate::{Node, NodeError};
@@ -62,28 +60,10 @@ pub const MAX_HELD_HEADS: u64 = 10_000;
 pub const MAX_SHARED_BYTES: usize = 12 << 20;
 const _: () = assert!(MAX_SHARED_BYTES < 16 << 20);
 
-/// A head held for a bucket (the record `head/BUCKET`): the newest accepted, and the owner it
-/// pinned. Records written before owners were pinned have none: their head's signer is.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct HeldHead {
-    #[serde(with = "serde_bytes")]
-    head: Vec<u8>,
-    /// Kept by older versions; never used.
-    #[serde(default)]
-    bucket: Option<BucketRecord>,
-    /// The pinned owner's public key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    owner: Option<ByteBuf>,
-    /// The `seq` of the takeover certificate that pinned it (0: none).
-    #[serde(default)]
-    epoch: u64,
-}
-
 impl HeldHead {
-    fn decode(bytes: &[u8]) -> Result<(HeldHead, SignedHead), NodeError> {
-        let held: HeldHead = decode(bytes)?;
-        let head: SignedHead = decode(&held.head)?;
-        Ok((held, head))
+    /// The head it holds, decoded (its signature was checked when it was accepted).
+    fn signed(&self) -> Result<SignedHead, NodeError> {
+        decode(&self.head)
     }
 
     /// What the record says of its bucket.
@@ -130,10 +110,7 @@ fn known_in(
     bucket: &str,
     me: &[u8; 32],
 ) -> Result<Option<Known>, NodeError> {
-    let local = match txn.bucket(bucket)? {
-        Some(bytes) => Some(decode::<BucketRecord>(&bytes)?),
-        None => None,
-    };
+    let local = txn.get(BUCKETS, bucket)?;
     if let Some(local) = &local
         && local.mirror.is_none()
     {
@@ -145,9 +122,8 @@ fn known_in(
             epoch: local.takeover.as_ref().map_or(0, |t| t.seq),
         }));
     }
-    if let Some(bytes) = txn.record(&head_key(bucket))? {
-        let (held, head) = HeldHead::decode(&bytes)?;
-        return Ok(Some(held.known(&head)));
+    if let Some(held) = txn.get(RECORDS, &head_key(bucket))? {
+        return Ok(Some(held.known(&held.signed()?)));
     }
     Ok(local.and_then(|l| l.mirror).map(|m| Known {
         owner: unhex(&m.owner_key).try_into().unwrap_or([0; 32]),
@@ -177,9 +153,8 @@ impl Node {
                 });
             }
         }
-        for (key, bytes) in self.store().records()? {
+        for (key, held) in self.store().list(RECORDS)? {
             if key.starts_with("head/") {
-                let held: HeldHead = decode(&bytes)?;
                 items.push(SharedBucket {
                     head: held.head,
                     bucket: None,
@@ -264,7 +239,7 @@ impl Node {
                 Verdict::Accept(pin) => pin,
                 Verdict::Ignore(why) => return Ok(Holding::Ignored(why)),
             };
-            if txn.record(&key)?.is_none() && txn.record_count()? >= cap {
+            if txn.get(RECORDS, &key)?.is_none() && txn.count(RECORDS)? >= cap {
                 return Ok(Holding::Full);
             }
             let held = HeldHead {
@@ -273,7 +248,7 @@ impl Node {
                 owner: Some(ByteBuf::from(pin.owner.to_vec())),
                 epoch: pin.epoch,
             };
-            txn.put_record(&key, &encode(&held)?)?;
+            txn.put(RECORDS, &key, &held)?;
             Ok::<_, NodeError>(Holding::Kept)
         })
     }
@@ -283,11 +258,11 @@ impl Node {
     pub fn mirror_held(&self) -> Result<Followed, NodeError> {
         let mut done = Followed::default();
         let me = self.identity()?.public_key();
-        for (key, bytes) in self.store().records()? {
+        for (key, held) in self.store().list(RECORDS)? {
             let Some(name) = key.strip_prefix("head/") else {
                 continue;
             };
-            match self.mirror_one(&bytes, &me) {
+            match self.mirror_one(&held, &me) {
                 Ok(None) => {}
                 Ok(Some(objects)) => {
                     done.objects += objects;
@@ -307,8 +282,8 @@ impl Node {
 
     /// Mirrors one held head record when it is newer than the local mirror; the objects
     /// written, or `None` when there was nothing to do.
-    fn mirror_one(&self, bytes: &[u8], me: &[u8; 32]) -> Result<Option<usize>, NodeError> {
-        let (held, head) = HeldHead::decode(bytes)?;
+    fn mirror_one(&self, held: &HeldHead, me: &[u8; 32]) -> Result<Option<usize>, NodeError> {
+        let head = held.signed()?;
         if head.public_key.as_slice() == me {
             return Ok(None); // our own tombstone, kept to be shared
         }
@@ -454,11 +429,8 @@ impl Node {
         let mirror = self.mirrored(bucket)?;
         let owner: [u8; 32] = unhex(&mirror.owner_key).try_into().unwrap_or([0; 32]);
         let me = self.identity()?.public_key();
-        let epoch = match self.store().record(&head_key(bucket))? {
-            Some(bytes) => {
-                let (held, head) = HeldHead::decode(&bytes)?;
-                held.known(&head).epoch
-            }
+        let epoch = match self.store().read(RECORDS, &head_key(bucket))? {
+            Some(held) => held.known(&held.signed()?).epoch,
             None => 0,
         };
         let admin = self.cluster_admin();
@@ -484,10 +456,9 @@ impl Node {
     fn become_owner(&self, bucket: &str, mirror: Mirror, cert: Takeover) -> Result<u64, NodeError> {
         let floor = mirror.seq.max(cert.seq.saturating_sub(1));
         self.store().update(|txn| {
-            let Some(bytes) = txn.bucket(bucket)? else {
+            let Some(record) = txn.get(BUCKETS, bucket)? else {
                 return Err(NodeError::NoSuchBucket(bucket.to_owned()));
             };
-            let record: BucketRecord = decode(&bytes)?;
             if record.mirror.as_ref() != Some(&mirror) {
                 return Err(NodeError::Unsupported(format!(
                     "bucket {bucket:?} changed while it was taken over; try again"
@@ -502,10 +473,10 @@ impl Node {
                 takeover: Some(cert.clone()),
                 ..record
             };
-            txn.put_bucket(bucket, &encode(&record)?)?;
+            txn.put(BUCKETS, bucket, &record)?;
             txn.touch_bucket(bucket)?;
             // The bucket is this node's now: the previous owner's held head is not shared on.
-            txn.delete_record(&head_key(bucket))?;
+            txn.delete(RECORDS, &head_key(bucket))?;
             Ok::<_, NodeError>(())
         })?;
         self.commit_roots()?;
@@ -529,7 +500,7 @@ impl Node {
             for key in &keys {
                 txn.delete_object(bucket, key)?;
             }
-            txn.delete_bucket(bucket)?;
+            txn.delete(BUCKETS, bucket)?;
             // The mirror's history of it goes too: it would keep what the bucket held
             // referenced here forever (its newest root never expires). The owner keeps its own.
             txn.forget_history(bucket)?;
@@ -542,12 +513,9 @@ impl Node {
     /// Whether a bucket gone from here was this node's: no head of it is held for another
     /// node (or the one held is pinned to this node: its own tombstone).
     pub(crate) fn is_own_or_unheld(&self, bucket: &str) -> Result<bool, NodeError> {
-        Ok(match self.store().record(&head_key(bucket))? {
+        Ok(match self.store().read(RECORDS, &head_key(bucket))? {
             None => true,
-            Some(bytes) => {
-                let (held, head) = HeldHead::decode(&bytes)?;
-                held.known(&head).owner == self.identity()?.public_key()
-            }
+            Some(held) => held.known(&held.signed()?).owner == self.identity()?.public_key(),
         })
     }
 
@@ -591,7 +559,7 @@ impl Node {
             .filter(|k| !wanted.contains_key(k.as_str()))
             .collect();
         self.store().update(|txn| {
-            txn.put_bucket(bucket, &encode(&record)?)?;
+            txn.put(BUCKETS, bucket, &record)?;
             for key in &stale {
                 txn.delete_object(bucket, key)?;
             }
@@ -665,8 +633,7 @@ impl cairn_cluster::RecordSink for HeadRecords {
     }
 
     fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let bytes = self.0.store().record(key).ok().flatten()?;
-        let held: HeldHead = decode(&bytes).ok()?;
+        let held = self.0.store().read(RECORDS, key).ok().flatten()?;
         encode(&SharedBucket {
             head: held.head,
             bucket: None,

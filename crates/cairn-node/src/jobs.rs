@@ -16,7 +16,7 @@ use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use crate::model::codec::{decode, encode, now_ms};
+use crate::model::codec::now_ms;
 use crate::{CidVersion, Node, NodeError, io_err};
 
 /// Folder (in the data folder) holding spooled bodies.
@@ -71,6 +71,9 @@ pub struct JobRecord {
     #[serde(default)]
     pub public: bool,
 }
+
+/// upload job id → its record (the REST API's background imports).
+pub(crate) const JOBS: cairn_store::Table<JobRecord> = cairn_store::Table::new("jobs");
 
 /// Who submits an upload, and whether its CID is to be published.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -217,9 +220,8 @@ impl Node {
     }
 
     fn put_job(&self, record: &JobRecord) -> Result<(), NodeError> {
-        let bytes = encode(record)?;
         self.store()
-            .update(|txn| txn.put_job(&record.job_id, &bytes))?;
+            .update(|txn| txn.put(JOBS, &record.job_id, record))?;
         self.jobs.changed.send_modify(|n| *n += 1);
         Ok(())
     }
@@ -229,10 +231,9 @@ impl Node {
         if !valid_job_id(id) {
             return Err(NodeError::NoSuchJob(id.to_owned()));
         }
-        match self.store().job(id)? {
-            Some(bytes) => decode(&bytes),
-            None => Err(NodeError::NoSuchJob(id.to_owned())),
-        }
+        self.store()
+            .read(JOBS, id)?
+            .ok_or_else(|| NodeError::NoSuchJob(id.to_owned()))
     }
 
     /// Waits (up to `timeout`) until job `id` is no longer `ACTIVE`; returns its record then,
@@ -333,9 +334,8 @@ impl Node {
         access.owners.extend(uploader.owner.clone());
         access.private_pin = !(uploader.public || published_already);
         if access != before {
-            let bytes = encode(&access)?;
             self.store()
-                .update(|txn| txn.put_cid_access(&cid, &bytes))?;
+                .update(|txn| txn.put(crate::access::CID_ACCESS, &cid.to_string(), &access))?;
         }
         self.commit_pinned(staged, uploader.public)
     }
@@ -344,8 +344,7 @@ impl Node {
     /// others `ERROR`, and removes spooled parts no job owns. Returns (resumed, failed).
     pub fn resume_jobs(&self) -> Result<(u64, u64), NodeError> {
         let (mut resumed, mut failed) = (0, 0);
-        for (_, bytes) in self.store().jobs()? {
-            let mut record: JobRecord = decode(&bytes)?;
+        for (_, mut record) in self.store().list(JOBS)? {
             if record.state != JobState::Active {
                 continue;
             }
@@ -376,11 +375,10 @@ impl Node {
     pub fn expire_jobs(&self, retention: Duration) -> Result<u64, NodeError> {
         let before = now_ms() - retention.as_millis() as i64;
         let mut gone = 0;
-        for (id, bytes) in self.store().jobs()? {
-            let record: JobRecord = decode(&bytes)?;
+        for (id, record) in self.store().list(JOBS)? {
             if record.state != JobState::Active
                 && record.finished_ms.is_some_and(|t| t <= before)
-                && self.store().update(|txn| txn.delete_job(&id))?
+                && self.store().update(|txn| txn.delete(JOBS, &id))?
             {
                 gone += 1;
             }

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::codec::{decode, encode, now_ms};
+use crate::model::codec::now_ms;
 use crate::{Node, NodeError};
 
 pub use crate::model::codec::random_string;
@@ -22,6 +22,9 @@ pub struct KeyRecord {
     /// Unix milliseconds of creation.
     pub created_ms: i64,
 }
+
+/// access key → its record (secret, user).
+pub(crate) const KEYS: cairn_store::Table<KeyRecord> = cairn_store::Table::new("keys");
 
 /// A new random key pair: 20 upper-case letters/digits and 40 base64-alphabet characters, the
 /// shapes AWS uses.
@@ -44,39 +47,29 @@ impl Node {
             )));
         }
         let (access, secret) = new_key_pair()?;
-        let record = encode(&KeyRecord {
+        let record = KeyRecord {
             secret: secret.clone(),
             user: user.to_owned(),
             created_ms: now_ms(),
-        })?;
-        self.store().update(|txn| {
-            txn.put_key(&access, &record)?;
-            Ok::<_, NodeError>(())
-        })?;
+        };
+        self.store().update(|txn| txn.put(KEYS, &access, &record))?;
         Ok((access, secret))
     }
 
     /// A stored key's record.
     pub fn key(&self, access: &str) -> Result<Option<KeyRecord>, NodeError> {
-        self.store()
-            .key(access)?
-            .map(|rec| decode(&rec))
-            .transpose()
+        Ok(self.store().read(KEYS, access)?)
     }
 
     /// Every stored key.
     pub fn keys(&self) -> Result<Vec<(String, KeyRecord)>, NodeError> {
-        self.store()
-            .keys()?
-            .into_iter()
-            .map(|(a, rec)| Ok((a, decode(&rec)?)))
-            .collect()
+        Ok(self.store().list(KEYS)?)
     }
 
     /// Deletes a key; returns whether it existed.
     pub fn delete_key(&self, access: &str) -> Result<bool, NodeError> {
         self.store()
-            .update(|txn| Ok::<_, NodeError>(txn.delete_key(access)?))
+            .update(|txn| Ok::<_, NodeError>(txn.delete(KEYS, access)?))
     }
 }
 

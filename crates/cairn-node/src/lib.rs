@@ -209,8 +209,8 @@ impl Node {
         let mut access = self.cid_access(cid)?;
         if access.private_pin {
             access.private_pin = false;
-            let bytes = crate::model::codec::encode(&access)?;
-            self.store().update(|txn| txn.put_cid_access(cid, &bytes))?;
+            self.store()
+                .update(|txn| txn.put(access::CID_ACCESS, &cid.to_string(), &access))?;
         }
         batch.commit(&[*cid])?;
         self.provide_queue().push([*cid]);

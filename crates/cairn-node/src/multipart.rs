@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::import::FileImporter;
 use crate::model::codec::now_ms;
-use crate::model::records::{ObjectInfo, ObjectMeta};
+use crate::model::records::{BUCKETS, ObjectInfo, ObjectMeta};
 use crate::objects::StagedObject;
 use crate::{CidVersion, Node, NodeError};
 
@@ -38,6 +38,16 @@ pub struct UploadRecord {
     /// Flexible-checksum algorithm asked for at creation (`SHA256`, `CRC32`, ...).
     #[serde(default)]
     pub checksum_algorithm: Option<String>,
+}
+
+/// multipart upload id → its record.
+pub(crate) const UPLOADS: cairn_store::Table<UploadRecord> = cairn_store::Table::new("uploads");
+
+/// Removes an upload and all its parts; whether it existed.
+fn delete_upload(txn: &cairn_store::MetaTxn<'_>, id: &str) -> Result<bool, NodeError> {
+    let existed = txn.delete(UPLOADS, id)?;
+    txn.delete_parts(id)?;
+    Ok(existed)
 }
 
 /// What is stored about a part.
@@ -99,19 +109,19 @@ impl Node {
         checksum_algorithm: Option<String>,
     ) -> Result<String, NodeError> {
         let id = new_upload_id()?;
-        let record = crate::model::codec::encode(&UploadRecord {
+        let record = UploadRecord {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             meta,
             initiated_ms: now_ms(),
             owner: owner.to_owned(),
             checksum_algorithm,
-        })?;
+        };
         self.store().update(|txn| {
-            if txn.bucket(bucket)?.is_none() {
+            if txn.get(BUCKETS, bucket)?.is_none() {
                 return Err(NodeError::NoSuchBucket(bucket.to_owned()));
             }
-            txn.put_upload(&id, &record)?;
+            txn.put(UPLOADS, &id, &record)?;
             Ok(())
         })?;
         Ok(id)
@@ -119,10 +129,10 @@ impl Node {
 
     /// An upload's record, checked against the bucket and key it was started for.
     pub fn upload(&self, id: &str, bucket: &str, key: &str) -> Result<UploadRecord, NodeError> {
-        let rec: UploadRecord = match self.store().upload(id)? {
-            Some(bytes) => crate::model::codec::decode(&bytes)?,
-            None => return Err(no_upload(id)),
-        };
+        let rec = self
+            .store()
+            .read(UPLOADS, id)?
+            .ok_or_else(|| no_upload(id))?;
         if rec.bucket != bucket || rec.key != key {
             return Err(no_upload(id));
         }
@@ -155,7 +165,7 @@ impl Node {
         let bytes = crate::model::codec::encode(&record)?;
         let cid = staged.cid();
         staged.into_batch().commit_with(|txn| {
-            if txn.upload(id)?.is_none() {
+            if txn.get(UPLOADS, id)?.is_none() {
                 return Err(no_upload(id));
             }
             txn.put_part(id, number, &cid, &bytes)?;
@@ -184,10 +194,7 @@ impl Node {
         self.bucket(bucket)?;
         let mut out: Vec<(String, UploadRecord)> = self
             .store()
-            .uploads()?
-            .into_iter()
-            .map(|(id, rec)| Ok((id, crate::model::codec::decode::<UploadRecord>(&rec)?)))
-            .collect::<Result<Vec<_>, NodeError>>()?
+            .list(UPLOADS)?
             .into_iter()
             .filter(|(_, r)| r.bucket == bucket)
             .collect();
@@ -199,7 +206,7 @@ impl Node {
     pub fn abort_upload(&self, id: &str, bucket: &str, key: &str) -> Result<(), NodeError> {
         self.upload(id, bucket, key)?;
         self.store().update(|txn| {
-            if !txn.delete_upload(id)? {
+            if !delete_upload(txn, id)? {
                 return Err(no_upload(id));
             }
             Ok(())
@@ -284,7 +291,7 @@ impl Node {
             // still be the ones chosen (a part uploaded again meanwhile leaves the old one to
             // GC).
             let now = txn.parts(id)?;
-            if !txn.delete_upload(id)? {
+            if !delete_upload(txn, id)? {
                 return Err(no_upload(id));
             }
             if let Some(gone) = chosen

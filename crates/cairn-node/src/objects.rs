@@ -16,8 +16,8 @@ use futures::{Stream, StreamExt};
 use md5::{Digest, Md5};
 
 use crate::import::FileImporter;
-use crate::model::codec::encode;
-use crate::model::codec::now_ms;
+use crate::model::codec::{encode, now_ms};
+use crate::model::records::{BUCKETS, head_key};
 use crate::{CidVersion, Node, NodeError};
 
 pub use crate::model::codec::decode;
@@ -196,24 +196,23 @@ impl Node {
         // Our own tombstone of an earlier bucket of this name gives way (its sequence goes
         // on: the new bucket's first head follows it).
         let own_tombstone = self.is_own_or_unheld(name)?;
-        let record = encode(&BucketRecord {
+        let record = BucketRecord {
             created_ms: now_ms(),
             owner: owner.to_owned(),
             ..Default::default()
-        })?;
+        };
         self.store().update(|txn| {
-            if let Some(existing) = txn.bucket(name)? {
-                let existing: BucketRecord = decode(&existing)?;
+            if let Some(existing) = txn.get(BUCKETS, name)? {
                 return if existing.owner == owner {
                     Ok(())
                 } else {
                     Err(NodeError::BucketAlreadyExists(name.to_owned()))
                 };
             }
-            txn.put_bucket(name, &record)?;
+            txn.put(BUCKETS, name, &record)?;
             txn.touch_bucket(name)?;
             if own_tombstone {
-                txn.delete_record(&crate::model::records::head_key(name))?;
+                txn.delete(crate::model::heads::RECORDS, &head_key(name))?;
             }
             Ok(())
         })?;
@@ -242,12 +241,11 @@ impl Node {
         change: impl FnOnce(&mut BucketRecord),
     ) -> Result<BucketRecord, NodeError> {
         let record = self.store().update(|txn| {
-            let mut record: BucketRecord = match txn.bucket(name)? {
-                Some(rec) => decode(&rec)?,
-                None => return Err(NodeError::NoSuchBucket(name.to_owned())),
+            let Some(mut record) = txn.get(BUCKETS, name)? else {
+                return Err(NodeError::NoSuchBucket(name.to_owned()));
             };
             change(&mut record);
-            txn.put_bucket(name, &encode(&record)?)?;
+            txn.put(BUCKETS, name, &record)?;
             if record.mirror.is_none() {
                 txn.touch_bucket(name)?;
             }
@@ -268,12 +266,8 @@ impl Node {
         let Some(cluster) = self.cluster() else {
             return Ok(None);
         };
-        let own = match bucket
-            .map(|b| self.store().bucket(b))
-            .transpose()?
-            .flatten()
-        {
-            Some(rec) => decode::<BucketRecord>(&rec)?.redundancy,
+        let own = match bucket {
+            Some(b) => self.store().read(BUCKETS, b)?.and_then(|r| r.redundancy),
             None => None,
         };
         Ok(Some(match own {
@@ -337,13 +331,13 @@ impl Node {
     /// it), held by its replica set before this returns.
     pub fn delete_bucket(&self, name: &str) -> Result<(), NodeError> {
         self.store().update(|txn| {
-            if txn.bucket(name)?.is_none() {
+            if txn.get(BUCKETS, name)?.is_none() {
                 return Err(NodeError::NoSuchBucket(name.to_owned()));
             }
             if !txn.bucket_is_empty(name)? || !txn.bucket_has_no_versions(name)? {
                 return Err(NodeError::BucketNotEmpty(name.to_owned()));
             }
-            txn.delete_bucket(name)?;
+            txn.delete(BUCKETS, name)?;
             // The next root of a bucket of ours is its tombstone head (mirrors drop it).
             txn.touch_bucket(name)?;
             Ok(())
@@ -363,24 +357,19 @@ impl Node {
 
     /// A bucket's record.
     pub fn bucket(&self, name: &str) -> Result<BucketRecord, NodeError> {
-        match self.store().bucket(name)? {
-            Some(rec) => decode(&rec),
-            None => Err(NodeError::NoSuchBucket(name.to_owned())),
-        }
+        self.store()
+            .read(BUCKETS, name)?
+            .ok_or_else(|| NodeError::NoSuchBucket(name.to_owned()))
     }
 
     /// Every bucket, by name.
     pub fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, NodeError> {
-        self.store()
-            .buckets()?
-            .into_iter()
-            .map(|(name, rec)| Ok((name, decode(&rec)?)))
-            .collect()
+        Ok(self.store().list(BUCKETS)?)
     }
 
     /// Whether the node holds nothing of its own yet: no bucket and no pin.
     pub fn is_empty(&self) -> Result<bool, NodeError> {
-        Ok(self.store().buckets()?.is_empty() && self.store().pins()?.is_empty())
+        Ok(self.store().list(BUCKETS)?.is_empty() && self.store().pins()?.is_empty())
     }
 
     /// Streams a body into the store as a UnixFS file; nothing is visible until
@@ -566,7 +555,7 @@ impl Node {
         meta.crypt = crypt;
         let cid = staged.link.cid;
         staged.batch.commit_with(|txn| {
-            if txn.bucket(bucket)?.is_none() {
+            if txn.get(BUCKETS, bucket)?.is_none() {
                 return Err(NodeError::NoSuchBucket(bucket.to_owned()));
             }
             let current: Option<ObjectMeta> = match txn.object(bucket, key)? {
@@ -651,7 +640,7 @@ impl Node {
                 _ => txn.object(src_bucket, src_key)?,
             };
             let Some((cid, rec)) = current else {
-                return Err(if txn.bucket(src_bucket)?.is_none() {
+                return Err(if txn.get(BUCKETS, src_bucket)?.is_none() {
                     NodeError::NoSuchBucket(src_bucket.to_owned())
                 } else {
                     NodeError::NoSuchKey {
@@ -660,7 +649,7 @@ impl Node {
                     }
                 });
             };
-            if txn.bucket(dst_bucket)?.is_none() {
+            if txn.get(BUCKETS, dst_bucket)?.is_none() {
                 return Err(NodeError::NoSuchBucket(dst_bucket.to_owned()));
             }
             let src: ObjectMeta = decode(&rec)?;

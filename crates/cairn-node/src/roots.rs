@@ -531,11 +531,14 @@ impl Node {
             txn.put_root(bucket, &row)?;
             if deleted {
                 // Shared from the records, as heads held for others are (the bucket is gone).
-                let shared = crate::model::heads::SharedBucket {
+                let held = crate::model::heads::HeldHead {
                     head: row.head.clone(),
                     bucket: None,
+                    owner: None,
+                    epoch: 0,
                 };
-                txn.put_record(&crate::model::records::head_key(bucket), &encode(&shared)?)?;
+                let key = crate::model::records::head_key(bucket);
+                txn.put(crate::model::heads::RECORDS, &key, &held)?;
             }
             clear(txn)
         })?;

@@ -29,10 +29,8 @@ pub fn new_version_id() -> Result<String, NodeError> {
 }
 
 fn bucket_of(txn: &MetaTxn<'_>, bucket: &str) -> Result<BucketRecord, NodeError> {
-    match txn.bucket(bucket)? {
-        Some(rec) => decode(&rec),
-        None => Err(NodeError::NoSuchBucket(bucket.to_owned())),
-    }
+    txn.get(crate::model::records::BUCKETS, bucket)?
+        .ok_or_else(|| NodeError::NoSuchBucket(bucket.to_owned()))
 }
 
 fn remove_null_versions(txn: &MetaTxn<'_>, bucket: &str, key: &str) -> Result<(), NodeError> {

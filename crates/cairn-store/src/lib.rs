@@ -34,6 +34,7 @@ pub mod refs;
 pub mod roots;
 pub mod scrub;
 pub mod snapshots;
+pub mod table;
 mod tables;
 
 use std::path::{Path, PathBuf};
@@ -50,6 +51,7 @@ pub use meta::{LoginSeen, MetaTxn, ObjectEntry, PartEntry, VersionEntry};
 pub use refs::{LastMark, RemoteRow};
 pub use roots::{DirtyKey, RootRow};
 pub use snapshots::SnapshotRow;
+pub use table::Table;
 
 /// Errors of the block store.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,14 @@ pub enum StoreError {
     /// A batch's [`BlockSink`] refused a block (e.g. it could not be placed on peers).
     #[error("{0}")]
     Sink(String),
+    /// A record of a typed table ([`table::Table`]) could not be encoded or decoded.
+    #[error("unreadable record in table {table:?}: {reason}")]
+    Record {
+        /// The table.
+        table: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// This thread already holds the store's GC lock (a commit or update started inside
     /// another one's transaction): refused rather than deadlocking.
     #[error("the store's GC lock is already held by this thread")]

@@ -10,8 +10,7 @@ use redb::{
 };
 
 use crate::tables::{
-    BUCKETS, CID_ACCESS, COUNTERS, JOBS, KEYS, LOGINS, NamedTable, OBJECTS, PARTS, PINS, RECORDS,
-    UPLOADS, VERSIONS, bucket_of_key, object_key, parse_cid,
+    COUNTERS, LOGINS, OBJECTS, PARTS, PINS, VERSIONS, bucket_of_key, object_key, parse_cid,
 };
 use crate::{Store, StoreError};
 
@@ -173,35 +172,6 @@ impl std::fmt::Debug for MetaTxn<'_> {
 }
 
 impl MetaTxn<'_> {
-    fn put_named(&self, def: NamedTable, name: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.txn.open_table(def)?.insert(name, record)?;
-        Ok(())
-    }
-
-    fn delete_named(&self, def: NamedTable, name: &str) -> Result<bool, StoreError> {
-        Ok(self.txn.open_table(def)?.remove(name)?.is_some())
-    }
-
-    fn named(&self, def: NamedTable, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let table = self.txn.open_table(def)?;
-        Ok(table.get(name)?.map(|v| v.value().to_vec()))
-    }
-
-    /// A bucket's record.
-    pub fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.named(BUCKETS, name)
-    }
-
-    /// Creates or replaces a bucket's record.
-    pub fn put_bucket(&self, name: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.put_named(BUCKETS, name, record)
-    }
-
-    /// Removes a bucket's record; returns whether it existed.
-    pub fn delete_bucket(&self, name: &str) -> Result<bool, StoreError> {
-        self.delete_named(BUCKETS, name)
-    }
-
     /// Whether a bucket holds no object.
     pub fn bucket_is_empty(&self, name: &str) -> Result<bool, StoreError> {
         let table = self.txn.open_table(OBJECTS)?;
@@ -261,25 +231,17 @@ impl MetaTxn<'_> {
         Ok(old.is_some())
     }
 
-    /// A multipart upload's record.
-    pub fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.named(UPLOADS, id)
-    }
-
-    /// Records a new multipart upload.
-    pub fn put_upload(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.put_named(UPLOADS, id, record)
-    }
-
-    /// Removes an upload and all its parts; returns whether it existed.
-    pub fn delete_upload(&self, id: &str) -> Result<bool, StoreError> {
-        let existed = self.txn.open_table(UPLOADS)?.remove(id)?.is_some();
+    /// Removes every part of an upload.
+    pub fn delete_parts(&self, upload: &str) -> Result<(), StoreError> {
         let mut parts = self.txn.open_table(PARTS)?;
-        let numbers: Vec<u32> = read_parts(&parts, id)?.iter().map(|p| p.number).collect();
+        let numbers: Vec<u32> = read_parts(&parts, upload)?
+            .iter()
+            .map(|p| p.number)
+            .collect();
         for n in numbers {
-            parts.remove(part_key(id, n).as_slice())?;
+            parts.remove(part_key(upload, n).as_slice())?;
         }
-        Ok(existed)
+        Ok(())
     }
 
     /// Records (or replaces) a part.
@@ -351,61 +313,6 @@ impl MetaTxn<'_> {
             Some(row) => !row?.0.value().starts_with(&start),
             None => true,
         })
-    }
-
-    /// An access key's record.
-    pub fn key(&self, access: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.named(KEYS, access)
-    }
-
-    /// Stores an access key's record.
-    pub fn put_key(&self, access: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.put_named(KEYS, access, record)
-    }
-
-    /// Removes an access key; returns whether it existed.
-    pub fn delete_key(&self, access: &str) -> Result<bool, StoreError> {
-        self.delete_named(KEYS, access)
-    }
-
-    /// A record kept for the cluster.
-    pub fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.named(RECORDS, key)
-    }
-
-    /// Keeps a record for the cluster.
-    pub fn put_record(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.put_named(RECORDS, key, bytes)
-    }
-
-    /// Forgets a record kept for the cluster; whether it existed.
-    pub fn delete_record(&self, key: &str) -> Result<bool, StoreError> {
-        self.delete_named(RECORDS, key)
-    }
-
-    /// How many records are kept for the cluster (a node bounds the table with it).
-    pub fn record_count(&self) -> Result<u64, StoreError> {
-        Ok(self.txn.open_table(RECORDS)?.len()?)
-    }
-
-    /// Keeps an upload job's record.
-    pub fn put_job(&self, id: &str, record: &[u8]) -> Result<(), StoreError> {
-        self.put_named(JOBS, id, record)
-    }
-
-    /// Forgets an upload job; whether it existed.
-    pub fn delete_job(&self, id: &str) -> Result<bool, StoreError> {
-        self.delete_named(JOBS, id)
-    }
-
-    /// Keeps who may read `cid` beyond what is published.
-    pub fn put_cid_access(&self, cid: &Cid, record: &[u8]) -> Result<(), StoreError> {
-        self.put_named(CID_ACCESS, &cid.to_string(), record)
-    }
-
-    /// Who may read `cid` beyond what is published, as kept.
-    pub fn cid_access(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.named(CID_ACCESS, &cid.to_string())
     }
 
     /// Remembers a login of `user` signed for `epoch_ms`, after forgetting every login signed
@@ -481,35 +388,6 @@ impl Store {
         self.inner.index.commit_with(&[], &[], f)
     }
 
-    /// Every bucket and its record, by name.
-    pub fn buckets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.read_all_named(BUCKETS)
-    }
-
-    /// A bucket's record.
-    pub fn bucket(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read_named(BUCKETS, name)
-    }
-
-    /// One record of a name-keyed table.
-    fn read_named(&self, def: NamedTable, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(def)?;
-        Ok(table.get(name)?.map(|v| v.value().to_vec()))
-    }
-
-    /// Every record of a name-keyed table, by name.
-    fn read_all_named(&self, def: NamedTable) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let txn = self.inner.index.db.begin_read()?;
-        let table = txn.open_table(def)?;
-        let mut out = Vec::new();
-        for row in table.iter()? {
-            let (k, v) = row?;
-            out.push((k.value().to_owned(), v.value().to_vec()));
-        }
-        Ok(out)
-    }
-
     /// An object's entry.
     pub fn object(&self, bucket: &str, key: &str) -> Result<Option<(Cid, Vec<u8>)>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
@@ -563,51 +441,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// An access key's record.
-    pub fn key(&self, access: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read_named(KEYS, access)
-    }
-
-    /// A record kept for the cluster.
-    pub fn record(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read_named(RECORDS, key)
-    }
-
-    /// Every record kept for the cluster, by key.
-    pub fn records(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.read_all_named(RECORDS)
-    }
-
-    /// An upload job's record.
-    pub fn job(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read_named(JOBS, id)
-    }
-
-    /// Who may read `cid` beyond what is published, as kept.
-    pub fn cid_access(&self, cid: &Cid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read_named(CID_ACCESS, &cid.to_string())
-    }
-
-    /// Every upload job's record, by id.
-    pub fn jobs(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.read_all_named(JOBS)
-    }
-
-    /// Every access key and its record.
-    pub fn keys(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.read_all_named(KEYS)
-    }
-
-    /// A multipart upload's record.
-    pub fn upload(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read_named(UPLOADS, id)
-    }
-
-    /// Every multipart upload in progress: id and record.
-    pub fn uploads(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        self.read_all_named(UPLOADS)
     }
 
     /// The parts of an upload, by number.

@@ -1,6 +1,8 @@
 //! Every table of the store's redb database, in one place: its name, key and value types, and
 //! what a row means; the key encodings the tables share (`bucket \0 key`, CID bytes); and
-//! [`create_all`], which opens every one at start. The `"counters"` table is defined once here
+//! [`create_all`], which opens every one at start. (The node's record tables — buckets, keys,
+//! records, jobs, cid_access, uploads — are typed [`crate::Table`]s it declares beside its
+//! record types.) The `"counters"` table is defined once here
 //! (`seq`: the version sequence, `dirty`: the roots queue's stamps, `schema`). Nothing on disk
 //! changed when the definitions moved here: the same names, key bytes and value types.
 
@@ -26,9 +28,6 @@ pub(crate) const PINS: TableDefinition<&[u8], u64> = TableDefinition::new("pins"
 /// A table of records keyed by a name.
 pub(crate) type NamedTable = TableDefinition<'static, &'static str, &'static [u8]>;
 
-/// bucket name → bucket record
-pub(crate) const BUCKETS: NamedTable = TableDefinition::new("buckets");
-
 /// `bucket \0 key` → (root CID bytes, object record)
 pub(crate) const OBJECTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("objects");
 
@@ -40,25 +39,8 @@ pub(crate) const VERSIONS: TableDefinition<&[u8], (&[u8], &[u8])> =
 /// named counters (`seq`: the version sequence)
 pub(crate) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
-/// access key → key record (secret, user)
-pub(crate) const KEYS: NamedTable = TableDefinition::new("keys");
-
-/// Records kept for other nodes (cluster replica sets): key → opaque bytes (a bucket's
-/// signed head and record).
-pub(crate) const RECORDS: NamedTable = TableDefinition::new("records");
-
-/// upload job id → job record (the REST API's background imports)
-pub(crate) const JOBS: NamedTable = TableDefinition::new("jobs");
-
-/// CID (text) → who may read it beyond what is published (the node's record: the users whose
-/// upload it is, and whether its pin is private)
-pub(crate) const CID_ACCESS: NamedTable = TableDefinition::new("cid_access");
-
 /// The login replay memory: `epoch ms (20 digits) \0 user key (hex)` → nothing
 pub(crate) const LOGINS: NamedTable = TableDefinition::new("logins");
-
-/// multipart upload id → upload record
-pub(crate) const UPLOADS: NamedTable = TableDefinition::new("uploads");
 
 /// `upload id \0 part number (u32 BE)` → (part DAG root CID bytes, part record)
 pub(crate) const PARTS: TableDefinition<&[u8], (&[u8], &[u8])> = TableDefinition::new("parts");
@@ -165,16 +147,10 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(BLOCKS)?;
     txn.open_table(INLINE)?;
     txn.open_table(PINS)?;
-    txn.open_table(BUCKETS)?;
     txn.open_table(OBJECTS)?;
     txn.open_table(VERSIONS)?;
     txn.open_table(COUNTERS)?;
-    txn.open_table(KEYS)?;
-    txn.open_table(RECORDS)?;
-    txn.open_table(JOBS)?;
-    txn.open_table(CID_ACCESS)?;
     txn.open_table(LOGINS)?;
-    txn.open_table(UPLOADS)?;
     txn.open_table(PARTS)?;
     txn.open_table(DIRTY)?;
     txn.open_table(BY_CID)?;

@@ -147,3 +147,24 @@ pub(crate) struct SharedBucket {
     pub(crate) head: Vec<u8>,
     pub(crate) bucket: Option<BucketRecord>,
 }
+
+/// A head held for a bucket (the record `head/BUCKET`): the newest accepted, and the owner it
+/// pinned. Records written before owners were pinned have none: their head's signer is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct HeldHead {
+    #[serde(with = "serde_bytes")]
+    pub(crate) head: Vec<u8>,
+    /// Kept by older versions; never used.
+    #[serde(default)]
+    pub(crate) bucket: Option<BucketRecord>,
+    /// The pinned owner's public key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) owner: Option<serde_bytes::ByteBuf>,
+    /// The `seq` of the takeover certificate that pinned it (0: none).
+    #[serde(default)]
+    pub(crate) epoch: u64,
+}
+
+/// record key (`head/BUCKET`) → the head held for that bucket: for other nodes (cluster
+/// replica sets), and this node's own tombstones, shared from here.
+pub(crate) const RECORDS: cairn_store::Table<HeldHead> = cairn_store::Table::new("records");

@@ -52,6 +52,9 @@ pub struct BucketRecord {
     pub encryption: Option<crate::model::crypt::BucketCrypt>,
 }
 
+/// bucket name → its record.
+pub(crate) const BUCKETS: cairn_store::Table<BucketRecord> = cairn_store::Table::new("buckets");
+
 impl BucketRecord {
     /// Anyone may list the bucket (its ACL or its policy says so).
     pub fn listable(&self) -> bool {
