@@ -1,14 +1,16 @@
-//! One PUT as a whole operation ([`Node::put_object`]): the bucket checked, the write's
+//! Writes as whole operations: one PUT ([`Node::put_object`]) — the bucket checked, the write's
 //! sealing chosen, the body streamed into a staged DAG, the door's own body checks run on it,
-//! and the object committed under its write condition, then replicated. A door maps its
-//! request onto a [`PutObject`] and does nothing else; nothing is visible unless every step
-//! passes.
+//! and the object committed under its write condition, then replicated — and one part of a
+//! multipart upload ([`Node::upload_part`]), its body streamed or copied from another object.
+//! A door maps its request onto a [`PutObject`] or an [`UploadPart`] and does nothing else;
+//! nothing is visible unless every step passes.
 
 use bytes::Bytes;
 use futures::Stream;
 
-use crate::crypt::Sse;
+use crate::crypt::{Key, Sse};
 use crate::model::records::{ObjectInfo, ObjectMeta};
+use crate::multipart::PartRecord;
 use crate::objects::{StagedObject, WriteCondition};
 use crate::{CidVersion, Node, NodeError};
 
@@ -47,7 +49,69 @@ impl std::fmt::Debug for PutObject<()> {
     }
 }
 
+/// One part of a multipart upload.
+pub struct UploadPart<S> {
+    /// The upload's id.
+    pub upload: String,
+    /// The bucket it was created for.
+    pub bucket: String,
+    /// The key it was created for.
+    pub key: String,
+    /// The part number (1–10 000).
+    pub number: u32,
+    /// The part's body, streamed (a request's, or another object's bytes for a copy).
+    pub body: S,
+    /// CID version of the part's DAG.
+    pub version: CidVersion,
+    /// The customer's key, for an upload created with SSE-C (the door has checked it against
+    /// the key's MD5 the upload keeps).
+    pub customer: Option<Key>,
+    /// The door's checks of the staged body; the checksums they record are the part's.
+    pub check: Option<BodyCheck>,
+}
+
 impl Node {
+    /// Writes one part: the upload checked against its bucket and key, the part sealed as the
+    /// upload is (an upload without encryption takes no customer key), the body staged and
+    /// checked, and the part committed (replacing an earlier one of that number).
+    pub async fn upload_part<S, E>(&self, part: UploadPart<S>) -> Result<PartRecord, NodeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let UploadPart {
+            upload: id,
+            bucket,
+            key,
+            number,
+            body,
+            version,
+            customer,
+            check,
+        } = part;
+        let upload = self.upload(&id, &bucket, &key)?;
+        let sealing = match &upload.meta.crypt {
+            Some(crypt) => Some(self.upload_sealing(&bucket, crypt, customer.as_ref())?),
+            None if customer.is_some() => {
+                return Err(NodeError::Unsupported(
+                    "the upload was not created with SSE-C".into(),
+                ));
+            }
+            None => None,
+        };
+        let staged = self
+            .stage_object_sealed(Some(&bucket), body, version, sealing)
+            .await?;
+        let mut meta = ObjectMeta::default();
+        if let Some(check) = check {
+            check(&staged, &mut meta)?;
+        }
+        self.blocking(move |node| {
+            node.commit_part(staged, (&id, &bucket, &key), number, meta.checksums)
+        })
+        .await
+    }
+
     /// Writes one object: see the module docs. The staged body holds a blocking thread only
     /// while it imports (bounded by [`crate::objects::MAX_STAGING`]); the sealing and the
     /// commit run on blocking threads.

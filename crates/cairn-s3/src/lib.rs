@@ -26,8 +26,8 @@ mod tagging;
 
 use std::ops::Range;
 
-use body::{BodyChecks, checked_body, staging_error};
-use cairn_node::objects::{ObjectInfo, ObjectMeta, StagedObject};
+use body::{checked_body, staging_error};
+use cairn_node::objects::{ObjectInfo, ObjectMeta};
 use cairn_node::put::{BodyCheck, PutObject};
 use cairn_node::{CidVersion, Node, NodeError};
 use convert::*;
@@ -60,27 +60,6 @@ impl CairnS3 {
         self.ids
             .user(credentials)
             .unwrap_or_else(|| "anonymous".to_owned())
-    }
-
-    /// Streams a part's body into a staged object and runs every check the request asks for
-    /// (see [`checked_body`]); returns the checksums verified. Nothing is visible yet; on any
-    /// failure the staged blocks are dropped.
-    async fn stage(
-        &self,
-        bucket: &str,
-        body: Option<StreamingBlob>,
-        checks: BodyChecks,
-        sealing: Option<cairn_node::crypt::Sealing>,
-    ) -> S3Result<(StagedObject, std::collections::BTreeMap<String, String>)> {
-        let (body, check, cut) = checked_body(body, checks);
-        let staged = self
-            .node
-            .stage_object_sealed(Some(bucket), body, self.cid_version, sealing)
-            .await
-            .map_err(|e| staging_error(&cut, e))?;
-        let mut meta = cairn_node::objects::ObjectMeta::default();
-        check(&staged, &mut meta).map_err(s3_err)?;
-        Ok((staged, meta.checksums))
     }
 
     /// The object (or version) a GET or HEAD reads — exactly the record the gate's

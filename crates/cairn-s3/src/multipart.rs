@@ -2,6 +2,7 @@
 //! (composite checksums), abort and the listings of parts and uploads.
 
 use super::*;
+use cairn_node::put::UploadPart;
 
 impl CairnS3 {
     pub(crate) async fn handle_create_multipart_upload(
@@ -77,15 +78,23 @@ impl CairnS3 {
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
         let customer = sse_customer!(input)?;
-        let sealing = self.part_sealing(&input.bucket, &upload.meta, customer)?;
-        let (staged, sums) = self
-            .stage(&input.bucket, input.body.take(), checks, sealing)
-            .await?;
-        let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
-        let checksums = sums.clone();
+        check_part_customer(&upload.meta, customer.as_ref())?;
+        let (body, check, cut) = checked_body(input.body.take(), checks);
         let record = self
-            .blocking(move |node| node.commit_part(staged, (&id, &bucket, &key), number, checksums))
-            .await?;
+            .node
+            .upload_part(UploadPart {
+                upload: input.upload_id,
+                bucket: input.bucket,
+                key: input.key,
+                number,
+                body,
+                version: self.cid_version,
+                customer: customer.map(|c| c.0),
+                check: Some(check),
+            })
+            .await
+            .map_err(|e| staging_error(&cut, e))?;
+        let sums = record.checksums.clone();
         let mut out = UploadPartOutput {
             e_tag: Some(ETag::Strong(record.etag)),
             ..Default::default()
@@ -113,7 +122,7 @@ impl CairnS3 {
             .upload(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
         let customer = sse_customer!(input)?;
-        let sealing = self.part_sealing(&input.bucket, &upload.meta, customer)?;
+        check_part_customer(&upload.meta, customer.as_ref())?;
         let source_customer = sse_customer!(copy_source input)?;
         let source = self.copy_source(
             &req.extensions,
@@ -140,17 +149,20 @@ impl CairnS3 {
                 source_customer.as_ref().map(|c| &c.0),
             )
             .map_err(s3_err)?;
-        let staged = self
+        let record = self
             .node
-            .stage_object_sealed(Some(&input.bucket), body, self.cid_version, sealing)
+            .upload_part(UploadPart {
+                upload: input.upload_id,
+                bucket: input.bucket,
+                key: input.key,
+                number,
+                body,
+                version: self.cid_version,
+                customer: customer.map(|c| c.0),
+                check: None,
+            })
             .await
             .map_err(s3_err)?;
-        let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
-        let record = self
-            .blocking(move |node| {
-                node.commit_part(staged, (&id, &bucket, &key), number, Default::default())
-            })
-            .await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(record.etag)),
@@ -392,32 +404,26 @@ impl CairnS3 {
         out.insert(algo, composite);
         Ok(out)
     }
+}
 
-    /// How a part of an upload is encrypted: as the upload was created (SSE-C parts must
-    /// carry the upload's customer key).
-    pub(crate) fn part_sealing(
-        &self,
-        bucket: &str,
-        upload: &ObjectMeta,
-        customer: Option<(cairn_node::crypt::Key, String)>,
-    ) -> S3Result<Option<cairn_node::crypt::Sealing>> {
-        let Some(crypt) = &upload.crypt else {
-            if customer.is_some() {
-                return Err(s3_error!(
-                    InvalidRequest,
-                    "the upload was not created with SSE-C"
-                ));
-            }
-            return Ok(None);
-        };
-        let probe = ObjectMeta {
-            crypt: Some(crypt.clone()),
-            ..Default::default()
-        };
-        sse::check_read(&probe, customer.as_ref())?;
-        self.node
-            .upload_sealing(bucket, crypt, customer.as_ref().map(|c| &c.0))
-            .map(Some)
-            .map_err(s3_err)
-    }
+/// The S3 rules for a part's SSE-C key: an upload created with SSE-C needs the same key on
+/// every part (its MD5 is kept), one created without takes none.
+fn check_part_customer(
+    upload: &ObjectMeta,
+    customer: Option<&(cairn_node::crypt::Key, String)>,
+) -> S3Result<()> {
+    let Some(crypt) = &upload.crypt else {
+        if customer.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "the upload was not created with SSE-C"
+            ));
+        }
+        return Ok(());
+    };
+    let probe = ObjectMeta {
+        crypt: Some(crypt.clone()),
+        ..Default::default()
+    };
+    sse::check_read(&probe, customer)
 }
