@@ -83,14 +83,13 @@ impl CairnS3 {
         let record = self
             .node
             .upload_part(UploadPart {
-                upload: input.upload_id,
-                bucket: input.bucket,
-                key: input.key,
-                number,
-                body,
-                version: self.cid_version,
-                customer: customer.map(|c| c.0),
                 check: Some(check),
+                ..self.part(
+                    (input.upload_id, input.bucket, input.key),
+                    number,
+                    body,
+                    customer,
+                )
             })
             .await
             .map_err(|e| staging_error(&cut, e))?;
@@ -151,16 +150,12 @@ impl CairnS3 {
             .map_err(s3_err)?;
         let record = self
             .node
-            .upload_part(UploadPart {
-                upload: input.upload_id,
-                bucket: input.bucket,
-                key: input.key,
+            .upload_part(self.part(
+                (input.upload_id, input.bucket, input.key),
                 number,
                 body,
-                version: self.cid_version,
-                customer: customer.map(|c| c.0),
-                check: None,
-            })
+                customer,
+            ))
             .await
             .map_err(s3_err)?;
         Ok(S3Response::new(UploadPartCopyOutput {
@@ -403,6 +398,26 @@ impl CairnS3 {
         }
         out.insert(algo, composite);
         Ok(out)
+    }
+
+    /// The node's request for one part of `(upload, bucket, key)`, without body checks.
+    fn part<S>(
+        &self,
+        (upload, bucket, key): (String, String, String),
+        number: u32,
+        body: S,
+        customer: Option<(cairn_node::crypt::Key, String)>,
+    ) -> UploadPart<S> {
+        UploadPart {
+            upload,
+            bucket,
+            key,
+            number,
+            body,
+            version: self.cid_version,
+            customer: customer.map(|c| c.0),
+            check: None,
+        }
     }
 }
 
