@@ -300,9 +300,7 @@ async fn cluster_check(State(s): State<AppState>, Query(q): Params) -> ApiResult
 async fn add(State(s): State<AppState>, Query(q): Params, body: Body) -> ApiResult {
     let (version, pin) = (cid_version(&q)?, pin(&q));
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let staged = s.node.stage_object(None, Box::pin(stream), version).await?;
-    let node = s.node.clone();
-    let link = blocking(move || node.commit_file(staged, pin)).await?;
+    let link = s.node.add_stream(Box::pin(stream), version, pin).await?;
     Ok(Json(json!({
         "cid": link.cid.to_string(),
         "size": link.file_size,

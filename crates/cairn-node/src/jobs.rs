@@ -306,14 +306,14 @@ impl Node {
             }
             chunk
         });
-        let staged = self.stage_object(None, stream, version).await?;
-        let node = self.clone();
         let uploader = Uploader {
             owner: record.owner.clone(),
             public: record.public,
         };
-        let link = node
-            .blocking(move |node| node.commit_upload(staged, &uploader))
+        let link = self
+            .add_stream_with(stream, version, move |node, staged| {
+                node.commit_upload(staged, &uploader)
+            })
             .await?;
         let blake3 = hasher.lock().finalize().to_hex().to_string();
         Ok((link.cid.to_string(), blake3, link.file_size))

@@ -71,6 +71,42 @@ pub struct UploadPart<S> {
 }
 
 impl Node {
+    /// Adds a file outside any bucket (`cairn add`, `/api/v0/add`): the body staged, then
+    /// committed — pinned (and announced) when `pin`.
+    pub async fn add_stream<S, E>(
+        &self,
+        body: S,
+        version: CidVersion,
+        pin: bool,
+    ) -> Result<cairn_dag::file::FileLink, NodeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.add_stream_with(body, version, move |node, staged| {
+            node.commit_file(staged, pin)
+        })
+        .await
+    }
+
+    /// [`add_stream`](Self::add_stream) with the commit given (an upload job's records who
+    /// may read the file first), run on a blocking thread.
+    pub(crate) async fn add_stream_with<S, E>(
+        &self,
+        body: S,
+        version: CidVersion,
+        commit: impl FnOnce(&Node, StagedObject) -> Result<cairn_dag::file::FileLink, NodeError>
+        + Send
+        + 'static,
+    ) -> Result<cairn_dag::file::FileLink, NodeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let staged = self.stage_object(None, body, version).await?;
+        self.blocking(move |node| commit(&node, staged)).await
+    }
+
     /// Writes one part: the upload checked against its bucket and key, the part sealed as the
     /// upload is (an upload without encryption takes no customer key), the body staged and
     /// checked, and the part committed (replacing an earlier one of that number).
