@@ -13,13 +13,13 @@
 #![no_main]
 
 use bytes::Bytes;
+use cairn_dag::car::{CarSelection, DagScope, EntityBytes, select_blocks};
 use cairn_dag::dir::{DirListing, PathResolve};
 use cairn_dag::dir_edit::{DirEditor, EntryLink};
 use cairn_dag::read::FileRead;
 use cairn_dag::{Cid, CidVersion, DagError};
 use cairn_fuzz::{BlockSet, Input};
 use cairn_node::NodeError;
-use cairn_node::car::{CarSelection, DagScope, EntityBytes, select_blocks};
 use libfuzzer_sys::fuzz_target;
 
 /// Most blocks in one input.

@@ -17,6 +17,7 @@
 //! streaming, parallel-friendly pieces the store and node layers drive.
 
 pub mod block;
+pub mod car;
 pub mod dir;
 pub mod dir_edit;
 pub mod file;

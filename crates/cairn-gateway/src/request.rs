@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderMap, Uri, header};
 use cairn_dag::Cid;
-use cairn_node::car::{CarSelection, DagScope, EntityBytes};
+use cairn_dag::car::{CarSelection, DagScope, EntityBytes};
 use percent_encoding::percent_decode_str;
 
 use crate::GatewayError;

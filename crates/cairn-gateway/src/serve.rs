@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cairn_dag::Cid;
+use cairn_dag::car::{DagScope, is_identity};
 use cairn_dag::dir::{NodeKind, describe};
-use cairn_node::car::{DagScope, is_identity};
 use cairn_node::{Node, NodeError};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
