@@ -3,6 +3,8 @@
 //! that `serve` writes (0600) next to the API address in the data folder. Paths are under
 //! `/api/v0`; errors are JSON `{"error": "..."}` with a 4xx/5xx status.
 
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 
 use axum::Router;

@@ -4,6 +4,8 @@
 //! a table, and deletes what it made. Every object's bytes are distinct, so a deduplicating
 //! store (like Cairn) cannot skip any write.
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -73,6 +73,8 @@
 //! Memory is bounded everywhere by [`Config`]; see `docs/bitswap.md` for the list and for what
 //! of the spec is implemented.
 
+#![warn(missing_docs)]
+
 mod bitswap;
 mod client;
 mod error;

@@ -46,7 +46,7 @@ pub struct Config {
     /// Most CIDs in one [`Event::NeedBlocks`]. Default 16.
     pub lookup_batch: usize,
     /// No new lookups are started for a peer while this many bytes of messages sent to it are
-    /// not acknowledged with [`Bitswap::message_sent`]. Default 4 MiB.
+    /// not acknowledged with [`crate::Bitswap::message_sent`]. Default 4 MiB.
     pub max_unacked_bytes_per_peer: usize,
 
     // --- client ---
@@ -70,7 +70,7 @@ pub struct Config {
     /// Default 15 s.
     pub block_timeout: Duration,
     /// A want with nobody left to ask and nothing outstanding fails after this long, unless
-    /// new candidates arrive ([`Bitswap::add_providers`], [`Bitswap::peer_connected`]).
+    /// new candidates arrive ([`crate::Bitswap::add_providers`], [`crate::Bitswap::peer_connected`]).
     /// Default 10 s.
     pub starve_timeout: Duration,
     /// How many finished wants are remembered so that late duplicates are not taken for
@@ -169,7 +169,7 @@ pub enum Lookup {
 }
 
 /// A synchronous block store, for callers that can answer lookups on the spot (tests, caches):
-/// feed [`Event::NeedBlocks`] through [`answer_queries`] into [`Bitswap::blocks_found`].
+/// feed [`Event::NeedBlocks`] through [`answer_queries`] into [`crate::Bitswap::blocks_found`].
 pub trait BlockSource {
     /// Answers one query (see [`BlockQuery::max_data`]).
     fn lookup(&self, cid: &Cid, max_data: usize) -> Lookup;
@@ -198,11 +198,11 @@ pub enum Misbehaviour {
     UnrequestedBlock(Cid),
 }
 
-/// What the caller must do next. Drain with [`Bitswap::poll`].
+/// What the caller must do next. Drain with [`crate::Bitswap::poll`].
 #[derive(Debug)]
 pub enum Event<P> {
     /// Send `message` to `peer` — on a new outbound stream, length-prefixed
-    /// ([`Message::encode_frame`]) — then call [`Bitswap::message_sent`] (also when sending
+    /// ([`Message::encode_frame`]) — then call [`crate::Bitswap::message_sent`] (also when sending
     /// failed).
     Send {
         /// Recipient.
@@ -211,7 +211,7 @@ pub enum Event<P> {
         message: Message,
     },
     /// Look these blocks up (ideally off the network thread) and answer with
-    /// [`Bitswap::blocks_found`]. At most one lookup per peer is outstanding.
+    /// [`crate::Bitswap::blocks_found`]. At most one lookup per peer is outstanding.
     NeedBlocks {
         /// The peer waiting for the answer.
         peer: P,
@@ -219,7 +219,7 @@ pub enum Event<P> {
         queries: Vec<BlockQuery>,
     },
     /// A wanted block arrived and was verified against its CID. Store it, then call
-    /// [`Bitswap::block_added`] so peers waiting for it are served.
+    /// [`crate::Bitswap::block_added`] so peers waiting for it are served.
     BlockReceived {
         /// The CID that was wanted.
         cid: Cid,

@@ -19,6 +19,8 @@
 //! The network is behind [`Transport`], so this layer runs the same over libp2p and over an
 //! in-memory switch in tests.
 
+#![warn(missing_docs)]
+
 pub mod collect;
 pub mod limits;
 pub mod margins;

@@ -22,7 +22,9 @@ use zeroize::Zeroizing;
 
 use crate::{CryptError, Result, fill_random};
 
+/// The text prefix of a secret key (`csk1…`).
 pub const SECRET_PREFIX: &str = "csk1";
+/// The text prefix of a public key (`cpk1…`).
 pub const PUBLIC_PREFIX: &str = "cpk1";
 
 /// A user's key pair. Both secrets are zeroized on drop; `Debug` shows only the public id.
@@ -36,7 +38,9 @@ pub struct Identity {
 /// A user's public keys: `sign` (ed25519) and `boxk` (X25519).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct PublicId {
+    /// The ed25519 verifying key.
     pub sign: [u8; 32],
+    /// The X25519 public key keys are sealed to.
     pub boxk: [u8; 32],
 }
 
@@ -80,6 +84,7 @@ impl Identity {
         Identity { sign, boxs, public }
     }
 
+    /// Its public keys.
     pub fn public(&self) -> PublicId {
         self.public
     }

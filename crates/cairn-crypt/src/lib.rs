@@ -4,7 +4,7 @@
 //! This module owns the symmetric [`Key`] type, the crate's one error type [`CryptError`] and
 //! the random-bytes helper; the layers live in submodules:
 //! - [`segment`]: STREAM-style segmented XChaCha20-Poly1305 for object bodies, with range plans;
-//! - [`wrap`]: key wrapping under a KEK and sealing a key to a user's X25519 public key;
+//! - [`mod@wrap`]: key wrapping under a KEK and sealing a key to a user's X25519 public key;
 //! - [`identity`]: user key pairs (ed25519 for signatures, X25519 for sealed keys) and their
 //!   text forms;
 //! - [`login`]: signed login messages with a replay guard, and node-issued bearer tokens;
@@ -12,6 +12,8 @@
 //!
 //! Secrets ([`Key`], [`identity::Identity`], buffered plaintext) are zeroized on drop and their
 //! `Debug` output never shows secret bytes.
+
+#![warn(missing_docs)]
 
 pub mod identity;
 pub mod login;
@@ -30,22 +32,31 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// Everything that can go wrong in this crate. Messages are meant to be shown to an operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CryptError {
+    /// A tag did not verify.
     #[error("ciphertext failed authentication: tampered, reordered or from another object")]
     Integrity,
+    /// The stream ended early.
     #[error("ciphertext is truncated: the stream ended before the last expected segment")]
     Truncated,
+    /// Input of the wrong shape or size.
     #[error("malformed input: {0}")]
     Malformed(String),
+    /// An ed25519 signature did not verify.
     #[error("signature does not verify")]
     BadSignature,
+    /// A token is past its expiry.
     #[error("token has expired")]
     Expired,
+    /// A login message seen before.
     #[error("login message was already used (replay)")]
     Replay,
+    /// A login signed too far from this clock.
     #[error("login time is too far from the server's clock")]
     Skew,
+    /// The OS random source failed.
     #[error("random source failed: {0}")]
     Random(String),
+    /// A sealed key for another X25519 key.
     #[error("sealed key is addressed to another recipient")]
     NotForMe,
 }
@@ -71,10 +82,12 @@ impl Key {
         Ok(k)
     }
 
+    /// The key with these bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Key {
         Key(bytes)
     }
 
+    /// Its bytes (to wrap or derive from; never to log).
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -36,8 +36,10 @@ const AAD_LABEL: &[u8; 22] = b"cairn-crypt/segment/v1";
 /// Per-object encryption parameters, stored (in clear) in the object's record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
+    /// The STREAM nonce prefix (random per piece).
     #[serde(with = "serde_bytes")]
     pub nonce_prefix: [u8; 16],
+    /// Plaintext bytes per segment.
     pub segment: u32,
 }
 
@@ -117,6 +119,7 @@ pub struct Encryptor {
 }
 
 impl Encryptor {
+    /// An encryptor of one STREAM under `key` with `params`.
     pub fn new(key: &Key, params: &Params) -> Result<Encryptor> {
         params.check()?;
         let segment = params.segment as usize;
@@ -180,6 +183,7 @@ impl std::fmt::Debug for Encryptor {
 /// Which ciphertext segments cover a plaintext range, and how to cut the decrypted bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RangePlan {
+    /// The first segment holding the range.
     pub first_segment: u64,
     /// Byte offset of `first_segment` in the ciphertext.
     pub ct_start: u64,

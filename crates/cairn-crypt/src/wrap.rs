@@ -25,8 +25,10 @@ const WRAPPED_LEN: usize = 32 + 16;
 /// A 256-bit key encrypted under a KEK: `ct` is 32 bytes of ciphertext ‖ 16-byte tag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Wrapped {
+    /// The XChaCha20-Poly1305 nonce.
     #[serde(with = "serde_bytes")]
     pub nonce: [u8; 24],
+    /// The wrapped key and its tag.
     #[serde(with = "serde_bytes")]
     pub ct: Vec<u8>,
 }
@@ -34,10 +36,13 @@ pub struct Wrapped {
 /// A key sealed to the X25519 public key `to`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sealed {
+    /// The recipient's X25519 public key.
     #[serde(with = "serde_bytes")]
     pub to: [u8; 32],
+    /// The ephemeral X25519 public key of the sealing.
     #[serde(with = "serde_bytes")]
     pub ephemeral: [u8; 32],
+    /// The key, wrapped under the shared secret.
     pub wrapped: Wrapped,
 }
 

@@ -1,7 +1,7 @@
 //! Pure IPLD / UnixFS codec for Cairn: no files, no sockets.
 //!
 //! * [`block`] — blocks, CIDs, hash verification and link extraction for dag-pb, dag-cbor, raw.
-//! * [`file`] — Kubo-identical file layout: leaf encoding and a streaming balanced builder.
+//! * [`mod@file`] — Kubo-identical file layout: leaf encoding and a streaming balanced builder.
 //! * [`read`] — sans-I/O range reads over a UnixFS file DAG.
 //! * [`meta`] — UnixFS 1.5 metadata (mode, mtime) on file roots and other nodes.
 //! * [`dir`] — directory building (plain and HAMT-sharded, like `ipfs add -r`), listing and path
@@ -15,6 +15,8 @@
 //!
 //! The UnixFS protobuf encoding itself comes from `rust-unixfs`; this crate composes it into the
 //! streaming, parallel-friendly pieces the store and node layers drive.
+
+#![warn(missing_docs)]
 
 pub mod block;
 pub mod car;

@@ -10,6 +10,8 @@
 //!   file bodies and CARs stream from the node.
 //! * `range`, `content_type`, `listing` — `Range` headers, content types, directory pages.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 mod content_type;
 mod error;

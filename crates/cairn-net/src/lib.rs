@@ -17,6 +17,8 @@
 //! machine's memory (`memory_connection_limits`), a few request streams per connection, and a
 //! bounded number of member requests handled at once.
 
+#![warn(missing_docs)]
+
 pub mod bitswap;
 pub mod kad_store;
 pub mod member;

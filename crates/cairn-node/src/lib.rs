@@ -33,6 +33,8 @@
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
 
+#![warn(missing_docs)]
+
 pub mod access;
 pub mod bucket_car;
 pub mod car;

@@ -5,6 +5,8 @@
 //!
 //! Every GET and HEAD returns the object's CID in `x-amz-meta-cid`; clients cannot set it.
 
+#![warn(missing_docs)]
+
 mod access;
 #[macro_use]
 mod macros;

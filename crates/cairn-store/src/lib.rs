@@ -24,6 +24,8 @@
 //! never trusted without rewriting, the index only names blocks that were synced before it was
 //! committed, and GC sweeps leftover temp files with the other unreachable files.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod files;
 pub mod gc;

@@ -165,7 +165,7 @@ pub struct ServeArgs {
     /// libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/4001 and its QUIC twin).
     #[arg(long)]
     pub p2p_listen: Vec<String>,
-    /// Peers to connect to at start (multiaddrs ending in /p2p/<id>).
+    /// Peers to connect to at start (multiaddrs ending in `/p2p/<id>`).
     #[arg(long)]
     pub bootstrap: Vec<String>,
     /// CID version of new objects: 0 (what `ipfs add` gives, default) or 1.

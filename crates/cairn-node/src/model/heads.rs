@@ -1,6 +1,7 @@
 //! Buckets as signed IPLD: the version and object records ([`VersionRecord`],
-//! [`ObjectRecord`]), the signed head ([`HeadPayload`], [`SignedHead`]), the takeover
-//! certificate ([`Takeover`]) and the sequence bounds, and a shared bucket as it travels.
+//! [`ObjectRecord`]), the signed head ([`HeadPayload`], [`SignedHead`]), a held head
+//! (`HeldHead`, the `records` table) and a shared bucket as it travels. Takeover
+//! certificates are in [`crate::model::takeover`].
 
 use cairn_dag::Cid;
 use serde::{Deserialize, Serialize};
