@@ -544,18 +544,22 @@ impl RecordSink for Keep {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_reach_their_replica_set_and_survive_its_writer() {
-    let h = Harness::new(6, Redundancy::Ec { k: 4, m: 2 });
-    let sinks: Vec<Arc<Keep>> = h
-        .nodes
+/// Every node of `h` keeps the records it is sent in a [`Keep`]; the sinks, by node.
+fn keep_records(h: &Harness) -> Vec<Arc<Keep>> {
+    h.nodes
         .iter()
         .map(|(_, c)| {
             let sink = Arc::new(Keep::default());
             c.set_record_sink(sink.clone());
             sink
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_reach_their_replica_set_and_survive_its_writer() {
+    let h = Harness::new(6, Redundancy::Ec { k: 4, m: 2 });
+    let sinks = keep_records(&h);
     let writer = &h.nodes[0].1;
     // tolerance 2 → three targets; with the writer, the record is on up to four nodes
     let targets = writer.record_targets("head/b");
@@ -596,15 +600,7 @@ async fn records_reach_their_replica_set_and_survive_its_writer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_target_that_keeps_nothing_is_replaced_by_the_next_member() {
     let h = Harness::new(3, Redundancy::Replicas(2));
-    let sinks: Vec<Arc<Keep>> = h
-        .nodes
-        .iter()
-        .map(|(_, c)| {
-            let sink = Arc::new(Keep::default());
-            c.set_record_sink(sink.clone());
-            sink
-        })
-        .collect();
+    let sinks = keep_records(&h);
     let writer = &h.nodes[0].1;
     for n in 0..64 {
         let key = format!("head/b{n}");

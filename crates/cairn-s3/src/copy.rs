@@ -20,12 +20,7 @@ impl CairnS3 {
         let src = self.copy_source(
             &req.extensions,
             input.copy_source,
-            conditional::Conditions {
-                if_match: input.copy_source_if_match,
-                if_none_match: input.copy_source_if_none_match,
-                if_modified_since: input.copy_source_if_modified_since,
-                if_unmodified_since: input.copy_source_if_unmodified_since,
-            },
+            conditions!(copy_source input),
         )?;
         let replace = input
             .metadata_directive

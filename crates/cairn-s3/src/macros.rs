@@ -1,5 +1,6 @@
-//! The two request-reading macros every operation module uses: the SSE-C key of a request
-//! (`sse_customer!`) and the body checks it asks for (`body_checks!`). Declared first in
+//! The request-reading macros the operation modules share: the SSE-C key of a request
+//! (`sse_customer!`), its If-* conditions (`conditions!`) and the body checks it asks for
+//! (`body_checks!`). Declared first in
 //! `lib.rs` so every module sees them.
 
 /// The SSE-C key of a request whose input has the `sse_customer_*` fields (or, with
@@ -36,6 +37,27 @@ macro_rules! body_checks {
             ],
             algorithm: $req.input.checksum_algorithm.clone(),
             content_md5: $req.input.content_md5.clone(),
+        }
+    };
+}
+
+/// The If-* conditions of a request whose input has the `if_*` fields (or, with
+/// `copy_source`, the `copy_source_if_*` ones, moved out).
+macro_rules! conditions {
+    ($input:expr) => {
+        conditional::Conditions {
+            if_match: $input.if_match.clone(),
+            if_none_match: $input.if_none_match.clone(),
+            if_modified_since: $input.if_modified_since.clone(),
+            if_unmodified_since: $input.if_unmodified_since.clone(),
+        }
+    };
+    (copy_source $input:expr) => {
+        conditional::Conditions {
+            if_match: $input.copy_source_if_match,
+            if_none_match: $input.copy_source_if_none_match,
+            if_modified_since: $input.copy_source_if_modified_since,
+            if_unmodified_since: $input.copy_source_if_unmodified_since,
         }
     };
 }

@@ -88,12 +88,7 @@ impl CairnS3 {
         } = self.read_plan(
             &req.extensions,
             (&input.bucket, &input.key, input.version_id.as_deref()),
-            conditional::Conditions {
-                if_match: input.if_match.clone(),
-                if_none_match: input.if_none_match.clone(),
-                if_modified_since: input.if_modified_since.clone(),
-                if_unmodified_since: input.if_unmodified_since.clone(),
-            },
+            conditions!(input),
             (input.part_number, input.range),
             customer.as_ref(),
         )?;
@@ -173,12 +168,7 @@ impl CairnS3 {
         } = self.read_plan(
             &req.extensions,
             (&input.bucket, &input.key, input.version_id.as_deref()),
-            conditional::Conditions {
-                if_match: input.if_match.clone(),
-                if_none_match: input.if_none_match.clone(),
-                if_modified_since: input.if_modified_since.clone(),
-                if_unmodified_since: input.if_unmodified_since.clone(),
-            },
+            conditions!(input),
             (part_number, input.range),
             customer.as_ref(),
         )?;
