@@ -35,7 +35,7 @@ use crate::stripe::Manifest;
 use crate::{Cluster, ClusterError};
 
 /// What one piece GC pass found and did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CollectReport {
     /// Units looked at.
     pub units: u64,

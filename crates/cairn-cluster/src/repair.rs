@@ -35,7 +35,7 @@ use crate::stripe::{self, Manifest};
 use crate::{Cluster, ClusterError};
 
 /// What one pass found and did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CheckReport {
     /// Units looked at.
     pub checked: u64,

@@ -139,7 +139,7 @@ impl Node {
 }
 
 /// Objects of a bucket by how many more node losses they survive (a soft check in a cluster).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BucketMargins {
     /// Objects checked.
     pub objects: u64,

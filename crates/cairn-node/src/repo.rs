@@ -12,7 +12,7 @@ use crate::{Node, NodeError};
 
 /// A full cluster check ([`Node::cluster_check`]): how each unit this node leads stands, and
 /// (with [`RepairMode::Repair`]) what piece GC freed first.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ClusterCheck {
     /// The check's counts.
     #[serde(flatten)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::{Node, NodeError};
 
 /// What a background job last did (`cairn workers`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WorkerStatus {
     /// Runs finished.
     pub runs: u64,

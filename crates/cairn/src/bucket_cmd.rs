@@ -100,16 +100,18 @@ fn print_head(bytes: &[u8], output: Option<&Path>) -> Result<()> {
 /// Runs `cmd` on an open store.
 pub fn offline(node: &Node, cmd: &BucketCmd) -> Result<()> {
     let v = match cmd {
-        BucketCmd::Root { bucket } => cairn_api::buckets::root_value(node, bucket)?,
-        BucketCmd::History { bucket } => cairn_api::buckets::history_value(node, bucket)?,
+        BucketCmd::Root { bucket } => serde_json::to_value(cairn_api::ops::root(node, bucket)?)?,
+        BucketCmd::History { bucket } => {
+            serde_json::to_value(cairn_api::ops::history(node, bucket)?)?
+        }
         BucketCmd::Restore { bucket, root } => {
-            cairn_api::buckets::restore_value(node, bucket, root)?
+            serde_json::to_value(cairn_api::ops::restore(node, bucket, root)?)?
         }
         BucketCmd::Promote { bucket, force } => {
             serde_json::json!({ "seq": node.promote(bucket, *force)? })
         }
         BucketCmd::Redundancy { bucket, policy } => {
-            cairn_api::buckets::redundancy_value(node, bucket, policy.as_deref())?
+            serde_json::to_value(cairn_api::ops::redundancy(node, bucket, policy.as_deref())?)?
         }
         BucketCmd::Export { bucket, output } => {
             let root = node.bucket_root(bucket)?.tree;
