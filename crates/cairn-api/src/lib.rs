@@ -13,12 +13,18 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use cairn_node::{ErrorKind, Node};
 
+pub mod api;
+pub mod client;
 pub mod gate;
+pub mod local;
 pub mod network;
 pub mod ops;
 mod routes;
 pub mod types;
 
+pub use api::{CallError, NodeApi};
+pub use client::HttpApi;
+pub use local::LocalApi;
 pub use routes::MAX_MANIFEST;
 
 /// The file in the data folder that says where the API listens and its token.

@@ -492,14 +492,9 @@ pub(crate) async fn share(
     State(s): State<AppState>,
     Query(q): Params,
 ) -> Result<Response, ApiError> {
-    let (bucket, key) = match arg(&q, "arg")?.split_once('/') {
-        Some((b, k)) if !b.is_empty() && !k.is_empty() => (b.to_owned(), k.to_owned()),
-        _ => return Err(ApiError::invalid("expected BUCKET/KEY")),
-    };
-    let text = arg(&q, "to")?;
-    let to: cairn_crypt::identity::PublicId = text
-        .parse()
-        .map_err(|e| ApiError::invalid(format!("--to {text:?}: {e}")))?;
+    let (bucket, key) = crate::api::bucket_and_key(arg(&q, "arg")?)?;
+    let (bucket, key) = (bucket.to_owned(), key.to_owned());
+    let to = crate::api::public_id(arg(&q, "to")?)?;
     if flag(&q, "revoke") {
         return Ok(Json(ops::revoke(&s.node, &bucket, &key, &to).await?).into_response());
     }

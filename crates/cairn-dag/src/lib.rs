@@ -28,6 +28,8 @@ pub mod meta;
 pub mod read;
 
 pub use block::{Block, cid_of, links_of, verify};
+/// The `cid` crate (its `multihash` and `multibase`), for the layers above.
+pub use cid;
 pub use cid::Cid;
 
 /// Multicodec of dag-pb.
@@ -65,6 +67,16 @@ impl CidVersion {
         match self {
             CidVersion::V0 => cid::Version::V0,
             CidVersion::V1 => cid::Version::V1,
+        }
+    }
+}
+
+impl From<CidVersion> for u8 {
+    /// `0` or `1`.
+    fn from(v: CidVersion) -> u8 {
+        match v {
+            CidVersion::V0 => 0,
+            CidVersion::V1 => 1,
         }
     }
 }

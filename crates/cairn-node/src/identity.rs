@@ -72,6 +72,21 @@ impl Identity {
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.key.sign(message).to_bytes()
     }
+
+    /// The libp2p peer id of this key (base58), as the network layer derives it: the identity
+    /// multihash of the protobuf `PublicKey { Type: Ed25519, Data: key }` (libp2p's peer-ids
+    /// spec). What `cairn id` prints for a node that is not running.
+    pub fn peer_id(&self) -> String {
+        let mut proto = vec![0x08, 0x01, 0x12, 0x20];
+        proto.extend_from_slice(&self.public_key());
+        let mh = cairn_dag::cid::multihash::Multihash::<64>::wrap(0x00, &proto)
+            .expect("36 bytes fit an identity multihash");
+        let text = cairn_dag::cid::multibase::encode(
+            cairn_dag::cid::multibase::Base::Base58Btc,
+            mh.to_bytes(),
+        );
+        text[1..].to_owned() // without the multibase prefix `z`
+    }
 }
 
 /// Writes a secret file: mode 0600, temp → fsync → rename, so it is whole or absent.

@@ -1,4 +1,5 @@
-//! `cairn backup DIR` and `cairn restore NAME|CID DIR`, through a running node's API.
+//! `cairn backup DIR` and `cairn restore NAME|CID DIR`, over the node's API ([`NodeApi`]): a
+//! running node's, or the data folder's when none runs.
 //!
 //! Choices:
 //!
@@ -50,12 +51,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
+use cairn_api::NodeApi;
+use cairn_api::types::{Kind as NodeKind, Meta, Stat, TreeEntry, TreeKind, TreeManifest};
 use cairn_dag::meta::{UnixMeta, UnixTime};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::cli::SnapshotCmd;
-use crate::remote::{Remote, encode};
 
 /// Files per `/add/many` request.
 const GROUP_FILES: usize = 1024;
@@ -233,29 +234,10 @@ fn load_cache(path: &Path, key: &str) -> Cache {
 }
 
 /// Writes `bytes` to `path`: temp file → fsync → rename → folder fsync.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().context("cache path has no folder")?;
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path).with_context(|| format!("write {}", path.display()))?;
-        std::fs::File::open(dir)?.sync_all()?;
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// A JSON answer, without ureq's 10 MiB cap on convenience reads (a big tree's answers).
-fn json(mut resp: ureq::http::Response<ureq::Body>) -> Result<Value> {
-    let text = resp.body_mut().with_config().read_to_string()?;
-    Ok(serde_json::from_str(&text)?)
+    crate::output::write_atomic(path, |f| Ok(f.write_all(bytes)?))
 }
 
 fn spinner(what: &str) -> indicatif::ProgressBar {
@@ -376,9 +358,9 @@ impl Read for Frames<'_> {
 
 /// Sends files with `/add/many`; returns each one's (CID, DAG size) and what happened.
 fn send_group(
-    remote: &Remote,
+    api: &dyn NodeApi,
     files: &[(&Path, Fingerprint)],
-    cid_version: u8,
+    cid_version: cairn_dag::CidVersion,
     bar: &indicatif::ProgressBar,
 ) -> Result<(Vec<(String, u64)>, SendOutcome)> {
     let mut frames = Frames {
@@ -392,19 +374,11 @@ fn send_group(
         outcome: SendOutcome::default(),
         bar,
     };
-    let v = json(remote.post(&format!("/add/many?cid_version={cid_version}"), &mut frames)?)?;
-    let links: Vec<(String, u64)> = v
-        .as_array()
+    let links: Vec<(String, u64)> = api
+        .add_many(&mut frames, cid_version)?
         .into_iter()
-        .flatten()
-        .map(|l| {
-            Ok((
-                l["cid"].as_str().context("no cid")?.to_owned(),
-                l["dag_size"].as_u64().context("no dag_size")?,
-            ))
-        })
-        .collect::<Result<_>>()
-        .context("the node's /add/many answer")?;
+        .map(|l| (l.cid.to_string(), l.dag_size))
+        .collect();
     if links.len() != files.len() || frames.outcome.notes.len() != files.len() {
         bail!(
             "the node stored {} files of {} sent",
@@ -413,15 +387,6 @@ fn send_group(
         );
     }
     Ok((links, frames.outcome))
-}
-
-fn meta_json(meta: &UnixMeta, v: &mut Value) {
-    if let Some(mode) = meta.mode {
-        v["mode"] = json!(mode);
-    }
-    if let Some(t) = meta.mtime {
-        v["mtime"] = json!({ "secs": t.secs, "nsecs": t.nsecs });
-    }
 }
 
 /// Counts of one backup run.
@@ -450,13 +415,13 @@ impl From<anyhow::Error> for PassError {
 
 /// One pass: send what the cache does not cover, then the manifest.
 fn pass(
-    remote: &Remote,
+    api: &dyn NodeApi,
     root_meta: &UnixMeta,
     walk: &Walk,
     cache: &mut Cache,
     name: &str,
-    cid_version: u8,
-) -> Result<(Value, Counts), PassError> {
+    cid_version: cairn_dag::CidVersion,
+) -> Result<(cairn_api::types::Snapshot, Counts), PassError> {
     let mut counts = Counts::default();
     let mut fresh: HashMap<String, Cached> = HashMap::new();
     let mut failed: std::collections::HashSet<&str> = Default::default();
@@ -489,7 +454,7 @@ fn pass(
         }
         let group = &to_send[start..end];
         let files: Vec<(&Path, Fingerprint)> = group.iter().map(|(_, p, fp)| (*p, *fp)).collect();
-        let (links, outcome) = send_group(remote, &files, cid_version, &progress)?;
+        let (links, outcome) = send_group(api, &files, cid_version, &progress)?;
         counts.bytes += outcome.bytes;
         for (i, ((item, _, fp), (cid, dag_size))) in group.iter().zip(links).enumerate() {
             if outcome.failed[i] {
@@ -533,10 +498,18 @@ fn pass(
     let mut entries = Vec::with_capacity(walk.items.len());
     for item in &walk.items {
         let path = format!("{ROOT}/{}", item.rel);
-        let mut v = match &item.kind {
+        let entry = |kind| TreeEntry {
+            path: path.clone(),
+            kind,
+            cid: None,
+            dag_size: None,
+            target: None,
+            meta: Meta::from(&item.meta),
+        };
+        let e = match &item.kind {
             Kind::Dir => {
                 counts.dirs += 1;
-                json!({ "path": path, "kind": "dir" })
+                entry(TreeKind::Dir)
             }
             Kind::File { .. } => {
                 if failed.contains(item.rel.as_str()) {
@@ -544,43 +517,54 @@ fn pass(
                 }
                 counts.files += 1;
                 let c = &fresh[&item.rel];
-                json!({ "path": path, "kind": "file", "cid": c.cid, "dag_size": c.dag_size })
+                let cid = c
+                    .cid
+                    .parse()
+                    .with_context(|| format!("the backup cache's CID of {}", item.rel))?;
+                TreeEntry {
+                    cid: Some(cid),
+                    dag_size: Some(c.dag_size),
+                    ..entry(TreeKind::File)
+                }
             }
             Kind::Symlink(target) => {
                 counts.symlinks += 1;
-                json!({ "path": path, "kind": "symlink", "target": target })
+                TreeEntry {
+                    target: Some(target.clone()),
+                    ..entry(TreeKind::Symlink)
+                }
             }
         };
-        meta_json(&item.meta, &mut v);
-        entries.push(v);
+        entries.push(e);
     }
-    let mut manifest = json!({ "root": ROOT, "entries": entries });
-    meta_json(root_meta, &mut manifest);
-    let body = serde_json::to_vec(&manifest).map_err(anyhow::Error::from)?;
-    drop(manifest);
-    let answer = remote.post(
-        &format!(
-            "/tree?cid_version={cid_version}&pin=false&snapshot={}",
-            encode(name)
-        ),
-        &mut body.as_slice(),
-    );
-    let answer = match answer {
-        Ok(a) => json(a)?,
+    let manifest = TreeManifest {
+        root: ROOT.to_owned(),
+        meta: Meta::from(root_meta),
+        entries,
+    };
+    let answer = match api.tree(&manifest, cid_version, false, Some(name)) {
+        Ok(a) => a,
         Err(e)
-            if format!("{e:#}").contains("is not (completely) stored")
-                && !cache.files.is_empty() =>
+            if e.to_string().contains("is not (completely) stored") && !cache.files.is_empty() =>
         {
             return Err(PassError::Retry);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(anyhow::Error::from(e).into()),
+    };
+    let cairn_api::types::TreeBuilt::Snapshot { snapshot, .. } = answer else {
+        return Err(anyhow::anyhow!("the node recorded no snapshot").into());
     };
     cache.files = fresh;
-    Ok((answer["snapshot"].clone(), counts))
+    Ok((snapshot, counts))
 }
 
 /// `cairn backup DIR [--name NAME] [--cid-version V]`.
-pub fn backup(remote: &Remote, dir: &Path, name: Option<&str>, cid_version: u8) -> Result<()> {
+pub fn backup(
+    api: &dyn NodeApi,
+    dir: &Path,
+    name: Option<&str>,
+    cid_version: cairn_dag::CidVersion,
+) -> Result<()> {
     let canonical = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
     let top = std::fs::symlink_metadata(&canonical)
         .with_context(|| format!("{}", canonical.display()))?;
@@ -595,8 +579,8 @@ pub fn backup(remote: &Remote, dir: &Path, name: Option<&str>, cid_version: u8) 
             .context("the directory has no UTF-8 name: give one with --name")?
             .to_owned(),
     };
-    let id = json(remote.get("/id")?)?;
-    let data = id["data"].as_str().unwrap_or_default().to_owned();
+    let id = api.id()?;
+    let data = id.data.clone();
     let exclude = std::fs::metadata(&data).ok().map(|m| (m.dev(), m.ino()));
     let mut walk = Walk {
         items: Vec::new(),
@@ -608,9 +592,10 @@ pub fn backup(remote: &Remote, dir: &Path, name: Option<&str>, cid_version: u8) 
         eprintln!("cairn: skipped {s}");
     }
     let key = format!(
-        "node {} {data}; dir {}; cid version {cid_version}",
-        id["peer_id"].as_str().unwrap_or("-"),
-        canonical.display()
+        "node {} {data}; dir {}; cid version {}",
+        id.peer_id.as_deref().unwrap_or("-"),
+        canonical.display(),
+        u8::from(cid_version)
     );
     let cache_path = cache_dir().map(|d| {
         let hash = cairn_dag::cid_of(cairn_dag::CidVersion::V1, cairn_dag::RAW, key.as_bytes())
@@ -622,13 +607,13 @@ pub fn backup(remote: &Remote, dir: &Path, name: Option<&str>, cid_version: u8) 
         None => Cache::default(),
     };
     let root_meta = meta_of(&top);
-    let (snapshot, counts) = match pass(remote, &root_meta, &walk, &mut cache, &name, cid_version) {
+    let (snapshot, counts) = match pass(api, &root_meta, &walk, &mut cache, &name, cid_version) {
         Ok(done) => done,
         Err(PassError::Fail(e)) => return Err(e),
         Err(PassError::Retry) => {
             eprintln!("cairn: the node lacks files the local cache names: sending everything");
             cache.files.clear();
-            match pass(remote, &root_meta, &walk, &mut cache, &name, cid_version) {
+            match pass(api, &root_meta, &walk, &mut cache, &name, cid_version) {
                 Ok(done) => done,
                 Err(PassError::Fail(e)) => return Err(e),
                 Err(PassError::Retry) => bail!("the node lost files uploaded just now"),
@@ -638,14 +623,11 @@ pub fn backup(remote: &Remote, dir: &Path, name: Option<&str>, cid_version: u8) 
     if let Some(p) = &cache_path
         && let Err(e) = serde_json::to_vec(&cache)
             .map_err(anyhow::Error::from)
-            .and_then(|b| write_atomic(p, &b))
+            .and_then(|b| write_cache(p, &b))
     {
         eprintln!("cairn: warning: could not write the backup cache: {e:#}");
     }
-    let cid = snapshot["cid"]
-        .as_str()
-        .context("the node recorded no snapshot")?;
-    let time_ms = snapshot["time_ms"].as_u64().unwrap_or_default();
+    let (cid, time_ms) = (snapshot.cid, snapshot.time_ms);
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(time_ms);
     println!(
         "{} files, {} sent, {} bytes sent; {} dirs, {} symlinks",
@@ -671,20 +653,14 @@ pub fn backup(remote: &Remote, dir: &Path, name: Option<&str>, cid_version: u8) 
 // ---------------------------------------------------------------------------------------------
 // restore
 
-fn meta_from(v: &Value) -> UnixMeta {
-    UnixMeta {
-        mode: v["mode"].as_u64().map(|m| m as u32),
-        mtime: v["mtime"]["secs"].as_i64().map(|secs| UnixTime {
-            secs,
-            nsecs: v["mtime"]["nsecs"].as_u64().unwrap_or(0) as u32,
-        }),
-    }
+fn meta_from(m: &Meta) -> Result<UnixMeta> {
+    UnixMeta::try_from(*m).map_err(anyhow::Error::msg)
 }
 
 #[derive(Debug)]
 enum Plan {
     Dir,
-    File { cid: String, size: u64 },
+    File { cid: cairn_dag::Cid, size: u64 },
     Symlink(String),
 }
 
@@ -748,8 +724,8 @@ fn apply_meta(path: &Path, meta: &UnixMeta) -> Result<()> {
 
 /// Fetches a file to `out`: temp file beside it, mode and mtime, rename.
 fn fetch_file(
-    remote: &Remote,
-    cid: &str,
+    api: &dyn NodeApi,
+    cid: &cairn_dag::Cid,
     size: u64,
     meta: &UnixMeta,
     out: &Path,
@@ -760,24 +736,16 @@ fn fetch_file(
         out.file_name().and_then(|n| n.to_str()).unwrap_or("out")
     ));
     let result = (|| {
-        let mut resp = remote.get(&format!("/cat?arg={}", encode(cid)))?;
-        let mut file =
+        let file =
             std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        let mut reader = resp.body_mut().as_reader();
-        let mut buf = vec![0u8; CHUNK];
-        let mut written = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e).with_context(|| format!("fetching {cid}")),
-            };
-            file.write_all(&buf[..n])
-                .with_context(|| format!("write {}", tmp.display()))?;
-            written += n as u64;
-            bar.inc(n as u64);
-        }
+        let mut sink = Counted {
+            file,
+            written: 0,
+            bar,
+        };
+        api.cat(&cid.to_string(), 0, None, &mut sink)
+            .with_context(|| format!("fetching {cid}"))?;
+        let Counted { file, written, .. } = sink;
         if written != size {
             bail!("{cid}: got {written} bytes, the node listed {size}");
         }
@@ -796,16 +764,31 @@ fn fetch_file(
     result
 }
 
+/// A file being restored: counts what is written and moves the bar.
+struct Counted<'a> {
+    file: std::fs::File,
+    written: u64,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// `cairn snapshot ls|rm`: one line per snapshot listed or forgotten.
-pub fn snapshot(remote: &Remote, cmd: &SnapshotCmd) -> Result<()> {
+pub fn snapshot(api: &dyn NodeApi, cmd: &SnapshotCmd) -> Result<()> {
+    use cairn_node::snapshot::Forget;
     let (rows, verb) = match cmd {
-        SnapshotCmd::Ls { name } => {
-            let query = name
-                .as_deref()
-                .map(|n| format!("?name={}", encode(n)))
-                .unwrap_or_default();
-            (json(remote.get(&format!("/snapshot/ls{query}"))?)?, "")
-        }
+        SnapshotCmd::Ls { name } => (api.snapshots(name.as_deref())?, ""),
         SnapshotCmd::Rm {
             name,
             all,
@@ -813,24 +796,23 @@ pub fn snapshot(remote: &Remote, cmd: &SnapshotCmd) -> Result<()> {
             keep_last,
         } => {
             let which = match (all, cid, keep_last) {
-                (true, _, _) => "all=true".to_owned(),
-                (_, Some(cid), _) => format!("arg={}", encode(cid)),
-                (_, _, Some(n)) => format!("keep_last={n}"),
+                (true, _, _) => Forget::All,
+                (_, Some(cid), _) => {
+                    Forget::Cid(cid.parse().with_context(|| format!("--cid {cid:?}"))?)
+                }
+                (_, _, Some(n)) => Forget::KeepLast(*n),
                 _ => bail!("say which snapshots: --all, --cid CID or --keep-last N"),
             };
-            let path = format!("/snapshot/rm?name={}&{which}", encode(name));
-            (json(remote.post(&path, &mut std::io::empty())?)?, "forgot ")
+            (api.snapshot_rm(name, &which)?, "forgot ")
         }
     };
-    let rows = rows.as_array().cloned().unwrap_or_default();
     for row in &rows {
-        let time_ms = row["time_ms"].as_u64().unwrap_or_default();
-        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(time_ms);
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(row.time_ms);
         println!(
             "{verb}{}\t{}\t{}",
-            row["name"].as_str().unwrap_or_default(),
+            row.name,
             httpdate::fmt_http_date(when),
-            row["cid"].as_str().unwrap_or_default()
+            row.cid
         );
     }
     if !verb.is_empty() {
@@ -843,30 +825,20 @@ pub fn snapshot(remote: &Remote, cmd: &SnapshotCmd) -> Result<()> {
 }
 
 /// The CID `what` names: the newest snapshot of that name, else a CID or `CID/path`.
-fn resolve_target(remote: &Remote, what: &str) -> Result<(String, Value)> {
-    let snaps = json(remote.get(&format!("/snapshot/ls?name={}", encode(what)))?)?;
-    let cid = match snaps.as_array().and_then(|a| a.last()) {
-        Some(s) => s["cid"]
-            .as_str()
-            .context("the node answered no CID")?
-            .to_owned(),
+fn resolve_target(api: &dyn NodeApi, what: &str) -> Result<Stat> {
+    let snaps = api.snapshots(Some(what))?;
+    let path = match snaps.last() {
+        Some(s) => s.cid.to_string(),
         None => what.to_owned(),
     };
-    let stat = json(
-        remote
-            .get(&format!("/stat?arg={}", encode(&cid)))
-            .with_context(|| format!("{what:?} is neither a snapshot name nor a stored CID"))?,
-    )?;
-    let cid = stat["cid"]
-        .as_str()
-        .context("the node answered no CID")?
-        .to_owned();
-    Ok((cid, stat))
+    api.stat(&path)
+        .with_context(|| format!("{what:?} is neither a snapshot name nor a stored CID"))
 }
 
 /// `cairn restore NAME|CID DIR`.
-pub fn restore(remote: &Remote, what: &str, dir: &Path) -> Result<()> {
-    let (cid, stat) = resolve_target(remote, what)?;
+pub fn restore(api: &dyn NodeApi, what: &str, dir: &Path) -> Result<()> {
+    let stat = resolve_target(api, what)?;
+    let cid = stat.cid;
     match std::fs::symlink_metadata(dir) {
         Ok(m) if m.is_dir() => {
             if std::fs::read_dir(dir)?.next().is_some() {
@@ -883,20 +855,20 @@ pub fn restore(remote: &Remote, what: &str, dir: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("{}", dir.display())),
     }
-    let root_meta = meta_from(&stat);
-    match stat["kind"].as_str() {
-        Some("dir") => {}
-        Some("file") => {
-            let size = stat["size"].as_u64().unwrap_or_default();
-            fetch_file(remote, &cid, size, &root_meta, dir, &bar(size, "restore"))?;
+    let root_meta = meta_from(&stat.meta)?;
+    match stat.kind {
+        NodeKind::Dir => {}
+        NodeKind::File => {
+            let size = stat.size.unwrap_or_default();
+            fetch_file(api, &cid, size, &root_meta, dir, &bar(size, "restore"))?;
             println!(
                 "restored 1 file ({size} bytes) from {cid} to {}",
                 dir.display()
             );
             return Ok(());
         }
-        Some("symlink") => {
-            let target = stat["target"].as_str().unwrap_or_default();
+        NodeKind::Symlink => {
+            let target = stat.target.as_deref().unwrap_or_default();
             std::os::unix::fs::symlink(target, dir)
                 .with_context(|| format!("symlink {}", dir.display()))?;
             if let Some(t) = root_meta.mtime {
@@ -905,38 +877,36 @@ pub fn restore(remote: &Remote, what: &str, dir: &Path) -> Result<()> {
             println!("restored a symlink from {cid} to {}", dir.display());
             return Ok(());
         }
-        _ => bail!("{cid} is neither a UnixFS directory, file nor symlink"),
+        NodeKind::Other => bail!("{cid} is neither a UnixFS directory, file nor symlink"),
     }
 
     // The whole tree first: (relative path, what, metadata), parents before children.
     let mut plan: Vec<(PathBuf, Plan, UnixMeta)> = Vec::new();
-    let mut queue = std::collections::VecDeque::from([(PathBuf::new(), cid.clone())]);
+    let mut queue = std::collections::VecDeque::from([(PathBuf::new(), cid)]);
     let listing = spinner("listing folders");
     while let Some((rel, dir_cid)) = queue.pop_front() {
-        let entries = json(remote.get(&format!("/ls?arg={}", encode(&dir_cid)))?)?;
-        for e in entries.as_array().into_iter().flatten() {
-            let name = e["name"].as_str().unwrap_or_default();
-            if !safe_name(name) {
-                bail!("unsafe entry name {name:?} in {dir_cid}");
+        for e in api.ls(&dir_cid.to_string())? {
+            if !safe_name(&e.name) {
+                bail!("unsafe entry name {:?} in {dir_cid}", e.name);
             }
-            let child = rel.join(name);
-            let ecid = e["cid"].as_str().unwrap_or_default().to_owned();
-            let what = match e["kind"].as_str() {
-                Some("dir") => {
-                    queue.push_back((child.clone(), ecid));
+            let child = rel.join(&e.name);
+            let what = match e.kind {
+                NodeKind::Dir => {
+                    queue.push_back((child.clone(), e.cid));
                     Plan::Dir
                 }
-                Some("file") => Plan::File {
-                    cid: ecid,
-                    size: e["size"].as_u64().unwrap_or_default(),
+                NodeKind::File => Plan::File {
+                    cid: e.cid,
+                    size: e.size,
                 },
-                Some("symlink") => Plan::Symlink(e["target"].as_str().unwrap_or_default().into()),
-                _ => bail!(
-                    "{}: {ecid} is not a UnixFS file, directory or symlink",
-                    child.display()
+                NodeKind::Symlink => Plan::Symlink(e.target.clone().unwrap_or_default()),
+                NodeKind::Other => bail!(
+                    "{}: {} is not a UnixFS file, directory or symlink",
+                    child.display(),
+                    e.cid
                 ),
             };
-            plan.push((child, what, meta_from(e)));
+            plan.push((child, what, meta_from(&e.meta)?));
         }
         listing.inc(1);
     }
@@ -960,7 +930,7 @@ pub fn restore(remote: &Remote, what: &str, dir: &Path) -> Result<()> {
                 }
                 symlinks += 1;
             }
-            Plan::File { cid, size } => files.push((out, cid.as_str(), *size, meta)),
+            Plan::File { cid, size } => files.push((out, cid, *size, meta)),
         }
     }
     let total: u64 = files.iter().map(|f| f.2).sum();
@@ -978,7 +948,7 @@ pub fn restore(remote: &Remote, what: &str, dir: &Path) -> Result<()> {
                     let Some((out, cid, size, meta)) = files.get(i) else {
                         return;
                     };
-                    if let Err(e) = fetch_file(remote, cid, *size, meta, out, &progress) {
+                    if let Err(e) = fetch_file(api, cid, *size, meta, out, &progress) {
                         if let Ok(mut f) = failure.lock() {
                             f.get_or_insert(e);
                         }

@@ -576,3 +576,16 @@ async fn shutdown_signal() {
         () = term => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// `cairn id` on a stopped node prints the peer id the network will use.
+    #[test]
+    fn the_offline_peer_id_is_the_networks() {
+        for seed in [[0u8; 32], [7u8; 32], *b"0123456789abcdef0123456789abcdef"] {
+            let id = cairn_node::identity::Identity::from_seed(seed);
+            let keypair = cairn_net::keypair_from_seed(seed).unwrap();
+            assert_eq!(id.peer_id(), keypair.public().to_peer_id().to_string());
+        }
+    }
+}

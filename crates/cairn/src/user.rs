@@ -115,23 +115,6 @@ pub fn expiry_ms(expires: Option<&str>) -> Result<Option<i64>> {
     Ok(Some((now + d).as_millis() as i64))
 }
 
-/// What `cairn share` prints.
-pub fn print_share(target: &str, revoked: bool, v: &serde_json::Value) {
-    if revoked {
-        println!(
-            "revoked {} on {target}; re-keyed as {}",
-            v["revoked"].as_str().unwrap_or_default(),
-            v["cid"].as_str().unwrap_or_default()
-        );
-    } else {
-        println!(
-            "shared {target} ({}) with {}",
-            v["cid"].as_str().unwrap_or_default(),
-            v["shared_with"].as_str().unwrap_or_default()
-        );
-    }
-}
-
 /// The user key a node acts as, and where it is: `--identity`/`CAIRN_IDENTITY`, else
 /// `users/node-<peer id>.key` in the CLI config folder — one per node, so two nodes on one
 /// host never share a key by default — made (with `create`) on first use. A node that acted
