@@ -101,19 +101,25 @@ pub enum SubmitError {
     Node(#[from] NodeError),
 }
 
-/// Shared between a node's clones: wakes long-polls when a job changes.
+/// Shared between a node's clones: wakes long-polls when a job changes, and tracks the
+/// running imports (shown as the `uploads` worker; drained at shutdown).
 #[derive(Debug)]
 pub(crate) struct JobsState {
     changed: tokio::sync::watch::Sender<u64>,
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Default for JobsState {
     fn default() -> Self {
         JobsState {
             changed: tokio::sync::watch::Sender::new(0),
+            tasks: tokio_util::task::TaskTracker::new(),
         }
     }
 }
+
+/// The board's name of the upload-job imports.
+pub const UPLOADS: &str = "uploads";
 
 /// An extension as accepted with an upload: 1–16 ASCII letters or digits.
 pub fn valid_ext(ext: &str) -> bool {
@@ -254,12 +260,32 @@ impl Node {
         }
     }
 
-    /// Runs a recorded job's import in the background.
+    /// Runs a recorded job's import in the background, as a task of the `uploads` worker.
     fn start_job(&self, record: JobRecord) {
         let node = self.clone();
-        tokio::spawn(async move {
+        let board = self.workers().clone();
+        board.update(UPLOADS, |w| {
+            w.running = true;
+            w.state = "busy".into();
+        });
+        self.jobs.tasks.spawn(async move {
             let id = record.job_id.clone();
+            let started = std::time::Instant::now();
             let result = node.import_job(&record).await;
+            // This task still counts itself.
+            let others = node.jobs.tasks.len().saturating_sub(1);
+            board.update(UPLOADS, |w| {
+                w.runs += 1;
+                w.running = others > 0;
+                w.state = if others > 0 { "busy" } else { "idle" }.into();
+                w.last_end_ms = now_ms();
+                w.last_took_ms = started.elapsed().as_millis() as u64;
+                w.last_failed = result.is_err();
+                w.last = match &result {
+                    Ok(_) => format!("job {id} done; {others} running"),
+                    Err(e) => format!("job {id} failed: {e}; {others} running"),
+                };
+            });
             let mut done = record;
             done.finished_ms = Some(now_ms());
             match result {
@@ -288,6 +314,15 @@ impl Node {
                 Err(e) => tracing::error!(job = %id, "recording the job's end: {e}"),
             }
         });
+    }
+
+    /// Waits up to `timeout` for the upload jobs running now (at shutdown; a job cut off is
+    /// resumed from its spooled body at the next start); whether they all ended.
+    pub async fn drain_uploads(&self, timeout: Duration) -> bool {
+        self.jobs.tasks.close();
+        tokio::time::timeout(timeout, self.jobs.tasks.wait())
+            .await
+            .is_ok()
     }
 
     /// Imports a job's spooled body: (CID, BLAKE3 hex, size).
@@ -446,6 +481,20 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(done.state, JobState::Done, "{done:?}");
+        // The import ran as a task of the `uploads` worker, and says so on the board.
+        let uploads = node
+            .workers()
+            .snapshot()
+            .into_iter()
+            .find(|(name, _)| name == UPLOADS)
+            .map(|(_, s)| s)
+            .expect("uploads on the board");
+        assert_eq!(
+            (uploads.runs, uploads.last_failed),
+            (1, false),
+            "{uploads:?}"
+        );
+        assert!(uploads.last.contains(&job.job_id), "{uploads:?}");
         assert_eq!(
             done.cid.as_deref(),
             Some("QmWfVY9y3xjsixTgbd9AorQxH7VtMpzfx2HaWtsoUYecaX"),

@@ -149,7 +149,7 @@ impl Node {
 
     /// Runs `f` on a blocking thread with a clone of this node (store transactions, key
     /// handling: never on the async workers).
-    pub(crate) async fn blocking<T: Send + 'static>(
+    pub async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(Node) -> Result<T, NodeError> + Send + 'static,
     ) -> Result<T, NodeError> {

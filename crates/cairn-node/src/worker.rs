@@ -1,13 +1,18 @@
-//! The one shape of Cairn's background jobs: a [`Job`] run on a blocking thread every
-//! `interval`, until shutdown: GC, scrub, roots, provider re-announcement, follow, members,
-//! repair and margins all have this shape.
+//! The one shape of Cairn's background work: a [`Worker`] (async, as Garage's) stepped by
+//! [`spawn`] until shutdown; after each step it says whether it is busy (run again now),
+//! throttled (after a pause), idle (at the next interval) or done, and the board shows that
+//! state. Work that only needs the store is a sync [`Job`] (GC, scrub, roots, expiring upload
+//! jobs, margins) run on a blocking thread through [`Blocking`]; work that talks to the network
+//! (follow, provide, members, repair) awaits it, and never calls `block_on`. Upload jobs run as
+//! tracked tasks shown as `uploads` (`crate::jobs`).
 //!
-//! A run that panics is caught: it is logged (`tracing::error`), shown on the board
+//! A step that panics is caught: it is logged (`tracing::error`), shown on the board
 //! ([`WorkerStatus::last_failed`], the panic's message in [`WorkerStatus::last`], counted in
-//! [`WorkerStatus::panics`]), and the job runs again after a pause of one interval (at least
-//! a second), with the same job value (whatever state the panic left in it).
+//! [`WorkerStatus::panics`]), and the worker runs again after a pause of one interval (at least
+//! a second), with the same value (whatever state the panic left in it).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use crate::{Node, NodeError};
@@ -29,6 +34,9 @@ pub struct WorkerStatus {
     pub last_failed: bool,
     /// Runs that panicked (each was followed by a restart).
     pub panics: u64,
+    /// What it is doing: `busy`, `throttled`, `idle` or `done`.
+    #[serde(default)]
+    pub state: String,
 }
 
 /// Every job's status, by name.
@@ -36,7 +44,7 @@ pub struct WorkerStatus {
 pub struct WorkerBoard(parking_lot::Mutex<BTreeMap<&'static str, WorkerStatus>>);
 
 impl WorkerBoard {
-    fn update(&self, name: &'static str, f: impl FnOnce(&mut WorkerStatus)) {
+    pub(crate) fn update(&self, name: &'static str, f: impl FnOnce(&mut WorkerStatus)) {
         f(self.0.lock().entry(name).or_default());
     }
 
@@ -133,35 +141,156 @@ impl Job for Scrub {
     }
 }
 
-/// Runs `job` every `interval` (first run after one interval) until `stop` turns true.
+/// What a worker says after a step: when it wants to run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerState {
+    /// More to do now: run again at once.
+    Busy,
+    /// Its budget is spent: run again after this pause.
+    Throttled(Duration),
+    /// Nothing to do: run again at the next interval.
+    Idle,
+    /// Finished for good.
+    Done,
+}
+
+impl WorkerState {
+    fn label(&self) -> &'static str {
+        match self {
+            WorkerState::Busy => "busy",
+            WorkerState::Throttled(_) => "throttled",
+            WorkerState::Idle => "idle",
+            WorkerState::Done => "done",
+        }
+    }
+}
+
+/// One step of a worker: its summary (empty: nothing worth a log line) and what comes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worked {
+    /// A one-line summary for the log and the board.
+    pub summary: String,
+    /// When to run again.
+    pub next: WorkerState,
+}
+
+impl Worked {
+    /// A step after which the worker waits for its interval.
+    pub fn idle(summary: impl Into<String>) -> Worked {
+        Worked {
+            summary: summary.into(),
+            next: WorkerState::Idle,
+        }
+    }
+}
+
+/// A background worker: async, so the network's calls are awaited, never blocked on. Work that
+/// reads or writes the store goes to a blocking thread ([`Node::run_blocking`]); a sync [`Job`]
+/// runs as a worker through [`Blocking`].
+pub trait Worker: Send + 'static {
+    /// Name, for logs and the board.
+    fn name(&self) -> &'static str;
+    /// One step.
+    fn work(&mut self, node: &Node) -> impl Future<Output = Result<Worked, NodeError>> + Send;
+}
+
+/// A sync [`Job`] as a worker: each run on a blocking thread, then idle until the interval.
+#[derive(Debug)]
+pub struct Blocking<J>(Option<J>);
+
+impl<J: Job> Blocking<J> {
+    /// Wraps `job`.
+    pub fn new(job: J) -> Self {
+        Blocking(Some(job))
+    }
+}
+
+impl<J: Job> Worker for Blocking<J> {
+    fn name(&self) -> &'static str {
+        self.0.as_ref().map_or("job", Job::name)
+    }
+
+    async fn work(&mut self, node: &Node) -> Result<Worked, NodeError> {
+        let Some(mut job) = self.0.take() else {
+            return Err(NodeError::Unavailable("the job was lost".into()));
+        };
+        let node = node.clone();
+        let (job, result) = tokio::task::spawn_blocking(move || {
+            // A panic is caught here so the job value comes back, then raised again for the
+            // runner to report as every worker's panic is.
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&node)));
+            (job, r)
+        })
+        .await
+        .map_err(crate::task_failed)?;
+        self.0 = Some(job);
+        match result {
+            Ok(r) => r.map(Worked::idle),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+/// Runs the sync `job` every `interval` (first run after one interval) until `stop` turns true.
 pub fn spawn_periodic(
     node: Node,
-    mut job: impl Job,
+    job: impl Job,
+    interval: Duration,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    spawn(node, Blocking::new(job), interval, stop)
+}
+
+/// Runs `worker` until it is done or `stop` turns true: the first step after one `interval`,
+/// then as each step asks ([`WorkerState`]). A step that panics is reported on the board and the
+/// worker runs again after a pause of one interval (at least a second).
+pub fn spawn(
+    node: Node,
+    mut worker: impl Worker,
     interval: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    use futures::FutureExt;
     tokio::spawn(async move {
+        let name = worker.name();
+        let board = node.workers().clone();
+        board.update(name, |w| w.state = WorkerState::Idle.label().into());
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next = WorkerState::Idle;
         loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                _ = stop.changed() => return,
+            if next == WorkerState::Done {
+                return;
             }
-            let name = job.name();
-            let board = node.workers().clone();
-            board.update(name, |w| w.running = true);
-            let node = node.clone();
-            let outcome = tokio::task::spawn_blocking(move || {
-                let started = std::time::Instant::now();
-                // A panic is caught here so the job value comes back and runs again.
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&node)));
-                (job, r, started.elapsed())
-            })
-            .await;
+            let wait = async {
+                match next {
+                    WorkerState::Busy => {}
+                    WorkerState::Throttled(pause) => tokio::time::sleep(pause).await,
+                    WorkerState::Idle => {
+                        ticks.tick().await;
+                    }
+                    WorkerState::Done => {}
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = stop.changed() => return,
+                _ = wait => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            board.update(name, |w| {
+                w.running = true;
+                w.state = WorkerState::Busy.label().into();
+            });
+            let started = std::time::Instant::now();
+            let outcome = std::panic::AssertUnwindSafe(worker.work(&node))
+                .catch_unwind()
+                .await;
+            let took = started.elapsed();
             match outcome {
-                Ok((j, Err(panic), took)) => {
-                    job = j;
+                Err(panic) => {
                     let message = panic_message(&*panic);
                     board.update(name, |w| {
                         w.running = false;
@@ -171,17 +300,14 @@ pub fn spawn_periodic(
                         w.last_took_ms = took.as_millis() as u64;
                         w.last_failed = true;
                         w.last = format!("panicked: {message}");
+                        w.state = WorkerState::Idle.label().into();
                     });
                     let pause = interval.max(Duration::from_secs(1));
                     tracing::error!(job = name, "panicked: {message}; restarting in {pause:?}");
-                    tokio::select! {
-                        _ = tokio::time::sleep(pause) => {}
-                        _ = stop.changed() => return,
-                    }
-                    ticks.reset_immediately();
+                    next = WorkerState::Throttled(pause);
                 }
-                Ok((j, Ok(result), took)) => {
-                    job = j;
+                Ok(result) => {
+                    next = result.as_ref().map_or(WorkerState::Idle, |w| w.next);
                     board.update(name, |w| {
                         w.running = false;
                         w.runs += 1;
@@ -189,27 +315,18 @@ pub fn spawn_periodic(
                         w.last_took_ms = took.as_millis() as u64;
                         w.last_failed = result.is_err();
                         w.last = match &result {
-                            Ok(summary) => summary.clone(),
+                            Ok(done) => done.summary.clone(),
                             Err(e) => e.to_string(),
                         };
+                        w.state = next.label().into();
                     });
                     match result {
-                        Ok(summary) if summary.is_empty() => {
+                        Ok(done) if done.summary.is_empty() => {
                             tracing::trace!(job = name, ?took, "nothing to do")
                         }
-                        Ok(summary) => tracing::info!(job = name, ?took, "{summary}"),
+                        Ok(done) => tracing::info!(job = name, ?took, "{}", done.summary),
                         Err(e) => tracing::warn!(job = name, "failed: {e}"),
                     }
-                }
-                Err(e) => {
-                    // Only a cancelled blocking task gets here (panics are caught above).
-                    board.update(name, |w| {
-                        w.running = false;
-                        w.last_failed = true;
-                        w.last = format!("lost: {e}");
-                    });
-                    tracing::error!(job = name, "lost: {e}");
-                    return;
                 }
             }
         }
@@ -293,6 +410,58 @@ mod tests {
         let s = status().unwrap();
         assert_eq!(s.panics, 1);
         assert!(!s.last_failed && s.last == "fine", "{s:?}");
+    }
+
+    /// Busy for `busy` steps, then throttled once, then done.
+    struct Steps {
+        n: Arc<AtomicUsize>,
+        busy: usize,
+    }
+    impl Worker for Steps {
+        fn name(&self) -> &'static str {
+            "steps"
+        }
+        async fn work(&mut self, _: &Node) -> Result<Worked, NodeError> {
+            let n = self.n.fetch_add(1, Ordering::SeqCst) + 1;
+            let next = match n {
+                n if n <= self.busy => WorkerState::Busy,
+                n if n == self.busy + 1 => WorkerState::Throttled(Duration::from_millis(10)),
+                _ => WorkerState::Done,
+            };
+            Ok(Worked {
+                summary: format!("step {n}"),
+                next,
+            })
+        }
+    }
+
+    /// A busy worker runs again at once (not after its hour-long interval), a throttled one
+    /// after its pause, and a done one ends its task by itself; the board shows the state.
+    #[tokio::test]
+    async fn a_worker_steps_as_it_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let n = Arc::new(AtomicUsize::new(0));
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let worker = Steps {
+            n: n.clone(),
+            busy: 3,
+        };
+        // The first step waits one interval: keep it short, the rest must not wait for it.
+        let h = spawn(node.clone(), worker, Duration::from_millis(50), rx);
+        let ended = tokio::time::timeout(Duration::from_secs(5), h).await;
+        assert!(ended.is_ok(), "a done worker ends its task");
+        assert_eq!(n.load(Ordering::SeqCst), 5);
+        let (_, s) = node
+            .workers()
+            .snapshot()
+            .into_iter()
+            .find(|(name, _)| name == "steps")
+            .unwrap();
+        assert_eq!(
+            (s.runs, s.state.as_str(), s.last.as_str()),
+            (5, "done", "step 5")
+        );
     }
 
     #[tokio::test]

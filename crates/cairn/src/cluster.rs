@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cairn_cluster::{Cluster, ClusterConfig, Member, Transport};
 use cairn_net::NetHandle;
+use cairn_node::worker::Worked;
 use cairn_node::{Node, NodeError};
 use futures::future::BoxFuture;
 
@@ -54,17 +55,16 @@ pub fn join(node: &Node, net: &NetHandle, settings: &ClusterSettings) -> Cluster
 pub struct Members {
     pub net: NetHandle,
     pub cluster: Cluster,
-    pub runtime: tokio::runtime::Handle,
 }
 
-impl cairn_node::worker::Job for Members {
+impl cairn_node::worker::Worker for Members {
     fn name(&self) -> &'static str {
         "members"
     }
 
-    fn run(&mut self, _node: &Node) -> Result<String, NodeError> {
-        let Ok(peers) = self.runtime.block_on(self.net.peers()) else {
-            return Ok(String::new());
+    async fn work(&mut self, _node: &Node) -> Result<Worked, NodeError> {
+        let Ok(peers) = self.net.peers().await else {
+            return Ok(Worked::idle(""));
         };
         let members: Vec<Member> = peers
             .iter()
@@ -79,7 +79,7 @@ impl cairn_node::worker::Job for Members {
             })
             .collect();
         self.cluster.observe(&members);
-        Ok(String::new())
+        Ok(Worked::idle(""))
     }
 }
 
@@ -107,33 +107,32 @@ impl cairn_store::RemoteBlocks for ClusterFirst {
 /// its pieces elsewhere.
 pub struct Repair {
     pub cluster: Cluster,
-    pub runtime: tokio::runtime::Handle,
 }
 
 /// Units per repair run.
 const REPAIR_PAGE: usize = 256;
 
-impl cairn_node::worker::Job for Repair {
+impl cairn_node::worker::Worker for Repair {
     fn name(&self) -> &'static str {
         "repair"
     }
 
-    fn run(&mut self, _node: &Node) -> Result<String, NodeError> {
+    async fn work(&mut self, _node: &Node) -> Result<Worked, NodeError> {
         let collected = self
-            .runtime
-            .block_on(
-                self.cluster
-                    .collect_pass(self.cluster.piece_grace(), REPAIR_PAGE),
-            )
+            .cluster
+            .collect_pass(self.cluster.piece_grace(), REPAIR_PAGE)
+            .await
             .map_err(NodeError::from)?;
         let report = self
-            .runtime
-            .block_on(
-                self.cluster
-                    .check_pass(cairn_cluster::repair::Mode::Repair, REPAIR_PAGE),
-            )
+            .cluster
+            .check_pass(cairn_cluster::repair::Mode::Repair, REPAIR_PAGE)
+            .await
             .map_err(NodeError::from)?;
-        Ok(format!("{}; {}", report.summary(), collected.summary()))
+        Ok(Worked::idle(format!(
+            "{}; {}",
+            report.summary(),
+            collected.summary()
+        )))
     }
 }
 

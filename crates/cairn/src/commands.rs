@@ -189,11 +189,16 @@ pub fn run(api: &dyn NodeApi, command: &Command) -> Result<()> {
         Command::Workers => {
             for w in api.workers()? {
                 let st = &w.status;
+                // An older node says only whether a run is going on.
+                let state = match st.state.as_str() {
+                    "" if st.running => "busy",
+                    "" => "idle",
+                    s => s,
+                };
                 println!(
-                    "{:<10} runs {:<6} {} last {} ms: {}{}",
+                    "{:<10} runs {:<6} {state:<9} last {} ms: {}{}",
                     w.name,
                     st.runs,
-                    if st.running { "running" } else { "idle   " },
                     st.last_took_ms,
                     if st.last_failed { "FAILED: " } else { "" },
                     st.last

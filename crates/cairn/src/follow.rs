@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use cairn_node::worker::Worked;
 use cairn_node::{Node, NodeError};
 
 /// How often peers are asked.
@@ -13,21 +14,20 @@ pub const FOLLOW_TICK: Duration = Duration::from_secs(2);
 /// Mirrors other nodes' buckets.
 pub struct Follow {
     pub net: cairn_net::NetHandle,
-    pub runtime: tokio::runtime::Handle,
 }
 
-impl cairn_node::worker::Job for Follow {
+impl cairn_node::worker::Worker for Follow {
     fn name(&self) -> &'static str {
         "follow"
     }
 
-    fn run(&mut self, node: &Node) -> Result<String, NodeError> {
-        let peers = self.runtime.block_on(self.net.peers()).unwrap_or_default();
+    async fn work(&mut self, node: &Node) -> Result<Worked, NodeError> {
+        let peers = self.net.peers().await.unwrap_or_default();
         for peer in peers {
             if !peer.member {
                 continue;
             }
-            let heads = match self.runtime.block_on(self.net.bucket_heads(peer.peer_id)) {
+            let heads = match self.net.bucket_heads(peer.peer_id).await {
                 Ok(h) if !h.is_empty() => h,
                 Ok(_) => continue,
                 Err(e) => {
@@ -35,12 +35,12 @@ impl cairn_node::worker::Job for Follow {
                     continue;
                 }
             };
-            if let Err(e) = node.hold_shared(&heads) {
+            if let Err(e) = node.blocking(move |node| node.hold_shared(&heads)).await {
                 tracing::warn!(peer = %peer.peer_id, "bucket heads refused: {e}");
             }
         }
-        let done = node.mirror_held()?;
-        Ok(if done.updated.is_empty() {
+        let done = node.blocking(|node| node.mirror_held()).await?;
+        Ok(Worked::idle(if done.updated.is_empty() {
             String::new()
         } else {
             format!(
@@ -48,6 +48,6 @@ impl cairn_node::worker::Job for Follow {
                 done.updated.join(","),
                 done.objects
             )
-        })
+        }))
     }
 }

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use cairn_node::worker::Worked;
 use cairn_node::{Node, NodeError};
 
 /// How often the job looks for fresh roots.
@@ -17,7 +18,6 @@ const PAGE: usize = 1024;
 /// Announces provider records through the network layer.
 pub struct Announce {
     pub net: cairn_net::NetHandle,
-    pub runtime: tokio::runtime::Handle,
     /// Re-announce everything this often (provider records expire on peers after 48 h).
     pub every: Duration,
     pub last_sweep: Option<Instant>,
@@ -25,10 +25,10 @@ pub struct Announce {
 
 impl Announce {
     /// Announces `cids`; returns (announced, reached a peer).
-    fn announce(&self, cids: &[cairn_dag::Cid]) -> (usize, usize) {
+    async fn announce(&self, cids: &[cairn_dag::Cid]) -> (usize, usize) {
         let mut reached = 0;
         for chunk in cids.chunks(BATCH) {
-            match self.runtime.block_on(self.net.provide(chunk.to_vec())) {
+            match self.net.provide(chunk.to_vec()).await {
                 Ok(n) => reached += n,
                 Err(e) => {
                     tracing::debug!("provide: {e}");
@@ -40,21 +40,25 @@ impl Announce {
     }
 }
 
-impl cairn_node::worker::Job for Announce {
+impl cairn_node::worker::Worker for Announce {
     fn name(&self) -> &'static str {
         "provide"
     }
 
-    fn run(&mut self, node: &Node) -> Result<String, NodeError> {
-        let fresh = node.take_fresh_roots(PAGE * 4)?;
+    async fn work(&mut self, node: &Node) -> Result<Worked, NodeError> {
+        let fresh = node
+            .blocking(|node| node.take_fresh_roots(PAGE * 4))
+            .await?;
         let due = self.last_sweep.is_none_or(|t| t.elapsed() >= self.every);
         let (mut announced, mut reached) = (0, 0);
         if due || fresh.overflowed {
             self.last_sweep = Some(Instant::now());
             let mut cursor = None;
             loop {
-                let (page, next) = node.provide_sweep(cursor, PAGE)?;
-                let (a, r) = self.announce(&page);
+                let (page, next) = node
+                    .blocking(move |node| node.provide_sweep(cursor, PAGE))
+                    .await?;
+                let (a, r) = self.announce(&page).await;
                 (announced, reached) = (announced + a, reached + r);
                 match next {
                     Some(c) => cursor = Some(c),
@@ -62,12 +66,12 @@ impl cairn_node::worker::Job for Announce {
                 }
             }
         } else {
-            (announced, reached) = self.announce(&fresh.cids);
+            (announced, reached) = self.announce(&fresh.cids).await;
         }
-        Ok(if announced == 0 {
+        Ok(Worked::idle(if announced == 0 {
             String::new()
         } else {
             format!("announced {announced} roots ({reached} reached a peer)")
-        })
+        }))
     }
 }

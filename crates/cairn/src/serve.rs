@@ -15,6 +15,9 @@ use crate::config::{
 use anyhow::{Context, Result};
 use cairn_node::Node;
 
+/// How long shutdown waits for running upload-job imports.
+const UPLOAD_DRAIN: Duration = Duration::from_secs(5);
+
 /// Runs the node until SIGINT/SIGTERM, then drains connections.
 pub fn run(settings: Settings) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -163,22 +166,18 @@ async fn serve(settings: Settings) -> Result<()> {
                     then: from_network,
                 }));
             vec![
-                cairn_node::worker::spawn_periodic(
+                cairn_node::worker::spawn(
                     node_for_api.clone(),
                     crate::cluster::Members {
                         net: net.clone(),
                         cluster: cluster.clone(),
-                        runtime: tokio::runtime::Handle::current(),
                     },
                     crate::cluster::MEMBERS_TICK,
                     stop_tx.subscribe(),
                 ),
-                cairn_node::worker::spawn_periodic(
+                cairn_node::worker::spawn(
                     node_for_api.clone(),
-                    crate::cluster::Repair {
-                        cluster,
-                        runtime: tokio::runtime::Handle::current(),
-                    },
+                    crate::cluster::Repair { cluster },
                     c.repair_interval,
                     stop_tx.subscribe(),
                 ),
@@ -265,23 +264,19 @@ async fn serve(settings: Settings) -> Result<()> {
         Duration::from_millis(250),
         stop_tx.subscribe(),
     );
-    let provide_task = cairn_node::worker::spawn_periodic(
+    let provide_task = cairn_node::worker::spawn(
         node_for_api.clone(),
         crate::provide::Announce {
             net: net.clone(),
-            runtime: tokio::runtime::Handle::current(),
             every: settings.reprovide_interval,
             last_sweep: None,
         },
         crate::provide::PROVIDE_TICK,
         stop_tx.subscribe(),
     );
-    let follow_task = cairn_node::worker::spawn_periodic(
+    let follow_task = cairn_node::worker::spawn(
         node_for_api.clone(),
-        crate::follow::Follow {
-            net: net.clone(),
-            runtime: tokio::runtime::Handle::current(),
-        },
+        crate::follow::Follow { net: net.clone() },
         crate::follow::FOLLOW_TICK,
         stop_tx.subscribe(),
     );
@@ -336,6 +331,10 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = s3_task.await;
     let _ = api_task.await;
     let _ = gateway_task.await;
+    // Upload jobs still importing get a moment; one cut off resumes at the next start.
+    if !node_for_api.drain_uploads(UPLOAD_DRAIN).await {
+        eprintln!("cairn: upload jobs still running are resumed at the next start");
+    }
     let _ = roots_task.await;
     let _ = provide_task.await;
     let _ = follow_task.await;
