@@ -177,8 +177,8 @@ struct Inner {
     read: read::ReadState,
     /// Where the next check pass starts: (stripe manifest, piece multihash).
     check_cursor: Mutex<(Option<cairn_dag::Cid>, Option<Vec<u8>>)>,
-    /// Where records from peers are kept.
-    records: std::sync::OnceLock<Arc<dyn RecordSink>>,
+    /// Where records from peers are kept (none: they are refused).
+    records: Option<Arc<dyn RecordSink>>,
     /// Units whose pieces here were surplus at the last repair pass (dropped if still so).
     surplus: Mutex<std::collections::HashSet<Vec<u8>>>,
     /// Where the next piece GC pass starts.
@@ -196,7 +196,13 @@ impl std::fmt::Debug for Cluster {
 impl Cluster {
     /// A cluster service over `store`, talking through `transport`; must be created inside a
     /// tokio runtime, which its background work uses.
-    pub fn new(store: Store, config: ClusterConfig, transport: Arc<dyn Transport>) -> Self {
+    /// Records peers send (bucket heads) go to `records`; without one they are refused.
+    pub fn new(
+        store: Store,
+        config: ClusterConfig,
+        transport: Arc<dyn Transport>,
+        records: Option<Arc<dyn RecordSink>>,
+    ) -> Self {
         let me = Member {
             id: config.me,
             zone: config.zone,
@@ -211,7 +217,7 @@ impl Cluster {
                 runtime: tokio::runtime::Handle::current(),
                 read: Default::default(),
                 check_cursor: Default::default(),
-                records: Default::default(),
+                records,
                 surplus: Default::default(),
                 collect_cursor: Default::default(),
             }),

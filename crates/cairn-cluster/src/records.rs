@@ -7,8 +7,6 @@
 //! returns once the record is on enough nodes to survive one more loss (the writer and at
 //! least one other), the same rule as the write quorum of data.
 
-use std::sync::Arc;
-
 use futures::future::join_all;
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
@@ -33,11 +31,6 @@ fn record_key(key: &str) -> Vec<u8> {
 }
 
 impl Cluster {
-    /// Sets where records from peers go; until then they are refused.
-    pub fn set_record_sink(&self, sink: Arc<dyn RecordSink>) {
-        let _ = self.inner.records.set(sink);
-    }
-
     /// The peer ids of `key`'s replica set, this node excluded.
     pub fn record_targets(&self, key: &str) -> Vec<Vec<u8>> {
         let (targets, _) = self.record_order(key);
@@ -133,7 +126,7 @@ impl Cluster {
 
     /// Answers `PutRecord`.
     pub(crate) fn keep_record(&self, key: &str, bytes: &[u8]) -> Response {
-        match self.inner.records.get() {
+        match &self.inner.records {
             Some(sink) => match sink.accept(key, bytes) {
                 Ok(()) => Response::Stored,
                 Err(e) => Response::Error(e),
@@ -144,7 +137,7 @@ impl Cluster {
 
     /// Answers `GetRecord`.
     pub(crate) fn record_here(&self, key: &str) -> Response {
-        match self.inner.records.get().and_then(|s| s.get(key)) {
+        match self.inner.records.as_ref().and_then(|s| s.get(key)) {
             Some(bytes) => Response::Block(ByteBuf::from(bytes)),
             None => Response::NotFound,
         }

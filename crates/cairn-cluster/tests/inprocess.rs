@@ -52,6 +52,8 @@ impl Transport for Port {
 struct Harness {
     switch: Arc<Switch>,
     nodes: Vec<(Vec<u8>, Cluster)>,
+    /// What each node keeps of the records it is sent.
+    sinks: Vec<Arc<Keep>>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
@@ -64,7 +66,10 @@ impl Harness {
         let switch = Arc::new(Switch::default());
         let mut nodes = Vec::new();
         let mut dirs = Vec::new();
+        let mut sinks = Vec::new();
         for i in 0..n {
+            let sink = Arc::new(Keep::default());
+            sinks.push(sink.clone());
             let dir = tempfile::tempdir().unwrap();
             let store = Store::open(dir.path()).unwrap();
             let id = format!("node-{i}").into_bytes();
@@ -81,6 +86,7 @@ impl Harness {
                     switch: switch.clone(),
                     me: id.clone(),
                 }),
+                Some(sink),
             );
             switch.nodes.lock().insert(id.clone(), cluster.clone());
             nodes.push((id, cluster));
@@ -89,6 +95,7 @@ impl Harness {
         let h = Harness {
             switch,
             nodes,
+            sinks,
             _dirs: dirs,
         };
         h.heartbeat();
@@ -546,14 +553,7 @@ impl RecordSink for Keep {
 
 /// Every node of `h` keeps the records it is sent in a [`Keep`]; the sinks, by node.
 fn keep_records(h: &Harness) -> Vec<Arc<Keep>> {
-    h.nodes
-        .iter()
-        .map(|(_, c)| {
-            let sink = Arc::new(Keep::default());
-            c.set_record_sink(sink.clone());
-            sink
-        })
-        .collect()
+    h.sinks.clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,10 +159,10 @@ pub(crate) fn spawn(
     metrics: Option<Arc<crate::metrics::NetMetrics>>,
     net: mpsc::Sender<crate::Command>,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<mpsc::Sender<BsCommand>, NetError> {
+    (tx, mut rx): (mpsc::Sender<BsCommand>, mpsc::Receiver<BsCommand>),
+) -> Result<(), NetError> {
     let config = Config::default();
     let max_message = config.max_message_size;
-    let (tx, mut rx) = mpsc::channel::<BsCommand>(1024);
     let inbound_tx = tx.clone();
     let reading_metrics = metrics.clone();
     tokio::spawn(async move {
@@ -426,7 +426,7 @@ pub(crate) fn spawn(
             }
         }
     });
-    Ok(tx)
+    Ok(())
 }
 
 /// Answers one peer's queries: those `granted` (a member, or a link of a block it was sent)

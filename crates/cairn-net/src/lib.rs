@@ -24,6 +24,7 @@ pub mod kad_store;
 pub mod member;
 pub mod metrics;
 pub mod rpc;
+mod start;
 pub mod streams;
 #[doc(hidden)]
 pub mod testkit;
@@ -34,7 +35,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use libp2p::identity::Keypair;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle};
 use libp2p::{
@@ -44,6 +44,7 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use libp2p;
+pub use start::{Pending, prepare, start};
 
 /// The identify protocol version Kubo and Helia announce.
 pub const IDENTIFY_PROTOCOL: &str = "ipfs/0.1.0";
@@ -461,124 +462,6 @@ fn rpc_behaviour(
             .with_request_timeout(Duration::from_secs(20))
             .with_max_concurrent_streams(streams),
     )
-}
-
-/// Starts the network: binds the listen addresses, dials the bootstrap peers, and runs the
-/// swarm until `stop` turns true.
-pub async fn start(
-    keypair: Keypair,
-    config: NetConfig,
-    blocks: Arc<dyn bitswap::LocalBlocks>,
-    metrics: Option<Arc<metrics::NetMetrics>>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NetError> {
-    let mut swarm = build_swarm(keypair, &config)?;
-    let (tx, rx) = mpsc::channel(256);
-    let (inbound_tx, inbound_rx) = mpsc::channel(256);
-    let blocks_for_task = blocks.clone();
-    let tx_for_task = tx.clone();
-    let bitswap = bitswap::spawn(
-        inbound_rx,
-        blocks,
-        metrics.clone(),
-        tx.clone(),
-        stop.clone(),
-    )?;
-    let peer_id = *swarm.local_peer_id();
-    let gate = member::Gate::new(peer_id, config.cluster.clone());
-    let handlers = Arc::new(tokio::sync::Semaphore::new(config.limits.handlers));
-    for addr in &config.listen {
-        if config.psk.is_some()
-            && addr
-                .iter()
-                .any(|p| matches!(p, libp2p::multiaddr::Protocol::QuicV1))
-        {
-            return Err(NetError::Setup(format!(
-                "{addr}: QUIC cannot carry a private network (pre-shared key); listen on TCP"
-            )));
-        }
-        probe_tcp(addr)?;
-        swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NetError::Setup(format!("listen on {addr}: {e}")))?;
-    }
-    // Wait until every listener is bound, so `addrs` is complete from the start.
-    let mut bound = 0;
-    while bound < config.listen.len() {
-        match swarm.select_next_some().await {
-            SwarmEvent::NewListenAddr { address, .. } => {
-                // Provider records carry the provider's external addresses: without them a
-                // peer that does not already know this node cannot reach it. A node with no
-                // other way to learn them (no AutoNAT here) announces what it listens on.
-                if config.announce.is_empty() {
-                    swarm.add_external_address(address);
-                }
-                bound += 1;
-            }
-            SwarmEvent::ListenerError { error, .. }
-            | SwarmEvent::ListenerClosed {
-                reason: Err(error), ..
-            } => {
-                return Err(NetError::Setup(error.to_string()));
-            }
-            _ => {}
-        }
-    }
-    for addr in &config.announce {
-        swarm.add_external_address(addr.clone());
-    }
-    for addr in &config.bootstrap {
-        if let Err(e) = swarm.dial(addr.clone()) {
-            tracing::warn!(%addr, "bootstrap dial failed: {e}");
-        }
-    }
-    let bitswap_for_task = bitswap.clone();
-    let task = tokio::spawn(async move {
-        let mut state = Task {
-            swarm,
-            metrics,
-            bitswap: bitswap_for_task,
-            inbound_streams: inbound_tx,
-            commands: rx,
-            pending_dials: Vec::new(),
-            agents: Default::default(),
-            addrs: Default::default(),
-            provides: Default::default(),
-            batches: Default::default(),
-            next_batch: 0,
-            finds: Default::default(),
-            provider_dials: Default::default(),
-            asked: Default::default(),
-            blocks: blocks_for_task,
-            commands_tx: tx_for_task,
-            gate,
-            challenges: Default::default(),
-            handlers,
-            in_flight: Default::default(),
-            requests_per_peer: config.limits.requests_per_peer,
-        };
-        let mut flush = tokio::time::interval(DHT_FLUSH_INTERVAL);
-        loop {
-            tokio::select! {
-                event = state.swarm.select_next_some() => state.on_event(event),
-                command = state.commands.recv() => match command {
-                    Some(c) => state.on_command(c),
-                    None => break,
-                },
-                _ = flush.tick() => state.flush_dht(),
-                _ = stop.changed() => break,
-            }
-        }
-        state.flush_dht();
-    });
-    Ok((
-        NetHandle {
-            peer_id,
-            commands: tx,
-            bitswap,
-        },
-        task,
-    ))
 }
 
 /// Binds a TCP listen address once, plainly, before libp2p does: libp2p's listening sockets

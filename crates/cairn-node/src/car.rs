@@ -70,7 +70,7 @@ impl Node {
         if is_identity(cid) {
             return Ok(Bytes::copy_from_slice(cid.hash().digest()));
         }
-        Ok(self.store().get(cid)?)
+        Ok(self.blocks().get(cid)?)
     }
 
     /// [`select_blocks`] over this node's store (blocking: call it off the async workers).

@@ -204,7 +204,7 @@ impl Node {
             if (leaf || cid.codec() == cairn_dag::RAW) && !hard {
                 continue;
             }
-            match self.store().get(&cid) {
+            match self.blocks().get(&cid) {
                 Ok(data) => match cairn_dag::file::branch_links(&cid, &data) {
                     // A file branch's child covering at most one chunk is a leaf (Cairn's
                     // importer never makes a branch over a single chunk).

@@ -91,7 +91,7 @@ fn no_key(what: impl std::fmt::Display) -> NodeError {
 impl Node {
     /// The user key this node acts as: it owns the node's encrypted buckets and opens what
     /// is shared with it. Set once at start (kept in memory only).
-    pub fn set_user_key(&self, identity: Identity) {
+    pub(crate) fn set_user_key(&self, identity: Identity) {
         *self.user_key.write() = Some(Arc::new(identity));
     }
 

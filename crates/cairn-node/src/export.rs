@@ -14,7 +14,6 @@ use cairn_dag::dir::{
 };
 use cairn_dag::read::FileRead;
 use cairn_dag::{Cid, DagError, Limit};
-use cairn_store::Store;
 
 use crate::{Node, NodeError, io_err};
 
@@ -22,7 +21,7 @@ use crate::{Node, NodeError, io_err};
 /// use it as a [`Read`].
 #[derive(Debug)]
 pub struct FileStream {
-    store: Store,
+    blocks: crate::blocks::Blocks,
     read: FileRead,
     pending: Bytes,
 }
@@ -34,7 +33,7 @@ impl FileStream {
             return Ok(Some(std::mem::take(&mut self.pending)));
         }
         while let Some(cid) = self.read.next_cid() {
-            let block = self.store.get(&cid)?;
+            let block = self.blocks.get(&cid)?;
             let piece = self.read.feed(&block)?;
             if !piece.is_empty() {
                 return Ok(Some(block.slice_ref(piece)));
@@ -84,7 +83,7 @@ impl Node {
     pub fn resolve(&self, root: Cid, path: &str) -> Result<Cid, NodeError> {
         let mut resolve = PathResolve::new(root, path);
         while let Some(cid) = resolve.next_cid() {
-            let block = self.store().get(&cid)?;
+            let block = self.blocks().get(&cid)?;
             resolve.feed(&block)?;
         }
         Ok(resolve.resolved())
@@ -93,7 +92,7 @@ impl Node {
     /// Streams the file `cid`, or `range` of it (clamped to the file's end).
     pub fn cat(&self, cid: Cid, range: Option<Range<u64>>) -> FileStream {
         FileStream {
-            store: self.store().clone(),
+            blocks: self.blocks().clone(),
             read: FileRead::new(cid, range),
             pending: Bytes::new(),
         }
@@ -101,7 +100,7 @@ impl Node {
 
     /// What the block `cid` is.
     pub fn describe(&self, cid: &Cid) -> Result<NodeKind, NodeError> {
-        let block = self.store().get(cid)?;
+        let block = self.blocks().get(cid)?;
         Ok(describe(cid, &block))
     }
 
@@ -113,7 +112,7 @@ impl Node {
 
     /// [`Node::list`] within `limits`.
     pub fn list_within(&self, cid: &Cid, limits: DirLimits) -> Result<Vec<DirEntry>, NodeError> {
-        let block = self.store().get(cid)?;
+        let block = self.blocks().get(cid)?;
         self.list_block(cid, &block, limits)
     }
 
@@ -126,7 +125,7 @@ impl Node {
     ) -> Result<Vec<DirEntry>, NodeError> {
         let mut listing = DirListing::with_limits(cid, block, limits)?;
         while let Some(next) = listing.next_cid() {
-            let block = self.store().get(&next)?;
+            let block = self.blocks().get(&next)?;
             listing.feed(&block)?;
         }
         Ok(listing.entries())
@@ -150,7 +149,7 @@ impl Node {
         let mut seen = HashSet::from([root]);
         let mut stack = vec![(root, context, 0usize)];
         while let Some((cid, context, depth)) = stack.pop() {
-            let block = self.store().get(&cid)?;
+            let block = self.blocks().get(&cid)?;
             let kind = describe(&cid, &block);
             visit(&cid, &kind, &block, &context)?;
             if !matches!(kind, NodeKind::Directory { .. }) {

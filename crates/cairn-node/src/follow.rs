@@ -528,7 +528,7 @@ impl Node {
                 "head of {bucket:?} does not sign the bucket's record: not mirrored"
             )));
         };
-        let version: VersionRecord = decode(&self.store().get(&head.payload.record)?)?;
+        let version: VersionRecord = decode(&self.blocks().get(&head.payload.record)?)?;
         if version.bucket != *bucket || version.tree != head.payload.tree {
             return Err(NodeError::Unsupported(format!(
                 "head of {bucket:?} names a record of another version"
@@ -625,15 +625,23 @@ pub mod received {
 }
 
 /// Records received from cluster peers: bucket heads, verified and held by the node.
-pub(crate) struct HeadRecords(pub(crate) Node);
+pub(crate) struct HeadRecords(pub(crate) std::sync::Weak<crate::NodeInner>);
+
+impl HeadRecords {
+    /// The node, while it runs.
+    fn node(&self) -> Option<Node> {
+        self.0.upgrade().map(Node::from_inner)
+    }
+}
 
 impl cairn_cluster::RecordSink for HeadRecords {
     fn accept(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
-        self.0.hold_heads(key, bytes).map_err(|e| e.to_string())
+        let node = self.node().ok_or("this node is stopping")?;
+        node.hold_heads(key, bytes).map_err(|e| e.to_string())
     }
 
     fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let held = self.0.store().read(RECORDS, key).ok().flatten()?;
+        let held = self.node()?.store().read(RECORDS, key).ok().flatten()?;
         encode(&SharedBucket {
             head: held.head,
             bucket: None,
@@ -676,10 +684,19 @@ mod tests {
         }
     }
 
-    /// Makes `node` read the blocks it misses from `from`.
-    fn reads_from(node: &Node, from: &[&Node]) {
+    /// `node` (over the same store, with its roots settings and admin key) reading the blocks
+    /// it misses from `from`.
+    fn reads_from(node: &Node, from: &[&Node]) -> Node {
         let stores = from.iter().map(|n| n.store().clone()).collect();
-        node.store().set_remote(std::sync::Arc::new(Peers(stores)));
+        let signer = node
+            .cluster_admin_signer()
+            .map(|s| Identity::from_seed(s.secret_seed()));
+        Node::builder(node.store().clone())
+            .roots(node.roots_config())
+            .cluster_admin(node.cluster_admin(), signer)
+            .remote(std::sync::Arc::new(Peers(stores)))
+            .build()
+            .unwrap()
     }
 
     fn node() -> (tempfile::TempDir, Node) {
@@ -691,8 +708,7 @@ mod tests {
     /// A node whose blocks come from `from` when missing.
     fn reading(from: &Node) -> (tempfile::TempDir, Node) {
         let (dir, node) = node();
-        reads_from(&node, &[from]);
-        (dir, node)
+        (dir, reads_from(&node, &[from]))
     }
 
     async fn put(node: &Node, bucket: &str, key: &str, data: &[u8]) -> Cid {
@@ -880,8 +896,8 @@ mod tests {
         a.commit_roots().unwrap();
         let (dm, m) = node();
         let (dp, p) = node();
-        reads_from(&m, &[&a, &p]);
-        reads_from(&p, &[&a]);
+        let m = reads_from(&m, &[&a, &p]);
+        let p = reads_from(&p, &[&a]);
         for n in [&a, &m, &p] {
             n.set_cluster_admin(Some(Identity::from_seed(ADMIN).public_key()), None)
                 .unwrap();
@@ -937,7 +953,7 @@ mod tests {
         assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
         assert!(m.bucket("bkt").unwrap().mirror.unwrap().seq > seq);
         // the old owner steps down when it sees them, and serves the new owner's version
-        reads_from(&a, &[&p]);
+        let a = reads_from(&a, &[&p]);
         assert_eq!(
             a.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
             ["bkt"]
@@ -973,7 +989,7 @@ mod tests {
             ["bkt"]
         );
         assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
-        reads_from(&a, &[&p]);
+        let a = reads_from(&a, &[&p]);
         assert_eq!(
             a.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
             ["bkt"]

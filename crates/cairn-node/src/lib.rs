@@ -36,7 +36,9 @@
 #![warn(missing_docs)]
 
 pub mod access;
+mod blocks;
 pub mod bucket_car;
+mod builder;
 pub mod car;
 pub mod check;
 pub mod crypt;
@@ -64,6 +66,7 @@ pub mod worker;
 use cairn_dag::Cid;
 use cairn_store::{Store, WriteBatch};
 
+pub use builder::NodeBuilder;
 pub use cairn_store::scrub::ScrubPage;
 pub use cairn_store::{RootRow, SnapshotRow, StoreError};
 pub use error::{ErrorKind, NodeError};
@@ -99,40 +102,58 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
     move |source| NodeError::Io { context, source }
 }
 
-/// The service core over one block store.
+/// The service core over one block store: a cheap handle (clones share one node).
 #[derive(Debug, Clone)]
 pub struct Node {
+    inner: std::sync::Arc<NodeInner>,
+}
+
+impl std::ops::Deref for Node {
+    type Target = NodeInner;
+
+    fn deref(&self) -> &NodeInner {
+        &self.inner
+    }
+}
+
+/// What a node holds; reached through [`Node`].
+#[derive(Debug)]
+pub struct NodeInner {
     store: Store,
-    roots: std::sync::Arc<roots::RootsState>,
-    replicate: std::sync::Arc<replicate::ReplicateState>,
-    /// Where writes are placed when this node is part of a cluster (set once, at start).
-    cluster: std::sync::Arc<std::sync::OnceLock<cairn_cluster::Cluster>>,
+    /// Where blocks come from: the store, then the cluster, then the network ([`blocks`]).
+    blocks: blocks::Blocks,
+    roots: roots::RootsState,
+    replicate: replicate::ReplicateState,
+    /// Where writes are placed when this node is part of a cluster.
+    cluster: Option<cairn_cluster::Cluster>,
     /// What the background jobs last did.
     workers: std::sync::Arc<worker::WorkerBoard>,
     /// The last count of objects by margin (metrics).
-    last_margins: std::sync::Arc<parking_lot::Mutex<Option<check::BucketMargins>>>,
-    /// Upload jobs' change notices.
-    jobs: std::sync::Arc<jobs::JobsState>,
+    last_margins: parking_lot::Mutex<Option<check::BucketMargins>>,
+    /// Upload jobs' change notices and running imports.
+    jobs: jobs::JobsState,
     /// Bodies being imported at once (each holds a blocking thread while it streams): slow
     /// uploads queue here instead of exhausting tokio's blocking pool, which reads and
     /// commits need too.
     staging: std::sync::Arc<tokio::sync::Semaphore>,
     /// The user key the node acts as for encrypted data ([`crypt`]); memory only.
-    user_key: std::sync::Arc<
-        parking_lot::RwLock<Option<std::sync::Arc<cairn_crypt::identity::Identity>>>,
-    >,
+    user_key: parking_lot::RwLock<Option<std::sync::Arc<cairn_crypt::identity::Identity>>>,
     /// The cluster admin key ([`ownership`]); memory only.
-    admin: std::sync::Arc<parking_lot::RwLock<ownership::ClusterAdmin>>,
+    admin: parking_lot::RwLock<ownership::ClusterAdmin>,
 }
 
-impl Node {
-    /// A node over an open store.
-    pub fn new(store: Store) -> Self {
-        Node {
+impl NodeInner {
+    fn new(
+        store: Store,
+        cluster: Option<cairn_cluster::Cluster>,
+        remote: Option<std::sync::Arc<dyn cairn_store::RemoteBlocks>>,
+    ) -> NodeInner {
+        NodeInner {
+            blocks: blocks::Blocks::new(store.clone(), cluster.clone(), remote),
             store,
             roots: Default::default(),
             replicate: Default::default(),
-            cluster: Default::default(),
+            cluster,
             workers: Default::default(),
             last_margins: Default::default(),
             jobs: Default::default(),
@@ -141,10 +162,24 @@ impl Node {
             admin: Default::default(),
         }
     }
+}
+
+impl Node {
+    /// A node over an open store, wired to nothing else (see [`Node::builder`]).
+    pub fn new(store: Store) -> Self {
+        Node::builder(store)
+            .build()
+            .expect("a node with no admin key builds")
+    }
 
     /// Opens the store in `dir` and wraps it.
     pub fn open(dir: impl AsRef<std::path::Path>) -> Result<Self, NodeError> {
         Ok(Node::new(Store::open(dir)?))
+    }
+
+    /// The node `inner` belongs to.
+    pub(crate) fn from_inner(inner: std::sync::Arc<NodeInner>) -> Node {
+        Node { inner }
     }
 
     /// Runs `f` on a blocking thread with a clone of this node (store transactions, key
@@ -159,15 +194,15 @@ impl Node {
             .map_err(task_failed)?
     }
 
-    /// The block store.
+    /// The block store (the doors ask the node; the binary's network adapters and the node's
+    /// own tests still reach it).
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// Makes this node place what it writes on the cluster (and read what it misses from it).
-    pub fn set_cluster(&self, cluster: cairn_cluster::Cluster) {
-        cluster.set_record_sink(std::sync::Arc::new(follow::HeadRecords(self.clone())));
-        let _ = self.cluster.set(cluster);
+    /// Where blocks come from: the store, then the cluster, then the network.
+    pub(crate) fn blocks(&self) -> &blocks::Blocks {
+        &self.blocks
     }
 
     /// The background jobs' status board.
@@ -177,7 +212,7 @@ impl Node {
 
     /// The cluster this node writes to, if any.
     pub fn cluster(&self) -> Option<&cairn_cluster::Cluster> {
-        self.cluster.get()
+        self.cluster.as_ref()
     }
 
     /// A batch for a write into `bucket` (`None`: outside any bucket): in a cluster its
@@ -187,7 +222,7 @@ impl Node {
         &self,
         bucket: Option<&str>,
     ) -> Result<(WriteBatch, Option<std::sync::Arc<cairn_cluster::Placer>>), NodeError> {
-        match (self.cluster.get(), self.bucket_redundancy(bucket)?) {
+        match (self.cluster.as_ref(), self.bucket_redundancy(bucket)?) {
             (Some(cluster), Some(policy)) => {
                 let placer = cluster.placer_for(policy);
                 Ok((self.store.forwarding_batch(placer.clone()), Some(placer)))

@@ -325,7 +325,7 @@ impl Node {
                 out.push(link);
                 continue;
             }
-            let block = self.store().get(&link.cid)?;
+            let block = self.blocks().get(&link.cid)?;
             match branch_links(&link.cid, &block) {
                 Some(_) if depth >= cairn_dag::dir::MAX_TREE_DEPTH => {
                     return Err(cairn_dag::DagError::LimitExceeded {

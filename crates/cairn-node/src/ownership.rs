@@ -269,7 +269,7 @@ impl Node {
     /// Sets the cluster admin key: its public half (`public`; taken from `signer` when not
     /// given) makes this node accept takeovers it signed; its secret half (`signer`) lets this
     /// node's operator promote buckets ([`Node::promote`]). Both `None`: no admin.
-    pub fn set_cluster_admin(
+    pub(crate) fn set_cluster_admin(
         &self,
         public: Option<[u8; 32]>,
         signer: Option<Identity>,

@@ -159,14 +159,14 @@ struct Build<'a> {
 
 impl Build<'_> {
     fn load(&self) -> impl FnMut(&Cid) -> Result<Bytes, NodeError> + '_ {
-        |cid| Ok(self.node.store().get(cid)?)
+        |cid| Ok(self.node.blocks().get(cid)?)
     }
 
     fn dag_size(&mut self, cid: &Cid) -> Result<u64, NodeError> {
         if let Some(size) = self.dag_sizes.get(cid) {
             return Ok(*size);
         }
-        let block = self.node.store().get(cid)?;
+        let block = self.node.blocks().get(cid)?;
         let size = cairn_dag::block::dag_size(cid, &block)?;
         self.dag_sizes.insert(*cid, size);
         Ok(size)
@@ -192,7 +192,7 @@ impl Build<'_> {
     fn is_dir(&self, cid: &Cid) -> Result<bool, NodeError> {
         Ok(cid.codec() == cairn_dag::DAG_PB
             && matches!(
-                cairn_dag::dir::describe(cid, &self.node.store().get(cid)?),
+                cairn_dag::dir::describe(cid, &self.node.blocks().get(cid)?),
                 cairn_dag::dir::NodeKind::Directory { .. }
             ))
     }
@@ -206,7 +206,7 @@ impl Build<'_> {
         patch: &Patch,
     ) -> Result<Option<EntryLink>, NodeError> {
         let mut editor = match dir {
-            Some(cid) => DirEditor::open(&cid, &self.node.store().get(&cid)?, self.version)?,
+            Some(cid) => DirEditor::open(&cid, &self.node.blocks().get(&cid)?, self.version)?,
             None => DirEditor::empty(self.version),
         };
         for (name, (_, child)) in &patch.children {
@@ -240,7 +240,7 @@ impl Build<'_> {
     /// Applies the changed keys to the record index `index`.
     fn edit_index(&mut self, index: Option<Cid>, keys: &[&str]) -> Result<Cid, NodeError> {
         let mut editor = match index {
-            Some(cid) => DirEditor::open(&cid, &self.node.store().get(&cid)?, self.version)?,
+            Some(cid) => DirEditor::open(&cid, &self.node.blocks().get(&cid)?, self.version)?,
             None => DirEditor::empty(self.version),
         };
         for key in keys {
@@ -278,7 +278,7 @@ impl Node {
     }
 
     /// Sets how roots are built and kept.
-    pub fn set_roots_config(&self, config: RootsConfig) {
+    pub(crate) fn set_roots_config(&self, config: RootsConfig) {
         *self.roots_state().config.write() = config;
     }
 
@@ -589,7 +589,7 @@ impl Node {
     pub(crate) fn index_objects(&self, index: &Cid) -> Result<Vec<ObjectRecord>, NodeError> {
         self.list(index)?
             .into_iter()
-            .map(|entry| decode::<ObjectRecord>(&self.store().get(&entry.cid)?))
+            .map(|entry| decode::<ObjectRecord>(&self.blocks().get(&entry.cid)?))
             .collect()
     }
 

@@ -279,7 +279,7 @@ impl Node {
                     if meta.is_empty() {
                         builder.add_link(rel, *cid, *dag_size)?;
                     } else {
-                        let data = self.store().get(cid)?;
+                        let data = self.blocks().get(cid)?;
                         let (block, size) = with_metadata_sized(&Block { cid: *cid, data }, meta)?;
                         batch.put(&block)?;
                         builder.add_link(rel, block.cid, size)?;
@@ -382,7 +382,7 @@ impl Node {
         &self,
         cid: &Cid,
     ) -> Result<(NodeKind, UnixMeta, Option<String>), NodeError> {
-        let block = self.store().get(cid)?;
+        let block = self.blocks().get(cid)?;
         let kind = cairn_dag::dir::describe(cid, &block);
         // Metadata is optional: a node whose fields cannot be read is listed without it.
         let meta = match kind {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use cairn_cluster::proto::{Request, Response, decode, encode};
-use cairn_cluster::{Cluster, ClusterConfig, Member, Redundancy, Transport};
+use cairn_cluster::{ClusterConfig, Member, Redundancy, Transport};
 use cairn_dag::CidVersion;
 use cairn_node::objects::ObjectMeta;
 use cairn_node::roots::SignedHead;
@@ -68,21 +68,22 @@ async fn put(node: &Node, key: &'static str) -> Result<(), NodeError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_put_returns_after_its_head_reached_the_replica_set() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::open(dir.path()).unwrap();
     let peers = Arc::new(Peers::default());
-    let cluster = Cluster::new(
-        node.store().clone(),
-        ClusterConfig {
-            me: b"me".to_vec(),
-            zone: None,
-            policy: Redundancy::Replicas(3),
-            down_after: std::time::Duration::from_secs(3600),
-            piece_grace: std::time::Duration::from_secs(3600),
-        },
-        Arc::new(Port(peers.clone())),
-    );
+    let node = Node::builder(cairn_store::Store::open(dir.path()).unwrap())
+        .cluster(
+            ClusterConfig {
+                me: b"me".to_vec(),
+                zone: None,
+                policy: Redundancy::Replicas(3),
+                down_after: std::time::Duration::from_secs(3600),
+                piece_grace: std::time::Duration::from_secs(3600),
+            },
+            Arc::new(Port(peers.clone())),
+        )
+        .build()
+        .unwrap();
+    let cluster = node.cluster().expect("built with a cluster");
     cluster.observe(&[b"p1".to_vec(), b"p2".to_vec(), b"p3".to_vec()].map(Member::new));
-    node.set_cluster(cluster);
     let n = node.clone();
     tokio::task::spawn_blocking(move || n.create_bucket("bkt", "root"))
         .await

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cairn_cluster::proto::{Request, Response, decode, encode};
-use cairn_cluster::{Cluster, ClusterConfig, Member, Redundancy, Transport};
+use cairn_cluster::{ClusterConfig, Member, Redundancy, Transport};
 use cairn_dag::{Cid, CidVersion};
 use cairn_node::objects::{ObjectInfo, ObjectMeta};
 use cairn_node::{Node, NodeError};
@@ -64,20 +64,21 @@ impl Transport for Keepers {
 /// A node in a cluster of three keeping three copies: every block of its own writes is also
 /// kept here, through the piece path (`Cluster::call` → `keep` → `Store::put_pieces`).
 async fn cluster_node(dir: &std::path::Path) -> Node {
-    let node = Node::open(dir).unwrap();
-    let cluster = Cluster::new(
-        node.store().clone(),
-        ClusterConfig {
-            me: b"me".to_vec(),
-            zone: None,
-            policy: Redundancy::Replicas(3),
-            down_after: Duration::from_secs(3600),
-            piece_grace: Duration::from_secs(3600),
-        },
-        Arc::new(Keepers),
-    );
+    let node = Node::builder(cairn_store::Store::open(dir).unwrap())
+        .cluster(
+            ClusterConfig {
+                me: b"me".to_vec(),
+                zone: None,
+                policy: Redundancy::Replicas(3),
+                down_after: Duration::from_secs(3600),
+                piece_grace: Duration::from_secs(3600),
+            },
+            Arc::new(Keepers),
+        )
+        .build()
+        .unwrap();
+    let cluster = node.cluster().expect("built with a cluster");
     cluster.observe(&[b"p1".to_vec(), b"p2".to_vec()].map(Member::new));
-    node.set_cluster(cluster);
     let n = node.clone();
     tokio::task::spawn_blocking(move || n.create_bucket("bkt", "root"))
         .await

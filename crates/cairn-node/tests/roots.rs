@@ -198,10 +198,13 @@ async fn restore_brings_old_bytes_back_and_retention_keeps_them_from_gc() {
     // with zero retention every root but the newest expires, and GC takes the ransom note
     let note = node.store().objects_with_cid(&v1.cid).unwrap();
     assert_eq!(note.len(), 1);
-    node.set_roots_config(RootsConfig {
-        version: CidVersion::V0,
-        retention: Some(Duration::ZERO),
-    });
+    let node = Node::builder(node.store().clone())
+        .roots(RootsConfig {
+            version: CidVersion::V0,
+            retention: Some(Duration::ZERO),
+        })
+        .build()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(5));
     assert_eq!(node.expire_roots().unwrap(), history.len() - 1);
     let ransom = bad.index;
@@ -258,11 +261,14 @@ async fn a_root_never_links_an_object_swept_while_it_was_built() {
     std::fs::remove_file(block_path(dir.path(), &m.cid)).unwrap();
     let (started_tx, started) = mpsc::channel();
     let (go, go_rx) = mpsc::channel();
-    node.store().set_remote(Arc::new(PausedFetch {
-        block: (m.cid, m_block),
-        started: Mutex::new(started_tx),
-        go: Mutex::new(Some(go_rx)),
-    }));
+    let node = Node::builder(node.store().clone())
+        .remote(Arc::new(PausedFetch {
+            block: (m.cid, m_block),
+            started: Mutex::new(started_tx),
+            go: Mutex::new(Some(go_rx)),
+        }))
+        .build()
+        .unwrap();
     let fold = {
         let node = node.clone();
         std::thread::spawn(move || node.commit_roots())
@@ -399,6 +405,24 @@ impl cairn_store::RemoteBlocks for Peer {
     }
 }
 
+/// A node over `store` that reads the blocks it misses from `from`, with `admin` as its
+/// cluster admin signer.
+fn reading(
+    store: cairn_store::Store,
+    from: &Node,
+    admin: Option<cairn_node::identity::Identity>,
+) -> Node {
+    Node::builder(store)
+        .cluster_admin(None, admin)
+        .remote(Arc::new(Peer(from.store().clone())))
+        .build()
+        .unwrap()
+}
+
+fn open(dir: &tempfile::TempDir) -> cairn_store::Store {
+    cairn_store::Store::open(dir.path()).unwrap()
+}
+
 #[tokio::test]
 async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
     let (_a_dir, a) = node();
@@ -406,9 +430,7 @@ async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
     let k2 = put(&a, "dir/k2", b"two").await;
     a.commit_roots().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
-    let b = Node::open(b_dir.path()).unwrap();
-    b.store()
-        .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
+    let b = reading(open(&b_dir), &a, None);
 
     let heads = a.shared_heads().unwrap();
     // a flipped signature byte is refused, and nothing is mirrored
@@ -435,9 +457,7 @@ async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
         a.bucket_root("bkt").unwrap().tree
     );
     let c_dir = tempfile::tempdir().unwrap();
-    let c = Node::open(c_dir.path()).unwrap();
-    c.store()
-        .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
+    let c = reading(open(&c_dir), &a, None);
     assert_eq!(
         c.follow_heads(&b.shared_heads().unwrap()).unwrap().updated,
         ["bkt"]
@@ -473,18 +493,18 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
     a.commit_roots().unwrap();
     let a_seq = a.store().latest_root("bkt").unwrap().unwrap().seq;
     let b_dir = tempfile::tempdir().unwrap();
-    let b = Node::open(b_dir.path()).unwrap();
-    b.store()
-        .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
+    let b = reading(open(&b_dir), &a, None);
     b.follow_heads(&a.shared_heads().unwrap()).unwrap();
     // promoting takes the cluster admin key: peers follow a new owner only with a takeover
     // it signed
     let err = b.promote("bkt", false).unwrap_err().to_string();
     assert!(err.contains("cluster admin key"), "{err}");
     let admin = || cairn_node::identity::Identity::from_seed([42; 32]);
-    for n in [&a, &b] {
-        n.set_cluster_admin(None, Some(admin())).unwrap();
-    }
+    let a = Node::builder(a.store().clone())
+        .cluster_admin(None, Some(admin()))
+        .build()
+        .unwrap();
+    let b = reading(b.store().clone(), &a, Some(admin()));
     // a bucket of its own cannot be promoted; the mirror can, and writes work there then
     assert!(a.promote("bkt", false).is_err());
     let seq = b.promote("bkt", false).unwrap();
@@ -505,10 +525,7 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
     let k2 = put(&b, "k2", b"two").await;
     b.commit_roots().unwrap();
     // the previous owner, back, sees the takeover and serves the new owner's version
-    b.store()
-        .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
-    a.store()
-        .set_remote(std::sync::Arc::new(Peer(b.store().clone())));
+    let a = reading(a.store().clone(), &b, Some(admin()));
     assert_eq!(
         a.follow_heads(&b.shared_heads().unwrap()).unwrap().updated,
         ["bkt"]
@@ -534,13 +551,9 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
     a.commit_roots().unwrap();
     let (b_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (b, c) = (
-        Node::open(b_dir.path()).unwrap(),
-        Node::open(c_dir.path()).unwrap(),
+        reading(open(&b_dir), &a, None),
+        reading(open(&c_dir), &a, None),
     );
-    for n in [&b, &c] {
-        n.store()
-            .set_remote(std::sync::Arc::new(Peer(a.store().clone())));
-    }
     b.follow_heads(&a.shared_heads().unwrap()).unwrap();
     c.follow_heads(&b.shared_heads().unwrap()).unwrap();
     assert!(!b.bucket("bkt").unwrap().is_public());

@@ -131,8 +131,8 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
     move |source| StoreError::Io { context, source }
 }
 
-/// Where a store gets blocks it does not have (the network); called on blocking threads. The
-/// remote keeps what it fetches (through [`Store::put_fetched_many`], in groups), so a read
+/// Where a node gets blocks its store does not have (the cluster, the network); called on
+/// blocking threads. The remote keeps what it fetches (through [`Store::put_fetched_many`], in groups), so a read
 /// does not wait for a commit per block.
 pub trait RemoteBlocks: Send + Sync {
     /// The block's bytes, if some peer has it (they are verified again before use).
@@ -143,8 +143,6 @@ pub trait RemoteBlocks: Send + Sync {
 }
 
 pub(crate) struct Inner {
-    /// Where missing blocks are fetched from, once the network is up.
-    pub(crate) remote: std::sync::OnceLock<Arc<dyn RemoteBlocks>>,
     pub(crate) files: files::BlockFiles,
     pub(crate) index: index::Index,
     /// Every transaction that adds references holds this shared (for that transaction only);
@@ -216,7 +214,6 @@ impl Store {
         let index = index::Index::open(&root.join("meta.redb"), &root)?;
         Ok(Store {
             inner: Arc::new(Inner {
-                remote: std::sync::OnceLock::new(),
                 files,
                 index,
                 gc_lock: RwLock::new(()),
@@ -232,39 +229,11 @@ impl Store {
         &self.inner.root
     }
 
-    /// Makes [`get`](Self::get) fetch missing blocks from `remote` (set once, at start).
-    pub fn set_remote(&self, remote: Arc<dyn RemoteBlocks>) {
-        let _ = self.inner.remote.set(remote);
-    }
-
-    /// Reads and verifies a block, fetching it from the network (and storing it) when it is
-    /// not here and a remote is set. Wrong bytes are never returned.
+    /// Reads and verifies a block stored here; the same as [`get_local`](Self::get_local).
+    /// The store never reaches out: the node's block source asks the cluster and the network
+    /// after it.
     pub fn get(&self, cid: &Cid) -> Result<Bytes, StoreError> {
-        match self.get_local(cid) {
-            Err(StoreError::NotFound(_)) if self.inner.remote.get().is_some() => {
-                let remote = self.inner.remote.get().expect("checked");
-                let Some(data) = remote.fetch(cid) else {
-                    return Err(StoreError::NotFound(*cid));
-                };
-                if cairn_dag::verify(cid, &data).is_err() {
-                    tracing::warn!(%cid, "the network returned wrong bytes; refused");
-                    return Err(StoreError::NotFound(*cid));
-                }
-                // (the remote stores what it fetches, grouped: see `RemoteBlocks`)
-                // A node's children are read next: ask for all of them at once.
-                if let Ok(links) = cairn_dag::links_of(cid, &data) {
-                    let missing: Vec<Cid> = links
-                        .into_iter()
-                        .filter(|c| !matches!(self.has(c), Ok(true)))
-                        .collect();
-                    if !missing.is_empty() {
-                        remote.prefetch(&missing);
-                    }
-                }
-                Ok(data)
-            }
-            other => other,
-        }
+        self.get_local(cid)
     }
 
     /// Stores blocks fetched from the network (verified by the caller) in one commit, unpinned:

@@ -9,7 +9,7 @@ use std::time::Duration;
 use cairn_cluster::{Cluster, ClusterConfig, Member, Transport};
 use cairn_net::NetHandle;
 use cairn_node::worker::Worked;
-use cairn_node::{Node, NodeError};
+use cairn_node::{Node, NodeBuilder, NodeError};
 use futures::future::BoxFuture;
 
 use crate::config::ClusterSettings;
@@ -32,10 +32,11 @@ impl Transport for NetTransport {
     }
 }
 
-/// Makes `node` a cluster member: its writes are placed, its misses read from the cluster.
-pub fn join(node: &Node, net: &NetHandle, settings: &ClusterSettings) -> Cluster {
-    let cluster = Cluster::new(
-        node.store().clone(),
+/// Makes the node being built a cluster member: its writes are placed, its misses read from
+/// the cluster, through the network `net`.
+pub fn member(node: NodeBuilder, net: &NetHandle, settings: &ClusterSettings) -> NodeBuilder {
+    tracing::info!(redundancy = %settings.redundancy, zone = ?settings.zone, "cluster storage on");
+    node.cluster(
         ClusterConfig {
             me: net.peer_id().to_bytes(),
             zone: settings.zone.clone(),
@@ -44,10 +45,7 @@ pub fn join(node: &Node, net: &NetHandle, settings: &ClusterSettings) -> Cluster
             piece_grace: settings.piece_grace,
         },
         Arc::new(NetTransport(net.clone())),
-    );
-    node.set_cluster(cluster.clone());
-    tracing::info!(redundancy = %settings.redundancy, zone = ?settings.zone, "cluster storage on");
-    cluster
+    )
 }
 
 /// The members job: every connected peer that proved the cluster secret is a member (its
@@ -80,23 +78,6 @@ impl cairn_node::worker::Worker for Members {
             .collect();
         self.cluster.observe(&members);
         Ok(Worked::idle(""))
-    }
-}
-
-/// Missing blocks: the cluster first (it knows where pieces are and rebuilds lost ones), then
-/// the network at large.
-pub struct ClusterFirst {
-    pub cluster: Cluster,
-    pub then: Arc<dyn cairn_store::RemoteBlocks>,
-}
-
-impl cairn_store::RemoteBlocks for ClusterFirst {
-    fn fetch(&self, cid: &cairn_dag::Cid) -> Option<bytes::Bytes> {
-        cairn_store::RemoteBlocks::fetch(&self.cluster, cid).or_else(|| self.then.fetch(cid))
-    }
-
-    fn prefetch(&self, cids: &[cairn_dag::Cid]) {
-        self.cluster.prefetch(cids);
     }
 }
 

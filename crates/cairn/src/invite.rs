@@ -143,9 +143,12 @@ pub fn load(data: &Path) -> Result<Option<ClusterFile>> {
     }
 }
 
-/// Tells `node` its cluster admin (public key, and the signing key where it is held).
-pub fn set_admin(node: &cairn_node::Node, cluster: &ClusterFile) -> Result<()> {
-    Ok(node.set_cluster_admin(Some(cluster.admin_public()?), cluster.admin_signer()?)?)
+/// The cluster admin a node is built with: its public key, and its signing key where this
+/// node holds it.
+pub fn admin(
+    cluster: &ClusterFile,
+) -> Result<(Option<[u8; 32]>, Option<cairn_node::identity::Identity>)> {
+    Ok((Some(cluster.admin_public()?), cluster.admin_signer()?))
 }
 
 /// `cairn cluster invite`: the token for the cluster in `data`, naming `addrs`.

@@ -105,20 +105,23 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(api) = remote::discover(&cli.data) {
         return commands::run(&api, &cli.command);
     }
-    let node =
-        Node::open(&cli.data).with_context(|| format!("opening store {}", cli.data.display()))?;
+    let store = cairn_store::Store::open(&cli.data)
+        .with_context(|| format!("opening store {}", cli.data.display()))?;
     // Roots folded in offline are built as the node's config says.
     let settings = config::Settings::resolve(&cli.data, &cli::ServeArgs::default())?;
-    node.set_roots_config(cairn_node::roots::RootsConfig {
-        version: settings.cid_version,
-        retention: settings.history_retention,
-    });
-    if let Some((user, _)) = user::node_key(cli.identity.as_deref(), &node, false)? {
-        node.set_user_key(user);
-    }
-    if let Some(cluster) = invite::load(&cli.data)? {
-        invite::set_admin(&node, &cluster)?;
-    }
+    let user = user::node_key(cli.identity.as_deref(), &Node::new(store.clone()), false)?;
+    let (admin, signer) = match invite::load(&cli.data)? {
+        Some(cluster) => invite::admin(&cluster)?,
+        None => (None, None),
+    };
+    let node = Node::builder(store)
+        .roots(cairn_node::roots::RootsConfig {
+            version: settings.cid_version,
+            retention: settings.history_retention,
+        })
+        .user_key(user.map(|(user, _)| user))
+        .cluster_admin(admin, signer)
+        .build()?;
     commands::run(&cairn_api::LocalApi::new(node)?, &cli.command)
 }
 

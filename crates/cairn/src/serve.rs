@@ -27,11 +27,13 @@ pub fn run(settings: Settings) -> Result<()> {
 }
 
 async fn serve(settings: Settings) -> Result<()> {
-    let node = Node::open(&settings.data)
+    let store = cairn_store::Store::open(&settings.data)
         .with_context(|| format!("opening store {}", settings.data.display()))?;
-    let peer_id = cairn_net::keypair_from_seed(node.identity()?.secret_seed())?
-        .public()
-        .to_peer_id();
+    // A node over the bare store answers what the wiring asks before the node is built (its
+    // key, whether it holds anything); it is dropped before the node starts.
+    let probe = Node::new(store.clone());
+    let keypair = cairn_net::keypair_from_seed(probe.identity()?.secret_seed())?;
+    let peer_id = keypair.public().to_peer_id();
     eprintln!(
         "cairn: node key {} (peer id {peer_id})",
         settings
@@ -39,10 +41,11 @@ async fn serve(settings: Settings) -> Result<()> {
             .join(cairn_node::identity::IDENTITY_FILE)
             .display()
     );
-    if let Some((user, path)) = crate::user::node_key(settings.identity.as_deref(), &node, true)? {
+    let user_key = crate::user::node_key(settings.identity.as_deref(), &probe, true)?;
+    if let Some((user, path)) = &user_key {
         eprintln!("cairn: user key {} ({})", path.display(), user.public());
-        node.set_user_key(user);
     }
+    drop(probe);
     let (cluster, founded, join_addrs) =
         crate::invite::load_or_found(&settings.data, settings.join.as_deref())?;
     let mut net_config = settings.net.clone();
@@ -64,13 +67,27 @@ async fn serve(settings: Settings) -> Result<()> {
         settings.data.join(crate::invite::CLUSTER_FILE).display(),
         settings.data.display(),
     );
-    crate::invite::set_admin(&node, &cluster)?;
     let (access, secret) = root_credentials(&settings.data)?;
 
-    node.set_roots_config(cairn_node::roots::RootsConfig {
-        version: settings.cid_version,
-        retention: settings.history_retention,
-    });
+    // The network's handle first (the node fetches and places through it), then the node,
+    // then the network serving the node.
+    let (net, pending_net) = cairn_net::prepare(keypair);
+    let (admin, admin_signer) = crate::invite::admin(&cluster)?;
+    let mut node = Node::builder(store)
+        .roots(cairn_node::roots::RootsConfig {
+            version: settings.cid_version,
+            retention: settings.history_retention,
+        })
+        .user_key(user_key.map(|(user, _)| user))
+        .cluster_admin(admin, admin_signer)
+        .remote(Arc::new(NetBlocks {
+            net: net.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        }));
+    if let Some(c) = &settings.cluster {
+        node = crate::cluster::member(node, &net, c);
+    }
+    let node = node.build()?;
     let node_for_api = node.clone();
     let ids = cairn_s3::auth::Identities::new(node.clone(), &access, &secret);
     let mut builder = s3s::service::S3ServiceBuilder::new(cairn_s3::CairnS3::new(
@@ -119,7 +136,6 @@ async fn serve(settings: Settings) -> Result<()> {
         .as_bytes(),
     )?;
     let (stop_tx, _) = tokio::sync::watch::channel(false);
-    let keypair = cairn_net::keypair_from_seed(node_for_api.identity()?.secret_seed())?;
     let mut registry = prometheus_client::registry::Registry::default();
     let net_metrics = Arc::new(cairn_net::metrics::NetMetrics::new(&mut registry));
     let margin_gauges = crate::cluster::MarginGauges::new(&mut registry);
@@ -139,32 +155,21 @@ async fn serve(settings: Settings) -> Result<()> {
         crate::listen::router(metrics_router(registry, refresh)),
         stop_tx.subscribe(),
     ));
-    let (net, net_task) = cairn_net::start(
-        keypair,
-        net_config,
-        Arc::new(StoreBlocks {
-            node: node_for_api.clone(),
-            serve_all: settings.gateway.serve_all,
-            heads: Default::default(),
-        }),
-        Some(net_metrics),
-        stop_tx.subscribe(),
-    )
-    .await
-    .context("starting the p2p node")?;
-    let from_network: Arc<dyn cairn_store::RemoteBlocks> = Arc::new(NetBlocks {
-        net: net.clone(),
-        runtime: tokio::runtime::Handle::current(),
-    });
-    let cluster_tasks = match &settings.cluster {
-        Some(c) => {
-            let cluster = crate::cluster::join(&node_for_api, &net, c);
-            node_for_api
-                .store()
-                .set_remote(Arc::new(crate::cluster::ClusterFirst {
-                    cluster: cluster.clone(),
-                    then: from_network,
-                }));
+    let net_task = pending_net
+        .start(
+            net_config,
+            Arc::new(StoreBlocks {
+                node: node_for_api.clone(),
+                serve_all: settings.gateway.serve_all,
+                heads: Default::default(),
+            }),
+            Some(net_metrics),
+            stop_tx.subscribe(),
+        )
+        .await
+        .context("starting the p2p node")?;
+    let cluster_tasks = match (&settings.cluster, node_for_api.cluster().cloned()) {
+        (Some(c), Some(cluster)) => {
             vec![
                 cairn_node::worker::spawn(
                     node_for_api.clone(),
@@ -189,10 +194,7 @@ async fn serve(settings: Settings) -> Result<()> {
                 ),
             ]
         }
-        None => {
-            node_for_api.store().set_remote(from_network);
-            Vec::new()
-        }
+        _ => Vec::new(),
     };
     let p2p_addrs = net.addrs().await?;
     let api_net: cairn_api::network::SharedNetwork = Arc::new(ApiNetwork(net.clone()));
