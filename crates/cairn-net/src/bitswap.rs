@@ -1,6 +1,6 @@
 //! The async shell around `cairn-bitswap`: one task owns the Bitswap state machine and carries
 //! out its events — every outgoing message on a new outbound stream ([`crate::streams`]), block
-//! lookups and stores on blocking threads through [`LocalBlocks`], timers from
+//! lookups and stores on blocking threads through [`BlockProvider`], timers from
 //! `next_deadline`. Inbound streams are read by small tasks that feed frames back in.
 //!
 //! Members get every block; a stranger only what [`crate::visible`] lets it see — published
@@ -18,38 +18,7 @@ use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::NetError;
-
-/// What the node serves to peers: its blocks (Bitswap), the heads of the buckets it owns
-/// (`/cairn/heads/1.0.0`) and cluster piece requests (`/cairn/piece/1.0.0`). Every call runs on
-/// a blocking thread.
-pub trait LocalBlocks: Send + Sync + 'static {
-    /// Answers lookups: the verified bytes of a present block of at most `max_data` bytes,
-    /// `Have` for a larger one, `Missing` otherwise.
-    fn lookup(&self, queries: &[BlockQuery]) -> Vec<(Cid, Lookup)>;
-    /// Whether a stranger may have `cid` (a DAG root the node publishes: the gateway's rule).
-    /// Nothing by default.
-    fn published(&self, _cid: &Cid) -> bool {
-        false
-    }
-    /// Stores a block received from a peer (already verified against its CID).
-    fn store(&self, cid: &Cid, data: &Bytes);
-    /// The heads of the buckets this node owns, encoded by the node layer, for peers that ask
-    /// (`/cairn/heads/1.0.0`); empty when it has none to share.
-    fn bucket_heads(&self) -> Vec<u8> {
-        Vec::new()
-    }
-    /// Answers a cluster piece request from `peer` (empty: this node takes no part in a
-    /// cluster).
-    fn piece_request(&self, _peer: PeerId, _request: Vec<u8>) -> Vec<u8> {
-        Vec::new()
-    }
-    /// Stores several received blocks (one commit, where the store can group them).
-    fn store_many(&self, blocks: &[(Cid, Bytes)]) {
-        for (cid, data) in blocks {
-            self.store(cid, data);
-        }
-    }
-}
+use crate::providers::BlockProvider;
 
 pub(crate) enum BsCommand {
     Connected(PeerId),
@@ -113,7 +82,7 @@ impl Drop for StreamSlot {
 
 /// Stores received blocks in groups on one blocking thread; reports what it stored.
 fn spawn_storer(
-    blocks: Arc<dyn LocalBlocks>,
+    blocks: Arc<dyn BlockProvider>,
     done: mpsc::Sender<BsCommand>,
 ) -> std::sync::mpsc::Sender<(Cid, Bytes)> {
     let (tx, rx) = std::sync::mpsc::channel::<(Cid, Bytes)>();
@@ -155,7 +124,7 @@ pub(crate) fn protocol() -> StreamProtocol {
 /// Starts the Bitswap task and the inbound-stream acceptor.
 pub(crate) fn spawn(
     mut incoming: mpsc::Receiver<crate::streams::Inbound>,
-    blocks: Arc<dyn LocalBlocks>,
+    blocks: Arc<dyn BlockProvider>,
     metrics: Option<Arc<crate::metrics::NetMetrics>>,
     net: mpsc::Sender<crate::Command>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -433,7 +402,7 @@ pub(crate) fn spawn(
 /// and those of published roots are looked up; the rest are answered as missing (DONT_HAVE)
 /// without touching the store.
 fn lookup_for_peer(
-    blocks: &dyn LocalBlocks,
+    blocks: &dyn BlockProvider,
     queries: &[BlockQuery],
     granted: &[bool],
     metrics: Option<&crate::metrics::NetMetrics>,

@@ -12,7 +12,7 @@
 //! Members and strangers ([`member`]): a peer that proves this node's cluster secret is a
 //! member and may speak the member protocols (`/cairn/heads/1.0.0`, `/cairn/piece/1.0.0`);
 //! every other peer is a stranger, which gets Kademlia and Bitswap for what the node layer
-//! publishes ([`bitswap::LocalBlocks::published`]) and nothing else. Limits: connections per
+//! publishes ([`BlockProvider::published`]) and nothing else. Limits: connections per
 //! peer, in total and pending (`connection_limits`), none accepted past a share of the
 //! machine's memory (`memory_connection_limits`), a few request streams per connection, and a
 //! bounded number of member requests handled at once.
@@ -23,6 +23,7 @@ pub mod bitswap;
 pub mod kad_store;
 pub mod member;
 pub mod metrics;
+mod providers;
 pub mod rpc;
 mod start;
 pub mod streams;
@@ -44,6 +45,7 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 
 pub use libp2p;
+pub use providers::{BlockProvider, HeadProvider, PieceProvider, Providers};
 pub use start::{Pending, prepare, start};
 
 /// The identify protocol version Kubo and Helia announce.
@@ -541,8 +543,9 @@ struct Task {
     finds: HashMap<kad::QueryId, FindQuery>,
     /// Requests waiting for their answer.
     asked: HashMap<(Rpc, libp2p::request_response::OutboundRequestId), Reply>,
-    /// Where answers to peers come from (heads, pieces), and the way back for them.
-    blocks: Arc<dyn bitswap::LocalBlocks>,
+    /// Where answers to peers come from (heads; pieces in a cluster), and the way back.
+    heads: Option<Arc<dyn providers::HeadProvider>>,
+    pieces: Option<Arc<dyn providers::PieceProvider>>,
     commands_tx: mpsc::Sender<Command>,
     /// Providers being dialled, and the CIDs Bitswap should ask them for once connected.
     provider_dials: HashMap<PeerId, Vec<cairn_dag::Cid>>,
@@ -653,7 +656,7 @@ impl Task {
             channel,
             request,
         } = held;
-        let blocks = self.blocks.clone();
+        let (heads, pieces) = (self.heads.clone(), self.pieces.clone());
         let tx = self.commands_tx.clone();
         let handlers = self.handlers.clone();
         tokio::spawn(async move {
@@ -661,8 +664,10 @@ impl Task {
                 return;
             };
             let answer = tokio::task::spawn_blocking(move || match kind {
-                Rpc::Heads => blocks.bucket_heads(),
-                Rpc::Pieces => blocks.piece_request(peer, request),
+                Rpc::Heads => heads.map(|h| h.bucket_heads()).unwrap_or_default(),
+                Rpc::Pieces => pieces
+                    .map(|p| p.piece_request(peer, request))
+                    .unwrap_or_default(),
             })
             .await
             .unwrap_or_default();

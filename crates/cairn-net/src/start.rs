@@ -20,12 +20,12 @@ use crate::{
 pub async fn start(
     keypair: Keypair,
     config: NetConfig,
-    blocks: Arc<dyn bitswap::LocalBlocks>,
+    providers: crate::Providers,
     metrics: Option<Arc<metrics::NetMetrics>>,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(NetHandle, tokio::task::JoinHandle<()>), NetError> {
     let (handle, pending) = prepare(keypair);
-    let task = pending.start(config, blocks, metrics, stop).await?;
+    let task = pending.start(config, providers, metrics, stop).await?;
     Ok((handle, task))
 }
 
@@ -62,22 +62,22 @@ pub fn prepare(keypair: Keypair) -> (NetHandle, Pending) {
 
 impl Pending {
     /// The second half of [`start`]: binds the listen addresses, dials the bootstrap peers,
-    /// and runs the swarm, serving `blocks`, until `stop` turns true.
+    /// and runs the swarm, serving `providers`, until `stop` turns true.
     pub async fn start(
         self,
         config: NetConfig,
-        blocks: Arc<dyn bitswap::LocalBlocks>,
+        providers: crate::Providers,
         metrics: Option<Arc<metrics::NetMetrics>>,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<tokio::task::JoinHandle<()>, NetError> {
-        run(self, config, blocks, metrics, stop).await
+        run(self, config, providers, metrics, stop).await
     }
 }
 
 async fn run(
     pending: Pending,
     config: NetConfig,
-    blocks: Arc<dyn bitswap::LocalBlocks>,
+    providers: crate::Providers,
     metrics: Option<Arc<metrics::NetMetrics>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<tokio::task::JoinHandle<()>, NetError> {
@@ -88,12 +88,11 @@ async fn run(
     } = pending;
     let mut swarm = build_swarm(keypair, &config)?;
     let (inbound_tx, inbound_rx) = mpsc::channel(256);
-    let blocks_for_task = blocks.clone();
     let tx_for_task = tx.clone();
     let bitswap_tx = bitswap.0.clone();
     bitswap::spawn(
         inbound_rx,
-        blocks,
+        providers.blocks.clone(),
         metrics.clone(),
         tx.clone(),
         stop.clone(),
@@ -165,7 +164,8 @@ async fn run(
             finds: Default::default(),
             provider_dials: Default::default(),
             asked: Default::default(),
-            blocks: blocks_for_task,
+            heads: providers.heads,
+            pieces: providers.pieces,
             commands_tx: tx_for_task,
             gate,
             challenges: Default::default(),

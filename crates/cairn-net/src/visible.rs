@@ -1,5 +1,5 @@
 //! What Bitswap shows a stranger (sans-I/O). A stranger gets a block when the node layer
-//! publishes it ([`crate::bitswap::LocalBlocks::published`]: the gateway's rule — pins marked
+//! publishes it ([`crate::BlockProvider::published`]: the gateway's rule — pins marked
 //! public, current objects anyone may read, public buckets' current roots) or when it is
 //! linked from a block this node already sent that peer: a DAG is fetched from its root down,
 //! so "reachable from a published root" is decided one link at a time, as the gateway serves

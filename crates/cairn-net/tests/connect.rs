@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cairn_bitswap::{BlockQuery, Lookup};
 use cairn_dag::Cid;
-use cairn_net::bitswap::LocalBlocks;
+use cairn_net::{BlockProvider, HeadProvider, PieceProvider, Providers};
 use cairn_net::{NetConfig, NetHandle, keypair_from_seed};
 
 /// Blocks in memory; `bad` serves wrong bytes for every block; `private` publishes none
@@ -24,7 +24,7 @@ struct Memory {
     looked_up: Mutex<HashSet<Cid>>,
 }
 
-impl LocalBlocks for Memory {
+impl BlockProvider for Memory {
     fn lookup(&self, queries: &[BlockQuery]) -> Vec<(Cid, Lookup)> {
         let blocks = self.blocks.lock().unwrap();
         let mut looked_up = self.looked_up.lock().unwrap();
@@ -48,12 +48,25 @@ impl LocalBlocks for Memory {
     fn published(&self, cid: &Cid) -> bool {
         !self.private || self.published.lock().unwrap().contains(cid)
     }
+}
+
+impl HeadProvider for Memory {
     fn bucket_heads(&self) -> Vec<u8> {
         b"the heads".to_vec()
     }
+}
+
+impl PieceProvider for Memory {
     fn piece_request(&self, _peer: libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
         [b"piece answer to ".as_slice(), &request].concat()
     }
+}
+
+/// Everything `memory` serves.
+fn all(memory: Arc<Memory>) -> Providers {
+    Providers::new(memory.clone())
+        .heads(memory.clone())
+        .pieces(memory)
 }
 
 async fn node(seed: u8, config: NetConfig) -> (NetHandle, tokio::sync::watch::Sender<bool>) {
@@ -86,7 +99,7 @@ async fn node_task(
     let (handle, task) = cairn_net::start(
         keypair_from_seed([seed; 32]).unwrap(),
         config,
-        blocks,
+        all(blocks),
         None,
         rx,
     )
@@ -165,9 +178,15 @@ async fn a_wrong_pre_shared_key_gets_no_connection() {
     };
     let blocks = Arc::new(Memory::default());
     assert!(
-        cairn_net::start(keypair_from_seed([4; 32]).unwrap(), quic, blocks, None, rx)
-            .await
-            .is_err()
+        cairn_net::start(
+            keypair_from_seed([4; 32]).unwrap(),
+            quic,
+            all(blocks),
+            None,
+            rx
+        )
+        .await
+        .is_err()
     );
     drop(stop);
 }
@@ -519,7 +538,7 @@ async fn a_busy_p2p_port_stops_the_start() {
             listen: vec![tcp.clone()],
             ..NetConfig::default()
         },
-        Arc::new(Memory::default()),
+        all(Arc::new(Memory::default())),
         None,
         rx,
     )

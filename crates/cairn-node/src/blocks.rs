@@ -79,6 +79,35 @@ impl Blocks {
     }
 }
 
+impl crate::Node {
+    /// A block stored here, for a peer that asked: its verified bytes when it is at most
+    /// `max_data` long, else `Err(size)`; `None` when it is not here (a corrupt file is
+    /// quarantined and counts as not here). Never asks the cluster or the network.
+    pub fn block_here(
+        &self,
+        cid: &Cid,
+        max_data: usize,
+    ) -> Result<Option<Result<Bytes, u64>>, crate::NodeError> {
+        let Some(info) = self.store().block_info(cid)? else {
+            return Ok(None);
+        };
+        if info.size as usize > max_data {
+            return Ok(Some(Err(info.size)));
+        }
+        match self.store().get_local(cid) {
+            Ok(data) => Ok(Some(Ok(data))),
+            Err(StoreError::NotFound(_) | StoreError::CorruptBlock { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps blocks fetched from peers (verified by the caller) in one commit, unpinned: a
+    /// cache GC may sweep.
+    pub fn keep_fetched(&self, blocks: &[(Cid, Bytes)]) -> Result<(), crate::NodeError> {
+        Ok(self.store().put_fetched_many(blocks)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,7 @@
 //! Encrypted objects: who holds which key, and the object layout the read path decrypts.
 //!
 //! * A bucket may have a **bucket key** (random), kept only sealed to X25519 public keys — its
-//!   owner's ([`Node::set_user_key`]) and no one else's — in the bucket record
+//!   owner's ([`NodeBuilder::user_key`](crate::NodeBuilder::user_key)) and no one else's — in the bucket record
 //!   ([`BucketCrypt`]). `default` makes every write to the bucket encrypted (S3
 //!   `PutBucketEncryption`, `cairn bucket create --encrypted`); without it only writes that
 //!   ask (`x-amz-server-side-encryption`) are.

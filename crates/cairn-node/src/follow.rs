@@ -367,7 +367,7 @@ impl Node {
 
     /// Takes over `bucket`, a mirror of a node that is gone: gathers the newest head the
     /// cluster holds, mirrors it, and makes this node the owner with a takeover certificate
-    /// signed by the cluster admin key (so it needs [`Node::set_cluster_admin`] with the
+    /// signed by the cluster admin key (so it needs [`NodeBuilder::cluster_admin`](crate::NodeBuilder::cluster_admin) with the
     /// secret key), its next head continuing the previous owner's sequence. Refused while the
     /// owner is connected (unless `force`) and for a bucket that is already this node's.
     /// Returns the new head's sequence.

@@ -194,9 +194,15 @@ impl Node {
             .map_err(task_failed)?
     }
 
-    /// The block store (the doors ask the node; the binary's network adapters and the node's
-    /// own tests still reach it).
+    /// The block store, for the node's own integration tests (feature `testing`).
+    #[cfg(feature = "testing")]
     pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The block store: the doors and the binary ask the node, never its store.
+    #[cfg(not(feature = "testing"))]
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 

@@ -185,7 +185,7 @@ impl Worked {
 }
 
 /// A background worker: async, so the network's calls are awaited, never blocked on. Work that
-/// reads or writes the store goes to a blocking thread ([`Node::run_blocking`]); a sync [`Job`]
+/// reads or writes the store goes to a blocking thread ([`Node::blocking`]); a sync [`Job`]
 /// runs as a worker through [`Blocking`].
 pub trait Worker: Send + 'static {
     /// Name, for logs and the board.

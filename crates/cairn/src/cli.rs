@@ -145,47 +145,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Default, Args)]
-pub struct ServeArgs {
-    /// TOML config file (default: cairn.toml in the data folder, when present).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// S3 listen address (default 127.0.0.1:8000).
-    #[arg(long)]
-    pub s3_listen: Option<std::net::SocketAddr>,
-    /// Local API listen address for the CLI (default 127.0.0.1:5001).
-    #[arg(long)]
-    pub api_listen: Option<std::net::SocketAddr>,
-    /// IPFS HTTP gateway listen address (default 127.0.0.1:8080).
-    #[arg(long)]
-    pub gateway_listen: Option<std::net::SocketAddr>,
-    /// Prometheus /metrics listen address (default 127.0.0.1:9464).
-    #[arg(long)]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/4001 and its QUIC twin).
-    #[arg(long)]
-    pub p2p_listen: Vec<String>,
-    /// Peers to connect to at start (multiaddrs ending in `/p2p/<id>`).
-    #[arg(long)]
-    pub bootstrap: Vec<String>,
-    /// CID version of new objects: 0 (what `ipfs add` gives, default) or 1.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
-    pub cid_version: Option<u8>,
-    /// Seconds between background garbage collections (default 3600; 0: never).
-    #[arg(long)]
-    pub gc_interval: Option<u64>,
-    /// Serve S3, the gateway and the APIs over TLS with this PEM certificate chain (with
-    /// `--tls-key`; or `[tls] cert` in the config).
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The PEM private key of `--tls-cert`.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Join a cluster with a token from `cairn cluster invite` on one of its nodes (kept in
-    /// `cluster.toml` in the data folder; its addresses are dialled at start).
-    #[arg(long)]
-    pub join: Option<String>,
-}
+pub use crate::daemon::config::ServeArgs;
 
 #[derive(Debug, Args)]
 pub struct AddArgs {

@@ -6,23 +6,16 @@
 mod backup;
 mod bucket_cmd;
 mod cli;
-mod cluster;
 mod commands;
-mod config;
-mod follow;
-mod invite;
-mod listen;
+mod daemon;
 mod output;
-mod provide;
 mod remote;
-mod serve;
 mod user;
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use cairn_api::NodeApi;
-use cairn_node::Node;
 use clap::Parser;
 use cli::{BucketCmd, Cli, Command, UserCmd};
 
@@ -65,12 +58,12 @@ fn run(cli: Cli) -> Result<()> {
                 .and_then(|api| api.id().ok())
                 .map(|id| id.addrs)
                 .unwrap_or_default();
-            println!("{}", invite::invite(&cli.data, *admin, addrs)?);
+            println!("{}", daemon::invite::invite(&cli.data, *admin, addrs)?);
             return Ok(());
         }
         Command::Serve(args) => {
-            let settings = config::Settings::resolve(&cli.data, args)?;
-            return serve::run(config::Settings {
+            let settings = daemon::config::Settings::resolve(&cli.data, args)?;
+            return daemon::serve::run(daemon::config::Settings {
                 identity: cli.identity.clone(),
                 ..settings
             });
@@ -105,23 +98,7 @@ fn run(cli: Cli) -> Result<()> {
     if let Some(api) = remote::discover(&cli.data) {
         return commands::run(&api, &cli.command);
     }
-    let store = cairn_store::Store::open(&cli.data)
-        .with_context(|| format!("opening store {}", cli.data.display()))?;
-    // Roots folded in offline are built as the node's config says.
-    let settings = config::Settings::resolve(&cli.data, &cli::ServeArgs::default())?;
-    let user = user::node_key(cli.identity.as_deref(), &Node::new(store.clone()), false)?;
-    let (admin, signer) = match invite::load(&cli.data)? {
-        Some(cluster) => invite::admin(&cluster)?,
-        None => (None, None),
-    };
-    let node = Node::builder(store)
-        .roots(cairn_node::roots::RootsConfig {
-            version: settings.cid_version,
-            retention: settings.history_retention,
-        })
-        .user_key(user.map(|(user, _)| user))
-        .cluster_admin(admin, signer)
-        .build()?;
+    let node = daemon::open_offline(&cli.data, cli.identity.as_deref())?;
     commands::run(&cairn_api::LocalApi::new(node)?, &cli.command)
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use cairn_api::{HttpApi, NodeApi};
 
-use crate::config::ApiFile;
+use crate::daemon::config::ApiFile;
 
 /// The API of the node running on `data`, if one answers.
 pub fn discover(data: &Path) -> Option<HttpApi> {

@@ -110,7 +110,7 @@ pub fn expiry_ms(expires: Option<&str>) -> Result<Option<i64>> {
     let Some(text) = expires else {
         return Ok(None);
     };
-    let d = crate::config::parse_duration("--expires", text)?;
+    let d = crate::daemon::config::parse_duration("--expires", text)?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
     Ok(Some((now + d).as_millis() as i64))
 }
@@ -132,9 +132,7 @@ pub fn node_key(
     let Ok(dir) = config_dir() else {
         return Ok(None);
     };
-    let peer = cairn_net::libp2p::PeerId::from_bytes(&cairn_node::follow::peer_id_of(
-        &node.identity()?.public_key(),
-    ))?;
+    let peer = node.identity()?.peer_id();
     let users = dir.join("users");
     let path = users.join(format!("node-{peer}.key"));
     let legacy = users.join("node.key");

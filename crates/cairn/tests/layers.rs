@@ -40,8 +40,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Arrows still there until issue 19 moves them (the binary keeps the wiring until the
-/// composition root exists).
+/// The binary's arrows to the crates only the composition root may know: its `daemon` module
+/// (`crates/cairn/src/daemon/`) uses them, and [`only_the_daemon_module_wires`] checks that no
+/// other file of the binary does (the CLI goes through `cairn_api` and `cairn_node`).
 const ARROW_EXCEPTIONS: &[(&str, &str)] = &[
     ("cairn", "cairn-bitswap"),
     ("cairn", "cairn-cluster"),
@@ -83,7 +84,8 @@ fn crates_depend_only_downwards() {
         };
         for dep in package["dependencies"].as_array().unwrap() {
             let dep = dep["name"].as_str().unwrap();
-            if !dep.starts_with("cairn") || ok.contains(&dep) {
+            // (A crate's dev-dependency on itself turns on a test feature: no arrow.)
+            if !dep.starts_with("cairn") || ok.contains(&dep) || dep == name {
                 continue;
             }
             if ARROW_EXCEPTIONS.contains(&(name, dep)) {
@@ -99,6 +101,44 @@ fn crates_depend_only_downwards() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The crates the binary's CLI may not name: only `crates/cairn/src/daemon/` wires the network,
+/// the store, the cluster and the doors together.
+const WIRING_ONLY: &[&str] = &[
+    "cairn_net",
+    "cairn_store",
+    "cairn_cluster",
+    "cairn_bitswap",
+    "cairn_s3",
+    "cairn_gateway",
+];
+
+#[test]
+fn only_the_daemon_module_wires() {
+    let src = workspace().join("crates/cairn/src");
+    let daemon = src.join("daemon");
+    let mut wrong = Vec::new();
+    let mut seen_in_daemon = BTreeSet::new();
+    for file in rust_files(&src) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for krate in WIRING_ONLY {
+            let named =
+                text.contains(&format!("{krate}::")) || text.contains(&format!("use {krate}"));
+            if !named {
+                continue;
+            }
+            if file.starts_with(&daemon) {
+                seen_in_daemon.insert(*krate);
+            } else {
+                let rel = file.strip_prefix(&src).unwrap().display().to_string();
+                wrong.push(format!("cairn/src/{rel} names {krate}: only daemon/ wires"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // The rule reads names: it must see the daemon use what the arrows say it does.
+    assert!(seen_in_daemon.contains("cairn_net"), "{seen_in_daemon:?}");
 }
 
 /// A source file's code: its lines before the first `#[cfg(test)]`.

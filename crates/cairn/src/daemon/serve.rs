@@ -5,11 +5,9 @@
 use std::sync::Arc;
 
 use axum::response::IntoResponse;
-use cairn_api::network::NetworkError;
-use futures::future::BoxFuture;
 use std::time::Duration;
 
-use crate::config::{
+use crate::daemon::config::{
     ApiFile, Mode, SCRUB_BYTES, Settings, api_secret, multiaddrs, root_credentials, write_private,
 };
 use anyhow::{Context, Result};
@@ -47,7 +45,7 @@ async fn serve(settings: Settings) -> Result<()> {
     }
     drop(probe);
     let (cluster, founded, join_addrs) =
-        crate::invite::load_or_found(&settings.data, settings.join.as_deref())?;
+        crate::daemon::invite::load_or_found(&settings.data, settings.join.as_deref())?;
     let mut net_config = settings.net.clone();
     net_config.cluster = Some(cluster.secret()?);
     net_config.bootstrap.extend(multiaddrs(&join_addrs)?);
@@ -64,7 +62,10 @@ async fn serve(settings: Settings) -> Result<()> {
             "member"
         },
         if holds_admin { ", admin key here" } else { "" },
-        settings.data.join(crate::invite::CLUSTER_FILE).display(),
+        settings
+            .data
+            .join(crate::daemon::invite::CLUSTER_FILE)
+            .display(),
         settings.data.display(),
     );
     let (access, secret) = root_credentials(&settings.data)?;
@@ -72,7 +73,7 @@ async fn serve(settings: Settings) -> Result<()> {
     // The network's handle first (the node fetches and places through it), then the node,
     // then the network serving the node.
     let (net, pending_net) = cairn_net::prepare(keypair);
-    let (admin, admin_signer) = crate::invite::admin(&cluster)?;
+    let (admin, admin_signer) = crate::daemon::invite::admin(&cluster)?;
     let mut node = Node::builder(store)
         .roots(cairn_node::roots::RootsConfig {
             version: settings.cid_version,
@@ -80,12 +81,12 @@ async fn serve(settings: Settings) -> Result<()> {
         })
         .user_key(user_key.map(|(user, _)| user))
         .cluster_admin(admin, admin_signer)
-        .remote(Arc::new(NetBlocks {
+        .remote(Arc::new(crate::daemon::adapters::NetBlocks {
             net: net.clone(),
             runtime: tokio::runtime::Handle::current(),
         }));
     if let Some(c) = &settings.cluster {
-        node = crate::cluster::member(node, &net, c);
+        node = crate::daemon::cluster::member(node, &net, c);
     }
     let node = node.build()?;
     let node_for_api = node.clone();
@@ -99,10 +100,10 @@ async fn serve(settings: Settings) -> Result<()> {
     builder.set_access(cairn_s3::auth::CairnAccess::new(ids));
     let service = cairn_s3::front::Front::new(builder.build());
     let tls = match &settings.tls {
-        Some(files) => Some(crate::listen::Tls::load(&files.cert, &files.key)?),
+        Some(files) => Some(crate::daemon::listen::Tls::load(&files.cert, &files.key)?),
         None => None,
     };
-    let scheme = crate::listen::scheme(tls.as_ref());
+    let scheme = crate::daemon::listen::scheme(tls.as_ref());
 
     let listener = tokio::net::TcpListener::bind(settings.s3_listen)
         .await
@@ -138,7 +139,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let (stop_tx, _) = tokio::sync::watch::channel(false);
     let mut registry = prometheus_client::registry::Registry::default();
     let net_metrics = Arc::new(cairn_net::metrics::NetMetrics::new(&mut registry));
-    let margin_gauges = crate::cluster::MarginGauges::new(&mut registry);
+    let margin_gauges = crate::daemon::cluster::MarginGauges::new(&mut registry);
     let registry = Arc::new(registry);
     let metrics_listener = tokio::net::TcpListener::bind(settings.metrics_listen)
         .await
@@ -148,21 +149,17 @@ async fn serve(settings: Settings) -> Result<()> {
         let (node, gauges) = (node_for_api.clone(), margin_gauges.clone());
         move || gauges.refresh(&node)
     };
-    let metrics_task = tokio::spawn(crate::listen::serve(
+    let metrics_task = tokio::spawn(crate::daemon::listen::serve(
         "metrics",
         metrics_listener,
         None,
-        crate::listen::router(metrics_router(registry, refresh)),
+        crate::daemon::listen::router(metrics_router(registry, refresh)),
         stop_tx.subscribe(),
     ));
     let net_task = pending_net
         .start(
             net_config,
-            Arc::new(StoreBlocks {
-                node: node_for_api.clone(),
-                serve_all: settings.gateway.serve_all,
-                heads: Default::default(),
-            }),
+            crate::daemon::adapters::providers(&node_for_api, settings.gateway.serve_all),
             Some(net_metrics),
             stop_tx.subscribe(),
         )
@@ -173,22 +170,22 @@ async fn serve(settings: Settings) -> Result<()> {
             vec![
                 cairn_node::worker::spawn(
                     node_for_api.clone(),
-                    crate::cluster::Members {
+                    crate::daemon::cluster::Members {
                         net: net.clone(),
                         cluster: cluster.clone(),
                     },
-                    crate::cluster::MEMBERS_TICK,
+                    crate::daemon::cluster::MEMBERS_TICK,
                     stop_tx.subscribe(),
                 ),
                 cairn_node::worker::spawn(
                     node_for_api.clone(),
-                    crate::cluster::Repair { cluster },
+                    crate::daemon::cluster::Repair { cluster },
                     c.repair_interval,
                     stop_tx.subscribe(),
                 ),
                 cairn_node::worker::spawn_periodic(
                     node_for_api.clone(),
-                    crate::cluster::Margins,
+                    crate::daemon::cluster::Margins,
                     c.margins_interval,
                     stop_tx.subscribe(),
                 ),
@@ -197,12 +194,13 @@ async fn serve(settings: Settings) -> Result<()> {
         _ => Vec::new(),
     };
     let p2p_addrs = net.addrs().await?;
-    let api_net: cairn_api::network::SharedNetwork = Arc::new(ApiNetwork(net.clone()));
-    let api_task = tokio::spawn(crate::listen::serve(
+    let api_net: cairn_api::network::SharedNetwork =
+        Arc::new(crate::daemon::adapters::ApiNetwork(net.clone()));
+    let api_task = tokio::spawn(crate::daemon::listen::serve(
         "local API",
         api_listener,
         api_tls,
-        crate::listen::router(cairn_api::router(
+        crate::daemon::listen::router(cairn_api::router(
             node_for_api.clone(),
             token,
             Some(api_net.clone()),
@@ -253,11 +251,11 @@ async fn serve(settings: Settings) -> Result<()> {
             ),
         );
     }
-    let gateway_task = tokio::spawn(crate::listen::serve(
+    let gateway_task = tokio::spawn(crate::daemon::listen::serve(
         "gateway",
         gateway_listener,
         tls.clone(),
-        crate::listen::router(gateway_routes),
+        crate::daemon::listen::router(gateway_routes),
         stop_tx.subscribe(),
     ));
     let roots_task = cairn_node::worker::spawn_periodic(
@@ -268,18 +266,18 @@ async fn serve(settings: Settings) -> Result<()> {
     );
     let provide_task = cairn_node::worker::spawn(
         node_for_api.clone(),
-        crate::provide::Announce {
+        crate::daemon::provide::Announce {
             net: net.clone(),
             every: settings.reprovide_interval,
             last_sweep: None,
         },
-        crate::provide::PROVIDE_TICK,
+        crate::daemon::provide::PROVIDE_TICK,
         stop_tx.subscribe(),
     );
     let follow_task = cairn_node::worker::spawn(
         node_for_api.clone(),
-        crate::follow::Follow { net: net.clone() },
-        crate::follow::FOLLOW_TICK,
+        crate::daemon::follow::Follow { net: net.clone() },
+        crate::daemon::follow::FOLLOW_TICK,
         stop_tx.subscribe(),
     );
     let scrub_task = cairn_node::worker::spawn_periodic(
@@ -319,7 +317,7 @@ async fn serve(settings: Settings) -> Result<()> {
     use std::io::Write;
     std::io::stdout().flush()?;
 
-    let s3_task = tokio::spawn(crate::listen::serve(
+    let s3_task = tokio::spawn(crate::daemon::listen::serve(
         "S3",
         listener,
         tls,
@@ -379,182 +377,6 @@ fn metrics_router(
             }
         }),
     )
-}
-
-/// What the node serves to peers: its blocks (Bitswap: every block to members, what the
-/// gateway would serve to strangers), the heads of its buckets and piece requests (members
-/// only: the network layer asks for those only for them).
-struct StoreBlocks {
-    node: Node,
-    /// `gateway_policy = "all"`: strangers get every block, as gateway users do.
-    serve_all: bool,
-    /// The last heads answer and when it was made: every member asks every couple of
-    /// seconds, and one answer reads every bucket and held head.
-    heads: parking_lot::Mutex<Option<(std::time::Instant, Vec<u8>)>>,
-}
-
-/// How long one heads answer is reused.
-const HEADS_FRESH: Duration = Duration::from_secs(1);
-
-impl cairn_net::bitswap::LocalBlocks for StoreBlocks {
-    fn lookup(
-        &self,
-        queries: &[cairn_bitswap::BlockQuery],
-    ) -> Vec<(cairn_dag::Cid, cairn_bitswap::Lookup)> {
-        use cairn_bitswap::Lookup;
-        queries
-            .iter()
-            .map(|q| {
-                let answer = match self.node.store().block_info(&q.cid) {
-                    Ok(Some(info)) if info.size as usize > q.max_data => Lookup::Have {
-                        size: info.size as usize,
-                    },
-                    Ok(Some(_)) => match self.node.store().get_local(&q.cid) {
-                        Ok(data) => Lookup::Block(data),
-                        Err(_) => Lookup::Missing,
-                    },
-                    _ => Lookup::Missing,
-                };
-                (q.cid, answer)
-            })
-            .collect()
-    }
-
-    fn published(&self, cid: &cairn_dag::Cid) -> bool {
-        self.serve_all
-            || self
-                .node
-                .published(cid)
-                .unwrap_or_else(|e| {
-                    tracing::warn!(%cid, "publication unknown, refused: {e}");
-                    None
-                })
-                .is_some()
-    }
-
-    fn piece_request(&self, peer: cairn_net::libp2p::PeerId, request: Vec<u8>) -> Vec<u8> {
-        match self.node.cluster() {
-            Some(cluster) => cluster.handle(&peer.to_bytes(), &request),
-            None => Vec::new(),
-        }
-    }
-
-    fn bucket_heads(&self) -> Vec<u8> {
-        let mut cached = self.heads.lock();
-        if let Some((at, bytes)) = &*cached
-            && at.elapsed() < HEADS_FRESH
-        {
-            return bytes.clone();
-        }
-        let bytes = self.node.shared_heads().unwrap_or_else(|e| {
-            tracing::warn!("bucket heads not shared: {e}");
-            Vec::new()
-        });
-        *cached = Some((std::time::Instant::now(), bytes.clone()));
-        bytes
-    }
-
-    fn store(&self, cid: &cairn_dag::Cid, data: &bytes::Bytes) {
-        self.store_many(&[(*cid, data.clone())]);
-    }
-
-    fn store_many(&self, blocks: &[(cairn_dag::Cid, bytes::Bytes)]) {
-        if let Err(e) = self.node.store().put_fetched_many(blocks) {
-            tracing::warn!("fetched blocks not stored: {e}");
-        }
-    }
-}
-
-/// The network as the API sees it ([`cairn_api::network::Network`]).
-struct ApiNetwork(cairn_net::NetHandle);
-
-impl cairn_api::network::Network for ApiNetwork {
-    fn peer_id(&self) -> String {
-        self.0.peer_id().to_string()
-    }
-
-    fn addrs(&self) -> BoxFuture<'_, Result<Vec<String>, NetworkError>> {
-        Box::pin(async move {
-            let addrs = self.0.addrs().await.map_err(unavailable)?;
-            Ok(addrs.iter().map(|a| a.to_string()).collect())
-        })
-    }
-
-    fn peers(&self) -> BoxFuture<'_, Result<Vec<cairn_api::network::Peer>, NetworkError>> {
-        Box::pin(async move {
-            let peers = self.0.peers().await.map_err(unavailable)?;
-            Ok(peers
-                .into_iter()
-                .map(|p| cairn_api::network::Peer {
-                    peer_id: p.peer_id.to_string(),
-                    addr: p.addr.to_string(),
-                    agent: p.agent,
-                    member: p.member,
-                })
-                .collect())
-        })
-    }
-
-    fn dial(&self, addr: String) -> BoxFuture<'_, Result<String, NetworkError>> {
-        Box::pin(async move {
-            let parsed: cairn_net::libp2p::Multiaddr = addr
-                .parse()
-                .map_err(|e| NetworkError::Invalid(format!("invalid multiaddr {addr:?}: {e}")))?;
-            let peer = self
-                .0
-                .dial(parsed)
-                .await
-                .map_err(|e| NetworkError::Unreachable(e.to_string()))?;
-            Ok(peer.to_string())
-        })
-    }
-
-    fn find_providers(
-        &self,
-        cid: cairn_dag::Cid,
-    ) -> BoxFuture<'_, Result<Vec<String>, NetworkError>> {
-        Box::pin(async move {
-            let peers = self.0.find_providers(cid).await.map_err(unavailable)?;
-            Ok(peers.iter().map(|p| p.to_string()).collect())
-        })
-    }
-}
-
-fn unavailable(e: cairn_net::NetError) -> NetworkError {
-    NetworkError::Unavailable(e.to_string())
-}
-
-/// The network as the store's source of missing blocks.
-struct NetBlocks {
-    net: cairn_net::NetHandle,
-    runtime: tokio::runtime::Handle,
-}
-
-impl cairn_store::RemoteBlocks for NetBlocks {
-    fn prefetch(&self, cids: &[cairn_dag::Cid]) {
-        let (net, cids) = (self.net.clone(), cids.to_vec());
-        self.runtime.spawn(async move {
-            if let Err(e) = net.prefetch(cids).await {
-                tracing::debug!("prefetch: {e}");
-            }
-        });
-    }
-
-    fn fetch(&self, cid: &cairn_dag::Cid) -> Option<bytes::Bytes> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (net, cid) = (self.net.clone(), *cid);
-        self.runtime.spawn(async move {
-            let _ = tx.send(net.fetch(cid).await);
-        });
-        match rx.recv() {
-            Ok(Ok(data)) => Some(data),
-            Ok(Err(e)) => {
-                tracing::debug!("{e}");
-                None
-            }
-            Err(_) => None,
-        }
-    }
 }
 
 async fn shutdown_signal() {

@@ -12,7 +12,7 @@ use cairn_node::worker::Worked;
 use cairn_node::{Node, NodeBuilder, NodeError};
 use futures::future::BoxFuture;
 
-use crate::config::ClusterSettings;
+use crate::daemon::config::ClusterSettings;
 
 /// How often membership is refreshed from the network.
 pub const MEMBERS_TICK: Duration = Duration::from_secs(1);

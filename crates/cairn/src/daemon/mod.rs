@@ -1,0 +1,44 @@
+//! The composition root: everything that knows the network, the store, the cluster and the
+//! doors together lives here, and nothing else of the binary does (`crates/cairn/tests/layers.rs`
+//! checks that no other file of the binary names `cairn_net`, `cairn_store`, `cairn_cluster`,
+//! `cairn_bitswap`, `cairn_s3` or `cairn_gateway`). `serve` starts a node with its listeners
+//! and workers; `config` resolves its settings; `adapters` translate between the network and the
+//! node; `cluster`, `follow` and `provide` are its network workers; `invite` its cluster file;
+//! `listen` the accept loop of every HTTP listener. [`open_offline`] builds the node the CLI
+//! opens when none runs.
+
+pub mod adapters;
+pub mod cluster;
+pub mod config;
+pub mod follow;
+pub mod invite;
+pub mod listen;
+pub mod provide;
+pub mod serve;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use cairn_node::Node;
+
+/// The node on the data folder `data` when no node runs there: built as `serve` would build it
+/// (roots settings, user key, cluster admin key), without a network.
+pub fn open_offline(data: &Path, identity: Option<&Path>) -> Result<Node> {
+    let store = cairn_store::Store::open(data)
+        .with_context(|| format!("opening store {}", data.display()))?;
+    // Roots folded in offline are built as the node's config says.
+    let settings = config::Settings::resolve(data, &config::ServeArgs::default())?;
+    let user = crate::user::node_key(identity, &Node::new(store.clone()), false)?;
+    let (admin, signer) = match invite::load(data)? {
+        Some(cluster) => invite::admin(&cluster)?,
+        None => (None, None),
+    };
+    Ok(Node::builder(store)
+        .roots(cairn_node::roots::RootsConfig {
+            version: settings.cid_version,
+            retention: settings.history_retention,
+        })
+        .user_key(user.map(|(user, _)| user))
+        .cluster_admin(admin, signer)
+        .build()?)
+}
