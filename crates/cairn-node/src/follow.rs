@@ -258,11 +258,15 @@ impl Node {
     pub fn mirror_held(&self) -> Result<Followed, NodeError> {
         let mut done = Followed::default();
         let me = self.identity()?.public_key();
-        for (key, held) in self.store().list(RECORDS)? {
+        // A row that does not decode is skipped (and said), not a reason to mirror nothing.
+        for (key, held) in self.store().list_each(RECORDS)? {
             let Some(name) = key.strip_prefix("head/") else {
                 continue;
             };
-            match self.mirror_one(&held, &me) {
+            match held
+                .map_err(NodeError::from)
+                .and_then(|held| self.mirror_one(&held, &me))
+            {
                 Ok(None) => {}
                 Ok(Some(objects)) => {
                     done.objects += objects;
@@ -750,6 +754,28 @@ mod tests {
             bucket: None,
         })
         .unwrap()
+    }
+
+    /// A held-head row that does not decode (a bug, a disk error) is skipped with its reason;
+    /// the other held heads are still mirrored.
+    #[tokio::test]
+    async fn an_undecodable_held_head_skips_only_itself() {
+        let (_d, owner) = node();
+        owner.create_bucket("bkt", "root").unwrap();
+        put(&owner, "bkt", "k", b"one").await;
+        owner.commit_roots().unwrap();
+        let (_m, mirror) = reading(&owner);
+        mirror.hold_shared(&owner.shared_heads().unwrap()).unwrap();
+        // The same table, written as another record type: a row the node cannot read.
+        const GARBAGE: cairn_store::Table<String> = cairn_store::Table::new("records");
+        mirror
+            .store()
+            .update(|txn| txn.put(GARBAGE, "head/broken", &"not a head".to_owned()))
+            .unwrap();
+        let done = mirror.mirror_held().unwrap();
+        assert_eq!(done.updated, ["bkt"]);
+        assert_eq!(done.skipped.len(), 1, "{:?}", done.skipped);
+        assert_eq!(done.skipped[0].0, "broken");
     }
 
     /// The review's attack (C2) on the owner's own node: a head signed by another key, naming

@@ -127,11 +127,24 @@ impl Store {
         bytes.map(|b| decode(table.name, &b)).transpose()
     }
 
-    /// Every record, by key.
+    /// Every record, by key; one that does not decode fails the whole list.
     pub fn list<R: DeserializeOwned>(
         &self,
         table: Table<R>,
     ) -> Result<Vec<(String, R)>, StoreError> {
+        self.list_each(table)?
+            .into_iter()
+            .map(|(k, r)| r.map(|r| (k, r)))
+            .collect()
+    }
+
+    /// Every record, by key, each decoded on its own: a caller that can go on without a bad
+    /// row gets the others (and the row's error).
+    #[allow(clippy::type_complexity)]
+    pub fn list_each<R: DeserializeOwned>(
+        &self,
+        table: Table<R>,
+    ) -> Result<Vec<(String, Result<R, StoreError>)>, StoreError> {
         let txn = self.inner.index.db.begin_read()?;
         let t = match txn.open_table(table.definition()) {
             Ok(t) => t,
@@ -141,7 +154,7 @@ impl Store {
         let mut out = Vec::new();
         for row in t.iter()? {
             let (k, v) = row?;
-            out.push((k.value().to_owned(), decode(table.name, v.value())?));
+            out.push((k.value().to_owned(), decode(table.name, v.value())));
         }
         Ok(out)
     }
