@@ -71,7 +71,7 @@ const ROOT: &str = "r";
 
 /// What a backup needs to know of a file to tell whether it changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Fingerprint {
+pub(crate) struct Fingerprint {
     size: u64,
     mtime: i64,
     mtime_ns: i64,
@@ -81,7 +81,7 @@ struct Fingerprint {
 }
 
 impl Fingerprint {
-    fn of(m: &std::fs::Metadata) -> Self {
+    pub(crate) fn of(m: &std::fs::Metadata) -> Self {
         Fingerprint {
             size: m.len(),
             mtime: m.mtime(),
@@ -441,57 +441,40 @@ fn pass(
         .collect();
     let total: u64 = to_send.iter().map(|(_, _, fp)| fp.size).sum();
     let progress = bar(total, "backup");
-    let mut start = 0;
-    while start < to_send.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < to_send.len()
-            && end - start < GROUP_FILES
-            && (end == start || bytes < GROUP_BYTES)
-        {
-            bytes += to_send[end].2.size;
-            end += 1;
+    let files: Vec<(&Path, Fingerprint)> = to_send.iter().map(|(_, p, fp)| (*p, *fp)).collect();
+    let (sent, bytes) = send_files(api, &files, cid_version, &progress)?;
+    counts.bytes += bytes;
+    for ((item, _, fp), file) in to_send.iter().zip(sent) {
+        if file.failed {
+            counts.failed.push(file.note.unwrap_or_default());
+            failed.insert(item.rel.as_str());
+            continue;
         }
-        let group = &to_send[start..end];
-        let files: Vec<(&Path, Fingerprint)> = group.iter().map(|(_, p, fp)| (*p, *fp)).collect();
-        let (links, outcome) = send_group(api, &files, cid_version, &progress)?;
-        counts.bytes += outcome.bytes;
-        for (i, ((item, _, fp), (cid, dag_size))) in group.iter().zip(links).enumerate() {
-            if outcome.failed[i] {
-                counts
-                    .failed
-                    .push(outcome.notes[i].clone().unwrap_or_default());
-                failed.insert(item.rel.as_str());
-                continue;
-            }
-            counts.sent += 1;
-            let entry = Cached {
-                fp: *fp,
-                cid,
-                dag_size,
-            };
-            match &outcome.notes[i] {
-                // In this snapshot as read, but read again next time.
-                Some(note) => {
-                    eprintln!("cairn: warning: {note}");
-                    fresh.insert(
-                        item.rel.clone(),
-                        Cached {
-                            fp: Fingerprint {
-                                size: u64::MAX,
-                                ..*fp
-                            },
-                            ..entry
+        counts.sent += 1;
+        let entry = Cached {
+            fp: *fp,
+            cid: file.cid,
+            dag_size: file.dag_size,
+        };
+        match &file.note {
+            // In this snapshot as read, but read again next time.
+            Some(note) => {
+                eprintln!("cairn: warning: {note}");
+                fresh.insert(
+                    item.rel.clone(),
+                    Cached {
+                        fp: Fingerprint {
+                            size: u64::MAX,
+                            ..*fp
                         },
-                    );
-                }
-                None => {
-                    fresh.insert(item.rel.clone(), entry);
-                }
+                        ..entry
+                    },
+                );
+            }
+            None => {
+                fresh.insert(item.rel.clone(), entry);
             }
         }
-        progress.set_message(format!("{} files", counts.sent));
-        start = end;
     }
     progress.finish_and_clear();
 
@@ -652,6 +635,56 @@ pub fn backup(
 
 // ---------------------------------------------------------------------------------------------
 // restore
+
+/// One file sent by [`send_files`].
+pub(crate) struct Sent {
+    /// Its root, as the node stored it.
+    pub cid: String,
+    /// Its DAG size.
+    pub dag_size: u64,
+    /// Why it should not be cached (changed while read) or, with `failed`, why it is left out.
+    pub note: Option<String>,
+    /// It could not be read whole.
+    pub failed: bool,
+}
+
+/// Sends `files` with `/add/many`, many per request (≤ [`GROUP_FILES`] files or ≤
+/// [`GROUP_BYTES`] each, one commit each): one [`Sent`] per file, in order, and the bytes read.
+pub(crate) fn send_files(
+    api: &dyn NodeApi,
+    files: &[(&Path, Fingerprint)],
+    cid_version: cairn_dag::CidVersion,
+    progress: &indicatif::ProgressBar,
+) -> Result<(Vec<Sent>, u64)> {
+    let (mut sent, mut bytes) = (Vec::with_capacity(files.len()), 0);
+    let mut start = 0;
+    while start < files.len() {
+        let mut end = start;
+        let mut group_bytes = 0;
+        while end < files.len()
+            && end - start < GROUP_FILES
+            && (end == start || group_bytes < GROUP_BYTES)
+        {
+            group_bytes += files[end].1.size;
+            end += 1;
+        }
+        let (links, outcome) = send_group(api, &files[start..end], cid_version, progress)?;
+        bytes += outcome.bytes;
+        for (((cid, dag_size), note), failed) in
+            links.into_iter().zip(outcome.notes).zip(outcome.failed)
+        {
+            sent.push(Sent {
+                cid,
+                dag_size,
+                note,
+                failed,
+            });
+        }
+        progress.set_message(format!("{} files", sent.len()));
+        start = end;
+    }
+    Ok((sent, bytes))
+}
 
 fn meta_from(m: &Meta) -> Result<UnixMeta> {
     UnixMeta::try_from(*m).map_err(anyhow::Error::msg)

@@ -368,8 +368,8 @@ fn add(api: &dyn NodeApi, args: &AddArgs) -> Result<()> {
     Ok(())
 }
 
-/// `add -r`: the walk `ipfs add -r` makes, each file stored with `/add`, then the folders built
-/// by `/tree`. Returns the root's CID.
+/// `add -r`: the walk `ipfs add -r` makes, its files stored with `/add/many` (many per request,
+/// one commit per group), then the folders built by `/tree`. Returns the root's CID.
 fn add_tree(
     api: &dyn NodeApi,
     args: &AddArgs,
@@ -384,9 +384,21 @@ fn add_tree(
         .and_then(|n| n.to_str())
         .unwrap_or("root")
         .to_owned();
-    let bar = progress_bar(dir, true);
+    let walk = walk_tree(dir, &root, args.hidden)?;
+    // The files first, many per request and one commit per group (as `backup` sends them).
+    let mut files = Vec::new();
+    for e in &walk {
+        if let TreeItem::File(p) = &e.item {
+            let meta = std::fs::symlink_metadata(p).with_context(|| format!("{}", p.display()))?;
+            files.push((p.as_path(), crate::backup::Fingerprint::of(&meta)));
+        }
+    }
+    let bar = progress_bar(dir, true).unwrap_or_else(indicatif::ProgressBar::hidden);
+    let (sent, _) = crate::backup::send_files(api, &files, version, &bar)?;
+    bar.finish_and_clear();
+    let mut sent = sent.into_iter();
     let mut entries = Vec::new();
-    for e in walk_tree(dir, &root, args.hidden)? {
+    for e in &walk {
         let entry = |kind| TreeEntry {
             path: e.rel.clone(),
             kind,
@@ -398,16 +410,19 @@ fn add_tree(
         entries.push(match &e.item {
             TreeItem::Dir => entry(TreeKind::Dir),
             TreeItem::File(p) => {
-                let file = File::open(p).with_context(|| format!("{}", p.display()))?;
-                let mut reader = Progress {
-                    inner: file,
-                    bar: bar.as_ref(),
-                };
-                let added = api.add(&mut reader, version, false)?;
-                print(&added.cid.to_string(), &e.rel)?;
+                let file = sent
+                    .next()
+                    .context("the node answered fewer files than sent")?;
+                if file.failed {
+                    bail!(
+                        "{}",
+                        file.note.unwrap_or_else(|| format!("{}", p.display()))
+                    );
+                }
+                print(&file.cid, &e.rel)?;
                 TreeEntry {
-                    cid: Some(added.cid),
-                    dag_size: Some(added.dag_size),
+                    cid: Some(file.cid.parse().context("the node answered a bad CID")?),
+                    dag_size: Some(file.dag_size),
                     ..entry(TreeKind::File)
                 }
             }
@@ -428,9 +443,6 @@ fn add_tree(
                 }
             }
         });
-    }
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
     }
     let manifest = TreeManifest {
         root,
