@@ -145,7 +145,7 @@ where
 
 /// A new S3 key for `user`.
 pub fn create_key(node: &Node, user: &str) -> Result<NewKey, ApiError> {
-    let (access_key, secret_key) = node.create_key(user)?;
+    let (access_key, secret_key) = node.keys().create(user)?;
     Ok(NewKey {
         access_key,
         secret_key,
@@ -155,7 +155,8 @@ pub fn create_key(node: &Node, user: &str) -> Result<NewKey, ApiError> {
 /// Every S3 key.
 pub fn keys(node: &Node) -> Result<Vec<Key>, ApiError> {
     Ok(node
-        .keys()?
+        .keys()
+        .list()?
         .into_iter()
         .map(|(access_key, r)| Key {
             access_key,
@@ -166,7 +167,7 @@ pub fn keys(node: &Node) -> Result<Vec<Key>, ApiError> {
 
 /// Deletes an S3 key; a 404 when there is none.
 pub fn delete_key(node: &Node, access: &str) -> Result<Deleted, ApiError> {
-    if node.delete_key(access)? {
+    if node.keys().delete(access)? {
         Ok(Deleted { deleted: true })
     } else {
         Err(ApiError::not_found(format!("no such access key {access}")))

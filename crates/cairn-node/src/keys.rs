@@ -38,9 +38,22 @@ pub fn new_key_pair() -> Result<(String, String), NodeError> {
     ))
 }
 
+/// The node's S3 access keys, as a capability ([`Node::keys`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Keys<'a> {
+    node: &'a Node,
+}
+
 impl Node {
+    /// Users' S3 access keys.
+    pub fn keys(&self) -> Keys<'_> {
+        Keys { node: self }
+    }
+}
+
+impl Keys<'_> {
     /// Creates a key pair for `user`; returns (access key, secret key).
-    pub fn create_key(&self, user: &str) -> Result<(String, String), NodeError> {
+    pub fn create(&self, user: &str) -> Result<(String, String), NodeError> {
         if user.is_empty() || user == ROOT_USER {
             return Err(NodeError::Unsupported(format!(
                 "invalid user name {user:?}"
@@ -52,23 +65,26 @@ impl Node {
             user: user.to_owned(),
             created_ms: now_ms(),
         };
-        self.store().update(|txn| txn.put(KEYS, &access, &record))?;
+        self.node
+            .store()
+            .update(|txn| txn.put(KEYS, &access, &record))?;
         Ok((access, secret))
     }
 
     /// A stored key's record.
-    pub fn key(&self, access: &str) -> Result<Option<KeyRecord>, NodeError> {
-        Ok(self.store().read(KEYS, access)?)
+    pub fn get(&self, access: &str) -> Result<Option<KeyRecord>, NodeError> {
+        Ok(self.node.store().read(KEYS, access)?)
     }
 
     /// Every stored key.
-    pub fn keys(&self) -> Result<Vec<(String, KeyRecord)>, NodeError> {
-        Ok(self.store().list(KEYS)?)
+    pub fn list(&self) -> Result<Vec<(String, KeyRecord)>, NodeError> {
+        Ok(self.node.store().list(KEYS)?)
     }
 
     /// Deletes a key; returns whether it existed.
-    pub fn delete_key(&self, access: &str) -> Result<bool, NodeError> {
-        self.store()
+    pub fn delete(&self, access: &str) -> Result<bool, NodeError> {
+        self.node
+            .store()
             .update(|txn| Ok::<_, NodeError>(txn.delete(KEYS, access)?))
     }
 }
@@ -81,18 +97,18 @@ mod tests {
     fn keys_lifecycle() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
-        let (access, secret) = node.create_key("alice").unwrap();
+        let (access, secret) = node.keys().create("alice").unwrap();
         assert_eq!(access.len(), 20);
         assert_eq!(secret.len(), 40);
-        let rec = node.key(&access).unwrap().unwrap();
+        let rec = node.keys().get(&access).unwrap().unwrap();
         assert_eq!(
             (rec.user.as_str(), rec.secret.as_str()),
             ("alice", secret.as_str())
         );
-        assert_eq!(node.keys().unwrap().len(), 1);
-        assert!(node.create_key("root").is_err());
-        assert!(node.delete_key(&access).unwrap());
-        assert!(node.key(&access).unwrap().is_none());
+        assert_eq!(node.keys().list().unwrap().len(), 1);
+        assert!(node.keys().create("root").is_err());
+        assert!(node.keys().delete(&access).unwrap());
+        assert!(node.keys().get(&access).unwrap().is_none());
     }
 
     #[test]

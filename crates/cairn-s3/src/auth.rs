@@ -37,7 +37,7 @@ impl Identities {
         if *access == self.root_access {
             return Some(ROOT_USER.to_owned());
         }
-        match self.node.key(access) {
+        match self.node.keys().get(access) {
             Ok(Some(rec)) => Some(rec.user),
             // A lookup that fails names nobody: the request goes on as anonymous (least
             // privilege), never as a user the key string might spell.
@@ -52,7 +52,7 @@ impl S3Auth for Identities {
         if access_key == self.root_access {
             return Ok(SecretKey::from(self.root_secret.as_str()));
         }
-        match self.node.key(access_key) {
+        match self.node.keys().get(access_key) {
             Ok(Some(rec)) => Ok(SecretKey::from(rec.secret.as_str())),
             Ok(None) => Err(s3_error!(
                 InvalidAccessKeyId,
