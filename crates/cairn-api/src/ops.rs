@@ -177,7 +177,8 @@ pub fn delete_key(node: &Node, access: &str) -> Result<Deleted, ApiError> {
 /// The buckets `caller` sees: every one for root, a user's own otherwise.
 pub fn buckets(node: &Node, caller: &Caller) -> Result<Vec<Bucket>, ApiError> {
     Ok(node
-        .buckets()?
+        .buckets()
+        .list()?
         .into_iter()
         .filter(|(_, r)| {
             *caller == Caller::Root || cairn_node::access::local_owner(r) == caller.name()
@@ -193,7 +194,7 @@ pub fn buckets(node: &Node, caller: &Caller) -> Result<Vec<Bucket>, ApiError> {
 /// Makes a bucket public (or private again).
 pub fn set_public(node: &Node, bucket: &str, public: bool) -> Result<Public, ApiError> {
     Ok(Public {
-        public: node.set_public(bucket, public)?.is_public(),
+        public: node.buckets().set_public(bucket, public)?.is_public(),
     })
 }
 
@@ -232,11 +233,11 @@ pub fn promote(node: &Node, bucket: &str, force: bool) -> Result<Promoted, ApiEr
 /// clearing it), and the one its writes get.
 pub fn redundancy(node: &Node, bucket: &str, set: Option<&str>) -> Result<Redundancy, ApiError> {
     let record = match set {
-        Some("" | "default") => node.set_bucket_redundancy(bucket, None)?,
-        Some(policy) => node.set_bucket_redundancy(bucket, Some(policy))?,
-        None => node.bucket(bucket)?,
+        Some("" | "default") => node.buckets().set_redundancy(bucket, None)?,
+        Some(policy) => node.buckets().set_redundancy(bucket, Some(policy))?,
+        None => node.buckets().get(bucket)?,
     };
-    let effective = node.bucket_redundancy(Some(bucket))?;
+    let effective = node.buckets().redundancy(Some(bucket))?;
     Ok(Redundancy {
         bucket: bucket.to_owned(),
         redundancy: record.redundancy,
@@ -269,9 +270,9 @@ pub fn create_bucket(
     owner: &str,
     encrypted: bool,
 ) -> Result<Encryption, ApiError> {
-    node.create_bucket(bucket, owner)?;
+    node.buckets().create(bucket, owner)?;
     if encrypted {
-        node.set_bucket_encryption(bucket, true)?;
+        node.buckets().set_encryption(bucket, true)?;
     }
     encryption(node, bucket, None)
 }
@@ -279,11 +280,11 @@ pub fn create_bucket(
 /// The bucket's default encryption, after setting it when `set`.
 pub fn encryption(node: &Node, bucket: &str, set: Option<bool>) -> Result<Encryption, ApiError> {
     if let Some(on) = set {
-        node.set_bucket_encryption(bucket, on)?;
+        node.buckets().set_encryption(bucket, on)?;
     }
     Ok(Encryption {
         bucket: bucket.to_owned(),
-        encrypted: node.bucket_encrypted(bucket)?,
+        encrypted: node.buckets().encrypted(bucket)?,
     })
 }
 

@@ -268,7 +268,7 @@ impl Node {
                 .map(grant)
                 .ok_or_else(|| denied(action_name(action)));
         };
-        let record = self.bucket(bucket)?;
+        let record = self.buckets().get(bucket)?;
         if action.writes()
             && let Some(mirror) = &record.mirror
         {
@@ -349,7 +349,7 @@ impl Node {
                 return Ok(Basis::Owner);
             }
             for (bucket, _) in self.store().objects_with_cid(&cid)? {
-                if let Ok(record) = self.bucket(&bucket)
+                if let Ok(record) = self.buckets().get(&bucket)
                     && local_owner(&record) == Some(me)
                 {
                     return Ok(Basis::Owner);

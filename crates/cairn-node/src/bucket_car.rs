@@ -35,7 +35,7 @@ impl Node {
         owner: &str,
         car: R,
     ) -> Result<BucketImport, NodeError> {
-        if self.bucket(bucket).is_ok() {
+        if self.buckets().get(bucket).is_ok() {
             return Err(NodeError::BucketAlreadyExists(bucket.to_owned()));
         }
         // Pinned while the objects are made (GC must not sweep the blocks meanwhile).
@@ -157,7 +157,7 @@ impl Node {
             };
             metas.push((key, cid, meta));
         }
-        self.create_bucket(bucket, owner)?;
+        self.buckets().create(bucket, owner)?;
         report.objects = metas.len();
         batch.commit_with(|txn| {
             // The files' DAGs are kept by the import's pin: still there, or the import fails

@@ -226,7 +226,8 @@ impl Node {
             }
         }
         let policy = self
-            .bucket_redundancy(Some(bucket))?
+            .buckets()
+            .redundancy(Some(bucket))?
             .unwrap_or_else(|| cluster.policy());
         let mut m = cluster.margins_blocking(&cids, policy);
         if unreadable > 0 {
@@ -243,7 +244,7 @@ impl Node {
         prefix: &str,
         hard: bool,
     ) -> Result<BucketMargins, NodeError> {
-        self.bucket(bucket)?;
+        self.buckets().get(bucket)?;
         let mut out = BucketMargins::default();
         for o in self.store().objects(bucket, prefix, None, usize::MAX)? {
             out.add(&o.key, &self.margins(bucket, &o.cid, hard)?);
@@ -255,7 +256,7 @@ impl Node {
     /// ([`Node::last_margins`]).
     pub fn all_margins(&self, hard: bool) -> Result<BucketMargins, NodeError> {
         let mut out = BucketMargins::default();
-        for (name, _) in self.buckets()? {
+        for (name, _) in self.buckets().list()? {
             out.merge(self.bucket_margins(&name, "", hard)?);
         }
         *self.last_margins.lock() = Some(out.clone());

@@ -108,28 +108,10 @@ impl Node {
         })
     }
 
-    /// Turns the bucket's default encryption on or off (making its key on first use).
-    pub fn set_bucket_encryption(&self, bucket: &str, on: bool) -> Result<(), NodeError> {
-        if on {
-            self.bucket_key(bucket, true)?;
-        }
-        self.update_bucket(bucket, |rec| {
-            if let Some(c) = &mut rec.encryption {
-                c.default = on;
-            }
-        })?;
-        Ok(())
-    }
-
-    /// Whether writes to the bucket are encrypted by default.
-    pub fn bucket_encrypted(&self, bucket: &str) -> Result<bool, NodeError> {
-        Ok(self.bucket(bucket)?.encryption.is_some_and(|c| c.default))
-    }
-
     /// The bucket key, opened with this node's user key; with `create`, made (and sealed to
     /// the user) if the bucket has none.
-    fn bucket_key(&self, bucket: &str, create: bool) -> Result<Key, NodeError> {
-        let rec = self.bucket(bucket)?;
+    pub(crate) fn bucket_key(&self, bucket: &str, create: bool) -> Result<Key, NodeError> {
+        let rec = self.buckets().get(bucket)?;
         if let Some(key) = self.open_bucket_key(&rec)? {
             return Ok(key);
         }
@@ -139,7 +121,7 @@ impl Node {
         let user = self.user()?;
         let key = Key::random()?;
         let sealed = seal(&user.public().boxk, &key, BUCKET_KEY)?;
-        let rec = self.update_bucket(bucket, |rec| {
+        let rec = self.buckets().update(bucket, |rec| {
             // Another writer may have made one first: theirs stays.
             rec.encryption.get_or_insert(BucketCrypt {
                 default: false,
@@ -172,7 +154,7 @@ impl Node {
             },
             Sse::Bucket => KeyWrap::Bucket(wrap(&self.bucket_key(bucket, true)?, &data, DATA_KEY)?),
             Sse::Default => {
-                if !self.bucket_encrypted(bucket)? {
+                if !self.buckets().encrypted(bucket)? {
                     return Ok(None);
                 }
                 KeyWrap::Bucket(wrap(&self.bucket_key(bucket, false)?, &data, DATA_KEY)?)
@@ -219,7 +201,7 @@ impl Node {
                 })
             }
             KeyWrap::Bucket(wrapped) => {
-                let rec = self.bucket(bucket)?;
+                let rec = self.buckets().get(bucket)?;
                 if let Some(bucket_key) = self.open_bucket_key(&rec)? {
                     return Ok(unwrap(&bucket_key, wrapped, DATA_KEY)?);
                 }
@@ -541,8 +523,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
         node.set_user_key(owner.clone());
-        node.create_bucket("sec", "root").unwrap();
-        node.set_bucket_encryption("sec", true).unwrap();
+        node.buckets().create("sec", "root").unwrap();
+        node.buckets().set_encryption("sec", true).unwrap();
         (dir, node)
     }
 
@@ -618,7 +600,7 @@ mod tests {
             );
         }
         // The same bytes in a plaintext bucket keep the IPFS CID; encrypted ones do not.
-        node.create_bucket("open", "root").unwrap();
+        node.buckets().create("open", "root").unwrap();
         let staged = node
             .stage_object(Some("open"), body(&data), CidVersion::V1)
             .await

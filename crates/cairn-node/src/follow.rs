@@ -142,7 +142,7 @@ impl Node {
 
     fn shared_heads_within(&self, budget: usize) -> Result<Vec<u8>, NodeError> {
         let mut items = Vec::new();
-        for (name, bucket) in self.buckets()? {
+        for (name, bucket) in self.buckets().list()? {
             if bucket.mirror.is_some() {
                 continue;
             }
@@ -295,7 +295,7 @@ impl Node {
         let seq = head.payload.seq;
         // The held head was accepted for the owner the record pins; a record from before
         // owners were pinned (none kept) is judged again against the local mirror.
-        let recheck = match self.bucket(&name) {
+        let recheck = match self.buckets().get(&name) {
             Ok(local) => match &local.mirror {
                 Some(m) if m.seq >= seq => return Ok(None),
                 Some(m) if held.owner.is_none() && unhex(&m.owner_key) != head.public_key[..] => {
@@ -407,7 +407,7 @@ impl Node {
     /// successor takes it with [`Node::take_over`]. This node keeps owning the bucket until it
     /// sees the successor's first head (then it steps down to a mirror).
     pub fn hand_over(&self, bucket: &str, to: [u8; 32]) -> Result<Takeover, NodeError> {
-        if self.bucket(bucket)?.mirror.is_some() {
+        if self.buckets().get(bucket)?.mirror.is_some() {
             return Err(NodeError::Unsupported(format!(
                 "bucket {bucket:?} is another node's: only its owner hands it over"
             )));
@@ -450,7 +450,7 @@ impl Node {
 
     /// The mirror `bucket` is here (an error when it is this node's).
     fn mirrored(&self, bucket: &str) -> Result<Mirror, NodeError> {
-        self.bucket(bucket)?.mirror.ok_or_else(|| {
+        self.buckets().get(bucket)?.mirror.ok_or_else(|| {
             NodeError::Unsupported(format!("bucket {bucket:?} is already this node's"))
         })
     }
@@ -761,7 +761,7 @@ mod tests {
     #[tokio::test]
     async fn an_undecodable_held_head_skips_only_itself() {
         let (_d, owner) = node();
-        owner.create_bucket("bkt", "root").unwrap();
+        owner.buckets().create("bkt", "root").unwrap();
         put(&owner, "bkt", "k", b"one").await;
         owner.commit_roots().unwrap();
         let (_m, mirror) = reading(&owner);
@@ -783,7 +783,7 @@ mod tests {
     #[tokio::test]
     async fn a_forged_head_neither_drops_nor_takes_the_owners_own_bucket() {
         let (_d, owner) = node();
-        owner.create_bucket("bkt", "root").unwrap();
+        owner.buckets().create("bkt", "root").unwrap();
         let k = put(&owner, "bkt", "k", b"mine").await;
         owner.commit_roots().unwrap();
         let row = newest(&owner, "bkt");
@@ -800,7 +800,8 @@ mod tests {
             let _ = owner.hold_heads("head/bkt", &record_of(p, &attacker));
             let _ = owner.mirror_held();
             let bucket = owner
-                .bucket("bkt")
+                .buckets()
+                .get("bkt")
                 .expect("the owner's bucket is still there");
             assert!(
                 bucket.mirror.is_none(),
@@ -819,7 +820,7 @@ mod tests {
     #[tokio::test]
     async fn a_forged_head_neither_drops_freezes_nor_takes_a_mirror() {
         let (_a, owner) = node();
-        owner.create_bucket("bkt", "root").unwrap();
+        owner.buckets().create("bkt", "root").unwrap();
         let k = put(&owner, "bkt", "k", b"mine").await;
         owner.commit_roots().unwrap();
         let (_m, m) = reading(&owner);
@@ -851,7 +852,8 @@ mod tests {
             let _ =
                 m.follow_heads(&encode(&vec![decode::<SharedBucket>(&forged).unwrap()]).unwrap());
             let mirror = m
-                .bucket("bkt")
+                .buckets()
+                .get("bkt")
                 .expect("the mirror is still there")
                 .mirror
                 .unwrap();
@@ -880,13 +882,13 @@ mod tests {
     #[tokio::test]
     async fn a_bad_held_head_does_not_block_the_others() {
         let (_a, owner) = node();
-        owner.create_bucket("zzz", "root").unwrap();
+        owner.buckets().create("zzz", "root").unwrap();
         let k = put(&owner, "zzz", "k", b"mine").await;
         owner.commit_roots().unwrap();
         let (_m, m) = reading(&owner);
         // "aaa" sorts first; its record is a CID nobody has
         let (_z, stranger) = node();
-        stranger.create_bucket("aaa", "root").unwrap();
+        stranger.buckets().create("aaa", "root").unwrap();
         put(&stranger, "aaa", "x", b"x").await;
         stranger.commit_roots().unwrap();
         m.hold_shared(&stranger.shared_heads().unwrap()).unwrap();
@@ -917,7 +919,7 @@ mod tests {
     /// `p` (the node that takes over); every node knows the cluster admin's public key.
     async fn cluster() -> (Vec<tempfile::TempDir>, Node, Node, Node) {
         let (da, a) = node();
-        a.create_bucket("bkt", "root").unwrap();
+        a.buckets().create("bkt", "root").unwrap();
         put(&a, "bkt", "k", b"one").await;
         a.commit_roots().unwrap();
         let (dm, m) = node();
@@ -938,7 +940,11 @@ mod tests {
     }
 
     fn owner_of(node: &Node, bucket: &str) -> Option<String> {
-        node.bucket(bucket).unwrap().mirror.map(|m| m.owner_key)
+        node.buckets()
+            .get(bucket)
+            .unwrap()
+            .mirror
+            .map(|m| m.owner_key)
     }
 
     #[tokio::test]
@@ -951,7 +957,7 @@ mod tests {
         let err = m.hold_heads("head/bkt", &forged).unwrap_err().to_string();
         assert!(err.contains("jumps"), "{err}");
         assert!(m.mirror_held().unwrap().updated.is_empty());
-        assert_eq!(m.bucket("bkt").unwrap().mirror.unwrap().seq, row.seq);
+        assert_eq!(m.buckets().get("bkt").unwrap().mirror.unwrap().seq, row.seq);
         // within the step it is the owner's to choose
         let mut step = head_of(&a, "bkt").payload;
         step.seq = row.seq + crate::model::takeover::MAX_SEQ_STEP;
@@ -966,7 +972,7 @@ mod tests {
         p.set_cluster_admin(None, Some(Identity::from_seed(ADMIN)))
             .unwrap();
         let seq = p.promote("bkt", false).unwrap();
-        assert!(p.bucket("bkt").unwrap().mirror.is_none());
+        assert!(p.buckets().get("bkt").unwrap().mirror.is_none());
         let k2 = put(&p, "bkt", "k2", b"two").await;
         p.commit_roots().unwrap();
         // the mirror pinned `a`; `p`'s certified heads move it over, and `p`'s next heads
@@ -977,7 +983,7 @@ mod tests {
         );
         assert_eq!(owner_of(&m, "bkt"), Some(hex(&key_of(&p))));
         assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
-        assert!(m.bucket("bkt").unwrap().mirror.unwrap().seq > seq);
+        assert!(m.buckets().get("bkt").unwrap().mirror.unwrap().seq > seq);
         // the old owner steps down when it sees them, and serves the new owner's version
         let a = reads_from(&a, &[&p]);
         assert_eq!(
@@ -1050,7 +1056,7 @@ mod tests {
                 assert!(n.hold_heads("head/bkt", &forged).is_err(), "{cert:?}");
                 n.mirror_held().unwrap();
             }
-            assert!(a.bucket("bkt").unwrap().mirror.is_none(), "{cert:?}");
+            assert!(a.buckets().get("bkt").unwrap().mirror.is_none(), "{cert:?}");
             assert_eq!(owner_of(&m, "bkt"), Some(hex(&ka)), "{cert:?}");
             // taking over with it is refused too
             assert!(p.take_over("bkt", cert).is_err());
@@ -1068,7 +1074,7 @@ mod tests {
     #[tokio::test]
     async fn a_head_without_signed_settings_is_skipped_and_reported() {
         let (_a, owner) = node();
-        owner.create_bucket("bkt", "root").unwrap();
+        owner.buckets().create("bkt", "root").unwrap();
         put(&owner, "bkt", "k", b"one").await;
         owner.commit_roots().unwrap();
         let (_m, m) = reading(&owner);
@@ -1080,7 +1086,7 @@ mod tests {
                 .to_bytes()
                 .unwrap(),
             // the unsigned record a relay sends along is never used
-            bucket: Some(owner.bucket("bkt").unwrap()),
+            bucket: Some(owner.buckets().get("bkt").unwrap()),
         })
         .unwrap();
         m.hold_heads("head/bkt", &shared).unwrap();
@@ -1088,14 +1094,14 @@ mod tests {
         assert!(done.updated.is_empty());
         assert_eq!(done.skipped.len(), 1);
         assert_eq!(done.skipped[0].0, "bkt");
-        assert!(m.bucket("bkt").is_err());
+        assert!(m.buckets().get("bkt").is_err());
     }
 
     #[tokio::test]
     async fn held_heads_are_bounded_and_updates_still_pass() {
         let (_a, owner) = node();
         for name in ["aaa", "bbb", "ccc"] {
-            owner.create_bucket(name, "root").unwrap();
+            owner.buckets().create(name, "root").unwrap();
             put(&owner, name, "k", b"one").await;
         }
         owner.commit_roots().unwrap();
@@ -1117,7 +1123,7 @@ mod tests {
     async fn shared_heads_stay_within_their_budget() {
         let (_a, owner) = node();
         for name in ["aaa", "bbb", "ccc"] {
-            owner.create_bucket(name, "root").unwrap();
+            owner.buckets().create(name, "root").unwrap();
             put(&owner, name, "k", b"one").await;
         }
         owner.commit_roots().unwrap();

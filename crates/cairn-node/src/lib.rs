@@ -38,6 +38,7 @@
 pub mod access;
 mod blocks;
 pub mod bucket_car;
+pub mod buckets;
 mod builder;
 pub mod car;
 pub mod check;
@@ -228,7 +229,7 @@ impl Node {
         &self,
         bucket: Option<&str>,
     ) -> Result<(WriteBatch, Option<std::sync::Arc<cairn_cluster::Placer>>), NodeError> {
-        match (self.cluster.as_ref(), self.bucket_redundancy(bucket)?) {
+        match (self.cluster.as_ref(), self.buckets().redundancy(bucket)?) {
             (Some(cluster), Some(policy)) => {
                 let placer = cluster.placer_for(policy);
                 Ok((self.store.forwarding_batch(placer.clone()), Some(placer)))

@@ -191,7 +191,7 @@ impl Node {
 
     /// Every upload in progress into `bucket`, by key then initiation.
     pub fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, NodeError> {
-        self.bucket(bucket)?;
+        self.buckets().get(bucket)?;
         let mut out: Vec<(String, UploadRecord)> = self
             .store()
             .list(UPLOADS)?
@@ -462,7 +462,7 @@ mod tests {
         for (part, joins) in [(5 << 20, true), ((5 << 20) + 1, false)] {
             let dir = tempfile::tempdir().unwrap();
             let node = Node::open(dir.path()).unwrap();
-            node.create_bucket("bkt", "me").unwrap();
+            node.buckets().create("bkt", "me").unwrap();
             let (id, listed) = upload_parts(&node, &data, part, CidVersion::V1).await;
             for shard in std::fs::read_dir(dir.path().join("blocks")).unwrap() {
                 for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
@@ -485,7 +485,7 @@ mod tests {
     async fn completed_dag_equals_ipfs_add_of_the_whole() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
-        node.create_bucket("bkt", "me").unwrap();
+        node.buckets().create("bkt", "me").unwrap();
         let data: Vec<u8> = (0..(12 << 20) + 12345u32)
             .map(|i| (i % 251) as u8)
             .collect();
@@ -513,7 +513,7 @@ mod tests {
     async fn complete_checks_parts() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
-        node.create_bucket("bkt", "me").unwrap();
+        node.buckets().create("bkt", "me").unwrap();
         let id = node
             .create_upload("bkt", "k", ObjectMeta::default(), "me", None)
             .unwrap();

@@ -17,7 +17,7 @@ use md5::{Digest, Md5};
 
 use crate::import::FileImporter;
 use crate::model::codec::{encode, now_ms};
-use crate::model::records::{BUCKETS, head_key};
+use crate::model::records::BUCKETS;
 use crate::{CidVersion, Node, NodeError};
 
 pub use crate::model::codec::decode;
@@ -188,111 +188,6 @@ where
 pub const MAX_STAGING: usize = 128;
 
 impl Node {
-    /// Creates a bucket. Re-creating one's own bucket succeeds (us-east-1 behaviour).
-    pub fn create_bucket(&self, name: &str, owner: &str) -> Result<(), NodeError> {
-        if !valid_bucket_name(name) {
-            return Err(NodeError::InvalidBucketName(name.to_owned()));
-        }
-        // Our own tombstone of an earlier bucket of this name gives way (its sequence goes
-        // on: the new bucket's first head follows it).
-        let own_tombstone = self.is_own_or_unheld(name)?;
-        let record = BucketRecord {
-            created_ms: now_ms(),
-            owner: owner.to_owned(),
-            ..Default::default()
-        };
-        self.store().update(|txn| {
-            if let Some(existing) = txn.get(BUCKETS, name)? {
-                return if existing.owner == owner {
-                    Ok(())
-                } else {
-                    Err(NodeError::BucketAlreadyExists(name.to_owned()))
-                };
-            }
-            txn.put(BUCKETS, name, &record)?;
-            txn.touch_bucket(name)?;
-            if own_tombstone {
-                txn.delete(crate::model::heads::RECORDS, &head_key(name))?;
-            }
-            Ok(())
-        })?;
-        self.replicate_bucket(name)
-    }
-
-    /// `cairn bucket set-public`: the bucket gets (or, `public = false`, loses) the policy
-    /// that lets anyone list it and read its current objects — [`public_policy`].
-    pub fn set_public(&self, bucket: &str, public: bool) -> Result<BucketRecord, NodeError> {
-        self.update_bucket(bucket, |b| {
-            b.policy = public.then(|| public_policy(bucket));
-            b.policy_public = public;
-            b.policy_list = public;
-            if !public {
-                b.public = false;
-            }
-        })
-    }
-
-    /// Changes a bucket's record (public flag, policy, versioning, redundancy, encryption) in
-    /// one transaction. A bucket of this node's gets a new head for it (mirrors see the
-    /// change), held by its replica set before this returns, like a write.
-    pub fn update_bucket(
-        &self,
-        name: &str,
-        change: impl FnOnce(&mut BucketRecord),
-    ) -> Result<BucketRecord, NodeError> {
-        let record = self.store().update(|txn| {
-            let Some(mut record) = txn.get(BUCKETS, name)? else {
-                return Err(NodeError::NoSuchBucket(name.to_owned()));
-            };
-            change(&mut record);
-            txn.put(BUCKETS, name, &record)?;
-            if record.mirror.is_none() {
-                txn.touch_bucket(name)?;
-            }
-            Ok(record)
-        })?;
-        if record.mirror.is_none() {
-            self.replicate_bucket(name)?;
-        }
-        Ok(record)
-    }
-
-    /// How the cluster keeps `bucket`'s writes: the bucket's own policy, else the cluster's;
-    /// `None` outside a cluster (or for writes outside any bucket, the cluster's default).
-    pub fn bucket_redundancy(
-        &self,
-        bucket: Option<&str>,
-    ) -> Result<Option<cairn_cluster::Redundancy>, NodeError> {
-        let Some(cluster) = self.cluster() else {
-            return Ok(None);
-        };
-        let own = match bucket {
-            Some(b) => self.store().read(BUCKETS, b)?.and_then(|r| r.redundancy),
-            None => None,
-        };
-        Ok(Some(match own {
-            Some(text) => parse_redundancy(&text)?,
-            None => cluster.policy(),
-        }))
-    }
-
-    /// Sets (or with `None` clears) `bucket`'s own redundancy policy, for the writes that
-    /// follow; the bucket record travels to the replica set with the bucket's next head, like
-    /// its other settings. A mirrored bucket is its owner's to change.
-    pub fn set_bucket_redundancy(
-        &self,
-        bucket: &str,
-        policy: Option<&str>,
-    ) -> Result<BucketRecord, NodeError> {
-        let policy = policy.map(parse_redundancy).transpose()?;
-        if self.bucket(bucket)?.mirror.is_some() {
-            return Err(NodeError::Unavailable(format!(
-                "bucket {bucket:?} is another node's (mirrored here); change it on its owner or run `cairn bucket promote {bucket}`"
-            )));
-        }
-        self.update_bucket(bucket, |b| b.redundancy = policy.map(|p| p.to_string()))
-    }
-
     /// Changes an object's metadata in place (same DAG), e.g. its ACL.
     pub fn update_object_meta(
         &self,
@@ -327,24 +222,6 @@ impl Node {
         Ok(info)
     }
 
-    /// Deletes an empty bucket. One of this node's ends with a tombstone head (mirrors drop
-    /// it), held by its replica set before this returns.
-    pub fn delete_bucket(&self, name: &str) -> Result<(), NodeError> {
-        self.store().update(|txn| {
-            if txn.get(BUCKETS, name)?.is_none() {
-                return Err(NodeError::NoSuchBucket(name.to_owned()));
-            }
-            if !txn.bucket_is_empty(name)? || !txn.bucket_has_no_versions(name)? {
-                return Err(NodeError::BucketNotEmpty(name.to_owned()));
-            }
-            txn.delete(BUCKETS, name)?;
-            // The next root of a bucket of ours is its tombstone head (mirrors drop it).
-            txn.touch_bucket(name)?;
-            Ok(())
-        })?;
-        self.replicate_bucket(name)
-    }
-
     /// Every object key of a bucket, in order (held in memory: for whole-bucket rewrites).
     pub fn object_keys(&self, bucket: &str) -> Result<Vec<String>, NodeError> {
         Ok(self
@@ -353,18 +230,6 @@ impl Node {
             .into_iter()
             .map(|o| o.key)
             .collect())
-    }
-
-    /// A bucket's record.
-    pub fn bucket(&self, name: &str) -> Result<BucketRecord, NodeError> {
-        self.store()
-            .read(BUCKETS, name)?
-            .ok_or_else(|| NodeError::NoSuchBucket(name.to_owned()))
-    }
-
-    /// Every bucket, by name.
-    pub fn buckets(&self) -> Result<Vec<(String, BucketRecord)>, NodeError> {
-        Ok(self.store().list(BUCKETS)?)
     }
 
     /// Whether the node holds nothing of its own yet: no bucket and no pin.
@@ -594,7 +459,7 @@ impl Node {
                 meta: decode(&rec)?,
             }),
             None => {
-                self.bucket(bucket)?;
+                self.buckets().get(bucket)?;
                 Err(NodeError::NoSuchKey {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
@@ -703,7 +568,7 @@ impl Node {
     ) -> Result<Listing, NodeError> {
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let mut listing = Listing {
-            owner: self.bucket(bucket)?.owner,
+            owner: self.buckets().get(bucket)?.owner,
             ..Listing::default()
         };
         if max == 0 {
@@ -805,7 +670,7 @@ fn version_in(
 }
 
 /// Parses a redundancy policy as written in a bucket record or given by a user.
-fn parse_redundancy(text: &str) -> Result<cairn_cluster::Redundancy, NodeError> {
+pub(crate) fn parse_redundancy(text: &str) -> Result<cairn_cluster::Redundancy, NodeError> {
     text.parse()
         .map_err(|e: cairn_cluster::ClusterError| NodeError::Unsupported(e.to_string()))
 }
@@ -818,7 +683,7 @@ mod tests {
     fn bucket_with(keys: &[String]) -> (tempfile::TempDir, Node) {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
-        node.create_bucket("bkt", "owner").unwrap();
+        node.buckets().create("bkt", "owner").unwrap();
         let cid = cairn_dag::block::cid_of(cairn_dag::CidVersion::V1, 0x55, b"x").unwrap();
         let rec = encode(&ObjectMeta::default()).unwrap();
         node.store()

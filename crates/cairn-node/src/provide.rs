@@ -82,7 +82,7 @@ impl Node {
         let mut page = Vec::new();
         if after.is_none() {
             page.extend(self.store().pins()?.into_iter().map(|(cid, _)| cid));
-            for (bucket, _) in self.buckets()? {
+            for (bucket, _) in self.buckets().list()? {
                 if let Some(root) = self.store().latest_root(&bucket)? {
                     page.push(root.tree);
                 }

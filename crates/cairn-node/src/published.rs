@@ -26,7 +26,7 @@ impl Node {
     /// or the current root of a bucket anyone may list and read.
     pub fn published(&self, cid: &Cid) -> Result<Option<Published>, NodeError> {
         let record = |bucket: &str| -> Result<Option<BucketRecord>, NodeError> {
-            match self.bucket(bucket) {
+            match self.buckets().get(bucket) {
                 Ok(record) => Ok(Some(record)),
                 Err(NodeError::NoSuchBucket(_)) => Ok(None),
                 Err(e) => Err(e),

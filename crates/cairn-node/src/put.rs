@@ -166,7 +166,7 @@ impl Node {
             sse,
             check,
         } = put;
-        self.bucket(&bucket)?;
+        self.buckets().get(&bucket)?;
         let b = bucket.clone();
         let sealing = self.blocking(move |node| node.sealing_for(&b, sse)).await?;
         let staged = self

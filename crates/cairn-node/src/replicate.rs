@@ -67,7 +67,7 @@ impl Node {
         };
         self.commit_roots()?;
         for bucket in buckets {
-            let record = match self.bucket(bucket) {
+            let record = match self.buckets().get(bucket) {
                 Ok(r) if r.mirror.is_none() => Some(r),
                 // Deleted here: its tombstone head goes out like any other.
                 Err(NodeError::NoSuchBucket(_)) if self.is_own_or_unheld(bucket)? => None,

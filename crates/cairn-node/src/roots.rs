@@ -385,7 +385,7 @@ impl Node {
         // A bucket taken over from another node continues the previous owner's sequence,
         // and its first root here is signed even when nothing changed (peers learn of the
         // new owner from it).
-        let current = match self.bucket(bucket) {
+        let current = match self.buckets().get(bucket) {
             Ok(rec) => Some(rec),
             Err(NodeError::NoSuchBucket(_)) => None,
             Err(e) => return Err(e),
@@ -567,7 +567,7 @@ impl Node {
 
     /// The bucket's current root, after folding in any queued change.
     pub fn bucket_root(&self, bucket: &str) -> Result<RootRow, NodeError> {
-        self.bucket(bucket)?;
+        self.buckets().get(bucket)?;
         self.commit_roots()?;
         self.store()
             .latest_root(bucket)?
@@ -678,7 +678,8 @@ impl Node {
     pub fn collect_garbage(&self) -> Result<cairn_store::GcStats, NodeError> {
         self.expire_roots()?;
         let mirrored: std::collections::HashSet<String> = self
-            .buckets()?
+            .buckets()
+            .list()?
             .into_iter()
             .filter(|(_, record)| record.mirror.is_some())
             .map(|(name, _)| name)

@@ -197,17 +197,6 @@ impl Node {
         Ok(None)
     }
 
-    /// Sets a bucket's versioning state (`Enabled` or `Suspended`).
-    pub fn set_versioning(&self, bucket: &str, status: &str) -> Result<(), NodeError> {
-        if status != ENABLED && status != SUSPENDED {
-            return Err(NodeError::Unsupported(format!(
-                "versioning status {status:?}"
-            )));
-        }
-        self.update_bucket(bucket, |b| b.versioning = Some(status.to_owned()))?;
-        Ok(())
-    }
-
     /// Deletes the current object (writing a delete marker when versioned) or, with
     /// `version`, that version.
     pub fn delete_version(
@@ -258,7 +247,7 @@ impl Node {
         // with versions cannot be deleted, so the bucket is looked up only when none is found.
         let versions = self.store().versions_of(bucket, key)?;
         if versions.is_empty() {
-            self.bucket(bucket)?;
+            self.buckets().get(bucket)?;
         }
         match find_version(&versions, id)? {
             Some((i, meta)) => match versions[i].cid {
@@ -283,7 +272,7 @@ impl Node {
         version_marker: Option<&str>,
         max: usize,
     ) -> Result<(Vec<VersionInfo>, bool), NodeError> {
-        self.bucket(bucket)?;
+        self.buckets().get(bucket)?;
         let after = match key_marker {
             Some(k) => {
                 let seq = match version_marker {
@@ -342,8 +331,8 @@ mod tests {
     async fn delete_many_answers_each_key() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
-        node.create_bucket("bkt", "me").unwrap();
-        node.set_versioning("bkt", ENABLED).unwrap();
+        node.buckets().create("bkt", "me").unwrap();
+        node.buckets().set_versioning("bkt", ENABLED).unwrap();
         put(&node, "a", b"a").await;
         let b = put(&node, "b", b"b").await;
         put(&node, "b", b"b2").await;
@@ -383,10 +372,10 @@ mod tests {
     async fn history_markers_and_restore() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
-        node.create_bucket("bkt", "me").unwrap();
+        node.buckets().create("bkt", "me").unwrap();
         let v0 = put(&node, "k", b"unversioned").await;
         assert_eq!(v0.meta.version_id, None);
-        node.set_versioning("bkt", ENABLED).unwrap();
+        node.buckets().set_versioning("bkt", ENABLED).unwrap();
         let v1 = put(&node, "k", b"one").await;
         let v2 = put(&node, "k", b"two").await;
         let (id1, id2) = (
@@ -448,7 +437,7 @@ mod tests {
         // a bucket with history is not empty
         node.delete_version("bkt", "k", None).unwrap();
         assert!(matches!(
-            node.delete_bucket("bkt"),
+            node.buckets().delete("bkt"),
             Err(NodeError::BucketNotEmpty(_))
         ));
     }

@@ -85,7 +85,7 @@ async fn a_put_returns_after_its_head_reached_the_replica_set() {
     let cluster = node.cluster().expect("built with a cluster");
     cluster.observe(&[b"p1".to_vec(), b"p2".to_vec(), b"p3".to_vec()].map(Member::new));
     let n = node.clone();
-    tokio::task::spawn_blocking(move || n.create_bucket("bkt", "root"))
+    tokio::task::spawn_blocking(move || n.buckets().create("bkt", "root"))
         .await
         .unwrap()
         .unwrap();

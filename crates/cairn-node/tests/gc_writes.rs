@@ -80,7 +80,7 @@ async fn cluster_node(dir: &std::path::Path) -> Node {
     let cluster = node.cluster().expect("built with a cluster");
     cluster.observe(&[b"p1".to_vec(), b"p2".to_vec()].map(Member::new));
     let n = node.clone();
-    tokio::task::spawn_blocking(move || n.create_bucket("bkt", "root"))
+    tokio::task::spawn_blocking(move || n.buckets().create("bkt", "root"))
         .await
         .unwrap()
         .unwrap();
@@ -93,7 +93,7 @@ type Body = BoxStream<'static, Result<Bytes, std::io::Error>>;
 async fn plain_node(dir: &std::path::Path) -> Node {
     let node = Node::open(dir).unwrap();
     let n = node.clone();
-    tokio::task::spawn_blocking(move || n.create_bucket("bkt", "root"))
+    tokio::task::spawn_blocking(move || n.buckets().create("bkt", "root"))
         .await
         .unwrap()
         .unwrap();
@@ -287,10 +287,13 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
         let dir = tempfile::tempdir().unwrap();
         let node = plain_node(dir.path()).await;
         let n = node.clone();
-        tokio::task::spawn_blocking(move || n.set_versioning("bkt", cairn_node::versions::ENABLED))
-            .await
-            .unwrap()
-            .unwrap();
+        tokio::task::spawn_blocking(move || {
+            n.buckets()
+                .set_versioning("bkt", cairn_node::versions::ENABLED)
+        })
+        .await
+        .unwrap()
+        .unwrap();
         let (mut acked, mut broken) = ([0usize; 3], Vec::new());
         for i in 0..iterations {
             // Three sources of three blocks each (two leaves and a root), each referenced only

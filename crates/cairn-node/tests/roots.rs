@@ -16,7 +16,7 @@ use cairn_node::roots::{RootsConfig, SignedHead};
 fn node() -> (tempfile::TempDir, Node) {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::open(dir.path()).unwrap();
-    node.create_bucket("bkt", "root").unwrap();
+    node.buckets().create("bkt", "root").unwrap();
     (dir, node)
 }
 
@@ -337,7 +337,7 @@ async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     let (_dir, node) = node();
     // A private bucket's roots are never announced (a provider record tells the DHT's servers
     // the multihash).
-    node.create_bucket("sec", "root").unwrap();
+    node.buckets().create("sec", "root").unwrap();
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(
         b"not for the DHT",
     ))]);
@@ -351,7 +351,7 @@ async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     assert!(node.take_fresh_roots(100).unwrap().cids.is_empty());
     let (page, _) = node.provide_sweep(None, 100).unwrap();
     assert!(page.is_empty(), "{page:?}");
-    node.set_public("bkt", true).unwrap();
+    node.buckets().set_public("bkt", true).unwrap();
     let mut cids = Vec::new();
     for i in 0..25u32 {
         cids.push(put(&node, &format!("k{i}"), &i.to_be_bytes()).await.cid);
@@ -443,13 +443,13 @@ async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
     let mut forged = heads.clone();
     forged[at + 3] ^= 1;
     assert!(b.follow_heads(&forged).is_err());
-    assert!(b.bucket("bkt").is_err());
+    assert!(b.buckets().get("bkt").is_err());
 
     let done = b.follow_heads(&heads).unwrap();
     assert_eq!(done.updated, ["bkt"]);
     assert_eq!(done.objects, 2);
     assert_eq!(b.object("bkt", "dir/k2").unwrap().cid, k2.cid);
-    assert!(b.bucket("bkt").unwrap().mirror.is_some());
+    assert!(b.buckets().get("bkt").unwrap().mirror.is_some());
     // the mirror's root is the owner's, and the mirror is shared onwards (a node that joins
     // after the owner died still learns its buckets)
     assert_eq!(
@@ -509,7 +509,7 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
     assert!(a.promote("bkt", false).is_err());
     let seq = b.promote("bkt", false).unwrap();
     assert!(seq > a_seq, "{seq} continues {a_seq}");
-    let record = b.bucket("bkt").unwrap();
+    let record = b.buckets().get("bkt").unwrap();
     assert!(record.mirror.is_none() && record.taken_over.is_some());
     let head = SignedHead::verify(&b.bucket_head("bkt").unwrap(), None).unwrap();
     assert_eq!(
@@ -530,7 +530,7 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
         a.follow_heads(&b.shared_heads().unwrap()).unwrap().updated,
         ["bkt"]
     );
-    assert!(a.bucket("bkt").unwrap().mirror.is_some());
+    assert!(a.buckets().get("bkt").unwrap().mirror.is_some());
     assert_eq!(a.object("bkt", "k2").unwrap().cid, k2.cid);
     // and an unrelated node's bucket of the same name never takes ours
     let (_o_dir, other) = node();
@@ -556,11 +556,11 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
     );
     b.follow_heads(&a.shared_heads().unwrap()).unwrap();
     c.follow_heads(&b.shared_heads().unwrap()).unwrap();
-    assert!(!b.bucket("bkt").unwrap().is_public());
+    assert!(!b.buckets().get("bkt").unwrap().is_public());
     let before = a.store().latest_root("bkt").unwrap().unwrap();
 
     // A change of the record alone is a new head (same tree), and mirrors take it.
-    a.set_public("bkt", true).unwrap();
+    a.buckets().set_public("bkt", true).unwrap();
     a.commit_roots().unwrap();
     let after = a.store().latest_root("bkt").unwrap().unwrap();
     assert_eq!((after.seq, after.tree), (before.seq + 1, before.tree));
@@ -570,7 +570,7 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
         b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
         ["bkt"]
     );
-    assert!(b.bucket("bkt").unwrap().is_public());
+    assert!(b.buckets().get("bkt").unwrap().is_public());
     // nothing changed: no new head
     a.commit_roots().unwrap();
     assert_eq!(
@@ -581,7 +581,7 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
 
     // Deleted by its owner: a tombstone head; mirrors drop the bucket and share it on.
     a.delete_version("bkt", "k1", None).unwrap();
-    a.delete_bucket("bkt").unwrap();
+    a.buckets().delete("bkt").unwrap();
     a.commit_roots().unwrap();
     let tomb = a.store().latest_root("bkt").unwrap().unwrap();
     assert!(
@@ -594,7 +594,7 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
         b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
         ["bkt"]
     );
-    assert!(b.bucket("bkt").is_err());
+    assert!(b.buckets().get("bkt").is_err());
     assert!(b.object("bkt", "k1").is_err());
     assert!(
         b.promote("bkt", true).is_err(),
@@ -602,17 +602,17 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
     );
     c.follow_heads(&b.shared_heads().unwrap()).unwrap();
     assert!(
-        c.bucket("bkt").is_err(),
+        c.buckets().get("bkt").is_err(),
         "the tombstone travels through a mirror"
     );
     // an older head does not bring it back; nor does the owner's next commit
     assert!(b.follow_heads(&old_heads).unwrap().updated.is_empty());
-    assert!(b.bucket("bkt").is_err());
+    assert!(b.buckets().get("bkt").is_err());
     a.commit_roots().unwrap();
     assert_eq!(a.store().latest_root("bkt").unwrap().unwrap().seq, tomb.seq);
 
     // Made again: its heads continue the sequence, and mirrors follow the new bucket.
-    a.create_bucket("bkt", "root").unwrap();
+    a.buckets().create("bkt", "root").unwrap();
     let k2 = put(&a, "k2", b"two").await;
     a.commit_roots().unwrap();
     assert!(a.store().latest_root("bkt").unwrap().unwrap().seq > tomb.seq);
@@ -622,5 +622,5 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
     );
     assert_eq!(b.object("bkt", "k2").unwrap().cid, k2.cid);
     assert!(b.object("bkt", "k1").is_err());
-    assert!(!b.bucket("bkt").unwrap().is_public());
+    assert!(!b.buckets().get("bkt").unwrap().is_public());
 }

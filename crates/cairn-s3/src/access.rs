@@ -7,7 +7,7 @@ impl CairnS3 {
         &self,
         req: S3Request<GetBucketAclInput>,
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
-        let b = self.node.bucket(&req.input.bucket).map_err(s3_err)?;
+        let b = self.node.buckets().get(&req.input.bucket).map_err(s3_err)?;
         Ok(S3Response::new(GetBucketAclOutput {
             grants: Some(acl::grants(&b.owner, b.public)),
             owner: Some(owner(&b.owner)),
@@ -24,7 +24,7 @@ impl CairnS3 {
             input.access_control_policy.as_ref(),
         )?;
         let bucket = input.bucket;
-        self.blocking(move |node| node.update_bucket(&bucket, |b| b.public = public))
+        self.blocking(move |node| node.buckets().update(&bucket, |b| b.public = public))
             .await?;
         Ok(S3Response::new(PutBucketAclOutput::default()))
     }
@@ -34,7 +34,7 @@ impl CairnS3 {
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let input = req.input;
-        let b = self.node.bucket(&input.bucket).map_err(s3_err)?;
+        let b = self.node.buckets().get(&input.bucket).map_err(s3_err)?;
         let o = self
             .node
             .object(&input.bucket, &input.key)
@@ -71,7 +71,7 @@ impl CairnS3 {
         let grants = acl::bucket_policy_grants(&input.bucket, &input.policy)?;
         let (bucket, policy) = (input.bucket, input.policy);
         self.blocking(move |node| {
-            node.update_bucket(&bucket, |b| {
+            node.buckets().update(&bucket, |b| {
                 b.policy_public = grants.get;
                 b.policy_list = grants.list;
                 b.policy = Some(policy);
@@ -85,7 +85,7 @@ impl CairnS3 {
         &self,
         req: S3Request<GetBucketPolicyInput>,
     ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
-        let b = self.node.bucket(&req.input.bucket).map_err(s3_err)?;
+        let b = self.node.buckets().get(&req.input.bucket).map_err(s3_err)?;
         match b.policy {
             Some(policy) => Ok(S3Response::new(GetBucketPolicyOutput {
                 policy: Some(policy),
@@ -103,7 +103,7 @@ impl CairnS3 {
     ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
         let bucket = req.input.bucket;
         self.blocking(move |node| {
-            node.update_bucket(&bucket, |b| {
+            node.buckets().update(&bucket, |b| {
                 b.policy = None;
                 b.policy_public = false;
                 b.policy_list = false;

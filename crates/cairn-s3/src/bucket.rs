@@ -12,6 +12,7 @@ impl CairnS3 {
         let buckets = self
             .node
             .buckets()
+            .list()
             .map_err(s3_err)?
             .into_iter()
             .filter(|(_, rec)| rec.owner == me)
@@ -40,9 +41,9 @@ impl CairnS3 {
         let bucket = req.input.bucket;
         let location = format!("/{bucket}");
         self.blocking(move |node| {
-            node.create_bucket(&bucket, &me)?;
+            node.buckets().create(&bucket, &me)?;
             if public {
-                node.update_bucket(&bucket, |b| b.public = true)?;
+                node.buckets().update(&bucket, |b| b.public = true)?;
             }
             Ok(())
         })
@@ -56,7 +57,7 @@ impl CairnS3 {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.node.bucket(&req.input.bucket).map_err(s3_err)?;
+        self.node.buckets().get(&req.input.bucket).map_err(s3_err)?;
         let mut resp = S3Response::new(HeadBucketOutput::default());
         // The bucket's current IPFS root (committed within a second of the last change).
         if let Some(root) = self.node.latest_root(&req.input.bucket).map_err(s3_err)? {
@@ -78,7 +79,7 @@ impl CairnS3 {
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
         let bucket = req.input.bucket;
-        self.blocking(move |node| node.delete_bucket(&bucket))
+        self.blocking(move |node| node.buckets().delete(&bucket))
             .await?;
         Ok(S3Response::new(DeleteBucketOutput::default()))
     }
@@ -87,7 +88,7 @@ impl CairnS3 {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.node.bucket(&req.input.bucket).map_err(s3_err)?;
+        self.node.buckets().get(&req.input.bucket).map_err(s3_err)?;
         Ok(S3Response::new(GetBucketLocationOutput {
             location_constraint: Some(BucketLocationConstraint::from(REGION.to_owned())),
         }))
@@ -107,7 +108,7 @@ impl CairnS3 {
             return Err(s3_error!(MalformedXML, "versioning status {status:?}"));
         }
         let bucket = input.bucket;
-        self.blocking(move |node| node.set_versioning(&bucket, &status))
+        self.blocking(move |node| node.buckets().set_versioning(&bucket, &status))
             .await?;
         Ok(S3Response::new(PutBucketVersioningOutput::default()))
     }
@@ -116,7 +117,7 @@ impl CairnS3 {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        let b = self.node.bucket(&req.input.bucket).map_err(s3_err)?;
+        let b = self.node.buckets().get(&req.input.bucket).map_err(s3_err)?;
         Ok(S3Response::new(GetBucketVersioningOutput {
             status: b.versioning.map(BucketVersioningStatus::from),
             ..Default::default()
@@ -143,7 +144,7 @@ impl CairnS3 {
             ));
         }
         let bucket = input.bucket;
-        self.blocking(move |node| node.set_bucket_encryption(&bucket, true))
+        self.blocking(move |node| node.buckets().set_encryption(&bucket, true))
             .await?;
         Ok(S3Response::new(PutBucketEncryptionOutput::default()))
     }
@@ -154,7 +155,8 @@ impl CairnS3 {
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
         if !self
             .node
-            .bucket_encrypted(&req.input.bucket)
+            .buckets()
+            .encrypted(&req.input.bucket)
             .map_err(s3_err)?
         {
             return Err(not_configured(
@@ -182,7 +184,7 @@ impl CairnS3 {
         req: S3Request<DeleteBucketEncryptionInput>,
     ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
         let bucket = req.input.bucket;
-        self.blocking(move |node| node.set_bucket_encryption(&bucket, false))
+        self.blocking(move |node| node.buckets().set_encryption(&bucket, false))
             .await?;
         Ok(S3Response::new(DeleteBucketEncryptionOutput::default()))
     }

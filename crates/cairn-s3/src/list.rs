@@ -103,7 +103,12 @@ impl CairnS3 {
             .node
             .list_versions(&input.bucket, &prefix, key_marker, version_marker, max)
             .map_err(s3_err)?;
-        let owner_id = self.node.bucket(&input.bucket).map_err(s3_err)?.owner;
+        let owner_id = self
+            .node
+            .buckets()
+            .get(&input.bucket)
+            .map_err(s3_err)?
+            .owner;
         let name = |k: &str| if url { url_encode(k) } else { k.to_owned() };
         let vid = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".to_owned());
         let mut versions = Vec::new();

@@ -393,11 +393,6 @@ const LONG_FILES: &[(&str, usize, &str)] = &[
         1250,
         "the swarm task and its config; to split by concern",
     ),
-    (
-        "cairn-node/src/objects.rs",
-        1000,
-        "objects and buckets together; to split by capability",
-    ),
 ];
 
 #[test]
