@@ -210,16 +210,21 @@ impl HttpApi {
         json(self.post(path)?)
     }
 
+    /// Streams an answer's body to `out`: a read that fails is the node's answer cut off
+    /// ([`CallError::Transport`]), a write that fails is the caller's output
+    /// ([`CallError::Io`], e.g. a closed pipe or a full disk).
     fn copy(resp: Response, out: &mut dyn Write) -> Call<()> {
         let mut body = resp.into_body().into_reader();
-        std::io::copy(&mut body, out).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                CallError::Io(e)
-            } else {
-                CallError::Transport(e.to_string())
-            }
-        })?;
-        Ok(())
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = match body.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CallError::Transport(e.to_string())),
+            };
+            out.write_all(&buf[..n])?;
+        }
     }
 }
 

@@ -38,10 +38,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether the error is the output pipe closed by its reader (`cairn cat … | head`), directly or
+/// as an API call's output error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(broken)
+            || matches!(c.downcast_ref(), Some(cairn_api::CallError::Io(io)) if broken(io))
     })
 }
 

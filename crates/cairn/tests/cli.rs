@@ -280,3 +280,31 @@ fn car_export_import_between_stores() {
     assert_eq!(out, format!("pinned root {cid}\n"));
     assert!(ok_bytes(&cairn(&b, &["cat", &cid])) == vec![42u8; 1_000_000]);
 }
+
+/// `cairn cat BIG | head -c 10`: the reader closing the pipe early is not an error (as with
+/// `cat`), through the CLI's one path (here the folder opened in-process).
+#[test]
+fn a_closed_output_pipe_is_not_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("big.bin");
+    std::fs::write(&file, vec![7u8; 4 << 20]).unwrap();
+    let cid = added_root(&ok(&cairn(&data, &["add", file.to_str().unwrap()])));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["cat", &cid, "--data"])
+        .arg(&data)
+        .env_remove("CAIRN_NODE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 10];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
