@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use cairn_node::access::{Action, Caller, Resource};
 use cairn_node::{Node, NodeError, parse_path};
 
-use crate::{ApiError, fail};
+use crate::ApiError;
 
 /// What a route asks for, and where its resource is named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ fn url_arg(query: &str) -> Option<String> {
 }
 
 fn decide(node: &Node, caller: &Caller, needs: Needs, arg: Option<&str>) -> Result<(), ApiError> {
-    let missing = || fail(StatusCode::BAD_REQUEST, "missing arg");
+    let missing = || ApiError::invalid("missing arg");
     let asked = match needs {
         Needs::SignedIn => node.authorize(caller, Action::ListBuckets, &Resource::node()),
         Needs::CreateBucket => node.authorize(caller, Action::CreateBucket, &Resource::node()),
@@ -81,9 +81,7 @@ fn decide(node: &Node, caller: &Caller, needs: Needs, arg: Option<&str>) -> Resu
         }
         Needs::WriteObject => {
             let arg = arg.ok_or_else(missing)?;
-            let (bucket, key) = arg
-                .split_once('/')
-                .ok_or_else(|| fail(StatusCode::BAD_REQUEST, "expected BUCKET/KEY"))?;
+            let (bucket, key) = crate::api::bucket_and_key(arg)?;
             node.authorize(
                 caller,
                 Action::WriteObject,
@@ -93,7 +91,7 @@ fn decide(node: &Node, caller: &Caller, needs: Needs, arg: Option<&str>) -> Resu
     };
     match asked {
         Ok(_) => Ok(()),
-        Err(NodeError::AccessDenied(why)) => Err(fail(StatusCode::FORBIDDEN, why)),
+        Err(NodeError::AccessDenied(why)) => Err(ApiError::new(StatusCode::FORBIDDEN, why)),
         Err(e) => Err(e.into()),
     }
 }
@@ -101,7 +99,7 @@ fn decide(node: &Node, caller: &Caller, needs: Needs, arg: Option<&str>) -> Resu
 /// The middleware: asks the node about the request and lets it on only if allowed.
 pub async fn gate(State(node): State<Node>, req: Request, next: Next) -> Response {
     let Some(caller) = req.extensions().get::<Caller>().cloned() else {
-        return fail(StatusCode::FORBIDDEN, "the caller is not known").into_response();
+        return ApiError::new(StatusCode::FORBIDDEN, "the caller is not known").into_response();
     };
     let needs = needs(req.uri().path());
     let arg = arg(&req);
@@ -110,7 +108,7 @@ pub async fn gate(State(node): State<Node>, req: Request, next: Next) -> Respons
     match decided {
         Ok(Ok(())) => next.run(req).await,
         Ok(Err(e)) => e.into_response(),
-        Err(e) => fail(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 

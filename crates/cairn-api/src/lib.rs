@@ -114,7 +114,7 @@ async fn auth(State(token): State<std::sync::Arc<String>>, req: Request, next: N
             .insert(cairn_node::access::Caller::Root);
         next.run(req).await
     } else {
-        fail(StatusCode::UNAUTHORIZED, "missing or wrong API token").into_response()
+        ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong API token").into_response()
     }
 }
 
@@ -161,8 +161,11 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
     StatusCode::from_u16(kind.rest_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-pub(crate) fn fail(status: StatusCode, message: impl std::fmt::Display) -> ApiError {
-    ApiError(status, message.to_string())
+/// A node error as the API's: its kind's status ([`status_of`]) and its message.
+impl From<cairn_node::NodeError> for ApiError {
+    fn from(e: cairn_node::NodeError) -> Self {
+        ApiError::new(status_of(e.kind()), e.to_string())
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use cairn_dag::Cid;
 use cairn_node::access::Caller;
 use cairn_node::import::StoredItem;
 use cairn_node::snapshot::Forget;
-use cairn_node::{CidVersion, Node, NodeError, parse_path};
+use cairn_node::{CidVersion, Node, parse_path};
 use futures::Stream;
 
 use crate::ApiError;
@@ -433,11 +433,4 @@ pub fn workers(node: &Node) -> Vec<Worker> {
             status,
         })
         .collect()
-}
-
-/// A node error as the API's.
-impl From<NodeError> for ApiError {
-    fn from(e: NodeError) -> Self {
-        ApiError::new(crate::status_of(e.kind()), e.to_string())
-    }
 }

@@ -42,6 +42,11 @@ impl Blocks {
         }
     }
 
+    /// The node's own store.
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The sources after the store, in order.
     fn elsewhere(&self) -> impl Iterator<Item = &dyn RemoteBlocks> {
         let cluster = self.cluster.as_ref().map(|c| c as &dyn RemoteBlocks);

@@ -41,6 +41,7 @@
 
 use serde_bytes::ByteBuf;
 
+use crate::identity::peer_id_of;
 use crate::model::codec::{decode, encode, hex, unhex};
 use crate::model::heads::{
     HeldHead, ObjectRecord, RECORDS, SharedBucket, SignedHead, VersionRecord,
@@ -652,16 +653,6 @@ impl cairn_cluster::RecordSink for HeadRecords {
         })
         .ok()
     }
-}
-
-/// The libp2p peer id (bytes) of an ed25519 public key: the identity multihash of its
-/// protobuf encoding (`KeyType = Ed25519`, `Data = key`), as the libp2p spec defines it.
-pub fn peer_id_of(public_key: &[u8]) -> Vec<u8> {
-    let mut protobuf = vec![0x08, 0x01, 0x12, public_key.len() as u8];
-    protobuf.extend_from_slice(public_key);
-    let mut id = vec![0x00, protobuf.len() as u8];
-    id.extend_from_slice(&protobuf);
-    id
 }
 
 /// The sequence number after `seq` (an error at [`crate::model::takeover::MAX_SEQ`]).

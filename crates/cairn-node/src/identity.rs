@@ -73,20 +73,24 @@ impl Identity {
         self.key.sign(message).to_bytes()
     }
 
-    /// The libp2p peer id of this key (base58), as the network layer derives it: the identity
-    /// multihash of the protobuf `PublicKey { Type: Ed25519, Data: key }` (libp2p's peer-ids
-    /// spec). What `cairn id` prints for a node that is not running.
+    /// The libp2p peer id of this key (base58), as the network layer derives it ([`peer_id_of`]).
+    /// What `cairn id` prints for a node that is not running.
     pub fn peer_id(&self) -> String {
-        let mut proto = vec![0x08, 0x01, 0x12, 0x20];
-        proto.extend_from_slice(&self.public_key());
-        let mh = cairn_dag::cid::multihash::Multihash::<64>::wrap(0x00, &proto)
-            .expect("36 bytes fit an identity multihash");
-        let text = cairn_dag::cid::multibase::encode(
-            cairn_dag::cid::multibase::Base::Base58Btc,
-            mh.to_bytes(),
-        );
+        let bytes = peer_id_of(&self.public_key());
+        let text =
+            cairn_dag::cid::multibase::encode(cairn_dag::cid::multibase::Base::Base58Btc, bytes);
         text[1..].to_owned() // without the multibase prefix `z`
     }
+}
+
+/// The libp2p peer id (bytes) of an ed25519 public key: the identity multihash of its
+/// protobuf encoding (`KeyType = Ed25519`, `Data = key`), as the libp2p spec defines it.
+pub fn peer_id_of(public_key: &[u8]) -> Vec<u8> {
+    let mut protobuf = vec![0x08, 0x01, 0x12, public_key.len() as u8];
+    protobuf.extend_from_slice(public_key);
+    let mut id = vec![0x00, protobuf.len() as u8];
+    id.extend_from_slice(&protobuf);
+    id
 }
 
 /// Writes a secret file: mode 0600, temp → fsync → rename, so it is whole or absent.

@@ -120,8 +120,7 @@ impl std::ops::Deref for Node {
 /// What a node holds; reached through [`Node`].
 #[derive(Debug)]
 pub struct NodeInner {
-    store: Store,
-    /// Where blocks come from: the store, then the cluster, then the network ([`blocks`]).
+    /// The store, and where blocks come from: the store, then the cluster, then the network ([`blocks`]).
     blocks: blocks::Blocks,
     roots: roots::RootsState,
     replicate: replicate::ReplicateState,
@@ -150,8 +149,7 @@ impl NodeInner {
         remote: Option<std::sync::Arc<dyn cairn_store::RemoteBlocks>>,
     ) -> NodeInner {
         NodeInner {
-            blocks: blocks::Blocks::new(store.clone(), cluster.clone(), remote),
-            store,
+            blocks: blocks::Blocks::new(store, cluster.clone(), remote),
             roots: Default::default(),
             replicate: Default::default(),
             cluster,
@@ -198,13 +196,13 @@ impl Node {
     /// The block store, for the node's own integration tests (feature `testing`).
     #[cfg(feature = "testing")]
     pub fn store(&self) -> &Store {
-        &self.store
+        self.blocks.store()
     }
 
     /// The block store: the doors and the binary ask the node, never its store.
     #[cfg(not(feature = "testing"))]
     pub(crate) fn store(&self) -> &Store {
-        &self.store
+        self.blocks.store()
     }
 
     /// Where blocks come from: the store, then the cluster, then the network.
@@ -232,16 +230,16 @@ impl Node {
         match (self.cluster.as_ref(), self.buckets().redundancy(bucket)?) {
             (Some(cluster), Some(policy)) => {
                 let placer = cluster.placer_for(policy);
-                Ok((self.store.forwarding_batch(placer.clone()), Some(placer)))
+                Ok((self.store().forwarding_batch(placer.clone()), Some(placer)))
             }
-            _ => Ok((self.store.batch(), None)),
+            _ => Ok((self.store().batch(), None)),
         }
     }
 
     /// Pins `cid` after checking its whole DAG is present (and holding it until the pin is
     /// committed, so a concurrent GC cannot sweep it in between).
     pub fn pin(&self, cid: &Cid) -> Result<(), NodeError> {
-        let batch = self.store.batch();
+        let batch = self.store().batch();
         let report = self.check_held(cid, &batch)?;
         if let Some(missing) = report.missing.first() {
             return Err(NodeError::Unsupported(format!(

@@ -28,32 +28,32 @@ pub use cairn_cluster::repair::Mode as RepairMode;
 impl Node {
     /// The data folder this node's store lives in.
     pub fn data_dir(&self) -> &Path {
-        self.store.root()
+        self.store().root()
     }
 
     /// Every pinned CID and how many references hold it.
     pub fn pins(&self) -> Result<Vec<(Cid, u64)>, NodeError> {
-        Ok(self.store.pins()?)
+        Ok(self.store().pins()?)
     }
 
     /// Removes the operator's pin of `cid`; whether there was one.
     pub fn unpin(&self, cid: &Cid) -> Result<bool, NodeError> {
-        Ok(self.store.unpin(cid)?)
+        Ok(self.store().unpin(cid)?)
     }
 
     /// Re-hashes every block file now; the failing ones are quarantined (blocking).
     pub fn scrub_all(&self) -> Result<ScrubPage, NodeError> {
-        Ok(self.store.scrub_all()?)
+        Ok(self.store().scrub_all()?)
     }
 
     /// The blocks stored here and their bytes.
     pub fn repo_stats(&self) -> Result<(u64, u64), NodeError> {
-        Ok(self.store.stats()?)
+        Ok(self.store().stats()?)
     }
 
     /// The bucket's latest committed root, as it is (no queued change folded in).
     pub fn latest_root(&self, bucket: &str) -> Result<Option<RootRow>, NodeError> {
-        Ok(self.store.latest_root(bucket)?)
+        Ok(self.store().latest_root(bucket)?)
     }
 
     /// One full pass over the stripes and replicas this node holds (the units it leads are

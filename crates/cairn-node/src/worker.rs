@@ -435,9 +435,10 @@ mod tests {
         }
     }
 
-    /// A busy worker runs again at once (not after its hour-long interval), a throttled one
-    /// after its pause, and a done one ends its task by itself; the board shows the state.
-    #[tokio::test]
+    /// A busy worker runs again at once (not after its interval), a throttled one after its
+    /// pause, and a done one ends its task by itself; the board shows the state. (Tokio's clock
+    /// is paused: the hour-long interval passes at once, and the time that passed is exact.)
+    #[tokio::test(start_paused = true)]
     async fn a_worker_steps_as_it_says() {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
@@ -447,11 +448,14 @@ mod tests {
             n: n.clone(),
             busy: 3,
         };
-        // The first step waits one interval: keep it short, the rest must not wait for it.
-        let h = spawn(node.clone(), worker, Duration::from_millis(50), rx);
-        let ended = tokio::time::timeout(Duration::from_secs(5), h).await;
-        assert!(ended.is_ok(), "a done worker ends its task");
+        let hour = Duration::from_secs(3600);
+        let started = tokio::time::Instant::now();
+        let h = spawn(node.clone(), worker, hour, rx);
+        h.await.expect("a done worker ends its task");
         assert_eq!(n.load(Ordering::SeqCst), 5);
+        // One interval before the first step, the throttle's 10 ms, and nothing else: the busy
+        // steps did not wait.
+        assert_eq!(started.elapsed(), hour + Duration::from_millis(10));
         let (_, s) = node
             .workers()
             .snapshot()

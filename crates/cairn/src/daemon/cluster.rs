@@ -177,7 +177,7 @@ mod tests {
         let keypair = cairn_net::keypair_from_seed(id.secret_seed()).unwrap();
         assert_eq!(
             cairn_net::libp2p::PeerId::from(keypair.public()).to_bytes(),
-            cairn_node::follow::peer_id_of(&id.public_key())
+            cairn_node::identity::peer_id_of(&id.public_key())
         );
     }
 }

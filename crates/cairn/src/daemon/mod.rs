@@ -19,7 +19,7 @@ pub mod serve;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use cairn_node::Node;
+use cairn_node::{Node, NodeBuilder};
 
 /// The node on the data folder `data` when no node runs there: built as `serve` would build it
 /// (roots settings, user key, cluster admin key), without a network.
@@ -29,8 +29,26 @@ pub fn open_offline(data: &Path, identity: Option<&Path>) -> Result<Node> {
     // Roots folded in offline are built as the node's config says.
     let settings = config::Settings::resolve(data, &config::ServeArgs::default())?;
     let user = crate::user::node_key(identity, &Node::new(store.clone()), false)?;
-    let (admin, signer) = match invite::load(data)? {
-        Some(cluster) => invite::admin(&cluster)?,
+    let cluster = invite::load(data)?;
+    Ok(node_builder(
+        store,
+        &settings,
+        user.map(|(user, _)| user),
+        cluster.as_ref(),
+    )?
+    .build()?)
+}
+
+/// A node's builder as `serve` and the offline CLI both start it: its roots settings, the user
+/// key it acts as, and its cluster's admin key.
+pub fn node_builder(
+    store: cairn_store::Store,
+    settings: &config::Settings,
+    user_key: Option<cairn_crypt::identity::Identity>,
+    cluster: Option<&invite::ClusterFile>,
+) -> Result<NodeBuilder> {
+    let (admin, signer) = match cluster {
+        Some(cluster) => invite::admin(cluster)?,
         None => (None, None),
     };
     Ok(Node::builder(store)
@@ -38,7 +56,6 @@ pub fn open_offline(data: &Path, identity: Option<&Path>) -> Result<Node> {
             version: settings.cid_version,
             retention: settings.history_retention,
         })
-        .user_key(user.map(|(user, _)| user))
-        .cluster_admin(admin, signer)
-        .build()?)
+        .user_key(user_key)
+        .cluster_admin(admin, signer))
 }

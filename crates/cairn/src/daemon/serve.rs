@@ -73,18 +73,16 @@ async fn serve(settings: Settings) -> Result<()> {
     // The network's handle first (the node fetches and places through it), then the node,
     // then the network serving the node.
     let (net, pending_net) = cairn_net::prepare(keypair);
-    let (admin, admin_signer) = crate::daemon::invite::admin(&cluster)?;
-    let mut node = Node::builder(store)
-        .roots(cairn_node::roots::RootsConfig {
-            version: settings.cid_version,
-            retention: settings.history_retention,
-        })
-        .user_key(user_key.map(|(user, _)| user))
-        .cluster_admin(admin, admin_signer)
-        .remote(Arc::new(crate::daemon::adapters::NetBlocks {
-            net: net.clone(),
-            runtime: tokio::runtime::Handle::current(),
-        }));
+    let mut node = crate::daemon::node_builder(
+        store,
+        &settings,
+        user_key.map(|(user, _)| user),
+        Some(&cluster),
+    )?
+    .remote(Arc::new(crate::daemon::adapters::NetBlocks {
+        net: net.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    }));
     if let Some(c) = &settings.cluster {
         node = crate::daemon::cluster::member(node, &net, c);
     }
