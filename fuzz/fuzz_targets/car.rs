@@ -1,4 +1,4 @@
-//! An untrusted CARv1 stream through the reader of `Node::car_import` (and so of bucket
+//! An untrusted CARv1 stream through the reader of `Files::car_import` (and so of bucket
 //! imports): the header, then every block verified against its CID, until the end or the
 //! first error. The whole stream is in memory, so the reader's own bounds (a header or block
 //! of at most 4 MiB) are what keeps memory in check.

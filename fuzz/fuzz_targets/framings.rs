@@ -1,12 +1,12 @@
 //! The framings of `cairn backup` and of upload jobs.
 //!
-//! * First byte even: an `/api/v0/add/many` body (`Node::add_many`'s framing: per file,
+//! * First byte even: an `/api/v0/add/many` body (`Files::add_many`'s framing: per file,
 //!   `u32` BE chunk lengths of 1 to `MAX_CHUNK` bytes, then 0) read by the node's own reader
 //!   (`snapshot::read_add_many`) as it arrives in pieces of a fuzzed size; each file goes to
 //!   a sink that counts its bytes.
 //! * First byte odd: what an upload job reads back: a job id as the path gives it
 //!   (`jobs::valid_job_id`), a snapshot name (`snapshot::check_snapshot_name`), and a job
-//!   record (dag-cbor, `JobRecord`) as `Node::job` and `Node::resume_jobs` decode it from the
+//!   record (dag-cbor, `JobRecord`) as `Jobs::get` and `Jobs::resume` decode it from the
 //!   store, with the CID version a resumed import takes from it.
 #![no_main]
 

@@ -1,6 +1,6 @@
-//! Untrusted bucket heads: a `/cairn/heads/1.0.0` answer as `Node::hold_shared` reads it (the
+//! Untrusted bucket heads: a `/cairn/heads/1.0.0` answer as `Replication::hold_shared` reads it (the
 //! list of shared buckets, each head's signature verified), a head record pushed to a replica
-//! set as `Node::hold_heads` reads it (under a fuzzed key), and one signed head.
+//! set as `Replication::hold_heads` reads it (under a fuzzed key), and one signed head.
 #![no_main]
 
 use cairn_fuzz::Input;

@@ -1,6 +1,6 @@
 //! The `/api/v0` door's question to the node: every route is an [`Action`] on a resource
 //! (the node, a bucket named by `arg`, a CID named by `arg`), put to
-//! [`cairn_node::Node::authorize`] with the [`Caller`] the listener's gate named (the local
+//! [`cairn_node::Access::authorize`] with the [`Caller`] the listener's gate named (the local
 //! listener's token and the `secret` mode are root; an `allowlist` login is that user). A
 //! route not in the table is the administrator's; a request with no caller is refused.
 
@@ -64,12 +64,20 @@ fn url_arg(query: &str) -> Option<String> {
 fn decide(node: &Node, caller: &Caller, needs: Needs, arg: Option<&str>) -> Result<(), ApiError> {
     let missing = || ApiError::invalid("missing arg");
     let asked = match needs {
-        Needs::SignedIn => node.authorize(caller, Action::ListBuckets, &Resource::node()),
-        Needs::CreateBucket => node.authorize(caller, Action::CreateBucket, &Resource::node()),
-        Needs::Admin => node.authorize(caller, Action::Admin, &Resource::node()),
+        Needs::SignedIn => node
+            .access()
+            .authorize(caller, Action::ListBuckets, &Resource::node()),
+        Needs::CreateBucket => {
+            node.access()
+                .authorize(caller, Action::CreateBucket, &Resource::node())
+        }
+        Needs::Admin => node
+            .access()
+            .authorize(caller, Action::Admin, &Resource::node()),
         Needs::ReadCid => {
             let (cid, _) = parse_path(arg.ok_or_else(missing)?)?;
-            node.authorize(caller, Action::ReadCid, &Resource::cid(cid))
+            node.access()
+                .authorize(caller, Action::ReadCid, &Resource::cid(cid))
         }
         Needs::ReadBucket | Needs::WriteBucket => {
             let action = if needs == Needs::ReadBucket {
@@ -77,12 +85,13 @@ fn decide(node: &Node, caller: &Caller, needs: Needs, arg: Option<&str>) -> Resu
             } else {
                 Action::WriteBucketSettings
             };
-            node.authorize(caller, action, &Resource::bucket(arg.ok_or_else(missing)?))
+            node.access()
+                .authorize(caller, action, &Resource::bucket(arg.ok_or_else(missing)?))
         }
         Needs::WriteObject => {
             let arg = arg.ok_or_else(missing)?;
             let (bucket, key) = crate::api::bucket_and_key(arg)?;
-            node.authorize(
+            node.access().authorize(
                 caller,
                 Action::WriteObject,
                 &Resource::object(bucket, key, None),

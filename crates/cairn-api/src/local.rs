@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 
 use bytes::Bytes;
 use cairn_node::access::Caller;
-use cairn_node::repo::RepairMode;
+use cairn_node::replicate::RepairMode;
 use cairn_node::snapshot::Forget;
 use cairn_node::{CidVersion, Node};
 use futures::future::BoxFuture;
@@ -37,7 +37,7 @@ impl LocalApi {
             .build()?;
         let not_running = format!(
             "no node is running on {}: start `cairn serve` first",
-            node.data_dir().display()
+            node.repo().data_dir().display()
         );
         Ok(LocalApi {
             node,
@@ -103,7 +103,7 @@ impl LocalApi {
 impl NodeApi for LocalApi {
     fn id(&self) -> Call<Id> {
         Ok(Id {
-            data: self.node.data_dir().display().to_string(),
+            data: self.node.repo().data_dir().display().to_string(),
             peer_id: Some(self.node.identity().map_err(ApiError::from)?.peer_id()),
             addrs: Vec::new(),
         })
@@ -167,7 +167,7 @@ impl NodeApi for LocalApi {
             (0, None) => None,
             (o, l) => Some(o..l.map_or(u64::MAX, |l| o.saturating_add(l))),
         };
-        for piece in self.node.cat(cid, range) {
+        for piece in self.node.files().cat(cid, range) {
             out.write_all(&piece.map_err(ApiError::from)?)?;
         }
         out.flush()?;
@@ -212,7 +212,7 @@ impl NodeApi for LocalApi {
         let node = self.node.clone();
         let export = self
             .runtime
-            .spawn(async move { node.car_export(cid, writer).await });
+            .spawn(async move { node.files().car_export(cid, writer).await });
         let mut buf = vec![0u8; 256 << 10];
         loop {
             let n = self.runtime.block_on(reader.read(&mut buf))?;
@@ -271,7 +271,7 @@ impl NodeApi for LocalApi {
     }
 
     fn head(&self, bucket: &str) -> Call<Vec<u8>> {
-        Ok(self.node.bucket_head(bucket).map_err(ApiError::from)?)
+        Ok(self.node.roots().head(bucket).map_err(ApiError::from)?)
     }
 
     fn promote(&self, bucket: &str, force: bool) -> Call<Promoted> {
@@ -291,7 +291,7 @@ impl NodeApi for LocalApi {
             })
         })?;
         // No roots job runs here: fold the new bucket's root in now.
-        self.node.commit_roots().map_err(ApiError::from)?;
+        self.node.roots().commit().map_err(ApiError::from)?;
         Ok(done)
     }
 

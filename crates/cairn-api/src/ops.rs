@@ -16,7 +16,7 @@ use crate::types::*;
 /// The CID a path `CID[/path]` names.
 pub fn resolve(node: &Node, path: &str) -> Result<Cid, ApiError> {
     let (root, rest) = parse_path(path)?;
-    Ok(node.resolve(root, &rest)?)
+    Ok(node.files().resolve(root, &rest)?)
 }
 
 /// Stores a byte stream as one UnixFS file.
@@ -30,7 +30,9 @@ where
     S: Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
-    Ok(Added::from(&node.add_stream(body, version, pin).await?))
+    Ok(Added::from(
+        &node.files().add_stream(body, version, pin).await?,
+    ))
 }
 
 /// Stores many files framed in one stream ([`cairn_node::snapshot`]), in one commit.
@@ -43,18 +45,23 @@ where
     S: Stream<Item = Result<bytes::Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
-    let links = node.add_many(body, version).await?;
+    let links = node.files().add_many(body, version).await?;
     Ok(links.iter().map(Added::from).collect())
 }
 
 /// A directory's entries with their metadata.
 pub fn ls(node: &Node, cid: &Cid) -> Result<Vec<Entry>, ApiError> {
-    Ok(node.ls_detailed(cid)?.iter().map(Entry::from).collect())
+    Ok(node
+        .files()
+        .ls_detailed(cid)?
+        .iter()
+        .map(Entry::from)
+        .collect())
 }
 
 /// What `cid` is.
 pub fn stat(node: &Node, cid: &Cid) -> Result<Stat, ApiError> {
-    let (kind, meta, target) = node.stat_detailed(cid)?;
+    let (kind, meta, target) = node.files().stat_detailed(cid)?;
     Ok(Stat {
         cid: *cid,
         kind: Kind::from(&kind),
@@ -69,7 +76,7 @@ pub fn stat(node: &Node, cid: &Cid) -> Result<Stat, ApiError> {
 
 /// Checks the DAG under `cid` (`hard`: reads and re-assembles every file).
 pub fn check(node: &Node, cid: &Cid, hard: bool) -> Result<Checked, ApiError> {
-    let r = node.check(cid, hard)?;
+    let r = node.files().check(cid, hard)?;
     Ok(Checked {
         cid: *cid,
         blocks: r.blocks,
@@ -86,7 +93,7 @@ pub fn check(node: &Node, cid: &Cid, hard: bool) -> Result<Checked, ApiError> {
 
 /// Re-hashes every block file now; failing ones are quarantined.
 pub fn scrub(node: &Node) -> Result<Scrubbed, ApiError> {
-    let page = node.scrub_all()?;
+    let page = node.repo().scrub()?;
     Ok(Scrubbed {
         checked: page.checked,
         bytes: page.bytes,
@@ -96,7 +103,7 @@ pub fn scrub(node: &Node) -> Result<Scrubbed, ApiError> {
 
 /// Collects garbage now.
 pub fn gc(node: &Node) -> Result<Collected, ApiError> {
-    let st = node.collect_garbage()?;
+    let st = node.repo().collect_garbage()?;
     Ok(Collected {
         removed: st.removed,
         freed_bytes: st.freed_bytes,
@@ -108,6 +115,7 @@ pub fn gc(node: &Node) -> Result<Collected, ApiError> {
 /// Every pin.
 pub fn pins(node: &Node) -> Result<Vec<Pin>, ApiError> {
     Ok(node
+        .repo()
         .pins()?
         .into_iter()
         .map(|(cid, count)| Pin { cid, count })
@@ -116,13 +124,13 @@ pub fn pins(node: &Node) -> Result<Vec<Pin>, ApiError> {
 
 /// Pins `cid` (its whole DAG must be here).
 pub fn pin(node: &Node, cid: &Cid) -> Result<Pinned, ApiError> {
-    node.pin(cid)?;
+    node.repo().pin(cid)?;
     Ok(Pinned { cid: *cid })
 }
 
 /// Removes the operator's pin of `cid`; a 404 when there is none.
 pub fn unpin(node: &Node, cid: &Cid) -> Result<Pinned, ApiError> {
-    if node.unpin(cid)? {
+    if node.repo().unpin(cid)? {
         Ok(Pinned { cid: *cid })
     } else {
         Err(ApiError::not_found(format!("{cid} is not pinned")))
@@ -134,7 +142,7 @@ pub async fn car_import<R>(node: &Node, car: R, pin: bool) -> Result<CarImported
 where
     R: tokio::io::AsyncRead + Send + Unpin,
 {
-    let r = node.car_import(car, pin).await?;
+    let r = node.files().car_import(car, pin).await?;
     Ok(CarImported {
         roots: r.roots,
         blocks: r.blocks,
@@ -200,20 +208,20 @@ pub fn set_public(node: &Node, bucket: &str, public: bool) -> Result<Public, Api
 
 /// The bucket's current root (after folding in queued changes).
 pub fn root(node: &Node, bucket: &str) -> Result<Root, ApiError> {
-    Ok(Root::of(bucket, &node.bucket_root(bucket)?))
+    Ok(Root::of(bucket, &node.roots().current(bucket)?))
 }
 
 /// The bucket's retained roots, oldest first.
 pub fn history(node: &Node, bucket: &str) -> Result<Vec<Root>, ApiError> {
-    let rows = node.bucket_history(bucket)?;
+    let rows = node.roots().history(bucket)?;
     Ok(rows.iter().map(|r| Root::of(bucket, r)).collect())
 }
 
 /// Restores `root` (a CID or CID/path of a bucket tree) as the bucket's contents.
 pub fn restore(node: &Node, bucket: &str, root: &str) -> Result<Restored, ApiError> {
     let (cid, _) = parse_path(root)?;
-    let done = node.restore_bucket(bucket, &cid)?;
-    let now = node.bucket_root(bucket)?;
+    let done = node.roots().restore(bucket, &cid)?;
+    let now = node.roots().current(bucket)?;
     Ok(Restored {
         written: done.written,
         deleted: done.deleted,
@@ -225,7 +233,7 @@ pub fn restore(node: &Node, bucket: &str, root: &str) -> Result<Restored, ApiErr
 /// Takes over a mirrored bucket whose owner is gone.
 pub fn promote(node: &Node, bucket: &str, force: bool) -> Result<Promoted, ApiError> {
     Ok(Promoted {
-        seq: node.promote(bucket, force)?,
+        seq: node.replication().promote(bucket, force)?,
     })
 }
 
@@ -255,7 +263,7 @@ pub async fn import_bucket<R>(
 where
     R: tokio::io::AsyncRead + Send + Unpin,
 {
-    let done = node.import_bucket(bucket, owner, car).await?;
+    let done = node.buckets().import_car(bucket, owner, car).await?;
     Ok(BucketImported {
         root: done.root,
         objects: done.objects,
@@ -296,7 +304,7 @@ pub fn share(
     to: &cairn_crypt::identity::PublicId,
     expires_ms: Option<i64>,
 ) -> Result<Shared, ApiError> {
-    let info = node.share(bucket, key, to, expires_ms)?;
+    let info = node.objects().share(bucket, key, to, expires_ms)?;
     Ok(Shared {
         shared_with: to.to_string(),
         cid: info.cid,
@@ -311,7 +319,7 @@ pub async fn revoke(
     key: &str,
     to: &cairn_crypt::identity::PublicId,
 ) -> Result<Revoked, ApiError> {
-    let info = node.revoke(bucket, key, to).await?;
+    let info = node.objects().revoke(bucket, key, to).await?;
     Ok(Revoked {
         revoked: to.to_string(),
         cid: info.cid,
@@ -359,7 +367,8 @@ pub fn tree(
         entries.push((e.path, item, meta));
     }
     let (added, row) =
-        node.build_tree_with_meta(&manifest.root, &root_meta, &entries, version, pin, snapshot)?;
+        node.files()
+            .build_tree(&manifest.root, &root_meta, &entries, version, pin, snapshot)?;
     let folders = added
         .into_iter()
         .map(|a| Folder {
@@ -379,17 +388,23 @@ pub fn tree(
 
 /// Records the (complete) DAG under `cid` as a new snapshot of `name`.
 pub fn snapshot_add(node: &Node, name: &str, cid: &Cid) -> Result<Snapshot, ApiError> {
-    Ok(Snapshot::from(&node.add_snapshot(name, cid)?))
+    Ok(Snapshot::from(&node.files().add_snapshot(name, cid)?))
 }
 
 /// Snapshots (of `name`, or all), oldest first.
 pub fn snapshots(node: &Node, name: Option<&str>) -> Result<Vec<Snapshot>, ApiError> {
-    Ok(node.snapshots(name)?.iter().map(Snapshot::from).collect())
+    Ok(node
+        .files()
+        .snapshots(name)?
+        .iter()
+        .map(Snapshot::from)
+        .collect())
 }
 
 /// Forgets snapshots of `name`; answers the forgotten ones.
 pub fn snapshot_rm(node: &Node, name: &str, which: &Forget) -> Result<Vec<Snapshot>, ApiError> {
     Ok(node
+        .files()
         .forget_snapshots(name, which)?
         .iter()
         .map(Snapshot::from)
@@ -398,7 +413,7 @@ pub fn snapshot_rm(node: &Node, name: &str, which: &Forget) -> Result<Vec<Snapsh
 
 /// The blocks stored here and their bytes.
 pub fn repo_stat(node: &Node) -> Result<RepoStat, ApiError> {
-    let (blocks, bytes) = node.repo_stats()?;
+    let (blocks, bytes) = node.repo().stats()?;
     Ok(RepoStat { blocks, bytes })
 }
 
@@ -413,13 +428,13 @@ pub fn margins(
 ) -> Result<BucketMargins, ApiError> {
     Ok(match (bucket, key) {
         (Some(bucket), Some(key)) => {
-            let object = node.object(bucket, key)?;
+            let object = node.objects().get(bucket, key)?;
             let mut one = BucketMargins::default();
-            one.add(key, &node.margins(bucket, &object.cid, hard)?);
+            one.add(key, &node.replication().margins(bucket, &object.cid, hard)?);
             one
         }
-        (Some(bucket), None) => node.bucket_margins(bucket, prefix, hard)?,
-        (None, _) => node.all_margins(hard)?,
+        (Some(bucket), None) => node.replication().bucket_margins(bucket, prefix, hard)?,
+        (None, _) => node.replication().all_margins(hard)?,
     })
 }
 

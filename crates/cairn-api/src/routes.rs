@@ -98,7 +98,7 @@ pub(crate) async fn id(State(s): State<AppState>) -> Answer<Id> {
         None => (None, Vec::new()),
     };
     Ok(Json(Id {
-        data: s.node.data_dir().display().to_string(),
+        data: s.node.repo().data_dir().display().to_string(),
         peer_id,
         addrs,
     }))
@@ -166,14 +166,14 @@ pub(crate) async fn cluster_check(
     State(s): State<AppState>,
     Query(q): Params,
 ) -> Answer<ClusterCheck> {
-    use cairn_node::repo::RepairMode as Mode;
+    use cairn_node::replicate::RepairMode as Mode;
     let mode = match q.get("mode").map(String::as_str).unwrap_or("soft") {
         "soft" => Mode::Soft,
         "hard" => Mode::Hard,
         "repair" => Mode::Repair,
         other => return Err(ApiError::invalid(format!("mode {other:?}"))),
     };
-    Ok(Json(s.node.cluster_check(mode).await?))
+    Ok(Json(s.node.replication().check(mode).await?))
 }
 
 /// `POST /add?cid_version=0|1&pin=true|false` — the body is the file.
@@ -197,8 +197,8 @@ pub(crate) async fn cat(State(s): State<AppState>, Query(q): Params) -> Result<R
     };
     // Check the root first so a bad CID is a clean error, not a broken stream.
     let node = s.node.clone();
-    blocking(move || Ok(node.describe(&cid)?)).await?;
-    Ok(Body::from_stream(s.node.cat_stream(cid, range)).into_response())
+    blocking(move || Ok(node.files().describe(&cid)?)).await?;
+    Ok(Body::from_stream(s.node.files().cat_stream(cid, range)).into_response())
 }
 
 /// `GET /ls?arg=CID[/path]` — the entries.
@@ -276,10 +276,10 @@ pub(crate) async fn car_export(
     Query(q): Params,
 ) -> Result<Response, ApiError> {
     let cid = resolve(&s, &q).await?;
-    s.node.block(&cid)?; // a clean 404 before streaming
+    s.node.files().block(&cid)?; // a clean 404 before streaming
     let (writer, reader) = tokio::io::duplex(256 * 1024);
     let node = s.node.clone();
-    let export = tokio::spawn(async move { node.car_export(cid, writer).await });
+    let export = tokio::spawn(async move { node.files().car_export(cid, writer).await });
     // After the last byte, the export's outcome: a failure ends the body with an error, so the
     // response is cut off (no final chunk) and the client cannot take a short CAR for a whole one.
     let outcome = futures::stream::once(async move {
@@ -433,7 +433,7 @@ pub(crate) async fn head(
 ) -> Result<Response, ApiError> {
     let bucket = owned(&q, "arg")?;
     let node = s.node.clone();
-    let bytes = blocking(move || Ok(node.bucket_head(&bucket)?)).await?;
+    let bytes = blocking(move || Ok(node.roots().head(&bucket)?)).await?;
     Ok(([(header::CONTENT_TYPE, "application/cbor")], bytes).into_response())
 }
 

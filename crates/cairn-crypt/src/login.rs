@@ -6,7 +6,7 @@
 //!   verify at another. [`verify_login`] refuses, in this order: an epoch more than `window_ms`
 //!   from `now_ms` (`Skew`, checked first because it is cheap) and a signature that does not
 //!   verify strictly for this audience (`BadSignature`). Refusing a replay within the window
-//!   needs memory that outlives a restart: the node keeps it (`Node::remember_login`).
+//!   needs memory that outlives a restart: the node keeps it (`Access::remember_login`).
 //! - Token: `"ct1."` ‖ base64url-nopad(user 32 ‖ expires_ms u64 BE 8 ‖ mac 32) — 100
 //!   characters. mac = blake3 keyed hash under `derive_key("cairn-crypt token mac key v1",
 //!   node_key)` of `"cairn-token-v1\0"` ‖ user ‖ expires. The comparison is constant time

@@ -8,7 +8,7 @@
 //!   login is for one node only) and the current epoch (ms) with its ed25519 key
 //!   ([`cairn_crypt::login`]); the node refuses an unlisted key before anything else, accepts
 //!   the login within ± the skew window, once — the node remembers logins durably
-//!   ([`cairn_node::Node::remember_login`]: a replay is refused after a restart too, and the
+//!   ([`cairn_node::Access::remember_login`]: a replay is refused after a restart too, and the
 //!   memory is bounded) — and answers a token MAC'd with a key only the node has, valid for
 //!   the token lifetime (24 h by default). Every request re-checks that the token's key is
 //!   still listed.
@@ -18,7 +18,7 @@
 //! Who the caller then is goes on with the request (a [`Caller`] in its extensions): in
 //! `public` mode nobody in particular (anonymous), in `secret` mode the operator (root), in
 //! `allowlist` mode the user of the key (named by its `cpk1…` text, also as an S3 user). What
-//! the caller may do is not decided here but by the node ([`cairn_node::Node::authorize`]).
+//! the caller may do is not decided here but by the node ([`cairn_node::Access::authorize`]).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -241,6 +241,7 @@ impl Auth {
         }
         match self
             .node
+            .access()
             .remember_login(&user.to_string(), login.epoch_ms, now, window)
         {
             Ok(LoginSeen::Fresh) => {}

@@ -1,7 +1,7 @@
 //! The IPFS HTTP gateway: the path gateway (`GET/HEAD /ipfs/{cid}[/path]`: files with ranges,
 //! directories with `index.html` or a generated listing) and the trustless gateway (raw blocks
 //! and scoped CARs, `?format=raw|car` or `Accept`). Read-only; which CIDs it serves is decided by
-//! [`GatewayConfig`] and the node's publication rules ([`cairn_node::Node::published`]).
+//! [`GatewayConfig`] and the node's publication rules ([`cairn_node::Access::published`]).
 //! Behaviour and choices: `docs/gateway.md`. On the same listener, [`v1`] is the
 //! storage-gateway REST API (uploads as jobs, files by CID) for authorised callers.
 //!

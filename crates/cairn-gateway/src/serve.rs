@@ -1,7 +1,7 @@
 //! Answering a request. Everything that reads blocks before the status is known — the
 //! publication check, path resolution, the entity's root block, a file's first bytes for
 //! sniffing, a directory listing — runs in [`plan`] on one blocking task. The response then
-//! streams file bytes ([`Node::cat_stream`]) or a CAR ([`Node::car_stream`]) from the node.
+//! streams file bytes ([`Files::cat_stream`]) or a CAR ([`Files::car_stream`]) from the node.
 
 use std::fmt::Write;
 use std::ops::Range;
@@ -116,7 +116,7 @@ fn plan(
     let published = if is_identity(&root) && root.codec() == cairn_dag::RAW {
         Default::default()
     } else {
-        match node.published(&root)? {
+        match node.access().published(&root)? {
             Some(p) => p,
             None if config.serve_all => Default::default(),
             None => return Err(GatewayError::not_served(&root)),
@@ -125,10 +125,10 @@ fn plan(
     let mut roots = vec![root];
     let mut cid = root;
     for segment in &request.segments {
-        cid = node.resolve(cid, segment)?;
+        cid = node.files().resolve(cid, segment)?;
         roots.push(cid);
     }
-    let data = node.block(&cid)?;
+    let data = node.files().block(&cid)?;
     let kind = describe(&cid, &data);
     let plan = match request.format {
         Format::Raw => Plan::Raw { cid, data },
@@ -163,7 +163,7 @@ fn plan(
                 }
                 None => Plan::Listing {
                     cid,
-                    html: listing::render(&root, &request.segments, &cid, &node.ls(&cid)?),
+                    html: listing::render(&root, &request.segments, &cid, &node.files().ls(&cid)?),
                 },
             },
             NodeKind::Symlink => Plan::Block {
@@ -185,14 +185,14 @@ fn plan(
 
 /// The `index.html` file of directory `dir` (CID, size, root block), if it has one.
 fn index_html(node: &Node, dir: Cid) -> Result<Option<(Cid, u64, Bytes)>, GatewayError> {
-    let index = match node.resolve(dir, "index.html") {
+    let index = match node.files().resolve(dir, "index.html") {
         Ok(index) => index,
         Err(NodeError::Dag(e)) if matches!(*e, cairn_dag::DagError::NotFound { .. }) => {
             return Ok(None);
         }
         Err(e) => return Err(e.into()),
     };
-    let data = node.block(&index)?;
+    let data = node.files().block(&index)?;
     Ok(match describe(&index, &data) {
         NodeKind::File { size } => Some((index, size, data)),
         _ => None,
@@ -233,7 +233,7 @@ fn file_plan(
         Some(t) => t,
         None => {
             let mut head = Vec::new();
-            for piece in node.cat(cid, Some(0..SNIFF_LEN)) {
+            for piece in node.files().cat(cid, Some(0..SNIFF_LEN)) {
                 head.extend_from_slice(&piece?);
             }
             content_type::sniff(&head).to_owned()
@@ -455,7 +455,7 @@ fn respond(
                 );
             }
             if with_body {
-                answer.body = Body::from_stream(node.cat_stream(cid, range));
+                answer.body = Body::from_stream(node.files().cat_stream(cid, range));
             }
             answer
         }
@@ -491,7 +491,7 @@ fn respond(
                 )
                 .header(header::CONTENT_LOCATION, content_location);
             if with_body {
-                answer.body = Body::from_stream(node.car_stream(root, request.selection()));
+                answer.body = Body::from_stream(node.files().car_stream(root, request.selection()));
             }
             answer
         }

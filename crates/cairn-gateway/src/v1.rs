@@ -122,7 +122,8 @@ async fn upload(
     let stream = body.into_data_stream().map_err(|e| e.to_string());
     match v1
         .node
-        .submit_upload(stream, ext, version, v1.config.max_upload, uploader)
+        .jobs()
+        .submit(stream, ext, version, v1.config.max_upload, uploader)
         .await
     {
         Ok(job) => (StatusCode::ACCEPTED, Json(job)).into_response(),
@@ -161,7 +162,7 @@ async fn job(
     } else {
         Duration::ZERO
     };
-    match v1.node.wait_job(&id, wait).await {
+    match v1.node.jobs().wait(&id, wait).await {
         Ok(job) => Json(job).into_response(),
         Err(e) => node_error(e),
     }
@@ -200,7 +201,8 @@ async fn may_read(
         .ok_or_else(|| error(StatusCode::FORBIDDEN, "the caller is not known"))?;
     let node = node.clone();
     let decided = tokio::task::spawn_blocking(move || {
-        node.authorize(&caller, Action::ReadCid, &Resource::cid(cid))
+        node.access()
+            .authorize(&caller, Action::ReadCid, &Resource::cid(cid))
     })
     .await;
     match decided {
@@ -268,7 +270,7 @@ async fn check(
     }
     let hard = q.hard.unwrap_or(false);
     let node = v1.node.clone();
-    let report = tokio::task::spawn_blocking(move || node.check(&cid, hard)).await;
+    let report = tokio::task::spawn_blocking(move || node.files().check(&cid, hard)).await;
     match report {
         Ok(Ok(r)) => Json(json!({
             "cid": cid.to_string(),

@@ -1,6 +1,6 @@
 //! Who may do what: the node's one authorization decision. Every door — S3 (each operation,
 //! copy sources included), the gateway, `/api/v1`, `/api/v0` — names the caller, the action
-//! and the resource and asks [`Node::authorize`]; none decides on its own. The rules are the
+//! and the resource and asks [`Access::authorize`]; none decides on its own. The rules are the
 //! table in `docs/security.md`, and [`decide`] is that table as code: a pure function of the
 //! caller, the action and the records that matter (the bucket's, and the addressed
 //! **version**'s — an old private version stays private whatever the current one is).
@@ -25,6 +25,19 @@ pub use cairn_store::LoginSeen;
 use crate::keys::ROOT_USER;
 use crate::model::records::{BucketRecord, ObjectInfo, ObjectMeta};
 use crate::{Node, NodeError};
+
+/// Who may do what ([`Node::access`]): the one decision every door asks.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    pub(crate) node: &'a Node,
+}
+
+impl Node {
+    /// Who may do what: the one authorization decision, logins, CID visibility.
+    pub fn access(&self) -> Access<'_> {
+        Access { node: self }
+    }
+}
 
 /// Who may read a CID beyond what is published, kept per CID (`/api/v1` uploads): the users
 /// whose upload it is, and whether its pin is private (not published). A pin made by the
@@ -187,7 +200,7 @@ pub struct Grant {
     pub object: Option<ObjectInfo>,
 }
 
-/// The facts a decision rests on, looked up by [`Node::authorize`].
+/// The facts a decision rests on, looked up by [`Access::authorize`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Facts<'a> {
     /// The bucket's record, when the resource is in a bucket.
@@ -205,7 +218,7 @@ pub fn local_owner(record: &BucketRecord) -> Option<&str> {
 }
 
 /// The table of `docs/security.md`: may `caller` do `action`, given `facts`? `None`: no.
-/// Published CIDs are decided by [`Node::authorize`] (they need the store), not here.
+/// Published CIDs are decided by [`Access::authorize`] (they need the store), not here.
 pub fn decide(caller: &Caller, action: Action, facts: Facts<'_>) -> Option<Basis> {
     if *caller == Caller::Root {
         return Some(Basis::Root);
@@ -246,6 +259,37 @@ fn denied(what: &str) -> NodeError {
 }
 
 impl Node {
+    /// May `caller` read the DAG `cid`? Root: anything stored. Others: what is published,
+    /// and a signed-in user also the objects of buckets it owns.
+    fn authorize_cid(&self, caller: &Caller, cid: Option<Cid>) -> Result<Basis, NodeError> {
+        let cid = cid.ok_or_else(|| denied("no CID named"))?;
+        if *caller == Caller::Root {
+            return Ok(Basis::Root);
+        }
+        if self.access().published(&cid)?.is_some() {
+            return Ok(Basis::Published);
+        }
+        if let Some(me) = caller.name() {
+            if self.access().cid_access(&cid)?.owners.contains(me) {
+                return Ok(Basis::Owner);
+            }
+            for (bucket, _) in self.store().objects_with_cid(&cid)? {
+                if let Ok(record) = self.buckets().get(&bucket)
+                    && local_owner(&record) == Some(me)
+                {
+                    return Ok(Basis::Owner);
+                }
+            }
+        }
+        Err(denied("this CID is not published"))
+    }
+}
+
+/// The most API logins remembered at once (a clock window's worth); past it, new logins are
+/// refused until older ones leave the window.
+pub const MAX_LOGINS: u64 = 100_000;
+
+impl Access<'_> {
     /// The one authorization decision: `Ok(grant)` when `caller` may do `action` on
     /// `resource`, else `AccessDenied` (or the lookup's own error — never an allow). For a
     /// resource in a bucket that does not exist the answer is `NoSuchBucket` (a write to a
@@ -261,14 +305,14 @@ impl Node {
             object: None,
         };
         if action == Action::ReadCid {
-            return self.authorize_cid(caller, resource.cid).map(grant);
+            return self.node.authorize_cid(caller, resource.cid).map(grant);
         }
         let Some(bucket) = resource.bucket else {
             return decide(caller, action, Facts::default())
                 .map(grant)
                 .ok_or_else(|| denied(action_name(action)));
         };
-        let record = self.buckets().get(bucket)?;
+        let record = self.node.buckets().get(bucket)?;
         if action.writes()
             && let Some(mirror) = &record.mirror
         {
@@ -292,8 +336,8 @@ impl Node {
         };
         // Only now is the version needed: owners and root were decided on the bucket alone.
         let read = match resource.version {
-            Some(v) => self.object_version(bucket, key, v),
-            None => self.object(bucket, key),
+            Some(v) => self.node.objects().get_version(bucket, key, v),
+            None => self.node.objects().get(bucket, key),
         };
         let info = match read {
             Ok(info) => info,
@@ -313,7 +357,7 @@ impl Node {
         let current = match resource.version {
             None => true,
             Some(v) => {
-                let now = self.store().object(bucket, key)?;
+                let now = self.node.store().object(bucket, key)?;
                 now.is_some_and(|(_, rec)| {
                     crate::model::codec::decode::<ObjectMeta>(&rec)
                         .is_ok_and(|m| m.version_id.as_deref().unwrap_or("null") == v)
@@ -334,37 +378,6 @@ impl Node {
         }
     }
 
-    /// May `caller` read the DAG `cid`? Root: anything stored. Others: what is published,
-    /// and a signed-in user also the objects of buckets it owns.
-    fn authorize_cid(&self, caller: &Caller, cid: Option<Cid>) -> Result<Basis, NodeError> {
-        let cid = cid.ok_or_else(|| denied("no CID named"))?;
-        if *caller == Caller::Root {
-            return Ok(Basis::Root);
-        }
-        if self.published(&cid)?.is_some() {
-            return Ok(Basis::Published);
-        }
-        if let Some(me) = caller.name() {
-            if self.cid_access(&cid)?.owners.contains(me) {
-                return Ok(Basis::Owner);
-            }
-            for (bucket, _) in self.store().objects_with_cid(&cid)? {
-                if let Ok(record) = self.buckets().get(&bucket)
-                    && local_owner(&record) == Some(me)
-                {
-                    return Ok(Basis::Owner);
-                }
-            }
-        }
-        Err(denied("this CID is not published"))
-    }
-}
-
-/// The most API logins remembered at once (a clock window's worth); past it, new logins are
-/// refused until older ones leave the window.
-pub const MAX_LOGINS: u64 = 100_000;
-
-impl Node {
     /// Remembers an API login of `user` signed for `epoch_ms` (already verified), durably: a
     /// login seen before — also before a restart — is `Replayed`. Logins signed more than
     /// `window_ms` before `now_ms` are forgotten (they fail the clock check anyway), and at
@@ -378,6 +391,7 @@ impl Node {
     ) -> Result<LoginSeen, NodeError> {
         let forget_before = now_ms.saturating_sub(window_ms);
         Ok(self
+            .node
             .store()
             .update(|txn| txn.remember_login(user, epoch_ms, forget_before, MAX_LOGINS))?)
     }
@@ -385,6 +399,7 @@ impl Node {
     /// Who may read `cid` beyond what is published (empty when nothing was kept).
     pub fn cid_access(&self, cid: &Cid) -> Result<CidAccess, NodeError> {
         Ok(self
+            .node
             .store()
             .read(CID_ACCESS, &cid.to_string())?
             .unwrap_or_default())
@@ -541,21 +556,28 @@ mod tests {
         {
             let node = Node::open(dir.path()).unwrap();
             assert_eq!(
-                node.remember_login("cpk1a", now, now, window).unwrap(),
+                node.access()
+                    .remember_login("cpk1a", now, now, window)
+                    .unwrap(),
                 LoginSeen::Fresh
             );
             assert_eq!(
-                node.remember_login("cpk1a", now, now, window).unwrap(),
+                node.access()
+                    .remember_login("cpk1a", now, now, window)
+                    .unwrap(),
                 LoginSeen::Replayed
             );
             assert_eq!(
-                node.remember_login("cpk1b", now, now, window).unwrap(),
+                node.access()
+                    .remember_login("cpk1b", now, now, window)
+                    .unwrap(),
                 LoginSeen::Fresh
             );
         }
         let node = Node::open(dir.path()).unwrap();
         assert_eq!(
-            node.remember_login("cpk1a", now, now + 1000, window)
+            node.access()
+                .remember_login("cpk1a", now, now + 1000, window)
                 .unwrap(),
             LoginSeen::Replayed,
             "a restart forgets no login"
@@ -563,7 +585,9 @@ mod tests {
         // Once out of the window, entries are pruned (the clock check refuses them anyway).
         let later = now + window + 1;
         assert_eq!(
-            node.remember_login("cpk1a", later, later, window).unwrap(),
+            node.access()
+                .remember_login("cpk1a", later, later, window)
+                .unwrap(),
             LoginSeen::Fresh
         );
         // Left: that one login (the two of the old window were pruned), so a cap of 2 takes one

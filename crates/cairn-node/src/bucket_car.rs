@@ -4,6 +4,7 @@
 //! `dir/` markers), so the new bucket's root equals the CAR's root. Metadata UnixFS does not
 //! carry (content types, user metadata) is not restored; ETags are recomputed (MD5).
 
+use crate::Buckets;
 use std::collections::HashMap;
 
 use cairn_dag::dir::{DirLimits, MAX_TREE_DEPTH, NodeKind};
@@ -27,37 +28,6 @@ pub struct BucketImport {
 }
 
 impl Node {
-    /// Creates `bucket` (owned by `owner`) from a CARv1 whose first root is a UnixFS directory.
-    /// The bucket must not exist yet.
-    pub async fn import_bucket<R: AsyncRead + Send + Unpin>(
-        &self,
-        bucket: &str,
-        owner: &str,
-        car: R,
-    ) -> Result<BucketImport, NodeError> {
-        if self.buckets().get(bucket).is_ok() {
-            return Err(NodeError::BucketAlreadyExists(bucket.to_owned()));
-        }
-        // Pinned while the objects are made (GC must not sweep the blocks meanwhile).
-        let imported = self.car_import(car, true).await?;
-        let Some(root) = imported.roots.first().copied() else {
-            return Err(NodeError::Car("the CAR names no root".into()));
-        };
-        let node = self.clone();
-        let (bucket, owner) = (bucket.to_owned(), owner.to_owned());
-        let was_pinned = imported.pinned.contains(&root);
-        tokio::task::spawn_blocking(move || {
-            let result = node.objects_from_tree(&bucket, &owner, root, was_pinned);
-            if was_pinned {
-                // The import's own pin reference goes; the objects hold the blocks now.
-                node.store().update(|txn| txn.unpin_once(&root))?;
-            }
-            result
-        })
-        .await
-        .map_err(|e| NodeError::Unsupported(format!("bucket import task failed: {e}")))?
-    }
-
     /// Makes the objects of the directory `root`; `pinned`: the import's own pin keeps its
     /// DAG until the objects do (checked again in the commit that makes them).
     fn objects_from_tree(
@@ -67,7 +37,7 @@ impl Node {
         root: Cid,
         pinned: bool,
     ) -> Result<BucketImport, NodeError> {
-        if !matches!(self.describe(&root)?, NodeKind::Directory { .. }) {
+        if !matches!(self.files().describe(&root)?, NodeKind::Directory { .. }) {
             return Err(NodeError::Car(format!(
                 "the CAR's root {root} is not a UnixFS directory"
             )));
@@ -90,7 +60,7 @@ impl Node {
         };
         let mut stack = vec![(root, String::new(), 0usize)];
         while let Some((dir, prefix, depth)) = stack.pop() {
-            let entries = self.list(&dir)?;
+            let entries = self.files().list(&dir)?;
             if entries.is_empty() && !prefix.is_empty() {
                 files.push((prefix.clone(), None));
             }
@@ -107,7 +77,7 @@ impl Node {
                     return Err(too_many());
                 }
                 let path = format!("{prefix}{}", entry.name);
-                match self.describe(&entry.cid)? {
+                match self.files().describe(&entry.cid)? {
                     NodeKind::Directory { .. } => {
                         stack.push((entry.cid, format!("{path}/"), depth + 1))
                     }
@@ -127,7 +97,7 @@ impl Node {
                         Some(etag) => etag.clone(),
                         None => {
                             let mut md5 = Md5::new();
-                            let mut stream = self.cat(cid, None);
+                            let mut stream = self.files().cat(cid, None);
                             while let Some(piece) = stream.next_piece()? {
                                 md5.update(&piece);
                             }
@@ -173,7 +143,39 @@ impl Node {
             }
             Ok::<_, NodeError>(())
         })?;
-        self.replicate_bucket(bucket)?;
+        self.replication().replicate(bucket)?;
         Ok(report)
+    }
+}
+impl Buckets<'_> {
+    /// Creates `bucket` (owned by `owner`) from a CARv1 whose first root is a UnixFS directory.
+    /// The bucket must not exist yet.
+    pub async fn import_car<R: AsyncRead + Send + Unpin>(
+        &self,
+        bucket: &str,
+        owner: &str,
+        car: R,
+    ) -> Result<BucketImport, NodeError> {
+        if self.node.buckets().get(bucket).is_ok() {
+            return Err(NodeError::BucketAlreadyExists(bucket.to_owned()));
+        }
+        // Pinned while the objects are made (GC must not sweep the blocks meanwhile).
+        let imported = self.node.files().car_import(car, true).await?;
+        let Some(root) = imported.roots.first().copied() else {
+            return Err(NodeError::Car("the CAR names no root".into()));
+        };
+        let node = self.node.clone();
+        let (bucket, owner) = (bucket.to_owned(), owner.to_owned());
+        let was_pinned = imported.pinned.contains(&root);
+        tokio::task::spawn_blocking(move || {
+            let result = node.objects_from_tree(&bucket, &owner, root, was_pinned);
+            if was_pinned {
+                // The import's own pin reference goes; the objects hold the blocks now.
+                node.store().update(|txn| txn.unpin_once(&root))?;
+            }
+            result
+        })
+        .await
+        .map_err(|e| NodeError::Unsupported(format!("bucket import task failed: {e}")))?
     }
 }

@@ -11,7 +11,7 @@ use crate::{Node, NodeError};
 /// A node's buckets ([`Node::buckets`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Buckets<'a> {
-    node: &'a Node,
+    pub(crate) node: &'a Node,
 }
 
 impl Node {
@@ -50,7 +50,7 @@ impl Buckets<'_> {
             }
             Ok(())
         })?;
-        self.node.replicate_bucket(name)
+        self.node.replication().replicate(name)
     }
 
     /// `cairn bucket set-public`: the bucket gets (or, `public = false`, loses) the policy
@@ -86,7 +86,7 @@ impl Buckets<'_> {
             Ok(record)
         })?;
         if record.mirror.is_none() {
-            self.node.replicate_bucket(name)?;
+            self.node.replication().replicate(name)?;
         }
         Ok(record)
     }
@@ -159,7 +159,7 @@ impl Buckets<'_> {
             txn.touch_bucket(name)?;
             Ok(())
         })?;
-        self.node.replicate_bucket(name)
+        self.node.replication().replicate(name)
     }
 
     /// Turns the bucket's default encryption on or off (making its key on first use).

@@ -52,7 +52,7 @@ impl NodeBuilder {
 
     /// The cluster admin key: its public half (`public`; taken from `signer` when not given)
     /// makes the node accept takeovers it signed; its secret half (`signer`) lets the node's
-    /// operator promote buckets ([`Node::promote`]).
+    /// operator promote buckets ([`crate::Replication::promote`]).
     pub fn cluster_admin(mut self, public: Option<[u8; 32]>, signer: Option<Identity>) -> Self {
         self.admin = (public, signer);
         self

@@ -4,6 +4,7 @@
 //! every block against its CID; one bad block rejects the whole import and nothing of it stays
 //! stored. Roots are pinned when their DAG is complete.
 
+use crate::Files;
 use bytes::{Bytes, BytesMut};
 use cairn_dag::car::{CarSelection, is_identity, select_blocks};
 use cairn_dag::{Block, Cid};
@@ -11,7 +12,7 @@ use futures::{Stream, StreamExt};
 use iroh_car::{CarHeader, CarReader, CarWriter};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
-use crate::{Node, NodeError};
+use crate::NodeError;
 
 /// What an import did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,7 +31,7 @@ fn car_err(e: impl std::fmt::Display) -> NodeError {
     NodeError::Car(e.to_string())
 }
 
-/// The reading side of [`Node::car_import`]: a CARv1 stream's header, then its blocks, each
+/// The reading side of [`Files::car_import`]: a CARv1 stream's header, then its blocks, each
 /// verified against its CID (a block that does not match fails the read). Public for the fuzz
 /// targets (`fuzz/`), which feed it untrusted bytes as an import does.
 #[doc(hidden)]
@@ -64,13 +65,13 @@ impl<R: AsyncRead + Send + Unpin> CarBlocks<R> {
     }
 }
 
-impl Node {
+impl Files<'_> {
     /// The bytes of one block, verified; an identity CID's bytes come from the CID itself.
     pub fn block(&self, cid: &Cid) -> Result<Bytes, NodeError> {
         if is_identity(cid) {
             return Ok(Bytes::copy_from_slice(cid.hash().digest()));
         }
-        Ok(self.blocks().get(cid)?)
+        Ok(self.node.blocks().get(cid)?)
     }
 
     /// [`select_blocks`] over this node's store (blocking: call it off the async workers).
@@ -103,9 +104,9 @@ impl Node {
         out: W,
     ) -> Result<u64, NodeError> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(Cid, Bytes)>(16);
-        let node = self.clone();
+        let node = self.node.clone();
         let reader = tokio::task::spawn_blocking(move || {
-            node.car_blocks(root, &selection, |cid, data| {
+            node.files().car_blocks(root, &selection, |cid, data| {
                 tx.blocking_send((*cid, data.clone()))
                     .map_err(|_| car_err("export cancelled"))
             })
@@ -138,9 +139,12 @@ impl Node {
         selection: CarSelection,
     ) -> impl Stream<Item = Result<Bytes, NodeError>> + Send + 'static {
         let (writer, reader) = tokio::io::duplex(256 * 1024);
-        let node = self.clone();
-        let export =
-            tokio::spawn(async move { node.car_export_scoped(root, selection, writer).await });
+        let node = self.node.clone();
+        let export = tokio::spawn(async move {
+            node.files()
+                .car_export_scoped(root, selection, writer)
+                .await
+        });
         let pieces = futures::stream::unfold(reader, |mut reader| async move {
             let mut buf = BytesMut::with_capacity(64 * 1024);
             match reader.read_buf(&mut buf).await {
@@ -174,7 +178,7 @@ impl Node {
         let roots = reader.roots().to_vec();
         // `None` marks the end of a CAR read whole: without it nothing is committed.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<Block>>(16);
-        let node = self.clone();
+        let node = self.node.clone();
         let writer = tokio::task::spawn_blocking(move || {
             let batch = node.store().batch();
             let mut result = CarImport {
@@ -239,9 +243,10 @@ mod tests {
     #[tokio::test]
     async fn scoped_export_and_stream_are_valid_cars() {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::open(dir.path()).unwrap();
+        let node = crate::Node::open(dir.path()).unwrap();
         let data = bytes(3 * CHUNK_SIZE + 7, 9);
         let link = node
+            .files()
             .add_reader(&mut &data[..], CidVersion::V0, true)
             .unwrap();
         let parse = |car: Vec<u8>| async move {
@@ -255,7 +260,10 @@ mod tests {
             (roots, blocks)
         };
         let mut car = Vec::new();
-        assert_eq!(node.car_export(link.cid, &mut car).await.unwrap(), 5);
+        assert_eq!(
+            node.files().car_export(link.cid, &mut car).await.unwrap(),
+            5
+        );
         let (roots, all) = parse(car).await;
         assert_eq!((roots, all.len()), (vec![link.cid], 5));
 
@@ -264,7 +272,7 @@ mod tests {
             scope: DagScope::Entity,
             bytes: Some("-7:*".parse().unwrap()),
         };
-        let pieces: Vec<_> = node.car_stream(link.cid, selection).collect().await;
+        let pieces: Vec<_> = node.files().car_stream(link.cid, selection).collect().await;
         let car: Vec<u8> = pieces
             .into_iter()
             .flat_map(|p| p.unwrap().to_vec())
@@ -285,6 +293,7 @@ mod tests {
             }
         }
         let pieces: Vec<_> = node
+            .files()
             .car_stream(link.cid, CarSelection::default())
             .collect()
             .await;

@@ -2,10 +2,12 @@
 //! only looked up, not read). Hard: every block is read and re-hashed, then every distinct
 //! UnixFS file in the tree is re-assembled once and its length compared with what its root
 //! says (an iterative, depth-bounded walk: `Node::walk_tree` in `export.rs`). A soft check can
-//! also *hold* every block it visits in a write batch ([`Node::check_held`]): what it found
+//! also *hold* every block it visits in a write batch (`Node::check_held`): what it found
 //! then stays until the batch commits the reference that needs it (a pin, a snapshot, a
 //! directory), whatever GC does meanwhile.
 
+use crate::Files;
+use crate::Replication;
 use std::collections::HashSet;
 
 use cairn_dag::Cid;
@@ -37,15 +39,14 @@ impl CheckReport {
 }
 
 impl Node {
-    /// Checks the DAG under `root`; `hard` re-hashes every block and re-assembles every file.
-    pub fn check(&self, root: &Cid, hard: bool) -> Result<CheckReport, NodeError> {
-        self.check_with(root, hard, None)
-    }
-
     /// Soft-checks the DAG under `root` as `batch` sees it (its own blocks count as present)
     /// and holds every block visited in it: when nothing is missing, a reference to `root`
     /// committed with `batch` is safe against a concurrent GC.
-    pub fn check_held(&self, root: &Cid, batch: &WriteBatch) -> Result<CheckReport, NodeError> {
+    pub(crate) fn check_held(
+        &self,
+        root: &Cid,
+        batch: &WriteBatch,
+    ) -> Result<CheckReport, NodeError> {
         self.check_with(root, false, Some(batch))
     }
 
@@ -125,7 +126,7 @@ impl Node {
 
     /// Reads the file `cid` through, comparing its length with `size`.
     fn reassemble_file(&self, cid: &Cid, size: u64) -> Result<(), String> {
-        let mut stream = self.cat(*cid, None);
+        let mut stream = self.files().cat(*cid, None);
         let mut total = 0u64;
         loop {
             match stream.next_piece() {
@@ -176,7 +177,14 @@ impl BucketMargins {
     }
 }
 
-impl Node {
+impl Files<'_> {
+    /// Checks the DAG under `root`; `hard` re-hashes every block and re-assembles every file.
+    pub fn check(&self, root: &Cid, hard: bool) -> Result<CheckReport, NodeError> {
+        self.node.check_with(root, hard, None)
+    }
+}
+
+impl Replication<'_> {
     /// In a cluster: the margin of the DAG under `root`, an object of `bucket` — every
     /// block's stripe or replica set (as the bucket's redundancy keeps them) surveyed on its
     /// targets; `hard` also reads (fetching or rebuilding as needed) and re-hashes every block,
@@ -188,6 +196,7 @@ impl Node {
         hard: bool,
     ) -> Result<cairn_cluster::margins::Margins, NodeError> {
         let cluster = self
+            .node
             .cluster()
             .ok_or_else(|| NodeError::Unsupported("this node is not in a cluster".into()))?;
         let mut cids = Vec::new();
@@ -204,7 +213,7 @@ impl Node {
             if (leaf || cid.codec() == cairn_dag::RAW) && !hard {
                 continue;
             }
-            match self.blocks().get(&cid) {
+            match self.node.blocks().get(&cid) {
                 Ok(data) => match cairn_dag::file::branch_links(&cid, &data) {
                     // A file branch's child covering at most one chunk is a leaf (Cairn's
                     // importer never makes a branch over a single chunk).
@@ -226,6 +235,7 @@ impl Node {
             }
         }
         let policy = self
+            .node
             .buckets()
             .redundancy(Some(bucket))?
             .unwrap_or_else(|| cluster.policy());
@@ -237,34 +247,38 @@ impl Node {
         Ok(m)
     }
 
-    /// [`Node::margins`] of every object in `bucket` whose key starts with `prefix`.
+    /// [`Replication::margins`] of every object in `bucket` whose key starts with `prefix`.
     pub fn bucket_margins(
         &self,
         bucket: &str,
         prefix: &str,
         hard: bool,
     ) -> Result<BucketMargins, NodeError> {
-        self.buckets().get(bucket)?;
+        self.node.buckets().get(bucket)?;
         let mut out = BucketMargins::default();
-        for o in self.store().objects(bucket, prefix, None, usize::MAX)? {
+        for o in self
+            .node
+            .store()
+            .objects(bucket, prefix, None, usize::MAX)?
+        {
             out.add(&o.key, &self.margins(bucket, &o.cid, hard)?);
         }
         Ok(out)
     }
 
-    /// [`Node::bucket_margins`] of every bucket; the result is also kept for metrics
-    /// ([`Node::last_margins`]).
+    /// [`Replication::bucket_margins`] of every bucket; the result is also kept for metrics
+    /// ([`Replication::last_margins`]).
     pub fn all_margins(&self, hard: bool) -> Result<BucketMargins, NodeError> {
         let mut out = BucketMargins::default();
-        for (name, _) in self.buckets().list()? {
+        for (name, _) in self.node.buckets().list()? {
             out.merge(self.bucket_margins(&name, "", hard)?);
         }
-        *self.last_margins.lock() = Some(out.clone());
+        *self.node.last_margins.lock() = Some(out.clone());
         Ok(out)
     }
 
     /// The last count of every object by margin, if one ran.
     pub fn last_margins(&self) -> Option<BucketMargins> {
-        self.last_margins.lock().clone()
+        self.node.last_margins.lock().clone()
     }
 }

@@ -18,6 +18,7 @@
 //!   recipients of the version it replaces, until they are revoked: revoking re-keys the
 //!   current version (new data key, new ciphertext), so what comes after is unreadable to them.
 
+use crate::Objects;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -143,32 +144,8 @@ impl Node {
         }
     }
 
-    /// How a write to `bucket` is encrypted, if it is: SSE-C with the customer's key, the
-    /// bucket key when asked or by default, else not at all.
-    pub fn sealing_for(&self, bucket: &str, sse: Sse) -> Result<Option<Sealing>, NodeError> {
-        let data = Key::random()?;
-        let wrap = match sse {
-            Sse::Customer(customer, key_md5) => KeyWrap::Customer {
-                wrapped: wrap(&customer, &data, DATA_KEY)?,
-                key_md5,
-            },
-            Sse::Bucket => KeyWrap::Bucket(wrap(&self.bucket_key(bucket, true)?, &data, DATA_KEY)?),
-            Sse::Default => {
-                if !self.buckets().encrypted(bucket)? {
-                    return Ok(None);
-                }
-                KeyWrap::Bucket(wrap(&self.bucket_key(bucket, false)?, &data, DATA_KEY)?)
-            }
-        };
-        Ok(Some(Sealing {
-            key: data,
-            wrap,
-            segment: segment::DEFAULT_SEGMENT,
-        }))
-    }
-
     /// The sealing of a multipart upload's parts (the key chosen at its creation).
-    pub fn upload_sealing(
+    pub(crate) fn upload_sealing(
         &self,
         bucket: &str,
         crypt: &ObjectCrypt,
@@ -183,7 +160,7 @@ impl Node {
 
     /// An object's data key: by the customer's key (SSE-C), the bucket key, or a share for
     /// this node's user.
-    pub fn data_key(
+    pub(crate) fn data_key(
         &self,
         bucket: &str,
         crypt: &ObjectCrypt,
@@ -224,38 +201,9 @@ impl Node {
         }
     }
 
-    /// The plaintext of an object (or a range of it) as an async stream: decrypted when the
-    /// object is encrypted (only the segments the range touches are read), else the DAG's
-    /// bytes. Fails before streaming when the key cannot be had.
-    pub fn object_stream(
-        &self,
-        bucket: &str,
-        info: &ObjectInfo,
-        range: Option<Range<u64>>,
-        customer: Option<&Key>,
-    ) -> Result<crate::ByteStream, NodeError> {
-        let Some(crypt) = info.meta.crypt.clone() else {
-            return Ok(Box::pin(self.cat_stream(info.cid, range)));
-        };
-        let key = self.data_key(bucket, &crypt, customer)?;
-        let range = range.unwrap_or(0..info.meta.size);
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let (node, cid) = (self.clone(), info.cid);
-        tokio::task::spawn_blocking(move || {
-            let mut send = |piece: Result<Bytes, NodeError>| {
-                let failed = piece.is_err();
-                tx.blocking_send(piece).is_ok() && !failed
-            };
-            if let Err(e) = node.decrypt_range(cid, &crypt, &key, range, &mut send) {
-                send(Err(e));
-            }
-        });
-        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
-    }
-
     /// Decrypts plaintext `range` of an object, passing each piece to `send` (which answers
     /// false to stop).
-    pub fn decrypt_range(
+    pub(crate) fn decrypt_range(
         &self,
         cid: Cid,
         crypt: &ObjectCrypt,
@@ -283,7 +231,7 @@ impl Node {
                 };
                 let mut dec = Decryptor::new_range(key, &params, piece.plain, &plan)?;
                 let mut out = Vec::new();
-                for chunk in self.cat(
+                for chunk in self.files().cat(
                     cid,
                     Some(stored_base + plan.ct_start..stored_base + plan.ct_end),
                 ) {
@@ -303,112 +251,6 @@ impl Node {
         Ok(())
     }
 
-    /// Shares the current version of `bucket/key` with `to`: its data key sealed for them,
-    /// kept in the record (renewed on later versions until `expires_ms` or revocation).
-    pub fn share(
-        &self,
-        bucket: &str,
-        key: &str,
-        to: &PublicId,
-        expires_ms: Option<i64>,
-    ) -> Result<ObjectInfo, NodeError> {
-        let info = self.object(bucket, key)?;
-        let crypt = info.meta.crypt.as_ref().ok_or_else(|| {
-            NodeError::Unsupported(format!(
-                "{bucket}/{key} is not encrypted: share it with a presigned URL or the gateway"
-            ))
-        })?;
-        let data = self.data_key(bucket, crypt, None)?;
-        let sealed = seal(&to.boxk, &data, DATA_KEY)?;
-        let share = Share {
-            sealed,
-            to: to.to_string(),
-            expires_ms,
-        };
-        let expected = info.cid;
-        let updated = self.update_object_meta(bucket, key, |meta| {
-            if let Some(c) = meta.crypt.as_mut()
-                && c.key == crypt.key
-            {
-                c.shares.retain(|s| s.sealed.to != to.boxk);
-                c.shares.push(share);
-            }
-        })?;
-        if updated.cid != expected {
-            return Err(NodeError::Unsupported(format!(
-                "{bucket}/{key} changed while sharing it: share again"
-            )));
-        }
-        Ok(updated)
-    }
-
-    /// Revokes `to`'s share of `bucket/key` and re-keys the current version: its bytes are
-    /// written again under a new data key (a new version when versioning is on), so they and
-    /// every later version are unreadable with what `to` was given.
-    pub async fn revoke(
-        &self,
-        bucket: &str,
-        key: &str,
-        to: &PublicId,
-    ) -> Result<ObjectInfo, NodeError> {
-        let info = self.object(bucket, key)?;
-        let Some(crypt) = info.meta.crypt.clone() else {
-            return Err(NodeError::Unsupported(format!(
-                "{bucket}/{key} is not encrypted: nothing to revoke"
-            )));
-        };
-        if matches!(crypt.key, KeyWrap::Customer { .. }) {
-            return Err(NodeError::Unsupported(
-                "SSE-C objects are never shared: nothing to revoke".into(),
-            ));
-        }
-        let sealing = self
-            .sealing_for(bucket, Sse::Bucket)?
-            .ok_or_else(|| NodeError::Unsupported("the bucket key is gone".into()))?;
-        let revoked = to.boxk;
-        self.reseal(
-            (bucket, &info, None),
-            (bucket, key),
-            info.meta.clone(),
-            sealing,
-            move |s: &Share| s.sealed.to != revoked,
-        )
-        .await
-    }
-
-    /// How a copy of an object encrypted as `src` is encrypted in `dst` when the request asks
-    /// `want`: `None` when the copy can name the source's DAG (plaintext into a plaintext
-    /// bucket, a bucket-key object whose key is re-wrapped, SSE-C under the same customer
-    /// key); else the sealing to re-encrypt it with. An encrypted source never turns into
-    /// plaintext: unless asked otherwise it takes `dst`'s bucket key.
-    pub fn copy_sealing(
-        &self,
-        src: Option<&ObjectCrypt>,
-        dst: &str,
-        want: Sse,
-    ) -> Result<Option<Sealing>, NodeError> {
-        match (src.map(|c| &c.key), want) {
-            (Some(KeyWrap::Customer { key_md5, .. }), Sse::Customer(_, md5)) if *key_md5 == md5 => {
-                Ok(None)
-            }
-            (Some(KeyWrap::Bucket(_)), Sse::Default | Sse::Bucket) => Ok(None),
-            (Some(KeyWrap::Customer { .. }), Sse::Default) => self.sealing_for(dst, Sse::Bucket),
-            (_, want) => self.sealing_for(dst, want),
-        }
-    }
-
-    /// Copies `src` (read with the customer's key when it is SSE-C) to `dst_bucket/dst_key`
-    /// re-encrypted with `sealing` (from [`copy_sealing`](Self::copy_sealing)), with `meta`.
-    pub async fn copy_resealed(
-        &self,
-        src: (&str, &ObjectInfo, Option<&Key>),
-        dst: (&str, &str),
-        meta: crate::model::records::ObjectMeta,
-        sealing: Sealing,
-    ) -> Result<ObjectInfo, NodeError> {
-        self.reseal(src, dst, meta, sealing, |_: &Share| true).await
-    }
-
     /// Writes the plaintext of `src` again under `sealing` as a new version of `dst` with
     /// `meta` (a single piece: size, ETag and key wrap are the new write's); of the shares of
     /// the version it replaces, those `keep` accepts carry over.
@@ -420,7 +262,7 @@ impl Node {
         sealing: Sealing,
         keep: impl Fn(&Share) -> bool + Send + 'static,
     ) -> Result<ObjectInfo, NodeError> {
-        let body = self.object_stream(src_bucket, src, None, customer)?;
+        let body = self.objects().stream(src_bucket, src, None, customer)?;
         let staged = self
             .stage_object_sealed(
                 Some(dst_bucket),
@@ -484,6 +326,175 @@ impl Node {
             .collect()
     }
 }
+impl Objects<'_> {
+    /// How a write to `bucket` is encrypted, if it is: SSE-C with the customer's key, the
+    /// bucket key when asked or by default, else not at all.
+    pub fn sealing_for(&self, bucket: &str, sse: Sse) -> Result<Option<Sealing>, NodeError> {
+        let data = Key::random()?;
+        let wrap = match sse {
+            Sse::Customer(customer, key_md5) => KeyWrap::Customer {
+                wrapped: wrap(&customer, &data, DATA_KEY)?,
+                key_md5,
+            },
+            Sse::Bucket => {
+                KeyWrap::Bucket(wrap(&self.node.bucket_key(bucket, true)?, &data, DATA_KEY)?)
+            }
+            Sse::Default => {
+                if !self.node.buckets().encrypted(bucket)? {
+                    return Ok(None);
+                }
+                KeyWrap::Bucket(wrap(
+                    &self.node.bucket_key(bucket, false)?,
+                    &data,
+                    DATA_KEY,
+                )?)
+            }
+        };
+        Ok(Some(Sealing {
+            key: data,
+            wrap,
+            segment: segment::DEFAULT_SEGMENT,
+        }))
+    }
+
+    /// The plaintext of an object (or a range of it) as an async stream: decrypted when the
+    /// object is encrypted (only the segments the range touches are read), else the DAG's
+    /// bytes. Fails before streaming when the key cannot be had.
+    pub fn stream(
+        &self,
+        bucket: &str,
+        info: &ObjectInfo,
+        range: Option<Range<u64>>,
+        customer: Option<&Key>,
+    ) -> Result<crate::ByteStream, NodeError> {
+        let Some(crypt) = info.meta.crypt.clone() else {
+            return Ok(Box::pin(self.node.files().cat_stream(info.cid, range)));
+        };
+        let key = self.node.data_key(bucket, &crypt, customer)?;
+        let range = range.unwrap_or(0..info.meta.size);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (node, cid) = (self.node.clone(), info.cid);
+        tokio::task::spawn_blocking(move || {
+            let mut send = |piece: Result<Bytes, NodeError>| {
+                let failed = piece.is_err();
+                tx.blocking_send(piece).is_ok() && !failed
+            };
+            if let Err(e) = node.decrypt_range(cid, &crypt, &key, range, &mut send) {
+                send(Err(e));
+            }
+        });
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
+    /// Shares the current version of `bucket/key` with `to`: its data key sealed for them,
+    /// kept in the record (renewed on later versions until `expires_ms` or revocation).
+    pub fn share(
+        &self,
+        bucket: &str,
+        key: &str,
+        to: &PublicId,
+        expires_ms: Option<i64>,
+    ) -> Result<ObjectInfo, NodeError> {
+        let info = self.get(bucket, key)?;
+        let crypt = info.meta.crypt.as_ref().ok_or_else(|| {
+            NodeError::Unsupported(format!(
+                "{bucket}/{key} is not encrypted: share it with a presigned URL or the gateway"
+            ))
+        })?;
+        let data = self.node.data_key(bucket, crypt, None)?;
+        let sealed = seal(&to.boxk, &data, DATA_KEY)?;
+        let share = Share {
+            sealed,
+            to: to.to_string(),
+            expires_ms,
+        };
+        let expected = info.cid;
+        let updated = self.update_meta(bucket, key, |meta| {
+            if let Some(c) = meta.crypt.as_mut()
+                && c.key == crypt.key
+            {
+                c.shares.retain(|s| s.sealed.to != to.boxk);
+                c.shares.push(share);
+            }
+        })?;
+        if updated.cid != expected {
+            return Err(NodeError::Unsupported(format!(
+                "{bucket}/{key} changed while sharing it: share again"
+            )));
+        }
+        Ok(updated)
+    }
+
+    /// Revokes `to`'s share of `bucket/key` and re-keys the current version: its bytes are
+    /// written again under a new data key (a new version when versioning is on), so they and
+    /// every later version are unreadable with what `to` was given.
+    pub async fn revoke(
+        &self,
+        bucket: &str,
+        key: &str,
+        to: &PublicId,
+    ) -> Result<ObjectInfo, NodeError> {
+        let info = self.get(bucket, key)?;
+        let Some(crypt) = info.meta.crypt.clone() else {
+            return Err(NodeError::Unsupported(format!(
+                "{bucket}/{key} is not encrypted: nothing to revoke"
+            )));
+        };
+        if matches!(crypt.key, KeyWrap::Customer { .. }) {
+            return Err(NodeError::Unsupported(
+                "SSE-C objects are never shared: nothing to revoke".into(),
+            ));
+        }
+        let sealing = self
+            .sealing_for(bucket, Sse::Bucket)?
+            .ok_or_else(|| NodeError::Unsupported("the bucket key is gone".into()))?;
+        let revoked = to.boxk;
+        self.node
+            .reseal(
+                (bucket, &info, None),
+                (bucket, key),
+                info.meta.clone(),
+                sealing,
+                move |s: &Share| s.sealed.to != revoked,
+            )
+            .await
+    }
+
+    /// How a copy of an object encrypted as `src` is encrypted in `dst` when the request asks
+    /// `want`: `None` when the copy can name the source's DAG (plaintext into a plaintext
+    /// bucket, a bucket-key object whose key is re-wrapped, SSE-C under the same customer
+    /// key); else the sealing to re-encrypt it with. An encrypted source never turns into
+    /// plaintext: unless asked otherwise it takes `dst`'s bucket key.
+    pub fn copy_sealing(
+        &self,
+        src: Option<&ObjectCrypt>,
+        dst: &str,
+        want: Sse,
+    ) -> Result<Option<Sealing>, NodeError> {
+        match (src.map(|c| &c.key), want) {
+            (Some(KeyWrap::Customer { key_md5, .. }), Sse::Customer(_, md5)) if *key_md5 == md5 => {
+                Ok(None)
+            }
+            (Some(KeyWrap::Bucket(_)), Sse::Default | Sse::Bucket) => Ok(None),
+            (Some(KeyWrap::Customer { .. }), Sse::Default) => self.sealing_for(dst, Sse::Bucket),
+            (_, want) => self.sealing_for(dst, want),
+        }
+    }
+
+    /// Copies `src` (read with the customer's key when it is SSE-C) to `dst_bucket/dst_key`
+    /// re-encrypted with `sealing` (from [`copy_sealing`](Self::copy_sealing)), with `meta`.
+    pub async fn copy_resealed(
+        &self,
+        src: (&str, &ObjectInfo, Option<&Key>),
+        dst: (&str, &str),
+        meta: crate::model::records::ObjectMeta,
+        sealing: Sealing,
+    ) -> Result<ObjectInfo, NodeError> {
+        self.node
+            .reseal(src, dst, meta, sealing, |_: &Share| true)
+            .await
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -529,12 +540,13 @@ mod tests {
     }
 
     async fn put(node: &Node, key: &str, data: &[u8], sse: Sse) -> ObjectInfo {
-        let sealing = node.sealing_for("sec", sse).unwrap();
+        let sealing = node.objects().sealing_for("sec", sse).unwrap();
         let staged = node
             .stage_object_sealed(Some("sec"), body(data), CidVersion::V1, sealing)
             .await
             .unwrap();
-        node.commit_object(staged, "sec", key, ObjectMeta::default())
+        node.objects()
+            .commit(staged, "sec", key, ObjectMeta::default())
             .unwrap()
     }
 
@@ -544,7 +556,7 @@ mod tests {
         range: Option<Range<u64>>,
         customer: Option<&Key>,
     ) -> Result<Vec<u8>, NodeError> {
-        let mut stream = node.object_stream("sec", info, range, customer)?;
+        let mut stream = node.objects().stream("sec", info, range, customer)?;
         let mut out = Vec::new();
         while let Some(piece) = stream.next().await {
             out.extend_from_slice(&piece?);
@@ -574,7 +586,7 @@ mod tests {
         assert_eq!(info.meta.size, data.len() as u64);
         assert_eq!(crypt.stored_size(), {
             let mut n = 0;
-            for p in node.cat(info.cid, None) {
+            for p in node.files().cat(info.cid, None) {
                 n += p.unwrap().len() as u64;
             }
             n
@@ -602,11 +614,13 @@ mod tests {
         // The same bytes in a plaintext bucket keep the IPFS CID; encrypted ones do not.
         node.buckets().create("open", "root").unwrap();
         let staged = node
-            .stage_object(Some("open"), body(&data), CidVersion::V1)
+            .objects()
+            .stage(Some("open"), body(&data), CidVersion::V1)
             .await
             .unwrap();
         let plain = node
-            .commit_object(staged, "open", "a", ObjectMeta::default())
+            .objects()
+            .commit(staged, "open", "a", ObjectMeta::default())
             .unwrap();
         assert!(plain.meta.crypt.is_none());
         assert_ne!(plain.cid, info.cid);
@@ -620,7 +634,7 @@ mod tests {
         let data = plaintext(300_000);
         let info = put(&node, "a", &data, Sse::Default).await;
         let mut ct = Vec::new();
-        for p in node.cat(info.cid, None) {
+        for p in node.files().cat(info.cid, None) {
             ct.extend_from_slice(&p.unwrap());
         }
         let seg = segment::DEFAULT_SEGMENT as usize + segment::TAG;
@@ -637,7 +651,8 @@ mod tests {
             // The altered ciphertext as a valid DAG under the original record: only the
             // authentication can catch it.
             let staged = node
-                .stage_object(Some("sec"), body(&bad), CidVersion::V1)
+                .objects()
+                .stage(Some("sec"), body(&bad), CidVersion::V1)
                 .await
                 .unwrap();
             let forged = ObjectInfo {
@@ -678,16 +693,18 @@ mod tests {
 
         // The friend's node (same records, the friend's key) cannot open it...
         as_user(&friend);
-        let current = node.object("sec", "doc").unwrap();
+        let current = node.objects().get("sec", "doc").unwrap();
         assert!(matches!(
             read(&node, &current, None, None).await.unwrap_err(),
             NodeError::AccessDenied(_)
         ));
         // ... until the owner shares it.
         as_user(&owner);
-        node.share("sec", "doc", &friend.public(), None).unwrap();
+        node.objects()
+            .share("sec", "doc", &friend.public(), None)
+            .unwrap();
         as_user(&friend);
-        let current = node.object("sec", "doc").unwrap();
+        let current = node.objects().get("sec", "doc").unwrap();
         assert_eq!(read(&node, &current, None, None).await.unwrap(), v1);
 
         // A new version stays shared (its new data key is sealed for the friend too).
@@ -695,18 +712,22 @@ mod tests {
         let v2 = plaintext(150_000);
         put(&node, "doc", &v2, Sse::Default).await;
         as_user(&friend);
-        let current = node.object("sec", "doc").unwrap();
+        let current = node.objects().get("sec", "doc").unwrap();
         assert_eq!(read(&node, &current, None, None).await.unwrap(), v2);
 
         // Revoked: the object is re-keyed; neither it nor later versions open for the friend.
         as_user(&owner);
-        let rekeyed = node.revoke("sec", "doc", &friend.public()).await.unwrap();
+        let rekeyed = node
+            .objects()
+            .revoke("sec", "doc", &friend.public())
+            .await
+            .unwrap();
         assert_ne!(rekeyed.cid, current.cid);
         assert_eq!(read(&node, &rekeyed, None, None).await.unwrap(), v2);
         let v3 = plaintext(1000);
         put(&node, "doc", &v3, Sse::Default).await;
         as_user(&friend);
-        let current = node.object("sec", "doc").unwrap();
+        let current = node.objects().get("sec", "doc").unwrap();
         assert!(current.meta.crypt.as_ref().unwrap().shares.is_empty());
         assert!(matches!(
             read(&node, &current, None, None).await.unwrap_err(),
@@ -714,10 +735,11 @@ mod tests {
         ));
         // An expired share is not used.
         as_user(&owner);
-        node.share("sec", "doc", &friend.public(), Some(now_ms() - 1))
+        node.objects()
+            .share("sec", "doc", &friend.public(), Some(now_ms() - 1))
             .unwrap();
         as_user(&friend);
-        let current = node.object("sec", "doc").unwrap();
+        let current = node.objects().get("sec", "doc").unwrap();
         assert!(read(&node, &current, None, None).await.is_err());
     }
 
@@ -758,6 +780,7 @@ mod tests {
         let owner = Identity::generate().unwrap();
         let (_dir, node) = node_with(&owner);
         let template = node
+            .objects()
             .sealing_for("sec", Sse::Default)
             .unwrap()
             .unwrap()
@@ -766,7 +789,10 @@ mod tests {
             crypt: Some(template.clone()),
             ..Default::default()
         };
-        let id = node.create_upload("sec", "mp", meta, "root", None).unwrap();
+        let id = node
+            .multipart()
+            .create("sec", "mp", meta, "root", None)
+            .unwrap();
         let data = plaintext((5 << 20) + 300_000);
         let (a, b) = data.split_at(5 << 20);
         let mut listed = Vec::new();
@@ -782,7 +808,8 @@ mod tests {
             listed.push((n, rec.etag));
         }
         let info = node
-            .complete_upload(
+            .multipart()
+            .complete(
                 (&id, "sec", "mp"),
                 &listed,
                 CidVersion::V1,

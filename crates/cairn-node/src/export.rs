@@ -3,6 +3,7 @@
 //! iterative walk over a whole UnixFS tree (hard check, `get`), and writing a file or a whole
 //! tree to the local filesystem.
 
+use crate::Files;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::ops::Range;
@@ -79,43 +80,6 @@ pub struct LsEntry {
 }
 
 impl Node {
-    /// Resolves `CID[/path]` to the CID it names.
-    pub fn resolve(&self, root: Cid, path: &str) -> Result<Cid, NodeError> {
-        let mut resolve = PathResolve::new(root, path);
-        while let Some(cid) = resolve.next_cid() {
-            let block = self.blocks().get(&cid)?;
-            resolve.feed(&block)?;
-        }
-        Ok(resolve.resolved())
-    }
-
-    /// Streams the file `cid`, or `range` of it (clamped to the file's end).
-    pub fn cat(&self, cid: Cid, range: Option<Range<u64>>) -> FileStream {
-        FileStream {
-            blocks: self.blocks().clone(),
-            read: FileRead::new(cid, range),
-            pending: Bytes::new(),
-        }
-    }
-
-    /// What the block `cid` is.
-    pub fn describe(&self, cid: &Cid) -> Result<NodeKind, NodeError> {
-        let block = self.blocks().get(cid)?;
-        Ok(describe(cid, &block))
-    }
-
-    /// The entries of directory `cid` (plain or HAMT), sorted by name, within the default
-    /// [`DirLimits`] (past them: [`DagError::LimitExceeded`]).
-    pub fn list(&self, cid: &Cid) -> Result<Vec<DirEntry>, NodeError> {
-        self.list_within(cid, DirLimits::default())
-    }
-
-    /// [`Node::list`] within `limits`.
-    pub fn list_within(&self, cid: &Cid, limits: DirLimits) -> Result<Vec<DirEntry>, NodeError> {
-        let block = self.blocks().get(cid)?;
-        self.list_block(cid, &block, limits)
-    }
-
     /// The entries of directory `cid`, whose root block is `block`.
     fn list_block(
         &self,
@@ -176,43 +140,7 @@ impl Node {
         Ok(())
     }
 
-    /// Like `ipfs ls`: each entry with its kind and size.
-    pub fn ls(&self, cid: &Cid) -> Result<Vec<LsEntry>, NodeError> {
-        self.list(cid)?
-            .into_iter()
-            .map(|e| {
-                let kind = self.describe(&e.cid)?;
-                let size = match kind {
-                    NodeKind::File { size } => size,
-                    _ => e.dag_size,
-                };
-                Ok(LsEntry {
-                    name: e.name,
-                    cid: e.cid,
-                    kind,
-                    size,
-                })
-            })
-            .collect()
-    }
-
-    /// Writes the file or tree `cid` to `out` (files are overwritten, folders merged). Every
-    /// path of the tree is written (a subtree linked twice is written twice); the walk is
-    /// iterative and at most [`MAX_TREE_DEPTH`] levels deep, and the filesystem's own limit on
-    /// a path's length (4096 bytes on Linux) usually comes first: either ends `get` with an
-    /// error, what was written so far staying.
-    pub fn get_to_path(&self, cid: &Cid, out: &Path) -> Result<(), NodeError> {
-        self.walk_tree(
-            *cid,
-            out.to_path_buf(),
-            false,
-            |cid, kind, block, out| self.write_node(cid, kind, block, out),
-            // DirListing has already refused names with '/', '.', '..'.
-            |out, name| out.join(name),
-        )
-    }
-
-    /// Writes one node of [`Node::get_to_path`]: a file's bytes, a folder, a symlink.
+    /// Writes one node of [`Files::get_to_path`]: a file's bytes, a folder, a symlink.
     fn write_node(
         &self,
         cid: &Cid,
@@ -229,7 +157,7 @@ impl Node {
                 let result = (|| {
                     let mut file = std::fs::File::create(&tmp)
                         .map_err(io_err(format!("create {}", tmp.display())))?;
-                    for piece in self.cat(*cid, None) {
+                    for piece in self.files().cat(*cid, None) {
                         file.write_all(&piece?)
                             .map_err(io_err(format!("write {}", tmp.display())))?;
                     }
@@ -258,5 +186,79 @@ impl Node {
             ))
             .into()),
         }
+    }
+}
+impl Files<'_> {
+    /// Resolves `CID[/path]` to the CID it names.
+    pub fn resolve(&self, root: Cid, path: &str) -> Result<Cid, NodeError> {
+        let mut resolve = PathResolve::new(root, path);
+        while let Some(cid) = resolve.next_cid() {
+            let block = self.node.blocks().get(&cid)?;
+            resolve.feed(&block)?;
+        }
+        Ok(resolve.resolved())
+    }
+
+    /// Streams the file `cid`, or `range` of it (clamped to the file's end).
+    pub fn cat(&self, cid: Cid, range: Option<Range<u64>>) -> FileStream {
+        FileStream {
+            blocks: self.node.blocks().clone(),
+            read: FileRead::new(cid, range),
+            pending: Bytes::new(),
+        }
+    }
+
+    /// What the block `cid` is.
+    pub fn describe(&self, cid: &Cid) -> Result<NodeKind, NodeError> {
+        let block = self.node.blocks().get(cid)?;
+        Ok(describe(cid, &block))
+    }
+
+    /// The entries of directory `cid` (plain or HAMT), sorted by name, within the default
+    /// [`DirLimits`] (past them: [`DagError::LimitExceeded`]).
+    pub fn list(&self, cid: &Cid) -> Result<Vec<DirEntry>, NodeError> {
+        self.list_within(cid, DirLimits::default())
+    }
+
+    /// [`Files::list`] within `limits`.
+    pub fn list_within(&self, cid: &Cid, limits: DirLimits) -> Result<Vec<DirEntry>, NodeError> {
+        let block = self.node.blocks().get(cid)?;
+        self.node.list_block(cid, &block, limits)
+    }
+
+    /// Like `ipfs ls`: each entry with its kind and size.
+    pub fn ls(&self, cid: &Cid) -> Result<Vec<LsEntry>, NodeError> {
+        self.list(cid)?
+            .into_iter()
+            .map(|e| {
+                let kind = self.describe(&e.cid)?;
+                let size = match kind {
+                    NodeKind::File { size } => size,
+                    _ => e.dag_size,
+                };
+                Ok(LsEntry {
+                    name: e.name,
+                    cid: e.cid,
+                    kind,
+                    size,
+                })
+            })
+            .collect()
+    }
+
+    /// Writes the file or tree `cid` to `out` (files are overwritten, folders merged). Every
+    /// path of the tree is written (a subtree linked twice is written twice); the walk is
+    /// iterative and at most [`MAX_TREE_DEPTH`] levels deep, and the filesystem's own limit on
+    /// a path's length (4096 bytes on Linux) usually comes first: either ends `get` with an
+    /// error, what was written so far staying.
+    pub fn get_to_path(&self, cid: &Cid, out: &Path) -> Result<(), NodeError> {
+        self.node.walk_tree(
+            *cid,
+            out.to_path_buf(),
+            false,
+            |cid, kind, block, out| self.node.write_node(cid, kind, block, out),
+            // DirListing has already refused names with '/', '.', '..'.
+            |out, name| out.join(name),
+        )
     }
 }

@@ -4,8 +4,8 @@
 //! layer): those of its own buckets and those it holds for others. In a cluster an owner also
 //! pushes each new head to the bucket's replica set before acknowledging the write
 //! ([`crate::replicate`]), which keeps it as a record (`head/BUCKET`). Received heads are
-//! verified, judged ([`crate::ownership::judge`]) and held ([`Node::hold_heads`]);
-//! [`Node::mirror_held`] then makes each held bucket a read-only mirror of its newest head —
+//! verified, judged ([`crate::ownership::judge`]) and held ([`Replication::hold_heads`]);
+//! [`Replication::mirror_held`] then makes each held bucket a read-only mirror of its newest head —
 //! bucket record and object rows pointing at the owner's DAGs, whose blocks come from the
 //! cluster or Bitswap when read. So S3 GET/HEAD/LIST, the gateway and `cairn cat` on any node
 //! serve every bucket, including those of a dead owner (heads are re-shared, so a node that
@@ -18,12 +18,12 @@
 //! ends with a tombstone head: mirrors drop it and pass the tombstone on; older heads no
 //! longer bring it back.
 //!
-//! A mirror is read-only (S3 writes answer `ServiceUnavailable`). [`Node::promote`] takes a
+//! A mirror is read-only (S3 writes answer `ServiceUnavailable`). [`Replication::promote`] takes a
 //! mirrored bucket over: the node gathers the newest head from its peers, and with a takeover
 //! certificate signed by the cluster admin key ([`crate::model::takeover::Takeover`]) becomes the
 //! owner; its heads carry the certificate, and a sequence that continues the previous one. A
-//! previous owner can also hand a bucket over itself ([`Node::hand_over`], then
-//! [`Node::take_over`] on the successor). A previous owner that comes back and sees a
+//! previous owner can also hand a bucket over itself ([`Replication::hand_over`], then
+//! [`Replication::take_over`] on the successor). A previous owner that comes back and sees a
 //! certified head newer than its own steps down to a mirror.
 //!
 //! Trust: a head counts only when [`crate::ownership::judge`] accepts it — signed by the
@@ -34,11 +34,12 @@
 //! Robustness and bounds: each held head is mirrored on its own — one that fails (its version
 //! record cannot be fetched, it names another version, it has no settings) is logged, reported
 //! in [`Followed::skipped`] and tried again next run, and never stops the others (nor
-//! [`Node::promote`]). At most [`MAX_HELD_HEADS`] heads are held: when the table is full, a
+//! [`Replication::promote`]). At most [`MAX_HELD_HEADS`] heads are held: when the table is full, a
 //! head of a bucket not held yet is refused (heads of held buckets still pass). What
-//! [`Node::shared_heads`] encodes stays below [`MAX_SHARED_BYTES`] (the heads protocol answers
+//! [`Replication::shared_heads`] encodes stays below [`MAX_SHARED_BYTES`] (the heads protocol answers
 //! at most 16 MiB): its own buckets first, then held heads, until the budget is spent.
 
+use crate::Replication;
 use serde_bytes::ByteBuf;
 
 use crate::identity::peer_id_of;
@@ -134,13 +135,6 @@ fn known_in(
 }
 
 impl Node {
-    /// The heads this node knows, encoded for peers: its own buckets' and those it holds for
-    /// others (so a node that joins after an owner died still learns its buckets) — at most
-    /// [`MAX_SHARED_BYTES`] of them.
-    pub fn shared_heads(&self) -> Result<Vec<u8>, NodeError> {
-        self.shared_heads_within(MAX_SHARED_BYTES)
-    }
-
     fn shared_heads_within(&self, budget: usize) -> Result<Vec<u8>, NodeError> {
         let mut items = Vec::new();
         for (name, bucket) in self.buckets().list()? {
@@ -182,49 +176,6 @@ impl Node {
         encode(&out)
     }
 
-    /// Holds every head of `shared` (another node's [`Node::shared_heads`]) that is accepted
-    /// and newer than the one held for its bucket, then mirrors what changed. Bad signatures
-    /// are refused.
-    pub fn follow_heads(&self, shared: &[u8]) -> Result<Followed, NodeError> {
-        self.hold_shared(shared)?;
-        self.mirror_held()
-    }
-
-    /// Holds every head of `shared` that is accepted and newer than the one held for its
-    /// bucket (mirrored by the next [`Node::mirror_held`]). A bad signature fails the whole
-    /// answer; a head not accepted is logged and skipped.
-    pub fn hold_shared(&self, shared: &[u8]) -> Result<(), NodeError> {
-        for (item, head) in verified_shared(shared)? {
-            let bucket = &head.payload.bucket;
-            match self.hold_head(&item.head, &head, MAX_HELD_HEADS)? {
-                Holding::Kept | Holding::Ignored(Ignored::Stale | Ignored::OwnHead) => {}
-                Holding::Ignored(why) => tracing::debug!(bucket, "bucket head ignored: {why}"),
-                Holding::Full => {
-                    tracing::warn!(bucket, "bucket head refused: the held heads table is full")
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Keeps one encoded `SharedBucket` pushed by its owner (a record of the bucket's
-    /// replica set) when it verifies, is accepted and is newer than the one held. A head not
-    /// accepted (another key's, a sequence jump, the table full) is an error for the pusher.
-    pub fn hold_heads(&self, key: &str, bytes: &[u8]) -> Result<(), NodeError> {
-        let (item, head) = verified_record(key, bytes)?;
-        match self.hold_head(&item.head, &head, MAX_HELD_HEADS)? {
-            Holding::Kept | Holding::Ignored(Ignored::Stale | Ignored::OwnHead) => Ok(()),
-            Holding::Ignored(why) => Err(NodeError::Unsupported(format!(
-                "head of bucket {:?} refused: {why}",
-                head.payload.bucket
-            ))),
-            Holding::Full => Err(NodeError::Unavailable(format!(
-                "head of bucket {:?} refused: {MAX_HELD_HEADS} heads are held already",
-                head.payload.bucket
-            ))),
-        }
-    }
-
     /// Keeps `head` (verified; `bytes` its encoding) as its bucket's held head when
     /// [`judge`] accepts it against what this node holds, and the table has room (at most
     /// `cap` records) or already holds the bucket. Only accepted heads are ever kept, so held
@@ -252,37 +203,6 @@ impl Node {
             txn.put(RECORDS, &key, &held)?;
             Ok::<_, NodeError>(Holding::Kept)
         })
-    }
-
-    /// Mirrors every held head newer than the local mirror of its bucket. One that cannot be
-    /// mirrored is logged and reported in [`Followed::skipped`]; the others go on.
-    pub fn mirror_held(&self) -> Result<Followed, NodeError> {
-        let mut done = Followed::default();
-        let me = self.identity()?.public_key();
-        // A row that does not decode is skipped (and said), not a reason to mirror nothing.
-        for (key, held) in self.store().list_each(RECORDS)? {
-            let Some(name) = key.strip_prefix("head/") else {
-                continue;
-            };
-            match held
-                .map_err(NodeError::from)
-                .and_then(|held| self.mirror_one(&held, &me))
-            {
-                Ok(None) => {}
-                Ok(Some(objects)) => {
-                    done.objects += objects;
-                    done.updated.push(name.to_owned());
-                }
-                Err(e) => {
-                    tracing::warn!(bucket = name, "held head not mirrored: {e}");
-                    done.skipped.push((name.to_owned(), e.to_string()));
-                }
-            }
-        }
-        if !done.updated.is_empty() {
-            self.commit_roots()?;
-        }
-        Ok(done)
     }
 
     /// Mirrors one held head record when it is newer than the local mirror; the objects
@@ -370,85 +290,6 @@ impl Node {
         }
     }
 
-    /// Takes over `bucket`, a mirror of a node that is gone: gathers the newest head the
-    /// cluster holds, mirrors it, and makes this node the owner with a takeover certificate
-    /// signed by the cluster admin key (so it needs [`NodeBuilder::cluster_admin`](crate::NodeBuilder::cluster_admin) with the
-    /// secret key), its next head continuing the previous owner's sequence. Refused while the
-    /// owner is connected (unless `force`) and for a bucket that is already this node's.
-    /// Returns the new head's sequence.
-    pub fn promote(&self, bucket: &str, force: bool) -> Result<u64, NodeError> {
-        let Some(admin) = self.cluster_admin_signer() else {
-            return Err(NodeError::Unsupported(
-                "promoting a bucket needs the cluster admin key (its secret half, on the \
-                 operator's node): peers follow a new owner only with a takeover it signed"
-                    .into(),
-            ));
-        };
-        self.gather_heads(bucket);
-        self.mirror_held()?;
-        let mirror = self.mirrored(bucket)?;
-        if !force
-            && let Some(cluster) = self.cluster()
-            && cluster.is_up(&peer_id_of(&unhex(&mirror.owner_key)))
-        {
-            return Err(NodeError::Unsupported(format!(
-                "the owner of {bucket:?} is connected; write through it (or force the takeover)"
-            )));
-        }
-        let from: [u8; 32] = unhex(&mirror.owner_key)
-            .try_into()
-            .map_err(|_| NodeError::Unsupported("the mirror's owner key is not a key".into()))?;
-        let seq = next_seq(mirror.seq)?;
-        let cert = Takeover::sign(bucket, from, self.identity()?.public_key(), seq, &admin);
-        self.become_owner(bucket, mirror, cert)
-    }
-
-    /// The current owner's certificate handing `bucket` (this node's) over to the node whose
-    /// public key is `to`, from the sequence number after this node's newest head; the
-    /// successor takes it with [`Node::take_over`]. This node keeps owning the bucket until it
-    /// sees the successor's first head (then it steps down to a mirror).
-    pub fn hand_over(&self, bucket: &str, to: [u8; 32]) -> Result<Takeover, NodeError> {
-        if self.buckets().get(bucket)?.mirror.is_some() {
-            return Err(NodeError::Unsupported(format!(
-                "bucket {bucket:?} is another node's: only its owner hands it over"
-            )));
-        }
-        self.commit_roots()?;
-        let seq = self.store().latest_root(bucket)?.map_or(0, |r| r.seq);
-        let me = self.identity()?;
-        Ok(Takeover::sign(
-            bucket,
-            me.public_key(),
-            to,
-            next_seq(seq)?,
-            me,
-        ))
-    }
-
-    /// Takes over `bucket`, a mirror here, with a certificate naming this node (one its owner
-    /// made with [`Node::hand_over`], or one the cluster admin signed). Returns the new head's
-    /// sequence.
-    pub fn take_over(&self, bucket: &str, cert: Takeover) -> Result<u64, NodeError> {
-        self.gather_heads(bucket);
-        self.mirror_held()?;
-        let mirror = self.mirrored(bucket)?;
-        let owner: [u8; 32] = unhex(&mirror.owner_key).try_into().unwrap_or([0; 32]);
-        let me = self.identity()?.public_key();
-        let epoch = match self.store().read(RECORDS, &head_key(bucket))? {
-            Some(held) => held.known(&held.signed()?).epoch,
-            None => 0,
-        };
-        let admin = self.cluster_admin();
-        if let Some(fault) =
-            crate::ownership::takeover_fault(&cert, bucket, &owner, &me, epoch, admin.as_ref())
-        {
-            return Err(NodeError::Unsupported(format!(
-                "the takeover certificate of {bucket:?} is refused: {fault}"
-            )));
-        }
-        self.become_owner(bucket, mirror, cert)
-    }
-
     /// The mirror `bucket` is here (an error when it is this node's).
     fn mirrored(&self, bucket: &str) -> Result<Mirror, NodeError> {
         self.buckets().get(bucket)?.mirror.ok_or_else(|| {
@@ -484,8 +325,8 @@ impl Node {
             txn.delete(RECORDS, &head_key(bucket))?;
             Ok::<_, NodeError>(())
         })?;
-        self.commit_roots()?;
-        self.replicate_bucket(bucket)?;
+        self.roots().commit()?;
+        self.replication().replicate(bucket)?;
         let seq = self.store().latest_root(bucket)?.map_or(0, |r| r.seq);
         tracing::info!(
             bucket,
@@ -500,7 +341,7 @@ impl Node {
     /// objects, its record and its history here, in one commit. The held tombstone stays, so an older head of
     /// the bucket is not mirrored again, and is shared on.
     fn drop_mirror(&self, bucket: &str, seq: u64) -> Result<(), NodeError> {
-        let keys = self.object_keys(bucket)?;
+        let keys = self.objects().keys(bucket)?;
         self.store().update(|txn| {
             for key in &keys {
                 txn.delete_object(bucket, key)?;
@@ -559,7 +400,8 @@ impl Node {
         let wanted: std::collections::BTreeMap<&str, &ObjectRecord> =
             objects.iter().map(|o| (o.key.as_str(), o)).collect();
         let stale: Vec<String> = self
-            .object_keys(bucket)?
+            .objects()
+            .keys(bucket)?
             .into_iter()
             .filter(|k| !wanted.contains_key(k.as_str()))
             .collect();
@@ -582,8 +424,175 @@ impl Node {
         Ok(objects.len())
     }
 }
+impl Replication<'_> {
+    /// The heads this node knows, encoded for peers: its own buckets' and those it holds for
+    /// others (so a node that joins after an owner died still learns its buckets) — at most
+    /// [`MAX_SHARED_BYTES`] of them.
+    pub fn shared_heads(&self) -> Result<Vec<u8>, NodeError> {
+        self.node.shared_heads_within(MAX_SHARED_BYTES)
+    }
 
-/// The items of a peer's shared heads (its [`Node::shared_heads`]), each head verified: a bad
+    /// Holds every head of `shared` (another node's [`Replication::shared_heads`]) that is accepted
+    /// and newer than the one held for its bucket, then mirrors what changed. Bad signatures
+    /// are refused.
+    pub fn follow_heads(&self, shared: &[u8]) -> Result<Followed, NodeError> {
+        self.hold_shared(shared)?;
+        self.mirror_held()
+    }
+
+    /// Holds every head of `shared` that is accepted and newer than the one held for its
+    /// bucket (mirrored by the next [`Replication::mirror_held`]). A bad signature fails the whole
+    /// answer; a head not accepted is logged and skipped.
+    pub fn hold_shared(&self, shared: &[u8]) -> Result<(), NodeError> {
+        for (item, head) in verified_shared(shared)? {
+            let bucket = &head.payload.bucket;
+            match self.node.hold_head(&item.head, &head, MAX_HELD_HEADS)? {
+                Holding::Kept | Holding::Ignored(Ignored::Stale | Ignored::OwnHead) => {}
+                Holding::Ignored(why) => tracing::debug!(bucket, "bucket head ignored: {why}"),
+                Holding::Full => {
+                    tracing::warn!(bucket, "bucket head refused: the held heads table is full")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps one encoded `SharedBucket` pushed by its owner (a record of the bucket's
+    /// replica set) when it verifies, is accepted and is newer than the one held. A head not
+    /// accepted (another key's, a sequence jump, the table full) is an error for the pusher.
+    pub fn hold_heads(&self, key: &str, bytes: &[u8]) -> Result<(), NodeError> {
+        let (item, head) = verified_record(key, bytes)?;
+        match self.node.hold_head(&item.head, &head, MAX_HELD_HEADS)? {
+            Holding::Kept | Holding::Ignored(Ignored::Stale | Ignored::OwnHead) => Ok(()),
+            Holding::Ignored(why) => Err(NodeError::Unsupported(format!(
+                "head of bucket {:?} refused: {why}",
+                head.payload.bucket
+            ))),
+            Holding::Full => Err(NodeError::Unavailable(format!(
+                "head of bucket {:?} refused: {MAX_HELD_HEADS} heads are held already",
+                head.payload.bucket
+            ))),
+        }
+    }
+
+    /// Mirrors every held head newer than the local mirror of its bucket. One that cannot be
+    /// mirrored is logged and reported in [`Followed::skipped`]; the others go on.
+    pub fn mirror_held(&self) -> Result<Followed, NodeError> {
+        let mut done = Followed::default();
+        let me = self.node.identity()?.public_key();
+        // A row that does not decode is skipped (and said), not a reason to mirror nothing.
+        for (key, held) in self.node.store().list_each(RECORDS)? {
+            let Some(name) = key.strip_prefix("head/") else {
+                continue;
+            };
+            match held
+                .map_err(NodeError::from)
+                .and_then(|held| self.node.mirror_one(&held, &me))
+            {
+                Ok(None) => {}
+                Ok(Some(objects)) => {
+                    done.objects += objects;
+                    done.updated.push(name.to_owned());
+                }
+                Err(e) => {
+                    tracing::warn!(bucket = name, "held head not mirrored: {e}");
+                    done.skipped.push((name.to_owned(), e.to_string()));
+                }
+            }
+        }
+        if !done.updated.is_empty() {
+            self.node.roots().commit()?;
+        }
+        Ok(done)
+    }
+
+    /// Takes over `bucket`, a mirror of a node that is gone: gathers the newest head the
+    /// cluster holds, mirrors it, and makes this node the owner with a takeover certificate
+    /// signed by the cluster admin key (so it needs [`NodeBuilder::cluster_admin`](crate::NodeBuilder::cluster_admin) with the
+    /// secret key), its next head continuing the previous owner's sequence. Refused while the
+    /// owner is connected (unless `force`) and for a bucket that is already this node's.
+    /// Returns the new head's sequence.
+    pub fn promote(&self, bucket: &str, force: bool) -> Result<u64, NodeError> {
+        let Some(admin) = self.node.cluster_admin_signer() else {
+            return Err(NodeError::Unsupported(
+                "promoting a bucket needs the cluster admin key (its secret half, on the \
+                 operator's node): peers follow a new owner only with a takeover it signed"
+                    .into(),
+            ));
+        };
+        self.node.gather_heads(bucket);
+        self.mirror_held()?;
+        let mirror = self.node.mirrored(bucket)?;
+        if !force
+            && let Some(cluster) = self.node.cluster()
+            && cluster.is_up(&peer_id_of(&unhex(&mirror.owner_key)))
+        {
+            return Err(NodeError::Unsupported(format!(
+                "the owner of {bucket:?} is connected; write through it (or force the takeover)"
+            )));
+        }
+        let from: [u8; 32] = unhex(&mirror.owner_key)
+            .try_into()
+            .map_err(|_| NodeError::Unsupported("the mirror's owner key is not a key".into()))?;
+        let seq = next_seq(mirror.seq)?;
+        let cert = Takeover::sign(
+            bucket,
+            from,
+            self.node.identity()?.public_key(),
+            seq,
+            &admin,
+        );
+        self.node.become_owner(bucket, mirror, cert)
+    }
+
+    /// The current owner's certificate handing `bucket` (this node's) over to the node whose
+    /// public key is `to`, from the sequence number after this node's newest head; the
+    /// successor takes it with [`Replication::take_over`]. This node keeps owning the bucket until it
+    /// sees the successor's first head (then it steps down to a mirror).
+    pub fn hand_over(&self, bucket: &str, to: [u8; 32]) -> Result<Takeover, NodeError> {
+        if self.node.buckets().get(bucket)?.mirror.is_some() {
+            return Err(NodeError::Unsupported(format!(
+                "bucket {bucket:?} is another node's: only its owner hands it over"
+            )));
+        }
+        self.node.roots().commit()?;
+        let seq = self.node.store().latest_root(bucket)?.map_or(0, |r| r.seq);
+        let me = self.node.identity()?;
+        Ok(Takeover::sign(
+            bucket,
+            me.public_key(),
+            to,
+            next_seq(seq)?,
+            me,
+        ))
+    }
+
+    /// Takes over `bucket`, a mirror here, with a certificate naming this node (one its owner
+    /// made with [`Replication::hand_over`], or one the cluster admin signed). Returns the new head's
+    /// sequence.
+    pub fn take_over(&self, bucket: &str, cert: Takeover) -> Result<u64, NodeError> {
+        self.node.gather_heads(bucket);
+        self.mirror_held()?;
+        let mirror = self.node.mirrored(bucket)?;
+        let owner: [u8; 32] = unhex(&mirror.owner_key).try_into().unwrap_or([0; 32]);
+        let me = self.node.identity()?.public_key();
+        let epoch = match self.node.store().read(RECORDS, &head_key(bucket))? {
+            Some(held) => held.known(&held.signed()?).epoch,
+            None => 0,
+        };
+        let admin = self.node.cluster_admin();
+        if let Some(fault) =
+            crate::ownership::takeover_fault(&cert, bucket, &owner, &me, epoch, admin.as_ref())
+        {
+            return Err(NodeError::Unsupported(format!(
+                "the takeover certificate of {bucket:?} is refused: {fault}"
+            )));
+        }
+        self.node.become_owner(bucket, mirror, cert)
+    }
+}
+
+/// The items of a peer's shared heads (its [`Replication::shared_heads`]), each head verified: a bad
 /// signature fails the whole answer.
 fn verified_shared(shared: &[u8]) -> Result<Vec<(SharedBucket, SignedHead)>, NodeError> {
     let list: Vec<SharedBucket> = decode(shared)?;
@@ -609,13 +618,13 @@ fn verified_record(key: &str, bytes: &[u8]) -> Result<(SharedBucket, SignedHead)
 }
 
 /// What a node does with heads received from peers, without the node: the decoding and
-/// verification of [`Node::hold_shared`] (a `/cairn/heads/1.0.0` answer) and
-/// [`Node::hold_heads`] (a head record). For the fuzz targets (`fuzz/`).
+/// verification of [`Replication::hold_shared`] (a `/cairn/heads/1.0.0` answer) and
+/// [`Replication::hold_heads`] (a head record). For the fuzz targets (`fuzz/`).
 #[doc(hidden)]
 pub mod received {
     use super::*;
 
-    /// [`Node::hold_shared`]'s reading of `shared`: the verified heads.
+    /// [`Replication::hold_shared`]'s reading of `shared`: the verified heads.
     pub fn shared_heads(shared: &[u8]) -> Result<Vec<SignedHead>, NodeError> {
         Ok(verified_shared(shared)?
             .into_iter()
@@ -623,7 +632,7 @@ pub mod received {
             .collect())
     }
 
-    /// [`Node::hold_heads`]'s reading of a record: its verified head.
+    /// [`Replication::hold_heads`]'s reading of a record: its verified head.
     pub fn head_record(key: &str, bytes: &[u8]) -> Result<SignedHead, NodeError> {
         Ok(verified_record(key, bytes)?.1)
     }
@@ -642,7 +651,9 @@ impl HeadRecords {
 impl cairn_cluster::RecordSink for HeadRecords {
     fn accept(&self, key: &str, bytes: &[u8]) -> Result<(), String> {
         let node = self.node().ok_or("this node is stopping")?;
-        node.hold_heads(key, bytes).map_err(|e| e.to_string())
+        node.replication()
+            .hold_heads(key, bytes)
+            .map_err(|e| e.to_string())
     }
 
     fn get(&self, key: &str) -> Option<Vec<u8>> {
@@ -708,8 +719,13 @@ mod tests {
 
     async fn put(node: &Node, bucket: &str, key: &str, data: &[u8]) -> Cid {
         let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
-        let staged = node.stage_object(None, body, CidVersion::V0).await.unwrap();
-        node.commit_object(staged, bucket, key, Default::default())
+        let staged = node
+            .objects()
+            .stage(None, body, CidVersion::V0)
+            .await
+            .unwrap();
+        node.objects()
+            .commit(staged, bucket, key, Default::default())
             .unwrap()
             .cid
     }
@@ -754,16 +770,19 @@ mod tests {
         let (_d, owner) = node();
         owner.buckets().create("bkt", "root").unwrap();
         put(&owner, "bkt", "k", b"one").await;
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         let (_m, mirror) = reading(&owner);
-        mirror.hold_shared(&owner.shared_heads().unwrap()).unwrap();
+        mirror
+            .replication()
+            .hold_shared(&owner.replication().shared_heads().unwrap())
+            .unwrap();
         // The same table, written as another record type: a row the node cannot read.
         const GARBAGE: cairn_store::Table<String> = cairn_store::Table::new("records");
         mirror
             .store()
             .update(|txn| txn.put(GARBAGE, "head/broken", &"not a head".to_owned()))
             .unwrap();
-        let done = mirror.mirror_held().unwrap();
+        let done = mirror.replication().mirror_held().unwrap();
         assert_eq!(done.updated, ["bkt"]);
         assert_eq!(done.skipped.len(), 1, "{:?}", done.skipped);
         assert_eq!(done.skipped[0].0, "broken");
@@ -776,7 +795,7 @@ mod tests {
         let (_d, owner) = node();
         owner.buckets().create("bkt", "root").unwrap();
         let k = put(&owner, "bkt", "k", b"mine").await;
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         let row = newest(&owner, "bkt");
         let attacker = Identity::from_seed([9; 32]);
         for (seq, deleted) in [
@@ -788,8 +807,10 @@ mod tests {
             let mut p = payload("bkt", seq, &row);
             p.taken_from = Some(serde_bytes::ByteBuf::from(key_of(&owner).to_vec()));
             p.deleted = deleted;
-            let _ = owner.hold_heads("head/bkt", &record_of(p, &attacker));
-            let _ = owner.mirror_held();
+            let _ = owner
+                .replication()
+                .hold_heads("head/bkt", &record_of(p, &attacker));
+            let _ = owner.replication().mirror_held();
             let bucket = owner
                 .buckets()
                 .get("bkt")
@@ -798,11 +819,11 @@ mod tests {
                 bucket.mirror.is_none(),
                 "seq {seq} deleted {deleted}: taken"
             );
-            assert_eq!(owner.object("bkt", "k").unwrap().cid, k);
+            assert_eq!(owner.objects().get("bkt", "k").unwrap().cid, k);
         }
         // and it still writes: its next head continues its own sequence
         put(&owner, "bkt", "k2", b"more").await;
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         assert_eq!(newest(&owner, "bkt").seq, row.seq + 1);
     }
 
@@ -813,10 +834,11 @@ mod tests {
         let (_a, owner) = node();
         owner.buckets().create("bkt", "root").unwrap();
         let k = put(&owner, "bkt", "k", b"mine").await;
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         let (_m, m) = reading(&owner);
         assert_eq!(
-            m.follow_heads(&owner.shared_heads().unwrap())
+            m.replication()
+                .follow_heads(&owner.replication().shared_heads().unwrap())
                 .unwrap()
                 .updated,
             ["bkt"]
@@ -838,10 +860,11 @@ mod tests {
                 p.taken_from = Some(serde_bytes::ByteBuf::from(key_of(&owner).to_vec()));
             }
             let forged = record_of(p, &attacker);
-            let _ = m.hold_heads("head/bkt", &forged);
-            let _ = m.mirror_held();
-            let _ =
-                m.follow_heads(&encode(&vec![decode::<SharedBucket>(&forged).unwrap()]).unwrap());
+            let _ = m.replication().hold_heads("head/bkt", &forged);
+            let _ = m.replication().mirror_held();
+            let _ = m
+                .replication()
+                .follow_heads(&encode(&vec![decode::<SharedBucket>(&forged).unwrap()]).unwrap());
             let mirror = m
                 .buckets()
                 .get("bkt")
@@ -854,18 +877,19 @@ mod tests {
                 "{seq} {deleted} {taken}"
             );
             assert_eq!(mirror.seq, row.seq);
-            assert_eq!(m.object("bkt", "k").unwrap().cid, k);
+            assert_eq!(m.objects().get("bkt", "k").unwrap().cid, k);
         }
         // the owner's next head is still mirrored
         let k2 = put(&owner, "bkt", "k2", b"more").await;
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         assert_eq!(
-            m.follow_heads(&owner.shared_heads().unwrap())
+            m.replication()
+                .follow_heads(&owner.replication().shared_heads().unwrap())
                 .unwrap()
                 .updated,
             ["bkt"]
         );
-        assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
+        assert_eq!(m.objects().get("bkt", "k2").unwrap().cid, k2);
     }
 
     /// M4: a held head whose version record exists nowhere does not stop the mirroring of
@@ -875,18 +899,25 @@ mod tests {
         let (_a, owner) = node();
         owner.buckets().create("zzz", "root").unwrap();
         let k = put(&owner, "zzz", "k", b"mine").await;
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         let (_m, m) = reading(&owner);
         // "aaa" sorts first; its record is a CID nobody has
         let (_z, stranger) = node();
         stranger.buckets().create("aaa", "root").unwrap();
         put(&stranger, "aaa", "x", b"x").await;
-        stranger.commit_roots().unwrap();
-        m.hold_shared(&stranger.shared_heads().unwrap()).unwrap();
-        m.hold_shared(&owner.shared_heads().unwrap()).unwrap();
-        let done = m.mirror_held().expect("one bad head fails only itself");
+        stranger.roots().commit().unwrap();
+        m.replication()
+            .hold_shared(&stranger.replication().shared_heads().unwrap())
+            .unwrap();
+        m.replication()
+            .hold_shared(&owner.replication().shared_heads().unwrap())
+            .unwrap();
+        let done = m
+            .replication()
+            .mirror_held()
+            .expect("one bad head fails only itself");
         assert_eq!(done.updated, ["zzz"]);
-        assert_eq!(m.object("zzz", "k").unwrap().cid, k);
+        assert_eq!(m.objects().get("zzz", "k").unwrap().cid, k);
     }
 
     #[test]
@@ -912,7 +943,7 @@ mod tests {
         let (da, a) = node();
         a.buckets().create("bkt", "root").unwrap();
         put(&a, "bkt", "k", b"one").await;
-        a.commit_roots().unwrap();
+        a.roots().commit().unwrap();
         let (dm, m) = node();
         let (dp, p) = node();
         let m = reads_from(&m, &[&a, &p]);
@@ -923,7 +954,10 @@ mod tests {
         }
         for n in [&m, &p] {
             assert_eq!(
-                n.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+                n.replication()
+                    .follow_heads(&a.replication().shared_heads().unwrap())
+                    .unwrap()
+                    .updated,
                 ["bkt"]
             );
         }
@@ -945,16 +979,21 @@ mod tests {
         let mut jump = head_of(&a, "bkt").payload;
         jump.seq = row.seq + crate::model::takeover::MAX_SEQ_STEP + 1;
         let forged = record_of(jump, a.identity().unwrap());
-        let err = m.hold_heads("head/bkt", &forged).unwrap_err().to_string();
+        let err = m
+            .replication()
+            .hold_heads("head/bkt", &forged)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("jumps"), "{err}");
-        assert!(m.mirror_held().unwrap().updated.is_empty());
+        assert!(m.replication().mirror_held().unwrap().updated.is_empty());
         assert_eq!(m.buckets().get("bkt").unwrap().mirror.unwrap().seq, row.seq);
         // within the step it is the owner's to choose
         let mut step = head_of(&a, "bkt").payload;
         step.seq = row.seq + crate::model::takeover::MAX_SEQ_STEP;
-        m.hold_heads("head/bkt", &record_of(step, a.identity().unwrap()))
+        m.replication()
+            .hold_heads("head/bkt", &record_of(step, a.identity().unwrap()))
             .unwrap();
-        assert_eq!(m.mirror_held().unwrap().updated, ["bkt"]);
+        assert_eq!(m.replication().mirror_held().unwrap().updated, ["bkt"]);
     }
 
     #[tokio::test]
@@ -962,33 +1001,39 @@ mod tests {
         let (_d, a, m, p) = cluster().await;
         p.set_cluster_admin(None, Some(Identity::from_seed(ADMIN)))
             .unwrap();
-        let seq = p.promote("bkt", false).unwrap();
+        let seq = p.replication().promote("bkt", false).unwrap();
         assert!(p.buckets().get("bkt").unwrap().mirror.is_none());
         let k2 = put(&p, "bkt", "k2", b"two").await;
-        p.commit_roots().unwrap();
+        p.roots().commit().unwrap();
         // the mirror pinned `a`; `p`'s certified heads move it over, and `p`'s next heads
         // (no certificate needed any more) keep it moving
         assert_eq!(
-            m.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
+            m.replication()
+                .follow_heads(&p.replication().shared_heads().unwrap())
+                .unwrap()
+                .updated,
             ["bkt"]
         );
         assert_eq!(owner_of(&m, "bkt"), Some(hex(&key_of(&p))));
-        assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
+        assert_eq!(m.objects().get("bkt", "k2").unwrap().cid, k2);
         assert!(m.buckets().get("bkt").unwrap().mirror.unwrap().seq > seq);
         // the old owner steps down when it sees them, and serves the new owner's version
         let a = reads_from(&a, &[&p]);
         assert_eq!(
-            a.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
+            a.replication()
+                .follow_heads(&p.replication().shared_heads().unwrap())
+                .unwrap()
+                .updated,
             ["bkt"]
         );
         assert_eq!(owner_of(&a, "bkt"), Some(hex(&key_of(&p))));
-        assert_eq!(a.object("bkt", "k2").unwrap().cid, k2);
+        assert_eq!(a.objects().get("bkt", "k2").unwrap().cid, k2);
         // and the old owner's own heads no longer move the mirror back
         let mut old = head_of(&a, "bkt").payload;
         old.seq = head_of(&p, "bkt").payload.seq + 1;
         old.takeover = None;
         let stale = record_of(old, a.identity().unwrap());
-        assert!(m.hold_heads("head/bkt", &stale).is_err());
+        assert!(m.replication().hold_heads("head/bkt", &stale).is_err());
         assert_eq!(owner_of(&m, "bkt"), Some(hex(&key_of(&p))));
     }
 
@@ -996,25 +1041,31 @@ mod tests {
     async fn the_owner_hands_a_bucket_over() {
         let (_d, a, m, p) = cluster().await;
         // no admin signer anywhere: the owner's own certificate is enough
-        let cert = a.hand_over("bkt", key_of(&p)).unwrap();
+        let cert = a.replication().hand_over("bkt", key_of(&p)).unwrap();
         assert!(
-            m.hand_over("bkt", key_of(&p)).is_err(),
+            m.replication().hand_over("bkt", key_of(&p)).is_err(),
             "only the owner hands over"
         );
         // a certificate for someone else is not taken
-        let other = a.hand_over("bkt", key_of(&m)).unwrap();
-        assert!(p.take_over("bkt", other).is_err());
-        p.take_over("bkt", cert).unwrap();
+        let other = a.replication().hand_over("bkt", key_of(&m)).unwrap();
+        assert!(p.replication().take_over("bkt", other).is_err());
+        p.replication().take_over("bkt", cert).unwrap();
         let k2 = put(&p, "bkt", "k2", b"two").await;
-        p.commit_roots().unwrap();
+        p.roots().commit().unwrap();
         assert_eq!(
-            m.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
+            m.replication()
+                .follow_heads(&p.replication().shared_heads().unwrap())
+                .unwrap()
+                .updated,
             ["bkt"]
         );
-        assert_eq!(m.object("bkt", "k2").unwrap().cid, k2);
+        assert_eq!(m.objects().get("bkt", "k2").unwrap().cid, k2);
         let a = reads_from(&a, &[&p]);
         assert_eq!(
-            a.follow_heads(&p.shared_heads().unwrap()).unwrap().updated,
+            a.replication()
+                .follow_heads(&p.replication().shared_heads().unwrap())
+                .unwrap()
+                .updated,
             ["bkt"]
         );
         assert_eq!(owner_of(&a, "bkt"), Some(hex(&key_of(&p))));
@@ -1044,21 +1095,25 @@ mod tests {
             payload.takeover = Some(cert.clone());
             let forged = record_of(payload, p.identity().unwrap());
             for n in [&a, &m] {
-                assert!(n.hold_heads("head/bkt", &forged).is_err(), "{cert:?}");
-                n.mirror_held().unwrap();
+                assert!(
+                    n.replication().hold_heads("head/bkt", &forged).is_err(),
+                    "{cert:?}"
+                );
+                n.replication().mirror_held().unwrap();
             }
             assert!(a.buckets().get("bkt").unwrap().mirror.is_none(), "{cert:?}");
             assert_eq!(owner_of(&m, "bkt"), Some(hex(&ka)), "{cert:?}");
             // taking over with it is refused too
-            assert!(p.take_over("bkt", cert).is_err());
+            assert!(p.replication().take_over("bkt", cert).is_err());
         }
         // the same head with a good certificate is taken
         let mut payload = base.clone();
         payload.seq = seq;
         payload.takeover = Some(Takeover::sign("bkt", ka, kp, seq, &admin));
-        m.hold_heads("head/bkt", &record_of(payload, p.identity().unwrap()))
+        m.replication()
+            .hold_heads("head/bkt", &record_of(payload, p.identity().unwrap()))
             .unwrap();
-        assert_eq!(m.mirror_held().unwrap().updated, ["bkt"]);
+        assert_eq!(m.replication().mirror_held().unwrap().updated, ["bkt"]);
         assert_eq!(owner_of(&m, "bkt"), Some(hex(&kp)));
     }
 
@@ -1067,7 +1122,7 @@ mod tests {
         let (_a, owner) = node();
         owner.buckets().create("bkt", "root").unwrap();
         put(&owner, "bkt", "k", b"one").await;
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         let (_m, m) = reading(&owner);
         let mut legacy = head_of(&owner, "bkt").payload;
         legacy.settings = None;
@@ -1080,8 +1135,8 @@ mod tests {
             bucket: Some(owner.buckets().get("bkt").unwrap()),
         })
         .unwrap();
-        m.hold_heads("head/bkt", &shared).unwrap();
-        let done = m.mirror_held().unwrap();
+        m.replication().hold_heads("head/bkt", &shared).unwrap();
+        let done = m.replication().mirror_held().unwrap();
         assert!(done.updated.is_empty());
         assert_eq!(done.skipped.len(), 1);
         assert_eq!(done.skipped[0].0, "bkt");
@@ -1095,7 +1150,7 @@ mod tests {
             owner.buckets().create(name, "root").unwrap();
             put(&owner, name, "k", b"one").await;
         }
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         let (_m, m) = reading(&owner);
         let hold = |name: &str, cap| {
             let head = head_of(&owner, name);
@@ -1105,9 +1160,12 @@ mod tests {
         assert_eq!(hold("bbb", 2), Holding::Kept);
         assert_eq!(hold("ccc", 2), Holding::Full);
         put(&owner, "aaa", "k2", b"two").await;
-        owner.commit_roots().unwrap();
+        owner.roots().commit().unwrap();
         assert_eq!(hold("aaa", 2), Holding::Kept, "a held bucket moves on");
-        assert_eq!(m.mirror_held().unwrap().updated, ["aaa", "bbb"]);
+        assert_eq!(
+            m.replication().mirror_held().unwrap().updated,
+            ["aaa", "bbb"]
+        );
     }
 
     #[tokio::test]
@@ -1117,8 +1175,8 @@ mod tests {
             owner.buckets().create(name, "root").unwrap();
             put(&owner, name, "k", b"one").await;
         }
-        owner.commit_roots().unwrap();
-        let all = owner.shared_heads().unwrap();
+        owner.roots().commit().unwrap();
+        let all = owner.replication().shared_heads().unwrap();
         assert_eq!(decode::<Vec<SharedBucket>>(&all).unwrap().len(), 3);
         let some = owner.shared_heads_within(all.len() * 2 / 3).unwrap();
         assert!(some.len() <= all.len() * 2 / 3);

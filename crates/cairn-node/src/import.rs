@@ -4,6 +4,7 @@
 //! balanced layout, whose branch blocks are written as soon as they complete. All blocks of one
 //! add go into one [`WriteBatch`], made durable by a single sync at commit.
 
+use crate::Files;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -200,86 +201,6 @@ pub struct Added {
 }
 
 impl Node {
-    /// Imports a byte stream as one UnixFS file and commits it; returns its root link.
-    pub fn add_reader(
-        &self,
-        reader: &mut impl Read,
-        cid_version: CidVersion,
-        pin: bool,
-    ) -> Result<FileLink, NodeError> {
-        let batch = Arc::new(self.store().batch());
-        let mut importer = FileImporter::new(batch.clone(), cid_version);
-        importer.read_from(reader)?;
-        let link = importer.finish()?;
-        commit(batch, pin.then_some(link.cid))?;
-        Ok(link)
-    }
-
-    /// Adds a file, or with `recursive` a directory tree, like `ipfs add [-r]`. Returns every
-    /// entry added, the root last.
-    pub fn add_path(&self, path: &Path, opts: AddOptions) -> Result<Vec<Added>, NodeError> {
-        self.add_path_with_progress(path, opts, &|_| {})
-    }
-
-    /// [`add_path`](Self::add_path), calling `progress` with the count of file bytes read as
-    /// the import goes.
-    pub fn add_path_with_progress(
-        &self,
-        path: &Path,
-        opts: AddOptions,
-        progress: &dyn Fn(u64),
-    ) -> Result<Vec<Added>, NodeError> {
-        let ctx = AddCtx {
-            opts,
-            progress,
-            batch: Arc::new(self.store().batch()),
-        };
-        let meta =
-            std::fs::symlink_metadata(path).map_err(io_err(format!("{}", path.display())))?;
-        let name = path_name(path)?;
-        let mut added = Vec::new();
-        if meta.is_dir() {
-            if !opts.recursive {
-                return Err(NodeError::Unsupported(format!(
-                    "{} is a directory, use -r to add directories",
-                    path.display()
-                )));
-            }
-            let mut builder = cairn_dag::dir::DirectoryBuilder::new(opts.cid_version);
-            builder.add_dir(&name)?;
-            for entry in walk_tree(path, &name, opts.hidden)? {
-                match entry.item {
-                    TreeItem::Dir => builder.add_dir(&entry.rel)?,
-                    TreeItem::File(file) | TreeItem::Symlink(file) => {
-                        let meta = std::fs::symlink_metadata(&file)
-                            .map_err(io_err(format!("{}", file.display())))?;
-                        let (cid, size, dag_size) = self.add_entry(&ctx, &file, &meta)?;
-                        builder.add_link(&entry.rel, cid, dag_size)?;
-                        added.push(Added {
-                            path: entry.rel,
-                            cid,
-                            size,
-                        });
-                    }
-                }
-            }
-            finish_tree(&ctx.batch, builder, &mut added)?;
-        } else {
-            let (cid, size, _) = self.add_entry(&ctx, path, &meta)?;
-            added.push(Added {
-                path: name,
-                cid,
-                size,
-            });
-        }
-        let root = added.last().expect("at least the argument itself").cid;
-        commit(ctx.batch, opts.pin.then_some(root))?;
-        if opts.pin {
-            self.provide_queue().push([root]);
-        }
-        Ok(added)
-    }
-
     /// Adds a regular file or symlink; returns (CID, file size, DAG size).
     fn add_entry(
         &self,
@@ -312,6 +233,87 @@ impl Node {
         })?;
         let link = importer.finish()?;
         Ok((link.cid, link.file_size, link.dag_size))
+    }
+}
+impl Files<'_> {
+    /// Imports a byte stream as one UnixFS file and commits it; returns its root link.
+    pub fn add_reader(
+        &self,
+        reader: &mut impl Read,
+        cid_version: CidVersion,
+        pin: bool,
+    ) -> Result<FileLink, NodeError> {
+        let batch = Arc::new(self.node.store().batch());
+        let mut importer = FileImporter::new(batch.clone(), cid_version);
+        importer.read_from(reader)?;
+        let link = importer.finish()?;
+        commit(batch, pin.then_some(link.cid))?;
+        Ok(link)
+    }
+
+    /// Adds a file, or with `recursive` a directory tree, like `ipfs add [-r]`. Returns every
+    /// entry added, the root last.
+    pub fn add_path(&self, path: &Path, opts: AddOptions) -> Result<Vec<Added>, NodeError> {
+        self.add_path_with_progress(path, opts, &|_| {})
+    }
+
+    /// [`add_path`](Self::add_path), calling `progress` with the count of file bytes read as
+    /// the import goes.
+    pub fn add_path_with_progress(
+        &self,
+        path: &Path,
+        opts: AddOptions,
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<Added>, NodeError> {
+        let ctx = AddCtx {
+            opts,
+            progress,
+            batch: Arc::new(self.node.store().batch()),
+        };
+        let meta =
+            std::fs::symlink_metadata(path).map_err(io_err(format!("{}", path.display())))?;
+        let name = path_name(path)?;
+        let mut added = Vec::new();
+        if meta.is_dir() {
+            if !opts.recursive {
+                return Err(NodeError::Unsupported(format!(
+                    "{} is a directory, use -r to add directories",
+                    path.display()
+                )));
+            }
+            let mut builder = cairn_dag::dir::DirectoryBuilder::new(opts.cid_version);
+            builder.add_dir(&name)?;
+            for entry in walk_tree(path, &name, opts.hidden)? {
+                match entry.item {
+                    TreeItem::Dir => builder.add_dir(&entry.rel)?,
+                    TreeItem::File(file) | TreeItem::Symlink(file) => {
+                        let meta = std::fs::symlink_metadata(&file)
+                            .map_err(io_err(format!("{}", file.display())))?;
+                        let (cid, size, dag_size) = self.node.add_entry(&ctx, &file, &meta)?;
+                        builder.add_link(&entry.rel, cid, dag_size)?;
+                        added.push(Added {
+                            path: entry.rel,
+                            cid,
+                            size,
+                        });
+                    }
+                }
+            }
+            finish_tree(&ctx.batch, builder, &mut added)?;
+        } else {
+            let (cid, size, _) = self.node.add_entry(&ctx, path, &meta)?;
+            added.push(Added {
+                path: name,
+                cid,
+                size,
+            });
+        }
+        let root = added.last().expect("at least the argument itself").cid;
+        commit(ctx.batch, opts.pin.then_some(root))?;
+        if opts.pin {
+            self.node.provide_queue().push([root]);
+        }
+        Ok(added)
     }
 }
 
@@ -412,28 +414,6 @@ pub enum StoredItem {
     },
     /// A symlink and its target.
     Symlink(String),
-}
-
-impl Node {
-    /// Builds the directory nodes of a tree whose files are already stored (each checked to be
-    /// present), like the end of `add -r`; returns the folders added, the root (`root`) last.
-    /// (No metadata: [`Node::build_tree_with_meta`] with none.)
-    pub fn build_tree(
-        &self,
-        root: &str,
-        entries: &[(String, StoredItem)],
-        cid_version: CidVersion,
-        pin: bool,
-    ) -> Result<Vec<Added>, NodeError> {
-        let none = cairn_dag::meta::UnixMeta::default();
-        let entries: Vec<_> = entries
-            .iter()
-            .map(|(rel, item)| (rel.clone(), item.clone(), none))
-            .collect();
-        let (added, _) =
-            self.build_tree_with_meta(root, &none, &entries, cid_version, pin, None)?;
-        Ok(added)
-    }
 }
 
 struct AddCtx<'a> {

@@ -3,7 +3,7 @@
 //! the import (UnixFS DAG, pinned, placed on the cluster when there is one) runs in the
 //! background; the record then says `DONE` with the CID, BLAKE3 and size, or `ERROR`.
 //!
-//! Jobs survive a restart: [`Node::resume_jobs`] re-runs every `ACTIVE` job whose spooled
+//! Jobs survive a restart: [`Jobs::resume`] re-runs every `ACTIVE` job whose spooled
 //! body is whole (the import is content-addressed, so running it twice gives the same CID) and
 //! marks the others `ERROR`. Finished jobs are forgotten after a retention time
 //! ([`ExpireJobs`]).
@@ -18,6 +18,19 @@ use tokio::io::AsyncWriteExt;
 
 use crate::model::codec::now_ms;
 use crate::{CidVersion, Node, NodeError, io_err};
+
+/// Upload jobs ([`Node::jobs`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Jobs<'a> {
+    pub(crate) node: &'a Node,
+}
+
+impl Node {
+    /// Upload jobs: submit, read, wait, resume, expire.
+    pub fn jobs(&self) -> Jobs<'_> {
+        Jobs { node: self }
+    }
+}
 
 /// Folder (in the data folder) holding spooled bodies.
 pub const SPOOL_DIR: &str = "jobs";
@@ -147,117 +160,11 @@ impl Node {
             .join(format!("{id}.body"))
     }
 
-    /// Spools `body` (at most `limit` bytes) durably, records an `ACTIVE` job and starts its
-    /// import in the background; returns the job as recorded. Must be called inside a tokio
-    /// runtime.
-    pub async fn submit_upload<S, E>(
-        &self,
-        mut body: S,
-        ext: Option<String>,
-        version: CidVersion,
-        limit: u64,
-        uploader: Uploader,
-    ) -> Result<JobRecord, SubmitError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
-        if let Some(e) = &ext
-            && !valid_ext(e)
-        {
-            return Err(NodeError::Unsupported(format!(
-                "extension {e:?}: 1 to 16 letters or digits"
-            ))
-            .into());
-        }
-        let id = new_job_id()?;
-        let dir = self.store().root().join(SPOOL_DIR);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(io_err(format!("create {}", dir.display())))?;
-        let part = dir.join(format!("{id}.part"));
-        let spooled = async {
-            let mut file = tokio::fs::File::create(&part)
-                .await
-                .map_err(io_err(format!("create {}", part.display())))?;
-            let mut size = 0u64;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| SubmitError::Body(e.to_string()))?;
-                size += chunk.len() as u64;
-                if size > limit {
-                    return Err(SubmitError::TooLarge { limit });
-                }
-                file.write_all(&chunk)
-                    .await
-                    .map_err(io_err(format!("write {}", part.display())))?;
-            }
-            file.sync_all()
-                .await
-                .map_err(io_err(format!("sync {}", part.display())))?;
-            Ok::<_, SubmitError>(())
-        }
-        .await;
-        if let Err(e) = spooled {
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(e);
-        }
-        let body_path = self.spool_path(&id);
-        tokio::fs::rename(&part, &body_path)
-            .await
-            .map_err(io_err(format!("rename {}", part.display())))?;
-        sync_dir(&dir).await?;
-        let record = JobRecord {
-            job_id: id.clone(),
-            state: JobState::Active,
-            error: None,
-            cid: None,
-            blake3: None,
-            size: None,
-            ext,
-            cid_version: version as u8,
-            created_ms: now_ms(),
-            finished_ms: None,
-            owner: uploader.owner,
-            public: uploader.public,
-        };
-        self.put_job(&record)?;
-        self.start_job(record.clone());
-        Ok(record)
-    }
-
     fn put_job(&self, record: &JobRecord) -> Result<(), NodeError> {
         self.store()
             .update(|txn| txn.put(JOBS, &record.job_id, record))?;
         self.jobs.changed.send_modify(|n| *n += 1);
         Ok(())
-    }
-
-    /// A job's record.
-    pub fn job(&self, id: &str) -> Result<JobRecord, NodeError> {
-        if !valid_job_id(id) {
-            return Err(NodeError::NoSuchJob(id.to_owned()));
-        }
-        self.store()
-            .read(JOBS, id)?
-            .ok_or_else(|| NodeError::NoSuchJob(id.to_owned()))
-    }
-
-    /// Waits (up to `timeout`) until job `id` is no longer `ACTIVE`; returns its record then,
-    /// or as it is when the time is up.
-    pub async fn wait_job(&self, id: &str, timeout: Duration) -> Result<JobRecord, NodeError> {
-        let mut changes = self.jobs.changed.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let owned = id.to_owned();
-            let record = self.blocking(move |node| node.job(&owned)).await?;
-            if record.state != JobState::Active {
-                return Ok(record);
-            }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => return Ok(record),
-            }
-        }
     }
 
     /// Runs a recorded job's import in the background, as a task of the `uploads` worker.
@@ -316,15 +223,6 @@ impl Node {
         });
     }
 
-    /// Waits up to `timeout` for the upload jobs running now (at shutdown; a job cut off is
-    /// resumed from its spooled body at the next start); whether they all ended.
-    pub async fn drain_uploads(&self, timeout: Duration) -> bool {
-        self.jobs.tasks.close();
-        tokio::time::timeout(timeout, self.jobs.tasks.wait())
-            .await
-            .is_ok()
-    }
-
     /// Imports a job's spooled body: (CID, BLAKE3 hex, size).
     async fn import_job(&self, record: &JobRecord) -> Result<(String, String, u64), NodeError> {
         let path = self.spool_path(&record.job_id);
@@ -363,7 +261,7 @@ impl Node {
         uploader: &Uploader,
     ) -> Result<cairn_dag::file::FileLink, NodeError> {
         let cid = staged.cid();
-        let mut access = self.cid_access(&cid)?;
+        let mut access = self.access().cid_access(&cid)?;
         let published_already = self.store().is_pinned(&cid)? && !access.private_pin;
         let before = access.clone();
         access.owners.extend(uploader.owner.clone());
@@ -374,28 +272,148 @@ impl Node {
         }
         self.commit_pinned(staged, uploader.public)
     }
+}
+impl Jobs<'_> {
+    /// Spools `body` (at most `limit` bytes) durably, records an `ACTIVE` job and starts its
+    /// import in the background; returns the job as recorded. Must be called inside a tokio
+    /// runtime.
+    pub async fn submit<S, E>(
+        &self,
+        mut body: S,
+        ext: Option<String>,
+        version: CidVersion,
+        limit: u64,
+        uploader: Uploader,
+    ) -> Result<JobRecord, SubmitError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if let Some(e) = &ext
+            && !valid_ext(e)
+        {
+            return Err(NodeError::Unsupported(format!(
+                "extension {e:?}: 1 to 16 letters or digits"
+            ))
+            .into());
+        }
+        let id = new_job_id()?;
+        let dir = self.node.store().root().join(SPOOL_DIR);
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(io_err(format!("create {}", dir.display())))?;
+        let part = dir.join(format!("{id}.part"));
+        let spooled = async {
+            let mut file = tokio::fs::File::create(&part)
+                .await
+                .map_err(io_err(format!("create {}", part.display())))?;
+            let mut size = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| SubmitError::Body(e.to_string()))?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(SubmitError::TooLarge { limit });
+                }
+                file.write_all(&chunk)
+                    .await
+                    .map_err(io_err(format!("write {}", part.display())))?;
+            }
+            file.sync_all()
+                .await
+                .map_err(io_err(format!("sync {}", part.display())))?;
+            Ok::<_, SubmitError>(())
+        }
+        .await;
+        if let Err(e) = spooled {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(e);
+        }
+        let body_path = self.node.spool_path(&id);
+        tokio::fs::rename(&part, &body_path)
+            .await
+            .map_err(io_err(format!("rename {}", part.display())))?;
+        sync_dir(&dir).await?;
+        let record = JobRecord {
+            job_id: id.clone(),
+            state: JobState::Active,
+            error: None,
+            cid: None,
+            blake3: None,
+            size: None,
+            ext,
+            cid_version: version as u8,
+            created_ms: now_ms(),
+            finished_ms: None,
+            owner: uploader.owner,
+            public: uploader.public,
+        };
+        self.node.put_job(&record)?;
+        self.node.start_job(record.clone());
+        Ok(record)
+    }
+
+    /// A job's record.
+    pub fn get(&self, id: &str) -> Result<JobRecord, NodeError> {
+        if !valid_job_id(id) {
+            return Err(NodeError::NoSuchJob(id.to_owned()));
+        }
+        self.node
+            .store()
+            .read(JOBS, id)?
+            .ok_or_else(|| NodeError::NoSuchJob(id.to_owned()))
+    }
+
+    /// Waits (up to `timeout`) until job `id` is no longer `ACTIVE`; returns its record then,
+    /// or as it is when the time is up.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<JobRecord, NodeError> {
+        let mut changes = self.node.jobs.changed.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let owned = id.to_owned();
+            let record = self
+                .node
+                .blocking(move |node| node.jobs().get(&owned))
+                .await?;
+            if record.state != JobState::Active {
+                return Ok(record);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(record),
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the upload jobs running now (at shutdown; a job cut off is
+    /// resumed from its spooled body at the next start); whether they all ended.
+    pub async fn drain(&self, timeout: Duration) -> bool {
+        self.node.jobs.tasks.close();
+        tokio::time::timeout(timeout, self.node.jobs.tasks.wait())
+            .await
+            .is_ok()
+    }
 
     /// After a restart: re-runs every `ACTIVE` job whose body was spooled whole, marks the
     /// others `ERROR`, and removes spooled parts no job owns. Returns (resumed, failed).
-    pub fn resume_jobs(&self) -> Result<(u64, u64), NodeError> {
+    pub fn resume(&self) -> Result<(u64, u64), NodeError> {
         let (mut resumed, mut failed) = (0, 0);
-        for (_, mut record) in self.store().list(JOBS)? {
+        for (_, mut record) in self.node.store().list(JOBS)? {
             if record.state != JobState::Active {
                 continue;
             }
-            if self.spool_path(&record.job_id).is_file() {
+            if self.node.spool_path(&record.job_id).is_file() {
                 tracing::info!(job = %record.job_id, "resuming upload job");
-                self.start_job(record);
+                self.node.start_job(record);
                 resumed += 1;
             } else {
                 record.state = JobState::Error;
                 record.error = Some("the node stopped and the upload's body was lost".into());
                 record.finished_ms = Some(now_ms());
-                self.put_job(&record)?;
+                self.node.put_job(&record)?;
                 failed += 1;
             }
         }
-        let dir = self.store().root().join(SPOOL_DIR);
+        let dir = self.node.store().root().join(SPOOL_DIR);
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
                 if entry.path().extension().is_some_and(|e| e == "part") {
@@ -407,13 +425,13 @@ impl Node {
     }
 
     /// Forgets finished jobs older than `retention`; returns how many.
-    pub fn expire_jobs(&self, retention: Duration) -> Result<u64, NodeError> {
+    pub fn expire(&self, retention: Duration) -> Result<u64, NodeError> {
         let before = now_ms() - retention.as_millis() as i64;
         let mut gone = 0;
-        for (id, record) in self.store().list(JOBS)? {
+        for (id, record) in self.node.store().list(JOBS)? {
             if record.state != JobState::Active
                 && record.finished_ms.is_some_and(|t| t <= before)
-                && self.store().update(|txn| txn.delete(JOBS, &id))?
+                && self.node.store().update(|txn| txn.delete(JOBS, &id))?
             {
                 gone += 1;
             }
@@ -448,7 +466,7 @@ impl crate::worker::Job for ExpireJobs {
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
         Ok(format!(
             "{} finished upload jobs forgotten",
-            node.expire_jobs(self.retention)?
+            node.jobs().expire(self.retention)?
         ))
     }
 }
@@ -466,7 +484,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
         let job = node
-            .submit_upload(
+            .jobs()
+            .submit(
                 body(b"hello"),
                 Some("txt".into()),
                 CidVersion::V0,
@@ -477,7 +496,8 @@ mod tests {
             .unwrap();
         assert_eq!(job.state, JobState::Active);
         let done = node
-            .wait_job(&job.job_id, Duration::from_secs(30))
+            .jobs()
+            .wait(&job.job_id, Duration::from_secs(30))
             .await
             .unwrap();
         assert_eq!(done.state, JobState::Done, "{done:?}");
@@ -513,14 +533,15 @@ mod tests {
         }
         assert!(!node.spool_path(&job.job_id).exists(), "the spool is gone");
         assert!(matches!(
-            node.submit_upload(
-                body(b"too long"),
-                None,
-                CidVersion::V0,
-                4,
-                Uploader::default()
-            )
-            .await,
+            node.jobs()
+                .submit(
+                    body(b"too long"),
+                    None,
+                    CidVersion::V0,
+                    4,
+                    Uploader::default()
+                )
+                .await,
             Err(SubmitError::TooLarge { limit: 4 })
         ));
 
@@ -535,20 +556,21 @@ mod tests {
         lost.job_id = new_job_id().unwrap();
         node.put_job(&lost).unwrap();
         std::fs::write(dir.path().join(SPOOL_DIR).join("x.part"), b"half").unwrap();
-        assert_eq!(node.resume_jobs().unwrap(), (1, 1));
+        assert_eq!(node.jobs().resume().unwrap(), (1, 1));
         let resumed = node
-            .wait_job(&resumable.job_id, Duration::from_secs(30))
+            .jobs()
+            .wait(&resumable.job_id, Duration::from_secs(30))
             .await
             .unwrap();
         assert_eq!((resumed.state, resumed.cid), (JobState::Done, done.cid));
-        let failed = node.job(&lost.job_id).unwrap();
+        let failed = node.jobs().get(&lost.job_id).unwrap();
         assert_eq!(failed.state, JobState::Error);
         assert!(!dir.path().join(SPOOL_DIR).join("x.part").exists());
 
-        assert_eq!(node.expire_jobs(Duration::from_secs(3600)).unwrap(), 0);
-        assert_eq!(node.expire_jobs(Duration::ZERO).unwrap(), 3);
+        assert_eq!(node.jobs().expire(Duration::from_secs(3600)).unwrap(), 0);
+        assert_eq!(node.jobs().expire(Duration::ZERO).unwrap(), 3);
         assert!(matches!(
-            node.job(&job.job_id),
+            node.jobs().get(&job.job_id),
             Err(NodeError::NoSuchJob(_))
         ));
     }
@@ -568,11 +590,13 @@ mod tests {
             };
             async move {
                 let job = node
-                    .submit_upload(body(bytes), None, CidVersion::V0, 100, uploader)
+                    .jobs()
+                    .submit(body(bytes), None, CidVersion::V0, 100, uploader)
                     .await
                     .unwrap();
                 let done = node
-                    .wait_job(&job.job_id, Duration::from_secs(30))
+                    .jobs()
+                    .wait(&job.job_id, Duration::from_secs(30))
                     .await
                     .unwrap();
                 assert_eq!(done.state, JobState::Done, "{done:?}");
@@ -580,30 +604,31 @@ mod tests {
             }
         };
         let may_read = |who: &Caller, cid| {
-            node.authorize(who, Action::ReadCid, &Resource::cid(cid))
+            node.access()
+                .authorize(who, Action::ReadCid, &Resource::cid(cid))
                 .is_ok()
         };
         let (alice, bob) = (Caller::user("alice"), Caller::user("bob"));
 
         let private = upload(b"alice's own", "alice", false).await;
         assert!(node.store().is_pinned(&private).unwrap(), "kept from GC");
-        assert_eq!(node.published(&private).unwrap(), None);
+        assert_eq!(node.access().published(&private).unwrap(), None);
         assert!(may_read(&alice, private));
         assert!(may_read(&Caller::Root, private));
         assert!(!may_read(&bob, private));
         assert!(!may_read(&Caller::Anonymous, private));
-        let (swept, _) = node.provide_sweep(None, 100).unwrap();
+        let (swept, _) = node.roots().provide_sweep(None, 100).unwrap();
         assert!(!swept.contains(&private), "a private pin is not announced");
 
         let public = upload(b"for everyone", "bob", true).await;
-        assert!(node.published(&public).unwrap().is_some());
+        assert!(node.access().published(&public).unwrap().is_some());
         assert!(may_read(&Caller::Anonymous, public));
         // the same bytes uploaded privately later stay published
         assert_eq!(upload(b"for everyone", "alice", false).await, public);
-        assert!(node.published(&public).unwrap().is_some());
+        assert!(node.access().published(&public).unwrap().is_some());
 
         // the operator's pin publishes a private upload
-        node.pin(&private).unwrap();
+        node.repo().pin(&private).unwrap();
         assert!(may_read(&Caller::Anonymous, private));
     }
 }

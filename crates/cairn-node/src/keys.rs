@@ -41,7 +41,7 @@ pub fn new_key_pair() -> Result<(String, String), NodeError> {
 /// The node's S3 access keys, as a capability ([`Node::keys`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Keys<'a> {
-    node: &'a Node,
+    pub(crate) node: &'a Node,
 }
 
 impl Node {

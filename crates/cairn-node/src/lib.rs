@@ -1,6 +1,13 @@
 //! Cairn's service core: the one place where an add and a read are orchestrated over the block
 //! store. Later layers (S3, gateway, network) call into [`Node`]; it never calls them.
 //!
+//! [`Node`] itself builds, holds and hands out; what it does is reached through capability
+//! handles, each a `Copy` borrow of the node whose methods live beside the code they run:
+//! [`Node::objects`] ([`Objects`]), [`Node::multipart`] ([`Multipart`]), [`Node::buckets`]
+//! ([`Buckets`]), [`Node::keys`] ([`Keys`]), [`Node::files`] ([`Files`]), [`Node::roots`]
+//! ([`Roots`]), [`Node::replication`] ([`Replication`]), [`Node::jobs`] ([`Jobs`]),
+//! [`Node::repo`] ([`Repo`]) and [`Node::access`] ([`Access`]).
+//!
 //! * [`error`] — [`NodeError`] and its [`ErrorKind`], from which every door answers.
 //! * [`access`] — who may do what: the one authorization decision every door asks.
 //! * [`import`] — streaming, parallel UnixFS import of byte streams, files and directory trees.
@@ -29,6 +36,7 @@
 //! * [`jobs`] — upload jobs: bodies spooled durably, imported in the background, resumed
 //!   after a restart.
 //! * [`published`] — which CIDs anonymous readers (the gateway) may fetch.
+//! * [`files`] — the files capability's handle (its methods are in the modules above).
 //! * [`worker`] — the one shape of background jobs (periodic, on a blocking thread); GC.
 //! * [`check`] — soft (every block present) and hard (every block re-hashed, files
 //!   re-assembled) checks of a DAG.
@@ -45,6 +53,7 @@ pub mod check;
 pub mod crypt;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod follow;
 pub mod identity;
 pub mod import;
@@ -67,10 +76,20 @@ pub mod worker;
 use cairn_dag::Cid;
 use cairn_store::{Store, WriteBatch};
 
+pub use access::Access;
+pub use buckets::Buckets;
 pub use builder::NodeBuilder;
 pub use cairn_store::scrub::ScrubPage;
 pub use cairn_store::{RootRow, SnapshotRow, StoreError};
 pub use error::{ErrorKind, NodeError};
+pub use files::Files;
+pub use jobs::Jobs;
+pub use keys::Keys;
+pub use multipart::Multipart;
+pub use objects::Objects;
+pub use replicate::Replication;
+pub use repo::Repo;
+pub use roots::Roots;
 
 pub use cairn_dag::CidVersion;
 
@@ -234,29 +253,6 @@ impl Node {
             }
             _ => Ok((self.store().batch(), None)),
         }
-    }
-
-    /// Pins `cid` after checking its whole DAG is present (and holding it until the pin is
-    /// committed, so a concurrent GC cannot sweep it in between).
-    pub fn pin(&self, cid: &Cid) -> Result<(), NodeError> {
-        let batch = self.store().batch();
-        let report = self.check_held(cid, &batch)?;
-        if let Some(missing) = report.missing.first() {
-            return Err(NodeError::Unsupported(format!(
-                "cannot pin {cid}: {} block(s) missing, e.g. {missing}",
-                report.missing.len()
-            )));
-        }
-        // The operator's pin publishes the CID, even one an upload kept private.
-        let mut access = self.cid_access(cid)?;
-        if access.private_pin {
-            access.private_pin = false;
-            self.store()
-                .update(|txn| txn.put(access::CID_ACCESS, &cid.to_string(), &access))?;
-        }
-        batch.commit(&[*cid])?;
-        self.provide_queue().push([*cid]);
-        Ok(())
     }
 }
 

@@ -19,6 +19,19 @@ use crate::model::records::{BUCKETS, ObjectInfo, ObjectMeta};
 use crate::objects::StagedObject;
 use crate::{CidVersion, Node, NodeError};
 
+/// A node's multipart uploads ([`Node::multipart`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Multipart<'a> {
+    pub(crate) node: &'a Node,
+}
+
+impl Node {
+    /// Multipart uploads: create, upload parts, list, complete, abort.
+    pub fn multipart(&self) -> Multipart<'_> {
+        Multipart { node: self }
+    }
+}
+
 /// S3's minimum size of every part but the last.
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 
@@ -99,55 +112,15 @@ fn no_upload(id: &str) -> NodeError {
 }
 
 impl Node {
-    /// Starts a multipart upload; returns its id.
-    pub fn create_upload(
-        &self,
-        bucket: &str,
-        key: &str,
-        meta: ObjectMeta,
-        owner: &str,
-        checksum_algorithm: Option<String>,
-    ) -> Result<String, NodeError> {
-        let id = new_upload_id()?;
-        let record = UploadRecord {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            meta,
-            initiated_ms: now_ms(),
-            owner: owner.to_owned(),
-            checksum_algorithm,
-        };
-        self.store().update(|txn| {
-            if txn.get(BUCKETS, bucket)?.is_none() {
-                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
-            }
-            txn.put(UPLOADS, &id, &record)?;
-            Ok(())
-        })?;
-        Ok(id)
-    }
-
-    /// An upload's record, checked against the bucket and key it was started for.
-    pub fn upload(&self, id: &str, bucket: &str, key: &str) -> Result<UploadRecord, NodeError> {
-        let rec = self
-            .store()
-            .read(UPLOADS, id)?
-            .ok_or_else(|| no_upload(id))?;
-        if rec.bucket != bucket || rec.key != key {
-            return Err(no_upload(id));
-        }
-        Ok(rec)
-    }
-
     /// Records a staged body as part `number` of an upload (replacing an earlier one).
-    pub fn commit_part(
+    pub(crate) fn commit_part(
         &self,
         staged: StagedObject,
         (id, bucket, key): (&str, &str, &str),
         number: u32,
         checksums: BTreeMap<String, String>,
     ) -> Result<PartRecord, NodeError> {
-        let upload = self.upload(id, bucket, key)?;
+        let upload = self.multipart().get(id, bucket, key)?;
         let crypt = staged.crypt().and_then(|c| c.pieces.first().cloned());
         if crypt.is_some() != upload.meta.crypt.is_some() {
             return Err(NodeError::Unsupported(
@@ -174,147 +147,14 @@ impl Node {
         Ok(record)
     }
 
-    /// The parts uploaded so far, by number.
-    pub fn parts(&self, id: &str) -> Result<Vec<PartInfo>, NodeError> {
-        self.store()
-            .parts(id)?
-            .into_iter()
-            .map(|p| {
-                Ok(PartInfo {
-                    number: p.number,
-                    cid: p.cid,
-                    record: crate::model::codec::decode(&p.record)?,
-                })
-            })
-            .collect()
-    }
-
-    /// Every upload in progress into `bucket`, by key then initiation.
-    pub fn uploads(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, NodeError> {
-        self.buckets().get(bucket)?;
-        let mut out: Vec<(String, UploadRecord)> = self
-            .store()
-            .list(UPLOADS)?
-            .into_iter()
-            .filter(|(_, r)| r.bucket == bucket)
-            .collect();
-        out.sort_by(|a, b| (&a.1.key, a.1.initiated_ms).cmp(&(&b.1.key, b.1.initiated_ms)));
-        Ok(out)
-    }
-
-    /// Aborts an upload; its parts become garbage.
-    pub fn abort_upload(&self, id: &str, bucket: &str, key: &str) -> Result<(), NodeError> {
-        self.upload(id, bucket, key)?;
-        self.store().update(|txn| {
-            if !delete_upload(txn, id)? {
-                return Err(no_upload(id));
-            }
-            Ok(())
-        })
-    }
-
-    /// Completes an upload from the listed parts `(number, etag)`, in order.
-    pub fn complete_upload(
-        &self,
-        (id, bucket, key): (&str, &str, &str),
-        listed: &[(u32, String)],
-        version: CidVersion,
-        checksums: BTreeMap<String, String>,
-    ) -> Result<ObjectInfo, NodeError> {
-        let upload = match self.upload(id, bucket, key) {
-            Ok(upload) => upload,
-            // Completing an upload again answers with the object it made.
-            Err(NodeError::NoSuchUpload(_)) => match self.object(bucket, key) {
-                Ok(info) if info.meta.upload_id.as_deref() == Some(id) => return Ok(info),
-                _ => return Err(no_upload(id)),
-            },
-            Err(e) => return Err(e),
-        };
-        let stored: BTreeMap<u32, PartInfo> =
-            self.parts(id)?.into_iter().map(|p| (p.number, p)).collect();
-        if listed.is_empty() {
-            return Err(NodeError::InvalidPart("no parts listed".into()));
-        }
-        if listed.windows(2).any(|w| w[1].0 <= w[0].0) {
-            return Err(NodeError::InvalidPartOrder);
-        }
-        let mut chosen = Vec::with_capacity(listed.len());
-        for (i, (number, etag)) in listed.iter().enumerate() {
-            let part = stored
-                .get(number)
-                .filter(|p| p.record.etag == etag.trim_matches('"'))
-                .ok_or_else(|| NodeError::InvalidPart(format!("part {number}")))?;
-            if i + 1 < listed.len() && part.record.size < MIN_PART_SIZE {
-                return Err(NodeError::EntityTooSmall(*number));
-            }
-            chosen.push(part.clone());
-        }
-
-        let mut md5s = Md5::new();
-        for p in &chosen {
-            let raw = hex::decode(&p.record.etag)
-                .map_err(|_| NodeError::Unsupported("stored part ETag is not hex".into()))?;
-            md5s.update(&raw);
-        }
-        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
-
-        let (batch, placer) = self.write_batch(Some(bucket))?;
-        let batch = Arc::new(batch);
-        let aligned = chosen[..chosen.len() - 1]
-            .iter()
-            .all(|p| p.record.stored_size() % CHUNK_SIZE as u64 == 0);
-        let root = if aligned {
-            self.join_part_leaves(&batch, &chosen, version)?
-        } else {
-            self.rechunk_parts(&batch, &chosen, version)?
-        };
-        crate::placed(placer)?;
-
-        let mut meta = upload.meta;
-        if let Some(c) = meta.crypt.as_mut() {
-            c.pieces = chosen
-                .iter()
-                .map(|p| p.record.crypt.clone())
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| NodeError::InvalidPart("a part is not encrypted".into()))?;
-        }
-        meta.upload_id = Some(id.to_owned());
-        meta.part_sizes = chosen.iter().map(|p| p.record.size).collect();
-        meta.checksums = checksums;
-        meta.size = chosen.iter().map(|p| p.record.size).sum();
-        meta.etag = etag;
-        meta.last_modified_ms = now_ms();
-        let batch = Arc::try_unwrap(batch)
-            .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
-        batch.commit_with(|txn| {
-            // The new root links the parts' leaves, which only the part rows keep: they must
-            // still be the ones chosen (a part uploaded again meanwhile leaves the old one to
-            // GC).
-            let now = txn.parts(id)?;
-            if !delete_upload(txn, id)? {
-                return Err(no_upload(id));
-            }
-            if let Some(gone) = chosen
-                .iter()
-                .find(|p| !now.iter().any(|q| q.number == p.number && q.cid == p.cid))
-            {
-                return Err(NodeError::InvalidPart(format!("part {}", gone.number)));
-            }
-            crate::versions::record_put(txn, bucket, key, &root.cid, &mut meta)?;
-            Ok(())
-        })?;
-        self.replicate_bucket(bucket)?;
-        Ok(ObjectInfo {
-            key: key.to_owned(),
-            cid: root.cid,
-            meta,
-        })
-    }
-
     /// The leaves of a file DAG that hold bytes, in order, reading only branch nodes (the
     /// index knows which blocks are leaves). Iterative, at most [`MAX_TREE_DEPTH`](cairn_dag::dir::MAX_TREE_DEPTH)
     /// branch levels deep.
-    pub fn file_leaves(&self, root: FileLink, out: &mut Vec<FileLink>) -> Result<(), NodeError> {
+    pub(crate) fn file_leaves(
+        &self,
+        root: FileLink,
+        out: &mut Vec<FileLink>,
+    ) -> Result<(), NodeError> {
         let mut stack = vec![(root, 0usize)];
         while let Some((link, depth)) = stack.pop() {
             let known_leaf = self
@@ -399,11 +239,192 @@ impl Node {
     ) -> Result<FileLink, NodeError> {
         let mut importer = FileImporter::new(batch.clone(), version);
         for part in parts {
-            for piece in self.cat(part.cid, None) {
+            for piece in self.files().cat(part.cid, None) {
                 importer.write(&piece?)?;
             }
         }
         importer.finish()
+    }
+}
+impl Multipart<'_> {
+    /// Starts a multipart upload; returns its id.
+    pub fn create(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        owner: &str,
+        checksum_algorithm: Option<String>,
+    ) -> Result<String, NodeError> {
+        let id = new_upload_id()?;
+        let record = UploadRecord {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            meta,
+            initiated_ms: now_ms(),
+            owner: owner.to_owned(),
+            checksum_algorithm,
+        };
+        self.node.store().update(|txn| {
+            if txn.get(BUCKETS, bucket)?.is_none() {
+                return Err(NodeError::NoSuchBucket(bucket.to_owned()));
+            }
+            txn.put(UPLOADS, &id, &record)?;
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// An upload's record, checked against the bucket and key it was started for.
+    pub fn get(&self, id: &str, bucket: &str, key: &str) -> Result<UploadRecord, NodeError> {
+        let rec = self
+            .node
+            .store()
+            .read(UPLOADS, id)?
+            .ok_or_else(|| no_upload(id))?;
+        if rec.bucket != bucket || rec.key != key {
+            return Err(no_upload(id));
+        }
+        Ok(rec)
+    }
+
+    /// The parts uploaded so far, by number.
+    pub fn parts(&self, id: &str) -> Result<Vec<PartInfo>, NodeError> {
+        self.node
+            .store()
+            .parts(id)?
+            .into_iter()
+            .map(|p| {
+                Ok(PartInfo {
+                    number: p.number,
+                    cid: p.cid,
+                    record: crate::model::codec::decode(&p.record)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Every upload in progress into `bucket`, by key then initiation.
+    pub fn list(&self, bucket: &str) -> Result<Vec<(String, UploadRecord)>, NodeError> {
+        self.node.buckets().get(bucket)?;
+        let mut out: Vec<(String, UploadRecord)> = self
+            .node
+            .store()
+            .list(UPLOADS)?
+            .into_iter()
+            .filter(|(_, r)| r.bucket == bucket)
+            .collect();
+        out.sort_by(|a, b| (&a.1.key, a.1.initiated_ms).cmp(&(&b.1.key, b.1.initiated_ms)));
+        Ok(out)
+    }
+
+    /// Aborts an upload; its parts become garbage.
+    pub fn abort(&self, id: &str, bucket: &str, key: &str) -> Result<(), NodeError> {
+        self.get(id, bucket, key)?;
+        self.node.store().update(|txn| {
+            if !delete_upload(txn, id)? {
+                return Err(no_upload(id));
+            }
+            Ok(())
+        })
+    }
+
+    /// Completes an upload from the listed parts `(number, etag)`, in order.
+    pub fn complete(
+        &self,
+        (id, bucket, key): (&str, &str, &str),
+        listed: &[(u32, String)],
+        version: CidVersion,
+        checksums: BTreeMap<String, String>,
+    ) -> Result<ObjectInfo, NodeError> {
+        let upload = match self.get(id, bucket, key) {
+            Ok(upload) => upload,
+            // Completing an upload again answers with the object it made.
+            Err(NodeError::NoSuchUpload(_)) => match self.node.objects().get(bucket, key) {
+                Ok(info) if info.meta.upload_id.as_deref() == Some(id) => return Ok(info),
+                _ => return Err(no_upload(id)),
+            },
+            Err(e) => return Err(e),
+        };
+        let stored: BTreeMap<u32, PartInfo> =
+            self.parts(id)?.into_iter().map(|p| (p.number, p)).collect();
+        if listed.is_empty() {
+            return Err(NodeError::InvalidPart("no parts listed".into()));
+        }
+        if listed.windows(2).any(|w| w[1].0 <= w[0].0) {
+            return Err(NodeError::InvalidPartOrder);
+        }
+        let mut chosen = Vec::with_capacity(listed.len());
+        for (i, (number, etag)) in listed.iter().enumerate() {
+            let part = stored
+                .get(number)
+                .filter(|p| p.record.etag == etag.trim_matches('"'))
+                .ok_or_else(|| NodeError::InvalidPart(format!("part {number}")))?;
+            if i + 1 < listed.len() && part.record.size < MIN_PART_SIZE {
+                return Err(NodeError::EntityTooSmall(*number));
+            }
+            chosen.push(part.clone());
+        }
+
+        let mut md5s = Md5::new();
+        for p in &chosen {
+            let raw = hex::decode(&p.record.etag)
+                .map_err(|_| NodeError::Unsupported("stored part ETag is not hex".into()))?;
+            md5s.update(&raw);
+        }
+        let etag = format!("{}-{}", hex::encode(md5s.finalize()), chosen.len());
+
+        let (batch, placer) = self.node.write_batch(Some(bucket))?;
+        let batch = Arc::new(batch);
+        let aligned = chosen[..chosen.len() - 1]
+            .iter()
+            .all(|p| p.record.stored_size() % CHUNK_SIZE as u64 == 0);
+        let root = if aligned {
+            self.node.join_part_leaves(&batch, &chosen, version)?
+        } else {
+            self.node.rechunk_parts(&batch, &chosen, version)?
+        };
+        crate::placed(placer)?;
+
+        let mut meta = upload.meta;
+        if let Some(c) = meta.crypt.as_mut() {
+            c.pieces = chosen
+                .iter()
+                .map(|p| p.record.crypt.clone())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| NodeError::InvalidPart("a part is not encrypted".into()))?;
+        }
+        meta.upload_id = Some(id.to_owned());
+        meta.part_sizes = chosen.iter().map(|p| p.record.size).collect();
+        meta.checksums = checksums;
+        meta.size = chosen.iter().map(|p| p.record.size).sum();
+        meta.etag = etag;
+        meta.last_modified_ms = now_ms();
+        let batch = Arc::try_unwrap(batch)
+            .map_err(|_| NodeError::Unsupported("import still running at commit".into()))?;
+        batch.commit_with(|txn| {
+            // The new root links the parts' leaves, which only the part rows keep: they must
+            // still be the ones chosen (a part uploaded again meanwhile leaves the old one to
+            // GC).
+            let now = txn.parts(id)?;
+            if !delete_upload(txn, id)? {
+                return Err(no_upload(id));
+            }
+            if let Some(gone) = chosen
+                .iter()
+                .find(|p| !now.iter().any(|q| q.number == p.number && q.cid == p.cid))
+            {
+                return Err(NodeError::InvalidPart(format!("part {}", gone.number)));
+            }
+            crate::versions::record_put(txn, bucket, key, &root.cid, &mut meta)?;
+            Ok(())
+        })?;
+        self.node.replication().replicate(bucket)?;
+        Ok(ObjectInfo {
+            key: key.to_owned(),
+            cid: root.cid,
+            meta,
+        })
     }
 }
 
@@ -425,7 +446,8 @@ mod tests {
 
     async fn upload(node: &Node, data: &[u8], part_size: usize, version: CidVersion) -> ObjectInfo {
         let (id, listed) = upload_parts(node, data, part_size, version).await;
-        node.complete_upload((&id, "bkt", "k"), &listed, version, BTreeMap::new())
+        node.multipart()
+            .complete((&id, "bkt", "k"), &listed, version, BTreeMap::new())
             .unwrap()
     }
 
@@ -437,12 +459,14 @@ mod tests {
         version: CidVersion,
     ) -> (String, Vec<(u32, String)>) {
         let id = node
-            .create_upload("bkt", "k", ObjectMeta::default(), "me", None)
+            .multipart()
+            .create("bkt", "k", ObjectMeta::default(), "me", None)
             .unwrap();
         let mut listed = Vec::new();
         for (i, chunk) in data.chunks(part_size).enumerate() {
             let staged = node
-                .stage_object(Some("bkt"), body(chunk, 100_000), version)
+                .objects()
+                .stage(Some("bkt"), body(chunk, 100_000), version)
                 .await
                 .unwrap();
             let rec = node
@@ -472,8 +496,12 @@ mod tests {
                     }
                 }
             }
-            let done =
-                node.complete_upload((&id, "bkt", "k"), &listed, CidVersion::V1, BTreeMap::new());
+            let done = node.multipart().complete(
+                (&id, "bkt", "k"),
+                &listed,
+                CidVersion::V1,
+                BTreeMap::new(),
+            );
             match done {
                 Ok(info) => assert!(joins && info.cid == whole.link.cid, "part size {part}"),
                 Err(e) => assert!(!joins, "part size {part}: {e}"),
@@ -502,11 +530,12 @@ mod tests {
                         .ends_with(&format!("-{}", data.len().div_ceil(part)))
                 );
                 let mut back = Vec::new();
-                std::io::Read::read_to_end(&mut node.cat(info.cid, None), &mut back).unwrap();
+                std::io::Read::read_to_end(&mut node.files().cat(info.cid, None), &mut back)
+                    .unwrap();
                 assert!(back == data);
             }
         }
-        assert!(node.uploads("bkt").unwrap().is_empty());
+        assert!(node.multipart().list("bkt").unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -515,12 +544,14 @@ mod tests {
         let node = Node::open(dir.path()).unwrap();
         node.buckets().create("bkt", "me").unwrap();
         let id = node
-            .create_upload("bkt", "k", ObjectMeta::default(), "me", None)
+            .multipart()
+            .create("bkt", "k", ObjectMeta::default(), "me", None)
             .unwrap();
         let mut etags = Vec::new();
         for n in 1..=2u32 {
             let staged = node
-                .stage_object(Some("bkt"), body(b"small", 5), CidVersion::V0)
+                .objects()
+                .stage(Some("bkt"), body(b"small", 5), CidVersion::V0)
                 .await
                 .unwrap();
             etags.push(
@@ -530,38 +561,41 @@ mod tests {
             );
         }
         let v = CidVersion::V0;
-        let err = node.complete_upload(
+        let err = node.multipart().complete(
             (&id, "bkt", "k"),
             &[(1, etags[0].clone()), (2, etags[1].clone())],
             v,
             BTreeMap::new(),
         );
         assert!(matches!(err, Err(NodeError::EntityTooSmall(1))));
-        let err = node.complete_upload(
+        let err = node.multipart().complete(
             (&id, "bkt", "k"),
             &[(2, etags[1].clone()), (1, etags[0].clone())],
             v,
             BTreeMap::new(),
         );
         assert!(matches!(err, Err(NodeError::InvalidPartOrder)));
-        let err = node.complete_upload((&id, "bkt", "k"), &[(1, "bad".into())], v, BTreeMap::new());
+        let err =
+            node.multipart()
+                .complete((&id, "bkt", "k"), &[(1, "bad".into())], v, BTreeMap::new());
         assert!(matches!(err, Err(NodeError::InvalidPart(_))));
-        let err = node.complete_upload(
+        let err = node.multipart().complete(
             (&id, "bkt", "other"),
             &[(1, etags[0].clone())],
             v,
             BTreeMap::new(),
         );
         assert!(matches!(err, Err(NodeError::NoSuchUpload(_))));
-        node.complete_upload(
-            (&id, "bkt", "k"),
-            &[(2, etags[1].clone())],
-            v,
-            BTreeMap::new(),
-        )
-        .unwrap();
+        node.multipart()
+            .complete(
+                (&id, "bkt", "k"),
+                &[(2, etags[1].clone())],
+                v,
+                BTreeMap::new(),
+            )
+            .unwrap();
         assert!(matches!(
-            node.abort_upload(&id, "bkt", "k"),
+            node.multipart().abort(&id, "bkt", "k"),
             Err(NodeError::NoSuchUpload(_))
         ));
     }

@@ -1,9 +1,10 @@
 //! The object service: buckets and keys over UnixFS DAGs, as the S3 front end (and later the
 //! gateway and the REST API) needs them. A PUT is staged first — body streamed into a write
 //! batch on a blocking thread, MD5 computed on the way — and becomes visible only when
-//! [`Node::commit_object`] records it, in the same redb transaction that makes its blocks
+//! [`Objects::commit`] records it, in the same redb transaction that makes its blocks
 //! durable. A staged object that is dropped (bad checksum, client gone) leaves nothing behind.
 
+use crate::Files;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -22,6 +23,19 @@ use crate::{CidVersion, Node, NodeError};
 
 pub use crate::model::codec::decode;
 pub use crate::model::records::{BucketRecord, ObjectInfo, ObjectMeta, valid_bucket_name};
+
+/// A node's objects ([`Node::objects`]): put, read, copy, list, delete, share.
+#[derive(Debug, Clone, Copy)]
+pub struct Objects<'a> {
+    pub(crate) node: &'a Node,
+}
+
+impl Node {
+    /// Objects: put, read, copy, list, delete, share.
+    pub fn objects(&self) -> Objects<'_> {
+        Objects { node: self }
+    }
+}
 
 /// The bucket policy `cairn bucket set-public` writes: anonymous `s3:GetObject` on every
 /// object and `s3:ListBucket` on the bucket.
@@ -183,81 +197,15 @@ where
     None
 }
 
-/// Bodies imported at once ([`Node::stage_object_sealed`]); more wait their turn without a
+/// Bodies imported at once (`Node::stage_object_sealed`); more wait their turn without a
 /// thread (tokio's blocking pool has 512, shared with reads and commits).
 pub const MAX_STAGING: usize = 128;
 
 impl Node {
-    /// Changes an object's metadata in place (same DAG), e.g. its ACL.
-    pub fn update_object_meta(
-        &self,
-        bucket: &str,
-        key: &str,
-        change: impl FnOnce(&mut ObjectMeta),
-    ) -> Result<ObjectInfo, NodeError> {
-        let info = self.store().update(|txn| {
-            let Some((cid, rec)) = txn.object(bucket, key)? else {
-                return Err(NodeError::NoSuchKey {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                });
-            };
-            let mut meta: ObjectMeta = decode(&rec)?;
-            change(&mut meta);
-            let record = encode(&meta)?;
-            txn.put_object(bucket, key, &cid, &record)?;
-            // keep the history's copy of the current version in step
-            if let Some(current) = txn.versions_of(bucket, key)?.first()
-                && current.cid == Some(cid)
-            {
-                txn.put_version(bucket, key, current.seq, Some(&cid), &record)?;
-            }
-            Ok(ObjectInfo {
-                key: key.to_owned(),
-                cid,
-                meta,
-            })
-        })?;
-        self.replicate_bucket(bucket)?;
-        Ok(info)
-    }
-
-    /// Every object key of a bucket, in order (held in memory: for whole-bucket rewrites).
-    pub fn object_keys(&self, bucket: &str) -> Result<Vec<String>, NodeError> {
-        Ok(self
-            .store()
-            .objects(bucket, "", None, usize::MAX)?
-            .into_iter()
-            .map(|o| o.key)
-            .collect())
-    }
-
-    /// Whether the node holds nothing of its own yet: no bucket and no pin.
-    pub fn is_empty(&self) -> Result<bool, NodeError> {
-        Ok(self.store().list(BUCKETS)?.is_empty() && self.store().pins()?.is_empty())
-    }
-
-    /// Streams a body into the store as a UnixFS file; nothing is visible until
-    /// [`commit_object`](Self::commit_object). In a cluster the blocks are placed with
-    /// `bucket`'s redundancy (`None`: the cluster's default). A failing body aborts and
-    /// leaves nothing.
-    pub async fn stage_object<S, E>(
-        &self,
-        bucket: Option<&str>,
-        body: S,
-        version: CidVersion,
-    ) -> Result<StagedObject, NodeError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        self.stage_object_sealed(bucket, body, version, None).await
-    }
-
-    /// [`stage_object`](Self::stage_object), encrypting the body on the way in with
+    /// [`stage_object`](crate::Objects::stage), encrypting the body on the way in with
     /// `sealing` when given (one STREAM piece): the DAG is of ciphertext; MD5 and size are of
     /// the plaintext.
-    pub async fn stage_object_sealed<S, E>(
+    pub(crate) async fn stage_object_sealed<S, E>(
         &self,
         bucket: Option<&str>,
         mut body: S,
@@ -339,7 +287,11 @@ impl Node {
 
     /// Commits a staged body as a plain file (no bucket): its blocks durable and, with `pin`,
     /// its root pinned — what `cairn add` does, for bodies that arrive as streams.
-    pub fn commit_file(&self, staged: StagedObject, pin: bool) -> Result<FileLink, NodeError> {
+    pub(crate) fn commit_file(
+        &self,
+        staged: StagedObject,
+        pin: bool,
+    ) -> Result<FileLink, NodeError> {
         if pin {
             return self.commit_pinned(staged, true);
         }
@@ -361,21 +313,9 @@ impl Node {
         Ok(link)
     }
 
-    /// Makes a staged object visible under `bucket/key` (replacing any previous one): its
-    /// blocks are synced, then its record is committed in one transaction.
-    pub fn commit_object(
-        &self,
-        staged: StagedObject,
-        bucket: &str,
-        key: &str,
-        meta: ObjectMeta,
-    ) -> Result<ObjectInfo, NodeError> {
-        self.commit_object_if(staged, bucket, key, meta, &WriteCondition::default())
-    }
-
-    /// [`commit_object`](Self::commit_object) if `condition` holds for the current object at
+    /// [`commit_object`](crate::Objects::commit) if `condition` holds for the current object at
     /// commit time; otherwise nothing is stored.
-    pub fn commit_object_if(
+    pub(crate) fn commit_object_if(
         &self,
         staged: StagedObject,
         bucket: &str,
@@ -442,24 +382,102 @@ impl Node {
             crate::versions::record_put(txn, bucket, key, &cid, &mut meta)?;
             Ok(())
         })?;
-        self.replicate_bucket(bucket)?;
+        self.replication().replicate(bucket)?;
         Ok(ObjectInfo {
             key: key.to_owned(),
             cid,
             meta,
         })
     }
+}
+impl Objects<'_> {
+    /// Changes an object's metadata in place (same DAG), e.g. its ACL.
+    pub fn update_meta(
+        &self,
+        bucket: &str,
+        key: &str,
+        change: impl FnOnce(&mut ObjectMeta),
+    ) -> Result<ObjectInfo, NodeError> {
+        let info = self.node.store().update(|txn| {
+            let Some((cid, rec)) = txn.object(bucket, key)? else {
+                return Err(NodeError::NoSuchKey {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                });
+            };
+            let mut meta: ObjectMeta = decode(&rec)?;
+            change(&mut meta);
+            let record = encode(&meta)?;
+            txn.put_object(bucket, key, &cid, &record)?;
+            // keep the history's copy of the current version in step
+            if let Some(current) = txn.versions_of(bucket, key)?.first()
+                && current.cid == Some(cid)
+            {
+                txn.put_version(bucket, key, current.seq, Some(&cid), &record)?;
+            }
+            Ok(ObjectInfo {
+                key: key.to_owned(),
+                cid,
+                meta,
+            })
+        })?;
+        self.node.replication().replicate(bucket)?;
+        Ok(info)
+    }
+
+    /// Every object key of a bucket, in order (held in memory: for whole-bucket rewrites).
+    pub fn keys(&self, bucket: &str) -> Result<Vec<String>, NodeError> {
+        Ok(self
+            .node
+            .store()
+            .objects(bucket, "", None, usize::MAX)?
+            .into_iter()
+            .map(|o| o.key)
+            .collect())
+    }
+
+    /// Streams a body into the store as a UnixFS file; nothing is visible until
+    /// [`commit_object`](Self::commit). In a cluster the blocks are placed with
+    /// `bucket`'s redundancy (`None`: the cluster's default). A failing body aborts and
+    /// leaves nothing.
+    pub async fn stage<S, E>(
+        &self,
+        bucket: Option<&str>,
+        body: S,
+        version: CidVersion,
+    ) -> Result<StagedObject, NodeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.node
+            .stage_object_sealed(bucket, body, version, None)
+            .await
+    }
+
+    /// Makes a staged object visible under `bucket/key` (replacing any previous one): its
+    /// blocks are synced, then its record is committed in one transaction.
+    pub fn commit(
+        &self,
+        staged: StagedObject,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+    ) -> Result<ObjectInfo, NodeError> {
+        self.node
+            .commit_object_if(staged, bucket, key, meta, &WriteCondition::default())
+    }
 
     /// An object's root and metadata.
-    pub fn object(&self, bucket: &str, key: &str) -> Result<ObjectInfo, NodeError> {
-        match self.store().object(bucket, key)? {
+    pub fn get(&self, bucket: &str, key: &str) -> Result<ObjectInfo, NodeError> {
+        match self.node.store().object(bucket, key)? {
             Some((cid, rec)) => Ok(ObjectInfo {
                 key: key.to_owned(),
                 cid,
                 meta: decode(&rec)?,
             }),
             None => {
-                self.buckets().get(bucket)?;
+                self.node.buckets().get(bucket)?;
                 Err(NodeError::NoSuchKey {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
@@ -471,7 +489,7 @@ impl Node {
     /// Copies an object (the current one, or the given version of the source) without copying
     /// data: the destination names the same DAG. With `replace`, the destination gets that
     /// metadata (size and ETag stay the source's).
-    pub fn copy_object(
+    pub fn copy(
         &self,
         (src_bucket, src_key, src_version): (&str, &str, Option<&str>),
         (dst_bucket, dst_key): (&str, &str),
@@ -482,22 +500,23 @@ impl Node {
             tags,
         } = changes;
         let source = match src_version {
-            Some(v) => Some(self.object_version(src_bucket, src_key, v)?),
+            Some(v) => Some(self.get_version(src_bucket, src_key, v)?),
             None => None,
         };
         // An encrypted source keeps its ciphertext; its data key is re-wrapped for the
         // destination bucket's key (made if the bucket has none).
         let rewrap = match &source {
             Some(info) => info.meta.crypt.clone(),
-            None => self.object(src_bucket, src_key)?.meta.crypt,
+            None => self.get(src_bucket, src_key)?.meta.crypt,
         }
         .filter(|_| src_bucket != dst_bucket)
         .map(|c| {
-            self.rewrap_for(src_bucket, dst_bucket, &c)
+            self.node
+                .rewrap_for(src_bucket, dst_bucket, &c)
                 .map(|w| (c.key, w))
         })
         .transpose()?;
-        let info = self.store().update(|txn| {
+        let info = self.node.store().update(|txn| {
             // The source as this transaction sees it: a version read above may be gone (and
             // its blocks with it, to GC), so it is looked up again here.
             let current = match (&source, src_version) {
@@ -551,14 +570,14 @@ impl Node {
                 meta,
             })
         })?;
-        self.replicate_bucket(dst_bucket)?;
+        self.node.replication().replicate(dst_bucket)?;
         Ok(info)
     }
 
     /// Lists a bucket like ListObjects: keys under `prefix` after `after`, rolled up at the
     /// first `delimiter` past the prefix into common prefixes; at most `max` entries (objects
     /// and prefixes together).
-    pub fn list_objects(
+    pub fn list(
         &self,
         bucket: &str,
         prefix: &str,
@@ -568,7 +587,7 @@ impl Node {
     ) -> Result<Listing, NodeError> {
         let delimiter = delimiter.filter(|d| !d.is_empty());
         let mut listing = Listing {
-            owner: self.buckets().get(bucket)?.owner,
+            owner: self.node.buckets().get(bucket)?.owner,
             ..Listing::default()
         };
         if max == 0 {
@@ -580,6 +599,7 @@ impl Node {
         const PAGE: usize = 1000;
         'scan: loop {
             let page = self
+                .node
                 .store()
                 .objects(bucket, prefix, cursor.as_deref(), PAGE)?;
             let exhausted = page.len() < PAGE;
@@ -630,7 +650,9 @@ impl Node {
         }
         Ok(listing)
     }
+}
 
+impl Files<'_> {
     /// The bytes of a file DAG (or a range of them) as an async stream of verified pieces,
     /// read on a blocking thread with a few pieces of read-ahead.
     pub fn cat_stream(
@@ -639,9 +661,9 @@ impl Node {
         range: Option<Range<u64>>,
     ) -> impl Stream<Item = Result<Bytes, NodeError>> + Send + Sync + 'static {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let node = self.clone();
+        let node = self.node.clone();
         tokio::task::spawn_blocking(move || {
-            for piece in node.cat(cid, range) {
+            for piece in node.files().cat(cid, range) {
                 let failed = piece.is_err();
                 if tx.blocking_send(piece).is_err() || failed {
                     return;
@@ -705,7 +727,10 @@ mod tests {
             .collect();
         keys.extend((0..5).map(|i| format!("z{i}")));
         let (_dir, node) = bucket_with(&keys);
-        let all = node.list_objects("bkt", "", Some("/"), None, 5000).unwrap();
+        let all = node
+            .objects()
+            .list("bkt", "", Some("/"), None, 5000)
+            .unwrap();
         assert_eq!(all.common_prefixes.len(), 1200);
         assert_eq!(all.common_prefixes[1199], "d1199/");
         assert_eq!(all.objects.len(), 5);
@@ -716,7 +741,8 @@ mod tests {
         let (mut prefixes, mut objects, mut after) = (Vec::new(), Vec::new(), None::<String>);
         loop {
             let page = node
-                .list_objects("bkt", "", Some("/"), after.as_deref(), 500)
+                .objects()
+                .list("bkt", "", Some("/"), after.as_deref(), 500)
                 .unwrap();
             assert!(page.common_prefixes.len() + page.objects.len() <= 500);
             prefixes.extend(page.common_prefixes);

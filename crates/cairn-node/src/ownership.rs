@@ -19,7 +19,7 @@
 //!   acted on — unless they carry a [`Takeover`] certificate this node accepts:
 //!   * signed by the cluster's **admin key** (the operator's, used by `cairn bucket
 //!     promote`), whatever its `from`; or signed by the **pinned owner** with `from` = that
-//!     owner (a hand-over: [`crate::Node::hand_over`]);
+//!     owner (a hand-over: [`crate::Replication::hand_over`]);
 //!   * whose `to` is the head's signer and whose `bucket` is the head's bucket;
 //!   * whose `seq` (the first sequence number under the new owner) is above the `seq` of the
 //!     certificate that pinned the current owner (the *epoch*; 0 for an owner pinned any other
@@ -268,7 +268,7 @@ pub(crate) struct ClusterAdmin {
 impl Node {
     /// Sets the cluster admin key: its public half (`public`; taken from `signer` when not
     /// given) makes this node accept takeovers it signed; its secret half (`signer`) lets this
-    /// node's operator promote buckets ([`Node::promote`]). Both `None`: no admin.
+    /// node's operator promote buckets ([`Replication::promote`]). Both `None`: no admin.
     pub(crate) fn set_cluster_admin(
         &self,
         public: Option<[u8; 32]>,

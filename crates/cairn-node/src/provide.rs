@@ -1,13 +1,14 @@
 //! What this node announces to the network as a provider: the roots it publishes
-//! ([`Node::published`], the gateway's and Bitswap's rule) — public pins, current objects
+//! ([`crate::Access::published`], the gateway's and Bitswap's rule) — public pins, current objects
 //! anyone may read, public buckets' latest roots — never every block (IPFS peers find the
 //! rest of a DAG from whoever gave them its root), and never what is private: a provider
 //! record tells the DHT's servers the multihash.
 //!
 //! Fresh roots (from each bucket-root commit) wait in a bounded in-memory queue for the next
-//! announcement run; a full sweep ([`Node::provide_sweep`]) pages through everything, at
+//! announcement run; a full sweep ([`Roots::provide_sweep`]) pages through everything, at
 //! start, on the re-announce timer, and whenever the queue overflowed.
 
+use crate::Roots;
 use std::collections::VecDeque;
 
 use cairn_dag::Cid;
@@ -47,28 +48,29 @@ pub struct Fresh {
 }
 
 impl Node {
+    fn only_published(&self, cids: Vec<Cid>) -> Result<Vec<Cid>, NodeError> {
+        let mut out = Vec::with_capacity(cids.len());
+        for cid in cids {
+            if self.access().published(&cid)?.is_some() {
+                out.push(cid);
+            }
+        }
+        Ok(out)
+    }
+}
+impl Roots<'_> {
     /// Takes up to `max` roots queued since the last call, keeping those published.
-    pub fn take_fresh_roots(&self, max: usize) -> Result<Fresh, NodeError> {
+    pub fn take_fresh(&self, max: usize) -> Result<Fresh, NodeError> {
         let mut fresh = {
-            let mut q = self.provide_queue().inner.lock();
+            let mut q = self.node.provide_queue().inner.lock();
             let n = q.0.len().min(max);
             Fresh {
                 cids: q.0.drain(..n).collect(),
                 overflowed: std::mem::take(&mut q.1),
             }
         };
-        fresh.cids = self.only_published(fresh.cids)?;
+        fresh.cids = self.node.only_published(fresh.cids)?;
         Ok(fresh)
-    }
-
-    fn only_published(&self, cids: Vec<Cid>) -> Result<Vec<Cid>, NodeError> {
-        let mut out = Vec::with_capacity(cids.len());
-        for cid in cids {
-            if self.published(&cid)?.is_some() {
-                out.push(cid);
-            }
-        }
-        Ok(out)
     }
 
     /// One page of everything this node provides, after the cursor `after` (`None`: from the
@@ -81,16 +83,19 @@ impl Node {
     ) -> Result<(Vec<Cid>, Option<Cid>), NodeError> {
         let mut page = Vec::new();
         if after.is_none() {
-            page.extend(self.store().pins()?.into_iter().map(|(cid, _)| cid));
-            for (bucket, _) in self.buckets().list()? {
-                if let Some(root) = self.store().latest_root(&bucket)? {
+            page.extend(self.node.store().pins()?.into_iter().map(|(cid, _)| cid));
+            for (bucket, _) in self.node.buckets().list()? {
+                if let Some(root) = self.node.store().latest_root(&bucket)? {
                     page.push(root.tree);
                 }
             }
         }
-        let objects = self.store().current_object_roots(after.as_ref(), limit)?;
+        let objects = self
+            .node
+            .store()
+            .current_object_roots(after.as_ref(), limit)?;
         let next = (objects.len() == limit).then(|| *objects.last().expect("a full page"));
         page.extend(objects);
-        Ok((self.only_published(page)?, next))
+        Ok((self.node.only_published(page)?, next))
     }
 }

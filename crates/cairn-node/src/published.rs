@@ -7,12 +7,13 @@
 //! it; objects nobody published are not served by CID, and a public bucket's older roots are
 //! not either (they may hold what was private then).
 
+use crate::Access;
 use cairn_dag::Cid;
 
+use crate::NodeError;
 use crate::access::{Action, Caller, Facts, decide};
 use crate::model::codec::decode;
 use crate::model::records::{BucketRecord, ObjectMeta};
-use crate::{Node, NodeError};
 
 /// Why a CID may be served, and what is known about it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,19 +22,20 @@ pub struct Published {
     pub content_type: Option<String>,
 }
 
-impl Node {
+impl Access<'_> {
     /// `Some` when `cid` is published: pinned, the root of a current object anyone may read,
     /// or the current root of a bucket anyone may list and read.
     pub fn published(&self, cid: &Cid) -> Result<Option<Published>, NodeError> {
         let record = |bucket: &str| -> Result<Option<BucketRecord>, NodeError> {
-            match self.buckets().get(bucket) {
+            match self.node.buckets().get(bucket) {
                 Ok(record) => Ok(Some(record)),
                 Err(NodeError::NoSuchBucket(_)) => Ok(None),
                 Err(e) => Err(e),
             }
         };
-        for (bucket, key) in self.store().objects_with_cid(cid)? {
-            let (Some((_, rec)), Some(b)) = (self.store().object(&bucket, &key)?, record(&bucket)?)
+        for (bucket, key) in self.node.store().objects_with_cid(cid)? {
+            let (Some((_, rec)), Some(b)) =
+                (self.node.store().object(&bucket, &key)?, record(&bucket)?)
             else {
                 continue;
             };
@@ -49,11 +51,11 @@ impl Node {
                 }));
             }
         }
-        if self.store().is_pinned(cid)? && !self.cid_access(cid)?.private_pin {
+        if self.node.store().is_pinned(cid)? && !self.cid_access(cid)?.private_pin {
             return Ok(Some(Published::default()));
         }
-        for bucket in self.store().buckets_with_root(cid)? {
-            let current = self.store().latest_root(&bucket)?;
+        for bucket in self.node.store().buckets_with_root(cid)? {
+            let current = self.node.store().latest_root(&bucket)?;
             if record(&bucket)?.is_some_and(|b| b.is_public())
                 && current.is_some_and(|r| r.tree == *cid)
             {

@@ -1,10 +1,13 @@
-//! Writes as whole operations: one PUT ([`Node::put_object`]) — the bucket checked, the write's
+//! Writes as whole operations: one PUT ([`Objects::put`]) — the bucket checked, the write's
 //! sealing chosen, the body streamed into a staged DAG, the door's own body checks run on it,
 //! and the object committed under its write condition, then replicated — and one part of a
-//! multipart upload ([`Node::upload_part`]), its body streamed or copied from another object.
+//! multipart upload ([`Multipart::upload_part`]), its body streamed or copied from another object.
 //! A door maps its request onto a [`PutObject`] or an [`UploadPart`] and does nothing else;
 //! nothing is visible unless every step passes.
 
+use crate::Files;
+use crate::Multipart;
+use crate::Objects;
 use bytes::Bytes;
 use futures::Stream;
 
@@ -71,24 +74,6 @@ pub struct UploadPart<S> {
 }
 
 impl Node {
-    /// Adds a file outside any bucket (`cairn add`, `/api/v0/add`): the body staged, then
-    /// committed — pinned (and announced) when `pin`.
-    pub async fn add_stream<S, E>(
-        &self,
-        body: S,
-        version: CidVersion,
-        pin: bool,
-    ) -> Result<cairn_dag::file::FileLink, NodeError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        self.add_stream_with(body, version, move |node, staged| {
-            node.commit_file(staged, pin)
-        })
-        .await
-    }
-
     /// [`add_stream`](Self::add_stream) with the commit given (an upload job's records who
     /// may read the file first), run on a blocking thread.
     pub(crate) async fn add_stream_with<S, E>(
@@ -103,10 +88,32 @@ impl Node {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let staged = self.stage_object(None, body, version).await?;
+        let staged = self.objects().stage(None, body, version).await?;
         self.blocking(move |node| commit(&node, staged)).await
     }
+}
+impl Files<'_> {
+    /// Adds a file outside any bucket (`cairn add`, `/api/v0/add`): the body staged, then
+    /// committed — pinned (and announced) when `pin`.
+    pub async fn add_stream<S, E>(
+        &self,
+        body: S,
+        version: CidVersion,
+        pin: bool,
+    ) -> Result<cairn_dag::file::FileLink, NodeError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.node
+            .add_stream_with(body, version, move |node, staged| {
+                node.commit_file(staged, pin)
+            })
+            .await
+    }
+}
 
+impl Multipart<'_> {
     /// Writes one part: the upload checked against its bucket and key, the part sealed as the
     /// upload is (an upload without encryption takes no customer key), the body staged and
     /// checked, and the part committed (replacing an earlier one of that number).
@@ -125,9 +132,12 @@ impl Node {
             customer,
             check,
         } = part;
-        let upload = self.upload(&id, &bucket, &key)?;
+        let upload = self.get(&id, &bucket, &key)?;
         let sealing = match &upload.meta.crypt {
-            Some(crypt) => Some(self.upload_sealing(&bucket, crypt, customer.as_ref())?),
+            Some(crypt) => Some(
+                self.node
+                    .upload_sealing(&bucket, crypt, customer.as_ref())?,
+            ),
             None if customer.is_some() => {
                 return Err(NodeError::Unsupported(
                     "the upload was not created with SSE-C".into(),
@@ -136,22 +146,26 @@ impl Node {
             None => None,
         };
         let staged = self
+            .node
             .stage_object_sealed(Some(&bucket), body, version, sealing)
             .await?;
         let mut meta = ObjectMeta::default();
         if let Some(check) = check {
             check(&staged, &mut meta)?;
         }
-        self.blocking(move |node| {
-            node.commit_part(staged, (&id, &bucket, &key), number, meta.checksums)
-        })
-        .await
+        self.node
+            .blocking(move |node| {
+                node.commit_part(staged, (&id, &bucket, &key), number, meta.checksums)
+            })
+            .await
     }
+}
 
+impl Objects<'_> {
     /// Writes one object: see the module docs. The staged body holds a blocking thread only
     /// while it imports (bounded by [`crate::objects::MAX_STAGING`]); the sealing and the
     /// commit run on blocking threads.
-    pub async fn put_object<S, E>(&self, put: PutObject<S>) -> Result<ObjectInfo, NodeError>
+    pub async fn put<S, E>(&self, put: PutObject<S>) -> Result<ObjectInfo, NodeError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -166,16 +180,21 @@ impl Node {
             sse,
             check,
         } = put;
-        self.buckets().get(&bucket)?;
+        self.node.buckets().get(&bucket)?;
         let b = bucket.clone();
-        let sealing = self.blocking(move |node| node.sealing_for(&b, sse)).await?;
+        let sealing = self
+            .node
+            .blocking(move |node| node.objects().sealing_for(&b, sse))
+            .await?;
         let staged = self
+            .node
             .stage_object_sealed(Some(&bucket), body, version, sealing)
             .await?;
         if let Some(check) = check {
             check(&staged, &mut meta)?;
         }
-        self.blocking(move |node| node.commit_object_if(staged, &bucket, &key, meta, &condition))
+        self.node
+            .blocking(move |node| node.commit_object_if(staged, &bucket, &key, meta, &condition))
             .await
     }
 }

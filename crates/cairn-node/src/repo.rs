@@ -1,71 +1,85 @@
-//! The node's repository as a whole, for the doors and the CLI: where its data folder is, its
-//! pins, its block count, a scrub of every block file, a bucket's latest root, and a full pass
-//! of the cluster check. The doors ask these of the node and never reach its store.
+//! The repository as a capability ([`Node::repo`]), for the doors and the CLI: where its data
+//! folder is, its pins, its block count, whether it holds anything, a scrub of every block file
+//! and garbage collection (`Repo::collect_garbage`, in [`crate::roots`] beside the roots it keeps).
+//! The doors ask these of the node and never reach its store.
 
 use std::path::Path;
 
 use cairn_dag::Cid;
-use cairn_store::RootRow;
 use cairn_store::scrub::ScrubPage;
 
 use crate::{Node, NodeError};
 
-/// A full cluster check ([`Node::cluster_check`]): how each unit this node leads stands, and
-/// (with [`RepairMode::Repair`]) what piece GC freed first.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ClusterCheck {
-    /// The check's counts.
-    #[serde(flatten)]
-    pub report: cairn_cluster::repair::CheckReport,
-    /// What piece GC freed before the repair, when it ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub collected: Option<cairn_cluster::collect::CollectReport>,
+/// The repository as a whole ([`Node::repo`]): pins, scrub, stats, GC.
+#[derive(Debug, Clone, Copy)]
+pub struct Repo<'a> {
+    pub(crate) node: &'a Node,
 }
 
-/// What a cluster check does with each unit.
-pub use cairn_cluster::repair::Mode as RepairMode;
-
 impl Node {
+    /// The repository as a whole: pins, scrub, stats, garbage collection.
+    pub fn repo(&self) -> Repo<'_> {
+        Repo { node: self }
+    }
+}
+
+impl Repo<'_> {
     /// The data folder this node's store lives in.
     pub fn data_dir(&self) -> &Path {
-        self.store().root()
+        self.node.store().root()
     }
 
     /// Every pinned CID and how many references hold it.
     pub fn pins(&self) -> Result<Vec<(Cid, u64)>, NodeError> {
-        Ok(self.store().pins()?)
+        Ok(self.node.store().pins()?)
     }
 
     /// Removes the operator's pin of `cid`; whether there was one.
     pub fn unpin(&self, cid: &Cid) -> Result<bool, NodeError> {
-        Ok(self.store().unpin(cid)?)
+        Ok(self.node.store().unpin(cid)?)
     }
 
     /// Re-hashes every block file now; the failing ones are quarantined (blocking).
-    pub fn scrub_all(&self) -> Result<ScrubPage, NodeError> {
-        Ok(self.store().scrub_all()?)
+    pub fn scrub(&self) -> Result<ScrubPage, NodeError> {
+        Ok(self.node.store().scrub_all()?)
     }
 
     /// The blocks stored here and their bytes.
-    pub fn repo_stats(&self) -> Result<(u64, u64), NodeError> {
-        Ok(self.store().stats()?)
+    pub fn stats(&self) -> Result<(u64, u64), NodeError> {
+        Ok(self.node.store().stats()?)
     }
 
-    /// The bucket's latest committed root, as it is (no queued change folded in).
-    pub fn latest_root(&self, bucket: &str) -> Result<Option<RootRow>, NodeError> {
-        Ok(self.store().latest_root(bucket)?)
+    /// Pins `cid` after checking its whole DAG is present (and holding it until the pin is
+    /// committed, so a concurrent GC cannot sweep it in between).
+    pub fn pin(&self, cid: &Cid) -> Result<(), NodeError> {
+        let batch = self.node.store().batch();
+        let report = self.node.check_held(cid, &batch)?;
+        if let Some(missing) = report.missing.first() {
+            return Err(NodeError::Unsupported(format!(
+                "cannot pin {cid}: {} block(s) missing, e.g. {missing}",
+                report.missing.len()
+            )));
+        }
+        // The operator's pin publishes the CID, even one an upload kept private.
+        let mut access = self.node.access().cid_access(cid)?;
+        if access.private_pin {
+            access.private_pin = false;
+            self.node
+                .store()
+                .update(|txn| txn.put(crate::access::CID_ACCESS, &cid.to_string(), &access))?;
+        }
+        batch.commit(&[*cid])?;
+        self.node.provide_queue().push([*cid]);
+        Ok(())
     }
 
-    /// One full pass over the stripes and replicas this node holds (the units it leads are
-    /// counted); [`RepairMode::Repair`] first frees the units whose owners no longer reference
-    /// them (piece GC, as the repair job does). [`NodeError::NotInCluster`] outside a cluster.
-    pub async fn cluster_check(&self, mode: RepairMode) -> Result<ClusterCheck, NodeError> {
-        let cluster = self.cluster().cloned().ok_or(NodeError::NotInCluster)?;
-        let collected = match mode {
-            RepairMode::Repair => Some(cluster.collect_all(cluster.piece_grace()).await?),
-            _ => None,
-        };
-        let report = cluster.check_all(mode).await?;
-        Ok(ClusterCheck { report, collected })
+    /// Whether the node holds nothing of its own yet: no bucket and no pin.
+    pub fn is_empty(&self) -> Result<bool, NodeError> {
+        Ok(self
+            .node
+            .store()
+            .list(crate::model::records::BUCKETS)?
+            .is_empty()
+            && self.node.store().pins()?.is_empty())
     }
 }

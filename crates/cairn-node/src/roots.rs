@@ -7,13 +7,14 @@
 //! Object changes queue their key in the same transaction (see `cairn_store::roots`); a
 //! background job folds the queue into a new root, rewriting only the directories and index
 //! shards on changed paths (O(depth) blocks per change). Old roots stay GC roots for the
-//! retention period; [`Node::restore_bucket`] makes one current again as a new version.
+//! retention period; [`Roots::restore`] makes one current again as a new version.
 //!
 //! Keys that cannot be a UnixFS path (an empty segment as in `a//b` or `/a`, a `.` or `..`
 //! segment) are in the index but not in the tree. A key ending in `/` (a "folder" marker) makes
 //! its directory exist even when empty. When a key is both an object and a prefix of others
 //! (`a` and `a/b`), the directory wins in the tree; the object stays in the index.
 
+use crate::Repo;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -31,6 +32,19 @@ use crate::{Node, NodeError};
 pub use crate::model::heads::{
     HeadPayload, ObjectRecord, SignedHead, VersionRecord, settings_digest,
 };
+
+/// Buckets' roots ([`Node::roots`]): commit, history, restore, heads, expiry.
+#[derive(Debug, Clone, Copy)]
+pub struct Roots<'a> {
+    pub(crate) node: &'a Node,
+}
+
+impl Node {
+    /// Buckets' roots: commit, history, restore, signed heads, expiry.
+    pub fn roots(&self) -> Roots<'_> {
+        Roots { node: self }
+    }
+}
 
 /// How bucket roots are built and kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +297,7 @@ impl Node {
     }
 
     /// How roots are built and kept.
-    pub fn roots_config(&self) -> RootsConfig {
+    pub(crate) fn roots_config(&self) -> RootsConfig {
         *self.roots_state().config.read()
     }
 
@@ -300,26 +314,6 @@ impl Node {
         }
         let loaded = Identity::load_or_create(self.store().root())?;
         Ok(state.identity.get_or_init(|| loaded))
-    }
-
-    /// Folds every queued change into new bucket roots; returns the roots committed.
-    pub fn commit_roots(&self) -> Result<Vec<CommittedRoot>, NodeError> {
-        const PAGE: usize = 10_000;
-        let _one_at_a_time = self.roots_state().building.lock();
-        let mut committed = Vec::new();
-        loop {
-            let dirty = self.store().dirty(PAGE)?;
-            let mut by_bucket: BTreeMap<&str, Vec<&DirtyKey>> = BTreeMap::new();
-            for d in &dirty {
-                by_bucket.entry(&d.bucket).or_default().push(d);
-            }
-            for (bucket, keys) in by_bucket {
-                committed.extend(self.commit_bucket_root(bucket, &keys)?);
-            }
-            if dirty.len() < PAGE {
-                return Ok(committed);
-            }
-        }
     }
 
     /// Commits `bucket`'s next root from its changed `keys`. A build that linked an object
@@ -556,7 +550,7 @@ impl Node {
         &self,
         build: &mut Build<'_>,
     ) -> Result<(Option<EntryLink>, Cid), NodeError> {
-        let all = self.object_keys(build.bucket)?;
+        let all = self.objects().keys(build.bucket)?;
         let names: Vec<&str> = all.iter().map(String::as_str).collect();
         let mut patch = Patch::default();
         names.iter().for_each(|k| patch.add(k));
@@ -565,40 +559,63 @@ impl Node {
         Ok((tree, index))
     }
 
+    /// Every object record of the index directory `index`.
+    pub(crate) fn index_objects(&self, index: &Cid) -> Result<Vec<ObjectRecord>, NodeError> {
+        self.files()
+            .list(index)?
+            .into_iter()
+            .map(|entry| decode::<ObjectRecord>(&self.blocks().get(&entry.cid)?))
+            .collect()
+    }
+}
+impl Roots<'_> {
+    /// Folds every queued change into new bucket roots; returns the roots committed.
+    pub fn commit(&self) -> Result<Vec<CommittedRoot>, NodeError> {
+        const PAGE: usize = 10_000;
+        let _one_at_a_time = self.node.roots_state().building.lock();
+        let mut committed = Vec::new();
+        loop {
+            let dirty = self.node.store().dirty(PAGE)?;
+            let mut by_bucket: BTreeMap<&str, Vec<&DirtyKey>> = BTreeMap::new();
+            for d in &dirty {
+                by_bucket.entry(&d.bucket).or_default().push(d);
+            }
+            for (bucket, keys) in by_bucket {
+                committed.extend(self.node.commit_bucket_root(bucket, &keys)?);
+            }
+            if dirty.len() < PAGE {
+                return Ok(committed);
+            }
+        }
+    }
+
     /// The bucket's current root, after folding in any queued change.
-    pub fn bucket_root(&self, bucket: &str) -> Result<RootRow, NodeError> {
-        self.buckets().get(bucket)?;
-        self.commit_roots()?;
-        self.store()
+    pub fn current(&self, bucket: &str) -> Result<RootRow, NodeError> {
+        self.node.buckets().get(bucket)?;
+        self.commit()?;
+        self.node
+            .store()
             .latest_root(bucket)?
             .ok_or_else(|| NodeError::Unsupported(format!("bucket {bucket:?} has no root yet")))
     }
 
     /// The bucket's retained roots, oldest first.
-    pub fn bucket_history(&self, bucket: &str) -> Result<Vec<RootRow>, NodeError> {
-        self.bucket_root(bucket)?;
-        Ok(self.store().root_history(bucket)?)
+    pub fn history(&self, bucket: &str) -> Result<Vec<RootRow>, NodeError> {
+        self.current(bucket)?;
+        Ok(self.node.store().root_history(bucket)?)
     }
 
     /// Every object record of a version record's index.
-    pub fn root_objects(&self, row: &RootRow) -> Result<Vec<ObjectRecord>, NodeError> {
-        self.index_objects(&row.index)
-    }
-
-    /// Every object record of the index directory `index`.
-    pub(crate) fn index_objects(&self, index: &Cid) -> Result<Vec<ObjectRecord>, NodeError> {
-        self.list(index)?
-            .into_iter()
-            .map(|entry| decode::<ObjectRecord>(&self.blocks().get(&entry.cid)?))
-            .collect()
+    pub fn objects(&self, row: &RootRow) -> Result<Vec<ObjectRecord>, NodeError> {
+        self.node.index_objects(&row.index)
     }
 
     /// Makes the bucket's contents what they were at `root` (a tree or record CID from its
     /// history): objects that differ are written as new versions, objects added since are
     /// deleted (delete markers in a versioned bucket). Nothing is destroyed: the current state
     /// stays in the history.
-    pub fn restore_bucket(&self, bucket: &str, root: &Cid) -> Result<Restored, NodeError> {
-        let history = self.bucket_history(bucket)?;
+    pub fn restore(&self, bucket: &str, root: &Cid) -> Result<Restored, NodeError> {
+        let history = self.history(bucket)?;
         let Some(row) = history
             .iter()
             .rev()
@@ -610,11 +627,11 @@ impl Node {
             });
         };
         let old: BTreeMap<String, ObjectRecord> = self
-            .root_objects(row)?
+            .objects(row)?
             .into_iter()
             .map(|r| (r.key.clone(), r))
             .collect();
-        let restored = self.store().update(|txn| {
+        let restored = self.node.store().update(|txn| {
             // The objects come from the root's index, read above; the retained root keeps
             // their DAGs only as long as it is retained, so that is checked here (an expiry
             // and a GC may have run since).
@@ -640,35 +657,48 @@ impl Node {
                     done.written += 1;
                 }
             }
-            let current = self.object_keys(bucket)?;
+            let current = self.node.objects().keys(bucket)?;
             for key in current.iter().filter(|k| !old.contains_key(*k)) {
                 crate::versions::record_delete(txn, bucket, key)?;
                 done.deleted += 1;
             }
             Ok::<_, NodeError>(done)
         })?;
-        self.commit_roots()?;
-        self.replicate_bucket(bucket)?;
+        self.commit()?;
+        self.node.replication().replicate(bucket)?;
         Ok(restored)
     }
 
     /// Drops roots older than the retention period (never a bucket's newest); returns how
     /// many went. Deleted buckets' histories expire too (their newest root is the tombstone):
     /// otherwise what a deleted bucket held would stay referenced forever.
-    pub fn expire_roots(&self) -> Result<usize, NodeError> {
-        let Some(retention) = self.roots_config().retention else {
+    pub fn expire(&self) -> Result<usize, NodeError> {
+        let Some(retention) = self.node.roots_config().retention else {
             return Ok(0);
         };
         let before = (now_ms() as u64).saturating_sub(retention.as_millis() as u64);
         let mut expired = 0;
-        for bucket in self.store().history_buckets()? {
+        for bucket in self.node.store().history_buckets()? {
             expired += self
+                .node
                 .store()
                 .update(|txn| txn.expire_roots(&bucket, before))?;
         }
         Ok(expired)
     }
 
+    /// The bucket's current signed head (dag-cbor bytes).
+    pub fn head(&self, bucket: &str) -> Result<Vec<u8>, NodeError> {
+        Ok(self.current(bucket)?.head)
+    }
+
+    /// The bucket's latest committed root, as it is (no queued change folded in).
+    pub fn latest(&self, bucket: &str) -> Result<Option<RootRow>, NodeError> {
+        Ok(self.node.store().latest_root(bucket)?)
+    }
+}
+
+impl Repo<'_> {
     /// Garbage collection as the node runs it: roots past the retention period expire first,
     /// then every block no pin, object, part, version or retained root reaches is swept. The
     /// roots of buckets mirrored from another node are *foreign* to the store's GC: they keep
@@ -676,20 +706,16 @@ impl Node {
     /// a unit it owns (piece GC: `cairn_store::refs`), and blocks of theirs that are not here
     /// leave its mark complete.
     pub fn collect_garbage(&self) -> Result<cairn_store::GcStats, NodeError> {
-        self.expire_roots()?;
+        self.node.roots().expire()?;
         let mirrored: std::collections::HashSet<String> = self
+            .node
             .buckets()
             .list()?
             .into_iter()
             .filter(|(_, record)| record.mirror.is_some())
             .map(|(name, _)| name)
             .collect();
-        Ok(self.store().gc_with_foreign(&mirrored)?)
-    }
-
-    /// The bucket's current signed head (dag-cbor bytes).
-    pub fn bucket_head(&self, bucket: &str) -> Result<Vec<u8>, NodeError> {
-        Ok(self.bucket_root(bucket)?.head)
+        Ok(self.node.store().gc_with_foreign(&mirrored)?)
     }
 }
 
@@ -705,7 +731,7 @@ fn same_content(a: &ObjectMeta, b: &ObjectMeta) -> bool {
 }
 
 /// Background job: commits queued changes into bucket roots (every few hundred ms). Expiry
-/// of old roots happens with GC ([`Node::collect_garbage`]), the only thing it matters to.
+/// of old roots happens with GC ([`Repo::collect_garbage`]), the only thing it matters to.
 #[derive(Debug, Default)]
 pub struct RootsJob;
 
@@ -715,7 +741,7 @@ impl crate::worker::Job for RootsJob {
     }
 
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
-        let committed = node.commit_roots()?;
+        let committed = node.roots().commit()?;
         if committed.is_empty() {
             return Ok(String::new());
         }

@@ -1,18 +1,19 @@
 //! The node's side of `cairn backup` / `cairn restore`:
 //!
-//! * [`Node::add_many`]: many files in one request and one write batch (one sync, one redb
+//! * [`Files::add_many`]: many files in one request and one write batch (one sync, one redb
 //!   commit), framed as below; answers each file's root without metadata.
-//! * [`Node::build_tree_with_meta`]: the folders of a tree whose files are stored, with
+//! * [`Files::build_tree`]: the folders of a tree whose files are stored, with
 //!   UnixFS 1.5 mode/mtime on file roots (see [`cairn_dag::meta::with_metadata`]),
 //!   directories and symlinks; optionally recorded as a named snapshot in the same commit.
 //! * named snapshots (`cairn_store::snapshots`): `name → [(time_ms, root)]`, GC roots.
-//! * [`Node::ls_detailed`] / [`Node::stat_detailed`]: kinds, sizes, metadata and symlink
+//! * [`Files::ls_detailed`] / [`Files::stat_detailed`]: kinds, sizes, metadata and symlink
 //!   targets for a restore.
 //!
-//! Framing of [`Node::add_many`]: for each file, chunks of `u32` big-endian length (1 to
+//! Framing of [`Files::add_many`]: for each file, chunks of `u32` big-endian length (1 to
 //! [`MAX_CHUNK`]) followed by that many bytes, then a `u32` zero ending the file; the stream
 //! ends after the last file's zero. A sender need not know a file's size in advance.
 
+use crate::Files;
 use std::io::Read;
 use std::sync::Arc;
 
@@ -24,17 +25,17 @@ use cairn_dag::{Block, Cid, CidVersion};
 use cairn_store::SnapshotRow;
 use futures::Stream;
 
+use crate::NodeError;
 use crate::export::LsEntry;
 use crate::import::{Added, FileImporter, StoredItem};
-use crate::{Node, NodeError};
 
-/// The largest chunk of an [`Node::add_many`] stream.
+/// The largest chunk of an [`Files::add_many`] stream.
 pub const MAX_CHUNK: u32 = 16 << 20;
 
 /// Longest snapshot name, in bytes.
 pub const MAX_NAME: usize = 255;
 
-/// Which snapshots of a name [`Node::forget_snapshots`] forgets.
+/// Which snapshots of a name [`Files::forget_snapshots`] forgets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Forget {
     /// All of them.
@@ -62,7 +63,7 @@ fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
-/// An entry of [`Node::ls_detailed`].
+/// An entry of [`Files::ls_detailed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetailedEntry {
     /// Name, CID, kind and size, as `ls` gives them.
@@ -146,7 +147,7 @@ impl FileSink for FileImporter {
     }
 }
 
-/// Reads the files of an [`Node::add_many`] stream (the framing of the module doc) from
+/// Reads the files of an [`Files::add_many`] stream (the framing of the module doc) from
 /// `input`, each into a sink `start` makes; returns what the sinks gave, in order.
 fn read_files<S: FileSink>(
     input: &mut ChannelReader,
@@ -177,7 +178,7 @@ fn read_files<S: FileSink>(
     Ok(out)
 }
 
-/// [`read_files`] over a body that arrives as `pieces` (as [`Node::add_many`] receives it from
+/// [`read_files`] over a body that arrives as `pieces` (as [`Files::add_many`] receives it from
 /// its request), for the fuzz targets (`fuzz/`).
 #[doc(hidden)]
 pub fn read_add_many<S: FileSink>(
@@ -198,7 +199,7 @@ pub fn read_add_many<S: FileSink>(
     read_files(&mut input, start)
 }
 
-impl Node {
+impl Files<'_> {
     /// Imports the files of a framed stream (see the module doc) into one write batch and
     /// commits it unpinned: one sync, one transaction. Returns each file's root link, in order.
     /// Blocks already stored are not written again.
@@ -212,7 +213,7 @@ impl Node {
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
-        let node = self.clone();
+        let node = self.node.clone();
         let worker = tokio::task::spawn_blocking(move || {
             let mut input = ChannelReader {
                 rx,
@@ -238,13 +239,13 @@ impl Node {
         }
     }
 
-    /// Builds the folders of a tree whose files are stored (each checked complete), like
-    /// [`Node::build_tree`], giving each entry its metadata: file roots get it through
+    /// Builds the folders of a tree whose files are stored (each checked complete), giving
+    /// each entry its metadata: file roots get it through
     /// [`with_metadata`](cairn_dag::meta::with_metadata) (the stored root itself stays as it
     /// is), directories and symlinks are encoded with it. `root_meta` is the top folder's.
     /// With `snapshot`, the root is recorded as a new snapshot of that name in the commit
     /// that makes the folders durable. Returns the folders, root last, and the snapshot.
-    pub fn build_tree_with_meta(
+    pub fn build_tree(
         &self,
         root: &str,
         root_meta: &UnixMeta,
@@ -256,7 +257,7 @@ impl Node {
         if let Some(name) = snapshot {
             check_snapshot_name(name)?;
         }
-        let batch = self.store().batch();
+        let batch = self.node.store().batch();
         let mut builder = cairn_dag::dir::DirectoryBuilder::new(cid_version);
         // (the top folder's metadata must come first: rust-unixfs refuses it later)
         builder.add_dir_with(root, root_meta)?;
@@ -271,7 +272,7 @@ impl Node {
                 StoredItem::Dir => builder.add_dir_with(rel, meta)?,
                 StoredItem::File { cid, dag_size } => {
                     // Held: the tree links it, and GC must not take it before the commit.
-                    if !self.check_held(cid, &batch)?.missing.is_empty() {
+                    if !self.node.check_held(cid, &batch)?.missing.is_empty() {
                         return Err(NodeError::Unsupported(format!(
                             "{rel}: {cid} is not (completely) stored; upload it again"
                         )));
@@ -279,7 +280,7 @@ impl Node {
                     if meta.is_empty() {
                         builder.add_link(rel, *cid, *dag_size)?;
                     } else {
-                        let data = self.blocks().get(cid)?;
+                        let data = self.node.blocks().get(cid)?;
                         let (block, size) = with_metadata_sized(&Block { cid: *cid, data }, meta)?;
                         batch.put(&block)?;
                         builder.add_link(rel, block.cid, size)?;
@@ -314,7 +315,7 @@ impl Node {
             Ok(Some(row))
         })?;
         if pin {
-            self.provide_queue().push([root_cid]);
+            self.node.provide_queue().push([root_cid]);
         }
         Ok((added, row))
     }
@@ -323,8 +324,8 @@ impl Node {
     pub fn add_snapshot(&self, name: &str, cid: &Cid) -> Result<SnapshotRow, NodeError> {
         check_snapshot_name(name)?;
         // Held until the snapshot is committed: GC cannot sweep the DAG in between.
-        let batch = self.store().batch();
-        let report = self.check_held(cid, &batch)?;
+        let batch = self.node.store().batch();
+        let report = self.node.check_held(cid, &batch)?;
         if let Some(missing) = report.missing.first() {
             return Err(NodeError::Unsupported(format!(
                 "cannot keep {cid} as a snapshot: {} block(s) missing, e.g. {missing}",
@@ -349,9 +350,9 @@ impl Node {
         name: &str,
         which: &Forget,
     ) -> Result<Vec<SnapshotRow>, NodeError> {
-        self.store().update(|txn| {
+        self.node.store().update(|txn| {
             // Read beside the write transaction: it holds the write lock, so this is current.
-            let rows = self.store().snapshots(Some(name))?;
+            let rows = self.node.store().snapshots(Some(name))?;
             if rows.is_empty() {
                 return Err(NodeError::Unsupported(format!(
                     "no snapshot named {name:?}"
@@ -374,7 +375,7 @@ impl Node {
 
     /// Every snapshot, or those of `name`: by name, oldest first.
     pub fn snapshots(&self, name: Option<&str>) -> Result<Vec<SnapshotRow>, NodeError> {
-        Ok(self.store().snapshots(name)?)
+        Ok(self.node.store().snapshots(name)?)
     }
 
     /// What `cid` is, with its metadata and (for a symlink) its target.
@@ -382,7 +383,7 @@ impl Node {
         &self,
         cid: &Cid,
     ) -> Result<(NodeKind, UnixMeta, Option<String>), NodeError> {
-        let block = self.blocks().get(cid)?;
+        let block = self.node.blocks().get(cid)?;
         let kind = cairn_dag::dir::describe(cid, &block);
         // Metadata is optional: a node whose fields cannot be read is listed without it.
         let meta = match kind {
@@ -396,7 +397,7 @@ impl Node {
         Ok((kind, meta, target))
     }
 
-    /// [`Node::ls`] with each entry's metadata and symlink target (one block read per entry).
+    /// [`Files::ls`] with each entry's metadata and symlink target (one block read per entry).
     pub fn ls_detailed(&self, cid: &Cid) -> Result<Vec<DetailedEntry>, NodeError> {
         self.list(cid)?
             .into_iter()
@@ -462,11 +463,12 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn add_many_equals_add_and_trees_carry_metadata() {
         let dir = tempfile::tempdir().unwrap();
-        let node = Node::open(dir.path()).unwrap();
+        let node = crate::Node::open(dir.path()).unwrap();
         let big: Vec<u8> = (0..700_000u32).map(|i| (i % 253) as u8).collect();
         let files: [&[u8]; 4] = [b"hello\n", b"", &big, b"hello\n"];
         for version in [CidVersion::V0, CidVersion::V1] {
             let links = node
+                .files()
                 .add_many(body(frames(&files, 100_000), 7_777), version)
                 .await
                 .unwrap();
@@ -479,11 +481,17 @@ mod tests {
         // a cut stream stores nothing new and fails
         let mut cut = frames(&[b"never stored before"], 5);
         cut.truncate(cut.len() - 2);
-        assert!(node.add_many(body(cut, 3), CidVersion::V1).await.is_err());
+        assert!(
+            node.files()
+                .add_many(body(cut, 3), CidVersion::V1)
+                .await
+                .is_err()
+        );
         let (_, never) = cairn_dag::file::encode_bytes(b"never", CidVersion::V1);
         assert!(!node.store().has(&never.link.cid).unwrap());
 
         let links = node
+            .files()
             .add_many(body(frames(&files, 1 << 20), 1 << 16), CidVersion::V1)
             .await
             .unwrap();
@@ -513,7 +521,7 @@ mod tests {
         ];
         let node2 = node.clone();
         let (added, row) = tokio::task::spawn_blocking(move || {
-            node2.build_tree_with_meta(
+            node2.files().build_tree(
                 "t",
                 &m(0o700, 5),
                 &entries,
@@ -528,12 +536,12 @@ mod tests {
         let root = added.last().unwrap().cid;
         let row = row.unwrap();
         assert_eq!((row.name.as_str(), row.cid), ("t", root));
-        let (kind, meta, _) = node.stat_detailed(&root).unwrap();
+        let (kind, meta, _) = node.files().stat_detailed(&root).unwrap();
         assert_eq!(
             (kind, meta),
             (NodeKind::Directory { sharded: false }, m(0o700, 5))
         );
-        let top = node.ls_detailed(&root).unwrap();
+        let top = node.files().ls_detailed(&root).unwrap();
         let names: Vec<&str> = top.iter().map(|e| e.entry.name.as_str()).collect();
         assert_eq!(names, ["a", "d", "e", "ln"]);
         assert_eq!(top[0].meta, m(0o600, 1));
@@ -542,29 +550,30 @@ mod tests {
         assert!(top[2].meta.is_empty());
         assert_eq!(top[3].target.as_deref(), Some("d/big"));
         assert_eq!(top[3].meta.mtime, t(4));
-        let d = node.ls_detailed(&top[1].entry.cid).unwrap();
+        let d = node.files().ls_detailed(&top[1].entry.cid).unwrap();
         assert_eq!(d[0].meta, m(0o755, 3));
         assert_eq!(d[0].entry.kind, NodeKind::File { size: 700_000 });
         // without metadata the stored root is linked as it is
         assert_eq!(d[1].entry.cid, links[1].cid);
         let read: Vec<u8> = node
+            .files()
             .cat(d[0].entry.cid, None)
             .map(|p| p.unwrap().to_vec())
             .collect::<Vec<_>>()
             .concat();
         assert_eq!(read, big);
-        assert!(node.check(&root, true).unwrap().is_ok());
+        assert!(node.files().check(&root, true).unwrap().is_ok());
 
         // a second snapshot of the name is newer; GC keeps both, unpinned
-        let again = node.add_snapshot("t", &links[0].cid).unwrap();
+        let again = node.files().add_snapshot("t", &links[0].cid).unwrap();
         assert!(again.time_ms > row.time_ms);
-        let all = node.snapshots(Some("t")).unwrap();
+        let all = node.files().snapshots(Some("t")).unwrap();
         assert_eq!(all.len(), 2);
         assert_eq!(all[1].cid, links[0].cid);
-        node.collect_garbage().unwrap();
-        assert!(node.check(&root, true).unwrap().is_ok());
+        node.repo().collect_garbage().unwrap();
+        assert!(node.files().check(&root, true).unwrap().is_ok());
         assert!(check_snapshot_name("a\0b").is_err());
         assert!(check_snapshot_name("").is_err());
-        assert!(node.add_snapshot("x", &never.link.cid).is_err());
+        assert!(node.files().add_snapshot("x", &never.link.cid).is_err());
     }
 }

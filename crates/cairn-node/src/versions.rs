@@ -7,6 +7,7 @@
 //! current. The objects table always holds the current version, so plain GETs and listings
 //! never look at history. Every version's DAG is a GC root: history survives mistakes.
 
+use crate::Objects;
 use cairn_dag::Cid;
 use cairn_store::{MetaTxn, VersionEntry};
 
@@ -196,23 +197,25 @@ impl Node {
         }
         Ok(None)
     }
-
+}
+impl Objects<'_> {
     /// Deletes the current object (writing a delete marker when versioned) or, with
     /// `version`, that version.
-    pub fn delete_version(
+    pub fn delete(
         &self,
         bucket: &str,
         key: &str,
         version: Option<&str>,
     ) -> Result<Deleted, NodeError> {
         let deleted = self
+            .node
             .store()
             .update(|txn| delete_in(txn, bucket, key, version))?;
-        self.replicate_bucket(bucket)?;
+        self.node.replication().replicate(bucket)?;
         Ok(deleted)
     }
 
-    /// Deletes many keys (each as [`delete_version`](Self::delete_version) does) in one
+    /// Deletes many keys (each as [`delete_version`](Self::delete) does) in one
     /// transaction and one replication round (S3's `DeleteObjects`). Each key has its own
     /// outcome: a key that fails (an unreadable version record) does not stop the others; a
     /// failure of the store itself aborts the whole batch, so nothing is half-deleted.
@@ -221,7 +224,7 @@ impl Node {
         bucket: &str,
         keys: &[(String, Option<String>)],
     ) -> Result<Vec<Result<Deleted, NodeError>>, NodeError> {
-        let outcomes = self.store().update(|txn| {
+        let outcomes = self.node.store().update(|txn| {
             bucket_of(txn, bucket)?;
             let mut outcomes = Vec::with_capacity(keys.len());
             for (key, version) in keys {
@@ -232,22 +235,17 @@ impl Node {
             }
             Ok::<_, NodeError>(outcomes)
         })?;
-        self.replicate_bucket(bucket)?;
+        self.node.replication().replicate(bucket)?;
         Ok(outcomes)
     }
 
     /// A specific version of an object. A delete marker answers `MethodNotAllowed`.
-    pub fn object_version(
-        &self,
-        bucket: &str,
-        key: &str,
-        id: &str,
-    ) -> Result<ObjectInfo, NodeError> {
+    pub fn get_version(&self, bucket: &str, key: &str, id: &str) -> Result<ObjectInfo, NodeError> {
         // A read transaction: versioned GETs neither wait for writers nor commit. A bucket
         // with versions cannot be deleted, so the bucket is looked up only when none is found.
-        let versions = self.store().versions_of(bucket, key)?;
+        let versions = self.node.store().versions_of(bucket, key)?;
         if versions.is_empty() {
-            self.buckets().get(bucket)?;
+            self.node.buckets().get(bucket)?;
         }
         match find_version(&versions, id)? {
             Some((i, meta)) => match versions[i].cid {
@@ -272,13 +270,13 @@ impl Node {
         version_marker: Option<&str>,
         max: usize,
     ) -> Result<(Vec<VersionInfo>, bool), NodeError> {
-        self.buckets().get(bucket)?;
+        self.node.buckets().get(bucket)?;
         let after = match key_marker {
             Some(k) => {
                 let seq = match version_marker {
-                    Some("null") => self.null_version_seq(bucket, k)?,
+                    Some("null") => self.node.null_version_seq(bucket, k)?,
                     Some(v) => {
-                        let versions = self.store().versions_of(bucket, k)?;
+                        let versions = self.node.store().versions_of(bucket, k)?;
                         find_version(&versions, v)?.map(|(i, _)| versions[i].seq)
                     }
                     None => None,
@@ -287,7 +285,7 @@ impl Node {
             }
             None => None,
         };
-        let rows = self.store().versions(bucket, prefix, after, max + 1)?;
+        let rows = self.node.store().versions(bucket, prefix, after, max + 1)?;
         let truncated = rows.len() > max;
         let mut out = Vec::with_capacity(rows.len().min(max));
         let mut last_key: Option<String> = after.and_then(|(k, s)| s.map(|_| k.to_owned()));
@@ -318,10 +316,12 @@ mod tests {
             body,
         ))]);
         let staged = node
-            .stage_object(None, s, crate::CidVersion::V1)
+            .objects()
+            .stage(None, s, crate::CidVersion::V1)
             .await
             .unwrap();
-        node.commit_object(staged, "bkt", key, ObjectMeta::default())
+        node.objects()
+            .commit(staged, "bkt", key, ObjectMeta::default())
             .unwrap()
     }
 
@@ -342,7 +342,7 @@ mod tests {
             ("b".to_owned(), Some("not-a-version".to_owned())),
             ("never".to_owned(), None),
         ];
-        let out = node.delete_many("bkt", &keys).unwrap();
+        let out = node.objects().delete_many("bkt", &keys).unwrap();
         assert_eq!(out.len(), 4);
         let out: Vec<Deleted> = out.into_iter().map(Result::unwrap).collect();
         assert!(out[0].delete_marker && out[0].version_id.is_some());
@@ -351,19 +351,20 @@ mod tests {
         assert_eq!(out[2].version_id.as_deref(), Some("not-a-version"));
         assert!(out[3].delete_marker);
         assert!(matches!(
-            node.object("bkt", "a"),
+            node.objects().get("bkt", "a"),
             Err(NodeError::NoSuchKey { .. })
         ));
         // b's newest version is still current
         assert_eq!(
-            node.list_versions("bkt", "b", None, None, 10)
+            node.objects()
+                .list_versions("bkt", "b", None, None, 10)
                 .unwrap()
                 .0
                 .len(),
             1
         );
         assert!(matches!(
-            node.delete_many("nope", &keys),
+            node.objects().delete_many("nope", &keys),
             Err(NodeError::NoSuchBucket(_))
         ));
     }
@@ -384,34 +385,48 @@ mod tests {
         );
         assert_ne!(id2, id1);
         assert!(id1.len() >= 16 && id1.chars().all(|c| c.is_ascii_alphanumeric()));
-        assert_eq!(node.object("bkt", "k").unwrap().cid, v2.cid);
-        assert_eq!(node.object_version("bkt", "k", &id1).unwrap().cid, v1.cid);
-        assert_eq!(node.object_version("bkt", "k", "null").unwrap().cid, v0.cid);
+        assert_eq!(node.objects().get("bkt", "k").unwrap().cid, v2.cid);
+        assert_eq!(
+            node.objects().get_version("bkt", "k", &id1).unwrap().cid,
+            v1.cid
+        );
+        assert_eq!(
+            node.objects().get_version("bkt", "k", "null").unwrap().cid,
+            v0.cid
+        );
 
         // a delete writes a marker; history stays readable
-        let d = node.delete_version("bkt", "k", None).unwrap();
+        let d = node.objects().delete("bkt", "k", None).unwrap();
         assert!(d.delete_marker);
         assert!(matches!(
-            node.object("bkt", "k"),
+            node.objects().get("bkt", "k"),
             Err(NodeError::NoSuchKey { .. })
         ));
-        assert_eq!(node.object_version("bkt", "k", &id2).unwrap().cid, v2.cid);
-        let (list, truncated) = node.list_versions("bkt", "", None, None, 100).unwrap();
+        assert_eq!(
+            node.objects().get_version("bkt", "k", &id2).unwrap().cid,
+            v2.cid
+        );
+        let (list, truncated) = node
+            .objects()
+            .list_versions("bkt", "", None, None, 100)
+            .unwrap();
         assert!(!truncated);
         assert_eq!(list.len(), 4);
         assert!(list[0].is_latest && list[0].cid.is_none());
         assert!(matches!(
-            node.object_version("bkt", "k", d.version_id.as_deref().unwrap()),
+            node.objects()
+                .get_version("bkt", "k", d.version_id.as_deref().unwrap()),
             Err(NodeError::DeleteMarker)
         ));
 
         // removing the marker restores the previous version
-        node.delete_version("bkt", "k", d.version_id.as_deref())
+        node.objects()
+            .delete("bkt", "k", d.version_id.as_deref())
             .unwrap();
-        assert_eq!(node.object("bkt", "k").unwrap().cid, v2.cid);
+        assert_eq!(node.objects().get("bkt", "k").unwrap().cid, v2.cid);
         // removing the current version makes the one before current
-        node.delete_version("bkt", "k", Some(&id2)).unwrap();
-        assert_eq!(node.object("bkt", "k").unwrap().cid, v1.cid);
+        node.objects().delete("bkt", "k", Some(&id2)).unwrap();
+        assert_eq!(node.objects().get("bkt", "k").unwrap().cid, v1.cid);
 
         // history keeps every DAG alive through GC
         node.store().gc().unwrap();
@@ -420,9 +435,13 @@ mod tests {
         }
 
         // paging, two at a time
-        let (page, truncated) = node.list_versions("bkt", "", None, None, 1).unwrap();
+        let (page, truncated) = node
+            .objects()
+            .list_versions("bkt", "", None, None, 1)
+            .unwrap();
         assert!(truncated);
         let (rest, _) = node
+            .objects()
             .list_versions(
                 "bkt",
                 "",
@@ -435,7 +454,7 @@ mod tests {
         assert!(!rest[0].is_latest);
 
         // a bucket with history is not empty
-        node.delete_version("bkt", "k", None).unwrap();
+        node.objects().delete("bkt", "k", None).unwrap();
         assert!(matches!(
             node.buckets().delete("bkt"),
             Err(NodeError::BucketNotEmpty(_))

@@ -77,7 +77,7 @@ impl Job for Gc {
     }
 
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
-        let s = node.collect_garbage()?;
+        let s = node.repo().collect_garbage()?;
         Ok(format!(
             "removed {} blocks ({} bytes), kept {}, missing {}; mark {}",
             s.removed,

@@ -55,10 +55,14 @@ struct Shared {
 
 async fn put(node: &Node, key: &'static str) -> Result<(), NodeError> {
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"data"))]);
-    let staged = node.stage_object(Some("bkt"), body, CidVersion::V1).await?;
+    let staged = node
+        .objects()
+        .stage(Some("bkt"), body, CidVersion::V1)
+        .await?;
     let node = node.clone();
     tokio::task::spawn_blocking(move || {
-        node.commit_object(staged, "bkt", key, ObjectMeta::default())
+        node.objects()
+            .commit(staged, "bkt", key, ObjectMeta::default())
             .map(|_| ())
     })
     .await
@@ -94,7 +98,7 @@ async fn a_put_returns_after_its_head_reached_the_replica_set() {
     // Without any background job running, the head naming "k" is already on replicas.
     let tree = {
         let n = node.clone();
-        tokio::task::spawn_blocking(move || n.bucket_root("bkt").unwrap().tree)
+        tokio::task::spawn_blocking(move || n.roots().current("bkt").unwrap().tree)
             .await
             .unwrap()
     };

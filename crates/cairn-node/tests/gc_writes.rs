@@ -102,10 +102,14 @@ async fn plain_node(dir: &std::path::Path) -> Node {
 
 /// Stages `body` into `bkt` and commits it as `key`.
 async fn put_body(node: &Node, key: String, body: Body) -> Result<ObjectInfo, NodeError> {
-    let staged = node.stage_object(Some("bkt"), body, CidVersion::V1).await?;
+    let staged = node
+        .objects()
+        .stage(Some("bkt"), body, CidVersion::V1)
+        .await?;
     let node = node.clone();
     tokio::task::spawn_blocking(move || {
-        node.commit_object(staged, "bkt", &key, ObjectMeta::default())
+        node.objects()
+            .commit(staged, "bkt", &key, ObjectMeta::default())
     })
     .await
     .unwrap()
@@ -121,7 +125,7 @@ async fn read_back(node: &Node, cid: Cid) -> Vec<u8> {
     let node = node.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
-        for piece in node.cat(cid, None) {
+        for piece in node.files().cat(cid, None) {
             out.extend_from_slice(&piece.unwrap());
         }
         out
@@ -317,20 +321,18 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
                     let copy = scope.spawn(|| {
                         go(0);
                         let (v, dst) = (version(&sources[0]), format!("dst-{i}"));
-                        node.copy_object(
-                            ("bkt", "copy", Some(&v)),
-                            ("bkt", &dst),
-                            Default::default(),
-                        )
-                        .map(|info| info.cid)
+                        node.objects()
+                            .copy(("bkt", "copy", Some(&v)), ("bkt", &dst), Default::default())
+                            .map(|info| info.cid)
                     });
                     let pin = scope.spawn(|| {
                         go(1);
-                        node.pin(&sources[1].cid).map(|_| sources[1].cid)
+                        node.repo().pin(&sources[1].cid).map(|_| sources[1].cid)
                     });
                     let snap = scope.spawn(|| {
                         go(2);
-                        node.add_snapshot("race", &sources[2].cid)
+                        node.files()
+                            .add_snapshot("race", &sources[2].cid)
                             .map(|row| row.cid)
                     });
                     let deletes: Vec<_> = (0..3)
@@ -339,7 +341,8 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
                             scope.spawn(move || {
                                 go(3 + k);
                                 let key = ["copy", "pin", "snapshot"][k];
-                                node.delete_version("bkt", key, Some(&version(&sources[k])))
+                                node.objects()
+                                    .delete("bkt", key, Some(&version(&sources[k])))
                                     .unwrap();
                             })
                         })
@@ -367,7 +370,7 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
             let checked = tokio::task::spawn_blocking(move || {
                 results.map(|r| {
                     r.ok()
-                        .map(|cid| (cid, n.check(&cid, false).unwrap().missing))
+                        .map(|cid| (cid, n.files().check(&cid, false).unwrap().missing))
                 })
             })
             .await

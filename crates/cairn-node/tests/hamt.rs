@@ -25,22 +25,22 @@ fn add_r_of_a_sharded_directory_matches_the_reference_importer() {
         hidden: false,
         pin: true,
     };
-    let added = node.add_path(&big, opts).unwrap();
+    let added = node.files().add_path(&big, opts).unwrap();
     let root = added.last().unwrap();
     assert_eq!(
         root.cid.to_string(),
         "QmdDhgcMmwY8AnSiMeERuDvqSNhBa2aAwFWzTvgbjbDtgd"
     );
     assert_eq!(
-        node.describe(&root.cid).unwrap(),
+        node.files().describe(&root.cid).unwrap(),
         cairn_dag::dir::NodeKind::Directory { sharded: true }
     );
     // listing, path resolution and a hard check all go through the shards
-    assert_eq!(node.list(&root.cid).unwrap().len(), n);
+    assert_eq!(node.files().list(&root.cid).unwrap().len(), n);
     let last = format!("file-with-a-fairly-long-name-{:05}.txt", n - 1);
-    let cid = node.resolve(root.cid, &last).unwrap();
+    let cid = node.files().resolve(root.cid, &last).unwrap();
     let mut text = String::new();
-    std::io::Read::read_to_string(&mut node.cat(cid, None), &mut text).unwrap();
+    std::io::Read::read_to_string(&mut node.files().cat(cid, None), &mut text).unwrap();
     assert_eq!(text, format!("hello {}\n", n - 1));
-    assert!(node.check(&root.cid, true).unwrap().is_ok());
+    assert!(node.files().check(&root.cid, true).unwrap().is_ok());
 }

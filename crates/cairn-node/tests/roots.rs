@@ -22,13 +22,18 @@ fn node() -> (tempfile::TempDir, Node) {
 
 async fn put(node: &Node, key: &str, data: &[u8]) -> ObjectInfo {
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(data))]);
-    let staged = node.stage_object(None, body, CidVersion::V0).await.unwrap();
-    node.commit_object(staged, "bkt", key, ObjectMeta::default())
+    let staged = node
+        .objects()
+        .stage(None, body, CidVersion::V0)
+        .await
+        .unwrap();
+    node.objects()
+        .commit(staged, "bkt", key, ObjectMeta::default())
         .unwrap()
 }
 
 fn cat(node: &Node, cid: Cid) -> Vec<u8> {
-    let mut stream = node.cat(cid, None);
+    let mut stream = node.files().cat(cid, None);
     let mut out = Vec::new();
     while let Some(piece) = stream.next_piece().unwrap() {
         out.extend_from_slice(&piece);
@@ -37,7 +42,8 @@ fn cat(node: &Node, cid: Cid) -> Vec<u8> {
 }
 
 fn tree_names(node: &Node, dir: &Cid) -> Vec<String> {
-    node.list(dir)
+    node.files()
+        .list(dir)
         .unwrap()
         .into_iter()
         .map(|e| e.name)
@@ -62,8 +68,9 @@ async fn bucket_root_equals_add_r_of_the_same_tree() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, data).unwrap();
     }
-    let root = node.bucket_root("bkt").unwrap();
+    let root = node.roots().current("bkt").unwrap();
     let added = node
+        .files()
         .add_path(
             &disk,
             AddOptions {
@@ -75,11 +82,11 @@ async fn bucket_root_equals_add_r_of_the_same_tree() {
         )
         .unwrap();
     assert_eq!(root.tree, added.last().unwrap().cid);
-    let c = node.resolve(root.tree, "dir/sub/c").unwrap();
+    let c = node.files().resolve(root.tree, "dir/sub/c").unwrap();
     assert_eq!(cat(&node, c), b"c");
     // a second look with nothing changed commits nothing new
-    assert_eq!(node.bucket_root("bkt").unwrap(), root);
-    assert_eq!(node.bucket_history("bkt").unwrap().len(), 1);
+    assert_eq!(node.roots().current("bkt").unwrap(), root);
+    assert_eq!(node.roots().history("bkt").unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -95,7 +102,7 @@ async fn one_put_in_a_10000_object_bucket_rewrites_o_depth_blocks() {
             .unwrap();
     }
     // (the queue is paged, so 10 000 keys plus the bucket's creation may take two roots)
-    let first = node.commit_roots().unwrap();
+    let first = node.roots().commit().unwrap();
     let written: usize = first.iter().map(|c| c.blocks_written).sum();
     assert!(written > 100, "{written}");
     // equal to building the whole tree at once
@@ -103,7 +110,7 @@ async fn one_put_in_a_10000_object_bucket_rewrites_o_depth_blocks() {
     assert_eq!(first.last().unwrap().row.tree, expected);
 
     put(&node, "objects/object-04242", b"changed").await;
-    let second = node.commit_roots().unwrap();
+    let second = node.roots().commit().unwrap();
     assert_eq!(second.len(), 1);
     // tree: root dir, HAMT root (+ maybe one sub-shard); index: HAMT root (+ one sub-shard),
     // the object record; the version record
@@ -117,6 +124,7 @@ async fn one_put_in_a_10000_object_bucket_rewrites_o_depth_blocks() {
         second[0].blocks_written
     );
     let changed = node
+        .files()
         .resolve(second[0].row.tree, "objects/object-04242")
         .unwrap();
     assert_eq!(cat(&node, changed), b"changed");
@@ -130,17 +138,18 @@ async fn markers_conflicts_and_keys_that_are_not_paths() {
     put(&node, "a/b", b"file a/b").await;
     put(&node, "x//y", b"not a path").await;
     put(&node, "empty/", b"").await;
-    let root = node.bucket_root("bkt").unwrap();
+    let root = node.roots().current("bkt").unwrap();
     assert_eq!(tree_names(&node, &root.tree), ["a", "empty"]);
     // the directory wins over the object `a`; `empty/` makes an empty directory
     assert_eq!(
-        tree_names(&node, &node.resolve(root.tree, "a").unwrap()),
+        tree_names(&node, &node.files().resolve(root.tree, "a").unwrap()),
         ["b"]
     );
-    assert!(tree_names(&node, &node.resolve(root.tree, "empty").unwrap()).is_empty());
+    assert!(tree_names(&node, &node.files().resolve(root.tree, "empty").unwrap()).is_empty());
     // every key has a record, paths or not
     let mut keys: Vec<String> = node
-        .root_objects(&root)
+        .roots()
+        .objects(&root)
         .unwrap()
         .into_iter()
         .map(|r| r.key)
@@ -148,11 +157,11 @@ async fn markers_conflicts_and_keys_that_are_not_paths() {
     keys.sort();
     assert_eq!(keys, ["a", "a/b", "empty/", "x//y"]);
 
-    node.delete_version("bkt", "a/b", None).unwrap();
-    node.delete_version("bkt", "empty/", None).unwrap();
-    let root = node.bucket_root("bkt").unwrap();
+    node.objects().delete("bkt", "a/b", None).unwrap();
+    node.objects().delete("bkt", "empty/", None).unwrap();
+    let root = node.roots().current("bkt").unwrap();
     assert_eq!(tree_names(&node, &root.tree), ["a"]);
-    let a = node.resolve(root.tree, "a").unwrap();
+    let a = node.files().resolve(root.tree, "a").unwrap();
     assert_eq!(cat(&node, a), b"file a");
 }
 
@@ -162,38 +171,38 @@ async fn restore_brings_old_bytes_back_and_retention_keeps_them_from_gc() {
     put(&node, "keep", b"unchanged").await;
     let v1 = put(&node, "doc", b"version one").await;
     put(&node, "gone", b"deleted later").await;
-    let old = node.bucket_root("bkt").unwrap();
+    let old = node.roots().current("bkt").unwrap();
 
     // ransomware: overwrite, delete, add
     put(&node, "doc", b"ENCRYPTED").await;
-    node.delete_version("bkt", "gone", None).unwrap();
+    node.objects().delete("bkt", "gone", None).unwrap();
     put(&node, "ransom-note.txt", b"pay up").await;
-    let bad = node.bucket_root("bkt").unwrap();
+    let bad = node.roots().current("bkt").unwrap();
     assert_ne!(bad.tree, old.tree);
     // nothing but the history holds the old bytes now, and GC keeps them
     node.store().gc().unwrap();
     assert_eq!(cat(&node, v1.cid), b"version one");
 
-    let restored = node.restore_bucket("bkt", &old.tree).unwrap();
+    let restored = node.roots().restore("bkt", &old.tree).unwrap();
     assert_eq!((restored.written, restored.deleted), (2, 1));
     assert_eq!(
-        cat(&node, node.object("bkt", "doc").unwrap().cid),
+        cat(&node, node.objects().get("bkt", "doc").unwrap().cid),
         b"version one"
     );
     assert_eq!(
-        cat(&node, node.object("bkt", "gone").unwrap().cid),
+        cat(&node, node.objects().get("bkt", "gone").unwrap().cid),
         b"deleted later"
     );
-    assert!(node.object("bkt", "ransom-note.txt").is_err());
-    let now = node.bucket_root("bkt").unwrap();
+    assert!(node.objects().get("bkt", "ransom-note.txt").is_err());
+    let now = node.roots().current("bkt").unwrap();
     assert_eq!(now.tree, old.tree, "same contents, same root");
-    let history = node.bucket_history("bkt").unwrap();
+    let history = node.roots().history("bkt").unwrap();
     assert!(history.len() >= 3, "{history:?}");
     assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
     // the bad root is still there to restore (nothing destroyed)
     assert!(history.iter().any(|r| r.tree == bad.tree));
     // an unknown root is refused
-    assert!(node.restore_bucket("bkt", &v1.cid).is_err());
+    assert!(node.roots().restore("bkt", &v1.cid).is_err());
 
     // with zero retention every root but the newest expires, and GC takes the ransom note
     let note = node.store().objects_with_cid(&v1.cid).unwrap();
@@ -206,11 +215,11 @@ async fn restore_brings_old_bytes_back_and_retention_keeps_them_from_gc() {
         .build()
         .unwrap();
     std::thread::sleep(Duration::from_millis(5));
-    assert_eq!(node.expire_roots().unwrap(), history.len() - 1);
+    assert_eq!(node.roots().expire().unwrap(), history.len() - 1);
     let ransom = bad.index;
     node.store().gc().unwrap();
     assert!(!node.store().has(&ransom).unwrap());
-    assert_eq!(node.bucket_history("bkt").unwrap().len(), 1);
+    assert_eq!(node.roots().history("bkt").unwrap().len(), 1);
 }
 
 /// Where a block's file is (`blocks/<shard>/<key>`, as `cairn_store::files` lays it out).
@@ -252,7 +261,7 @@ async fn a_root_never_links_an_object_swept_while_it_was_built() {
     let (dir, node) = node();
     put(&node, "k", b"k, first").await;
     let m = put(&node, "m", b"m, first").await;
-    node.commit_roots().unwrap();
+    node.roots().commit().unwrap();
     // k's second object is in no root: only its row keeps it.
     let x = put(&node, "k", "k, second ".repeat(60_000).as_bytes()).await;
     put(&node, "m", b"m, second").await;
@@ -271,14 +280,14 @@ async fn a_root_never_links_an_object_swept_while_it_was_built() {
         .unwrap();
     let fold = {
         let node = node.clone();
-        std::thread::spawn(move || node.commit_roots())
+        std::thread::spawn(move || node.roots().commit())
     };
     started
         .recv_timeout(Duration::from_secs(30))
         .expect("the build reaches m");
     // The build has read k as x. k is overwritten, and GC sweeps x.
     put(&node, "k", b"k, third").await;
-    node.collect_garbage().unwrap();
+    node.repo().collect_garbage().unwrap();
     assert!(!node.store().has(&x.cid).unwrap(), "x is swept");
     go.send(()).unwrap();
     let committed = fold.join().unwrap().unwrap();
@@ -287,15 +296,15 @@ async fn a_root_never_links_an_object_swept_while_it_was_built() {
     let root = node.store().latest_root("bkt").unwrap().unwrap();
     assert_eq!(root.seq, 2);
     for (what, cid) in [("tree", root.tree), ("index", root.index)] {
-        let report = node.check(&cid, false).unwrap();
+        let report = node.files().check(&cid, false).unwrap();
         assert!(report.missing.is_empty(), "the root's {what}: {report:?}");
     }
     assert_eq!(
-        cat(&node, node.resolve(root.tree, "k").unwrap()),
+        cat(&node, node.files().resolve(root.tree, "k").unwrap()),
         b"k, third"
     );
     assert_eq!(
-        cat(&node, node.resolve(root.tree, "m").unwrap()),
+        cat(&node, node.files().resolve(root.tree, "m").unwrap()),
         b"m, second"
     );
 }
@@ -310,16 +319,19 @@ async fn a_damaged_object_does_not_stop_its_bucket_roots() {
     let leaf = cairn_dag::links_of(&info.cid, &root_block).unwrap()[0];
     std::fs::remove_file(block_path(dir.path(), &leaf)).unwrap();
     put(&node, "small", b"fine").await;
-    let root = node.bucket_root("bkt").unwrap();
-    assert_eq!(node.resolve(root.tree, "big").unwrap(), info.cid);
-    assert_eq!(node.check(&root.tree, false).unwrap().missing, [leaf]);
+    let root = node.roots().current("bkt").unwrap();
+    assert_eq!(node.files().resolve(root.tree, "big").unwrap(), info.cid);
+    assert_eq!(
+        node.files().check(&root.tree, false).unwrap().missing,
+        [leaf]
+    );
 }
 
 #[tokio::test]
 async fn heads_are_signed_by_the_node_identity() {
     let (_dir, node) = node();
     put(&node, "k", b"v").await;
-    let root = node.bucket_root("bkt").unwrap();
+    let root = node.roots().current("bkt").unwrap();
     let head =
         SignedHead::verify(&root.head, Some(&node.identity().unwrap().public_key())).unwrap();
     assert_eq!(head.payload.tree, root.tree);
@@ -341,15 +353,20 @@ async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(
         b"not for the DHT",
     ))]);
-    let staged = node.stage_object(None, body, CidVersion::V0).await.unwrap();
+    let staged = node
+        .objects()
+        .stage(None, body, CidVersion::V0)
+        .await
+        .unwrap();
     let private = node
-        .commit_object(staged, "sec", "private", ObjectMeta::default())
+        .objects()
+        .commit(staged, "sec", "private", ObjectMeta::default())
         .unwrap()
         .cid;
-    node.commit_roots().unwrap();
-    let private_root = node.bucket_root("sec").unwrap().tree;
-    assert!(node.take_fresh_roots(100).unwrap().cids.is_empty());
-    let (page, _) = node.provide_sweep(None, 100).unwrap();
+    node.roots().commit().unwrap();
+    let private_root = node.roots().current("sec").unwrap().tree;
+    assert!(node.roots().take_fresh(100).unwrap().cids.is_empty());
+    let (page, _) = node.roots().provide_sweep(None, 100).unwrap();
     assert!(page.is_empty(), "{page:?}");
     node.buckets().set_public("bkt", true).unwrap();
     let mut cids = Vec::new();
@@ -359,18 +376,18 @@ async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     // the same bytes under another key: one root, announced once by a sweep
     put(&node, "again", &0u32.to_be_bytes()).await;
     assert!(
-        node.take_fresh_roots(100).unwrap().cids.is_empty(),
+        node.roots().take_fresh(100).unwrap().cids.is_empty(),
         "nothing before a root commit"
     );
-    node.commit_roots().unwrap();
-    let root = node.bucket_root("bkt").unwrap().tree;
-    let fresh = node.take_fresh_roots(1000).unwrap();
+    node.roots().commit().unwrap();
+    let root = node.roots().current("bkt").unwrap().tree;
+    let fresh = node.roots().take_fresh(1000).unwrap();
     assert!(!fresh.overflowed);
     for cid in cids.iter().chain([&root]) {
         assert!(fresh.cids.contains(cid), "{cid} queued");
     }
     assert!(
-        node.take_fresh_roots(1000).unwrap().cids.is_empty(),
+        node.roots().take_fresh(1000).unwrap().cids.is_empty(),
         "taken once"
     );
 
@@ -379,7 +396,7 @@ async fn provided_roots_are_queued_on_commit_and_swept_in_pages() {
     let mut cursor = None;
     let mut pages = 0;
     loop {
-        let (page, next) = node.provide_sweep(cursor, 10).unwrap();
+        let (page, next) = node.roots().provide_sweep(cursor, 10).unwrap();
         seen.extend(page);
         pages += 1;
         match next {
@@ -428,11 +445,11 @@ async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
     let (_a_dir, a) = node();
     put(&a, "k1", b"one").await;
     let k2 = put(&a, "dir/k2", b"two").await;
-    a.commit_roots().unwrap();
+    a.roots().commit().unwrap();
     let b_dir = tempfile::tempdir().unwrap();
     let b = reading(open(&b_dir), &a, None);
 
-    let heads = a.shared_heads().unwrap();
+    let heads = a.replication().shared_heads().unwrap();
     // a flipped signature byte is refused, and nothing is mirrored
     let head = a.store().latest_root("bkt").unwrap().unwrap().head;
     let signature = SignedHead::verify(&head, None).unwrap().signature.to_vec();
@@ -442,62 +459,81 @@ async fn another_nodes_bucket_is_mirrored_from_its_signed_head() {
         .unwrap();
     let mut forged = heads.clone();
     forged[at + 3] ^= 1;
-    assert!(b.follow_heads(&forged).is_err());
+    assert!(b.replication().follow_heads(&forged).is_err());
     assert!(b.buckets().get("bkt").is_err());
 
-    let done = b.follow_heads(&heads).unwrap();
+    let done = b.replication().follow_heads(&heads).unwrap();
     assert_eq!(done.updated, ["bkt"]);
     assert_eq!(done.objects, 2);
-    assert_eq!(b.object("bkt", "dir/k2").unwrap().cid, k2.cid);
+    assert_eq!(b.objects().get("bkt", "dir/k2").unwrap().cid, k2.cid);
     assert!(b.buckets().get("bkt").unwrap().mirror.is_some());
     // the mirror's root is the owner's, and the mirror is shared onwards (a node that joins
     // after the owner died still learns its buckets)
     assert_eq!(
-        b.bucket_root("bkt").unwrap().tree,
-        a.bucket_root("bkt").unwrap().tree
+        b.roots().current("bkt").unwrap().tree,
+        a.roots().current("bkt").unwrap().tree
     );
     let c_dir = tempfile::tempdir().unwrap();
     let c = reading(open(&c_dir), &a, None);
     assert_eq!(
-        c.follow_heads(&b.shared_heads().unwrap()).unwrap().updated,
+        c.replication()
+            .follow_heads(&b.replication().shared_heads().unwrap())
+            .unwrap()
+            .updated,
         ["bkt"]
     );
-    assert_eq!(c.object("bkt", "dir/k2").unwrap().cid, k2.cid);
+    assert_eq!(c.objects().get("bkt", "dir/k2").unwrap().cid, k2.cid);
     // the same head again changes nothing; a newer one replaces the mirror whole
-    assert!(b.follow_heads(&heads).unwrap().updated.is_empty());
-    a.store().update(|t| t.delete_object("bkt", "k1")).unwrap();
-    a.commit_roots().unwrap();
-    assert_eq!(
-        b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
-        ["bkt"]
-    );
-    assert!(b.object("bkt", "k1").is_err());
-    assert_eq!(b.object("bkt", "dir/k2").unwrap().cid, k2.cid);
-    // a bucket of this node's own is never replaced by another's head
-    let (_o_dir, other) = node();
-    put(&other, "k1", b"other").await;
-    other.commit_roots().unwrap();
     assert!(
-        a.follow_heads(&other.shared_heads().unwrap())
+        b.replication()
+            .follow_heads(&heads)
             .unwrap()
             .updated
             .is_empty()
     );
-    assert_eq!(a.object("bkt", "dir/k2").unwrap().cid, k2.cid);
+    a.store().update(|t| t.delete_object("bkt", "k1")).unwrap();
+    a.roots().commit().unwrap();
+    assert_eq!(
+        b.replication()
+            .follow_heads(&a.replication().shared_heads().unwrap())
+            .unwrap()
+            .updated,
+        ["bkt"]
+    );
+    assert!(b.objects().get("bkt", "k1").is_err());
+    assert_eq!(b.objects().get("bkt", "dir/k2").unwrap().cid, k2.cid);
+    // a bucket of this node's own is never replaced by another's head
+    let (_o_dir, other) = node();
+    put(&other, "k1", b"other").await;
+    other.roots().commit().unwrap();
+    assert!(
+        a.replication()
+            .follow_heads(&other.replication().shared_heads().unwrap())
+            .unwrap()
+            .updated
+            .is_empty()
+    );
+    assert_eq!(a.objects().get("bkt", "dir/k2").unwrap().cid, k2.cid);
 }
 
 #[tokio::test]
 async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down() {
     let (_a_dir, a) = node();
     put(&a, "k1", b"one").await;
-    a.commit_roots().unwrap();
+    a.roots().commit().unwrap();
     let a_seq = a.store().latest_root("bkt").unwrap().unwrap().seq;
     let b_dir = tempfile::tempdir().unwrap();
     let b = reading(open(&b_dir), &a, None);
-    b.follow_heads(&a.shared_heads().unwrap()).unwrap();
+    b.replication()
+        .follow_heads(&a.replication().shared_heads().unwrap())
+        .unwrap();
     // promoting takes the cluster admin key: peers follow a new owner only with a takeover
     // it signed
-    let err = b.promote("bkt", false).unwrap_err().to_string();
+    let err = b
+        .replication()
+        .promote("bkt", false)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cluster admin key"), "{err}");
     let admin = || cairn_node::identity::Identity::from_seed([42; 32]);
     let a = Node::builder(a.store().clone())
@@ -506,12 +542,12 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
         .unwrap();
     let b = reading(b.store().clone(), &a, Some(admin()));
     // a bucket of its own cannot be promoted; the mirror can, and writes work there then
-    assert!(a.promote("bkt", false).is_err());
-    let seq = b.promote("bkt", false).unwrap();
+    assert!(a.replication().promote("bkt", false).is_err());
+    let seq = b.replication().promote("bkt", false).unwrap();
     assert!(seq > a_seq, "{seq} continues {a_seq}");
     let record = b.buckets().get("bkt").unwrap();
     assert!(record.mirror.is_none() && record.taken_over.is_some());
-    let head = SignedHead::verify(&b.bucket_head("bkt").unwrap(), None).unwrap();
+    let head = SignedHead::verify(&b.roots().head("bkt").unwrap(), None).unwrap();
     assert_eq!(
         head.payload.taken_from.as_deref().map(|k| k.to_vec()),
         Some(a.identity().unwrap().public_key().to_vec())
@@ -523,21 +559,25 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
     assert_eq!(cert.signer_key.as_slice(), admin().public_key());
     assert_eq!(cert.to.as_slice(), b.identity().unwrap().public_key());
     let k2 = put(&b, "k2", b"two").await;
-    b.commit_roots().unwrap();
+    b.roots().commit().unwrap();
     // the previous owner, back, sees the takeover and serves the new owner's version
     let a = reading(a.store().clone(), &b, Some(admin()));
     assert_eq!(
-        a.follow_heads(&b.shared_heads().unwrap()).unwrap().updated,
+        a.replication()
+            .follow_heads(&b.replication().shared_heads().unwrap())
+            .unwrap()
+            .updated,
         ["bkt"]
     );
     assert!(a.buckets().get("bkt").unwrap().mirror.is_some());
-    assert_eq!(a.object("bkt", "k2").unwrap().cid, k2.cid);
+    assert_eq!(a.objects().get("bkt", "k2").unwrap().cid, k2.cid);
     // and an unrelated node's bucket of the same name never takes ours
     let (_o_dir, other) = node();
     put(&other, "k9", b"nine").await;
-    other.commit_roots().unwrap();
+    other.roots().commit().unwrap();
     assert!(
-        b.follow_heads(&other.shared_heads().unwrap())
+        b.replication()
+            .follow_heads(&other.replication().shared_heads().unwrap())
             .unwrap()
             .updated
             .is_empty()
@@ -548,41 +588,48 @@ async fn a_mirror_taken_over_continues_the_history_and_the_old_owner_steps_down(
 async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
     let (_a_dir, a) = node();
     put(&a, "k1", b"one").await;
-    a.commit_roots().unwrap();
+    a.roots().commit().unwrap();
     let (b_dir, c_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (b, c) = (
         reading(open(&b_dir), &a, None),
         reading(open(&c_dir), &a, None),
     );
-    b.follow_heads(&a.shared_heads().unwrap()).unwrap();
-    c.follow_heads(&b.shared_heads().unwrap()).unwrap();
+    b.replication()
+        .follow_heads(&a.replication().shared_heads().unwrap())
+        .unwrap();
+    c.replication()
+        .follow_heads(&b.replication().shared_heads().unwrap())
+        .unwrap();
     assert!(!b.buckets().get("bkt").unwrap().is_public());
     let before = a.store().latest_root("bkt").unwrap().unwrap();
 
     // A change of the record alone is a new head (same tree), and mirrors take it.
     a.buckets().set_public("bkt", true).unwrap();
-    a.commit_roots().unwrap();
+    a.roots().commit().unwrap();
     let after = a.store().latest_root("bkt").unwrap().unwrap();
     assert_eq!((after.seq, after.tree), (before.seq + 1, before.tree));
     let head = SignedHead::verify(&after.head, None).unwrap();
     assert!(head.payload.settings.is_some() && !head.payload.deleted);
     assert_eq!(
-        b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+        b.replication()
+            .follow_heads(&a.replication().shared_heads().unwrap())
+            .unwrap()
+            .updated,
         ["bkt"]
     );
     assert!(b.buckets().get("bkt").unwrap().is_public());
     // nothing changed: no new head
-    a.commit_roots().unwrap();
+    a.roots().commit().unwrap();
     assert_eq!(
         a.store().latest_root("bkt").unwrap().unwrap().seq,
         after.seq
     );
-    let old_heads = a.shared_heads().unwrap();
+    let old_heads = a.replication().shared_heads().unwrap();
 
     // Deleted by its owner: a tombstone head; mirrors drop the bucket and share it on.
-    a.delete_version("bkt", "k1", None).unwrap();
+    a.objects().delete("bkt", "k1", None).unwrap();
     a.buckets().delete("bkt").unwrap();
-    a.commit_roots().unwrap();
+    a.roots().commit().unwrap();
     let tomb = a.store().latest_root("bkt").unwrap().unwrap();
     assert!(
         SignedHead::verify(&tomb.head, None)
@@ -591,36 +638,50 @@ async fn bucket_settings_and_deletion_reach_mirrors_by_signed_heads() {
             .deleted
     );
     assert_eq!(
-        b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+        b.replication()
+            .follow_heads(&a.replication().shared_heads().unwrap())
+            .unwrap()
+            .updated,
         ["bkt"]
     );
     assert!(b.buckets().get("bkt").is_err());
-    assert!(b.object("bkt", "k1").is_err());
+    assert!(b.objects().get("bkt", "k1").is_err());
     assert!(
-        b.promote("bkt", true).is_err(),
+        b.replication().promote("bkt", true).is_err(),
         "a deleted bucket is not taken over"
     );
-    c.follow_heads(&b.shared_heads().unwrap()).unwrap();
+    c.replication()
+        .follow_heads(&b.replication().shared_heads().unwrap())
+        .unwrap();
     assert!(
         c.buckets().get("bkt").is_err(),
         "the tombstone travels through a mirror"
     );
     // an older head does not bring it back; nor does the owner's next commit
-    assert!(b.follow_heads(&old_heads).unwrap().updated.is_empty());
+    assert!(
+        b.replication()
+            .follow_heads(&old_heads)
+            .unwrap()
+            .updated
+            .is_empty()
+    );
     assert!(b.buckets().get("bkt").is_err());
-    a.commit_roots().unwrap();
+    a.roots().commit().unwrap();
     assert_eq!(a.store().latest_root("bkt").unwrap().unwrap().seq, tomb.seq);
 
     // Made again: its heads continue the sequence, and mirrors follow the new bucket.
     a.buckets().create("bkt", "root").unwrap();
     let k2 = put(&a, "k2", b"two").await;
-    a.commit_roots().unwrap();
+    a.roots().commit().unwrap();
     assert!(a.store().latest_root("bkt").unwrap().unwrap().seq > tomb.seq);
     assert_eq!(
-        b.follow_heads(&a.shared_heads().unwrap()).unwrap().updated,
+        b.replication()
+            .follow_heads(&a.replication().shared_heads().unwrap())
+            .unwrap()
+            .updated,
         ["bkt"]
     );
-    assert_eq!(b.object("bkt", "k2").unwrap().cid, k2.cid);
-    assert!(b.object("bkt", "k1").is_err());
+    assert_eq!(b.objects().get("bkt", "k2").unwrap().cid, k2.cid);
+    assert!(b.objects().get("bkt", "k1").is_err());
     assert!(!b.buckets().get("bkt").unwrap().is_public());
 }

@@ -60,16 +60,16 @@ proptest! {
         prop_assert_eq!(link.file_size, len as u64);
 
         let mut back = Vec::new();
-        node.cat(link.cid, None).read_to_end(&mut back).unwrap();
+        node.files().cat(link.cid, None).read_to_end(&mut back).unwrap();
         prop_assert!(back == data, "round trip differs");
         for (a, b) in ranges {
             let start = if len == 0 { 0 } else { a % (len as u64 + 1) };
             let end = start + b % (len as u64 - start + 1);
             let mut part = Vec::new();
-            node.cat(link.cid, Some(start..end)).read_to_end(&mut part).unwrap();
+            node.files().cat(link.cid, Some(start..end)).read_to_end(&mut part).unwrap();
             prop_assert!(part[..] == data[start as usize..end as usize], "range {}..{}", start, end);
         }
-        prop_assert!(node.check(&link.cid, true).unwrap().is_ok());
+        prop_assert!(node.files().check(&link.cid, true).unwrap().is_ok());
     }
 }
 
@@ -80,14 +80,19 @@ fn boundary_174_links_roundtrip() {
         let node = Node::open(dir.path()).unwrap();
         let data = bytes(len, 7);
         let link = node
+            .files()
             .add_reader(&mut &data[..], CidVersion::V1, true)
             .unwrap();
         let mut back = Vec::new();
-        node.cat(link.cid, None).read_to_end(&mut back).unwrap();
+        node.files()
+            .cat(link.cid, None)
+            .read_to_end(&mut back)
+            .unwrap();
         assert!(back == data);
         let start = 173 * CHUNK_SIZE as u64 - 10;
         let mut part = Vec::new();
-        node.cat(link.cid, Some(start..start + 100))
+        node.files()
+            .cat(link.cid, Some(start..start + 100))
             .read_to_end(&mut part)
             .unwrap();
         assert_eq!(part[..], data[start as usize..start as usize + 100]);
@@ -100,16 +105,19 @@ fn range_past_the_end_is_empty_and_dedup_stores_once() {
     let node = Node::open(dir.path()).unwrap();
     let data = bytes(3 * CHUNK_SIZE, 1);
     let a = node
+        .files()
         .add_reader(&mut &data[..], CidVersion::V0, true)
         .unwrap();
     let (blocks, bytes_before) = node.store().stats().unwrap();
     let b = node
+        .files()
         .add_reader(&mut &data[..], CidVersion::V0, true)
         .unwrap();
     assert_eq!(a, b);
     assert_eq!(node.store().stats().unwrap(), (blocks, bytes_before));
     let mut part = Vec::new();
-    node.cat(a.cid, Some(10 * CHUNK_SIZE as u64..u64::MAX))
+    node.files()
+        .cat(a.cid, Some(10 * CHUNK_SIZE as u64..u64::MAX))
         .read_to_end(&mut part)
         .unwrap();
     assert!(part.is_empty());
@@ -121,16 +129,17 @@ async fn car_with_a_bad_block_stores_nothing() {
     let node = Node::open(src.path()).unwrap();
     let data = bytes(5 * CHUNK_SIZE, 3);
     let link = node
+        .files()
         .add_reader(&mut &data[..], CidVersion::V1, true)
         .unwrap();
     let mut car = Vec::new();
-    node.car_export(link.cid, &mut car).await.unwrap();
+    node.files().car_export(link.cid, &mut car).await.unwrap();
     let last = car.len() - 10;
     car[last] ^= 0x40; // inside the last block's data
 
     let dst = tempfile::tempdir().unwrap();
     let other = Node::open(dst.path()).unwrap();
-    let err = other.car_import(&car[..], true).await.unwrap_err();
+    let err = other.files().car_import(&car[..], true).await.unwrap_err();
     assert!(err.to_string().contains("does not match"), "{err}");
     assert_eq!(other.store().stats().unwrap(), (0, 0));
     assert!(other.store().pins().unwrap().is_empty());

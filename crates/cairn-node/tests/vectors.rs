@@ -29,7 +29,10 @@ fn file_vectors_match_kubo_in_both_modes() {
             (CidVersion::V0, "cid_v0", "dag_v0"),
             (CidVersion::V1, "cid_v1_raw", "dag_v1_raw"),
         ] {
-            let link = node.add_reader(&mut input_for(v), version, true).unwrap();
+            let link = node
+                .files()
+                .add_reader(&mut input_for(v), version, true)
+                .unwrap();
             assert_eq!(
                 link.cid.to_string(),
                 v[key].as_str().unwrap(),
@@ -37,7 +40,7 @@ fn file_vectors_match_kubo_in_both_modes() {
                 v["name"]
             );
             assert_eq!(link.file_size, v["size"].as_u64().unwrap());
-            let report = node.check(&link.cid, false).unwrap();
+            let report = node.files().check(&link.cid, false).unwrap();
             assert!(report.is_ok(), "{report:?}");
             assert_eq!(
                 report.blocks,
@@ -51,7 +54,7 @@ fn file_vectors_match_kubo_in_both_modes() {
             }
             // read back: the whole file hashes to the vector's sha256
             let mut hasher = Sha256::new();
-            let mut stream = node.cat(link.cid, None);
+            let mut stream = node.files().cat(link.cid, None);
             let mut buf = vec![0u8; 100_000];
             loop {
                 let n = stream.read(&mut buf).unwrap();
@@ -98,7 +101,7 @@ fn directory_tree_vector() {
             hidden: false,
             pin: true,
         };
-        let added = node.add_path(&tree, opts).unwrap();
+        let added = node.files().add_path(&tree, opts).unwrap();
         for (path, expected) in v["entries"].as_object().unwrap() {
             let got = added
                 .iter()
@@ -115,11 +118,12 @@ fn directory_tree_vector() {
         assert_eq!(root.cid.to_string(), v[key].as_str().unwrap());
 
         // resolve, list, get back
-        let z = node.resolve(root.cid, "sub/deeper/z.txt").unwrap();
+        let z = node.files().resolve(root.cid, "sub/deeper/z.txt").unwrap();
         let mut text = String::new();
-        node.cat(z, None).read_to_string(&mut text).unwrap();
+        node.files().cat(z, None).read_to_string(&mut text).unwrap();
         assert_eq!(text, "z\n");
         let names: Vec<String> = node
+            .files()
             .ls(&root.cid)
             .unwrap()
             .into_iter()
@@ -127,13 +131,15 @@ fn directory_tree_vector() {
             .collect();
         assert_eq!(names, ["a.txt", "empty.txt", "emptydir", "sub"]);
         let out = tempfile::tempdir().unwrap();
-        node.get_to_path(&root.cid, &out.path().join("t")).unwrap();
+        node.files()
+            .get_to_path(&root.cid, &out.path().join("t"))
+            .unwrap();
         assert_eq!(
             std::fs::read(out.path().join("t/sub/big.bin")).unwrap(),
             XorShift::bytes(262145)
         );
         assert!(out.path().join("t/emptydir").is_dir());
-        assert!(node.check(&root.cid, true).unwrap().is_ok());
+        assert!(node.files().check(&root.cid, true).unwrap().is_ok());
     }
 }
 
@@ -144,18 +150,23 @@ async fn shared_cars_import_and_reexport_identically() {
         let file = car["file"].as_str().unwrap().trim_start_matches("car/");
         let bytes = std::fs::read(shared_dir().join("vectors").join(file)).unwrap();
         let (_dir, node) = node();
-        let imported = node.car_import(&bytes[..], true).await.unwrap();
+        let imported = node.files().car_import(&bytes[..], true).await.unwrap();
         assert_eq!(imported.roots.len(), 1);
         assert_eq!(imported.roots[0].to_string(), car["root"].as_str().unwrap());
         assert_eq!(imported.blocks, car["blocks"].as_u64().unwrap());
         assert_eq!(imported.pinned, imported.roots);
         let mut out = Vec::new();
-        let n = node.car_export(imported.roots[0], &mut out).await.unwrap();
+        let n = node
+            .files()
+            .car_export(imported.roots[0], &mut out)
+            .await
+            .unwrap();
         assert_eq!(n, imported.blocks);
         // Same roots and blocks; for these DAGs the depth-first order is the same too.
         assert_eq!(out, bytes, "{file} re-export differs");
         // And it is the DAG of the 1 MiB input.
         let link = node
+            .files()
             .add_reader(
                 &mut XorShift::new(1 << 20),
                 if file.contains("v1") {

@@ -108,7 +108,7 @@ fn hamt_bomb_lists_resolves_and_checks_quickly() {
     store(&node, &blocks, root);
 
     let n = node.clone();
-    let (entries, took) = bounded(Duration::from_secs(20), move || n.list(&root));
+    let (entries, took) = bounded(Duration::from_secs(20), move || n.files().list(&root));
     let entries = entries.unwrap();
     assert_eq!(entries.len(), 256);
     eprintln!(
@@ -118,14 +118,19 @@ fn hamt_bomb_lists_resolves_and_checks_quickly() {
 
     let n = node.clone();
     let (found, took) = bounded(Duration::from_secs(20), move || {
-        (n.resolve(root, "f"), n.resolve(root, "nope"))
+        (
+            n.files().resolve(root, "f"),
+            n.files().resolve(root, "nope"),
+        )
     });
     assert_eq!(found.0.unwrap(), leaf.cid);
     assert!(matches!(found.1, Err(NodeError::Dag(e)) if matches!(*e, DagError::NotFound { .. })));
     eprintln!("bomb: two lookups in {took:?}");
 
     let n = node.clone();
-    let (report, took) = bounded(Duration::from_secs(20), move || n.check(&root, true));
+    let (report, took) = bounded(Duration::from_secs(20), move || {
+        n.files().check(&root, true)
+    });
     let report = report.unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.blocks, 5);
@@ -149,7 +154,9 @@ fn shared_directory_subtrees_are_checked_once() {
     let root = top.cid;
     store(&node, &blocks, root);
     let n = node.clone();
-    let (report, took) = bounded(Duration::from_secs(20), move || n.check(&root, true));
+    let (report, took) = bounded(Duration::from_secs(20), move || {
+        n.files().check(&root, true)
+    });
     let report = report.unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.blocks, 6);
@@ -163,7 +170,9 @@ fn deep_trees_check_and_get_without_recursion() {
     let (dir, node) = node();
     let (root, _) = nested(&node, MAX_TREE_DEPTH);
     let n = node.clone();
-    let (report, took) = bounded(Duration::from_secs(60), move || n.check(&root, true));
+    let (report, took) = bounded(Duration::from_secs(60), move || {
+        n.files().check(&root, true)
+    });
     let report = report.unwrap();
     assert!(report.is_ok(), "{report:?}");
     assert_eq!(report.blocks, MAX_TREE_DEPTH as u64 + 1);
@@ -172,7 +181,9 @@ fn deep_trees_check_and_get_without_recursion() {
     let (root, _) = nested(&node, 1000);
     let out = dir.path().join("out");
     let (n, o) = (node.clone(), out.clone());
-    let (written, took) = bounded(Duration::from_secs(60), move || n.get_to_path(&root, &o));
+    let (written, took) = bounded(Duration::from_secs(60), move || {
+        n.files().get_to_path(&root, &o)
+    });
     written.unwrap();
     let mut deepest = out;
     for _ in 1..1000 {
@@ -190,14 +201,18 @@ fn twenty_thousand_levels_end_with_a_depth_error() {
     let (_dir, node) = node();
     let (root, _) = nested(&node, 20_000);
     let n = node.clone();
-    let (checked, took) = bounded(Duration::from_secs(60), move || n.check(&root, true));
+    let (checked, took) = bounded(Duration::from_secs(60), move || {
+        n.files().check(&root, true)
+    });
     let e = checked.unwrap_err();
     assert!(is_depth_error(&e), "{e}");
     eprintln!("20000 levels: hard check ends in {took:?}: {e}");
 
     let out = tempfile::tempdir().unwrap();
     let (n, o) = (node.clone(), out.path().join("out"));
-    let (written, took) = bounded(Duration::from_secs(60), move || n.get_to_path(&root, &o));
+    let (written, took) = bounded(Duration::from_secs(60), move || {
+        n.files().get_to_path(&root, &o)
+    });
     let e = written.unwrap_err();
     assert!(
         is_depth_error(&e) || matches!(e, NodeError::Io { .. }),

@@ -37,7 +37,8 @@ impl CairnS3 {
         let b = self.node.buckets().get(&input.bucket).map_err(s3_err)?;
         let o = self
             .node
-            .object(&input.bucket, &input.key)
+            .objects()
+            .get(&input.bucket, &input.key)
             .map_err(s3_err)?;
         Ok(S3Response::new(GetObjectAclOutput {
             grants: Some(acl::grants(&b.owner, o.meta.public_read)),
@@ -57,7 +58,8 @@ impl CairnS3 {
         )?;
         let (bucket, key) = (input.bucket, input.key);
         self.blocking(move |node| {
-            node.update_object_meta(&bucket, &key, |m| m.public_read = public)
+            node.objects()
+                .update_meta(&bucket, &key, |m| m.public_read = public)
         })
         .await?;
         Ok(S3Response::new(PutObjectAclOutput::default()))

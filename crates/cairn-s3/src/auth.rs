@@ -1,6 +1,6 @@
 //! Who is asking: request authentication (the secret key of an access key, for s3s's SigV4
 //! checks) and the S3 door's question to the node (`CairnAccess`): each operation is mapped
-//! to a node [`Action`] on its bucket, key and version, and [`Node::authorize`] decides — this
+//! to a node [`Action`] on its bucket, key and version, and [`cairn_node::Access::authorize`] decides — this
 //! door decides nothing itself. A copy's source is asked about too, as a read of the source
 //! version.
 
@@ -122,7 +122,7 @@ pub struct Granted(pub Grant);
 pub struct SourceGrant(pub Grant);
 
 /// Authorization of every S3 request: the operation (and, for a copy, its source read as a
-/// `GetObject` of the source version) is put to [`Node::authorize`]; the node decides.
+/// `GetObject` of the source version) is put to [`cairn_node::Access::authorize`]; the node decides.
 #[derive(Debug, Clone)]
 pub struct CairnAccess {
     ids: Identities,
@@ -151,6 +151,7 @@ impl S3Access for CairnAccess {
         };
         let node = &self.ids.node;
         let grant = node
+            .access()
             .authorize(&caller, action, &resource)
             .map_err(crate::convert::s3_err)?;
         cx.extensions_mut().insert(Granted(grant));
@@ -171,6 +172,7 @@ impl S3Access for CairnAccess {
             };
             let source = Resource::object(&bucket, &key, version_id.as_deref());
             let grant = node
+                .access()
                 .authorize(&caller, Action::ReadObject, &source)
                 .map_err(crate::convert::s3_err)?;
             cx.extensions_mut().insert(SourceGrant(grant));

@@ -60,7 +60,12 @@ impl CairnS3 {
         self.node.buckets().get(&req.input.bucket).map_err(s3_err)?;
         let mut resp = S3Response::new(HeadBucketOutput::default());
         // The bucket's current IPFS root (committed within a second of the last change).
-        if let Some(root) = self.node.latest_root(&req.input.bucket).map_err(s3_err)? {
+        if let Some(root) = self
+            .node
+            .roots()
+            .latest(&req.input.bucket)
+            .map_err(s3_err)?
+        {
             for (name, value) in [
                 ("x-cairn-root", root.tree.to_string()),
                 ("x-cairn-record", root.record.to_string()),

@@ -32,7 +32,7 @@ impl CairnS3 {
         let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
         let (crypt, b) = (src.info.meta.crypt.clone(), input.bucket.clone());
         let sealing = self
-            .blocking(move |node| node.copy_sealing(crypt.as_ref(), &b, want))
+            .blocking(move |node| node.objects().copy_sealing(crypt.as_ref(), &b, want))
             .await?;
         if !replace && sealing.is_none() && src.bucket == input.bucket && src.key == input.key {
             return Err(s3_error!(
@@ -70,6 +70,7 @@ impl CairnS3 {
                 let mut meta = meta.unwrap_or_else(|| src.info.meta.clone());
                 meta.tags = new_tags.unwrap_or_else(|| src.info.meta.tags.clone());
                 self.node
+                    .objects()
                     .copy_resealed(
                         (
                             &src.bucket,
@@ -89,7 +90,7 @@ impl CairnS3 {
                     tags: new_tags,
                 };
                 self.blocking(move |node| {
-                    node.copy_object(
+                    node.objects().copy(
                         (&src.bucket, &src.key, src.version.as_deref()),
                         (&dst_bucket, &dst_key),
                         changes,

@@ -75,8 +75,8 @@ impl CairnS3 {
         let info = match &grant.object {
             Some(info) => info.clone(),
             None => match version {
-                Some(v) => self.node.object_version(bucket, key, v),
-                None => self.node.object(bucket, key),
+                Some(v) => self.node.objects().get_version(bucket, key, v),
+                None => self.node.objects().get(bucket, key),
             }
             .map_err(s3_err)?,
         };

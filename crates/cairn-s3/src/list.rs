@@ -13,7 +13,8 @@ impl CairnS3 {
         let max = max_keys(input.max_keys);
         let listing = self
             .node
-            .list_objects(
+            .objects()
+            .list(
                 &input.bucket,
                 &prefix,
                 input.delimiter.as_deref(),
@@ -58,7 +59,8 @@ impl CairnS3 {
         };
         let listing = self
             .node
-            .list_objects(
+            .objects()
+            .list(
                 &input.bucket,
                 &prefix,
                 input.delimiter.as_deref(),
@@ -101,6 +103,7 @@ impl CairnS3 {
         let version_marker = input.version_id_marker.as_deref().filter(|m| !m.is_empty());
         let (entries, truncated) = self
             .node
+            .objects()
             .list_versions(&input.bucket, &prefix, key_marker, version_marker, max)
             .map_err(s3_err)?;
         let owner_id = self

@@ -42,12 +42,15 @@ impl CairnS3 {
         let (b, k) = (bucket.clone(), key.clone());
         let id = self
             .blocking(move |node| {
-                meta.crypt = node.sealing_for(&b, want)?.map(|s| s.object(Vec::new()));
-                node.create_upload(&b, &k, meta, &me, algo)
+                meta.crypt = node
+                    .objects()
+                    .sealing_for(&b, want)?
+                    .map(|s| s.object(Vec::new()));
+                node.multipart().create(&b, &k, meta, &me, algo)
             })
             .await?;
         let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
-            match self.node.upload(&id, &bucket, &key) {
+            match self.node.multipart().get(&id, &bucket, &key) {
                 Ok(u) => sse::out(&u.meta),
                 Err(_) => (None, None, None),
             };
@@ -75,13 +78,15 @@ impl CairnS3 {
         let number = part_number(input.part_number)?;
         let upload = self
             .node
-            .upload(&input.upload_id, &input.bucket, &input.key)
+            .multipart()
+            .get(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
         let customer = sse_customer!(input)?;
         check_part_customer(&upload.meta, customer.as_ref())?;
         let (body, check, cut) = checked_body(input.body.take(), checks);
         let record = self
             .node
+            .multipart()
             .upload_part(UploadPart {
                 check: Some(check),
                 ..self.part(
@@ -118,7 +123,8 @@ impl CairnS3 {
         let number = part_number(input.part_number)?;
         let upload = self
             .node
-            .upload(&input.upload_id, &input.bucket, &input.key)
+            .multipart()
+            .get(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?;
         let customer = sse_customer!(input)?;
         check_part_customer(&upload.meta, customer.as_ref())?;
@@ -136,7 +142,8 @@ impl CairnS3 {
         sse::check_read(&src.meta, source_customer.as_ref())?;
         let body = self
             .node
-            .object_stream(
+            .objects()
+            .stream(
                 &source.bucket,
                 src,
                 range,
@@ -145,6 +152,7 @@ impl CairnS3 {
             .map_err(s3_err)?;
         let record = self
             .node
+            .multipart()
             .upload_part(self.part(
                 (input.upload_id, input.bucket, input.key),
                 number,
@@ -201,7 +209,10 @@ impl CairnS3 {
         let (b, k) = (bucket.clone(), key.clone());
         let version = self.cid_version;
         let info = self
-            .blocking(move |node| node.complete_upload((&id, &b, &k), &listed, version, checksums))
+            .blocking(move |node| {
+                node.multipart()
+                    .complete((&id, &b, &k), &listed, version, checksums)
+            })
             .await?;
         let sums = checksums_out(&info.meta);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
@@ -226,7 +237,7 @@ impl CairnS3 {
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
         let input = req.input;
         let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
-        self.blocking(move |node| node.abort_upload(&id, &bucket, &key))
+        self.blocking(move |node| node.multipart().abort(&id, &bucket, &key))
             .await?;
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
@@ -238,13 +249,15 @@ impl CairnS3 {
         let input = req.input;
         let initiator = self
             .node
-            .upload(&input.upload_id, &input.bucket, &input.key)
+            .multipart()
+            .get(&input.upload_id, &input.bucket, &input.key)
             .map_err(s3_err)?
             .owner;
         let max = max_keys(input.max_parts);
         let marker = input.part_number_marker.unwrap_or(0).max(0) as u32;
         let all: Vec<_> = self
             .node
+            .multipart()
             .parts(&input.upload_id)
             .map_err(s3_err)?
             .into_iter()
@@ -291,7 +304,8 @@ impl CairnS3 {
         let key_marker = input.key_marker.clone().unwrap_or_default();
         let all: Vec<_> = self
             .node
-            .uploads(&input.bucket)
+            .multipart()
+            .list(&input.bucket)
             .map_err(s3_err)?
             .into_iter()
             .filter(|(_, r)| r.key.starts_with(&prefix) && r.key.as_str() > key_marker.as_str())
@@ -342,7 +356,7 @@ impl CairnS3 {
         whole: &Checksum,
     ) -> S3Result<std::collections::BTreeMap<String, String>> {
         let mut out = std::collections::BTreeMap::new();
-        let upload = match self.node.upload(id, bucket, key) {
+        let upload = match self.node.multipart().get(id, bucket, key) {
             Ok(u) => u,
             Err(_) => return Ok(out), // complete_upload reports it (or answers a repeat)
         };
@@ -351,6 +365,7 @@ impl CairnS3 {
         };
         let stored: std::collections::BTreeMap<u32, String> = self
             .node
+            .multipart()
             .parts(id)
             .map_err(s3_err)?
             .into_iter()

@@ -1,4 +1,4 @@
-//! Object operations: PUT (one node call, `Node::put_object`), GET and HEAD (one read of the
+//! Object operations: PUT (one node call, `Objects::put`), GET and HEAD (one read of the
 //! target, conditions and ranges), DELETE and the batch `DeleteObjects` (one node transaction).
 
 use super::*;
@@ -41,7 +41,8 @@ impl CairnS3 {
         let (body, check, cut) = checked_body(input.body.take(), checks);
         let info = self
             .node
-            .put_object(PutObject {
+            .objects()
+            .put(PutObject {
                 bucket: input.bucket,
                 key: input.key,
                 body,
@@ -94,7 +95,8 @@ impl CairnS3 {
         )?;
         let stream = self
             .node
-            .object_stream(&input.bucket, &info, read, customer.as_ref().map(|c| &c.0))
+            .objects()
+            .stream(&input.bucket, &info, read, customer.as_ref().map(|c| &c.0))
             .map_err(s3_err)?;
         let body = s3s::dto::StreamingBlob::wrap(stream);
         let meta = &info.meta;
@@ -220,7 +222,7 @@ impl CairnS3 {
         let input = req.input;
         let (bucket, key, version) = (input.bucket, input.key, input.version_id);
         let deleted = self
-            .blocking(move |node| node.delete_version(&bucket, &key, version.as_deref()))
+            .blocking(move |node| node.objects().delete(&bucket, &key, version.as_deref()))
             .await?;
         Ok(S3Response::new(DeleteObjectOutput {
             delete_marker: deleted.delete_marker.then_some(true),
@@ -250,7 +252,7 @@ impl CairnS3 {
             .collect();
         let results = self
             .blocking(move |node| {
-                let outcomes = node.delete_many(&bucket, &keys)?;
+                let outcomes = node.objects().delete_many(&bucket, &keys)?;
                 Ok(keys
                     .into_iter()
                     .zip(outcomes)

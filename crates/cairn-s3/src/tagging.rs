@@ -18,7 +18,7 @@ impl CairnS3 {
         let info =
             self.current_for_tagging(&input.bucket, &input.key, input.version_id.as_deref())?;
         let (bucket, key) = (input.bucket, input.key);
-        self.blocking(move |node| node.update_object_meta(&bucket, &key, |m| m.tags = tags))
+        self.blocking(move |node| node.objects().update_meta(&bucket, &key, |m| m.tags = tags))
             .await?;
         Ok(S3Response::new(PutObjectTaggingOutput {
             version_id: info.meta.version_id,
@@ -31,8 +31,11 @@ impl CairnS3 {
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
         let info = match &input.version_id {
-            Some(v) => self.node.object_version(&input.bucket, &input.key, v),
-            None => self.node.object(&input.bucket, &input.key),
+            Some(v) => self
+                .node
+                .objects()
+                .get_version(&input.bucket, &input.key, v),
+            None => self.node.objects().get(&input.bucket, &input.key),
         }
         .map_err(s3_err)?;
         Ok(S3Response::new(GetObjectTaggingOutput {
@@ -57,8 +60,11 @@ impl CairnS3 {
         let info =
             self.current_for_tagging(&input.bucket, &input.key, input.version_id.as_deref())?;
         let (bucket, key) = (input.bucket, input.key);
-        self.blocking(move |node| node.update_object_meta(&bucket, &key, |m| m.tags.clear()))
-            .await?;
+        self.blocking(move |node| {
+            node.objects()
+                .update_meta(&bucket, &key, |m| m.tags.clear())
+        })
+        .await?;
         Ok(S3Response::new(DeleteObjectTaggingOutput {
             version_id: info.meta.version_id,
         }))
@@ -71,7 +77,7 @@ impl CairnS3 {
         key: &str,
         version: Option<&str>,
     ) -> S3Result<ObjectInfo> {
-        let info = self.node.object(bucket, key).map_err(s3_err)?;
+        let info = self.node.objects().get(bucket, key).map_err(s3_err)?;
         match version {
             Some(v) if Some(v) != info.meta.version_id.as_deref().or(Some("null")) => Err(
                 s3_error!(NotImplemented, "changing the tags of a non-current version"),

@@ -136,7 +136,7 @@ pub fn node_key(
     let users = dir.join("users");
     let path = users.join(format!("node-{peer}.key"));
     let legacy = users.join("node.key");
-    if !path.exists() && legacy.exists() && !node.is_empty()? {
+    if !path.exists() && legacy.exists() && !node.repo().is_empty()? {
         let text =
             std::fs::read(&legacy).with_context(|| format!("reading {}", legacy.display()))?;
         cairn_node::identity::write_private(&path, &text)?;

@@ -60,6 +60,7 @@ impl cairn_net::BlockProvider for NodeBlocks {
         self.serve_all
             || self
                 .node
+                .access()
                 .published(cid)
                 .unwrap_or_else(|e| {
                     tracing::warn!(%cid, "publication unknown, refused: {e}");
@@ -98,7 +99,7 @@ impl cairn_net::HeadProvider for NodeHeads {
         {
             return bytes.clone();
         }
-        let bytes = self.node.shared_heads().unwrap_or_else(|e| {
+        let bytes = self.node.replication().shared_heads().unwrap_or_else(|e| {
             tracing::warn!("bucket heads not shared: {e}");
             Vec::new()
         });

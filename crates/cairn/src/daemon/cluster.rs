@@ -141,7 +141,7 @@ impl MarginGauges {
 
     /// Sets the gauges from the node's last count.
     pub fn refresh(&self, node: &Node) {
-        let Some(last) = node.last_margins() else {
+        let Some(last) = node.replication().last_margins() else {
             return;
         };
         self.0.clear();
@@ -162,7 +162,7 @@ impl cairn_node::worker::Job for Margins {
     }
 
     fn run(&mut self, node: &Node) -> Result<String, NodeError> {
-        let all = node.all_margins(false)?;
+        let all = node.replication().all_margins(false)?;
         Ok(format!("{} objects: {:?}", all.objects, all.by_margin))
     }
 }

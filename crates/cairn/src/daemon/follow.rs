@@ -35,11 +35,16 @@ impl cairn_node::worker::Worker for Follow {
                     continue;
                 }
             };
-            if let Err(e) = node.blocking(move |node| node.hold_shared(&heads)).await {
+            if let Err(e) = node
+                .blocking(move |node| node.replication().hold_shared(&heads))
+                .await
+            {
                 tracing::warn!(peer = %peer.peer_id, "bucket heads refused: {e}");
             }
         }
-        let done = node.blocking(|node| node.mirror_held()).await?;
+        let done = node
+            .blocking(|node| node.replication().mirror_held())
+            .await?;
         Ok(Worked::idle(if done.updated.is_empty() {
             String::new()
         } else {

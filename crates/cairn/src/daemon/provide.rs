@@ -47,7 +47,7 @@ impl cairn_node::worker::Worker for Announce {
 
     async fn work(&mut self, node: &Node) -> Result<Worked, NodeError> {
         let fresh = node
-            .blocking(|node| node.take_fresh_roots(PAGE * 4))
+            .blocking(|node| node.roots().take_fresh(PAGE * 4))
             .await?;
         let due = self.last_sweep.is_none_or(|t| t.elapsed() >= self.every);
         let (mut announced, mut reached) = (0, 0);
@@ -56,7 +56,7 @@ impl cairn_node::worker::Worker for Announce {
             let mut cursor = None;
             loop {
                 let (page, next) = node
-                    .blocking(move |node| node.provide_sweep(cursor, PAGE))
+                    .blocking(move |node| node.roots().provide_sweep(cursor, PAGE))
                     .await?;
                 let (a, r) = self.announce(&page).await;
                 (announced, reached) = (announced + a, reached + r);

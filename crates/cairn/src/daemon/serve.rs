@@ -232,7 +232,7 @@ async fn serve(settings: Settings) -> Result<()> {
         max_upload: settings.v1.max_upload,
         long_poll: settings.v1.long_poll,
     };
-    let (resumed, failed) = node_for_api.resume_jobs()?;
+    let (resumed, failed) = node_for_api.jobs().resume()?;
     if resumed + failed > 0 {
         tracing::info!(resumed, failed, "upload jobs found at start");
     }
@@ -330,7 +330,7 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = api_task.await;
     let _ = gateway_task.await;
     // Upload jobs still importing get a moment; one cut off resumes at the next start.
-    if !node_for_api.drain_uploads(UPLOAD_DRAIN).await {
+    if !node_for_api.jobs().drain(UPLOAD_DRAIN).await {
         eprintln!("cairn: upload jobs still running are resumed at the next start");
     }
     let _ = roots_task.await;
