@@ -357,35 +357,6 @@ impl Objects<'_> {
         }))
     }
 
-    /// The plaintext of an object (or a range of it) as an async stream: decrypted when the
-    /// object is encrypted (only the segments the range touches are read), else the DAG's
-    /// bytes. Fails before streaming when the key cannot be had.
-    pub fn stream(
-        &self,
-        bucket: &str,
-        info: &ObjectInfo,
-        range: Option<Range<u64>>,
-        customer: Option<&Key>,
-    ) -> Result<crate::ByteStream, NodeError> {
-        let Some(crypt) = info.meta.crypt.clone() else {
-            return Ok(Box::pin(self.node.files().cat_stream(info.cid, range)));
-        };
-        let key = self.node.data_key(bucket, &crypt, customer)?;
-        let range = range.unwrap_or(0..info.meta.size);
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let (node, cid) = (self.node.clone(), info.cid);
-        tokio::task::spawn_blocking(move || {
-            let mut send = |piece: Result<Bytes, NodeError>| {
-                let failed = piece.is_err();
-                tx.blocking_send(piece).is_ok() && !failed
-            };
-            if let Err(e) = node.decrypt_range(cid, &crypt, &key, range, &mut send) {
-                send(Err(e));
-            }
-        });
-        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
-    }
-
     /// Shares the current version of `bucket/key` with `to`: its data key sealed for them,
     /// kept in the record (renewed on later versions until `expires_ms` or revocation).
     pub fn share(

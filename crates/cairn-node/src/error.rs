@@ -77,6 +77,22 @@ pub enum NodeError {
     /// A write precondition (If-Match / If-None-Match) failed.
     #[error("precondition failed")]
     PreconditionFailed,
+    /// A read's `If-None-Match` or `If-Modified-Since` holds: the caller's copy is current.
+    #[error("not modified (etag {etag})")]
+    NotModified {
+        /// The entity tag of the version the caller has.
+        etag: String,
+    },
+    /// A byte range that names no byte of the object.
+    #[error("the range names no byte of the object's {size}")]
+    InvalidRange {
+        /// The object's size.
+        size: u64,
+    },
+    /// The SSE-C parameters of a read do not fit the object (named for a plain object, or
+    /// missing for one stored with a customer key).
+    #[error("{0}")]
+    CustomerKey(&'static str),
     /// A part other than the last is under 5 MiB.
     #[error("part {0} is smaller than the 5 MiB minimum")]
     EntityTooSmall(u32),
@@ -189,8 +205,12 @@ impl NodeError {
             | NodeError::InvalidPart(_)
             | NodeError::InvalidPartOrder
             | NodeError::EntityTooSmall(_)
+            | NodeError::InvalidRange { .. }
+            | NodeError::CustomerKey(_)
             | NodeError::Body(_) => ErrorKind::Invalid,
-            NodeError::PreconditionFailed => ErrorKind::PreconditionFailed,
+            NodeError::PreconditionFailed | NodeError::NotModified { .. } => {
+                ErrorKind::PreconditionFailed
+            }
             NodeError::AccessDenied(_) => ErrorKind::Forbidden,
             NodeError::Unavailable(_) => ErrorKind::Unavailable,
             NodeError::Crypt(_) => ErrorKind::Corrupt,
@@ -370,6 +390,12 @@ mod tests {
             (NodeError::NoSuchVersion("v".into()), NotFound),
             (NodeError::DeleteMarker, NotFound),
             (NodeError::PreconditionFailed, PreconditionFailed),
+            (
+                NodeError::NotModified { etag: "e".into() },
+                PreconditionFailed,
+            ),
+            (NodeError::InvalidRange { size: 1 }, Invalid),
+            (NodeError::CustomerKey("x"), Invalid),
             (NodeError::EntityTooSmall(1), Invalid),
             (NodeError::Unavailable("x".into()), Unavailable),
             (NodeError::Body("x".into()), Invalid),

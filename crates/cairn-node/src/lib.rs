@@ -20,6 +20,8 @@
 //! * [`keys`] — users' S3 access keys.
 //! * [`put`] — one PUT as a whole: bucket, sealing, staged body, the door's checks, the
 //!   conditional commit.
+//! * [`read`] — one read of an object planned for GET and HEAD (version, preconditions,
+//!   part or range, SSE-C key) and its plaintext as a stream.
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`versions`] — bucket versioning: version ids, delete markers, history.
 //! * [`follow`] — other nodes' buckets mirrored read-only, held heads, `promote`.
@@ -66,6 +68,7 @@ pub mod ownership;
 pub mod provide;
 pub mod published;
 pub mod put;
+pub mod read;
 pub mod replicate;
 pub mod repo;
 pub mod roots;

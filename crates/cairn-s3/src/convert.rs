@@ -38,6 +38,19 @@ pub fn s3_err(e: NodeError) -> S3Error {
                 "The specified method is not allowed against this resource."
             )
         }
+        NodeError::NotModified { etag } => {
+            let mut e = s3_error!(NotModified, "Not Modified");
+            let mut headers = http::HeaderMap::new();
+            if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+                headers.insert(http::header::ETAG, v);
+            }
+            e.set_headers(headers);
+            e
+        }
+        NodeError::InvalidRange { size } => {
+            s3_error!(InvalidRange, "range not satisfiable for {size} bytes")
+        }
+        NodeError::CustomerKey(why) => s3_error!(InvalidRequest, "{why}"),
         NodeError::PreconditionFailed => {
             s3_error!(
                 PreconditionFailed,

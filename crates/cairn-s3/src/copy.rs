@@ -2,6 +2,7 @@
 //! another key, otherwise copied without a data copy in one node transaction (tags included).
 
 use super::*;
+use cairn_node::read::ReadObject;
 
 /// A copy's source: where it was named, and the object read there.
 pub(crate) struct SourceObject {
@@ -17,17 +18,17 @@ impl CairnS3 {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
+        let source_customer = sse_customer!(copy_source input)?;
         let src = self.copy_source(
             &req.extensions,
             input.copy_source,
             conditions!(copy_source input),
+            source_customer.clone(),
         )?;
         let replace = input
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let source_customer = sse_customer!(copy_source input)?;
-        sse::check_read(&src.info.meta, source_customer.as_ref())?;
         let customer = sse_customer!(input)?;
         let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
         let (crypt, b) = (src.info.meta.crypt.clone(), input.bucket.clone());
@@ -117,12 +118,14 @@ impl CairnS3 {
     }
 
     /// The object a copy reads (`x-amz-copy-source`, with its version if named), as the
-    /// gate authorized it, once its `x-amz-copy-source-if-*` headers allow it.
+    /// gate authorized it, once its `x-amz-copy-source-if-*` headers allow it and its SSE-C
+    /// key (`customer`) fits.
     pub(crate) fn copy_source(
         &self,
         extensions: &http::Extensions,
         source: CopySource,
-        conditions: conditional::Conditions,
+        conditions: cairn_node::read::Conditions,
+        customer: Option<(cairn_node::crypt::Key, String)>,
     ) -> S3Result<SourceObject> {
         let CopySource::Bucket {
             bucket,
@@ -134,12 +137,26 @@ impl CairnS3 {
         };
         let grant = &granted::<auth::SourceGrant>(extensions)?.0;
         let version = version_id.map(|v| v.to_string());
-        let info = self.read_target(
-            grant,
-            (&bucket, &key, version.as_deref()),
-            Default::default(),
-        )?;
-        conditions.check_copy_source(&info.meta.etag, info.meta.last_modified_ms)?;
+        // A copy source's "not modified" fails the copy (412), as S3 answers.
+        let info = self
+            .node
+            .objects()
+            .read(ReadObject {
+                bucket: &bucket,
+                key: &key,
+                version: version.as_deref(),
+                known: grant.object.clone(),
+                conditions,
+                customer,
+                ..Default::default()
+            })
+            .map_err(|e| match e {
+                NodeError::NotModified { .. } => {
+                    s3_error!(PreconditionFailed, "copy source precondition failed")
+                }
+                e => s3_err(e),
+            })?
+            .info;
         Ok(SourceObject {
             bucket: bucket.into(),
             key: key.into(),

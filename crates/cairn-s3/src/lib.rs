@@ -64,26 +64,6 @@ impl CairnS3 {
             .unwrap_or_else(|| "anonymous".to_owned())
     }
 
-    /// The object (or version) a GET or HEAD reads — exactly the record the gate's
-    /// authorization looked at, when it looked at one — once its If-* headers allow it.
-    fn read_target(
-        &self,
-        grant: &cairn_node::access::Grant,
-        (bucket, key, version): (&str, &str, Option<&str>),
-        conditions: conditional::Conditions,
-    ) -> S3Result<ObjectInfo> {
-        let info = match &grant.object {
-            Some(info) => info.clone(),
-            None => match version {
-                Some(v) => self.node.objects().get_version(bucket, key, v),
-                None => self.node.objects().get(bucket, key),
-            }
-            .map_err(s3_err)?,
-        };
-        conditions.check(&info.meta.etag, info.meta.last_modified_ms)?;
-        Ok(info)
-    }
-
     /// Runs a blocking service call (a commit syncs the disk) off the async workers.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -218,30 +198,6 @@ fn part_number(n: i32) -> S3Result<u32> {
 /// A page size asked for (`max-keys`, `max-parts`, `max-uploads`), within S3's 0..=1000.
 fn max_keys(m: Option<i32>) -> usize {
     m.map_or(1000, |m| m.clamp(0, 1000) as usize)
-}
-
-/// The range of part `n` of an object (GET/HEAD with `partNumber`) as a Range would give it.
-fn part_range(meta: &ObjectMeta, n: i32) -> S3Result<((Range<u64>, String), i32)> {
-    let number = part_number(n)?;
-    let (r, count) = meta
-        .part_range(number)
-        .ok_or_else(|| s3_error!(InvalidPart, "the object has no part {n}"))?;
-    let header = if r.is_empty() {
-        format!("bytes */{}", meta.size)
-    } else {
-        format!("bytes {}-{}/{}", r.start, r.end - 1, meta.size)
-    };
-    Ok(((r, header), count as i32))
-}
-
-/// Resolves a Range header against the object size: (range to read, Content-Range value).
-fn byte_range(range: Option<s3s::dto::Range>, size: u64) -> S3Result<Option<(Range<u64>, String)>> {
-    let Some(range) = range else { return Ok(None) };
-    let r = range
-        .check(size)
-        .map_err(|_| s3_error!(InvalidRange, "range not satisfiable for {size} bytes"))?;
-    let header = format!("bytes {}-{}/{size}", r.start, r.end - 1);
-    Ok(Some((r, header)))
 }
 
 #[async_trait::async_trait]

@@ -45,19 +45,19 @@ macro_rules! body_checks {
 /// `copy_source`, the `copy_source_if_*` ones, moved out).
 macro_rules! conditions {
     ($input:expr) => {
-        conditional::Conditions {
-            if_match: $input.if_match.clone(),
-            if_none_match: $input.if_none_match.clone(),
-            if_modified_since: $input.if_modified_since.clone(),
-            if_unmodified_since: $input.if_unmodified_since.clone(),
-        }
+        conditional::conditions(
+            $input.if_match.clone(),
+            $input.if_none_match.clone(),
+            $input.if_modified_since.clone(),
+            $input.if_unmodified_since.clone(),
+        )
     };
     (copy_source $input:expr) => {
-        conditional::Conditions {
-            if_match: $input.copy_source_if_match,
-            if_none_match: $input.copy_source_if_none_match,
-            if_modified_since: $input.copy_source_if_modified_since,
-            if_unmodified_since: $input.copy_source_if_unmodified_since,
-        }
+        conditional::conditions(
+            $input.copy_source_if_match,
+            $input.copy_source_if_none_match,
+            $input.copy_source_if_modified_since,
+            $input.copy_source_if_unmodified_since,
+        )
     };
 }

@@ -133,13 +133,13 @@ impl CairnS3 {
             &req.extensions,
             input.copy_source,
             conditions!(copy_source input),
+            source_customer.clone(),
         )?;
         let src = &source.info;
         let range = match &input.copy_source_range {
             Some(r) => Some(copy_source_range(r, src.meta.size)?),
             None => None,
         };
-        sse::check_read(&src.meta, source_customer.as_ref())?;
         let body = self
             .node
             .objects()
@@ -450,5 +450,5 @@ fn check_part_customer(
         crypt: Some(crypt.clone()),
         ..Default::default()
     };
-    sse::check_read(&probe, customer)
+    cairn_node::read::check_customer(&probe, customer.map(|c| c.1.as_str())).map_err(s3_err)
 }

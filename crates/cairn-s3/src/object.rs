@@ -2,6 +2,7 @@
 //! target, conditions and ranges), DELETE and the batch `DeleteObjects` (one node transaction).
 
 use super::*;
+use cairn_node::read::{ByteRange, ReadObject, ReadPlan};
 
 impl CairnS3 {
     pub(crate) async fn handle_put_object(
@@ -80,24 +81,16 @@ impl CairnS3 {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let customer = sse_customer!(input)?;
-        let ReadPlan {
-            info,
-            read,
-            content_range,
-            parts_count,
-            length,
-        } = self.read_plan(
+        let plan = self.read_plan(
             &req.extensions,
             (&input.bucket, &input.key, input.version_id.as_deref()),
             conditions!(input),
             (input.part_number, input.range),
-            customer.as_ref(),
+            customer,
         )?;
-        let stream = self
-            .node
-            .objects()
-            .stream(&input.bucket, &info, read, customer.as_ref().map(|c| &c.0))
-            .map_err(s3_err)?;
+        let stream = self.node.objects().body(&plan).map_err(s3_err)?;
+        let (content_range, parts_count) = (plan.content_range(), plan.parts_count);
+        let (info, length) = (plan.info, plan.length);
         let body = s3s::dto::StreamingBlob::wrap(stream);
         let meta = &info.meta;
         let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) = sse::out(meta);
@@ -114,7 +107,7 @@ impl CairnS3 {
             body: Some(body),
             content_length: Some(length as i64),
             content_range: content_range.clone(),
-            parts_count,
+            parts_count: parts_count.map(|n| n as i32),
             version_id: meta.version_id.clone(),
             tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
             accept_ranges: Some("bytes".into()),
@@ -161,19 +154,15 @@ impl CairnS3 {
         let input = req.input;
         let customer = sse_customer!(input)?;
         let part_number = input.part_number;
-        let ReadPlan {
-            info,
-            content_range,
-            parts_count,
-            length,
-            ..
-        } = self.read_plan(
+        let plan = self.read_plan(
             &req.extensions,
             (&input.bucket, &input.key, input.version_id.as_deref()),
             conditions!(input),
             (part_number, input.range),
-            customer.as_ref(),
+            customer,
         )?;
+        let (content_range, parts_count) = (plan.content_range(), plan.parts_count);
+        let (info, length) = (plan.info, plan.length);
         let meta = &info.meta;
         let sums = if input.checksum_mode.is_some() && part_number.is_none() {
             checksums_out(meta)
@@ -187,7 +176,7 @@ impl CairnS3 {
             sse_customer_key_md5,
             content_length: Some(length as i64),
             content_range,
-            parts_count,
+            parts_count: parts_count.map(|n| n as i32),
             version_id: meta.version_id.clone(),
             accept_ranges: Some("bytes".into()),
             e_tag: Some(etag(meta)),
@@ -292,50 +281,35 @@ impl CairnS3 {
         }))
     }
 
-    /// What a GET or a HEAD reads: the target version as its caller may read it, its
-    /// conditions and its SSE-C key checked, and the part or byte range asked.
+    /// What a GET or a HEAD reads ([`cairn_node::Objects::read`]): the target version as
+    /// its caller may read it, its conditions and its SSE-C key checked, and the part or
+    /// byte range asked.
     fn read_plan(
         &self,
         extensions: &http::Extensions,
-        target: (&str, &str, Option<&str>),
-        conditions: conditional::Conditions,
-        (part_number, range): (Option<i32>, Option<s3s::dto::Range>),
-        customer: Option<&(cairn_node::crypt::Key, String)>,
+        (bucket, key, version): (&str, &str, Option<&str>),
+        conditions: cairn_node::read::Conditions,
+        (part_asked, range): (Option<i32>, Option<s3s::dto::Range>),
+        customer: Option<(cairn_node::crypt::Key, String)>,
     ) -> S3Result<ReadPlan> {
-        let info =
-            self.read_target(&granted::<auth::Granted>(extensions)?.0, target, conditions)?;
-        let size = info.meta.size;
-        let (range, parts_count) = match part_number {
-            Some(n) => {
-                let (r, count) = part_range(&info.meta, n)?;
-                (Some(r), Some(count))
-            }
-            None => (byte_range(range, size)?, None),
-        };
-        let (read, content_range) = match range {
-            Some((r, header)) => (Some(r), Some(header)),
-            None => (None, None),
-        };
-        sse::check_read(&info.meta, customer)?;
-        Ok(ReadPlan {
-            length: read.as_ref().map_or(size, |r| r.end - r.start),
-            info,
-            read,
-            content_range,
-            parts_count,
-        })
+        let grant = &granted::<auth::Granted>(extensions)?.0;
+        let part = part_asked.map(part_number).transpose()?;
+        let range = range.map(|r| match r {
+            s3s::dto::Range::Int { first, last } => ByteRange::From { first, last },
+            s3s::dto::Range::Suffix { length } => ByteRange::Suffix { length },
+        });
+        self.node
+            .objects()
+            .read(ReadObject {
+                bucket,
+                key,
+                version,
+                known: grant.object.clone(),
+                conditions,
+                part,
+                range,
+                customer,
+            })
+            .map_err(s3_err)
     }
-}
-
-/// One read of an object ([`CairnS3::read_plan`]), shared by GET and HEAD.
-struct ReadPlan {
-    info: ObjectInfo,
-    /// The bytes to read (`None`: all).
-    read: Option<Range<u64>>,
-    /// The `Content-Range` of a part or range read.
-    content_range: Option<String>,
-    /// With `partNumber`: how many parts the object has.
-    parts_count: Option<i32>,
-    /// Bytes in the answer.
-    length: u64,
 }

@@ -82,31 +82,6 @@ pub fn requested(
     }
 }
 
-/// Checks a read's SSE-C key against the object: an SSE-C object needs its key (400 without,
-/// 403 for another); a key sent for an object that is not SSE-C is refused (400).
-pub fn check_read(meta: &ObjectMeta, customer: Option<&(Key, String)>) -> S3Result<()> {
-    let stored = match meta.crypt.as_ref().map(|c| &c.key) {
-        Some(KeyWrap::Customer { key_md5, .. }) => Some(key_md5),
-        _ => None,
-    };
-    match (stored, customer) {
-        (None, None) => Ok(()),
-        (Some(_), None) => Err(s3_error!(
-            InvalidRequest,
-            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
-        )),
-        (None, Some(_)) => Err(s3_error!(
-            InvalidRequest,
-            "The encryption parameters are not applicable to this object."
-        )),
-        (Some(want), Some((_, got))) if want != got => Err(s3_error!(
-            AccessDenied,
-            "The calculated MD5 hash of the key did not match the hash that was provided."
-        )),
-        _ => Ok(()),
-    }
-}
-
 /// The response's encryption headers for an object: `(x-amz-server-side-encryption,
 /// SSE-C algorithm, SSE-C key MD5)`.
 pub fn out(meta: &ObjectMeta) -> (Option<ServerSideEncryption>, Option<String>, Option<String>) {
