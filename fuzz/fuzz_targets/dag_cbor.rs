@@ -6,8 +6,9 @@
 
 use bytes::Bytes;
 use cairn_dag::{CidVersion, DAG_CBOR, block, cid_of};
-use cairn_node::objects::{BucketRecord, ObjectMeta, decode};
-use cairn_node::roots::{ObjectRecord, SignedHead, VersionRecord};
+use cairn_node::model::records::{BucketRecord, ObjectMeta};
+use cairn_node::model::codec::decode;
+use cairn_node::model::heads::{ObjectRecord, SignedHead, VersionRecord};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(

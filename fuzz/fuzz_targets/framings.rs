@@ -15,7 +15,7 @@ use cairn_dag::CidVersion;
 use cairn_fuzz::Input;
 use cairn_node::NodeError;
 use cairn_node::jobs::{JobRecord, valid_job_id};
-use cairn_node::objects::decode;
+use cairn_node::model::codec::decode;
 use cairn_node::snapshot::{FileSink, MAX_CHUNK, check_snapshot_name, read_add_many};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,8 +4,9 @@
 #![no_main]
 
 use cairn_fuzz::Input;
-use cairn_node::follow::{head_key, received};
-use cairn_node::roots::SignedHead;
+use cairn_node::follow::received;
+use cairn_node::model::records::head_key;
+use cairn_node::model::heads::SignedHead;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(

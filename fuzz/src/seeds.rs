@@ -15,8 +15,8 @@ use cairn_dag::meta::{UnixMeta, UnixTime, with_metadata};
 use cairn_dag::{Block, Cid, CidVersion, DAG_PB, RAW, cid_of};
 use cairn_node::identity::Identity;
 use cairn_node::jobs::{JobRecord, JobState};
-use cairn_node::objects::{BucketRecord, ObjectMeta};
-use cairn_node::roots::{HeadPayload, ObjectRecord, SignedHead, VersionRecord};
+use cairn_node::model::records::{BucketRecord, ObjectMeta};
+use cairn_node::model::heads::{HeadPayload, ObjectRecord, SignedHead, VersionRecord};
 use ipld_core::ipld::Ipld;
 use serde_bytes::ByteBuf;
 

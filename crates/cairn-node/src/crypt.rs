@@ -32,7 +32,7 @@ use crate::model::codec::now_ms;
 use crate::model::records::{BucketRecord, ObjectInfo};
 use crate::{Node, NodeError};
 
-pub use crate::model::crypt::{BucketCrypt, CryptPiece, KeyWrap, ObjectCrypt, Share};
+use crate::model::crypt::{BucketCrypt, CryptPiece, KeyWrap, ObjectCrypt, Share};
 
 pub use cairn_crypt::Key;
 

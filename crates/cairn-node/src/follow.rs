@@ -52,7 +52,7 @@ use crate::model::takeover::Takeover;
 use crate::ownership::{Ignored, Known, Verdict, judge};
 use crate::{Node, NodeError};
 
-pub use crate::model::records::{Mirror, head_key};
+use crate::model::records::{Mirror, head_key};
 
 /// At most this many bucket heads are held for other nodes (the records table).
 pub const MAX_HELD_HEADS: u64 = 10_000;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::codec::now_ms;
 use crate::{Node, NodeError};
 
-pub use crate::model::codec::random_string;
+use crate::model::codec::random_string;
 
 /// The user the root credentials belong to.
 pub const ROOT_USER: &str = "root";

@@ -21,8 +21,8 @@ use crate::model::codec::{encode, now_ms};
 use crate::model::records::BUCKETS;
 use crate::{CidVersion, Node, NodeError};
 
-pub use crate::model::codec::decode;
-pub use crate::model::records::{BucketRecord, ObjectInfo, ObjectMeta, valid_bucket_name};
+use crate::model::codec::decode;
+use crate::model::records::{ObjectInfo, ObjectMeta};
 
 /// A node's objects ([`Node::objects`]): put, read, copy, list, delete, share.
 #[derive(Debug, Clone, Copy)]

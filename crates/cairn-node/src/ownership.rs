@@ -53,7 +53,7 @@ use crate::identity::Identity;
 use crate::model::heads::SignedHead;
 use crate::{Node, NodeError};
 
-pub use crate::model::takeover::{MAX_SEQ, MAX_SEQ_STEP, Takeover};
+use crate::model::takeover::{MAX_SEQ, MAX_SEQ_STEP, Takeover};
 
 /// What this node holds about a bucket when a head of it comes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

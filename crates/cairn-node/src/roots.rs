@@ -29,9 +29,7 @@ use crate::model::heads::RECORD_KIND;
 use crate::model::records::ObjectMeta;
 use crate::{Node, NodeError};
 
-pub use crate::model::heads::{
-    HeadPayload, ObjectRecord, SignedHead, VersionRecord, settings_digest,
-};
+use crate::model::heads::{HeadPayload, ObjectRecord, SignedHead, VersionRecord, settings_digest};
 
 /// Buckets' roots ([`Node::roots`]): commit, history, restore, heads, expiry.
 #[derive(Debug, Clone, Copy)]

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use cairn_cluster::proto::{Request, Response, decode, encode};
 use cairn_cluster::{ClusterConfig, Member, Redundancy, Transport};
 use cairn_dag::{Cid, CidVersion};
-use cairn_node::objects::{ObjectInfo, ObjectMeta};
+use cairn_node::model::records::{ObjectInfo, ObjectMeta};
 use cairn_node::{Node, NodeError};
 use common::XorShift;
 use futures::StreamExt;

@@ -7,7 +7,11 @@ use cairn_node::read::{ByteRange, Conditions, EtagCondition, ReadObject};
 use cairn_node::{Node, NodeError};
 use futures::StreamExt;
 
-async fn put(node: &Node, key: &str, data: &'static [u8]) -> cairn_node::objects::ObjectInfo {
+async fn put(
+    node: &Node,
+    key: &str,
+    data: &'static [u8],
+) -> cairn_node::model::records::ObjectInfo {
     let body = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(data))]);
     let staged = node
         .objects()

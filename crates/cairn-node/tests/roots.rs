@@ -10,8 +10,9 @@ use cairn_dag::dir::DirectoryBuilder;
 use cairn_dag::{Cid, CidVersion};
 use cairn_node::Node;
 use cairn_node::import::AddOptions;
-use cairn_node::objects::{ObjectInfo, ObjectMeta};
-use cairn_node::roots::{RootsConfig, SignedHead};
+use cairn_node::model::heads::SignedHead;
+use cairn_node::model::records::{ObjectInfo, ObjectMeta};
+use cairn_node::roots::RootsConfig;
 
 fn node() -> (tempfile::TempDir, Node) {
     let dir = tempfile::tempdir().unwrap();

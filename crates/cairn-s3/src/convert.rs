@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use cairn_node::objects::{ObjectInfo, ObjectMeta};
+use cairn_node::model::records::{ObjectInfo, ObjectMeta};
 use cairn_node::{ErrorKind, NodeError};
 use s3s::dto::{ETag, Metadata, Timestamp};
 use s3s::{S3Error, S3ErrorCode, s3_error};

@@ -29,7 +29,7 @@ mod tagging;
 use std::ops::Range;
 
 use body::{checked_body, staging_error};
-use cairn_node::objects::{ObjectInfo, ObjectMeta};
+use cairn_node::model::records::{ObjectInfo, ObjectMeta};
 use cairn_node::put::{BodyCheck, PutObject};
 use cairn_node::{CidVersion, Node, NodeError};
 use convert::*;

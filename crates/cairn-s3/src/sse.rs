@@ -6,8 +6,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use cairn_node::crypt::{Key, KeyWrap, Sse};
-use cairn_node::objects::ObjectMeta;
+use cairn_node::crypt::{Key, Sse};
+use cairn_node::model::crypt::KeyWrap;
+use cairn_node::model::records::ObjectMeta;
 use md5::{Digest, Md5};
 use s3s::dto::ServerSideEncryption;
 use s3s::{S3Result, s3_error};

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use cairn_api::NodeApi;
-use cairn_node::roots::SignedHead;
+use cairn_node::model::heads::SignedHead;
 
 use crate::cli::BucketCmd;
 

@@ -196,7 +196,7 @@ async fn a_misbehaving_member_changes_nothing() {
     use cairn_cluster::proto::{Request, WireBlock};
     use cairn_net::libp2p::{self, futures::StreamExt};
     use cairn_net::testkit::MemberProtocolsEvent as EvilEvent;
-    use cairn_node::roots::{HeadPayload, SignedHead};
+    use cairn_node::model::heads::{HeadPayload, SignedHead};
     use libp2p::request_response::{Event, Message};
     use libp2p::swarm::SwarmEvent;
     use serde_bytes::ByteBuf;

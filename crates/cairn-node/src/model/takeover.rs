@@ -27,7 +27,7 @@ struct Statement<'a> {
 /// A signed statement that `bucket` passes from the key `from` to the key `to`, starting at
 /// sequence number `seq`. The signature covers `cairn-bucket-takeover-v1\0` followed by the
 /// dag-cbor encoding of `{bucket, from, to, seq}`. It travels in the new owner's heads
-/// ([`crate::roots::HeadPayload::takeover`]).
+/// ([`crate::model::heads::HeadPayload::takeover`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Takeover {
     /// The bucket.

@@ -250,7 +250,8 @@ pub(crate) fn api_secret(data: &Path) -> Result<String> {
             .with_context(|| format!("reading {}", path.display()))?;
         return Ok(text.trim().to_owned());
     }
-    let secret = cairn_node::keys::random_string(40, b"0123456789abcdefghijklmnopqrstuvwxyz")?;
+    let secret =
+        cairn_node::model::codec::random_string(40, b"0123456789abcdefghijklmnopqrstuvwxyz")?;
     write_private(&path, secret.as_bytes())?;
     Ok(secret)
 }

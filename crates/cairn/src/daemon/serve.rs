@@ -113,7 +113,7 @@ async fn serve(settings: Settings) -> Result<()> {
         .await
         .with_context(|| format!("binding the local API on {}", settings.api_listen))?;
     let api_addr = api_listener.local_addr()?;
-    let token = cairn_node::keys::random_string(32, b"0123456789abcdef")?;
+    let token = cairn_node::model::codec::random_string(32, b"0123456789abcdef")?;
     let api_file = settings.data.join(cairn_api::API_FILE);
     // The local API is for the CLI on this machine: on a loopback address nothing crosses a
     // network and it stays plain HTTP; on any other address it speaks TLS like the rest, and
