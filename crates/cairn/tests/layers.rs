@@ -388,11 +388,6 @@ const LONG_FILES: &[(&str, usize, &str)] = &[
         1050,
         "backup and restore in one; moves to the typed API (issue 19)",
     ),
-    (
-        "cairn-net/src/lib.rs",
-        1250,
-        "the swarm task and its config; to split by concern",
-    ),
 ];
 
 #[test]
