@@ -216,7 +216,7 @@ pub fn run(api: &dyn NodeApi, command: &Command) -> Result<()> {
             name.as_deref(),
             CidVersion::try_from(*cid_version)?,
         )?,
-        Command::Restore { what, dir } => crate::backup::restore(api, what, dir)?,
+        Command::Restore { what, dir } => crate::restore::restore(api, what, dir)?,
         Command::Snapshot(cmd) => crate::backup::snapshot(api, cmd)?,
         Command::Serve(_) | Command::Bench(_) | Command::User(_) | Command::Login => {
             bail!("serve, bench, user and login do not go through a node's API")

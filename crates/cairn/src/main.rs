@@ -10,6 +10,7 @@ mod commands;
 mod daemon;
 mod output;
 mod remote;
+mod restore;
 mod user;
 
 use std::process::ExitCode;
