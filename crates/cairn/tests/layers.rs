@@ -414,3 +414,73 @@ fn no_source_file_over_800_lines_of_code_without_a_reason() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Every `Type::function` `docs/architecture.md` names in code spans exists under that name:
+/// a type of that name is declared in the workspace and a function of that name is defined in
+/// a file that declares or implements the type. The PUT and GET paths are read by function
+/// name, so a rename that leaves the doc behind fails here.
+#[test]
+fn the_architecture_names_functions_that_exist() {
+    let root = workspace();
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let sources: Vec<(PathBuf, String)> = rust_files(&root.join("crates"))
+        .into_iter()
+        .filter(|p| !p.components().any(|c| c.as_os_str() == "node_modules"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (p, text)
+        })
+        .collect();
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut named = BTreeSet::new();
+    for span in doc.split('`').skip(1).step_by(2) {
+        for path in span.split(|c: char| !(word(c) || c == ':')) {
+            let segments: Vec<&str> = path.split("::").collect();
+            for pair in segments.windows(2) {
+                let (ty, f) = (pair[0], pair[1]);
+                let camel = ty.starts_with(|c: char| c.is_ascii_uppercase());
+                let func = f.starts_with(|c: char| c.is_ascii_lowercase() || c == '_');
+                if camel && func && ty.chars().all(word) && f.chars().all(word) {
+                    named.insert(format!("{ty}::{f}"));
+                }
+            }
+        }
+    }
+    assert!(named.len() > 40, "too few names found: {named:?}");
+    // Types of other crates the doc names beside ours.
+    named.retain(|n| !n.starts_with("Bytes::"));
+    let mut missing = Vec::new();
+    for name in &named {
+        let (ty, f) = name.split_once("::").unwrap();
+        let declares = |t: &str| {
+            [
+                format!("struct {ty}"),
+                format!("enum {ty}"),
+                format!("trait {ty}"),
+                format!("type {ty}"),
+                format!(" as {ty}"),
+                format!("impl {ty}"),
+                format!("impl {ty}<"),
+                format!("impl crate::{ty}"),
+                format!("for {ty}"),
+                format!("{ty}<'_>"),
+            ]
+            .iter()
+            .any(|d| {
+                t.match_indices(d.as_str())
+                    .any(|(i, _)| !t[i + d.len()..].starts_with(word))
+            })
+        };
+        let defines = |t: &str| {
+            t.match_indices(&format!("fn {f}"))
+                .any(|(i, m)| !t[i + m.len()..].starts_with(word))
+        };
+        if !sources.iter().any(|(_, t)| declares(t) && defines(t)) {
+            missing.push(name.clone());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md names functions that do not exist (renamed?): {missing:?}"
+    );
+}
