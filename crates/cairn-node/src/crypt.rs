@@ -436,7 +436,7 @@ impl Objects<'_> {
     /// bucket, a bucket-key object whose key is re-wrapped, SSE-C under the same customer
     /// key); else the sealing to re-encrypt it with. An encrypted source never turns into
     /// plaintext: unless asked otherwise it takes `dst`'s bucket key.
-    pub fn copy_sealing(
+    pub(crate) fn copy_sealing(
         &self,
         src: Option<&ObjectCrypt>,
         dst: &str,
@@ -454,7 +454,7 @@ impl Objects<'_> {
 
     /// Copies `src` (read with the customer's key when it is SSE-C) to `dst_bucket/dst_key`
     /// re-encrypted with `sealing` (from [`copy_sealing`](Self::copy_sealing)), with `meta`.
-    pub async fn copy_resealed(
+    pub(crate) async fn copy_resealed(
         &self,
         src: (&str, &ObjectInfo, Option<&Key>),
         dst: (&str, &str),

@@ -93,6 +93,9 @@ pub enum NodeError {
     /// missing for one stored with a customer key).
     #[error("{0}")]
     CustomerKey(&'static str),
+    /// A copy of an object onto itself that changes nothing (metadata, encryption).
+    #[error("a copy onto itself must change its metadata or encryption")]
+    CopyToItself,
     /// A part other than the last is under 5 MiB.
     #[error("part {0} is smaller than the 5 MiB minimum")]
     EntityTooSmall(u32),
@@ -207,6 +210,7 @@ impl NodeError {
             | NodeError::EntityTooSmall(_)
             | NodeError::InvalidRange { .. }
             | NodeError::CustomerKey(_)
+            | NodeError::CopyToItself
             | NodeError::Body(_) => ErrorKind::Invalid,
             NodeError::PreconditionFailed | NodeError::NotModified { .. } => {
                 ErrorKind::PreconditionFailed
@@ -396,6 +400,7 @@ mod tests {
             ),
             (NodeError::InvalidRange { size: 1 }, Invalid),
             (NodeError::CustomerKey("x"), Invalid),
+            (NodeError::CopyToItself, Invalid),
             (NodeError::EntityTooSmall(1), Invalid),
             (NodeError::Unavailable("x".into()), Unavailable),
             (NodeError::Body("x".into()), Invalid),

@@ -113,6 +113,23 @@ pub struct CopyChanges {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
+/// A copy of an object ([`Objects::copy`]).
+#[derive(Debug)]
+pub struct CopyObject<'a> {
+    /// The source, as [`Objects::read`] planned it.
+    pub source: &'a crate::read::ReadPlan,
+    /// The source's key.
+    pub source_key: &'a str,
+    /// The source version the request named (`None`: the current one).
+    pub source_version: Option<&'a str>,
+    /// The destination bucket and key.
+    pub to: (&'a str, &'a str),
+    /// The encryption the request asks of the copy.
+    pub encryption: crate::crypt::Sse,
+    /// The metadata and tags the copy replaces.
+    pub changes: CopyChanges,
+}
+
 /// A listing page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
@@ -486,10 +503,75 @@ impl Objects<'_> {
         }
     }
 
+    /// A copy, as a door asks it: the source as [`Objects::read`] planned it (so read as
+    /// its caller may, with its preconditions and SSE-C key checked), the destination, the
+    /// encryption the request asks and the metadata and tags it replaces. The copy names
+    /// the source's DAG when the encryption allows ([`Objects::link`], one transaction,
+    /// tags included); else the plaintext streams from the source through a new encryptor
+    /// into a new DAG. A copy onto itself that changes nothing is refused
+    /// ([`NodeError::CopyToItself`]).
+    pub async fn copy(&self, copy: CopyObject<'_>) -> Result<ObjectInfo, NodeError> {
+        let CopyObject {
+            source,
+            source_key,
+            source_version,
+            to: (dst_bucket, dst_key),
+            encryption,
+            changes,
+        } = copy;
+        let (crypt, bucket) = (source.info.meta.crypt.clone(), dst_bucket.to_owned());
+        let sealing = self
+            .node
+            .blocking(move |node| {
+                node.objects()
+                    .copy_sealing(crypt.as_ref(), &bucket, encryption)
+            })
+            .await?;
+        if changes.meta.is_none()
+            && sealing.is_none()
+            && source.bucket == dst_bucket
+            && source_key == dst_key
+        {
+            return Err(NodeError::CopyToItself);
+        }
+        match sealing {
+            Some(sealing) => {
+                let mut meta = changes.meta.unwrap_or_else(|| source.info.meta.clone());
+                meta.tags = changes
+                    .tags
+                    .unwrap_or_else(|| source.info.meta.tags.clone());
+                self.copy_resealed(
+                    (&source.bucket, &source.info, source.customer()),
+                    (dst_bucket, dst_key),
+                    meta,
+                    sealing,
+                )
+                .await
+            }
+            None => {
+                let from = (
+                    source.bucket.clone(),
+                    source_key.to_owned(),
+                    source_version.map(str::to_owned),
+                );
+                let to = (dst_bucket.to_owned(), dst_key.to_owned());
+                self.node
+                    .blocking(move |node| {
+                        node.objects().link(
+                            (&from.0, &from.1, from.2.as_deref()),
+                            (&to.0, &to.1),
+                            changes,
+                        )
+                    })
+                    .await
+            }
+        }
+    }
+
     /// Copies an object (the current one, or the given version of the source) without copying
     /// data: the destination names the same DAG. With `replace`, the destination gets that
     /// metadata (size and ETag stay the source's).
-    pub fn copy(
+    pub fn link(
         &self,
         (src_bucket, src_key, src_version): (&str, &str, Option<&str>),
         (dst_bucket, dst_key): (&str, &str),

@@ -145,6 +145,20 @@ pub struct ReadPlan {
 }
 
 impl ReadPlan {
+    /// The same read narrowed to `range` of the object (a part copy's source range).
+    pub fn narrowed(mut self, range: Option<Range<u64>>) -> ReadPlan {
+        if let Some(r) = range {
+            self.length = r.end - r.start;
+            self.range = Some(r);
+        }
+        self
+    }
+
+    /// The SSE-C key the read was planned with.
+    pub(crate) fn customer(&self) -> Option<&Key> {
+        self.customer.as_ref()
+    }
+
     /// The `Content-Range` of a part or range read (`bytes */size` for an empty part).
     pub fn content_range(&self) -> Option<String> {
         let size = self.info.meta.size;

@@ -322,7 +322,7 @@ fn m3_references_racing_deletion_and_gc_keep_complete_dags() {
                         go(0);
                         let (v, dst) = (version(&sources[0]), format!("dst-{i}"));
                         node.objects()
-                            .copy(("bkt", "copy", Some(&v)), ("bkt", &dst), Default::default())
+                            .link(("bkt", "copy", Some(&v)), ("bkt", &dst), Default::default())
                             .map(|info| info.cid)
                     });
                     let pin = scope.spawn(|| {

@@ -147,3 +147,52 @@ async fn one_plan_reads_versions_ranges_parts_and_conditions() {
     };
     assert_eq!(body(&node, known).await.unwrap().1, b"0123456789".to_vec());
 }
+
+#[tokio::test]
+async fn a_copy_reads_its_source_through_the_plan_and_refuses_an_empty_self_copy() {
+    use cairn_node::crypt::Sse;
+    use cairn_node::objects::{CopyChanges, CopyObject};
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(dir.path()).unwrap();
+    node.buckets().create("bkt", "root").unwrap();
+    let src = put(&node, "a", b"copied bytes").await;
+    let plan = node
+        .objects()
+        .read(ReadObject {
+            bucket: "bkt",
+            key: "a",
+            ..Default::default()
+        })
+        .unwrap();
+    let copy = |to, changes| CopyObject {
+        source: &plan,
+        source_key: "a",
+        source_version: None,
+        to: ("bkt", to),
+        encryption: Sse::Default,
+        changes,
+    };
+    // A plaintext copy names the source's DAG.
+    let copied = node
+        .objects()
+        .copy(copy("b", CopyChanges::default()))
+        .await
+        .unwrap();
+    assert_eq!(copied.cid, src.cid);
+    // Onto itself it must change something.
+    assert!(matches!(
+        node.objects().copy(copy("a", CopyChanges::default())).await,
+        Err(NodeError::CopyToItself)
+    ));
+    let mut meta = src.meta.clone();
+    meta.content_type = Some("text/plain".into());
+    let changed = CopyChanges {
+        meta: Some(meta),
+        tags: None,
+    };
+    let same = node.objects().copy(copy("a", changed)).await.unwrap();
+    assert_eq!(
+        (same.cid, same.meta.content_type.as_deref()),
+        (src.cid, Some("text/plain"))
+    );
+}

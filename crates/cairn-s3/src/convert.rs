@@ -51,6 +51,12 @@ pub fn s3_err(e: NodeError) -> S3Error {
             s3_error!(InvalidRange, "range not satisfiable for {size} bytes")
         }
         NodeError::CustomerKey(why) => s3_error!(InvalidRequest, "{why}"),
+        NodeError::CopyToItself => s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself \
+             without changing the object's metadata, storage class, website redirect location \
+             or encryption attributes."
+        ),
         NodeError::PreconditionFailed => {
             s3_error!(
                 PreconditionFailed,

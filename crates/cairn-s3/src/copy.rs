@@ -2,14 +2,14 @@
 //! another key, otherwise copied without a data copy in one node transaction (tags included).
 
 use super::*;
-use cairn_node::read::ReadObject;
+use cairn_node::objects::{CopyChanges, CopyObject};
+use cairn_node::read::{ReadObject, ReadPlan};
 
-/// A copy's source: where it was named, and the object read there.
+/// A copy's source: where it was named, and the read of it the node planned.
 pub(crate) struct SourceObject {
-    pub(crate) bucket: String,
     pub(crate) key: String,
     pub(crate) version: Option<String>,
-    pub(crate) info: ObjectInfo,
+    pub(crate) plan: ReadPlan,
 }
 
 impl CairnS3 {
@@ -30,19 +30,7 @@ impl CairnS3 {
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
         let customer = sse_customer!(input)?;
-        let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
-        let (crypt, b) = (src.info.meta.crypt.clone(), input.bucket.clone());
-        let sealing = self
-            .blocking(move |node| node.objects().copy_sealing(crypt.as_ref(), &b, want))
-            .await?;
-        if !replace && sealing.is_none() && src.bucket == input.bucket && src.key == input.key {
-            return Err(s3_error!(
-                InvalidRequest,
-                "This copy request is illegal because it is trying to copy an object to itself \
-                 without changing the object's metadata, storage class, website redirect \
-                 location or encryption attributes."
-            ));
-        }
+        let encryption = sse::requested(input.server_side_encryption.as_ref(), customer)?;
         let meta = replace.then(|| {
             meta_from(
                 input.content_type,
@@ -58,48 +46,25 @@ impl CairnS3 {
             .tagging_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
-        let new_tags = match (&input.tagging, replace_tags) {
+        let tags = match (&input.tagging, replace_tags) {
             (Some(t), true) => Some(tags_from_header(t)?),
             (None, true) => Some(Default::default()),
             _ => None,
         };
-        let (dst_bucket, dst_key) = (input.bucket, input.key);
-        let copied_version = src.version.clone();
-        let info = match sealing {
-            // Re-encrypted: the plaintext streams through into a new DAG.
-            Some(sealing) => {
-                let mut meta = meta.unwrap_or_else(|| src.info.meta.clone());
-                meta.tags = new_tags.unwrap_or_else(|| src.info.meta.tags.clone());
-                self.node
-                    .objects()
-                    .copy_resealed(
-                        (
-                            &src.bucket,
-                            &src.info,
-                            source_customer.as_ref().map(|c| &c.0),
-                        ),
-                        (&dst_bucket, &dst_key),
-                        meta,
-                        sealing,
-                    )
-                    .await
-                    .map_err(s3_err)?
-            }
-            None => {
-                let changes = cairn_node::objects::CopyChanges {
-                    meta,
-                    tags: new_tags,
-                };
-                self.blocking(move |node| {
-                    node.objects().copy(
-                        (&src.bucket, &src.key, src.version.as_deref()),
-                        (&dst_bucket, &dst_key),
-                        changes,
-                    )
-                })
-                .await?
-            }
-        };
+        let info = self
+            .node
+            .objects()
+            .copy(CopyObject {
+                source: &src.plan,
+                source_key: &src.key,
+                source_version: src.version.as_deref(),
+                to: (&input.bucket, &input.key),
+                encryption,
+                changes: CopyChanges { meta, tags },
+            })
+            .await
+            .map_err(s3_err)?;
+        let copied_version = src.version;
         let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
             sse::out(&info.meta);
         Ok(S3Response::new(CopyObjectOutput {
@@ -138,7 +103,7 @@ impl CairnS3 {
         let grant = &granted::<auth::SourceGrant>(extensions)?.0;
         let version = version_id.map(|v| v.to_string());
         // A copy source's "not modified" fails the copy (412), as S3 answers.
-        let info = self
+        let plan = self
             .node
             .objects()
             .read(ReadObject {
@@ -155,13 +120,11 @@ impl CairnS3 {
                     s3_error!(PreconditionFailed, "copy source precondition failed")
                 }
                 e => s3_err(e),
-            })?
-            .info;
+            })?;
         Ok(SourceObject {
-            bucket: bucket.into(),
             key: key.into(),
             version,
-            info,
+            plan,
         })
     }
 }

@@ -133,23 +133,14 @@ impl CairnS3 {
             &req.extensions,
             input.copy_source,
             conditions!(copy_source input),
-            source_customer.clone(),
+            source_customer,
         )?;
-        let src = &source.info;
         let range = match &input.copy_source_range {
-            Some(r) => Some(copy_source_range(r, src.meta.size)?),
+            Some(r) => Some(copy_source_range(r, source.plan.info.meta.size)?),
             None => None,
         };
-        let body = self
-            .node
-            .objects()
-            .stream(
-                &source.bucket,
-                src,
-                range,
-                source_customer.as_ref().map(|c| &c.0),
-            )
-            .map_err(s3_err)?;
+        let plan = source.plan.narrowed(range);
+        let body = self.node.objects().body(&plan).map_err(s3_err)?;
         let record = self
             .node
             .multipart()
