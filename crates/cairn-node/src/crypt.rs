@@ -750,20 +750,19 @@ mod tests {
     async fn encrypted_multipart_uploads_read_across_parts() {
         let owner = Identity::generate().unwrap();
         let (_dir, node) = node_with(&owner);
-        let template = node
-            .objects()
-            .sealing_for("sec", Sse::Default)
-            .unwrap()
-            .unwrap()
-            .object(Vec::new());
-        let meta = ObjectMeta {
-            crypt: Some(template.clone()),
-            ..Default::default()
-        };
-        let id = node
+        let (id, upload) = node
             .multipart()
-            .create("sec", "mp", meta, "root", None)
+            .create(crate::multipart::CreateUpload {
+                bucket: "sec",
+                key: "mp",
+                meta: ObjectMeta::default(),
+                owner: "root",
+                checksum_algorithm: None,
+                encryption: Sse::Default,
+            })
             .unwrap();
+        // The bucket's default key sealed the upload.
+        let template = upload.meta.crypt.clone().unwrap();
         let data = plaintext((5 << 20) + 300_000);
         let (a, b) = data.split_at(5 << 20);
         let mut listed = Vec::new();

@@ -19,6 +19,23 @@ use crate::model::records::{BUCKETS, ObjectInfo, ObjectMeta};
 use crate::objects::StagedObject;
 use crate::{CidVersion, Node, NodeError};
 
+/// What starting a multipart upload asks ([`Multipart::create`]).
+#[derive(Debug)]
+pub struct CreateUpload<'a> {
+    /// The bucket.
+    pub bucket: &'a str,
+    /// The key.
+    pub key: &'a str,
+    /// The object's metadata (its encryption is decided by the node).
+    pub meta: ObjectMeta,
+    /// The user starting it.
+    pub owner: &'a str,
+    /// The checksum algorithm the parts carry (composite checksums).
+    pub checksum_algorithm: Option<String>,
+    /// The encryption the request asks.
+    pub encryption: crate::crypt::Sse,
+}
+
 /// A node's multipart uploads ([`Node::multipart`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Multipart<'a> {
@@ -246,16 +263,25 @@ impl Node {
         importer.finish()
     }
 }
+
 impl Multipart<'_> {
-    /// Starts a multipart upload; returns its id.
-    pub fn create(
-        &self,
-        bucket: &str,
-        key: &str,
-        meta: ObjectMeta,
-        owner: &str,
-        checksum_algorithm: Option<String>,
-    ) -> Result<String, NodeError> {
+    /// Starts a multipart upload of `bucket/key`: the encryption its parts will have is
+    /// decided now (from what the request asks and the bucket's default), so every part is
+    /// sealed alike. Returns the upload's id and record.
+    pub fn create(&self, upload: CreateUpload<'_>) -> Result<(String, UploadRecord), NodeError> {
+        let CreateUpload {
+            bucket,
+            key,
+            mut meta,
+            owner,
+            checksum_algorithm,
+            encryption,
+        } = upload;
+        meta.crypt = self
+            .node
+            .objects()
+            .sealing_for(bucket, encryption)?
+            .map(|s| s.object(Vec::new()));
         let id = new_upload_id()?;
         let record = UploadRecord {
             bucket: bucket.to_owned(),
@@ -272,7 +298,7 @@ impl Multipart<'_> {
             txn.put(UPLOADS, &id, &record)?;
             Ok(())
         })?;
-        Ok(id)
+        Ok((id, record))
     }
 
     /// An upload's record, checked against the bucket and key it was started for.
@@ -460,8 +486,16 @@ mod tests {
     ) -> (String, Vec<(u32, String)>) {
         let id = node
             .multipart()
-            .create("bkt", "k", ObjectMeta::default(), "me", None)
-            .unwrap();
+            .create(CreateUpload {
+                bucket: "bkt",
+                key: "k",
+                meta: ObjectMeta::default(),
+                owner: "me",
+                checksum_algorithm: None,
+                encryption: Default::default(),
+            })
+            .unwrap()
+            .0;
         let mut listed = Vec::new();
         for (i, chunk) in data.chunks(part_size).enumerate() {
             let staged = node
@@ -545,8 +579,16 @@ mod tests {
         node.buckets().create("bkt", "me").unwrap();
         let id = node
             .multipart()
-            .create("bkt", "k", ObjectMeta::default(), "me", None)
-            .unwrap();
+            .create(CreateUpload {
+                bucket: "bkt",
+                key: "k",
+                meta: ObjectMeta::default(),
+                owner: "me",
+                checksum_algorithm: None,
+                encryption: Default::default(),
+            })
+            .unwrap()
+            .0;
         let mut etags = Vec::new();
         for n in 1..=2u32 {
             let staged = node

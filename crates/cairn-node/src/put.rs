@@ -66,9 +66,10 @@ pub struct UploadPart<S> {
     pub body: S,
     /// CID version of the part's DAG.
     pub version: CidVersion,
-    /// The customer's key, for an upload created with SSE-C (the door has checked it against
-    /// the key's MD5 the upload keeps).
-    pub customer: Option<Key>,
+    /// The customer's key and the base64 MD5 the request named for it: an upload created
+    /// with SSE-C needs the same key on every part (its MD5 is kept), one created without
+    /// takes none.
+    pub customer: Option<(Key, String)>,
     /// The door's checks of the staged body; the checksums they record are the part's.
     pub check: Option<BodyCheck>,
 }
@@ -134,13 +135,15 @@ impl Multipart<'_> {
         } = part;
         let upload = self.get(&id, &bucket, &key)?;
         let sealing = match &upload.meta.crypt {
-            Some(crypt) => Some(
-                self.node
-                    .upload_sealing(&bucket, crypt, customer.as_ref())?,
-            ),
+            Some(crypt) => {
+                let md5 = customer.as_ref().map(|c| c.1.as_str());
+                crate::read::check_customer(&upload.meta, md5)?;
+                let key = customer.as_ref().map(|c| &c.0);
+                Some(self.node.upload_sealing(&bucket, crypt, key)?)
+            }
             None if customer.is_some() => {
-                return Err(NodeError::Unsupported(
-                    "the upload was not created with SSE-C".into(),
+                return Err(NodeError::CustomerKey(
+                    "the upload was not created with SSE-C",
                 ));
             }
             None => None,

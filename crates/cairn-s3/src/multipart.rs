@@ -2,6 +2,7 @@
 //! (composite checksums), abort and the listings of parts and uploads.
 
 use super::*;
+use cairn_node::multipart::CreateUpload;
 use cairn_node::put::UploadPart;
 
 impl CairnS3 {
@@ -37,23 +38,23 @@ impl CairnS3 {
             meta.tags = tags_from_header(tagging)?;
         }
         let customer = sse_customer!(input)?;
-        let want = sse::requested(input.server_side_encryption.as_ref(), customer)?;
+        let encryption = sse::requested(input.server_side_encryption.as_ref(), customer)?;
         let (bucket, key) = (input.bucket, input.key);
         let (b, k) = (bucket.clone(), key.clone());
-        let id = self
+        let (id, upload) = self
             .blocking(move |node| {
-                meta.crypt = node
-                    .objects()
-                    .sealing_for(&b, want)?
-                    .map(|s| s.object(Vec::new()));
-                node.multipart().create(&b, &k, meta, &me, algo)
+                node.multipart().create(CreateUpload {
+                    bucket: &b,
+                    key: &k,
+                    meta,
+                    owner: &me,
+                    checksum_algorithm: algo,
+                    encryption,
+                })
             })
             .await?;
         let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) =
-            match self.node.multipart().get(&id, &bucket, &key) {
-                Ok(u) => sse::out(&u.meta),
-                Err(_) => (None, None, None),
-            };
+            sse::out(&upload.meta);
         Ok(S3Response::new(CreateMultipartUploadOutput {
             server_side_encryption,
             sse_customer_algorithm,
@@ -76,13 +77,7 @@ impl CairnS3 {
         let checks = body_checks!(req);
         let mut input = req.input;
         let number = part_number(input.part_number)?;
-        let upload = self
-            .node
-            .multipart()
-            .get(&input.upload_id, &input.bucket, &input.key)
-            .map_err(s3_err)?;
         let customer = sse_customer!(input)?;
-        check_part_customer(&upload.meta, customer.as_ref())?;
         let (body, check, cut) = checked_body(input.body.take(), checks);
         let record = self
             .node
@@ -121,13 +116,7 @@ impl CairnS3 {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
         let number = part_number(input.part_number)?;
-        let upload = self
-            .node
-            .multipart()
-            .get(&input.upload_id, &input.bucket, &input.key)
-            .map_err(s3_err)?;
         let customer = sse_customer!(input)?;
-        check_part_customer(&upload.meta, customer.as_ref())?;
         let source_customer = sse_customer!(copy_source input)?;
         let source = self.copy_source(
             &req.extensions,
@@ -416,30 +405,8 @@ impl CairnS3 {
             number,
             body,
             version: self.cid_version,
-            customer: customer.map(|c| c.0),
+            customer,
             check: None,
         }
     }
-}
-
-/// The S3 rules for a part's SSE-C key: an upload created with SSE-C needs the same key on
-/// every part (its MD5 is kept), one created without takes none.
-fn check_part_customer(
-    upload: &ObjectMeta,
-    customer: Option<&(cairn_node::crypt::Key, String)>,
-) -> S3Result<()> {
-    let Some(crypt) = &upload.crypt else {
-        if customer.is_some() {
-            return Err(s3_error!(
-                InvalidRequest,
-                "the upload was not created with SSE-C"
-            ));
-        }
-        return Ok(());
-    };
-    let probe = ObjectMeta {
-        crypt: Some(crypt.clone()),
-        ..Default::default()
-    };
-    cairn_node::read::check_customer(&probe, customer.map(|c| c.1.as_str())).map_err(s3_err)
 }

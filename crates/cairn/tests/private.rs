@@ -285,6 +285,81 @@ async fn encrypted_buckets_through_s3() {
         &secret[10..100]
     );
 
+    // SSE-C multipart: the node keeps the upload's key MD5 and every part must bring that key;
+    // a part with another key, or none, is refused (issue 19 moved this check into the node).
+    let up = s3
+        .create_multipart_upload()
+        .bucket("plain")
+        .key("customer-mp")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key_b64)
+        .sse_customer_key_md5(&md5_b64)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.sse_customer_key_md5(), Some(md5_b64.as_str()));
+    let id = up.upload_id().unwrap();
+    let part = |key: Option<(String, String)>| {
+        let req = s3
+            .upload_part()
+            .bucket("plain")
+            .key("customer-mp")
+            .upload_id(id)
+            .part_number(1)
+            .body(ByteStream::from(secret.clone()));
+        match key {
+            Some((k, m)) => req
+                .sse_customer_algorithm("AES256")
+                .sse_customer_key(k)
+                .sse_customer_key_md5(m),
+            None => req,
+        }
+        .send()
+    };
+    let refused = |r: Result<_, aws_sdk_s3::error::SdkError<_>>| match r {
+        Ok(_) => "stored".to_owned(),
+        Err(e) => aws_sdk_s3::error::ProvideErrorMetadata::code(&e.into_service_error())
+            .unwrap_or("no code")
+            .to_owned(),
+    };
+    let other_key = (
+        b64.encode(other),
+        b64.encode(<md5::Md5 as md5::Digest>::digest(other)),
+    );
+    assert_eq!(refused(part(Some(other_key)).await), "AccessDenied");
+    assert_eq!(refused(part(None).await), "InvalidRequest");
+    let stored = part(Some((key_b64.clone(), md5_b64.clone())))
+        .await
+        .unwrap();
+    s3.complete_multipart_upload()
+        .bucket("plain")
+        .key("customer-mp")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(stored.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let read = s3
+        .get_object()
+        .bucket("plain")
+        .key("customer-mp")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key_b64)
+        .sse_customer_key_md5(&md5_b64)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.body.collect().await.unwrap().into_bytes(), secret);
+
     // CopyObject: the destination's encryption is what the request (or the bucket's default)
     // says; an encrypted source never becomes plaintext.
     let copy = |src: &str, bucket: &str, key: &str| {
