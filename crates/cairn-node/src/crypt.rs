@@ -329,7 +329,7 @@ impl Node {
 impl Objects<'_> {
     /// How a write to `bucket` is encrypted, if it is: SSE-C with the customer's key, the
     /// bucket key when asked or by default, else not at all.
-    pub fn sealing_for(&self, bucket: &str, sse: Sse) -> Result<Option<Sealing>, NodeError> {
+    pub(crate) fn sealing_for(&self, bucket: &str, sse: Sse) -> Result<Option<Sealing>, NodeError> {
         let data = Key::random()?;
         let wrap = match sse {
             Sse::Customer(customer, key_md5) => KeyWrap::Customer {

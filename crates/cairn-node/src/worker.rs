@@ -64,6 +64,11 @@ pub trait Job: Send + 'static {
     fn name(&self) -> &'static str;
     /// One run; returns a one-line summary for the log.
     fn run(&mut self, node: &Node) -> Result<String, NodeError>;
+    /// What the job says after a run ([`WorkerState`]): by default it waits for its next
+    /// interval.
+    fn state(&self) -> WorkerState {
+        WorkerState::Idle
+    }
 }
 
 /// Garbage collection: expires bucket roots past retention, then removes blocks no pin, object,
@@ -91,21 +96,26 @@ impl Job for Gc {
 
 /// Scrubbing: each run re-hashes about `bytes_per_run` bytes of block files, continuing where
 /// the last run stopped, so every block is re-read once per pass; a block that fails is
-/// quarantined (and, in a cluster, re-created by repair from its peers).
+/// quarantined (and, in a cluster, re-created by repair from its peers). Within a pass it is
+/// [`WorkerState::Throttled`] (its budget spent, more to read after `pause`); between passes,
+/// idle.
 #[derive(Debug)]
 pub struct Scrub {
-    /// Bytes re-hashed per run (the throttle, with the run interval).
+    /// Bytes re-hashed per run (the throttle, with the pause).
     pub bytes_per_run: u64,
+    /// The pause between runs within a pass.
+    pub pause: Duration,
     cursor: Option<Vec<u8>>,
     passes: u64,
     found: u64,
 }
 
 impl Scrub {
-    /// A scrubber reading about `bytes_per_run` bytes per run.
-    pub fn new(bytes_per_run: u64) -> Self {
+    /// A scrubber reading about `bytes_per_run` bytes per run, `pause` apart within a pass.
+    pub fn new(bytes_per_run: u64, pause: Duration) -> Self {
         Scrub {
             bytes_per_run,
+            pause,
             cursor: None,
             passes: 0,
             found: 0,
@@ -138,6 +148,13 @@ impl Job for Scrub {
             self.found,
             self.passes
         ))
+    }
+
+    fn state(&self) -> WorkerState {
+        match self.cursor {
+            Some(_) => WorkerState::Throttled(self.pause),
+            None => WorkerState::Idle,
+        }
     }
 }
 
@@ -223,9 +240,10 @@ impl<J: Job> Worker for Blocking<J> {
         })
         .await
         .map_err(crate::task_failed)?;
+        let next = job.state();
         self.0 = Some(job);
         match result {
-            Ok(r) => r.map(Worked::idle),
+            Ok(r) => r.map(|summary| Worked { summary, next }),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
@@ -357,6 +375,39 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Ok(String::new())
         }
+    }
+
+    #[tokio::test]
+    async fn scrub_is_throttled_within_a_pass_and_idle_between_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        // A file of several blocks; a budget of one byte reads about one block per run.
+        let data = vec![7u8; 3 * 256 * 1024 + 10];
+        node.files()
+            .add_reader(&mut &data[..], crate::CidVersion::V1, true)
+            .unwrap();
+        let mut worker = Blocking::new(Scrub::new(1, Duration::from_secs(60)));
+        let mut states = Vec::new();
+        for _ in 0..20 {
+            let worked = worker.work(&node).await.unwrap();
+            states.push(worked.next);
+            if worked.next == WorkerState::Idle {
+                break;
+            }
+        }
+        assert!(states.len() > 2, "{states:?}");
+        let (last, within) = states.split_last().unwrap();
+        assert_eq!(
+            *last,
+            WorkerState::Idle,
+            "a finished pass waits its interval"
+        );
+        assert!(
+            within
+                .iter()
+                .all(|s| *s == WorkerState::Throttled(Duration::from_secs(60))),
+            "{states:?}"
+        );
     }
 
     /// Panics on its first run, then counts.

@@ -280,7 +280,7 @@ async fn serve(settings: Settings) -> Result<()> {
     );
     let scrub_task = cairn_node::worker::spawn_periodic(
         node_for_api.clone(),
-        cairn_node::worker::Scrub::new(SCRUB_BYTES),
+        cairn_node::worker::Scrub::new(SCRUB_BYTES, settings.scrub_interval),
         settings.scrub_interval,
         stop_tx.subscribe(),
     );
