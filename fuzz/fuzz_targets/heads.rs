@@ -4,7 +4,7 @@
 #![no_main]
 
 use cairn_fuzz::Input;
-use cairn_node::follow::received;
+use cairn_node::replication::follow::received;
 use cairn_node::model::records::head_key;
 use cairn_node::model::heads::SignedHead;
 use libfuzzer_sys::fuzz_target;

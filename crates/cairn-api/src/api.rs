@@ -6,7 +6,7 @@
 use std::io::{Read, Write};
 
 use cairn_node::CidVersion;
-use cairn_node::replicate::RepairMode;
+use cairn_node::replication::RepairMode;
 use cairn_node::snapshot::Forget;
 
 use crate::ApiError;

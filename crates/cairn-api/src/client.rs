@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use cairn_node::CidVersion;
-use cairn_node::replicate::RepairMode;
+use cairn_node::replication::RepairMode;
 use cairn_node::snapshot::Forget;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;

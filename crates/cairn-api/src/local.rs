@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 
 use bytes::Bytes;
 use cairn_node::access::Caller;
-use cairn_node::replicate::RepairMode;
+use cairn_node::replication::RepairMode;
 use cairn_node::snapshot::Forget;
 use cairn_node::{CidVersion, Node};
 use futures::future::BoxFuture;

@@ -166,7 +166,7 @@ pub(crate) async fn cluster_check(
     State(s): State<AppState>,
     Query(q): Params,
 ) -> Answer<ClusterCheck> {
-    use cairn_node::replicate::RepairMode as Mode;
+    use cairn_node::replication::RepairMode as Mode;
     let mode = match q.get("mode").map(String::as_str).unwrap_or("soft") {
         "soft" => Mode::Soft,
         "hard" => Mode::Hard,

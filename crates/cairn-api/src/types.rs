@@ -13,7 +13,7 @@ use cairn_dag::meta::{UnixMeta, UnixTime};
 use serde::{Deserialize, Serialize};
 
 pub use cairn_node::check::BucketMargins;
-pub use cairn_node::replicate::ClusterCheck;
+pub use cairn_node::replication::ClusterCheck;
 pub use cairn_node::worker::WorkerStatus;
 
 /// Serde of a value by its text form (`Display` / `FromStr`): CIDs and lists of them.

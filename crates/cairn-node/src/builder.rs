@@ -86,7 +86,7 @@ impl NodeBuilder {
             // The cluster hands the records peers send to this node, which it does not keep
             // alive (a `Weak`): node → cluster → node is no cycle of strong references.
             let cluster = cluster.map(|(config, transport)| {
-                let sink = Arc::new(crate::follow::HeadRecords(me.clone()));
+                let sink = Arc::new(crate::replication::follow::HeadRecords(me.clone()));
                 Cluster::new(store.clone(), config, transport, Some(sink))
             });
             NodeInner::new(store, cluster, remote)

@@ -24,10 +24,11 @@
 //!   part or range, SSE-C key) and its plaintext as a stream.
 //! * [`multipart`] — multipart uploads whose completed DAG equals `ipfs add` of the whole.
 //! * [`versions`] — bucket versioning: version ids, delete markers, history.
-//! * [`follow`] — other nodes' buckets mirrored read-only, held heads, `promote`.
 //! * [`ownership`] — who may move a bucket's head: owner keys pinned, takeover certificates
 //!   (the one decision every received head goes through).
-//! * [`replicate`] — in a cluster, writes wait for their bucket head on its replica set.
+//! * [`replication`] — in a cluster, writes wait for their bucket head on its replica set;
+//!   other nodes' buckets mirrored read-only, held heads (`replication::follow`), promote and
+//!   takeovers (`replication::promote`).
 //! * [`roots`] — buckets as IPLD: a UnixFS root per bucket version, dag-cbor version records
 //!   linked into a history, signed heads, restore.
 //! * [`repo`] — the repository as a whole for the doors: pins, scrub, stats, latest root,
@@ -56,7 +57,6 @@ pub mod crypt;
 pub mod error;
 pub mod export;
 pub mod files;
-pub mod follow;
 pub mod identity;
 pub mod import;
 pub mod jobs;
@@ -69,7 +69,7 @@ pub mod provide;
 pub mod published;
 pub mod put;
 pub mod read;
-pub mod replicate;
+pub mod replication;
 pub mod repo;
 pub mod roots;
 pub mod snapshot;
@@ -90,7 +90,7 @@ pub use jobs::Jobs;
 pub use keys::Keys;
 pub use multipart::Multipart;
 pub use objects::Objects;
-pub use replicate::Replication;
+pub use replication::Replication;
 pub use repo::Repo;
 pub use roots::Roots;
 
@@ -145,7 +145,7 @@ pub struct NodeInner {
     /// The store, and where blocks come from: the store, then the cluster, then the network ([`blocks`]).
     blocks: blocks::Blocks,
     roots: roots::RootsState,
-    replicate: replicate::ReplicateState,
+    replicate: replication::ReplicateState,
     /// Where writes are placed when this node is part of a cluster.
     cluster: Option<cairn_cluster::Cluster>,
     /// What the background jobs last did.

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use cairn_api::NodeApi;
 use cairn_api::types::{Kind, Meta, TreeEntry, TreeKind, TreeManifest};
 use cairn_dag::CidVersion;
-use cairn_node::replicate::RepairMode;
+use cairn_node::replication::RepairMode;
 
 use crate::cli::{AddArgs, CarCmd, ClusterCommand, Command, KeyCmd, PinCmd};
 use crate::output::{export_car, write_atomic};

@@ -178,7 +178,7 @@ fn a_busy_p2p_port_stops_a_second_node_and_nodes_have_their_own_keys() {
     assert_ne!(key(&ida), key(&idb), "two nodes share a user key");
 }
 
-/// The dag-cbor shape of a shared head (`cairn_node::follow::SharedBucket`).
+/// The dag-cbor shape of a shared head (`cairn_node::replication::follow::SharedBucket`).
 #[derive(serde::Serialize)]
 struct Shared {
     #[serde(with = "serde_bytes")]

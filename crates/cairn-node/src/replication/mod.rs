@@ -9,8 +9,11 @@
 //! nothing waits: the roots job commits in the background, as before.
 //!
 //! Home of the replication capability ([`Node::replication`], [`Replication`]): `replicate`
-//! and the full cluster check here; followed and held heads, `promote` and takeovers in
-//! [`crate::follow`]; redundancy margins in [`crate::check`].
+//! and the full cluster check here; followed and held heads, mirrors ([`follow`]); promote and
+//! takeovers ([`promote`]); redundancy margins in [`crate::check`].
+
+pub mod follow;
+pub mod promote;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
