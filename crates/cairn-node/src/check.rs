@@ -50,6 +50,21 @@ impl Node {
         self.check_with(root, false, Some(batch))
     }
 
+    /// A batch holding the whole DAG under `root` (checked present), for a reference to it
+    /// that the batch's commit makes (a pin, a snapshot): `doing` names that reference in the
+    /// error when blocks are missing.
+    pub(crate) fn hold_whole(&self, root: &Cid, doing: &str) -> Result<WriteBatch, NodeError> {
+        let batch = self.store().batch();
+        let report = self.check_held(root, &batch)?;
+        match report.missing.first() {
+            Some(missing) => Err(NodeError::Unsupported(format!(
+                "cannot {doing}: {} block(s) missing, e.g. {missing}",
+                report.missing.len()
+            ))),
+            None => Ok(batch),
+        }
+    }
+
     fn check_with(
         &self,
         root: &Cid,

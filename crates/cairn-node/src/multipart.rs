@@ -478,24 +478,25 @@ mod tests {
     }
 
     /// An upload of `data` in parts, not completed: its id and the listed parts.
+    /// An upload of `bkt/k` by `me`, with nothing asked of it.
+    fn plain_upload() -> CreateUpload<'static> {
+        CreateUpload {
+            bucket: "bkt",
+            key: "k",
+            meta: ObjectMeta::default(),
+            owner: "me",
+            checksum_algorithm: None,
+            encryption: Default::default(),
+        }
+    }
+
     async fn upload_parts(
         node: &Node,
         data: &[u8],
         part_size: usize,
         version: CidVersion,
     ) -> (String, Vec<(u32, String)>) {
-        let id = node
-            .multipart()
-            .create(CreateUpload {
-                bucket: "bkt",
-                key: "k",
-                meta: ObjectMeta::default(),
-                owner: "me",
-                checksum_algorithm: None,
-                encryption: Default::default(),
-            })
-            .unwrap()
-            .0;
+        let id = node.multipart().create(plain_upload()).unwrap().0;
         let mut listed = Vec::new();
         for (i, chunk) in data.chunks(part_size).enumerate() {
             let staged = node
@@ -577,18 +578,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = Node::open(dir.path()).unwrap();
         node.buckets().create("bkt", "me").unwrap();
-        let id = node
-            .multipart()
-            .create(CreateUpload {
-                bucket: "bkt",
-                key: "k",
-                meta: ObjectMeta::default(),
-                owner: "me",
-                checksum_algorithm: None,
-                encryption: Default::default(),
-            })
-            .unwrap()
-            .0;
+        let id = node.multipart().create(plain_upload()).unwrap().0;
         let mut etags = Vec::new();
         for n in 1..=2u32 {
             let staged = node

@@ -52,14 +52,7 @@ impl Repo<'_> {
     /// Pins `cid` after checking its whole DAG is present (and holding it until the pin is
     /// committed, so a concurrent GC cannot sweep it in between).
     pub fn pin(&self, cid: &Cid) -> Result<(), NodeError> {
-        let batch = self.node.store().batch();
-        let report = self.node.check_held(cid, &batch)?;
-        if let Some(missing) = report.missing.first() {
-            return Err(NodeError::Unsupported(format!(
-                "cannot pin {cid}: {} block(s) missing, e.g. {missing}",
-                report.missing.len()
-            )));
-        }
+        let batch = self.node.hold_whole(cid, &format!("pin {cid}"))?;
         // The operator's pin publishes the CID, even one an upload kept private.
         let mut access = self.node.access().cid_access(cid)?;
         if access.private_pin {

@@ -324,14 +324,9 @@ impl Files<'_> {
     pub fn add_snapshot(&self, name: &str, cid: &Cid) -> Result<SnapshotRow, NodeError> {
         check_snapshot_name(name)?;
         // Held until the snapshot is committed: GC cannot sweep the DAG in between.
-        let batch = self.node.store().batch();
-        let report = self.node.check_held(cid, &batch)?;
-        if let Some(missing) = report.missing.first() {
-            return Err(NodeError::Unsupported(format!(
-                "cannot keep {cid} as a snapshot: {} block(s) missing, e.g. {missing}",
-                report.missing.len()
-            )));
-        }
+        let batch = self
+            .node
+            .hold_whole(cid, &format!("keep {cid} as a snapshot"))?;
         batch.commit_with(|txn| {
             let row = SnapshotRow {
                 name: name.to_owned(),
