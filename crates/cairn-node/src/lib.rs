@@ -31,8 +31,8 @@
 //!   takeovers (`replication::promote`).
 //! * [`roots`] — buckets as IPLD: a UnixFS root per bucket version, dag-cbor version records
 //!   linked into a history, signed heads, restore.
-//! * [`repo`] — the repository as a whole for the doors: pins, scrub, stats, latest root,
-//!   the cluster check.
+//! * [`repo`] — the repository as a whole for the doors: pins, scrub, stats, whether it holds
+//!   anything, GC.
 //! * [`identity`] — the node's ed25519 key.
 //! * [`snapshot`] — `cairn backup`'s side: many files in one batch, trees with UnixFS
 //!   mode/mtime, named snapshots (GC roots).

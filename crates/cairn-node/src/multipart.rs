@@ -301,6 +301,36 @@ impl Multipart<'_> {
         Ok((id, record))
     }
 
+    /// Whether a part may be written to the upload `id` of `bucket/key` with the SSE-C key
+    /// `customer` (key and its base64 MD5): the upload exists, and an upload created with
+    /// SSE-C gets the same key on every part, one created without gets none. UploadPartCopy
+    /// asks this before it reads its source; [`Multipart::upload_part`] checks it again.
+    pub fn check_part(
+        &self,
+        (id, bucket, key): (&str, &str, &str),
+        customer: Option<&(crate::crypt::Key, String)>,
+    ) -> Result<(), NodeError> {
+        self.for_part(id, bucket, key, customer).map(drop)
+    }
+
+    /// The upload record a part is written to, checked as [`Multipart::check_part`] says.
+    pub(crate) fn for_part(
+        &self,
+        id: &str,
+        bucket: &str,
+        key: &str,
+        customer: Option<&(crate::crypt::Key, String)>,
+    ) -> Result<UploadRecord, NodeError> {
+        let upload = self.get(id, bucket, key)?;
+        if upload.meta.crypt.is_none() && customer.is_some() {
+            return Err(NodeError::CustomerKey(
+                "the upload was not created with SSE-C",
+            ));
+        }
+        crate::read::check_customer(&upload.meta, customer.map(|c| c.1.as_str()))?;
+        Ok(upload)
+    }
+
     /// An upload's record, checked against the bucket and key it was started for.
     pub fn get(&self, id: &str, bucket: &str, key: &str) -> Result<UploadRecord, NodeError> {
         let rec = self

@@ -66,9 +66,8 @@ pub struct UploadPart<S> {
     pub body: S,
     /// CID version of the part's DAG.
     pub version: CidVersion,
-    /// The customer's key and the base64 MD5 the request named for it: an upload created
-    /// with SSE-C needs the same key on every part (its MD5 is kept), one created without
-    /// takes none.
+    /// The customer's key and its base64 MD5: an upload created with SSE-C needs the same
+    /// key on every part (its MD5 is kept), one created without takes none.
     pub customer: Option<(Key, String)>,
     /// The door's checks of the staged body; the checksums they record are the part's.
     pub check: Option<BodyCheck>,
@@ -133,18 +132,11 @@ impl Multipart<'_> {
             customer,
             check,
         } = part;
-        let upload = self.get(&id, &bucket, &key)?;
+        let upload = self.for_part(&id, &bucket, &key, customer.as_ref())?;
         let sealing = match &upload.meta.crypt {
             Some(crypt) => {
-                let md5 = customer.as_ref().map(|c| c.1.as_str());
-                crate::read::check_customer(&upload.meta, md5)?;
                 let key = customer.as_ref().map(|c| &c.0);
                 Some(self.node.upload_sealing(&bucket, crypt, key)?)
-            }
-            None if customer.is_some() => {
-                return Err(NodeError::CustomerKey(
-                    "the upload was not created with SSE-C",
-                ));
             }
             None => None,
         };

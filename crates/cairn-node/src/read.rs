@@ -1,8 +1,10 @@
 //! Reading an object: one plan for GET and HEAD ([`Objects::read`]) — the version asked (or the
 //! one the access decision already read), the door's preconditions, the part or byte range and
 //! the SSE-C key, checked in that order — and its plaintext as a stream ([`Objects::body`]).
-//! The doors parse their wire formats into [`ReadObject`] and write the [`ReadPlan`] back out;
-//! what is read, and whether it may be, is decided here.
+//! The doors parse their wire formats into [`ReadObject`] and write the [`ReadPlan`] back out.
+//! Who may read is decided before, by [`crate::Access::authorize`] (the door's gate), whose
+//! grant may carry the version it read; what is read, under which conditions and with which
+//! key, is decided here.
 
 use std::ops::Range;
 
@@ -12,6 +14,9 @@ use crate::crypt::Key;
 use crate::model::crypt::KeyWrap;
 use crate::model::records::{ObjectInfo, ObjectMeta};
 use crate::{NodeError, Objects};
+
+/// The highest part number S3 allows.
+pub const MAX_PART_NUMBER: u32 = 10_000;
 
 /// An entity-tag precondition (`If-Match`, `If-None-Match`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,11 +124,13 @@ pub struct ReadObject<'a> {
     pub known: Option<ObjectInfo>,
     /// The request's preconditions.
     pub conditions: Conditions,
-    /// A part of a multipart object (1-based); it wins over `range`.
+    /// A part of a multipart object (1 to [`MAX_PART_NUMBER`], checked after the
+    /// preconditions); it wins over `range`.
     pub part: Option<u32>,
     /// A byte range.
     pub range: Option<ByteRange>,
-    /// The customer's key (SSE-C) and the base64 MD5 of it the request named.
+    /// The customer's key (SSE-C) and its base64 MD5 (the door checked the MD5 the request
+    /// sent against the key).
     pub customer: Option<(Key, String)>,
 }
 
@@ -212,6 +219,11 @@ impl Objects<'_> {
         let size = info.meta.size;
         let (range, parts_count) = match (read.part, read.range) {
             (Some(n), _) => {
+                if !(1..=MAX_PART_NUMBER).contains(&n) {
+                    return Err(NodeError::Unsupported(format!(
+                        "Part number must be an integer between 1 and {MAX_PART_NUMBER}"
+                    )));
+                }
                 let (r, count) = info
                     .meta
                     .part_range(n)

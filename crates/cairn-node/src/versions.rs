@@ -215,7 +215,7 @@ impl Objects<'_> {
         Ok(deleted)
     }
 
-    /// Deletes many keys (each as [`delete_version`](Self::delete) does) in one
+    /// Deletes many keys (each as [`delete`](Self::delete) does) in one
     /// transaction and one replication round (S3's `DeleteObjects`). Each key has its own
     /// outcome: a key that fails (an unreadable version record) does not stop the others; a
     /// failure of the store itself aborts the whole batch, so nothing is half-deleted.

@@ -211,7 +211,8 @@ pub trait Worker: Send + 'static {
     fn work(&mut self, node: &Node) -> impl Future<Output = Result<Worked, NodeError>> + Send;
 }
 
-/// A sync [`Job`] as a worker: each run on a blocking thread, then idle until the interval.
+/// A sync [`Job`] as a worker: each run on a blocking thread, then what the job's
+/// [`Job::state`] says (idle until the interval, unless the job says otherwise).
 #[derive(Debug)]
 pub struct Blocking<J>(Option<J>);
 
@@ -249,7 +250,8 @@ impl<J: Job> Worker for Blocking<J> {
     }
 }
 
-/// Runs the sync `job` every `interval` (first run after one interval) until `stop` turns true.
+/// Runs the sync `job` every `interval` (first run after one interval) until `stop` turns true;
+/// a job whose [`Job::state`] says throttled runs again after its pause instead.
 pub fn spawn_periodic(
     node: Node,
     job: impl Job,
@@ -276,9 +278,20 @@ pub fn spawn(
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut next = WorkerState::Idle;
+        // After a busy or throttled step the interval counts from that step's end: ticks
+        // missed meanwhile do not make an idle worker run again at once.
+        let mut off_the_clock = false;
         loop {
             if next == WorkerState::Done {
                 return;
+            }
+            match next {
+                WorkerState::Idle if off_the_clock => {
+                    ticks.reset();
+                    off_the_clock = false;
+                }
+                WorkerState::Busy | WorkerState::Throttled(_) => off_the_clock = true,
+                _ => {}
             }
             let wait = async {
                 match next {
@@ -484,6 +497,42 @@ mod tests {
                 next,
             })
         }
+    }
+
+    /// Says the states it is given, one a step, then is done.
+    struct Script(Vec<WorkerState>, Arc<AtomicUsize>);
+    impl Worker for Script {
+        fn name(&self) -> &'static str {
+            "script"
+        }
+        async fn work(&mut self, _: &Node) -> Result<Worked, NodeError> {
+            let n = self.1.fetch_add(1, Ordering::SeqCst);
+            Ok(Worked {
+                summary: String::new(),
+                next: self.0.get(n).copied().unwrap_or(WorkerState::Done),
+            })
+        }
+    }
+
+    /// An idle step after a throttled one waits a whole interval (as a scrub between passes
+    /// does), not the ticks it missed while throttled.
+    #[tokio::test(start_paused = true)]
+    async fn idle_after_throttled_waits_a_whole_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let hour = Duration::from_secs(3600);
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        let n = Arc::new(AtomicUsize::new(0));
+        let script = Script(
+            vec![WorkerState::Throttled(2 * hour), WorkerState::Idle],
+            n.clone(),
+        );
+        let started = tokio::time::Instant::now();
+        spawn(node, script, hour, rx).await.unwrap();
+        assert_eq!(n.load(Ordering::SeqCst), 3);
+        // First step after one interval, the second after the 2 h throttle, the third a whole
+        // interval after that.
+        assert_eq!(started.elapsed(), 4 * hour);
     }
 
     /// A busy worker runs again at once (not after its interval), a throttled one after its

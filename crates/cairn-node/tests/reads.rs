@@ -106,6 +106,24 @@ async fn one_plan_reads_versions_ranges_parts_and_conditions() {
         node.objects().read(part(2)),
         Err(NodeError::InvalidPart(_))
     ));
+    // A part number S3 never allows is refused, after the preconditions.
+    for n in [0, 10_001] {
+        assert!(matches!(
+            node.objects().read(part(n)),
+            Err(NodeError::Unsupported(_))
+        ));
+    }
+    let stale = ReadObject {
+        conditions: Conditions {
+            if_match: Some(EtagCondition::Etag("not-this".into())),
+            ..Default::default()
+        },
+        ..part(0)
+    };
+    assert!(matches!(
+        node.objects().read(stale),
+        Err(NodeError::PreconditionFailed)
+    ));
     // Preconditions are checked against the version read.
     let current = second.meta.etag.clone();
     let if_none = |etag: &str| ReadObject {

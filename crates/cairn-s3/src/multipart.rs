@@ -117,6 +117,14 @@ impl CairnS3 {
         let input = req.input;
         let number = part_number(input.part_number)?;
         let customer = sse_customer!(input)?;
+        // The upload and the part's key first, before the source is read.
+        self.node
+            .multipart()
+            .check_part(
+                (&input.upload_id, &input.bucket, &input.key),
+                customer.as_ref(),
+            )
+            .map_err(s3_err)?;
         let source_customer = sse_customer!(copy_source input)?;
         let source = self.copy_source(
             &req.extensions,

@@ -326,7 +326,27 @@ async fn encrypted_buckets_through_s3() {
         b64.encode(other),
         b64.encode(<md5::Md5 as md5::Digest>::digest(other)),
     );
-    assert_eq!(refused(part(Some(other_key)).await), "AccessDenied");
+    assert_eq!(refused(part(Some(other_key.clone())).await), "AccessDenied");
+    // UploadPartCopy checks the upload and the part's key before it reads its source: a
+    // wrong key is refused as such even when the source does not exist.
+    let copy_part = s3
+        .upload_part_copy()
+        .bucket("plain")
+        .key("customer-mp")
+        .upload_id(id)
+        .part_number(1)
+        .copy_source("plain/no-such-source")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&other_key.0)
+        .sse_customer_key_md5(&other_key.1)
+        .send()
+        .await;
+    let code = copy_part.map(drop).map_err(|e| {
+        aws_sdk_s3::error::ProvideErrorMetadata::code(&e.into_service_error())
+            .unwrap_or("no code")
+            .to_owned()
+    });
+    assert_eq!(code, Err("AccessDenied".to_owned()));
     assert_eq!(refused(part(None).await), "InvalidRequest");
     let stored = part(Some((key_b64.clone(), md5_b64.clone())))
         .await
