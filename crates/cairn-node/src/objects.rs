@@ -549,11 +549,12 @@ impl Objects<'_> {
                 .await
             }
             None => {
-                let from = (
-                    source.bucket.clone(),
-                    source_key.to_owned(),
-                    source_version.map(str::to_owned),
-                );
+                // The version the plan read and checked, even when the request named none:
+                // a newer one written since is not what the preconditions passed.
+                let version = source_version
+                    .map(str::to_owned)
+                    .or_else(|| source.info.meta.version_id.clone());
+                let from = (source.bucket.clone(), source_key.to_owned(), version);
                 let to = (dst_bucket.to_owned(), dst_key.to_owned());
                 self.node
                     .blocking(move |node| {

@@ -214,3 +214,42 @@ async fn a_copy_reads_its_source_through_the_plan_and_refuses_an_empty_self_copy
         (src.cid, Some("text/plain"))
     );
 }
+
+#[tokio::test]
+async fn a_copy_copies_the_version_its_plan_checked() {
+    use cairn_node::crypt::Sse;
+    use cairn_node::objects::{CopyChanges, CopyObject};
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(dir.path()).unwrap();
+    node.buckets().create("bkt", "root").unwrap();
+    node.buckets().set_versioning("bkt", "Enabled").unwrap();
+    let planned = put(&node, "a", b"the version checked").await;
+    let plan = node
+        .objects()
+        .read(ReadObject {
+            bucket: "bkt",
+            key: "a",
+            conditions: Conditions {
+                if_match: Some(EtagCondition::Etag(planned.meta.etag.clone())),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap();
+    // A newer version lands between the plan and the copy.
+    let newer = put(&node, "a", b"written after the check").await;
+    assert_ne!(newer.cid, planned.cid);
+    let copied = node
+        .objects()
+        .copy(CopyObject {
+            source: &plan,
+            source_key: "a",
+            source_version: None,
+            to: ("bkt", "b"),
+            encryption: Sse::Default,
+            changes: CopyChanges::default(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(copied.cid, planned.cid);
+}
