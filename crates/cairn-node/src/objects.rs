@@ -519,7 +519,7 @@ impl Objects<'_> {
             encryption,
             changes,
         } = copy;
-        let (crypt, bucket) = (source.info.meta.crypt.clone(), dst_bucket.to_owned());
+        let (crypt, bucket) = (source.info().meta.crypt.clone(), dst_bucket.to_owned());
         let sealing = self
             .node
             .blocking(move |node| {
@@ -529,19 +529,19 @@ impl Objects<'_> {
             .await?;
         if changes.meta.is_none()
             && sealing.is_none()
-            && source.bucket == dst_bucket
+            && source.bucket() == dst_bucket
             && source_key == dst_key
         {
             return Err(NodeError::CopyToItself);
         }
         match sealing {
             Some(sealing) => {
-                let mut meta = changes.meta.unwrap_or_else(|| source.info.meta.clone());
+                let mut meta = changes.meta.unwrap_or_else(|| source.info().meta.clone());
                 meta.tags = changes
                     .tags
-                    .unwrap_or_else(|| source.info.meta.tags.clone());
+                    .unwrap_or_else(|| source.info().meta.tags.clone());
                 self.copy_resealed(
-                    (&source.bucket, &source.info, source.customer()),
+                    (source.bucket(), source.info(), source.customer()),
                     (dst_bucket, dst_key),
                     meta,
                     sealing,
@@ -553,8 +553,8 @@ impl Objects<'_> {
                 // a newer one written since is not what the preconditions passed.
                 let version = source_version
                     .map(str::to_owned)
-                    .or_else(|| source.info.meta.version_id.clone());
-                let from = (source.bucket.clone(), source_key.to_owned(), version);
+                    .or_else(|| source.info().meta.version_id.clone());
+                let from = (source.bucket().to_owned(), source_key.to_owned(), version);
                 let to = (dst_bucket.to_owned(), dst_key.to_owned());
                 self.node
                     .blocking(move |node| {

@@ -135,23 +135,48 @@ pub struct ReadObject<'a> {
 }
 
 /// One read of an object, planned ([`Objects::read`]): HEAD answers from it, GET streams it
-/// ([`Objects::body`]).
+/// ([`Objects::body`]). Only the node makes one, so a door cannot read past what was checked.
 #[derive(Debug, Clone)]
 pub struct ReadPlan {
-    /// The bucket read.
-    pub bucket: String,
-    /// The version read.
-    pub info: ObjectInfo,
-    /// The bytes to read (`None`: all).
-    pub range: Option<Range<u64>>,
-    /// With a part asked: how many parts the object has.
-    pub parts_count: Option<u32>,
-    /// Bytes in the answer.
-    pub length: u64,
+    bucket: String,
+    info: ObjectInfo,
+    range: Option<Range<u64>>,
+    parts_count: Option<u32>,
+    length: u64,
     customer: Option<Key>,
 }
 
 impl ReadPlan {
+    /// The bucket read.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The version read.
+    pub fn info(&self) -> &ObjectInfo {
+        &self.info
+    }
+
+    /// The version read, taken out of the plan.
+    pub fn into_info(self) -> ObjectInfo {
+        self.info
+    }
+
+    /// The bytes to read (`None`: all).
+    pub fn range(&self) -> Option<&Range<u64>> {
+        self.range.as_ref()
+    }
+
+    /// With a part asked: how many parts the object has.
+    pub fn parts_count(&self) -> Option<u32> {
+        self.parts_count
+    }
+
+    /// Bytes in the answer.
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
     /// The same read narrowed to `range` of the object (a part copy's source range).
     pub fn narrowed(mut self, range: Option<Range<u64>>) -> ReadPlan {
         if let Some(r) = range {
@@ -258,7 +283,7 @@ impl Objects<'_> {
     /// The plaintext of an object (or a range of it) as an async stream: decrypted when the
     /// object is encrypted (only the segments the range touches are read), else the DAG's
     /// bytes. Fails before streaming when the key cannot be had.
-    pub fn stream(
+    pub(crate) fn stream(
         &self,
         bucket: &str,
         info: &ObjectInfo,

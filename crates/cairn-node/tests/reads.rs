@@ -32,7 +32,7 @@ async fn body(node: &Node, read: ReadObject<'_>) -> Result<(Option<String>, Vec<
     }
     assert_eq!(
         out.len() as u64,
-        plan.length,
+        plan.length(),
         "the plan's length is what streams"
     );
     Ok((plan.content_range(), out))
@@ -99,7 +99,7 @@ async fn one_plan_reads_versions_ranges_parts_and_conditions() {
     };
     let plan = node.objects().read(part(1)).unwrap();
     assert_eq!(
-        (plan.range.clone(), plan.parts_count),
+        (plan.range().cloned(), plan.parts_count()),
         (Some(0..10), Some(1))
     );
     assert!(matches!(

@@ -133,7 +133,7 @@ impl CairnS3 {
             source_customer,
         )?;
         let range = match &input.copy_source_range {
-            Some(r) => Some(copy_source_range(r, source.plan.info.meta.size)?),
+            Some(r) => Some(copy_source_range(r, source.plan.info().meta.size)?),
             None => None,
         };
         let plan = source.plan.narrowed(range);

@@ -89,8 +89,9 @@ impl CairnS3 {
             customer,
         )?;
         let stream = self.node.objects().body(&plan).map_err(s3_err)?;
-        let (content_range, parts_count) = (plan.content_range(), plan.parts_count);
-        let (info, length) = (plan.info, plan.length);
+        let (content_range, parts_count) = (plan.content_range(), plan.parts_count());
+        let length = plan.length();
+        let info = plan.into_info();
         let body = s3s::dto::StreamingBlob::wrap(stream);
         let meta = &info.meta;
         let (server_side_encryption, sse_customer_algorithm, sse_customer_key_md5) = sse::out(meta);
@@ -161,8 +162,9 @@ impl CairnS3 {
             (part_number, input.range),
             customer,
         )?;
-        let (content_range, parts_count) = (plan.content_range(), plan.parts_count);
-        let (info, length) = (plan.info, plan.length);
+        let (content_range, parts_count) = (plan.content_range(), plan.parts_count());
+        let length = plan.length();
+        let info = plan.into_info();
         let meta = &info.meta;
         let sums = if input.checksum_mode.is_some() && part_number.is_none() {
             checksums_out(meta)
