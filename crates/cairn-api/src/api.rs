@@ -94,6 +94,22 @@ pub trait NodeApi: Send + Sync {
     /// Deletes an S3 key.
     fn delete_key(&self, access: &str) -> Call<Deleted>;
 
+    /// Adds an SSH key to the SFTP account `name`, making the account and its home bucket.
+    fn sftp_add(
+        &self,
+        name: &str,
+        key: &str,
+        quota: Option<u64>,
+        policy: Option<&str>,
+    ) -> Call<Account>;
+    /// Every SFTP account.
+    fn sftp_list(&self) -> Call<Vec<Account>>;
+    /// Removes an SFTP account (its home bucket stays).
+    fn sftp_remove(&self, name: &str) -> Call<Deleted>;
+    /// Sets an SFTP account's quota (`None`: no limit) and policy.
+    fn sftp_set_quota(&self, name: &str, quota: Option<u64>, policy: Option<&str>)
+    -> Call<Account>;
+
     /// The buckets the caller sees.
     fn buckets(&self) -> Call<Vec<Bucket>>;
     /// Makes a bucket public, or private again.

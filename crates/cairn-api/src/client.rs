@@ -353,6 +353,43 @@ impl NodeApi for HttpApi {
         self.post_json(&format!("/key/delete?arg={}", encode(access)))
     }
 
+    fn sftp_add(
+        &self,
+        name: &str,
+        key: &str,
+        quota: Option<u64>,
+        policy: Option<&str>,
+    ) -> Call<Account> {
+        self.post_json(&format!(
+            "/sftp/add?name={}&key={}{}",
+            encode(name),
+            encode(key),
+            quota_policy(quota, policy)
+        ))
+    }
+
+    fn sftp_list(&self) -> Call<Vec<Account>> {
+        self.get_json("/sftp/list")
+    }
+
+    fn sftp_remove(&self, name: &str) -> Call<Deleted> {
+        self.post_json(&format!("/sftp/remove?arg={}", encode(name)))
+    }
+
+    fn sftp_set_quota(
+        &self,
+        name: &str,
+        quota: Option<u64>,
+        policy: Option<&str>,
+    ) -> Call<Account> {
+        let quota = quota.map_or("none".to_owned(), |q| q.to_string());
+        let policy = policy.map_or(String::new(), |p| format!("&policy={}", encode(p)));
+        self.post_json(&format!(
+            "/sftp/set-quota?arg={}&quota={quota}{policy}",
+            encode(name)
+        ))
+    }
+
     fn buckets(&self) -> Call<Vec<Bucket>> {
         self.get_json("/bucket/list")
     }
@@ -470,6 +507,18 @@ impl NodeApi for HttpApi {
     fn repo_stat(&self) -> Call<RepoStat> {
         self.get_json("/repo/stat")
     }
+}
+
+/// The optional `&quota=…&policy=…` of an account request.
+fn quota_policy(quota: Option<u64>, policy: Option<&str>) -> String {
+    let mut query = String::new();
+    if let Some(q) = quota {
+        query.push_str(&format!("&quota={q}"));
+    }
+    if let Some(p) = policy {
+        query.push_str(&format!("&policy={}", encode(p)));
+    }
+    query
 }
 
 #[cfg(test)]

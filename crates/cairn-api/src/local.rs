@@ -250,6 +250,33 @@ impl NodeApi for LocalApi {
         Ok(ops::delete_key(&self.node, access)?)
     }
 
+    fn sftp_add(
+        &self,
+        name: &str,
+        key: &str,
+        quota: Option<u64>,
+        policy: Option<&str>,
+    ) -> Call<Account> {
+        Ok(ops::sftp_add(&self.node, name, key, quota, policy)?)
+    }
+
+    fn sftp_list(&self) -> Call<Vec<Account>> {
+        Ok(ops::sftp_list(&self.node)?)
+    }
+
+    fn sftp_remove(&self, name: &str) -> Call<Deleted> {
+        Ok(ops::sftp_remove(&self.node, name)?)
+    }
+
+    fn sftp_set_quota(
+        &self,
+        name: &str,
+        quota: Option<u64>,
+        policy: Option<&str>,
+    ) -> Call<Account> {
+        Ok(ops::sftp_set_quota(&self.node, name, quota, policy)?)
+    }
+
     fn buckets(&self) -> Call<Vec<Bucket>> {
         Ok(ops::buckets(&self.node, &Caller::Root)?)
     }

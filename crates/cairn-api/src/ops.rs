@@ -182,6 +182,63 @@ pub fn delete_key(node: &Node, access: &str) -> Result<Deleted, ApiError> {
     }
 }
 
+fn account(name: String, record: cairn_node::accounts::AccountRecord) -> Account {
+    use cairn_node::accounts::QuotaPolicy;
+    Account {
+        name,
+        keys: record.keys.iter().map(|k| k.to_line()).collect(),
+        quota: record.quota,
+        policy: match record.policy {
+            QuotaPolicy::Refuse => "refuse",
+            QuotaPolicy::EvictOldest => "evict-oldest",
+        }
+        .to_owned(),
+    }
+}
+
+fn policy_of(text: Option<&str>) -> Result<Option<cairn_node::accounts::QuotaPolicy>, ApiError> {
+    Ok(text.map(str::parse).transpose()?)
+}
+
+/// Adds `key` to the SFTP account `name`, making the account and its home bucket.
+pub fn sftp_add(
+    node: &Node,
+    name: &str,
+    key: &str,
+    quota: Option<u64>,
+    policy: Option<&str>,
+) -> Result<Account, ApiError> {
+    let record = node.accounts().add(name, key, quota, policy_of(policy)?)?;
+    Ok(account(name.to_owned(), record))
+}
+
+/// Every SFTP account.
+pub fn sftp_list(node: &Node) -> Result<Vec<Account>, ApiError> {
+    Ok(node
+        .accounts()
+        .list()?
+        .into_iter()
+        .map(|(name, record)| account(name, record))
+        .collect())
+}
+
+/// Removes an SFTP account (its home bucket stays); a 404 when there is none.
+pub fn sftp_remove(node: &Node, name: &str) -> Result<Deleted, ApiError> {
+    node.accounts().remove(name)?;
+    Ok(Deleted { deleted: true })
+}
+
+/// Sets an SFTP account's quota (`None`: no limit) and policy.
+pub fn sftp_set_quota(
+    node: &Node,
+    name: &str,
+    quota: Option<u64>,
+    policy: Option<&str>,
+) -> Result<Account, ApiError> {
+    let record = node.accounts().set_quota(name, quota, policy_of(policy)?)?;
+    Ok(account(name.to_owned(), record))
+}
+
 /// The buckets `caller` sees: every one for root, a user's own otherwise.
 pub fn buckets(node: &Node, caller: &Caller) -> Result<Vec<Bucket>, ApiError> {
     Ok(node

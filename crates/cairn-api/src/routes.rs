@@ -235,6 +235,50 @@ pub(crate) async fn key_delete(State(s): State<AppState>, Query(q): Params) -> A
     with_node(&s, move |node| ops::delete_key(node, &access)).await
 }
 
+/// The optional `quota` parameter: bytes, or `none`.
+fn quota_of(q: &HashMap<String, String>) -> Result<Option<u64>, ApiError> {
+    match q.get("quota").map(String::as_str) {
+        None | Some("none") => Ok(None),
+        Some(n) => n
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid(format!("quota {n:?}: bytes, or none"))),
+    }
+}
+
+/// `POST /sftp/add?name=NAME&key=LINE[&quota=BYTES][&policy=P]`.
+pub(crate) async fn sftp_add(State(s): State<AppState>, Query(q): Params) -> Answer<Account> {
+    let (name, key) = (owned(&q, "name")?, owned(&q, "key")?);
+    let quota = quota_of(&q)?;
+    let policy = q.get("policy").cloned();
+    with_node(&s, move |node| {
+        ops::sftp_add(node, &name, &key, quota, policy.as_deref())
+    })
+    .await
+}
+
+/// `GET /sftp/list`.
+pub(crate) async fn sftp_list(State(s): State<AppState>) -> Answer<Vec<Account>> {
+    with_node(&s, ops::sftp_list).await
+}
+
+/// `POST /sftp/remove?arg=NAME`.
+pub(crate) async fn sftp_remove(State(s): State<AppState>, Query(q): Params) -> Answer<Deleted> {
+    let name = owned(&q, "arg")?;
+    with_node(&s, move |node| ops::sftp_remove(node, &name)).await
+}
+
+/// `POST /sftp/set-quota?arg=NAME&quota=BYTES|none[&policy=P]`.
+pub(crate) async fn sftp_set_quota(State(s): State<AppState>, Query(q): Params) -> Answer<Account> {
+    let name = owned(&q, "arg")?;
+    let quota = quota_of(&q)?;
+    let policy = q.get("policy").cloned();
+    with_node(&s, move |node| {
+        ops::sftp_set_quota(node, &name, quota, policy.as_deref())
+    })
+    .await
+}
+
 pub(crate) async fn bucket_list(
     State(s): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -397,6 +397,19 @@ pub struct Key {
     pub user: String,
 }
 
+/// An SFTP account (`GET /sftp/list`, `POST /sftp/add`, `POST /sftp/set-quota`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    /// Its name: the S3 user it acts as, and its home bucket.
+    pub name: String,
+    /// Its SSH public keys, as OpenSSH lines.
+    pub keys: Vec<String>,
+    /// Bytes its home may hold (none: no limit).
+    pub quota: Option<u64>,
+    /// What an upload past the quota does: `refuse` or `evict-oldest`.
+    pub policy: String,
+}
+
 /// `POST /key/delete`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deleted {

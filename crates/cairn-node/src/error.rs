@@ -65,6 +65,9 @@ pub enum NodeError {
     /// Parts not listed in ascending order.
     #[error("parts must be listed in ascending order")]
     InvalidPartOrder,
+    /// No such SFTP account.
+    #[error("no such account {0:?}")]
+    NoSuchAccount(String),
     /// No such upload job (or expired).
     #[error("no such job {0:?}")]
     NoSuchJob(String),
@@ -197,6 +200,7 @@ impl NodeError {
             | NodeError::NoSuchUpload(_)
             | NodeError::NoSuchVersion(_)
             | NodeError::NoSuchJob(_)
+            | NodeError::NoSuchAccount(_)
             | NodeError::DeleteMarker => ErrorKind::NotFound,
             NodeError::BucketAlreadyExists(_)
             | NodeError::BucketNotEmpty(_)
@@ -391,6 +395,7 @@ mod tests {
             (NodeError::InvalidPart("p".into()), Invalid),
             (NodeError::InvalidPartOrder, Invalid),
             (NodeError::NoSuchJob("j".into()), NotFound),
+            (NodeError::NoSuchAccount("a".into()), NotFound),
             (NodeError::NoSuchVersion("v".into()), NotFound),
             (NodeError::DeleteMarker, NotFound),
             (NodeError::PreconditionFailed, PreconditionFailed),

@@ -18,6 +18,7 @@
 //! * [`objects`] — buckets and objects for the S3 front end: staged streaming PUTs made
 //!   visible atomically, ranged GET streams, listings, copies without data copy.
 //! * [`keys`] — users' S3 access keys.
+//! * [`accounts`] — SFTP accounts: SSH keys, quota, the home bucket (issue 20).
 //! * [`put`] — one PUT as a whole: bucket, sealing, staged body, the door's checks, the
 //!   conditional commit.
 //! * [`read`] — one read of an object planned for GET and HEAD (version, preconditions,
@@ -47,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod accounts;
 mod blocks;
 pub mod bucket_car;
 pub mod buckets;
@@ -80,6 +82,7 @@ use cairn_dag::Cid;
 use cairn_store::{Store, WriteBatch};
 
 pub use access::Access;
+pub use accounts::Accounts;
 pub use buckets::Buckets;
 pub use builder::NodeBuilder;
 pub use cairn_store::scrub::ScrubPage;

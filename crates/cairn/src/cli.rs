@@ -117,6 +117,10 @@ pub enum Command {
     /// Manage buckets.
     #[command(subcommand)]
     Bucket(BucketCmd),
+    /// Manage SFTP accounts (`serve --sftp-listen`): each account's home folder is a bucket
+    /// of its name that it owns.
+    #[command(subcommand)]
+    Sftp(SftpCmd),
     /// Check a DAG: soft (every block present) or --hard (every block re-hashed, files
     /// re-assembled).
     Check(CheckArgs),
@@ -282,6 +286,48 @@ pub enum PinCmd {
         /// CIDs or paths.
         #[arg(required = true)]
         paths: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SftpCmd {
+    /// Add an account with its home bucket, or another SSH key to an account.
+    Add {
+        /// The account: also its S3 user and home bucket (bucket-name rules).
+        name: String,
+        /// A public key file (`~/.ssh/id_ed25519.pub`).
+        #[arg(
+            long,
+            required_unless_present = "key_text",
+            conflicts_with = "key_text"
+        )]
+        key: Option<PathBuf>,
+        /// A public key as text (`ssh-ed25519 AAAA… comment`).
+        #[arg(long)]
+        key_text: Option<String>,
+        /// Bytes the home may hold: `10GiB`, `500MiB`, … (default: no limit).
+        #[arg(long)]
+        quota: Option<String>,
+        /// What an upload past the quota does: `refuse` (default) or `evict-oldest`.
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// List the accounts, their quotas and keys.
+    List,
+    /// Remove an account (its keys stop working; its home bucket and files stay).
+    Remove {
+        /// The account.
+        name: String,
+    },
+    /// Set an account's quota (`none`: no limit) and, optionally, its policy.
+    SetQuota {
+        /// The account.
+        name: String,
+        /// `10GiB`, `500MiB`, … or `none`.
+        quota: String,
+        /// `refuse` or `evict-oldest`.
+        #[arg(long)]
+        policy: Option<String>,
     },
 }
 

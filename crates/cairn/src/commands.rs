@@ -160,6 +160,7 @@ pub fn run(api: &dyn NodeApi, command: &Command) -> Result<()> {
             println!("deleted {access_key}");
         }
         Command::Bucket(cmd) => crate::bucket_cmd::run(api, cmd)?,
+        Command::Sftp(cmd) => sftp(api, cmd)?,
         Command::Id { json } => {
             let id = api.id()?;
             let peer_id = id.peer_id.unwrap_or_default();
@@ -534,4 +535,54 @@ fn total_size(path: &Path, recursive: bool) -> u64 {
     } else {
         0
     }
+}
+
+/// `cairn sftp …`.
+fn sftp(api: &dyn NodeApi, cmd: &crate::cli::SftpCmd) -> Result<()> {
+    use crate::cli::SftpCmd;
+    let quota_of = |text: &str| -> Result<Option<u64>> {
+        match text {
+            "none" => Ok(None),
+            t => crate::daemon::config::parse_size("quota", t).map(Some),
+        }
+    };
+    let print = |a: &cairn_api::types::Account| {
+        let quota = a
+            .quota
+            .map_or("no quota".to_owned(), |q| format!("quota {q} bytes"));
+        println!("{}\t{quota}, {}\t{} key(s)", a.name, a.policy, a.keys.len());
+    };
+    match cmd {
+        SftpCmd::Add {
+            name,
+            key,
+            key_text,
+            quota,
+            policy,
+        } => {
+            let text = match (key, key_text) {
+                (Some(path), _) => std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                (None, Some(text)) => text.clone(),
+                (None, None) => anyhow::bail!("give --key FILE or --key-text TEXT"),
+            };
+            let quota = quota.as_deref().map(quota_of).transpose()?.flatten();
+            print(&api.sftp_add(name, text.trim(), quota, policy.as_deref())?);
+        }
+        SftpCmd::List => {
+            for a in api.sftp_list()? {
+                print(&a);
+            }
+        }
+        SftpCmd::Remove { name } => {
+            api.sftp_remove(name)?;
+            println!("removed {name} (its home bucket stays)");
+        }
+        SftpCmd::SetQuota {
+            name,
+            quota,
+            policy,
+        } => print(&api.sftp_set_quota(name, quota_of(quota)?, policy.as_deref())?),
+    }
+    Ok(())
 }

@@ -27,6 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("cairn-s3", &["cairn-node", "cairn-dag", "cairn-crypt"]),
     ("cairn-gateway", &["cairn-node", "cairn-dag", "cairn-crypt"]),
+    ("cairn-sftp", &["cairn-node", "cairn-dag", "cairn-crypt"]),
     ("cairn-api", &["cairn-node", "cairn-dag", "cairn-crypt"]),
     (
         "cairn",
@@ -49,6 +50,7 @@ const ARROW_EXCEPTIONS: &[(&str, &str)] = &[
     ("cairn", "cairn-gateway"),
     ("cairn", "cairn-net"),
     ("cairn", "cairn-s3"),
+    ("cairn", "cairn-sftp"),
     ("cairn", "cairn-store"),
 ];
 
@@ -112,6 +114,7 @@ const WIRING_ONLY: &[&str] = &[
     "cairn_bitswap",
     "cairn_s3",
     "cairn_gateway",
+    "cairn_sftp",
 ];
 
 #[test]

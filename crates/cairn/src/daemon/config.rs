@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Prometheus /metrics listen address (default 127.0.0.1:9464).
     #[arg(long)]
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// SFTP listen address for the accounts' home folders (off unless set here or as
+    /// `[sftp] listen`; accounts: `cairn sftp add`).
+    #[arg(long)]
+    pub sftp_listen: Option<std::net::SocketAddr>,
     /// libp2p listen multiaddrs (default /ip4/127.0.0.1/tcp/4001 and its QUIC twin).
     #[arg(long)]
     pub p2p_listen: Vec<String>,
@@ -94,6 +98,16 @@ pub struct FileConfig {
     pub api: Option<ApiConfig>,
     /// `[tls]`: serve S3, the gateway and the APIs over TLS.
     pub tls: Option<TlsConfig>,
+    /// `[sftp]`: the SFTP door.
+    pub sftp: Option<SftpFileConfig>,
+}
+
+/// The `[sftp]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpFileConfig {
+    /// Listen address (the `--sftp-listen` flag wins).
+    pub listen: Option<SocketAddr>,
 }
 
 /// The `[tls]` table: PEM files (the `--tls-cert`/`--tls-key` flags win).
@@ -170,7 +184,7 @@ pub struct V1Settings {
 }
 
 /// `10GiB`, `512MiB`, `100KiB`, `1TiB` or plain bytes.
-fn parse_size(what: &str, text: &str) -> Result<u64> {
+pub(crate) fn parse_size(what: &str, text: &str) -> Result<u64> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
@@ -301,6 +315,8 @@ pub struct Settings {
     pub api_listen: SocketAddr,
     pub gateway_listen: SocketAddr,
     pub metrics_listen: SocketAddr,
+    /// The SFTP door's address, when it is on.
+    pub sftp_listen: Option<SocketAddr>,
     pub gateway: cairn_gateway::GatewayConfig,
     pub cid_version: CidVersion,
     pub gc_interval: Option<Duration>,
@@ -499,6 +515,9 @@ impl Settings {
                 .metrics_listen
                 .or(from_file.metrics_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9464))),
+            sftp_listen: args
+                .sftp_listen
+                .or(from_file.sftp.as_ref().and_then(|s| s.listen)),
             gateway: cairn_gateway::GatewayConfig { serve_all },
             cid_version: CidVersion::try_from(version)?,
             net: cairn_net::NetConfig {

@@ -301,10 +301,42 @@ async fn serve(settings: Settings) -> Result<()> {
         )
     });
 
+    let (sftp_task, sftp_line) = match settings.sftp_listen {
+        Some(at) => {
+            let (key, made, fingerprint) = cairn_sftp::hostkey::load_or_create(&settings.data)?;
+            if made {
+                eprintln!(
+                    "cairn: made the SFTP host key {} ({fingerprint})",
+                    settings.data.join(cairn_sftp::hostkey::FILE).display()
+                );
+            }
+            let sftp_listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding SFTP on {at}"))?;
+            let sftp_addr = sftp_listener.local_addr()?;
+            let config = cairn_sftp::SftpConfig {
+                cid_version: settings.cid_version,
+                ..Default::default()
+            };
+            let task = tokio::spawn(cairn_sftp::serve(
+                sftp_listener,
+                node_for_api.clone(),
+                key,
+                config,
+                stop_tx.subscribe(),
+            ));
+            (
+                Some(task),
+                format!(" ; sftp on sftp://{sftp_addr} (host key {fingerprint})"),
+            )
+        }
+        None => (None, String::new()),
+    };
+
     println!(
         "cairn: S3 API on {scheme}://{addr} (access key {access}); local API on {api_addr}; \
          gateway on {scheme}://{gateway_addr} ; metrics on http://{metrics_addr}/metrics ; \
-         p2p on {} ; peer id {}",
+         p2p on {} ; peer id {}{sftp_line}",
         p2p_addrs
             .iter()
             .map(|a| a.to_string())
@@ -329,6 +361,9 @@ async fn serve(settings: Settings) -> Result<()> {
     let _ = s3_task.await;
     let _ = api_task.await;
     let _ = gateway_task.await;
+    if let Some(task) = sftp_task {
+        let _ = task.await;
+    }
     // Upload jobs still importing get a moment; one cut off resumes at the next start.
     if !node_for_api.jobs().drain(UPLOAD_DRAIN).await {
         eprintln!("cairn: upload jobs still running are resumed at the next start");

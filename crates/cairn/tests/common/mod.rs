@@ -42,6 +42,8 @@ pub struct Server {
     pub data: tempfile::TempDir,
     /// Its S3 and gateway listeners speak TLS.
     pub tls: bool,
+    /// `host:port` of the SFTP door, when it was started.
+    pub sftp: Option<String>,
 }
 
 /// The `host:port` the start line gives after `label` and `http://` or `https://`.
@@ -93,6 +95,7 @@ impl Server {
         let addr = listed(&line, "S3 API on ");
         let gateway = listed(&line, "gateway on ");
         let tls = line.contains("S3 API on https://");
+        let sftp = line.contains("sftp on ").then(|| listed(&line, "sftp on "));
         let metrics = line
             .split("metrics on ")
             .nth(1)
@@ -106,6 +109,7 @@ impl Server {
             metrics,
             data,
             tls,
+            sftp,
         }
     }
 

@@ -1,0 +1,712 @@
+//! The SFTP protocol over an account's home (russh-sftp's server
+//! [`Handler`](russh_sftp::server::Handler)). The home is the bucket named as the account;
+//! `/a/b.txt` is the object `a/b.txt`.
+//!
+//! * **Directories** are prefixes: `a/` exists when a marker object `a/` does (what `mkdir`
+//!   makes, as the S3 console does) or any object lies under it. Listings are the bucket's
+//!   delimited listings, sent 100 entries a packet.
+//! * **Reads** are ranged object reads ([`cairn_node::Objects::read`]): only the blocks a read
+//!   touches are fetched and verified.
+//! * **Writes** go to a spool file (`DATA/sftp-spool/`), at any offset, so memory stays bounded
+//!   whatever order a client writes in; `close` stores the spool as one object PUT and removes
+//!   it. Until then the file is not visible, and a dropped connection leaves nothing behind
+//!   but its spool (removed with the session). Opening an existing file for writing without
+//!   `TRUNC` starts the spool from the stored bytes (append, `reput`); the new version shares
+//!   every unchanged chunk with the old one, since chunks are content-addressed.
+//! * **Rename** links the objects to their new keys (no data copied) and deletes the old keys;
+//!   a directory moves every object under it.
+//! * `setstat` cuts a file being written to the size it names (scp truncates so); times and
+//!   modes are accepted and not kept yet.
+//!
+//! Every operation is asked of [`cairn_node::Access::authorize`] as the account's user first.
+
+use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use cairn_node::access::{Action, Caller, Resource};
+use cairn_node::model::records::{ObjectInfo, ObjectMeta};
+use cairn_node::objects::CopyChanges;
+use cairn_node::put::PutObject;
+use cairn_node::read::{ByteRange, ReadObject};
+use cairn_node::{ErrorKind, Node, NodeError};
+use futures::StreamExt;
+use russh_sftp::protocol::{
+    Attrs, Data, File, FileAttributes, Handle, Name, OpenFlags, Status, StatusCode, Version,
+};
+
+use crate::SftpConfig;
+
+/// Entries sent in one `readdir` answer.
+const DIR_PAGE: usize = 100;
+/// Keys listed per node call (a listing page).
+const LIST_PAGE: usize = 1000;
+
+/// An open handle.
+enum Open {
+    /// A directory listing, sent a page at a time.
+    Dir(Vec<File>),
+    /// A file open for reading.
+    Read(String),
+    /// A file open for writing: its key and spool.
+    Write {
+        key: String,
+        spool: std::fs::File,
+        path: PathBuf,
+    },
+}
+
+/// One SFTP session in an account's home.
+pub struct Home {
+    node: Node,
+    account: String,
+    config: SftpConfig,
+    handles: HashMap<String, Open>,
+    next: u64,
+}
+
+impl Home {
+    /// A session of `account` (whose home is the bucket of that name).
+    pub fn new(node: Node, account: String, config: SftpConfig) -> Home {
+        Home {
+            node,
+            account,
+            config,
+            handles: HashMap::new(),
+            next: 0,
+        }
+    }
+
+    fn bucket(&self) -> &str {
+        &self.account
+    }
+
+    /// Asks the node whether the account may do `action` to `key` (or its home).
+    fn may(&self, action: Action, key: Option<&str>) -> Result<(), StatusCode> {
+        let resource = Resource {
+            bucket: Some(self.bucket()),
+            key,
+            ..Default::default()
+        };
+        self.node
+            .access()
+            .authorize(&Caller::user(&self.account), action, &resource)
+            .map(drop)
+            .map_err(|e| fail(&self.account, e))
+    }
+
+    /// The object at `key`, if one is there.
+    fn file(&self, key: &str) -> Result<Option<ObjectInfo>, StatusCode> {
+        if key.is_empty() {
+            return Ok(None);
+        }
+        match self.node.objects().get(self.bucket(), key) {
+            Ok(info) => Ok(Some(info)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(fail(&self.account, e)),
+        }
+    }
+
+    /// Whether `key` is a directory: the home, a marker, or a prefix something lies under.
+    fn is_dir(&self, key: &str) -> Result<bool, StatusCode> {
+        if key.is_empty() {
+            return Ok(true);
+        }
+        let prefix = format!("{key}/");
+        let page = self
+            .node
+            .objects()
+            .list(self.bucket(), &prefix, None, None, 1)
+            .map_err(|e| fail(&self.account, e))?;
+        Ok(!page.objects.is_empty())
+    }
+
+    /// Every key under `prefix` (no delimiter), page by page.
+    fn keys_under(&self, prefix: &str) -> Result<Vec<String>, StatusCode> {
+        let mut keys = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .node
+                .objects()
+                .list(self.bucket(), prefix, None, after.as_deref(), LIST_PAGE)
+                .map_err(|e| fail(&self.account, e))?;
+            keys.extend(page.objects.into_iter().map(|o| o.key));
+            match (page.truncated, keys.last()) {
+                (true, Some(last)) => after = Some(last.clone()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    /// The entries of the directory `key`.
+    fn entries(&self, key: &str) -> Result<Vec<File>, StatusCode> {
+        let prefix = if key.is_empty() {
+            String::new()
+        } else {
+            format!("{key}/")
+        };
+        let mut files = vec![File::new(".", dir_attrs()), File::new("..", dir_attrs())];
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .node
+                .objects()
+                .list(
+                    self.bucket(),
+                    &prefix,
+                    Some("/"),
+                    after.as_deref(),
+                    LIST_PAGE,
+                )
+                .map_err(|e| fail(&self.account, e))?;
+            for object in &page.objects {
+                let name = &object.key[prefix.len()..];
+                if !name.is_empty() {
+                    files.push(File::new(name, file_attrs(object)));
+                }
+            }
+            for dir in &page.common_prefixes {
+                let name = dir[prefix.len()..].trim_end_matches('/');
+                if !name.is_empty() {
+                    files.push(File::new(name, dir_attrs()));
+                }
+            }
+            match (page.truncated, page.next_marker) {
+                (true, Some(next)) => after = Some(next),
+                _ => return Ok(files),
+            }
+        }
+    }
+
+    fn handle(&mut self, open: Open) -> String {
+        self.next += 1;
+        let name = format!("h{}", self.next);
+        self.handles.insert(name.clone(), open);
+        name
+    }
+
+    fn attrs_of(&self, key: &str) -> Result<FileAttributes, StatusCode> {
+        self.may(Action::ListBucket, None)?;
+        if let Some(info) = self.file(key)? {
+            return Ok(file_attrs(&info));
+        }
+        if self.is_dir(key)? {
+            Ok(dir_attrs())
+        } else {
+            Err(StatusCode::NoSuchFile)
+        }
+    }
+
+    /// Stores `body` as the object `key`.
+    async fn store(
+        &self,
+        key: &str,
+        body: impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Unpin,
+    ) -> Result<ObjectInfo, StatusCode> {
+        self.node
+            .objects()
+            .put(PutObject {
+                bucket: self.bucket().to_owned(),
+                key: key.to_owned(),
+                body,
+                version: self.config.cid_version,
+                meta: ObjectMeta::default(),
+                condition: Default::default(),
+                sse: Default::default(),
+                check: None,
+            })
+            .await
+            .map_err(|e| fail(&self.account, e))
+    }
+
+    /// A new spool file for a write.
+    fn spool(&self) -> Result<(std::fs::File, PathBuf), StatusCode> {
+        let dir = self.node.repo().data_dir().join("sftp-spool");
+        std::fs::create_dir_all(&dir).map_err(|e| io_fail("spool folder", e))?;
+        let mut tag = [0u8; 8];
+        getrandom::fill(&mut tag).map_err(|_| StatusCode::Failure)?;
+        let tag: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+        let path = dir.join(format!("{}-{tag}", self.account));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_fail("spool file", e))?;
+        Ok((file, path))
+    }
+
+    /// Moves the object `from` to `to` without copying its data.
+    async fn move_key(&self, from: &str, to: &str) -> Result<(), StatusCode> {
+        let (bucket, from, to) = (self.bucket().to_owned(), from.to_owned(), to.to_owned());
+        self.node
+            .blocking(move |node| {
+                node.objects().link(
+                    (&bucket, &from, None),
+                    (&bucket, &to),
+                    CopyChanges::default(),
+                )?;
+                node.objects().delete(&bucket, &from, None)?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| fail(&self.account, e))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StatusCode> {
+        let (bucket, key) = (self.bucket().to_owned(), key.to_owned());
+        self.node
+            .blocking(move |node| node.objects().delete(&bucket, &key, None).map(drop))
+            .await
+            .map_err(|e| fail(&self.account, e))
+    }
+}
+
+/// The key a path names in the home: `.` and `..` resolved, no leading slash (`""` is the
+/// home itself). `..` never climbs out of the home.
+pub fn key_of(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+fn ok(id: u32) -> Status {
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".into(),
+        language_tag: "en-US".into(),
+    }
+}
+
+fn fail(account: &str, e: NodeError) -> StatusCode {
+    match e.kind() {
+        ErrorKind::NotFound => StatusCode::NoSuchFile,
+        ErrorKind::Forbidden => StatusCode::PermissionDenied,
+        _ => {
+            tracing::warn!(account, "sftp: {e}");
+            StatusCode::Failure
+        }
+    }
+}
+
+fn io_fail(what: &str, e: std::io::Error) -> StatusCode {
+    tracing::warn!("sftp {what}: {e}");
+    StatusCode::Failure
+}
+
+fn dir_attrs() -> FileAttributes {
+    FileAttributes {
+        size: Some(0),
+        permissions: Some(0o40755),
+        ..FileAttributes::empty()
+    }
+}
+
+fn file_attrs(info: &ObjectInfo) -> FileAttributes {
+    let mtime = u32::try_from(info.meta.last_modified_ms.div_euclid(1000)).unwrap_or(0);
+    FileAttributes {
+        size: Some(info.meta.size),
+        permissions: Some(0o100644),
+        mtime: Some(mtime),
+        atime: Some(mtime),
+        ..FileAttributes::empty()
+    }
+}
+
+impl russh_sftp::server::Handler for Home {
+    type Error = StatusCode;
+
+    fn unimplemented(&self) -> StatusCode {
+        StatusCode::OpUnsupported
+    }
+
+    async fn init(
+        &mut self,
+        _version: u32,
+        _extensions: HashMap<String, String>,
+    ) -> Result<Version, StatusCode> {
+        Ok(Version::new())
+    }
+
+    async fn realpath(&mut self, id: u32, path: String) -> Result<Name, StatusCode> {
+        Ok(Name {
+            id,
+            files: vec![File::dummy(format!("/{}", key_of(&path)))],
+        })
+    }
+
+    async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, StatusCode> {
+        let attrs = self.attrs_of(&key_of(&path))?;
+        Ok(Attrs { id, attrs })
+    }
+
+    async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, StatusCode> {
+        self.stat(id, path).await
+    }
+
+    async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, StatusCode> {
+        let attrs = match self.handles.get(&handle) {
+            Some(Open::Dir(_)) => dir_attrs(),
+            Some(Open::Read(key)) => {
+                let key = key.clone();
+                self.attrs_of(&key)?
+            }
+            Some(Open::Write { spool, .. }) => FileAttributes {
+                size: Some(
+                    spool
+                        .metadata()
+                        .map_err(|e| io_fail("spool size", e))?
+                        .len(),
+                ),
+                permissions: Some(0o100644),
+                ..FileAttributes::empty()
+            },
+            None => return Err(StatusCode::Failure),
+        };
+        Ok(Attrs { id, attrs })
+    }
+
+    async fn setstat(
+        &mut self,
+        id: u32,
+        path: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, StatusCode> {
+        let key = key_of(&path);
+        // A size on a file being written here cuts its spool (scp truncates after writing).
+        let open = self.handles.values().find_map(|open| match open {
+            Open::Write { key: k, spool, .. } if *k == key => Some(spool),
+            _ => None,
+        });
+        match (open, attrs.size) {
+            (Some(spool), Some(size)) => {
+                spool.set_len(size).map_err(|e| io_fail("spool size", e))?;
+            }
+            _ => {
+                self.attrs_of(&key)?;
+            }
+        }
+        Ok(ok(id))
+    }
+
+    async fn fsetstat(
+        &mut self,
+        id: u32,
+        handle: String,
+        attrs: FileAttributes,
+    ) -> Result<Status, StatusCode> {
+        match (self.handles.get(&handle), attrs.size) {
+            (Some(Open::Write { spool, .. }), Some(size)) => {
+                spool.set_len(size).map_err(|e| io_fail("spool size", e))?;
+                Ok(ok(id))
+            }
+            (Some(_), _) => Ok(ok(id)),
+            (None, _) => Err(StatusCode::Failure),
+        }
+    }
+
+    async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, StatusCode> {
+        let key = key_of(&path);
+        self.may(Action::ListBucket, None)?;
+        if !self.is_dir(&key)? {
+            return Err(if self.file(&key)?.is_some() {
+                StatusCode::Failure
+            } else {
+                StatusCode::NoSuchFile
+            });
+        }
+        let mut entries = self.entries(&key)?;
+        entries.reverse();
+        let handle = self.handle(Open::Dir(entries));
+        Ok(Handle { id, handle })
+    }
+
+    async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, StatusCode> {
+        let Some(Open::Dir(left)) = self.handles.get_mut(&handle) else {
+            return Err(StatusCode::Failure);
+        };
+        if left.is_empty() {
+            return Err(StatusCode::Eof);
+        }
+        let at = left.len().saturating_sub(DIR_PAGE);
+        let mut files = left.split_off(at);
+        files.reverse();
+        Ok(Name { id, files })
+    }
+
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        _attrs: FileAttributes,
+    ) -> Result<Handle, StatusCode> {
+        let key = key_of(&filename);
+        if key.is_empty() || self.is_dir(&key)? {
+            return Err(StatusCode::Failure);
+        }
+        let writes = pflags.intersects(
+            OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+        );
+        if !writes {
+            self.may(Action::ReadObject, Some(&key))?;
+            if self.file(&key)?.is_none() {
+                return Err(StatusCode::NoSuchFile);
+            }
+            let handle = self.handle(Open::Read(key));
+            return Ok(Handle { id, handle });
+        }
+        self.may(Action::WriteObject, Some(&key))?;
+        let existing = self.file(&key)?;
+        match (&existing, pflags.contains(OpenFlags::CREATE)) {
+            (Some(_), _) if pflags.contains(OpenFlags::EXCLUDE) => {
+                return Err(StatusCode::Failure);
+            }
+            (None, false) => return Err(StatusCode::NoSuchFile),
+            _ => {}
+        }
+        let (spool, path) = self.spool()?;
+        if let (Some(_), false) = (&existing, pflags.contains(OpenFlags::TRUNCATE)) {
+            // Append or resume: the spool starts as the stored file.
+            let plan = self
+                .node
+                .objects()
+                .read(ReadObject {
+                    bucket: self.bucket(),
+                    key: &key,
+                    ..Default::default()
+                })
+                .map_err(|e| fail(&self.account, e))?;
+            let mut body = self
+                .node
+                .objects()
+                .body(&plan)
+                .map_err(|e| fail(&self.account, e))?;
+            let mut at = 0u64;
+            while let Some(piece) = body.next().await {
+                let piece = piece.map_err(|e| fail(&self.account, e))?;
+                spool
+                    .write_all_at(&piece, at)
+                    .map_err(|e| io_fail("spool write", e))?;
+                at += piece.len() as u64;
+            }
+        }
+        let handle = self.handle(Open::Write { key, spool, path });
+        Ok(Handle { id, handle })
+    }
+
+    async fn read(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        len: u32,
+    ) -> Result<Data, StatusCode> {
+        let key = match self.handles.get(&handle) {
+            Some(Open::Read(key)) => key.clone(),
+            Some(Open::Write { spool, .. }) => {
+                let mut data = vec![0u8; len as usize];
+                let n = spool
+                    .read_at(&mut data, offset)
+                    .map_err(|e| io_fail("spool read", e))?;
+                if n == 0 && len > 0 {
+                    return Err(StatusCode::Eof);
+                }
+                data.truncate(n);
+                return Ok(Data { id, data });
+            }
+            _ => return Err(StatusCode::Failure),
+        };
+        if len == 0 {
+            return Ok(Data {
+                id,
+                data: Vec::new(),
+            });
+        }
+        let range = ByteRange::From {
+            first: offset,
+            last: Some(offset.saturating_add(u64::from(len) - 1)),
+        };
+        let plan = match self.node.objects().read(ReadObject {
+            bucket: self.bucket(),
+            key: &key,
+            range: Some(range),
+            ..Default::default()
+        }) {
+            Ok(plan) => plan,
+            Err(NodeError::InvalidRange { .. }) => return Err(StatusCode::Eof),
+            Err(e) => return Err(fail(&self.account, e)),
+        };
+        let mut body = self
+            .node
+            .objects()
+            .body(&plan)
+            .map_err(|e| fail(&self.account, e))?;
+        let mut data = Vec::with_capacity(plan.length() as usize);
+        while let Some(piece) = body.next().await {
+            data.extend_from_slice(&piece.map_err(|e| fail(&self.account, e))?);
+        }
+        Ok(Data { id, data })
+    }
+
+    async fn write(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<Status, StatusCode> {
+        let Some(Open::Write { spool, .. }) = self.handles.get(&handle) else {
+            return Err(StatusCode::Failure);
+        };
+        spool
+            .write_all_at(&data, offset)
+            .map_err(|e| io_fail("spool write", e))?;
+        Ok(ok(id))
+    }
+
+    async fn close(&mut self, id: u32, handle: String) -> Result<Status, StatusCode> {
+        let Some(open) = self.handles.remove(&handle) else {
+            return Err(StatusCode::Failure);
+        };
+        let Open::Write { key, spool, path } = open else {
+            return Ok(ok(id));
+        };
+        drop(spool);
+        let stored = match tokio::fs::File::open(&path).await {
+            Ok(file) => {
+                self.store(&key, tokio_util::io::ReaderStream::new(file))
+                    .await
+            }
+            Err(e) => Err(io_fail("spool open", e)),
+        };
+        if let Err(e) = tokio::fs::remove_file(&path).await {
+            tracing::warn!("sftp spool {}: {e}", path.display());
+        }
+        stored.map(|_| ok(id))
+    }
+
+    async fn mkdir(
+        &mut self,
+        id: u32,
+        path: String,
+        _attrs: FileAttributes,
+    ) -> Result<Status, StatusCode> {
+        let key = key_of(&path);
+        self.may(Action::WriteObject, Some(&key))?;
+        if key.is_empty() || self.file(&key)?.is_some() || self.is_dir(&key)? {
+            return Err(StatusCode::Failure);
+        }
+        let empty = futures::stream::iter(Vec::<Result<bytes::Bytes, std::io::Error>>::new());
+        self.store(&format!("{key}/"), empty).await?;
+        Ok(ok(id))
+    }
+
+    async fn rmdir(&mut self, id: u32, path: String) -> Result<Status, StatusCode> {
+        let key = key_of(&path);
+        self.may(Action::WriteObject, Some(&key))?;
+        if key.is_empty() {
+            return Err(StatusCode::Failure);
+        }
+        let marker = format!("{key}/");
+        let under = self
+            .node
+            .objects()
+            .list(self.bucket(), &marker, None, None, 2)
+            .map_err(|e| fail(&self.account, e))?;
+        match under.objects.as_slice() {
+            [] => Err(StatusCode::NoSuchFile),
+            [only] if only.key == marker => {
+                self.delete(&marker).await?;
+                Ok(ok(id))
+            }
+            _ => Err(StatusCode::Failure),
+        }
+    }
+
+    async fn remove(&mut self, id: u32, filename: String) -> Result<Status, StatusCode> {
+        let key = key_of(&filename);
+        self.may(Action::WriteObject, Some(&key))?;
+        if self.file(&key)?.is_none() {
+            return Err(if self.is_dir(&key)? {
+                StatusCode::Failure
+            } else {
+                StatusCode::NoSuchFile
+            });
+        }
+        self.delete(&key).await?;
+        Ok(ok(id))
+    }
+
+    async fn rename(
+        &mut self,
+        id: u32,
+        oldpath: String,
+        newpath: String,
+    ) -> Result<Status, StatusCode> {
+        let (from, to) = (key_of(&oldpath), key_of(&newpath));
+        self.may(Action::WriteObject, Some(&from))?;
+        self.may(Action::WriteObject, Some(&to))?;
+        if from.is_empty() || to.is_empty() || to.starts_with(&format!("{from}/")) {
+            return Err(StatusCode::Failure);
+        }
+        if self.file(&to)?.is_some() || self.is_dir(&to)? {
+            return Err(StatusCode::Failure);
+        }
+        if self.file(&from)?.is_some() {
+            self.move_key(&from, &to).await?;
+            return Ok(ok(id));
+        }
+        let prefix = format!("{from}/");
+        let keys = self.keys_under(&prefix)?;
+        if keys.is_empty() {
+            return Err(StatusCode::NoSuchFile);
+        }
+        for key in keys {
+            let moved = format!("{to}/{}", &key[prefix.len()..]);
+            self.move_key(&key, &moved).await?;
+        }
+        Ok(ok(id))
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        // Files never closed are not stored: their spools go.
+        for open in self.handles.values() {
+            if let Open::Write { path, .. } = open {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_keys_in_the_home() {
+        for (path, key) in [
+            ("/", ""),
+            (".", ""),
+            ("", ""),
+            ("/a/b.txt", "a/b.txt"),
+            ("a//b/./c", "a/b/c"),
+            ("/a/../b", "b"),
+            ("/../../etc/passwd", "etc/passwd"),
+        ] {
+            assert_eq!(key_of(path), key, "{path}");
+        }
+    }
+}
