@@ -106,6 +106,8 @@ pub trait NodeApi: Send + Sync {
     fn sftp_list(&self) -> Call<Vec<Account>>;
     /// Removes an SFTP account (its home bucket stays).
     fn sftp_remove(&self, name: &str) -> Call<Deleted>;
+    /// What an SFTP account's home holds against its quota.
+    fn sftp_usage(&self, name: &str) -> Call<AccountUsage>;
     /// Sets an SFTP account's quota (`None`: no limit) and policy.
     fn sftp_set_quota(&self, name: &str, quota: Option<u64>, policy: Option<&str>)
     -> Call<Account>;

@@ -372,6 +372,10 @@ impl NodeApi for HttpApi {
         self.get_json("/sftp/list")
     }
 
+    fn sftp_usage(&self, name: &str) -> Call<AccountUsage> {
+        self.get_json(&format!("/sftp/usage?arg={}", encode(name)))
+    }
+
     fn sftp_remove(&self, name: &str) -> Call<Deleted> {
         self.post_json(&format!("/sftp/remove?arg={}", encode(name)))
     }

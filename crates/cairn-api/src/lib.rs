@@ -78,6 +78,7 @@ pub fn routes(node: Node, net: Option<network::SharedNetwork>) -> Router {
         .route("/api/v0/sftp/list", get(routes::sftp_list))
         .route("/api/v0/sftp/remove", post(routes::sftp_remove))
         .route("/api/v0/sftp/set-quota", post(routes::sftp_set_quota))
+        .route("/api/v0/sftp/usage", get(routes::sftp_usage))
         .route("/api/v0/bucket/list", get(routes::bucket_list))
         .route("/api/v0/bucket/set-public", post(routes::bucket_set_public))
         .route("/api/v0/bucket/root", get(routes::root))

@@ -264,6 +264,10 @@ impl NodeApi for LocalApi {
         Ok(ops::sftp_list(&self.node)?)
     }
 
+    fn sftp_usage(&self, name: &str) -> Call<AccountUsage> {
+        Ok(ops::sftp_usage(&self.node, name)?)
+    }
+
     fn sftp_remove(&self, name: &str) -> Call<Deleted> {
         Ok(ops::sftp_remove(&self.node, name)?)
     }

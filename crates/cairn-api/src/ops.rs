@@ -228,6 +228,16 @@ pub fn sftp_remove(node: &Node, name: &str) -> Result<Deleted, ApiError> {
     Ok(Deleted { deleted: true })
 }
 
+/// What an SFTP account's home holds against its quota.
+pub fn sftp_usage(node: &Node, name: &str) -> Result<AccountUsage, ApiError> {
+    let usage = node.accounts().usage(name)?;
+    Ok(AccountUsage {
+        name: name.to_owned(),
+        used: usage.used,
+        quota: usage.quota,
+    })
+}
+
 /// Sets an SFTP account's quota (`None`: no limit) and policy.
 pub fn sftp_set_quota(
     node: &Node,

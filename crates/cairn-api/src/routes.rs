@@ -268,6 +268,15 @@ pub(crate) async fn sftp_remove(State(s): State<AppState>, Query(q): Params) -> 
     with_node(&s, move |node| ops::sftp_remove(node, &name)).await
 }
 
+/// `GET /sftp/usage?arg=NAME`.
+pub(crate) async fn sftp_usage(
+    State(s): State<AppState>,
+    Query(q): Params,
+) -> Answer<AccountUsage> {
+    let name = owned(&q, "arg")?;
+    with_node(&s, move |node| ops::sftp_usage(node, &name)).await
+}
+
 /// `POST /sftp/set-quota?arg=NAME&quota=BYTES|none[&policy=P]`.
 pub(crate) async fn sftp_set_quota(State(s): State<AppState>, Query(q): Params) -> Answer<Account> {
     let name = owned(&q, "arg")?;

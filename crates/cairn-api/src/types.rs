@@ -410,6 +410,17 @@ pub struct Account {
     pub policy: String,
 }
 
+/// `GET /sftp/usage`: what an account's home holds against its quota.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountUsage {
+    /// The account.
+    pub name: String,
+    /// Bytes of its current files.
+    pub used: u64,
+    /// Bytes it may hold (none: no limit).
+    pub quota: Option<u64>,
+}
+
 /// `POST /key/delete`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Deleted {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::keys::ROOT_USER;
 use crate::model::codec::now_ms;
-use crate::model::records::valid_bucket_name;
+use crate::model::records::{ObjectInfo, valid_bucket_name};
 use crate::{Node, NodeError};
 
 /// account name → its record.
@@ -115,6 +115,15 @@ pub struct AccountRecord {
     pub created_ms: i64,
 }
 
+/// What an account's home holds against its quota ([`Accounts::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Bytes of the home's current files.
+    pub used: u64,
+    /// Bytes it may hold (`None`: no limit).
+    pub quota: Option<u64>,
+}
+
 /// The node's SFTP accounts ([`Node::accounts`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Accounts<'a> {
@@ -216,6 +225,77 @@ impl Accounts<'_> {
         })
     }
 
+    /// The current files of the account's home, all of them.
+    fn home(&self, name: &str) -> Result<Vec<ObjectInfo>, NodeError> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .node
+                .objects()
+                .list(name, "", None, after.as_deref(), 1000)?;
+            all.extend(page.objects);
+            match (page.truncated, all.last()) {
+                (true, Some(last)) => after = Some(last.key.clone()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Bytes the account's home holds (its current files), and its quota.
+    pub fn usage(&self, name: &str) -> Result<Usage, NodeError> {
+        let record = self.get(name)?;
+        let used = self.home(name)?.iter().map(|o| o.meta.size).sum();
+        Ok(Usage {
+            used,
+            quota: record.quota,
+        })
+    }
+
+    /// Makes room in the account's home for `size` bytes stored at `key` (replacing the file
+    /// there, if any), as its quota policy says: `refuse` fails with
+    /// [`NodeError::QuotaExceeded`] and changes nothing; `evict-oldest` deletes the oldest
+    /// files (folder markers aside; each a normal delete, so history keeps it until
+    /// retention) until the new file fits, and returns their keys. A file larger than the
+    /// whole quota is refused under either policy. Two sessions storing at once may both pass
+    /// the check (the quota is a budget, not a reservation).
+    pub fn make_room(&self, name: &str, key: &str, size: u64) -> Result<Vec<String>, NodeError> {
+        let record = self.get(name)?;
+        let Some(quota) = record.quota else {
+            return Ok(Vec::new());
+        };
+        let exceeded = |used: u64| NodeError::QuotaExceeded {
+            account: name.to_owned(),
+            used,
+            quota,
+        };
+        let mut others = self.home(name)?;
+        others.retain(|o| o.key != key);
+        let mut used: u64 = others.iter().map(|o| o.meta.size).sum();
+        if size > quota || (used + size > quota && record.policy == QuotaPolicy::Refuse) {
+            return Err(exceeded(used + size));
+        }
+        others.sort_by_key(|o| o.meta.last_modified_ms);
+        let mut evicted = Vec::new();
+        for old in others {
+            if used + size <= quota {
+                break;
+            }
+            if old.meta.size == 0 {
+                continue;
+            }
+            self.node.objects().delete(name, &old.key, None)?;
+            tracing::info!(
+                account = name,
+                key = old.key,
+                "quota: evicted the oldest file"
+            );
+            used -= old.meta.size;
+            evicted.push(old.key);
+        }
+        Ok(evicted)
+    }
+
     /// Whether the key `algorithm` + `blob` (base64, as OpenSSH writes it) may log in as
     /// `name`: the account exists and holds that key. Anything else — no such account, an
     /// unreadable record — is a no.
@@ -296,5 +376,54 @@ mod tests {
         ));
         // The home and its files stay.
         assert!(node.buckets().get("alice").is_ok());
+    }
+
+    #[tokio::test]
+    async fn quotas_refuse_or_evict_the_oldest() {
+        use crate::CidVersion;
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node::open(dir.path()).unwrap();
+        let accounts = node.accounts();
+        accounts.add("carol", ED25519, Some(1000), None).unwrap();
+        for (key, len) in [("a", 300usize), ("b", 300), ("dir/", 0)] {
+            let body =
+                futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(vec![
+                    7u8;
+                    len
+                ]))]);
+            let staged = node
+                .objects()
+                .stage(Some("carol"), body, CidVersion::V1)
+                .await
+                .unwrap();
+            node.objects()
+                .commit(staged, "carol", key, Default::default())
+                .unwrap();
+        }
+        assert_eq!(
+            accounts.usage("carol").unwrap(),
+            Usage {
+                used: 600,
+                quota: Some(1000)
+            }
+        );
+        // Fits; replacing `a` counts its new size only.
+        assert!(accounts.make_room("carol", "c", 400).unwrap().is_empty());
+        assert!(accounts.make_room("carol", "a", 700).unwrap().is_empty());
+        // Refused: nothing changes.
+        assert!(matches!(
+            accounts.make_room("carol", "c", 500),
+            Err(NodeError::QuotaExceeded { used: 1100, .. })
+        ));
+        assert_eq!(accounts.usage("carol").unwrap().used, 600);
+        // Evicting: the oldest goes (not the folder marker), the newest stays.
+        accounts
+            .set_quota("carol", Some(1000), Some(QuotaPolicy::EvictOldest))
+            .unwrap();
+        assert_eq!(accounts.make_room("carol", "c", 500).unwrap(), ["a"]);
+        assert!(node.objects().get("carol", "b").is_ok());
+        assert!(node.objects().get("carol", "dir/").is_ok());
+        // Larger than the whole quota: refused under either policy.
+        assert!(accounts.make_room("carol", "d", 1001).is_err());
     }
 }

@@ -65,6 +65,17 @@ pub enum NodeError {
     /// Parts not listed in ascending order.
     #[error("parts must be listed in ascending order")]
     InvalidPartOrder,
+    /// A file would take an account past its quota (and its policy is to refuse, or the file
+    /// alone is larger than the quota).
+    #[error("quota exceeded: account {account:?} would hold {used} bytes of its {quota}")]
+    QuotaExceeded {
+        /// The account.
+        account: String,
+        /// Bytes it would hold.
+        used: u64,
+        /// Its quota.
+        quota: u64,
+    },
     /// No such SFTP account.
     #[error("no such account {0:?}")]
     NoSuchAccount(String),
@@ -219,7 +230,7 @@ impl NodeError {
             NodeError::PreconditionFailed | NodeError::NotModified { .. } => {
                 ErrorKind::PreconditionFailed
             }
-            NodeError::AccessDenied(_) => ErrorKind::Forbidden,
+            NodeError::AccessDenied(_) | NodeError::QuotaExceeded { .. } => ErrorKind::Forbidden,
             NodeError::Unavailable(_) => ErrorKind::Unavailable,
             NodeError::Crypt(_) => ErrorKind::Corrupt,
             NodeError::Io { .. } => ErrorKind::Internal,
@@ -396,6 +407,14 @@ mod tests {
             (NodeError::InvalidPartOrder, Invalid),
             (NodeError::NoSuchJob("j".into()), NotFound),
             (NodeError::NoSuchAccount("a".into()), NotFound),
+            (
+                NodeError::QuotaExceeded {
+                    account: "a".into(),
+                    used: 2,
+                    quota: 1,
+                },
+                Forbidden,
+            ),
             (NodeError::NoSuchVersion("v".into()), NotFound),
             (NodeError::DeleteMarker, NotFound),
             (NodeError::PreconditionFailed, PreconditionFailed),

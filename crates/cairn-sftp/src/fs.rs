@@ -13,6 +13,9 @@
 //!   but its spool (removed with the session). Opening an existing file for writing without
 //!   `TRUNC` starts the spool from the stored bytes (append, `reput`); the new version shares
 //!   every unchanged chunk with the old one, since chunks are content-addressed.
+//! * **Quotas** are checked at `close`, before the PUT ([`cairn_node::Accounts::make_room`]):
+//!   a file that does not fit is refused ("quota exceeded", nothing stored) or makes the
+//!   oldest files go, as the account's policy says.
 //! * **Rename** links the objects to their new keys (no data copied) and deletes the old keys;
 //!   a directory moves every object under it.
 //! * `setstat` cuts a file being written to the size it names (scp truncates so); times and
@@ -582,7 +585,27 @@ impl russh_sftp::server::Handler for Home {
         let Open::Write { key, spool, path } = open else {
             return Ok(ok(id));
         };
+        let size = spool.metadata().map(|m| m.len()).unwrap_or(0);
         drop(spool);
+        // The quota first: a file that does not fit is not stored (or the oldest files make
+        // room, as the account's policy says).
+        let (account, at) = (self.account.clone(), key.clone());
+        let room = self
+            .node
+            .blocking(move |node| node.accounts().make_room(&account, &at, size))
+            .await;
+        if let Err(e) = room {
+            let _ = tokio::fs::remove_file(&path).await;
+            return match e {
+                NodeError::QuotaExceeded { .. } => Ok(Status {
+                    id,
+                    status_code: StatusCode::Failure,
+                    error_message: e.to_string(),
+                    language_tag: "en-US".into(),
+                }),
+                e => Err(fail(&self.account, e)),
+            };
+        }
         let stored = match tokio::fs::File::open(&path).await {
             Ok(file) => {
                 self.store(&key, tokio_util::io::ReaderStream::new(file))

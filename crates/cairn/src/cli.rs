@@ -319,6 +319,11 @@ pub enum SftpCmd {
         /// The account.
         name: String,
     },
+    /// Bytes an account's home holds, and its quota.
+    Usage {
+        /// The account.
+        name: String,
+    },
     /// Set an account's quota (`none`: no limit) and, optionally, its policy.
     SetQuota {
         /// The account.

@@ -574,6 +574,13 @@ fn sftp(api: &dyn NodeApi, cmd: &crate::cli::SftpCmd) -> Result<()> {
                 print(&a);
             }
         }
+        SftpCmd::Usage { name } => {
+            let u = api.sftp_usage(name)?;
+            match u.quota {
+                Some(q) => println!("{name}: {} of {q} bytes", u.used),
+                None => println!("{name}: {} bytes (no quota)", u.used),
+            }
+        }
         SftpCmd::Remove { name } => {
             api.sftp_remove(name)?;
             println!("removed {name} (its home bucket stays)");

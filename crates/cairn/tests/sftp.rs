@@ -263,3 +263,73 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
         text(&password)
     );
 }
+
+#[test]
+fn quotas_refuse_or_evict_over_sftp() {
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--sftp-listen", "127.0.0.1:0"],
+    );
+    let addr = server.sftp.clone().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(work.path(), "carol");
+    let data = server.data.path();
+    ok(&cairn(
+        data,
+        &[
+            "sftp",
+            "add",
+            "carol",
+            "--key-text",
+            &public,
+            "--quota",
+            "1MiB",
+        ],
+    ));
+    for name in ["a.bin", "b.bin", "c.bin"] {
+        std::fs::write(work.path().join(name), pattern(600 << 10)).unwrap();
+    }
+    let put = |name: &str| sftp(&key, &addr, "carol", work.path(), &format!("put {name}\n"));
+    let usage = || ok(&cairn(data, &["sftp", "usage", "carol"]));
+    let keys = || -> Vec<String> {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(server.client().list_objects_v2().bucket("carol").send())
+            .unwrap()
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    };
+    // `refuse`: the second 600 KiB file does not fit in 1 MiB, and nothing of it is stored.
+    let first = put("a.bin");
+    assert!(first.status.success(), "{}", text(&first));
+    let refused = put("b.bin");
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert_eq!(keys(), ["a.bin"]);
+    assert_eq!(
+        usage().trim(),
+        format!("carol: {} of {} bytes", 600 << 10, 1 << 20)
+    );
+    // `evict-oldest`: the new file goes in, the oldest goes out.
+    ok(&cairn(
+        data,
+        &[
+            "sftp",
+            "set-quota",
+            "carol",
+            "1MiB",
+            "--policy",
+            "evict-oldest",
+        ],
+    ));
+    let evicting = put("b.bin");
+    assert!(evicting.status.success(), "{}", text(&evicting));
+    assert_eq!(keys(), ["b.bin"]);
+    let again = put("c.bin");
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(keys(), ["c.bin"]);
+    assert_eq!(
+        usage().trim(),
+        format!("carol: {} of {} bytes", 600 << 10, 1 << 20)
+    );
+}
