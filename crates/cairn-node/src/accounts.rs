@@ -386,8 +386,7 @@ mod tests {
         let accounts = node.accounts();
         accounts.add("carol", ED25519, Some(1000), None).unwrap();
         for (key, len) in [("a", 300usize), ("b", 300), ("dir/", 0)] {
-            let body =
-                futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(vec![
+            let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from(vec![
                     7u8;
                     len
                 ]))]);

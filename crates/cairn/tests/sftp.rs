@@ -333,3 +333,78 @@ fn quotas_refuse_or_evict_over_sftp() {
         format!("carol: {} of {} bytes", 600 << 10, 1 << 20)
     );
 }
+
+#[test]
+fn resumed_transfers_many_files_and_two_sessions() {
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--sftp-listen", "127.0.0.1:0"],
+    );
+    let addr = server.sftp.clone().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(work.path(), "dave");
+    ok(&cairn(
+        server.data.path(),
+        &["sftp", "add", "dave", "--key-text", &public],
+    ));
+    let run = |batch: &str| {
+        let out = sftp(&key, &addr, "dave", work.path(), batch);
+        assert!(out.status.success(), "{batch}\n{}", text(&out));
+        text(&out)
+    };
+
+    // `reput` finishes an upload cut short: the stored half is kept and the rest appended.
+    let whole = pattern(3 << 20);
+    std::fs::write(work.path().join("half.bin"), &whole[..1 << 20]).unwrap();
+    run("put half.bin resume.bin\n");
+    std::fs::write(work.path().join("whole.bin"), &whole).unwrap();
+    run("reput whole.bin resume.bin\n");
+    // `reget` finishes a download cut short.
+    std::fs::write(work.path().join("got.bin"), &whole[..(1 << 20) + 5]).unwrap();
+    run("reget resume.bin got.bin\n");
+    assert!(std::fs::read(work.path().join("got.bin")).unwrap() == whole);
+
+    // 500 small files in one folder, listed whole.
+    std::fs::create_dir(work.path().join("many")).unwrap();
+    for i in 0..500 {
+        std::fs::write(work.path().join(format!("many/f{i:03}")), format!("{i}")).unwrap();
+    }
+    run("mkdir many\nput many/* many/\n");
+    let listing = run("ls -1 many\n");
+    let names = listing.lines().filter(|l| l.contains("many/f")).count();
+    assert_eq!(names, 500, "{listing}");
+
+    // Two sessions at once see each other's files (each file visible once closed).
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let mut first = Command::new("sftp")
+        .args(ssh_options(&key, port))
+        .arg("-b")
+        .arg("-")
+        .arg(format!("dave@{host}"))
+        .current_dir(work.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = first.stdin.as_mut().unwrap();
+    use std::io::Write;
+    stdin.write_all(b"put half.bin from-first.bin\n").unwrap();
+    stdin.flush().unwrap();
+    // The second session, while the first is still connected, finds the first's file.
+    let mut seen = String::new();
+    for _ in 0..100 {
+        seen = text(&sftp(&key, &addr, "dave", work.path(), "ls -1\n"));
+        if seen.contains("from-first.bin") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(seen.contains("from-first.bin"), "{seen}");
+    run("put whole.bin from-second.bin\n");
+    stdin.write_all(b"ls -1\n").unwrap();
+    drop(first.stdin.take());
+    let out = first.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("from-second.bin"), "{}", text(&out));
+}
