@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{Server, cairn, cairn_add_cid, ok};
+use common::{Server, cairn, cairn_add_cid, ok, pattern};
 
 /// A fresh ed25519 key pair in `dir`: (private key file, public key line).
 fn keypair(dir: &Path, name: &str) -> (PathBuf, String) {
@@ -68,19 +68,6 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// Bytes that differ at every offset (no dedup shortcut).
-fn pattern(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
     let server = Server::start_with(
@@ -117,7 +104,7 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
     );
 
     // A large file and a folder of small ones, up; everything back, byte-exact.
-    let big = pattern(200 << 20);
+    let big = pattern(200 << 20, 7);
     std::fs::write(work.path().join("big.bin"), &big).unwrap();
     std::fs::create_dir(work.path().join("docs")).unwrap();
     for i in 0..20 {
@@ -286,8 +273,8 @@ fn quotas_refuse_or_evict_over_sftp() {
             "1MiB",
         ],
     ));
-    for name in ["a.bin", "b.bin", "c.bin"] {
-        std::fs::write(work.path().join(name), pattern(600 << 10)).unwrap();
+    for (seed, name) in ["a.bin", "b.bin", "c.bin"].into_iter().enumerate() {
+        std::fs::write(work.path().join(name), pattern(600 << 10, seed as u8)).unwrap();
     }
     let put = |name: &str| sftp(&key, &addr, "carol", work.path(), &format!("put {name}\n"));
     let usage = || ok(&cairn(data, &["sftp", "usage", "carol"]));
@@ -354,7 +341,7 @@ fn resumed_transfers_many_files_and_two_sessions() {
     };
 
     // `reput` finishes an upload cut short: the stored half is kept and the rest appended.
-    let whole = pattern(3 << 20);
+    let whole = pattern(3 << 20, 7);
     std::fs::write(work.path().join("half.bin"), &whole[..1 << 20]).unwrap();
     run("put half.bin resume.bin\n");
     std::fs::write(work.path().join("whole.bin"), &whole).unwrap();
