@@ -40,6 +40,20 @@ use russh_sftp::protocol::{
 
 use crate::SftpConfig;
 
+/// The spool folder in the data folder.
+pub const SPOOL_DIR: &str = "sftp-spool";
+
+/// Removes the spools a previous run left (a crash or `kill -9` mid-upload: their files were
+/// never closed, so never stored). Run before any session starts.
+pub fn clear_spools(data_dir: &std::path::Path) {
+    let dir = data_dir.join(SPOOL_DIR);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => tracing::info!("sftp: removed the spools of unfinished uploads"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("sftp: spool folder {}: {e}", dir.display()),
+    }
+}
+
 /// Entries sent in one `readdir` answer.
 const DIR_PAGE: usize = 100;
 /// Keys listed per node call (a listing page).
@@ -225,7 +239,7 @@ impl Home {
 
     /// A new spool file for a write.
     fn spool(&self) -> Result<(std::fs::File, PathBuf), StatusCode> {
-        let dir = self.node.repo().data_dir().join("sftp-spool");
+        let dir = self.node.repo().data_dir().join(SPOOL_DIR);
         std::fs::create_dir_all(&dir).map_err(|e| io_fail("spool folder", e))?;
         let mut tag = [0u8; 8];
         getrandom::fill(&mut tag).map_err(|_| StatusCode::Failure)?;
@@ -717,6 +731,17 @@ impl Drop for Home {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spools_left_by_a_crash_are_removed_at_start() {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().join(SPOOL_DIR);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("alice-0011"), b"half an upload").unwrap();
+        clear_spools(data.path());
+        assert!(!dir.exists());
+        clear_spools(data.path()); // nothing there: fine
+    }
 
     #[test]
     fn paths_are_keys_in_the_home() {

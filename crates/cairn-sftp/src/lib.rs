@@ -90,6 +90,7 @@ pub async fn serve(
         keys: vec![key],
         ..Default::default()
     });
+    fs::clear_spools(node.repo().data_dir());
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     loop {
         let permit = tokio::select! {
