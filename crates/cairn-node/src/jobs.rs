@@ -88,6 +88,22 @@ pub struct JobRecord {
 /// upload job id → its record (the REST API's background imports).
 pub(crate) const JOBS: cairn_store::Table<JobRecord> = cairn_store::Table::new("jobs");
 
+/// upload job id → what to do once it is `DONE` (kept until done, so it survives a restart).
+pub(crate) const JOB_AFTER: cairn_store::Table<AfterJob> = cairn_store::Table::new("job_after");
+
+/// What a job does once its file is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AfterJob {
+    /// Delete the job's sources (`ssh/process` with `remove`): each `(key, etag)` of
+    /// `bucket`, when the object there still has that ETag (one written since stays).
+    RemoveSources {
+        /// The bucket.
+        bucket: String,
+        /// The keys and the ETags they had when they were read.
+        objects: Vec<(String, String)>,
+    },
+}
+
 /// Who submits an upload, and whether its CID is to be published.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Uploader {
@@ -134,9 +150,13 @@ impl Default for JobsState {
 /// The board's name of the upload-job imports.
 pub const UPLOADS: &str = "uploads";
 
-/// An extension as accepted with an upload: 1–16 ASCII letters or digits.
+/// An extension as accepted with an upload: 1–16 characters, ASCII letters or digits in
+/// dot-separated runs (`mp4`, `tar.gz`).
 pub fn valid_ext(ext: &str) -> bool {
-    (1..=16).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+    (1..=16).contains(&ext.len())
+        && ext
+            .split('.')
+            .all(|run| !run.is_empty() && run.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 fn new_job_id() -> Result<String, NodeError> {
@@ -216,11 +236,47 @@ impl Node {
             match saved {
                 Ok(Ok(())) => {
                     let _ = tokio::fs::remove_file(path).await;
+                    node.after_job(&id).await;
                 }
                 Ok(Err(e)) => tracing::error!(job = %id, "recording the job's end: {e}"),
                 Err(e) => tracing::error!(job = %id, "recording the job's end: {e}"),
             }
         });
+    }
+
+    /// Runs what a finished job was to do after it ([`AfterJob`]): when it is `DONE`, then
+    /// forgets it; a failed job's sources stay. Failures are logged and the record kept, so
+    /// the next start tries again ([`Jobs::resume`]).
+    async fn after_job(&self, id: &str) {
+        let id = id.to_owned();
+        let ran = self
+            .blocking(move |node| {
+                let Some(after) = node.store().read(JOB_AFTER, &id)? else {
+                    return Ok(());
+                };
+                let job = node.jobs().get(&id)?;
+                if job.state == JobState::Done {
+                    match &after {
+                        AfterJob::RemoveSources { bucket, objects } => {
+                            let gone = node.objects().delete_unchanged(bucket, objects)?;
+                            tracing::info!(
+                                job = %id,
+                                bucket,
+                                removed = gone.len(),
+                                kept = objects.len() - gone.len(),
+                                "the job's sources are removed (those unchanged since)"
+                            );
+                        }
+                    }
+                }
+                node.store()
+                    .update(|txn| Ok::<_, NodeError>(txn.delete(JOB_AFTER, &id)?))?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = ran {
+            tracing::error!("after an upload job: {e}");
+        }
     }
 
     /// Imports a job's spooled body: (CID, BLAKE3 hex, size).
@@ -279,11 +335,30 @@ impl Jobs<'_> {
     /// runtime.
     pub async fn submit<S, E>(
         &self,
+        body: S,
+        ext: Option<String>,
+        version: CidVersion,
+        limit: u64,
+        uploader: Uploader,
+    ) -> Result<JobRecord, SubmitError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        self.submit_then(body, ext, version, limit, uploader, None)
+            .await
+    }
+
+    /// [`submit`](Self::submit), with `after` to run once the job is `DONE` (recorded with
+    /// the job, in one transaction, so a restart does not lose it).
+    pub async fn submit_then<S, E>(
+        &self,
         mut body: S,
         ext: Option<String>,
         version: CidVersion,
         limit: u64,
         uploader: Uploader,
+        after: Option<AfterJob>,
     ) -> Result<JobRecord, SubmitError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -347,7 +422,14 @@ impl Jobs<'_> {
             owner: uploader.owner,
             public: uploader.public,
         };
-        self.node.put_job(&record)?;
+        self.node.store().update(|txn| {
+            txn.put(JOBS, &record.job_id, &record)?;
+            if let Some(after) = &after {
+                txn.put(JOB_AFTER, &record.job_id, after)?;
+            }
+            Ok::<_, NodeError>(())
+        })?;
+        self.node.jobs.changed.send_modify(|n| *n += 1);
         self.node.start_job(record.clone());
         Ok(record)
     }
@@ -397,6 +479,16 @@ impl Jobs<'_> {
     /// others `ERROR`, and removes spooled parts no job owns. Returns (resumed, failed).
     pub fn resume(&self) -> Result<(u64, u64), NodeError> {
         let (mut resumed, mut failed) = (0, 0);
+        // Jobs that ended but did not finish what was to follow: run it now.
+        for (id, _) in self.node.store().list(JOB_AFTER)? {
+            if self.get(&id).is_ok_and(|job| job.state != JobState::Active) {
+                let node = self.node.clone();
+                self.node
+                    .jobs
+                    .tasks
+                    .spawn(async move { node.after_job(&id).await });
+            }
+        }
         for (_, mut record) in self.node.store().list(JOBS)? {
             if record.state != JobState::Active {
                 continue;

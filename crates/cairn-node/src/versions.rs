@@ -215,6 +215,35 @@ impl Objects<'_> {
         Ok(deleted)
     }
 
+    /// Deletes each `(key, etag)` whose current object still has that ETag, in one
+    /// transaction and one replication round; a key changed or gone since is kept. Returns
+    /// the keys deleted. For removals decided on an earlier read (a processed folder leaves
+    /// the home), so a file written since is never lost.
+    pub fn delete_unchanged(
+        &self,
+        bucket: &str,
+        objects: &[(String, String)],
+    ) -> Result<Vec<String>, NodeError> {
+        let deleted = self.node.store().update(|txn| {
+            bucket_of(txn, bucket)?;
+            let mut deleted = Vec::new();
+            for (key, etag) in objects {
+                let Some((_, record)) = txn.object(bucket, key)? else {
+                    continue;
+                };
+                if decode::<ObjectMeta>(&record)?.etag == *etag {
+                    delete_in(txn, bucket, key, None)?;
+                    deleted.push(key.clone());
+                }
+            }
+            Ok::<_, NodeError>(deleted)
+        })?;
+        if !deleted.is_empty() {
+            self.node.replication().replicate(bucket)?;
+        }
+        Ok(deleted)
+    }
+
     /// Deletes many keys (each as [`delete`](Self::delete) does) in one
     /// transaction and one replication round (S3's `DeleteObjects`). Each key has its own
     /// outcome: a key that fails (an unreadable version record) does not stop the others; a

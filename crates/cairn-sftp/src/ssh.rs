@@ -173,6 +173,26 @@ impl russh::server::Handler for Session {
         Ok(())
     }
 
+    /// A local forward (`ssh -L`, `ssh -W`): refused (russh's default too; said here so it
+    /// cannot change under us).
+    #[allow(clippy::too_many_arguments)]
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<Msg>,
+        _host_to_connect: &str,
+        _port_to_connect: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: ChannelOpenHandle,
+        _session: &mut SshSession,
+    ) -> Result<(), SftpError> {
+        tracing::info!(peer = %self.peer, "sftp: port forward refused");
+        reply
+            .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+            .await;
+        Ok(())
+    }
+
     async fn tcpip_forward(
         &mut self,
         _address: &str,

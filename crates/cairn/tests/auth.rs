@@ -51,6 +51,9 @@ fn v1_routes(cid: &str) -> Vec<(String, String)> {
         ("HEAD", format!("/api/v1/files/{cid}")),
         ("GET", "/api/v1/jobs/nosuchjob".to_owned()),
         ("GET", format!("/api/v1/check/{cid}")),
+        ("POST", "/api/v1/ssh/enable".to_owned()),
+        ("GET", "/api/v1/ssh/nosuchuser/size".to_owned()),
+        ("POST", "/api/v1/ssh/process".to_owned()),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p))
@@ -229,10 +232,15 @@ async fn roles_on_the_http_apis() {
     );
 }
 
-/// Past the gate and to a handler: not refused, and the route exists (only a job id that
-/// does not exist may be 404).
+/// Past the gate and to a handler: not refused, and the route exists (only a job or an
+/// account that does not exist may be 404).
 fn served(path: &str, s: u16) -> bool {
-    s != 401 && s != 403 && s != 405 && (s != 404 || path.contains("/jobs/"))
+    s != 401 && s != 403 && s != 405 && (s != 404 || path.contains("/nosuch"))
+}
+
+/// The operator's routes of `/api/v1` (`Admin` in docs/security.md).
+fn v1_admin(path: &str) -> bool {
+    path.starts_with("/api/v1/ssh/")
 }
 
 #[test]
@@ -318,6 +326,8 @@ fn every_endpoint_in_every_mode() {
                 }
             } else if path.starts_with("/api/v1/files/") || path.starts_with("/api/v1/check/") {
                 served(path, s) || s == 403
+            } else if v1_admin(path) {
+                s == 403
             } else {
                 served(path, s)
             }
@@ -436,7 +446,20 @@ fn every_endpoint_in_every_mode() {
         assert!(s == 403 || s == 404, "{path}: {s}");
     }
     assert_eq!(upload("?public=true", b"hello"), cid);
-    every_route(&node, &v1_routes(&cid), None, "public, anonymous", served);
+    // anyone, but not as the operator: the administrator's routes refuse
+    every_route(
+        &node,
+        &v1_routes(&cid),
+        None,
+        "public, anonymous",
+        |path, s| {
+            if v1_admin(path) {
+                s == 403
+            } else {
+                served(path, s)
+            }
+        },
+    );
     every_route(&node, &v0_routes(), None, "public, /api/v0", |_, s| {
         s == 404 || s == 405
     });
@@ -552,7 +575,9 @@ fn api_route_and_role_matrix() {
     }
     for (method, path) in v1_routes("{cid}") {
         let path = path.split('?').next().unwrap().to_owned();
-        let path = path.replace("nosuchjob", "{id}");
+        let path = path
+            .replace("nosuchjob", "{id}")
+            .replace("nosuchuser", "{user}");
         assert!(
             documented.contains_key(&format!("{method} {path}")),
             "{method} {path} is not in the table"
@@ -617,7 +642,10 @@ fn api_route_and_role_matrix() {
             "ReadBucket" => vec![("GET", "/api/v0/bucket/history?arg=alices".into())],
             "WriteBucket" => vec![("POST", "/api/v0/bucket/restore?arg=alices".into())],
             "WriteObject" => vec![("POST", "/api/v0/share?arg=alices/no-such-key".into())],
-            "Admin" => vec![("GET", "/api/v0/pin/ls".into())],
+            "Admin" => vec![
+                ("GET", "/api/v0/pin/ls".into()),
+                ("GET", "/api/v1/ssh/nosuchuser/size".into()),
+            ],
             other => panic!("no representative request for {other}"),
         }
     };

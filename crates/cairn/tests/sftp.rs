@@ -226,6 +226,22 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
         .unwrap();
     assert!(!exec.status.success(), "{}", text(&exec));
     assert!(text(&exec).contains("SFTP only"), "{}", text(&exec));
+    // A port forward (`-W`, a direct-tcpip channel to the S3 port) is refused.
+    let s3_port = server.addr.rsplit_once(':').unwrap().1.to_owned();
+    let forward = Command::new("ssh")
+        .args(&exec_args)
+        .args(["-W", &format!("127.0.0.1:{s3_port}")])
+        .arg(format!("alice@{host}"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!forward.status.success(), "{}", text(&forward));
+    // (OpenSSH says "stdio forwarding failed" when the server refuses the channel.)
+    assert!(
+        text(&forward).contains("forwarding failed"),
+        "{}",
+        text(&forward)
+    );
     let password = Command::new("ssh")
         .args([
             "-o",
@@ -361,8 +377,80 @@ fn resumed_transfers_many_files_and_two_sessions() {
     let names = listing.lines().filter(|l| l.contains("many/f")).count();
     assert_eq!(names, 500, "{listing}");
 
-    // Two sessions at once see each other's files (each file visible once closed).
+    // Modification times: `put -p` keeps the local file's (fsetstat before close), `get -p`
+    // gives it back, S3 shows it as `x-amz-meta-mtime`; rclone sets one on a stored file
+    // (setstat after close) and reads it back.
+    let old = work.path().join("old.txt");
+    std::fs::write(&old, "from 2001").unwrap();
+    let touched = Command::new("touch")
+        .args(["-d", "@1000000000"])
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    run("put -p old.txt old.txt\nget -p old.txt old.back\n");
+    let mtime = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    assert_eq!(mtime(&work.path().join("old.back")), 1_000_000_000);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let head = rt
+        .block_on(
+            server
+                .client()
+                .head_object()
+                .bucket("dave")
+                .key("old.txt")
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(
+        head.metadata().unwrap().get("mtime").map(String::as_str),
+        Some("1000000000")
+    );
     let (host, port) = addr.rsplit_once(':').unwrap();
+    let rclone = |args: &[&str]| {
+        let out = Command::new("rclone")
+            .args(args)
+            .args([
+                "--sftp-host",
+                host,
+                "--sftp-port",
+                port,
+                "--sftp-user",
+                "dave",
+                "--sftp-key-file",
+                key.to_str().unwrap(),
+                "--sftp-shell-type",
+                "none",
+                "--config",
+                "/dev/null",
+            ])
+            .current_dir(work.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "rclone {args:?}\n{}", text(&out));
+        text(&out)
+    };
+    let older = work.path().join("older.txt");
+    std::fs::write(&older, "from 1973").unwrap();
+    let touched = Command::new("touch")
+        .args(["-d", "@100000000"])
+        .arg(&older)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    rclone(&["copyto", "older.txt", ":sftp:older.txt"]);
+    let listed = rclone(&["lsl", ":sftp:older.txt"]);
+    assert!(listed.contains("1973-03-03"), "{listed}");
+
+    // Two sessions at once see each other's files (each file visible once closed).
     let mut first = Command::new("sftp")
         .args(ssh_options(&key, port))
         .arg("-b")
@@ -394,4 +482,130 @@ fn resumed_transfers_many_files_and_two_sessions() {
     let out = first.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("from-second.bin"), "{}", text(&out));
+}
+
+/// `/api/v1/ssh/*`: `enable` makes an account, `size` reports its usage, and `process` turns a
+/// folder of 1000 files put over SFTP into one `.tar.gz` job whose CID `cairn cat`s into the
+/// same tree; with `remove` the folder leaves the home once the job is `DONE`.
+#[test]
+fn the_v1_ssh_api_enables_sizes_and_processes() {
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--sftp-listen", "127.0.0.1:0"],
+    );
+    let addr = server.sftp.clone().unwrap();
+    let data = server.data.path();
+    let secret = std::fs::read_to_string(data.join("api-secret"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        let url = format!("http://{}/api/v1{path}", server.gateway);
+        let auth = format!("Bearer {secret}");
+        let mut resp = match body {
+            Some(b) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(b.to_string())
+                .unwrap(),
+            None if method == "GET" => agent
+                .get(&url)
+                .header("Authorization", &auth)
+                .call()
+                .unwrap(),
+            None => panic!("{method}"),
+        };
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        )
+    };
+    let work = tempfile::tempdir().unwrap();
+    let (key, public) = keypair(work.path(), "frank");
+
+    let (s, v) = call(
+        "POST",
+        "/ssh/enable",
+        Some(serde_json::json!({"username": "frank", "sshpubkey": public, "max_size": 100 << 20})),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        (v["keys"].as_u64(), v["max_size"].as_u64()),
+        (Some(1), Some(100 << 20))
+    );
+    let (s, v) = call(
+        "POST",
+        "/ssh/enable",
+        Some(serde_json::json!({"username": "frank", "sshpubkey": "ssh-ed25519 nonsense"})),
+    );
+    assert_eq!(s, 400, "{v}");
+
+    // 1000 files in ten folders, put over SFTP.
+    let tree = work.path().join("tree");
+    let mut bytes = 0u64;
+    for d in 0..10 {
+        std::fs::create_dir_all(tree.join(format!("d{d}"))).unwrap();
+        for f in 0..100 {
+            let body = format!("folder {d}, file {f}\n").repeat(f + 1);
+            bytes += body.len() as u64;
+            std::fs::write(tree.join(format!("d{d}/f{f:02}.txt")), body).unwrap();
+        }
+    }
+    let put = sftp(&key, &addr, "frank", work.path(), "put -r tree\n");
+    assert!(put.status.success(), "{}", text(&put));
+    let (s, v) = call("GET", "/ssh/frank/size", None);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["used"].as_u64(), Some(bytes), "{v}");
+    assert_eq!(call("GET", "/ssh/nobody/size", None).0, 404);
+
+    // The folder as one .tar.gz job, then removed.
+    let (s, job) = call(
+        "POST",
+        "/ssh/process",
+        Some(serde_json::json!({"user": "frank", "path": "/tree", "remove": true})),
+    );
+    assert_eq!(s, 202, "{job}");
+    let id = job["job_id"].as_str().unwrap();
+    let (s, done) = call("GET", &format!("/jobs/{id}?wait=true"), None);
+    assert_eq!(s, 200);
+    assert_eq!(done["state"], "DONE", "{done}");
+    assert_eq!(done["ext"], "tar.gz", "{done}");
+    let cid = done["cid"].as_str().unwrap();
+    let cat = cairn(data, &["cat", cid]);
+    assert!(cat.status.success(), "{}", text(&cat));
+    std::fs::write(work.path().join("tree.tar.gz"), &cat.stdout).unwrap();
+    let back = work.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    let untar = Command::new("tar")
+        .arg("xzf")
+        .arg(work.path().join("tree.tar.gz"))
+        .current_dir(&back)
+        .output()
+        .unwrap();
+    assert!(untar.status.success(), "{}", text(&untar));
+    let diff = Command::new("diff")
+        .arg("-r")
+        .arg(&tree)
+        .arg(back.join("tree"))
+        .output()
+        .unwrap();
+    assert!(diff.status.success(), "{}", text(&diff));
+    let mut left = String::new();
+    for _ in 0..100 {
+        left = text(&sftp(&key, &addr, "frank", work.path(), "ls -1\n"));
+        if !left.contains("tree") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(!left.contains("tree"), "{left}");
+    let (_, v) = call("GET", "/ssh/frank/size", None);
+    assert_eq!(v["used"].as_u64(), Some(0), "{v}");
 }

@@ -1,8 +1,12 @@
 //! `/api/v1`, the storage-gateway REST API on the gateway listener (spec: `docs/api-v1.yaml`):
 //! streaming uploads that answer a job id at once ([`cairn_node::jobs`]), long-polled job
 //! status, files by CID (ranges, content type from the extension — usable directly in a web
-//! page), existence, soft/hard checks and the node's verification key. Every answer is JSON
-//! (errors `{"error": "..."}`) except file bodies. Who may call it is [`crate::auth`].
+//! page), existence, soft/hard checks and the node's verification key; and the SFTP accounts'
+//! administration ([`ssh`]). Every answer is JSON (errors `{"error": "..."}`) except file
+//! bodies. Who may call it is [`crate::auth`]; what a caller may do, the node
+//! ([`cairn_node::Access::authorize`]).
+
+mod ssh;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +55,9 @@ pub fn router(node: Node, config: V1Config, auth: Arc<Auth>) -> Router {
         .route("/files/{name}", get(file).head(file))
         .route("/jobs/{id}", get(job))
         .route("/check/{cid}", get(check))
+        .route("/ssh/enable", post(ssh::enable))
+        .route("/ssh/{user}/size", get(ssh::size))
+        .route("/ssh/process", post(ssh::process))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(auth.clone(), authorize))
         .with_state(state.clone())
@@ -120,12 +127,17 @@ async fn upload(
     };
     let ext = q.ext.filter(|e| !e.is_empty());
     let stream = body.into_data_stream().map_err(|e| e.to_string());
-    match v1
-        .node
-        .jobs()
-        .submit(stream, ext, version, v1.config.max_upload, uploader)
-        .await
-    {
+    submitted(
+        v1.node
+            .jobs()
+            .submit(stream, ext, version, v1.config.max_upload, uploader)
+            .await,
+    )
+}
+
+/// The answer to a job submission: `202` with the job, else why not.
+fn submitted(job: Result<cairn_node::jobs::JobRecord, SubmitError>) -> Response {
+    match job {
         Ok(job) => (StatusCode::ACCEPTED, Json(job)).into_response(),
         Err(SubmitError::TooLarge { limit }) => error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -188,23 +200,31 @@ fn cid_and_ext(name: &str) -> Result<(Cid, Option<&str>), Box<Response>> {
     parse_name(name).map_err(|e| Box::new(error(StatusCode::BAD_REQUEST, e)))
 }
 
-/// Asks the node whether the caller the gate admitted may read `cid`; the refusal if not
-/// (a caller the gate did not name is refused: deny on doubt).
+/// Asks the node whether the caller the gate admitted may read `cid`; the refusal if not.
 async fn may_read(
     node: &Node,
     extensions: &axum::http::Extensions,
     cid: Cid,
+) -> Result<(), Response> {
+    may(node, extensions, Action::ReadCid, Resource::cid(cid)).await
+}
+
+/// Asks the node whether the caller the gate admitted may do `action` to `resource`; the
+/// refusal if not (a caller the gate did not name is refused: deny on doubt).
+async fn may(
+    node: &Node,
+    extensions: &axum::http::Extensions,
+    action: Action,
+    resource: Resource<'static>,
 ) -> Result<(), Response> {
     let caller = extensions
         .get::<Caller>()
         .cloned()
         .ok_or_else(|| error(StatusCode::FORBIDDEN, "the caller is not known"))?;
     let node = node.clone();
-    let decided = tokio::task::spawn_blocking(move || {
-        node.access()
-            .authorize(&caller, Action::ReadCid, &Resource::cid(cid))
-    })
-    .await;
+    let decided =
+        tokio::task::spawn_blocking(move || node.access().authorize(&caller, action, &resource))
+            .await;
     match decided {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(NodeError::AccessDenied(why))) => Err(error(StatusCode::FORBIDDEN, why)),
@@ -308,7 +328,7 @@ mod tests {
 
     #[test]
     fn the_openapi_document_lists_every_route() {
-        let spec = include_str!("../../../docs/api-v1.yaml");
+        let spec = include_str!("../../../../docs/api-v1.yaml");
         for path in [
             "/files:",
             "/files/{name}:",
@@ -316,6 +336,9 @@ mod tests {
             "/check/{cid}:",
             "/pubkey:",
             "/login:",
+            "/ssh/enable:",
+            "/ssh/{user}/size:",
+            "/ssh/process:",
         ] {
             assert!(
                 spec.contains(&format!("\n  {path}\n")),

@@ -3,13 +3,18 @@
 //! may log in as it, and its quota. The SSH door asks [`Accounts::may_log_in`]; what the account
 //! may then do in its home is [`crate::Access::authorize`]'s, as for any user, so SFTP and S3
 //! see the same files and an account reaches no bucket it does not own.
+//!
+//! What a path of a home names ([`home_key`]) and a file's modification time ([`mtime_of`])
+//! are decided here for every door; [`process`] makes a path of a home one stored file.
+
+pub mod process;
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::ROOT_USER;
 use crate::model::codec::now_ms;
-use crate::model::records::{ObjectInfo, valid_bucket_name};
+use crate::model::records::{ObjectInfo, ObjectMeta, valid_bucket_name};
 use crate::{Node, NodeError};
 
 /// account name → its record.
@@ -23,6 +28,40 @@ pub const KEY_ALGORITHMS: [&str; 5] = [
     "ecdsa-sha2-nistp521",
     "ssh-rsa",
 ];
+
+/// The key a path names in a home: `.` and `..` resolved, no leading slash (`""` is the home
+/// itself). `..` never climbs out of the home.
+pub fn home_key(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// The user metadata holding a file's modification time: Unix seconds, maybe with a fraction
+/// (`x-amz-meta-mtime`, as rclone keeps it).
+pub const MTIME: &str = "mtime";
+
+/// A file's modification time, Unix seconds: the one kept with it ([`MTIME`]), else the time
+/// it was written.
+pub fn mtime_of(meta: &ObjectMeta) -> u32 {
+    let kept = meta
+        .user
+        .get(MTIME)
+        .and_then(|t| t.parse::<f64>().ok())
+        .filter(|t| t.is_finite() && *t >= 0.0 && *t <= f64::from(u32::MAX));
+    match kept {
+        Some(t) => t as u32,
+        None => u32::try_from(meta.last_modified_ms.div_euclid(1000)).unwrap_or(0),
+    }
+}
 
 /// What happens to an upload that would take an account past its quota.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -227,13 +266,18 @@ impl Accounts<'_> {
 
     /// The current files of the account's home, all of them.
     fn home(&self, name: &str) -> Result<Vec<ObjectInfo>, NodeError> {
+        self.under(name, "")
+    }
+
+    /// The current objects of `bucket` under `prefix`, all of them.
+    fn under(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, NodeError> {
         let mut all = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let page = self
                 .node
                 .objects()
-                .list(name, "", None, after.as_deref(), 1000)?;
+                .list(bucket, prefix, None, after.as_deref(), 1000)?;
             all.extend(page.objects);
             match (page.truncated, all.last()) {
                 (true, Some(last)) => after = Some(last.key.clone()),
@@ -319,6 +363,41 @@ mod tests {
     use super::*;
 
     const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFNz8ojSUFVlIb96TSb7z/FgVsg2B8E/ewR1ROwqEgY0 alice@laptop";
+
+    #[test]
+    fn paths_are_keys_in_the_home() {
+        for (path, key) in [
+            ("/", ""),
+            (".", ""),
+            ("", ""),
+            ("/a/b.txt", "a/b.txt"),
+            ("a//b/./c", "a/b/c"),
+            ("/a/../b", "b"),
+            ("/../../etc/passwd", "etc/passwd"),
+        ] {
+            assert_eq!(home_key(path), key, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_kept_mtime_is_shown_else_the_write_time() {
+        let mut meta = ObjectMeta {
+            last_modified_ms: 1_700_000_000_500,
+            ..Default::default()
+        };
+        assert_eq!(mtime_of(&meta), 1_700_000_000);
+        for (kept, shown) in [
+            ("1500000000", 1_500_000_000),
+            ("1500000000.75", 1_500_000_000),
+            ("junk", 1_700_000_000),
+            ("-5", 1_700_000_000),
+            ("1e20", 1_700_000_000),
+            ("NaN", 1_700_000_000),
+        ] {
+            meta.user.insert(MTIME.to_owned(), kept.to_owned());
+            assert_eq!(mtime_of(&meta), shown, "{kept}");
+        }
+    }
 
     #[test]
     fn keys_are_read_as_openssh_writes_them() {
