@@ -70,6 +70,15 @@ impl Default for SftpConfig {
     }
 }
 
+/// SSH messages a session's channel may hold before the SFTP handler takes them. russh's
+/// session loop waits for room here before it reads on — window adjustments included — so
+/// when a client pipelines more requests than this while the handler waits for window to
+/// send a read's answer, the connection stops for good (restic's `check --read-data` did at
+/// russh's default of 100). Clients keep at most a few hundred requests in flight (OpenSSH
+/// 64, restic's and rclone's SFTP libraries 64 per transfer); each message is at most the
+/// 32 KiB packet, so a session holds at most 32 MiB here.
+pub const CHANNEL_BUFFER: usize = 1024;
+
 /// Serves SFTP on `listener` until `stop` turns true: each connection is an SSH session
 /// ([`ssh::Session`]) with the host key `key`.
 pub async fn serve(
@@ -87,6 +96,7 @@ pub async fn serve(
         auth_rejection_time: std::time::Duration::from_millis(500),
         auth_rejection_time_initial: Some(std::time::Duration::ZERO),
         inactivity_timeout: Some(std::time::Duration::from_secs(3600)),
+        channel_buffer_size: CHANNEL_BUFFER,
         keys: vec![key],
         ..Default::default()
     });
