@@ -442,6 +442,21 @@ impl Objects<'_> {
         Ok(info)
     }
 
+    /// Every current object of `bucket` under `prefix`, in key order, listed a page at a time
+    /// (held in memory: for whole-folder work such as renames, quotas, packing).
+    pub fn list_all(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, NodeError> {
+        let mut all: Vec<ObjectInfo> = Vec::new();
+        loop {
+            let after = all.last().map(|o| o.key.clone());
+            let page = self.list(bucket, prefix, None, after.as_deref(), 1000)?;
+            let more = page.truncated && !page.objects.is_empty();
+            all.extend(page.objects);
+            if !more {
+                return Ok(all);
+            }
+        }
+    }
+
     /// Every object key of a bucket, in order (held in memory: for whole-bucket rewrites).
     pub fn keys(&self, bucket: &str) -> Result<Vec<String>, NodeError> {
         Ok(self

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_dag::{Cid, CidVersion};
 use cairn_node::accounts::process::ProcessPath;
-use cairn_node::jobs::{JobRecord, JobState, SubmitError};
+use cairn_node::jobs::{AfterJob, JobRecord, JobState, SubmitError};
 use cairn_node::model::records::ObjectMeta;
 use cairn_node::{ErrorKind, Node};
 
@@ -35,13 +35,23 @@ fn keys(node: &Node) -> Vec<String> {
 }
 
 async fn process(node: &Node, path: &str, remove: bool) -> Result<JobRecord, SubmitError> {
+    process_as(node, "erin", path, remove, 1 << 30).await
+}
+
+async fn process_as(
+    node: &Node,
+    account: &str,
+    path: &str,
+    remove: bool,
+    limit: u64,
+) -> Result<JobRecord, SubmitError> {
     node.accounts()
         .process(ProcessPath {
-            account: "erin".into(),
+            account: account.into(),
             path: path.into(),
             remove,
             version: CidVersion::V0,
-            limit: 1 << 30,
+            limit,
         })
         .await
 }
@@ -139,15 +149,7 @@ async fn a_folder_becomes_one_tar_gz_job_and_its_sources_leave_when_asked() {
         matches!(&nothing, SubmitError::Node(e) if e.kind() == ErrorKind::NotFound),
         "{nothing}"
     );
-    let stranger = node
-        .accounts()
-        .process(ProcessPath {
-            account: "nobody".into(),
-            path: "/".into(),
-            remove: false,
-            version: CidVersion::V0,
-            limit: 1 << 30,
-        })
+    let stranger = process_as(&node, "nobody", "/", false, 1 << 30)
         .await
         .unwrap_err();
     assert!(
@@ -156,17 +158,7 @@ async fn a_folder_becomes_one_tar_gz_job_and_its_sources_leave_when_asked() {
     );
 
     // An archive past the limit is refused before it is a job.
-    let small = node
-        .accounts()
-        .process(ProcessPath {
-            account: "erin".into(),
-            path: "/".into(),
-            remove: true,
-            version: CidVersion::V0,
-            limit: 10,
-        })
-        .await
-        .unwrap_err();
+    let small = process_as(&node, "erin", "/", true, 10).await.unwrap_err();
     assert!(matches!(small, SubmitError::TooLarge { .. }), "{small}");
     assert_eq!(keys(&node), ["other.txt"], "a refused job removes nothing");
 }
@@ -187,4 +179,35 @@ async fn only_sources_unchanged_since_they_were_read_are_removed() {
     let gone = node.objects().delete_unchanged("erin", &asked).unwrap();
     assert_eq!(gone, ["a"]);
     assert_eq!(keys(&node), ["b"]);
+}
+
+/// A job that ended before its follow-up ran (a restart between the two): `Jobs::resume` runs
+/// it at the next start.
+#[tokio::test]
+async fn a_follow_up_cut_by_a_restart_runs_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = {
+        let node = Node::open(dir.path()).unwrap();
+        node.accounts().add("erin", KEY, None, None).unwrap();
+        put(&node, "docs/a.txt", b"alpha".to_vec(), None).await;
+        let job = process(&node, "docs", false).await.unwrap();
+        done(&node, &job).await;
+        // What `remove` would have recorded, still there when the node stopped.
+        let etag = node.objects().get("erin", "docs/a.txt").unwrap().meta.etag;
+        let after = AfterJob::RemoveSources {
+            bucket: "erin".into(),
+            objects: vec![("docs/a.txt".into(), etag)],
+        };
+        const JOB_AFTER: cairn_store::Table<AfterJob> = cairn_store::Table::new("job_after");
+        node.store()
+            .update(|txn| txn.put(JOB_AFTER, &job.job_id, &after))
+            .unwrap();
+        assert_eq!(keys(&node), ["docs/a.txt"]);
+        job
+    };
+    let node = Node::open(dir.path()).unwrap();
+    node.jobs().resume().unwrap();
+    assert!(node.jobs().drain(Duration::from_secs(30)).await);
+    assert!(keys(&node).is_empty(), "{:?}", keys(&node));
+    assert_eq!(node.jobs().get(&job.job_id).unwrap().state, JobState::Done);
 }

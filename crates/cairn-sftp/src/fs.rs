@@ -144,22 +144,14 @@ impl Home {
         Ok(!page.objects.is_empty())
     }
 
-    /// Every key under `prefix` (no delimiter), page by page.
+    /// Every key under `prefix` (no delimiter).
     fn keys_under(&self, prefix: &str) -> Result<Vec<String>, StatusCode> {
-        let mut keys = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .node
-                .objects()
-                .list(self.bucket(), prefix, None, after.as_deref(), LIST_PAGE)
-                .map_err(|e| fail(&self.account, e))?;
-            keys.extend(page.objects.into_iter().map(|o| o.key));
-            match (page.truncated, keys.last()) {
-                (true, Some(last)) => after = Some(last.clone()),
-                _ => return Ok(keys),
-            }
-        }
+        let all = self
+            .node
+            .objects()
+            .list_all(self.bucket(), prefix)
+            .map_err(|e| fail(&self.account, e))?;
+        Ok(all.into_iter().map(|o| o.key).collect())
     }
 
     /// The entries of the directory `key`.

@@ -60,6 +60,42 @@ fn sftp(key: &Path, addr: &str, user: &str, cwd: &Path, batch: &str) -> Output {
         .unwrap()
 }
 
+/// A served node with the SFTP door, and a folder to work in.
+struct Door {
+    server: Server,
+    /// `host:port` of the SFTP door.
+    addr: String,
+    work: tempfile::TempDir,
+}
+
+fn door() -> Door {
+    let server = Server::start_with(
+        tempfile::tempdir().unwrap(),
+        &["--sftp-listen", "127.0.0.1:0"],
+    );
+    let addr = server
+        .sftp
+        .clone()
+        .expect("the start line names the SFTP address");
+    Door {
+        server,
+        addr,
+        work: tempfile::tempdir().unwrap(),
+    }
+}
+
+impl Door {
+    /// A new key pair and the account `name` holding it: the private key file.
+    fn account(&self, name: &str) -> PathBuf {
+        let (key, public) = keypair(self.work.path(), name);
+        ok(&cairn(
+            self.server.data.path(),
+            &["sftp", "add", name, "--key-text", &public],
+        ));
+        key
+    }
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -70,15 +106,8 @@ fn text(out: &Output) -> String {
 
 #[test]
 fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
-    let server = Server::start_with(
-        tempfile::tempdir().unwrap(),
-        &["--sftp-listen", "127.0.0.1:0"],
-    );
-    let addr = server
-        .sftp
-        .clone()
-        .expect("the start line names the SFTP address");
-    let work = tempfile::tempdir().unwrap();
+    let d = door();
+    let (server, addr, work) = (&d.server, &d.addr, &d.work);
     let (alice_key, alice_pub) = keypair(work.path(), "alice");
     let (bob_key, _) = keypair(work.path(), "bob");
     let data = server.data.path();
@@ -116,7 +145,7 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
     }
     let put = sftp(
         &alice_key,
-        &addr,
+        addr,
         "alice",
         work.path(),
         "put big.bin\nmkdir docs\nput docs/* docs/\nmkdir tmp\nput docs/1.txt tmp/one.txt\n\
@@ -125,7 +154,7 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
     assert!(put.status.success(), "{}", text(&put));
     let get = sftp(
         &alice_key,
-        &addr,
+        addr,
         "alice",
         work.path(),
         "get big.bin big.back\nget moved/uno.txt uno.back\nls docs\n",
@@ -186,7 +215,7 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
     // Remove files and folders.
     let rm = sftp(
         &alice_key,
-        &addr,
+        addr,
         "alice",
         work.path(),
         "rm moved/uno.txt\nrmdir moved\nrm big.bin\n",
@@ -194,7 +223,7 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
     assert!(rm.status.success(), "{}", text(&rm));
     let gone = sftp(
         &alice_key,
-        &addr,
+        addr,
         "alice",
         work.path(),
         "get big.bin gone.bin\n",
@@ -204,7 +233,7 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
     // Bob's home is his own: alice's files are not there, and no path climbs out of it.
     let bob = sftp(
         &bob_key,
-        &addr,
+        addr,
         "bob",
         work.path(),
         "ls -la /\nls ../alice\n",
@@ -213,7 +242,7 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
     assert!(!seen.contains("docs"), "{seen}");
 
     // A key that is not the account's, a command, and a password are refused.
-    let wrong = sftp(&bob_key, &addr, "alice", work.path(), "ls\n");
+    let wrong = sftp(&bob_key, addr, "alice", work.path(), "ls\n");
     assert!(!wrong.status.success(), "{}", text(&wrong));
     let mut exec_args = ssh_options(&alice_key, port);
     let at = exec_args.len() - 2;
@@ -269,12 +298,8 @@ fn an_account_puts_and_gets_its_files_over_openssh_sftp() {
 
 #[test]
 fn quotas_refuse_or_evict_over_sftp() {
-    let server = Server::start_with(
-        tempfile::tempdir().unwrap(),
-        &["--sftp-listen", "127.0.0.1:0"],
-    );
-    let addr = server.sftp.clone().unwrap();
-    let work = tempfile::tempdir().unwrap();
+    let d = door();
+    let (server, addr, work) = (&d.server, &d.addr, &d.work);
     let (key, public) = keypair(work.path(), "carol");
     let data = server.data.path();
     ok(&cairn(
@@ -292,7 +317,7 @@ fn quotas_refuse_or_evict_over_sftp() {
     for (seed, name) in ["a.bin", "b.bin", "c.bin"].into_iter().enumerate() {
         std::fs::write(work.path().join(name), pattern(600 << 10, seed as u8)).unwrap();
     }
-    let put = |name: &str| sftp(&key, &addr, "carol", work.path(), &format!("put {name}\n"));
+    let put = |name: &str| sftp(&key, addr, "carol", work.path(), &format!("put {name}\n"));
     let usage = || ok(&cairn(data, &["sftp", "usage", "carol"]));
     let keys = || -> Vec<String> {
         let rt = tokio::runtime::Runtime::new().unwrap();
@@ -339,19 +364,11 @@ fn quotas_refuse_or_evict_over_sftp() {
 
 #[test]
 fn resumed_transfers_many_files_and_two_sessions() {
-    let server = Server::start_with(
-        tempfile::tempdir().unwrap(),
-        &["--sftp-listen", "127.0.0.1:0"],
-    );
-    let addr = server.sftp.clone().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let (key, public) = keypair(work.path(), "dave");
-    ok(&cairn(
-        server.data.path(),
-        &["sftp", "add", "dave", "--key-text", &public],
-    ));
+    let d = door();
+    let key = d.account("dave");
+    let (server, addr, work) = (&d.server, &d.addr, &d.work);
     let run = |batch: &str| {
-        let out = sftp(&key, &addr, "dave", work.path(), batch);
+        let out = sftp(&key, addr, "dave", work.path(), batch);
         assert!(out.status.success(), "{batch}\n{}", text(&out));
         text(&out)
     };
@@ -469,7 +486,7 @@ fn resumed_transfers_many_files_and_two_sessions() {
     // The second session, while the first is still connected, finds the first's file.
     let mut seen = String::new();
     for _ in 0..100 {
-        seen = text(&sftp(&key, &addr, "dave", work.path(), "ls -1\n"));
+        seen = text(&sftp(&key, addr, "dave", work.path(), "ls -1\n"));
         if seen.contains("from-first.bin") {
             break;
         }
@@ -489,11 +506,8 @@ fn resumed_transfers_many_files_and_two_sessions() {
 /// same tree; with `remove` the folder leaves the home once the job is `DONE`.
 #[test]
 fn the_v1_ssh_api_enables_sizes_and_processes() {
-    let server = Server::start_with(
-        tempfile::tempdir().unwrap(),
-        &["--sftp-listen", "127.0.0.1:0"],
-    );
-    let addr = server.sftp.clone().unwrap();
+    let d = door();
+    let (server, addr, work) = (&d.server, &d.addr, &d.work);
     let data = server.data.path();
     let secret = std::fs::read_to_string(data.join("api-secret"))
         .unwrap()
@@ -527,7 +541,6 @@ fn the_v1_ssh_api_enables_sizes_and_processes() {
             serde_json::from_str::<serde_json::Value>(&text).unwrap(),
         )
     };
-    let work = tempfile::tempdir().unwrap();
     let (key, public) = keypair(work.path(), "frank");
 
     let (s, v) = call(
@@ -558,11 +571,41 @@ fn the_v1_ssh_api_enables_sizes_and_processes() {
             std::fs::write(tree.join(format!("d{d}/f{f:02}.txt")), body).unwrap();
         }
     }
-    let put = sftp(&key, &addr, "frank", work.path(), "put -r tree\n");
+    let put = sftp(&key, addr, "frank", work.path(), "put -r tree\n");
     assert!(put.status.success(), "{}", text(&put));
     let (s, v) = call("GET", "/ssh/frank/size", None);
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["used"].as_u64(), Some(bytes), "{v}");
+    // What S3 writes into the home shows in the folder.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(
+        server
+            .client()
+            .put_object()
+            .bucket("frank")
+            .key("tree/d3/from-s3.txt")
+            .body(b"written over S3\n".to_vec().into())
+            .send(),
+    )
+    .unwrap();
+    let got = sftp(
+        &key,
+        addr,
+        "frank",
+        work.path(),
+        "ls tree/d3\nget tree/d3/from-s3.txt from-s3.back\n",
+    );
+    assert!(got.status.success(), "{}", text(&got));
+    assert!(text(&got).contains("from-s3.txt"), "{}", text(&got));
+    assert_eq!(
+        std::fs::read(work.path().join("from-s3.back")).unwrap(),
+        b"written over S3\n"
+    );
+    std::fs::rename(
+        work.path().join("from-s3.back"),
+        tree.join("d3/from-s3.txt"),
+    )
+    .unwrap();
     assert_eq!(call("GET", "/ssh/nobody/size", None).0, 404);
 
     // The folder as one .tar.gz job, then removed.
@@ -599,7 +642,7 @@ fn the_v1_ssh_api_enables_sizes_and_processes() {
     assert!(diff.status.success(), "{}", text(&diff));
     let mut left = String::new();
     for _ in 0..100 {
-        left = text(&sftp(&key, &addr, "frank", work.path(), "ls -1\n"));
+        left = text(&sftp(&key, addr, "frank", work.path(), "ls -1\n"));
         if !left.contains("tree") {
             break;
         }
@@ -614,17 +657,9 @@ fn the_v1_ssh_api_enables_sizes_and_processes() {
 /// restore identical to the source; the repository is files in the account's home.
 #[test]
 fn restic_backs_up_over_sftp() {
-    let server = Server::start_with(
-        tempfile::tempdir().unwrap(),
-        &["--sftp-listen", "127.0.0.1:0"],
-    );
-    let addr = server.sftp.clone().unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let (key, public) = keypair(work.path(), "gina");
-    ok(&cairn(
-        server.data.path(),
-        &["sftp", "add", "gina", "--key-text", &public],
-    ));
+    let d = door();
+    let key = d.account("gina");
+    let (server, addr, work) = (&d.server, &d.addr, &d.work);
     // A tree to back up: a large file, small ones, an empty one, nested folders.
     let src = work.path().join("src");
     std::fs::create_dir_all(src.join("nested/deeper")).unwrap();

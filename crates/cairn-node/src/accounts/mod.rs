@@ -266,24 +266,7 @@ impl Accounts<'_> {
 
     /// The current files of the account's home, all of them.
     fn home(&self, name: &str) -> Result<Vec<ObjectInfo>, NodeError> {
-        self.under(name, "")
-    }
-
-    /// The current objects of `bucket` under `prefix`, all of them.
-    fn under(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, NodeError> {
-        let mut all = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .node
-                .objects()
-                .list(bucket, prefix, None, after.as_deref(), 1000)?;
-            all.extend(page.objects);
-            match (page.truncated, all.last()) {
-                (true, Some(last)) => after = Some(last.key.clone()),
-                _ => return Ok(all),
-            }
-        }
+        self.node.objects().list_all(name, "")
     }
 
     /// Bytes the account's home holds (its current files), and its quota.

@@ -69,8 +69,18 @@ impl Accounts<'_> {
             owner: Some(what.account.clone()),
             public: false,
         };
-        let (objects, ext, body) = match source {
+        let remove = |objects: &[ObjectInfo]| {
+            what.remove.then(|| AfterJob::RemoveSources {
+                bucket: what.account.clone(),
+                objects: objects
+                    .iter()
+                    .map(|o| (o.key.clone(), o.meta.etag.clone()))
+                    .collect(),
+            })
+        };
+        let (after, ext, body) = match source {
             Source::File(info) => {
+                let after = remove(std::slice::from_ref(&info));
                 let ext = key
                     .rsplit_once('.')
                     .map(|(_, e)| e.to_ascii_lowercase())
@@ -78,30 +88,34 @@ impl Accounts<'_> {
                 let plan = self.node.objects().read(ReadObject {
                     bucket: &what.account,
                     key: &key,
-                    known: Some(*info.clone()),
+                    known: Some(*info),
                     ..Default::default()
                 })?;
                 let body = self.node.objects().body(&plan)?.map_err(|e| e.to_string());
                 let body: Chunks = Box::pin(body);
-                (vec![*info], ext, body)
+                (after, ext, body)
             }
             Source::Folder {
                 top,
                 prefix,
                 objects,
             } => {
+                let after = remove(&objects);
                 let (tx, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
-                let (node, bucket, entries) =
-                    (self.node.clone(), what.account.clone(), objects.clone());
+                let (node, bucket) = (self.node.clone(), what.account.clone());
                 tokio::task::spawn_blocking(move || {
-                    if let Err(e) = pack(
+                    let packed = pack(
                         &node,
                         &bucket,
                         top.as_deref(),
                         &prefix,
-                        &entries,
+                        &objects,
                         tx.clone(),
-                    ) {
+                    );
+                    // A job that stopped reading (refused, too large) has its own error.
+                    if let Err(e) = packed
+                        && !tx.is_closed()
+                    {
                         tracing::warn!(bucket, "packing a folder: {e}");
                         let _ = tx.blocking_send(Err(format!("packing the folder: {e}")));
                     }
@@ -110,16 +124,9 @@ impl Accounts<'_> {
                     rx.recv().await.map(|item| (item, rx))
                 });
                 let body: Chunks = Box::pin(body);
-                (objects, Some("tar.gz".to_owned()), body)
+                (after, Some("tar.gz".to_owned()), body)
             }
         };
-        let after = what.remove.then(|| AfterJob::RemoveSources {
-            bucket: what.account.clone(),
-            objects: objects
-                .iter()
-                .map(|o| (o.key.clone(), o.meta.etag.clone()))
-                .collect(),
-        });
         self.node
             .jobs()
             .submit_then(body, ext, what.version, what.limit, uploader, after)
@@ -141,7 +148,7 @@ impl Accounts<'_> {
         } else {
             format!("{key}/")
         };
-        let objects = self.under(account, &prefix)?;
+        let objects = self.node.objects().list_all(account, &prefix)?;
         if objects.is_empty() {
             return Err(NodeError::NoSuchKey {
                 bucket: account.to_owned(),
