@@ -711,8 +711,7 @@ impl russh_sftp::server::Handler for Home {
             Ok(file) => {
                 // 1 MiB reads: the default 4 KiB made a quarter million stream items a GiB.
                 let body = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
-                self.store(&key, body, mtime)
-                    .await
+                self.store(&key, body, mtime).await
             }
             Err(e) => Err(io_fail("spool open", e)),
         };

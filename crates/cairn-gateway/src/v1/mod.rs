@@ -2,7 +2,7 @@
 //! streaming uploads that answer a job id at once ([`cairn_node::jobs`]), long-polled job
 //! status, files by CID (ranges, content type from the extension — usable directly in a web
 //! page), existence, soft/hard checks and the node's verification key; and the SFTP accounts'
-//! administration ([`ssh`]). Every answer is JSON (errors `{"error": "..."}`) except file
+//! administration (`v1/ssh.rs`). Every answer is JSON (errors `{"error": "..."}`) except file
 //! bodies. Who may call it is [`crate::auth`]; what a caller may do, the node
 //! ([`cairn_node::Access::authorize`]).
 
