@@ -20,7 +20,9 @@
 
 pub mod fs;
 pub mod hostkey;
+mod reader;
 pub mod ssh;
+mod status;
 
 use std::sync::Arc;
 

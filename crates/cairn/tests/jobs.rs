@@ -207,7 +207,8 @@ fn upload_jobs_files_checks_and_auth() {
         ("GET", "/jobs/0123456789abcdef0123456789abcdef", None, 404),
         ("GET", "/jobs/x?wait=maybe", None, 400),
         ("POST", "/files?cid_version=7", Some(&b"x"[..]), 400),
-        ("POST", "/files?ext=a.b", Some(&b"x"[..]), 400),
+        ("POST", "/files?ext=a..b", Some(&b"x"[..]), 400),
+        ("POST", "/files?ext=.b", Some(&b"x"[..]), 400),
         ("GET", "/files/notacid", None, 400),
         ("GET", "/check/notacid", None, 400),
     ] {
