@@ -368,7 +368,7 @@ impl Jobs<'_> {
             && !valid_ext(e)
         {
             return Err(NodeError::Unsupported(format!(
-                "extension {e:?}: 1 to 16 letters or digits"
+                "extension {e:?}: 1 to 16 letters or digits, dot-separated runs (tar.gz)"
             ))
             .into());
         }
@@ -481,12 +481,21 @@ impl Jobs<'_> {
         let (mut resumed, mut failed) = (0, 0);
         // Jobs that ended but did not finish what was to follow: run it now.
         for (id, _) in self.node.store().list(JOB_AFTER)? {
-            if self.get(&id).is_ok_and(|job| job.state != JobState::Active) {
-                let node = self.node.clone();
-                self.node
-                    .jobs
-                    .tasks
-                    .spawn(async move { node.after_job(&id).await });
+            match self.get(&id) {
+                Ok(job) if job.state == JobState::Active => {}
+                Ok(_) => {
+                    let node = self.node.clone();
+                    self.node
+                        .jobs
+                        .tasks
+                        .spawn(async move { node.after_job(&id).await });
+                }
+                // Its job is gone (expired): nothing to follow.
+                Err(_) => {
+                    self.node
+                        .store()
+                        .update(|txn| Ok::<_, NodeError>(txn.delete(JOB_AFTER, &id)?))?;
+                }
             }
         }
         for (_, mut record) in self.node.store().list(JOBS)? {
@@ -523,7 +532,10 @@ impl Jobs<'_> {
         for (id, record) in self.node.store().list(JOBS)? {
             if record.state != JobState::Active
                 && record.finished_ms.is_some_and(|t| t <= before)
-                && self.node.store().update(|txn| txn.delete(JOBS, &id))?
+                && self.node.store().update(|txn| {
+                    txn.delete(JOB_AFTER, &id)?;
+                    txn.delete(JOBS, &id)
+                })?
             {
                 gone += 1;
             }

@@ -211,3 +211,40 @@ async fn a_follow_up_cut_by_a_restart_runs_at_the_next_start() {
     assert!(keys(&node).is_empty(), "{:?}", keys(&node));
     assert_eq!(node.jobs().get(&job.job_id).unwrap().state, JobState::Done);
 }
+
+/// A bucket named as the account but not the account's (its home was deleted and someone
+/// else made one of that name) is not processed, and nothing of it is removed.
+#[tokio::test]
+async fn only_the_accounts_own_home_is_processed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(dir.path()).unwrap();
+    node.accounts().add("erin", KEY, None, None).unwrap();
+    node.buckets().delete("erin").unwrap();
+    node.buckets().create("erin", "bob").unwrap();
+    put(&node, "bobs.txt", b"bob's".to_vec(), None).await;
+    for remove in [false, true] {
+        let refused = process(&node, "/", remove).await.unwrap_err();
+        assert!(
+            matches!(&refused, SubmitError::Node(e) if e.kind() == ErrorKind::Forbidden),
+            "{refused}"
+        );
+    }
+    assert_eq!(keys(&node), ["bobs.txt"]);
+}
+
+/// Keys S3 may write that are not plain paths refuse the archive whole (nothing packed under
+/// another name, nothing removed).
+#[tokio::test]
+async fn a_key_that_is_not_a_plain_path_refuses_the_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(dir.path()).unwrap();
+    node.accounts().add("erin", KEY, None, None).unwrap();
+    put(&node, "docs/a.txt", b"a".to_vec(), None).await;
+    put(&node, "docs//twice", b"b".to_vec(), None).await;
+    let refused = process(&node, "docs", true).await.unwrap_err();
+    assert!(
+        matches!(&refused, SubmitError::Node(e) if e.kind() == ErrorKind::Invalid),
+        "{refused}"
+    );
+    assert_eq!(keys(&node).len(), 2);
+}

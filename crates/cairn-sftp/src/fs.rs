@@ -44,7 +44,7 @@ use russh_sftp::protocol::{
 };
 
 use crate::SftpConfig;
-use crate::reader::Reader;
+use crate::reader::{MAX_READ, Reader};
 use crate::status::fail;
 
 /// The spool folder in the data folder.
@@ -555,7 +555,7 @@ impl russh_sftp::server::Handler for Home {
                 Ok(Data { id, data })
             }
             Some(Open::Write { spool, .. }) => {
-                let mut data = vec![0u8; len as usize];
+                let mut data = vec![0u8; len.min(MAX_READ) as usize];
                 let n = spool
                     .read_at(&mut data, offset)
                     .map_err(|e| io_fail("spool read", e))?;

@@ -72,14 +72,17 @@ impl Default for SftpConfig {
     }
 }
 
-/// SSH messages a session's channel may hold before the SFTP handler takes them. russh's
-/// session loop waits for room here before it reads on — window adjustments included — so
-/// when a client pipelines more requests than this while the handler waits for window to
-/// send a read's answer, the connection stops for good (restic's `check --read-data` did at
-/// russh's default of 100). Clients keep at most a few hundred requests in flight (OpenSSH
-/// 64, restic's and rclone's SFTP libraries 64 per transfer); each message is at most the
-/// 32 KiB packet, so a session holds at most 32 MiB here.
-pub const CHANNEL_BUFFER: usize = 1024;
+/// Bytes of a session's requests read off the SSH channel and not yet handled. russh's
+/// session loop waits for room in a channel's message buffer (100 messages) before it reads
+/// on — window adjustments included — so the SFTP handler must never leave its channel full
+/// while it waits for window to answer: restic's `check --read-data` (pipelined reads) hung
+/// for good so. A pump moves each session's requests from the channel into this buffer as
+/// they come; clients keep far less in flight (OpenSSH 64 requests, restic's and rclone's
+/// libraries 64 per transfer, each at most 32 KiB of data).
+pub const INBOX: usize = 16 << 20;
+
+/// Session channels one connection may open (sftp and scp use one).
+pub const MAX_SESSIONS: usize = 2;
 
 /// Serves SFTP on `listener` until `stop` turns true: each connection is an SSH session
 /// ([`ssh::Session`]) with the host key `key`.
@@ -98,7 +101,6 @@ pub async fn serve(
         auth_rejection_time: std::time::Duration::from_millis(500),
         auth_rejection_time_initial: Some(std::time::Duration::ZERO),
         inactivity_timeout: Some(std::time::Duration::from_secs(3600)),
-        channel_buffer_size: CHANNEL_BUFFER,
         keys: vec![key],
         ..Default::default()
     });

@@ -8,6 +8,10 @@ use russh_sftp::protocol::StatusCode;
 
 use crate::status::fail;
 
+/// The most one read answers (OpenSSH's own server answers at most 256 KiB too); a client
+/// asking more gets a short read and asks again, so a request's length never sizes a buffer.
+pub(crate) const MAX_READ: u32 = 256 << 10;
+
 /// A file open for reading: the version that was current at `open` (every read of the handle
 /// reads it, as a file stays itself while open), and its bytes streaming from where the last
 /// read ended. Clients read in order (OpenSSH keeps 64 reads in flight, each 32 KiB), so one
@@ -47,7 +51,7 @@ impl Reader {
         if len == 0 {
             return Ok(Vec::new());
         }
-        let want = u64::from(len).min(size - offset) as usize;
+        let want = u64::from(len.min(MAX_READ)).min(size - offset) as usize;
         let mut seq = match self.next.take() {
             Some(seq) if seq.at == offset => seq,
             _ => {
@@ -76,7 +80,17 @@ impl Reader {
             if seq.pending.is_empty() {
                 match seq.body.next().await {
                     Some(piece) => seq.pending = piece.map_err(|e| fail(account, e))?,
-                    None => break,
+                    // The stream ended before the file's size: never a short file.
+                    None => {
+                        tracing::warn!(
+                            account,
+                            key = self.info.key,
+                            at = seq.at + data.len() as u64,
+                            size,
+                            "sftp: the file's bytes ended early"
+                        );
+                        return Err(StatusCode::Failure);
+                    }
                 }
                 continue;
             }
@@ -136,6 +150,9 @@ mod tests {
         assert!(read(999_990, 100).await.unwrap() == first[999_990..]);
         assert_eq!(read(1_000_000, 10).await, Err(StatusCode::Eof));
         assert_eq!(read(7, 0).await, Ok(Vec::new()));
+        // A request's length never sizes a buffer: at most MAX_READ is answered.
+        let most = read(0, u32::MAX).await.unwrap();
+        assert!(most[..] == first[..MAX_READ as usize]);
         // The file is replaced: the open handle still reads the version it opened.
         put(&node, "f", b"something else".to_vec()).await;
         assert!(reader.read(&node, "acct", 100, 10).await.unwrap() == first[100..110]);

@@ -26,6 +26,8 @@ pub struct Session {
     account: Option<String>,
     /// Session channels opened and not yet given to a subsystem.
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Session channels opened so far ([`crate::MAX_SESSIONS`] at most).
+    sessions: usize,
 }
 
 impl Session {
@@ -37,6 +39,7 @@ impl Session {
             peer,
             account: None,
             channels: HashMap::new(),
+            sessions: 0,
         }
     }
 
@@ -101,6 +104,14 @@ impl russh::server::Handler for Session {
         reply: ChannelOpenHandle,
         _session: &mut SshSession,
     ) -> Result<(), SftpError> {
+        self.sessions += 1;
+        if self.sessions > crate::MAX_SESSIONS {
+            tracing::info!(peer = %self.peer, "sftp: too many session channels");
+            reply
+                .reject(russh::ChannelOpenFailure::ResourceShortage)
+                .await;
+            return Ok(());
+        }
         self.channels.insert(channel.id(), channel);
         reply.accept().await;
         Ok(())
@@ -121,7 +132,16 @@ impl russh::server::Handler for Session {
         };
         session.channel_success(channel)?;
         let fs = crate::fs::Home::new(self.node.clone(), account, self.config.clone());
-        russh_sftp::server::run(open.into_stream(), fs).await;
+        // Requests are pumped off the channel into a buffer of their own ([`crate::INBOX`]),
+        // so russh's session loop never waits on a handler that waits on it; answers go
+        // straight back.
+        let (mut from_client, to_client) = tokio::io::split(open.into_stream());
+        let (mut inbox, requests) = tokio::io::duplex(crate::INBOX);
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut from_client, &mut inbox).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut inbox).await;
+        });
+        russh_sftp::server::run(tokio::io::join(requests, to_client), fs).await;
         Ok(())
     }
 

@@ -190,7 +190,9 @@ fn parse_name(name: &str) -> Result<(Cid, Option<&str>), String> {
     if let Some(e) = ext
         && !cairn_node::jobs::valid_ext(e)
     {
-        return Err(format!("extension {e:?}: 1 to 16 letters or digits"));
+        return Err(format!(
+            "extension {e:?}: 1 to 16 letters or digits, dot-separated runs (tar.gz)"
+        ));
     }
     Ok((cid, ext))
 }

@@ -12,9 +12,10 @@
 use std::io::Write;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 
 use super::{Accounts, home_key, mtime_of};
+use crate::access::{Action, Caller, Resource};
 use crate::jobs::{AfterJob, JobRecord, SubmitError, Uploader, valid_ext};
 use crate::model::records::ObjectInfo;
 use crate::read::ReadObject;
@@ -61,9 +62,10 @@ impl Accounts<'_> {
     pub async fn process(&self, what: ProcessPath) -> Result<JobRecord, SubmitError> {
         let key = home_key(&what.path);
         let (account, at) = (what.account.clone(), key.clone());
+        let remove = what.remove;
         let source = self
             .node
-            .blocking(move |node| node.accounts().source(&account, &at))
+            .blocking(move |node| node.accounts().source(&account, &at, remove))
             .await?;
         let uploader = Uploader {
             owner: Some(what.account.clone()),
@@ -92,7 +94,7 @@ impl Accounts<'_> {
                     ..Default::default()
                 })?;
                 let body = self.node.objects().body(&plan)?.map_err(|e| e.to_string());
-                let body: Chunks = Box::pin(body);
+                let body: Chunks = Box::pin(whole(body, plan.length()));
                 (after, ext, body)
             }
             Source::Folder {
@@ -103,7 +105,7 @@ impl Accounts<'_> {
                 let after = remove(&objects);
                 let (tx, rx) = tokio::sync::mpsc::channel(IN_FLIGHT);
                 let (node, bucket) = (self.node.clone(), what.account.clone());
-                tokio::task::spawn_blocking(move || {
+                let packing = tokio::task::spawn_blocking(move || {
                     let packed = pack(
                         &node,
                         &bucket,
@@ -120,10 +122,19 @@ impl Accounts<'_> {
                         let _ = tx.blocking_send(Err(format!("packing the folder: {e}")));
                     }
                 });
-                let body = futures::stream::unfold(rx, |mut rx| async move {
+                let chunks = futures::stream::unfold(rx, |mut rx| async move {
                     rx.recv().await.map(|item| (item, rx))
                 });
-                let body: Chunks = Box::pin(body);
+                // The channel's end is the archive's end only if the packing thread returned:
+                // one that died (a panic) fails the job's body instead of ending it short.
+                let ended = futures::stream::once(async move {
+                    packing
+                        .await
+                        .err()
+                        .map(|e| Err(format!("packing the folder stopped: {e}")))
+                })
+                .filter_map(std::future::ready);
+                let body: Chunks = Box::pin(chunks.chain(ended));
                 (after, Some("tar.gz".to_owned()), body)
             }
         };
@@ -134,8 +145,26 @@ impl Accounts<'_> {
     }
 
     /// What `key` names in the account's home: a file, else a folder with something in it.
-    fn source(&self, account: &str, key: &str) -> Result<Source, NodeError> {
+    /// The account's user must own the home (a bucket of that name made by someone else
+    /// after the home was deleted is not the account's) and, to `remove`, may write it.
+    fn source(&self, account: &str, key: &str, remove: bool) -> Result<Source, NodeError> {
         self.get(account)?;
+        let user = Caller::user(account);
+        let at = (!key.is_empty()).then_some(key);
+        self.node
+            .access()
+            .authorize(&user, Action::ListBucket, &Resource::bucket(account))?;
+        if remove {
+            self.node.access().authorize(
+                &user,
+                Action::WriteObject,
+                &Resource {
+                    bucket: Some(account),
+                    key: at,
+                    ..Default::default()
+                },
+            )?;
+        }
         if !key.is_empty() {
             match self.node.objects().get(account, key) {
                 Ok(info) => return Ok(Source::File(Box::new(info))),
@@ -154,6 +183,14 @@ impl Accounts<'_> {
                 bucket: account.to_owned(),
                 key: key.to_owned(),
             });
+        }
+        // A key S3 wrote may not be a path an archive can hold as it is (`a//b`, `../x`):
+        // refused whole rather than packed under another name or left out (and removed).
+        if let Some(odd) = objects.iter().find(|o| !archivable(&o.key[prefix.len()..])) {
+            return Err(NodeError::Unsupported(format!(
+                "{:?} cannot be a path in an archive (empty, `.` or `..` parts)",
+                odd.key
+            )));
         }
         let top = key
             .rsplit('/')
@@ -217,6 +254,32 @@ impl<R: std::io::Read> std::io::Read for Counted<R> {
         self.read += n as u64;
         Ok(n)
     }
+}
+
+/// Whether a key's part under the folder is a plain relative path: no empty, `.` or `..`
+/// parts (a trailing `/` marks a folder).
+fn archivable(rest: &str) -> bool {
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    rest.is_empty() || rest.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
+/// `body`, failing at its end unless it gave exactly `size` bytes (a file is taken whole or
+/// not at all).
+fn whole(
+    body: impl futures::Stream<Item = Result<Bytes, String>> + Send + 'static,
+    size: u64,
+) -> impl futures::Stream<Item = Result<Bytes, String>> + Send + 'static {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counting = seen.clone();
+    let counted = body.inspect_ok(move |chunk| {
+        counting.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    });
+    let end = futures::stream::once(async move {
+        let n = seen.load(std::sync::atomic::Ordering::Relaxed);
+        (n != size).then(|| Err(format!("the file gave {n} bytes of {size}")))
+    })
+    .filter_map(std::future::ready);
+    counted.chain(end)
 }
 
 /// The archive's name of an object under `prefix`: `top/rest` (`rest` for the whole home).
@@ -309,5 +372,15 @@ mod tests {
         assert_eq!(entry_name(Some("docs"), "a/docs/", "a/docs/"), "docs/");
         assert_eq!(entry_name(Some("docs"), "a/docs/", "a/docs/b/"), "docs/b/");
         assert_eq!(entry_name(None, "", "top.txt"), "top.txt");
+    }
+
+    #[test]
+    fn only_plain_paths_are_archived() {
+        for ok in ["a.txt", "a/b", "sub/", "", "a/b/"] {
+            assert!(archivable(ok), "{ok}");
+        }
+        for odd in ["a//b", "../x", "./a", "a/..", "/abs", "a/./b"] {
+            assert!(!archivable(odd), "{odd}");
+        }
     }
 }
