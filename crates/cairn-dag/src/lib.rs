@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod block;
+pub mod buzhash;
 pub mod car;
 pub mod dir;
 pub mod dir_edit;
