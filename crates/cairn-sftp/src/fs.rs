@@ -138,13 +138,17 @@ impl Home {
         if key.is_empty() {
             return Ok(true);
         }
-        let prefix = format!("{key}/");
+        Ok(!self.first_under(key, 1)?.is_empty())
+    }
+
+    /// The first `n` objects under the folder `key` (its marker `key/` first, when there).
+    fn first_under(&self, key: &str, n: usize) -> Result<Vec<ObjectInfo>, StatusCode> {
         let page = self
             .node
             .objects()
-            .list(self.bucket(), &prefix, None, None, 1)
+            .list(self.bucket(), &format!("{key}/"), None, None, n)
             .map_err(|e| fail(&self.account, e))?;
-        Ok(!page.objects.is_empty())
+        Ok(page.objects)
     }
 
     /// Every key under `prefix` (no delimiter).
@@ -656,12 +660,7 @@ impl russh_sftp::server::Handler for Home {
             return Err(StatusCode::Failure);
         }
         let marker = format!("{key}/");
-        let under = self
-            .node
-            .objects()
-            .list(self.bucket(), &marker, None, None, 2)
-            .map_err(|e| fail(&self.account, e))?;
-        match under.objects.as_slice() {
+        match self.first_under(&key, 2)?.as_slice() {
             [] => Err(StatusCode::NoSuchFile),
             [only] if only.key == marker => {
                 self.delete(&marker).await?;
